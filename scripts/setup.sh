@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what jenky needs to build, test and benchmark on Debian 12.
+# Only Debian's archive is used. Safe to run again: apt-get skips what is there.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config git
+  # libraries (all header-only or small; see DESIGN.md "Decisions already taken")
+  libboost1.81-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
+  libsqlite3-dev libssl-dev libfmt-dev libgtest-dev libgmock-dev
+  # end-to-end tests
+  python3 python3-pytest procps curl
+  # benchmarks' peers and load
+  webhook wrk
+)
+
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi

@@ -1,0 +1,542 @@
+#include "config/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "util/embedded.h"
+#include "util/fs.h"
+#include "util/hash.h"
+
+namespace jenky {
+namespace fs = std::filesystem;
+
+const char* ConcurrencyName(Concurrency c) {
+  switch (c) {
+    case Concurrency::kCoalesce: return "coalesce";
+    case Concurrency::kQueue: return "queue";
+    case Concurrency::kCancelPrevious: return "cancel-previous";
+  }
+  return "coalesce";
+}
+
+std::string ConfigError::ToString() const {
+  if (line > 0) return fmt::format("{}:{}:{}: {}", file, line, column, message);
+  return fmt::format("{}: {}", file, message);
+}
+
+const ProjectConfig* Config::FindProject(std::string_view name) const {
+  for (const auto& p : projects) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Config::SecretEnvNames() const {
+  std::vector<std::string> names;
+  for (const auto& p : projects) {
+    for (const auto& [name, value] : p.secrets) names.push_back(name);
+    if (p.webhook && !p.webhook->secret_env.empty()) names.push_back(p.webhook->secret_env);
+  }
+  return names;
+}
+
+EnvLookup ProcessEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+bool SplitHostPort(std::string_view listen, std::string& host, int& port) {
+  size_t colon;
+  if (!listen.empty() && listen[0] == '[') {
+    size_t close = listen.find(']');
+    if (close == std::string_view::npos || close + 1 >= listen.size() || listen[close + 1] != ':')
+      return false;
+    host = std::string(listen.substr(1, close - 1));
+    colon = close + 1;
+  } else {
+    colon = listen.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    host = std::string(listen.substr(0, colon));
+    if (host.find(':') != std::string::npos) return false;  // IPv6 needs brackets
+  }
+  std::string_view p = listen.substr(colon + 1);
+  if (p.empty() || p.size() > 5) return false;
+  port = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return false;
+    port = port * 10 + (c - '0');
+  }
+  return port <= 65535;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+bool IsValidProjectName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (!alnum(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+std::string DefaultDataDir(const EnvLookup& env) {
+  if (auto xdg = env("XDG_DATA_HOME"); xdg && !xdg->empty()) return *xdg + "/jenky";
+  if (auto home = env("HOME"); home && !home->empty()) return *home + "/.local/share/jenky";
+  return "/var/lib/jenky";
+}
+
+Config DefaultConfig(const EnvLookup& env) {
+  Config c;
+  c.server.data_dir = DefaultDataDir(env);
+  return c;
+}
+
+std::string WorkdirOf(const ServerConfig& server, const ProjectConfig& project) {
+  if (!project.workdir.empty()) return project.workdir;
+  return server.data_dir + "/workspaces/" + project.name;
+}
+
+ProjectConfig DemoProject() {
+  ProjectConfig p;
+  p.name = "demo";
+  p.description = "a few seconds of coloured, progressing output (serve --demo)";
+  p.recipe = "demo";
+  p.timeout = std::chrono::minutes(5);
+  return p;
+}
+
+namespace {
+
+// Reads one TOML table, remembering which keys were used so that the rest can
+// be reported as unknown at their own position.
+class Loader {
+ public:
+  Loader(std::string file, const EnvLookup& env, std::vector<ConfigError>& errors)
+      : file_(std::move(file)), env_(env), errors_(errors) {}
+
+  void Error(const toml::source_region& where, std::string message) {
+    errors_.push_back({file_, static_cast<int>(where.begin.line),
+                       static_cast<int>(where.begin.column), std::move(message)});
+  }
+  void Error(const toml::node& where, std::string message) {
+    Error(where.source(), std::move(message));
+  }
+
+  // Every key of TABLE not in ALLOWED is an error.
+  void CheckKeys(const toml::table& table, std::string_view where,
+                 std::initializer_list<std::string_view> allowed) {
+    for (auto&& [key, node] : table) {
+      if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
+      std::string list;
+      for (auto a : allowed) list += fmt::format("{}{}", list.empty() ? "" : ", ", a);
+      Error(key.source(), fmt::format("unknown key '{}' in {}; known keys are: {}", key.str(),
+                                      where, list));
+    }
+  }
+
+  std::optional<std::string> String(const toml::table& t, std::string_view key,
+                                    std::string_view where) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (auto s = n->value<std::string>()) return *s;
+    Error(*n, fmt::format("{}.{} must be a string", where, key));
+    return std::nullopt;
+  }
+
+  std::optional<std::vector<std::string>> Strings(const toml::table& t, std::string_view key,
+                                                  std::string_view where) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    const toml::array* arr = n->as_array();
+    if (!arr) {
+      Error(*n, fmt::format("{}.{} must be an array of strings, like [\"a\", \"b\"]", where, key));
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (const toml::node& item : *arr) {
+      if (auto s = item.value<std::string>()) {
+        out.push_back(*s);
+      } else {
+        Error(item, fmt::format("{}.{} must contain only strings", where, key));
+      }
+    }
+    return out;
+  }
+
+  std::optional<Millis> Duration(const toml::table& t, std::string_view key,
+                                 std::string_view where) {
+    auto s = String(t, key, where);
+    if (!s) return std::nullopt;
+    auto d = ParseDuration(*s);
+    if (!d.ok()) {
+      Error(*t.get(key), fmt::format("{}.{}: {}", where, key, d.status().message()));
+      return std::nullopt;
+    }
+    return *d;
+  }
+
+  std::optional<std::string> Env(const std::string& name) { return env_(name); }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  const EnvLookup& env_;
+  std::vector<ConfigError>& errors_;
+};
+
+std::string Absolute(const std::string& base_dir, const std::string& p) {
+  if (p.empty()) return p;
+  fs::path path(p);
+  if (path.is_absolute()) return path.lexically_normal().string();
+  return (fs::path(base_dir) / path).lexically_normal().string();
+}
+
+bool IsEnvName(std::string_view s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
+  L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
+                              "max_body", "kill_grace"});
+  if (auto listen = L.String(t, "listen", "server")) {
+    if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
+      L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
+                                            "\"127.0.0.1:8080\" or \"[::1]:8080\"", *listen));
+    } else {
+      c.server.listen = *listen;
+    }
+  }
+  if (auto dir = L.String(t, "data_dir", "server")) c.server.data_dir = Absolute(base_dir, *dir);
+  if (auto url = L.String(t, "public_url", "server")) {
+    if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+      L.Error(*t.get("public_url"),
+              "server.public_url must start with http:// or https://, like "
+              "\"https://deploy.example.com\"");
+    }
+    while (!url->empty() && url->back() == '/') url->pop_back();
+    c.server.public_url = *url;
+  }
+  if (auto origins = L.Strings(t, "allowed_origins", "server")) c.server.allowed_origins = *origins;
+  if (auto size = L.String(t, "max_body", "server")) {
+    auto n = ParseSize(*size);
+    if (!n.ok()) L.Error(*t.get("max_body"), "server.max_body: " + n.status().message());
+    else c.server.max_body_bytes = *n;
+  }
+  if (auto d = L.Duration(t, "kill_grace", "server")) c.server.kill_grace = *d;
+}
+
+void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>& names) {
+  L.CheckKeys(t, "[[tokens]]", {"name", "sha256", "env", "scopes"});
+  TokenConfig tok;
+  auto name = L.String(t, "name", "tokens");
+  if (!name || name->empty()) {
+    L.Error(t, "a [[tokens]] entry needs a name, like name = \"laptop\"");
+  } else {
+    tok.name = *name;
+    if (!names.insert(*name).second) {
+      L.Error(*t.get("name"), fmt::format("two tokens are named '{}'; names must differ", *name));
+    }
+  }
+  auto sha = L.String(t, "sha256", "tokens");
+  auto env = L.String(t, "env", "tokens");
+  if (sha && env) {
+    L.Error(*t.get("env"), "a token has either sha256 or env, not both");
+  } else if (sha) {
+    if (sha->size() != 64 || !IsLowerHex(*sha)) {
+      L.Error(*t.get("sha256"), "tokens.sha256 must be 64 lower-case hex digits: the output of "
+                                "`printf %s TOKEN | sha256sum`");
+    }
+    tok.sha256 = *sha;
+  } else if (env) {
+    auto value = L.Env(*env);
+    if (!value || value->empty()) {
+      L.Error(*t.get("env"), fmt::format("token '{}' reads environment variable {}, which is not "
+                                         "set; set it in the server's environment",
+                                         tok.name, *env));
+    } else {
+      tok.sha256 = Sha256Hex(*value);
+    }
+  } else {
+    L.Error(t, fmt::format("token '{}' needs sha256 = \"<hex sha256 of the token>\" or "
+                           "env = \"VARIABLE\"", tok.name));
+  }
+  if (auto scopes = L.Strings(t, "scopes", "tokens")) {
+    for (const auto& s : *scopes) {
+      if (s == "read") tok.scopes |= kScopeRead;
+      else if (s == "deploy") tok.scopes |= kScopeDeploy;
+      else if (s == "admin") tok.scopes |= kAllScopes;
+      else L.Error(*t.get("scopes"), fmt::format("unknown scope '{}'; scopes are read, deploy and admin", s));
+    }
+    if (scopes->empty()) L.Error(*t.get("scopes"), "tokens.scopes is empty; give at least \"read\"");
+  } else {
+    L.Error(t, fmt::format("token '{}' needs scopes, like scopes = [\"read\", \"deploy\"]", tok.name));
+  }
+  c.tokens.push_back(std::move(tok));
+}
+
+void LoadWebhook(Loader& L, const toml::table& t, const std::string& where, ProjectConfig& p) {
+  L.CheckKeys(t, "[" + where + "]", {"provider", "secret", "secret_env", "branches", "events"});
+  WebhookConfig w;
+  auto provider = L.String(t, "provider", where);
+  static const std::set<std::string> kProviders = {"github", "gitea", "forgejo", "gitlab",
+                                                   "generic"};
+  if (!provider) {
+    L.Error(t, where + " needs provider = \"github\" (or gitea, forgejo, gitlab, generic)");
+  } else if (!kProviders.count(*provider)) {
+    L.Error(*t.get("provider"), fmt::format("unknown webhook provider '{}'; use github, gitea, "
+                                            "forgejo, gitlab or generic", *provider));
+  } else {
+    w.provider = *provider;
+  }
+  auto secret = L.String(t, "secret", where);
+  auto secret_env = L.String(t, "secret_env", where);
+  if (secret && secret_env) {
+    L.Error(*t.get("secret_env"), where + " has both secret and secret_env; keep one");
+  } else if (secret) {
+    w.secret = *secret;
+  } else if (secret_env) {
+    w.secret_env = *secret_env;
+    auto v = L.Env(*secret_env);
+    if (!v || v->empty()) {
+      L.Error(*t.get("secret_env"), fmt::format("webhook secret variable {} is not set in the "
+                                                "server's environment", *secret_env));
+    } else {
+      w.secret = *v;
+    }
+  } else {
+    L.Error(t, where + " needs secret_env = \"VARIABLE\" (or secret = \"...\"): an unsigned "
+                       "webhook would let anyone deploy");
+  }
+  if (!w.secret.empty() && w.secret.size() < 4) {
+    L.Error(*t.get(secret ? "secret" : "secret_env"),
+            "webhook secret is shorter than 4 bytes; use a long random string");
+  }
+  if (auto b = L.Strings(t, "branches", where)) w.branches = *b;
+  if (auto e = L.Strings(t, "events", where)) w.events = *e;
+  p.webhook = std::move(w);
+}
+
+void LoadProject(Loader& L, const std::string& name, const toml::table& t,
+                 const std::string& base_dir, ProjectConfig& p) {
+  std::string where = "projects." + name;
+  p.name = name;
+  L.CheckKeys(t, "[" + where + "]",
+              {"description", "workdir", "script", "script_file", "recipe", "params", "shell",
+               "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued", "webhook"});
+  if (auto d = L.String(t, "description", where)) p.description = *d;
+  if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
+
+  auto script = L.String(t, "script", where);
+  auto script_file = L.String(t, "script_file", where);
+  auto recipe = L.String(t, "recipe", where);
+  int sources = !!script + !!script_file + !!recipe;
+  if (sources == 0) {
+    L.Error(t, fmt::format("project '{}' has nothing to run: give it script = \"...\", "
+                           "script_file = \"deploy.sh\" or recipe = \"NAME\"", name));
+  } else if (sources > 1) {
+    const char* second = script_file && (script || recipe) ? "script_file" : "recipe";
+    L.Error(*t.get(second), fmt::format("project '{}' has more than one of script, script_file and "
+                                        "recipe; keep exactly one", name));
+  }
+  if (script) {
+    if (script->find_first_not_of(" \t\r\n") == std::string::npos) {
+      L.Error(*t.get("script"), fmt::format("project '{}' has an empty script", name));
+    }
+    p.script = *script;
+  }
+  if (script_file) {
+    p.script_file = Absolute(base_dir, *script_file);
+    if (access(p.script_file.c_str(), R_OK) != 0) {
+      L.Error(*t.get("script_file"), fmt::format("script_file '{}' cannot be read: {}",
+                                                 p.script_file, std::strerror(errno)));
+    }
+  }
+  if (recipe) {
+    if (!FindRecipe(*recipe)) {
+      std::string names;
+      for (const auto& r : Recipes()) {
+        std::string_view n = r.name.substr(0, r.name.size() - 3);
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", n);
+      }
+      L.Error(*t.get("recipe"), fmt::format("no recipe named '{}'; jenky has: {} (see `jenky "
+                                            "scripts list`)", *recipe, names));
+    }
+    p.recipe = *recipe;
+  }
+  if (const toml::node* params = t.get("params")) {
+    if (const toml::table* pt = params->as_table()) {
+      for (auto&& [key, value] : *pt) {
+        if (auto s = value.value<std::string>()) p.params[std::string(key.str())] = *s;
+        else L.Error(value, fmt::format("{}.params.{} must be a string", where, key.str()));
+      }
+      if (!recipe) L.Error(*params, where + ".params is only used with recipe = \"NAME\"");
+    } else {
+      L.Error(*params, where + ".params must be a table");
+    }
+  }
+
+  if (auto shell = L.String(t, "shell", where)) {
+    if (shell->empty() || (*shell)[0] != '/') {
+      L.Error(*t.get("shell"), fmt::format("{}.shell must be an absolute path, like \"/bin/bash\"", where));
+    } else if (access(shell->c_str(), X_OK) != 0) {
+      L.Error(*t.get("shell"), fmt::format("{}.shell '{}' is not an executable file", where, *shell));
+    }
+    p.shell = *shell;
+  }
+  if (auto d = L.Duration(t, "timeout", where)) p.timeout = *d;
+  if (auto c = L.String(t, "concurrency", where)) {
+    if (*c == "coalesce") p.concurrency = Concurrency::kCoalesce;
+    else if (*c == "queue") p.concurrency = Concurrency::kQueue;
+    else if (*c == "cancel-previous") p.concurrency = Concurrency::kCancelPrevious;
+    else L.Error(*t.get("concurrency"), fmt::format("{}.concurrency '{}' is not one of coalesce, "
+                                                    "queue, cancel-previous", where, *c));
+  }
+  if (const toml::node* env = t.get("env")) {
+    if (const toml::table* et = env->as_table()) {
+      for (auto&& [key, value] : *et) {
+        std::string k(key.str());
+        if (!IsEnvName(k)) {
+          L.Error(key.source(), fmt::format("'{}' is not a valid environment variable name", k));
+        } else if (k.rfind("JENKY_", 0) == 0) {
+          L.Error(key.source(), fmt::format("{}.env.{}: JENKY_* variables are set by jenky", where, k));
+        }
+        if (auto s = value.value<std::string>()) p.env.emplace_back(k, *s);
+        else L.Error(value, fmt::format("{}.env.{} must be a string", where, k));
+      }
+    } else {
+      L.Error(*env, where + ".env must be a table, like env = { GOFLAGS = \"-mod=mod\" }");
+    }
+  }
+  if (auto secrets = L.Strings(t, "secrets", where)) {
+    for (const auto& s : *secrets) {
+      auto v = L.Env(s);
+      if (!IsEnvName(s)) {
+        L.Error(*t.get("secrets"), fmt::format("'{}' is not a valid environment variable name", s));
+      } else if (!v) {
+        L.Error(*t.get("secrets"), fmt::format("secret {} of project '{}' is not in the server's "
+                                               "environment; export it before starting jenky",
+                                               s, name));
+      } else if (v->size() < 4) {
+        L.Error(*t.get("secrets"), fmt::format("secret {} is shorter than 4 bytes, too short to "
+                                               "mask in logs without hiding ordinary text", s));
+      } else {
+        p.secrets.emplace_back(s, *v);
+      }
+    }
+  }
+  if (const toml::node* k = t.get("keep_runs")) {
+    auto v = k->value<int64_t>();
+    if (!v || *v < 1 || *v > 1'000'000) L.Error(*k, where + ".keep_runs must be a whole number from 1 to 1000000");
+    else p.keep_runs = static_cast<int>(*v);
+  }
+  if (const toml::node* k = t.get("max_queued")) {
+    auto v = k->value<int64_t>();
+    if (!v || *v < 1 || *v > 10'000) L.Error(*k, where + ".max_queued must be a whole number from 1 to 10000");
+    else p.max_queued = static_cast<int>(*v);
+  }
+  if (const toml::node* w = t.get("webhook")) {
+    if (const toml::table* wt = w->as_table()) LoadWebhook(L, *wt, where + ".webhook", p);
+    else L.Error(*w, where + ".webhook must be a table");
+  }
+}
+
+}  // namespace
+
+ConfigLoad ParseConfig(std::string_view text, const std::string& path, const EnvLookup& env) {
+  ConfigLoad out;
+  out.config = DefaultConfig(env);
+  out.config.path = path;
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    out.errors.push_back({path, static_cast<int>(e.source().begin.line),
+                          static_cast<int>(e.source().begin.column),
+                          fmt::format("TOML syntax: {}", e.description())});
+    return out;
+  }
+  Loader L(path, env, out.errors);
+  std::string base_dir = fs::absolute(fs::path(path)).parent_path().string();
+  Config& c = out.config;
+
+  L.CheckKeys(root, "the top level", {"server", "tokens", "projects"});
+  if (const toml::node* s = root.get("server")) {
+    if (const toml::table* st = s->as_table()) LoadServer(L, *st, base_dir, c);
+    else L.Error(*s, "server must be a table: [server]");
+  }
+  if (const toml::node* t = root.get("tokens")) {
+    const toml::array* arr = t->as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      L.Error(*t, "tokens must be written as [[tokens]] tables");
+    } else {
+      std::set<std::string> names;
+      for (const toml::node& item : *arr) LoadToken(L, *item.as_table(), c, names);
+    }
+  }
+  if (const toml::node* p = root.get("projects")) {
+    if (const toml::table* pt = p->as_table()) {
+      for (auto&& [key, value] : *pt) {
+        std::string name(key.str());
+        if (!IsValidProjectName(name)) {
+          L.Error(key.source(), fmt::format("project name '{}' must be 1-64 letters, digits, '-', "
+                                            "'_' or '.', starting with a letter or digit", name));
+          continue;
+        }
+        const toml::table* proj = value.as_table();
+        if (!proj) {
+          L.Error(value, fmt::format("projects.{} must be a table: [projects.{}]", name, name));
+          continue;
+        }
+        ProjectConfig pc;
+        LoadProject(L, name, *proj, base_dir, pc);
+        c.projects.push_back(std::move(pc));
+      }
+    } else {
+      L.Error(*p, "projects must be a table of [projects.NAME] tables");
+    }
+  }
+  if (c.tokens.empty() && out.errors.empty() && !IsLoopbackHost(c.server.host)) {
+    const toml::node* listen = root.at_path("server.listen").node();
+    ConfigError e{path, 0, 0, ""};
+    if (listen) {
+      e.line = static_cast<int>(listen->source().begin.line);
+      e.column = static_cast<int>(listen->source().begin.column);
+    }
+    e.message = fmt::format("server.listen is {} but no [[tokens]] are configured: without tokens "
+                            "jenky serves only on a loopback address (127.0.0.1 or [::1]); add a "
+                            "[[tokens]] entry", c.server.listen);
+    out.errors.push_back(std::move(e));
+  }
+  return out;
+}
+
+ConfigLoad LoadConfigFile(const std::string& path, const EnvLookup& env) {
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    ConfigLoad out;
+    out.errors.push_back({path, 0, 0, text.status().message()});
+    return out;
+  }
+  return ParseConfig(*text, path, env);
+}
+
+}  // namespace jenky

@@ -1,0 +1,121 @@
+// jenky.toml: the server, its tokens and its projects (SPEC.md "Configuration").
+//
+// Loading never throws and never stops at the first problem: it returns every
+// error it found, each with file:line:col and what to do, so `jenky check`
+// shows them all at once. A Config that loaded without errors is fully
+// resolved: paths are absolute, secrets and token hashes are read from the
+// environment, durations are parsed. It is a value; nothing in it changes after
+// loading.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/duration.h"
+
+namespace jenky {
+
+enum class Concurrency { kCoalesce, kQueue, kCancelPrevious };
+const char* ConcurrencyName(Concurrency c);
+
+// Token scopes; admin implies the others.
+enum Scope : unsigned { kScopeRead = 1, kScopeDeploy = 2, kScopeAdmin = 4 };
+constexpr unsigned kAllScopes = kScopeRead | kScopeDeploy | kScopeAdmin;
+
+struct TokenConfig {
+  std::string name;
+  std::string sha256;  // lower-case hex of SHA-256(token)
+  unsigned scopes = 0;
+};
+
+struct WebhookConfig {
+  std::string provider;  // github | gitea | forgejo | gitlab | generic
+  std::string secret;    // resolved from `secret` or `secret_env`
+  std::string secret_env;
+  std::vector<std::string> branches;  // glob patterns; empty = all
+  std::vector<std::string> events;    // empty = provider's push event
+};
+
+struct ProjectConfig {
+  std::string name;
+  std::string description;
+  std::string workdir;  // absolute, or "" for data_dir/workspaces/NAME; see WorkdirOf
+  std::string shell = "/bin/bash";
+  // Exactly one of these three says what runs.
+  std::string script;       // inline text
+  std::string script_file;  // absolute path, read at each run
+  std::string recipe;       // name of an embedded recipe
+  std::map<std::string, std::string> params;  // recipe parameters
+  Millis timeout = std::chrono::minutes(30);
+  Concurrency concurrency = Concurrency::kCoalesce;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::vector<std::pair<std::string, std::string>> secrets;  // name, value
+  int keep_runs = 200;
+  int max_queued = 100;  // triggers waiting behind the running one (queue policy)
+  std::optional<WebhookConfig> webhook;
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string host = "127.0.0.1";  // split from listen
+  int port = 8080;
+  std::string data_dir;
+  std::string public_url;  // "" = derived from listen
+  std::vector<std::string> allowed_origins;
+  long long max_body_bytes = 1 << 20;
+  Millis kill_grace = std::chrono::seconds(10);  // TERM -> KILL on cancel/timeout
+};
+
+struct Config {
+  std::string path;  // file it came from, "" for the embedded default
+  ServerConfig server;
+  std::vector<TokenConfig> tokens;
+  std::vector<ProjectConfig> projects;
+
+  const ProjectConfig* FindProject(std::string_view name) const;
+  // Names of every environment variable the config reads a secret from; these
+  // are withheld from scripts that did not ask for them.
+  std::vector<std::string> SecretEnvNames() const;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string message;
+  std::string ToString() const;  // "file:line:col: message"
+};
+
+struct ConfigLoad {
+  Config config;
+  std::vector<ConfigError> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup ProcessEnv();
+
+ConfigLoad LoadConfigFile(const std::string& path, const EnvLookup& env = ProcessEnv());
+ConfigLoad ParseConfig(std::string_view text, const std::string& path, const EnvLookup& env);
+
+// What `jenky serve` uses when there is no config file: 127.0.0.1:8080, data in
+// $XDG_DATA_HOME/jenky (or ~/.local/share/jenky), no projects.
+Config DefaultConfig(const EnvLookup& env = ProcessEnv());
+std::string DefaultDataDir(const EnvLookup& env);
+
+// The project `serve --demo` adds: the embedded "demo" recipe.
+ProjectConfig DemoProject();
+
+// Where PROJECT's script runs; created before its first run if missing.
+std::string WorkdirOf(const ServerConfig& server, const ProjectConfig& project);
+
+// Splits "HOST:PORT" / "[::1]:PORT"; false if malformed.
+bool SplitHostPort(std::string_view listen, std::string& host, int& port);
+bool IsLoopbackHost(std::string_view host);
+bool IsValidProjectName(std::string_view name);
+
+}  // namespace jenky

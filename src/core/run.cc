@@ -1,0 +1,153 @@
+#include "core/run.h"
+
+#include <nlohmann/json.hpp>
+
+#include "util/time.h"
+
+namespace jenky {
+
+namespace {
+struct StatusName { RunStatus status; const char* name; };
+constexpr StatusName kStatusNames[] = {
+    {RunStatus::kQueued, "queued"},       {RunStatus::kRunning, "running"},
+    {RunStatus::kSucceeded, "succeeded"}, {RunStatus::kFailed, "failed"},
+    {RunStatus::kCancelled, "cancelled"}, {RunStatus::kTimedOut, "timed_out"},
+    {RunStatus::kInterrupted, "interrupted"},
+};
+struct KindName { TriggerKind kind; const char* name; };
+constexpr KindName kKindNames[] = {
+    {TriggerKind::kManual, "manual"}, {TriggerKind::kApi, "api"},
+    {TriggerKind::kCli, "cli"},       {TriggerKind::kWebhook, "webhook"},
+};
+
+nlohmann::json TimeOrNull(int64_t ms) {
+  if (ms == 0) return nullptr;
+  return FormatRfc3339(ms);
+}
+nlohmann::json StringOrNull(const std::string& s) {
+  if (s.empty()) return nullptr;
+  return s;
+}
+int64_t ParseTimeOrZero(const nlohmann::json& j) {
+  // The CLI only needs ordering and durations; parse the fixed RFC 3339 form.
+  if (!j.is_string()) return 0;
+  struct tm tm = {};
+  int ms = 0;
+  const std::string& s = j.get_ref<const std::string&>();
+  if (sscanf(s.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+             &tm.tm_min, &tm.tm_sec, &ms) < 6) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
+}
+std::string StringOr(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return "";
+  return it->get<std::string>();
+}
+}  // namespace
+
+const char* RunStatusName(RunStatus s) {
+  for (const auto& n : kStatusNames) {
+    if (n.status == s) return n.name;
+  }
+  return "unknown";
+}
+
+std::optional<RunStatus> ParseRunStatus(std::string_view name) {
+  for (const auto& n : kStatusNames) {
+    if (name == n.name) return n.status;
+  }
+  return std::nullopt;
+}
+
+bool IsFinished(RunStatus s) { return s != RunStatus::kQueued && s != RunStatus::kRunning; }
+
+int ExitCodeFor(RunStatus s) {
+  switch (s) {
+    case RunStatus::kSucceeded: return 0;
+    case RunStatus::kFailed: return 1;
+    case RunStatus::kCancelled: return 3;
+    case RunStatus::kTimedOut: return 4;
+    case RunStatus::kInterrupted: return 5;
+    case RunStatus::kQueued:
+    case RunStatus::kRunning: return 6;
+  }
+  return 6;
+}
+
+const char* TriggerKindName(TriggerKind k) {
+  for (const auto& n : kKindNames) {
+    if (n.kind == k) return n.name;
+  }
+  return "api";
+}
+
+std::optional<TriggerKind> ParseTriggerKind(std::string_view name) {
+  for (const auto& n : kKindNames) {
+    if (name == n.name) return n.kind;
+  }
+  return std::nullopt;
+}
+
+nlohmann::json RunToJson(const Run& r) {
+  nlohmann::json trigger = {
+      {"kind", TriggerKindName(r.trigger.kind)},
+      {"provider", StringOrNull(r.trigger.provider)},
+      {"ref", StringOrNull(r.trigger.ref)},
+      {"branch", StringOrNull(r.trigger.branch)},
+      {"commit", StringOrNull(r.trigger.commit)},
+      {"actor", StringOrNull(r.trigger.actor)},
+      {"delivery", StringOrNull(r.trigger.delivery)},
+  };
+  nlohmann::json j = {
+      {"id", r.id},
+      {"project", r.project},
+      {"status", RunStatusName(r.status)},
+      {"trigger", std::move(trigger)},
+      {"created_at", TimeOrNull(r.created_at)},
+      {"started_at", TimeOrNull(r.started_at)},
+      {"finished_at", TimeOrNull(r.finished_at)},
+      {"exit_code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json(nullptr)},
+      {"reason", StringOrNull(r.reason)},
+      {"log_bytes", r.log_bytes},
+      {"log_url", "/api/v1/runs/" + std::to_string(r.id) + "/log"},
+      {"recipe", StringOrNull(r.recipe)},
+      {"script_sha256", StringOrNull(r.script_sha256)},
+      {"log_pruned", r.log_pruned},
+  };
+  return j;
+}
+
+Run RunFromJson(const nlohmann::json& j) {
+  Run r;
+  r.id = j.value("id", int64_t{0});
+  r.project = StringOr(j, "project");
+  r.status = ParseRunStatus(StringOr(j, "status")).value_or(RunStatus::kInterrupted);
+  if (auto it = j.find("trigger"); it != j.end() && it->is_object()) {
+    const auto& t = *it;
+    r.trigger.kind = ParseTriggerKind(StringOr(t, "kind")).value_or(TriggerKind::kApi);
+    r.trigger.provider = StringOr(t, "provider");
+    r.trigger.ref = StringOr(t, "ref");
+    r.trigger.branch = StringOr(t, "branch");
+    r.trigger.commit = StringOr(t, "commit");
+    r.trigger.actor = StringOr(t, "actor");
+    r.trigger.delivery = StringOr(t, "delivery");
+  }
+  r.created_at = ParseTimeOrZero(j.value("created_at", nlohmann::json()));
+  r.started_at = ParseTimeOrZero(j.value("started_at", nlohmann::json()));
+  r.finished_at = ParseTimeOrZero(j.value("finished_at", nlohmann::json()));
+  if (auto it = j.find("exit_code"); it != j.end() && it->is_number_integer()) {
+    r.exit_code = it->get<int>();
+  }
+  r.reason = StringOr(j, "reason");
+  r.log_bytes = j.value("log_bytes", int64_t{0});
+  r.recipe = StringOr(j, "recipe");
+  r.script_sha256 = StringOr(j, "script_sha256");
+  r.log_pruned = j.value("log_pruned", false);
+  return r;
+}
+
+}  // namespace jenky

@@ -1,0 +1,58 @@
+// A run: one execution of a project's script, from trigger to final status.
+// The same struct is kept in memory for active runs, stored in SQLite, and
+// rendered as the SPEC.md JSON form.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace jenky {
+
+enum class RunStatus { kQueued, kRunning, kSucceeded, kFailed, kCancelled, kTimedOut, kInterrupted };
+
+const char* RunStatusName(RunStatus s);
+std::optional<RunStatus> ParseRunStatus(std::string_view name);
+bool IsFinished(RunStatus s);
+
+// `jenky deploy --follow` / `logs --follow` exit codes (SPEC.md).
+int ExitCodeFor(RunStatus s);
+
+enum class TriggerKind { kManual, kApi, kCli, kWebhook };
+const char* TriggerKindName(TriggerKind k);
+std::optional<TriggerKind> ParseTriggerKind(std::string_view name);
+
+struct Trigger {
+  TriggerKind kind = TriggerKind::kApi;
+  std::string provider;  // webhook provider, "" otherwise
+  std::string ref;       // "refs/heads/main"
+  std::string branch;    // "main"
+  std::string commit;
+  std::string actor;     // pusher, or the token name that clicked
+  std::string delivery;  // webhook delivery id
+};
+
+struct Run {
+  int64_t id = 0;
+  std::string project;
+  RunStatus status = RunStatus::kQueued;
+  Trigger trigger;
+  int64_t created_at = 0;  // unix ms
+  int64_t started_at = 0;  // 0 = not yet
+  int64_t finished_at = 0;
+  std::optional<int> exit_code;
+  std::string reason;     // why it ended the way it did, "" if plainly
+  int64_t log_bytes = 0;
+  std::string recipe;         // recipe name, "" for a script
+  std::string script_sha256;  // of the exact text that ran
+  bool log_pruned = false;    // keep_runs removed its log
+};
+
+nlohmann::json RunToJson(const Run& run);
+// Inverse of RunToJson, for the CLI. Unknown fields are ignored.
+Run RunFromJson(const nlohmann::json& j);
+
+}  // namespace jenky

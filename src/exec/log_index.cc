@@ -1,0 +1,167 @@
+#include "exec/log_index.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "util/fs.h"
+
+namespace jenky {
+namespace {
+
+// Scans DATA (which starts at byte BASE of the log) for line starts and adds
+// index records where due. Shared by the writer and BuildIndex.
+void IndexChunk(std::string_view data, int64_t base, int64_t& lines, IndexRecord& last,
+                std::vector<IndexRecord>& out) {
+  const char* p = data.data();
+  const char* end = p + data.size();
+  while (p < end) {
+    const void* nl = std::memchr(p, '\n', end - p);
+    if (!nl) break;
+    p = static_cast<const char*>(nl) + 1;
+    ++lines;
+    int64_t offset = base + (p - data.data());
+    if (lines - last.line >= kIndexLines || offset - last.offset >= kIndexBytes) {
+      last = {lines, offset};
+      out.push_back(last);
+    }
+  }
+}
+
+void EncodeRecords(const std::vector<IndexRecord>& records, std::string& out) {
+  out.resize(records.size() * 16);
+  char* p = out.data();
+  for (const IndexRecord& r : records) {
+    for (int64_t v : {r.line, r.offset}) {
+      uint64_t u = static_cast<uint64_t>(v);
+      for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((u >> (8 * i)) & 0xff);
+    }
+  }
+}
+
+}  // namespace
+
+Result<LogWriter> LogWriter::Open(const std::string& log_path, const std::string& index_path) {
+  LogWriter w;
+  w.log_path_ = log_path;
+  w.log_fd_ = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (w.log_fd_ < 0) return PosixError("open " + log_path, errno);
+  w.index_fd_ = open(index_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (w.index_fd_ < 0) return PosixError("open " + index_path, errno);
+  struct stat st;
+  if (fstat(w.log_fd_, &st) == 0 && st.st_size > 0) {
+    // Reopened after a restart of the writer: continue the index where it was.
+    auto data = ReadFile(log_path);
+    if (!data.ok()) return data.status();
+    std::vector<IndexRecord> records;
+    IndexChunk(*data, 0, w.lines_, w.last_, records);
+    w.size_ = static_cast<int64_t>(data->size());
+  }
+  return w;
+}
+
+LogWriter::LogWriter(LogWriter&& o) noexcept
+    : log_fd_(o.log_fd_), index_fd_(o.index_fd_), log_path_(std::move(o.log_path_)),
+      size_(o.size_), lines_(o.lines_), last_(o.last_) {
+  o.log_fd_ = o.index_fd_ = -1;
+}
+
+LogWriter::~LogWriter() {
+  if (log_fd_ >= 0) close(log_fd_);
+  if (index_fd_ >= 0) close(index_fd_);
+}
+
+Status LogWriter::Append(std::string_view data) {
+  if (Status s = WriteAll(log_fd_, data, log_path_); !s.ok()) return s;
+  pending_.clear();
+  IndexChunk(data, size_, lines_, last_, pending_);
+  size_ += static_cast<int64_t>(data.size());
+  if (!pending_.empty()) {
+    std::string bytes;
+    EncodeRecords(pending_, bytes);
+    if (Status s = WriteAll(index_fd_, bytes, log_path_ + ".idx"); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status LogWriter::Sync() {
+  if (fdatasync(log_fd_) != 0) return PosixError("fdatasync " + log_path_, errno);
+  fdatasync(index_fd_);
+  return Status::Ok();
+}
+
+std::vector<IndexRecord> ReadIndex(const std::string& index_path) {
+  std::vector<IndexRecord> out;
+  auto data = ReadFile(index_path);
+  if (!data.ok()) return out;
+  size_t n = data->size() / 16;  // a torn last record is ignored
+  out.reserve(n);
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(data->data());
+  for (size_t i = 0; i < n; ++i) {
+    int64_t v[2];
+    for (int k = 0; k < 2; ++k) {
+      uint64_t u = 0;
+      for (int b = 0; b < 8; ++b) u |= static_cast<uint64_t>(*p++) << (8 * b);
+      v[k] = static_cast<int64_t>(u);
+    }
+    out.push_back({v[0], v[1]});
+  }
+  return out;
+}
+
+Result<int64_t> OffsetOfLine(const std::string& log_path, const std::string& index_path,
+                             int64_t line) {
+  std::vector<IndexRecord> index = ReadIndex(index_path);
+  IndexRecord start{0, 0};
+  auto it = std::upper_bound(index.begin(), index.end(), line,
+                             [](int64_t l, const IndexRecord& r) { return l < r.line; });
+  if (it != index.begin()) start = *std::prev(it);
+  if (start.line == line) return start.offset;
+
+  int fd = open(log_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError("open " + log_path, errno);
+  int64_t offset = start.offset;
+  int64_t current = start.line;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = pread(fd, buf, sizeof buf, offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      return PosixError("read " + log_path, err);
+    }
+    if (n == 0) break;
+    const char* p = buf;
+    const char* end = buf + n;
+    while (p < end) {
+      const void* nl = std::memchr(p, '\n', end - p);
+      if (!nl) {
+        p = end;
+        break;
+      }
+      p = static_cast<const char*>(nl) + 1;
+      if (++current == line) {
+        close(fd);
+        return offset + (p - buf);
+      }
+    }
+    offset += n;
+  }
+  close(fd);
+  return offset;
+}
+
+std::vector<IndexRecord> BuildIndex(std::string_view data) {
+  std::vector<IndexRecord> out;
+  int64_t lines = 0;
+  IndexRecord last{0, 0};
+  IndexChunk(data, 0, lines, last, out);
+  return out;
+}
+
+}  // namespace jenky

@@ -1,0 +1,68 @@
+// A run's log on disk: `log` holds the bytes exactly as the script wrote them;
+// `log.idx` is a sparse line index so a viewer can start at line N or byte N
+// without reading everything before it.
+//
+// log.idx format (docs/log_format.md): a sequence of 16-byte records, each two
+// little-endian int64: (line, offset) = the 0-based number of a line and the
+// byte offset where it starts. Line 0 at offset 0 is implied. A record is
+// written at the first line start after kIndexLines lines or kIndexBytes bytes
+// since the previous record, so finding any line reads at most about
+// kIndexBytes of log plus one line. A torn last record (crash mid-write) is
+// ignored by readers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/status.h"
+
+namespace jenky {
+
+constexpr int64_t kIndexLines = 1024;
+constexpr int64_t kIndexBytes = 64 * 1024;
+
+struct IndexRecord {
+  int64_t line;
+  int64_t offset;
+};
+
+// Appends to a log and its index. Single writer (the supervisor). Each Append
+// is written through to the files before it returns (no user-space buffer), so
+// a reader or a crash of any other process sees every byte appended so far.
+class LogWriter {
+ public:
+  static Result<LogWriter> Open(const std::string& log_path, const std::string& index_path);
+  LogWriter(LogWriter&& other) noexcept;
+  LogWriter& operator=(LogWriter&&) = delete;
+  ~LogWriter();
+
+  Status Append(std::string_view data);
+  Status Sync();  // fdatasync both files
+  int64_t size() const { return size_; }
+  int64_t lines() const { return lines_; }
+
+ private:
+  LogWriter() = default;
+  int log_fd_ = -1;
+  int index_fd_ = -1;
+  std::string log_path_;
+  int64_t size_ = 0;
+  int64_t lines_ = 0;  // newlines seen = number of the line being written
+  IndexRecord last_{0, 0};
+  std::vector<IndexRecord> pending_;  // records of the current Append
+};
+
+// Index records from INDEX_PATH (missing file = none).
+std::vector<IndexRecord> ReadIndex(const std::string& index_path);
+
+// Byte offset where 0-based LINE starts in LOG_PATH, using the index; the log
+// size if the log has fewer lines.
+Result<int64_t> OffsetOfLine(const std::string& log_path, const std::string& index_path,
+                             int64_t line);
+
+// For tests and recovery: the records LogWriter would have written for DATA.
+std::vector<IndexRecord> BuildIndex(std::string_view data);
+
+}  // namespace jenky

@@ -1,0 +1,55 @@
+// Processes, the Linux way: spawning into a new process group, identifying a
+// process by pid and start time (or a pidfd), finding and ending a whole tree.
+// All OS process handling in jenky goes through here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace jenky {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // KEY=VALUE; the whole environment
+  std::string workdir;           // "" = inherit
+  int stdin_fd = -1;             // -1 = /dev/null
+  int stdout_fd = -1;            // -1 = /dev/null
+  int stderr_fd = -1;            // -1 = /dev/null; may equal stdout_fd
+  bool new_process_group = false;
+  bool new_session = false;
+};
+
+// posix_spawn with every other descriptor closed in the child, default signal
+// dispositions and an empty signal mask. Returns the child's pid.
+Result<pid_t> Spawn(const SpawnOptions& options);
+
+// Field 22 of /proc/PID/stat: clock ticks since boot when PID started. With the
+// pid it names one process for the life of the machine.
+std::optional<uint64_t> ProcessStartTime(pid_t pid);
+
+// Every live descendant of ROOT, found through /proc parent links.
+std::vector<pid_t> Descendants(pid_t root);
+
+// Sends SIG to the process group PGID and to every descendant of ROOT (which
+// catches children that left the group with setsid). Returns how many
+// processes were signalled.
+int SignalTree(pid_t root, pid_t pgid, int sig);
+
+// pidfd_open(2) and pidfd_send_signal(2); -1 with errno on failure.
+int PidfdOpen(pid_t pid);
+int PidfdSendSignal(int pidfd, int sig);
+
+// Opens a pidfd for PID only if it is still the process that started at
+// START_TIME; -1 otherwise (exited, or the pid was reused).
+int PidfdOpenVerified(pid_t pid, uint64_t start_time);
+
+// "/proc/self/exe" resolved: the binary to re-exec as a supervisor.
+std::string SelfExecutable();
+
+}  // namespace jenky

@@ -1,0 +1,94 @@
+#include "exec/run_dir.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <nlohmann/json.hpp>
+
+#include "util/fs.h"
+#include "util/time.h"
+
+namespace jenky {
+
+RunDir RunDir::For(const std::string& data_dir, int64_t run_id) {
+  return RunDir{data_dir + "/runs/" + std::to_string(run_id)};
+}
+
+Status WriteExitRecord(const RunDir& dir, const ExitRecord& r) {
+  nlohmann::json j = {
+      {"status", RunStatusName(r.status)},
+      {"exit_code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json(nullptr)},
+      {"reason", r.reason},
+      {"started_at", r.started_at},
+      {"finished_at", r.finished_at},
+      {"log_bytes", r.log_bytes},
+  };
+  return WriteFileAtomic(dir.exit(), j.dump() + "\n");
+}
+
+std::optional<ExitRecord> ReadExitRecord(const RunDir& dir) {
+  auto text = ReadFile(dir.exit());
+  if (!text.ok()) return std::nullopt;
+  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  ExitRecord r;
+  r.status = ParseRunStatus(j.value("status", "")).value_or(RunStatus::kInterrupted);
+  if (j.contains("exit_code") && j["exit_code"].is_number_integer()) {
+    r.exit_code = j["exit_code"].get<int>();
+  }
+  r.reason = j.value("reason", "");
+  r.started_at = j.value("started_at", int64_t{0});
+  r.finished_at = j.value("finished_at", int64_t{0});
+  r.log_bytes = j.value("log_bytes", int64_t{0});
+  return r;
+}
+
+Status WriteSupervisorId(const RunDir& dir, const SupervisorId& id) {
+  nlohmann::json j = {{"pid", id.pid}, {"start_time", id.start_time}};
+  return WriteFileAtomic(dir.supervisor(), j.dump() + "\n");
+}
+
+std::optional<SupervisorId> ReadSupervisorId(const RunDir& dir) {
+  auto text = ReadFile(dir.supervisor());
+  if (!text.ok()) return std::nullopt;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  SupervisorId id;
+  id.pid = j.value("pid", 0);
+  id.start_time = j.value("start_time", uint64_t{0});
+  if (id.pid <= 0) return std::nullopt;
+  return id;
+}
+
+bool SupervisorAlive(const RunDir& dir) {
+  int fd = open(dir.lock().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool alive = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close(fd);  // also drops our shared lock, if we got it
+  return alive;
+}
+
+ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason) {
+  int fd = open(dir.lock().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  bool locked = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+  std::optional<ExitRecord> existing = ReadExitRecord(dir);
+  ExitRecord r;
+  if (existing) {
+    r = *existing;
+  } else {
+    r.status = RunStatus::kInterrupted;
+    r.reason = reason;
+    r.finished_at = NowMillis();
+    struct stat st;
+    if (stat(dir.log().c_str(), &st) == 0) r.log_bytes = st.st_size;
+    if (locked) WriteExitRecord(dir, r);
+  }
+  if (fd >= 0) close(fd);
+  return r;
+}
+
+}  // namespace jenky

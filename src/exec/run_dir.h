@@ -1,0 +1,71 @@
+// The run directory, data_dir/runs/ID: the durable record of one execution,
+// shared by the server and the run's supervisor (docs/run_dir.md).
+//
+//   meta.json        the run as triggered (server, before start)
+//   script           the exact text that runs (server, before start)
+//   log, log.idx     output and line index (supervisor, append-only)
+//   lock             flock'ed LOCK_EX by the supervisor for its whole life
+//   supervisor.json  {pid, start_time} of the supervisor (supervisor)
+//   cancel           why the run is being cancelled (server, before signalling)
+//   exit.json        final status (supervisor; or server when declaring it
+//                    interrupted while holding the lock) - written atomically
+//
+// Liveness never rests on a pid: the supervisor holds `lock`; the kernel drops
+// it the instant the supervisor dies, whatever pids do after a reboot.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/run.h"
+#include "util/status.h"
+
+namespace jenky {
+
+struct RunDir {
+  std::string path;
+
+  static RunDir For(const std::string& data_dir, int64_t run_id);
+  std::string meta() const { return path + "/meta.json"; }
+  std::string script() const { return path + "/script"; }
+  std::string log() const { return path + "/log"; }
+  std::string index() const { return path + "/log.idx"; }
+  std::string lock() const { return path + "/lock"; }
+  std::string supervisor() const { return path + "/supervisor.json"; }
+  std::string cancel() const { return path + "/cancel"; }
+  std::string exit() const { return path + "/exit.json"; }
+};
+
+struct ExitRecord {
+  RunStatus status = RunStatus::kFailed;
+  std::optional<int> exit_code;
+  std::string reason;
+  int64_t started_at = 0;
+  int64_t finished_at = 0;
+  int64_t log_bytes = 0;
+};
+
+Status WriteExitRecord(const RunDir& dir, const ExitRecord& record);
+// nullopt when there is none (yet).
+std::optional<ExitRecord> ReadExitRecord(const RunDir& dir);
+
+struct SupervisorId {
+  pid_t pid = 0;
+  uint64_t start_time = 0;
+};
+Status WriteSupervisorId(const RunDir& dir, const SupervisorId& id);
+std::optional<SupervisorId> ReadSupervisorId(const RunDir& dir);
+
+// True while some process holds `lock` exclusively (the supervisor lives).
+bool SupervisorAlive(const RunDir& dir);
+
+// For a run whose supervisor is gone without an exit record: takes the lock
+// (so a supervisor that has not started yet will see the record and refuse to
+// run) and writes an `interrupted` exit record. Returns the record in force,
+// which is the supervisor's own if it finished in the meantime.
+ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason);
+
+}  // namespace jenky

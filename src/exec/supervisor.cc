@@ -1,0 +1,344 @@
+#include "exec/supervisor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "exec/log_index.h"
+#include "exec/process.h"
+#include "exec/run_dir.h"
+#include "util/duration.h"
+#include "util/fs.h"
+#include "util/logger.h"
+#include "util/time.h"
+
+namespace jenky {
+
+std::string EncodeRunSpec(const RunSpec& s) {
+  nlohmann::json j = {{"run_dir", s.run_dir},       {"run_id", s.run_id},
+                      {"project", s.project},       {"argv", s.argv},
+                      {"env", s.env},               {"workdir", s.workdir},
+                      {"timeout_ms", s.timeout_ms}, {"kill_grace_ms", s.kill_grace_ms}};
+  return j.dump();
+}
+
+Result<RunSpec> DecodeRunSpec(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return Status::Error("run spec is not a JSON object");
+  RunSpec s;
+  try {
+    s.run_dir = j.at("run_dir").get<std::string>();
+    s.run_id = j.at("run_id").get<int64_t>();
+    s.project = j.at("project").get<std::string>();
+    s.argv = j.at("argv").get<std::vector<std::string>>();
+    s.env = j.at("env").get<std::vector<std::string>>();
+    s.workdir = j.at("workdir").get<std::string>();
+    s.timeout_ms = j.at("timeout_ms").get<int64_t>();
+    s.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Error(std::string("run spec: ") + e.what());
+  }
+  if (s.argv.empty()) return Status::Error("run spec: empty argv");
+  return s;
+}
+
+namespace {
+
+int64_t MonotonicMillis() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1'000'000;
+}
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
+
+class Supervisor {
+  enum class Phase { kRunning, kTerminating, kCleaningUp, kKilled };
+
+ public:
+  explicit Supervisor(const RunSpec& spec) : spec_(spec), dir_{spec.run_dir} {}
+
+  int Run() {
+    if (!Lock()) return 1;
+    started_at_ = NowMillis();
+    auto writer = LogWriter::Open(dir_.log(), dir_.index());
+    if (!writer.ok()) {
+      return Finish(RunStatus::kFailed, std::nullopt, writer.status().message());
+    }
+    log_.emplace(std::move(writer).value());
+    if (!SetUpSignals()) return Finish(RunStatus::kFailed, std::nullopt, "cannot set up signals");
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+      return Finish(RunStatus::kFailed, std::nullopt, PosixError("pipe", errno).message());
+    }
+    SpawnOptions o;
+    o.argv = spec_.argv;
+    o.env = spec_.env;
+    o.workdir = spec_.workdir;
+    o.stdout_fd = o.stderr_fd = pipefd[1];
+    o.new_process_group = true;
+    auto pid = Spawn(o);
+    close(pipefd[1]);
+    out_fd_ = pipefd[0];
+    if (!pid.ok()) {
+      close(out_fd_);
+      return Finish(RunStatus::kFailed, 127, pid.status().message());
+    }
+    child_ = *pid;
+    deadline_ = MonotonicMillis() + spec_.timeout_ms;
+    Loop();
+    return Conclude();
+  }
+
+ private:
+  bool Lock() {
+    lock_fd_ = open(dir_.lock().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      LogError("{}supervisor: cannot lock {}: {}", RunTag(spec_.run_id, spec_.project), dir_.lock(),
+               std::strerror(errno));
+      return false;
+    }
+    if (PathExists(dir_.exit())) {
+      // The server declared this run over before we got here; do not run it.
+      LogWarning("{}supervisor: run already has an exit record; not starting it",
+                 RunTag(spec_.run_id, spec_.project));
+      return false;
+    }
+    SupervisorId id{getpid(), ProcessStartTime(getpid()).value_or(0)};
+    WriteSupervisorId(dir_, id);
+    return true;
+  }
+
+  bool SetUpSignals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+    if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return false;
+    signal(SIGPIPE, SIG_IGN);
+    sig_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    return sig_fd_ >= 0;
+  }
+
+  void Loop() {
+    char buf[1 << 16];
+    for (;;) {
+      if (child_exited_) {
+        size_t rest = Descendants(getpid()).size();
+        if (rest == 0) {
+          // Every writer of the pipe is gone: what is left in it is the end.
+          if (out_fd_ >= 0) DrainAndClose(buf, sizeof buf);
+          return;
+        }
+        if (phase_ == Phase::kRunning) {
+          // The script is done but left processes behind: they end with the run.
+          leftovers_ = static_cast<int>(rest);
+          Terminate(Phase::kCleaningUp);
+        }
+      }
+
+      int64_t now = MonotonicMillis();
+      int64_t wait = 50;
+      switch (phase_) {
+        case Phase::kRunning: wait = deadline_ - now; break;
+        case Phase::kTerminating:
+        case Phase::kCleaningUp:
+          wait = kill_at_ - now;
+          if (child_exited_) wait = std::min<int64_t>(wait, 50);  // watch the tree empty
+          break;
+        case Phase::kKilled: wait = 50; break;
+      }
+      int timeout = static_cast<int>(std::clamp<int64_t>(wait, 0, 60'000));
+
+      struct pollfd fds[2] = {{sig_fd_, POLLIN, 0}, {out_fd_, POLLIN, 0}};
+      int nfds = out_fd_ >= 0 ? 2 : 1;
+      if (poll(fds, nfds, timeout) < 0 && errno != EINTR) return;
+
+      if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t n = read(out_fd_, buf, sizeof buf);
+        if (n > 0) {
+          Status s = log_->Append(std::string_view(buf, n));
+          if (!s.ok() && write_error_.empty()) {
+            write_error_ = s.message();
+            Terminate(Phase::kTerminating);
+          }
+        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+          close(out_fd_);
+          out_fd_ = -1;
+        }
+      }
+      if (fds[0].revents & POLLIN) HandleSignals();
+
+      now = MonotonicMillis();
+      if (phase_ == Phase::kRunning && now >= deadline_) {
+        timed_out_ = true;
+        Terminate(Phase::kTerminating);
+      } else if ((phase_ == Phase::kTerminating || phase_ == Phase::kCleaningUp) &&
+                 now >= kill_at_) {
+        SignalTree(getpid(), child_exited_ ? 0 : child_, SIGKILL);
+        phase_ = Phase::kKilled;
+      } else if (phase_ == Phase::kKilled) {
+        SignalTree(getpid(), 0, SIGKILL);  // anything forked since the last round
+      }
+    }
+  }
+
+  void DrainAndClose(char* buf, size_t size) {
+    fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+    for (;;) {
+      ssize_t n = read(out_fd_, buf, size);
+      if (n > 0) {
+        log_->Append(std::string_view(buf, n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      break;
+    }
+    close(out_fd_);
+    out_fd_ = -1;
+  }
+
+  void HandleSignals() {
+    struct signalfd_siginfo si;
+    while (read(sig_fd_, &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGCHLD) {
+        Reap();
+      } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+        if (!cancelled_ && !child_exited_) {
+          cancelled_ = true;
+          auto reason = ReadFile(dir_.cancel());
+          cancel_reason_ = reason.ok() && !reason->empty() ? *reason : "cancelled";
+          while (!cancel_reason_.empty() && cancel_reason_.back() == '\n') cancel_reason_.pop_back();
+          Terminate(Phase::kTerminating);
+        }
+      }
+      // SIGHUP: the terminal of the server that started us went away. Ignore.
+    }
+  }
+
+  void Reap() {
+    for (;;) {
+      int status;
+      pid_t p = waitpid(-1, &status, WNOHANG);
+      if (p <= 0) return;
+      if (p == child_) {
+        child_exited_ = true;
+        child_status_ = status;
+      }
+    }
+  }
+
+  void Terminate(Phase next) {
+    if (phase_ != Phase::kRunning) return;
+    phase_ = next;
+    SignalTree(getpid(), child_exited_ ? 0 : child_, SIGTERM);
+    // A TERM can be ignored; a stopped process would never see it.
+    SignalTree(getpid(), child_exited_ ? 0 : child_, SIGCONT);
+    kill_at_ = MonotonicMillis() + spec_.kill_grace_ms;
+  }
+
+  int Conclude() {
+    std::optional<int> code;
+    std::string signal_note;
+    if (WIFEXITED(child_status_)) {
+      code = WEXITSTATUS(child_status_);
+    } else if (WIFSIGNALED(child_status_)) {
+      code = 128 + WTERMSIG(child_status_);
+      signal_note = fmt::format("killed by {}", SignalName(WTERMSIG(child_status_)));
+    }
+    if (!write_error_.empty()) {
+      return Finish(RunStatus::kFailed, code, "writing the log failed: " + write_error_);
+    }
+    if (timed_out_) {
+      return Finish(RunStatus::kTimedOut, code,
+                    fmt::format("timed out after {}", FormatDuration(Millis(spec_.timeout_ms))));
+    }
+    if (cancelled_) return Finish(RunStatus::kCancelled, code, cancel_reason_);
+    std::string reason = signal_note;
+    if (leftovers_ > 0) {
+      reason += fmt::format("{}stopped {} process{} the script left running", reason.empty() ? "" : "; ",
+                            leftovers_, leftovers_ == 1 ? "" : "es");
+    }
+    if (code && *code == 0) return Finish(RunStatus::kSucceeded, code, reason);
+    if (reason.empty() && code) reason = fmt::format("script exited with status {}", *code);
+    return Finish(RunStatus::kFailed, code, reason);
+  }
+
+  int Finish(RunStatus status, std::optional<int> code, const std::string& reason) {
+    ExitRecord r;
+    r.status = status;
+    r.exit_code = code;
+    r.reason = reason;
+    r.started_at = started_at_;
+    r.finished_at = NowMillis();
+    if (log_) {
+      log_->Sync();
+      r.log_bytes = log_->size();
+    }
+    Status s = WriteExitRecord(dir_, r);
+    if (!s.ok()) {
+      LogError("{}supervisor: {}", RunTag(spec_.run_id, spec_.project), s.message());
+      return 1;
+    }
+    return 0;
+  }
+
+  const RunSpec& spec_;
+  RunDir dir_;
+  std::optional<LogWriter> log_;
+  int lock_fd_ = -1;
+  int sig_fd_ = -1;
+  int out_fd_ = -1;
+  pid_t child_ = -1;
+  bool child_exited_ = false;
+  int child_status_ = 0;
+  Phase phase_ = Phase::kRunning;
+  int64_t started_at_ = 0;
+  int64_t deadline_ = 0;
+  int64_t kill_at_ = 0;
+  bool timed_out_ = false;
+  bool cancelled_ = false;
+  std::string cancel_reason_;
+  std::string write_error_;
+  int leftovers_ = 0;
+};
+
+}  // namespace
+
+int Supervise(const RunSpec& spec) { return Supervisor(spec).Run(); }
+
+int SupervisorMain() {
+  std::string input;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    input.append(buf, n);
+  }
+  if (input.empty()) return 0;  // a spare the server no longer needs
+  auto spec = DecodeRunSpec(input);
+  if (!spec.ok()) {
+    LogError("supervisor: {}", spec.status().message());
+    return 2;
+  }
+  return Supervise(*spec);
+}
+
+}  // namespace jenky

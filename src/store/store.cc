@@ -1,0 +1,348 @@
+#include "store/store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "util/embedded.h"
+#include "util/logger.h"
+
+namespace jenky {
+
+// Runs PRAGMA wal_checkpoint(PASSIVE) once a second on its own connection, so
+// the fsyncs a checkpoint needs never happen on the event loop.
+class Store::Checkpointer {
+ public:
+  explicit Checkpointer(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        nullptr) != SQLITE_OK) {
+      LogWarning("sqlite: cannot open {} for checkpoints: {}", path, sqlite3_errmsg(db_));
+      sqlite3_close(db_);
+      db_ = nullptr;
+      return;
+    }
+    sqlite3_busy_timeout(db_, 1000);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Checkpointer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (db_) sqlite3_close(db_);
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      cv_.wait_for(lock, std::chrono::seconds(1));
+      lock.unlock();
+      int log_frames = 0, done = 0;
+      int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        LogWarning("sqlite: checkpoint failed: {}", sqlite3_errmsg(db_));
+      }
+      lock.lock();
+    }
+  }
+
+  sqlite3* db_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+namespace {
+
+constexpr const char* kRunColumns =
+    "id, project, status, trigger_kind, provider, ref, branch, commit_sha, actor, delivery, "
+    "created_at, started_at, finished_at, exit_code, reason, log_bytes, recipe, script_sha256, "
+    "log_pruned";
+
+std::string Text(sqlite3_stmt* s, int col) {
+  const unsigned char* t = sqlite3_column_text(s, col);
+  return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s, col)) : "";
+}
+
+void BindText(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+// Binds the run's fields in kRunColumns order starting at parameter 1.
+void BindRun(sqlite3_stmt* s, const Run& r) {
+  sqlite3_bind_int64(s, 1, r.id);
+  BindText(s, 2, r.project);
+  sqlite3_bind_text(s, 3, RunStatusName(r.status), -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, TriggerKindName(r.trigger.kind), -1, SQLITE_STATIC);
+  BindText(s, 5, r.trigger.provider);
+  BindText(s, 6, r.trigger.ref);
+  BindText(s, 7, r.trigger.branch);
+  BindText(s, 8, r.trigger.commit);
+  BindText(s, 9, r.trigger.actor);
+  BindText(s, 10, r.trigger.delivery);
+  sqlite3_bind_int64(s, 11, r.created_at);
+  sqlite3_bind_int64(s, 12, r.started_at);
+  sqlite3_bind_int64(s, 13, r.finished_at);
+  if (r.exit_code) sqlite3_bind_int(s, 14, *r.exit_code);
+  else sqlite3_bind_null(s, 14);
+  BindText(s, 15, r.reason);
+  sqlite3_bind_int64(s, 16, r.log_bytes);
+  BindText(s, 17, r.recipe);
+  BindText(s, 18, r.script_sha256);
+  sqlite3_bind_int(s, 19, r.log_pruned ? 1 : 0);
+}
+
+Run ReadRun(sqlite3_stmt* s) {
+  Run r;
+  r.id = sqlite3_column_int64(s, 0);
+  r.project = Text(s, 1);
+  r.status = ParseRunStatus(Text(s, 2)).value_or(RunStatus::kInterrupted);
+  r.trigger.kind = ParseTriggerKind(Text(s, 3)).value_or(TriggerKind::kApi);
+  r.trigger.provider = Text(s, 4);
+  r.trigger.ref = Text(s, 5);
+  r.trigger.branch = Text(s, 6);
+  r.trigger.commit = Text(s, 7);
+  r.trigger.actor = Text(s, 8);
+  r.trigger.delivery = Text(s, 9);
+  r.created_at = sqlite3_column_int64(s, 10);
+  r.started_at = sqlite3_column_int64(s, 11);
+  r.finished_at = sqlite3_column_int64(s, 12);
+  if (sqlite3_column_type(s, 13) != SQLITE_NULL) r.exit_code = sqlite3_column_int(s, 13);
+  r.reason = Text(s, 14);
+  r.log_bytes = sqlite3_column_int64(s, 15);
+  r.recipe = Text(s, 16);
+  r.script_sha256 = Text(s, 17);
+  r.log_pruned = sqlite3_column_int(s, 18) != 0;
+  return r;
+}
+
+// Resets a cached statement when the caller is done with it, whatever path.
+struct StmtReset {
+  sqlite3_stmt* s;
+  ~StmtReset() {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  std::unique_ptr<Store> store(new Store());
+  store->path_ = path;
+  int rc = sqlite3_open_v2(path.c_str(), &store->db_,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    return Status::Error(fmt::format("open database {}: {}", path,
+                                     store->db_ ? sqlite3_errmsg(store->db_) : "out of memory"));
+  }
+  sqlite3_busy_timeout(store->db_, 5000);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                             "PRAGMA wal_autocheckpoint=0", "PRAGMA foreign_keys=ON"}) {
+    if (Status s = store->Exec(pragma); !s.ok()) return s;
+  }
+  if (Status s = store->Migrate(); !s.ok()) return s;
+  store->checkpointer_ = std::make_unique<Checkpointer>(path);
+  return store;
+}
+
+Store::~Store() {
+  checkpointer_.reset();
+  for (sqlite3_stmt* s : statements_) sqlite3_finalize(s);
+  if (db_) sqlite3_close(db_);
+}
+
+Status Store::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = fmt::format("database {}: {}", path_, err ? err : sqlite3_errmsg(db_));
+    sqlite3_free(err);
+    return Status::Error(msg);
+  }
+  return Status::Ok();
+}
+
+Status Store::Migrate() {
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr);
+  if (sqlite3_step(s) == SQLITE_ROW) schema_version_ = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+
+  std::vector<EmbeddedFile> migrations = Migrations();
+  if (schema_version_ > static_cast<int>(migrations.size())) {
+    return Status::Error(fmt::format(
+        "database {} has schema version {} but this jenky knows only {}: it was written by a "
+        "newer jenky; run that version, or restore jenky.prev", path_, schema_version_,
+        migrations.size()));
+  }
+  for (size_t i = schema_version_; i < migrations.size(); ++i) {
+    int version = static_cast<int>(i) + 1;
+    std::string sql = fmt::format("BEGIN IMMEDIATE;\n{}\nPRAGMA user_version = {};\nCOMMIT;",
+                                  migrations[i].data, version);
+    if (Status st = Exec(sql); !st.ok()) {
+      Exec("ROLLBACK");
+      return Status::Error(fmt::format("migration {} ({}) failed: {}", version,
+                                       migrations[i].name, st.message()));
+    }
+    schema_version_ = version;
+  }
+  return Status::Ok();
+}
+
+Result<sqlite3_stmt*> Store::Prepare(const char* sql) {
+  // Statements are cached by their SQL text; there are only a handful.
+  for (sqlite3_stmt* s : statements_) {
+    if (sqlite3_sql(s) && std::string_view(sqlite3_sql(s)) == sql) return s;
+  }
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+    return Status::Error(fmt::format("database {}: {}", path_, sqlite3_errmsg(db_)));
+  }
+  statements_.push_back(s);
+  return s;
+}
+
+Result<std::vector<Run>> Store::Query(sqlite3_stmt* s) {
+  std::vector<Run> out;
+  for (;;) {
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      out.push_back(ReadRun(s));
+    } else if (rc == SQLITE_DONE) {
+      return out;
+    } else {
+      return Status::Error(fmt::format("database {}: {}", path_, sqlite3_errmsg(db_)));
+    }
+  }
+}
+
+Status Store::InsertRun(const Run& run) { return InsertRuns({run}); }
+
+Status Store::InsertRuns(const std::vector<Run>& runs) {
+  static const std::string sql = fmt::format(
+      "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+      "?18,?19)", kRunColumns);
+  auto stmt = Prepare(sql.c_str());
+  if (!stmt.ok()) return stmt.status();
+  if (runs.size() > 1) {
+    if (Status st = Exec("BEGIN"); !st.ok()) return st;
+  }
+  for (const Run& r : runs) {
+    StmtReset reset{*stmt};
+    BindRun(*stmt, r);
+    if (sqlite3_step(*stmt) != SQLITE_DONE) {
+      Status err = Status::Error(fmt::format("insert run {} into {}: {}", r.id, path_,
+                                             sqlite3_errmsg(db_)));
+      if (runs.size() > 1) Exec("ROLLBACK");
+      return err;
+    }
+  }
+  if (runs.size() > 1) return Exec("COMMIT");
+  return Status::Ok();
+}
+
+Status Store::UpdateRun(const Run& r) {
+  auto stmt = Prepare(
+      "UPDATE runs SET status=?3, started_at=?12, finished_at=?13, exit_code=?14, reason=?15, "
+      "log_bytes=?16, recipe=?17, script_sha256=?18, log_pruned=?19 WHERE id=?1");
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  BindRun(*stmt, r);
+  if (sqlite3_step(*stmt) != SQLITE_DONE) {
+    return Status::Error(fmt::format("update run {} in {}: {}", r.id, path_, sqlite3_errmsg(db_)));
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<Run>> Store::GetRun(int64_t id) {
+  static const std::string sql = fmt::format("SELECT {} FROM runs WHERE id=?1", kRunColumns);
+  auto stmt = Prepare(sql.c_str());
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  sqlite3_bind_int64(*stmt, 1, id);
+  auto rows = Query(*stmt);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<Run>();
+  return std::optional<Run>(std::move(rows->front()));
+}
+
+Result<std::vector<Run>> Store::ListRuns(const std::string& project, int limit, int64_t before) {
+  static const std::string by_project = fmt::format(
+      "SELECT {} FROM runs WHERE project=?1 AND id<?2 ORDER BY id DESC LIMIT ?3", kRunColumns);
+  static const std::string all = fmt::format(
+      "SELECT {} FROM runs WHERE id<?2 ORDER BY id DESC LIMIT ?3", kRunColumns);
+  auto stmt = Prepare(project.empty() ? all.c_str() : by_project.c_str());
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  if (!project.empty()) BindText(*stmt, 1, project);
+  sqlite3_bind_int64(*stmt, 2, before > 0 ? before : INT64_MAX);
+  sqlite3_bind_int(*stmt, 3, limit);
+  return Query(*stmt);
+}
+
+Result<std::optional<Run>> Store::LastRun(const std::string& project) {
+  auto rows = ListRuns(project, 1, 0);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<Run>();
+  return std::optional<Run>(std::move(rows->front()));
+}
+
+Result<std::vector<Run>> Store::UnfinishedRuns() {
+  static const std::string sql = fmt::format(
+      "SELECT {} FROM runs WHERE status IN ('queued', 'running') ORDER BY id", kRunColumns);
+  auto stmt = Prepare(sql.c_str());
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  return Query(*stmt);
+}
+
+Result<int64_t> Store::MaxRunId() {
+  auto stmt = Prepare("SELECT COALESCE(MAX(id), 0) FROM runs");
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  if (sqlite3_step(*stmt) != SQLITE_ROW) {
+    return Status::Error(fmt::format("database {}: {}", path_, sqlite3_errmsg(db_)));
+  }
+  return static_cast<int64_t>(sqlite3_column_int64(*stmt, 0));
+}
+
+Result<std::vector<int64_t>> Store::RunsToPrune(const std::string& project, int keep) {
+  auto stmt = Prepare(
+      "SELECT id FROM runs WHERE project=?1 AND log_pruned=0 AND status NOT IN "
+      "('queued','running') AND id < (SELECT COALESCE(MIN(id), 0) FROM (SELECT id FROM runs "
+      "WHERE project=?1 ORDER BY id DESC LIMIT ?2)) ORDER BY id LIMIT 1000");
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  BindText(*stmt, 1, project);
+  sqlite3_bind_int(*stmt, 2, keep);
+  std::vector<int64_t> ids;
+  for (;;) {
+    int rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_ROW) ids.push_back(sqlite3_column_int64(*stmt, 0));
+    else if (rc == SQLITE_DONE) return ids;
+    else return Status::Error(fmt::format("database {}: {}", path_, sqlite3_errmsg(db_)));
+  }
+}
+
+Status Store::MarkPruned(int64_t id) {
+  auto stmt = Prepare("UPDATE runs SET log_pruned=1 WHERE id=?1");
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  sqlite3_bind_int64(*stmt, 1, id);
+  if (sqlite3_step(*stmt) != SQLITE_DONE) {
+    return Status::Error(fmt::format("database {}: {}", path_, sqlite3_errmsg(db_)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace jenky

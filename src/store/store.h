@@ -1,0 +1,68 @@
+// History: runs in SQLite (WAL) at data_dir/jenky.db.
+//
+// Threading: a Store is used by one thread, the event loop. Statements there
+// never fsync (WAL with synchronous=NORMAL and automatic checkpoints off), so
+// they cost tens of microseconds; a background thread with its own connection
+// runs the checkpoints, which do. A process crash loses nothing committed;
+// a power cut may lose the last commits, which recovery rebuilds from the run
+// directories (docs/architecture.md).
+//
+// Schema changes are numbered SQL files in src/store/migrations/, embedded in
+// the binary and applied in order; PRAGMA user_version holds the last applied.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/run.h"
+#include "util/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace jenky {
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  Status InsertRun(const Run& run);
+  // Many runs in one transaction (recovery, benchmarks).
+  Status InsertRuns(const std::vector<Run>& runs);
+  // Writes every mutable field of RUN (status, times, exit code, ...).
+  Status UpdateRun(const Run& run);
+
+  Result<std::optional<Run>> GetRun(int64_t id);
+  // Newest first. PROJECT "" lists all projects; BEFORE 0 means from the newest.
+  Result<std::vector<Run>> ListRuns(const std::string& project, int limit, int64_t before);
+  Result<std::optional<Run>> LastRun(const std::string& project);
+  Result<std::vector<Run>> UnfinishedRuns();
+  Result<int64_t> MaxRunId();
+  // Finished runs of PROJECT older than its newest KEEP runs whose logs remain.
+  Result<std::vector<int64_t>> RunsToPrune(const std::string& project, int keep);
+  Status MarkPruned(int64_t id);
+
+  int schema_version() const { return schema_version_; }
+
+ private:
+  Store() = default;
+  Status Exec(const std::string& sql);
+  Status Migrate();
+  Result<std::vector<Run>> Query(sqlite3_stmt* stmt);
+  Result<sqlite3_stmt*> Prepare(const char* sql);
+
+  class Checkpointer;
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  int schema_version_ = 0;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  std::vector<sqlite3_stmt*> statements_;  // cached, finalized in the destructor
+};
+
+}  // namespace jenky

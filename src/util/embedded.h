@@ -1,0 +1,25 @@
+// Files compiled into the binary by cmake/Embed.cmake: deploy recipes and the
+// database migrations (and, later, the web UI). The tables end with an empty name.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace jenky {
+
+struct EmbeddedFile {
+  std::string_view name;  // path relative to its source folder, e.g. "demo.sh"
+  std::string_view data;
+};
+
+std::vector<EmbeddedFile> Recipes();     // recipes/*.sh
+std::vector<EmbeddedFile> Migrations();  // src/store/migrations/*.sql, sorted by name
+
+// The recipe called NAME (file NAME.sh), if there is one.
+std::optional<std::string_view> FindRecipe(std::string_view name);
+
+// A recipe's one-line description: its first "# " comment after the shebang.
+std::string_view RecipeSummary(std::string_view text);
+
+}  // namespace jenky

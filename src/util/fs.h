@@ -1,0 +1,28 @@
+// Small file helpers with errors that name the file.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "util/status.h"
+
+namespace jenky {
+
+Result<std::string> ReadFile(const std::string& path);
+
+// Writes PATH so that readers see either the old or the new content, never a
+// part: write PATH.tmp, fsync it, rename over PATH, fsync the directory.
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+
+// mkdir -p with MODE for the directories it creates.
+Status MakeDirs(const std::string& path, int mode = 0755);
+
+// rm -rf; a missing path is not an error.
+Status RemoveTree(const std::string& path);
+
+bool PathExists(const std::string& path);
+
+// Writes all of DATA to FD, retrying short writes and EINTR.
+Status WriteAll(int fd, std::string_view data, const std::string& what);
+
+}  // namespace jenky

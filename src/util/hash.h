@@ -1,0 +1,21 @@
+// SHA-256 and constant-time comparison, from OpenSSL.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace jenky {
+
+std::string Sha256Hex(std::string_view data);
+
+// Compares without an early exit, so timing tells nothing about where a guess
+// went wrong. Different lengths compare unequal (length is not secret here:
+// callers compare fixed-size digests).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+// 32 random bytes from the OS, hex encoded. Used for session ids.
+std::string RandomHex(size_t bytes);
+
+bool IsLowerHex(std::string_view s);
+
+}  // namespace jenky

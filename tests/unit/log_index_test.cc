@@ -1,0 +1,109 @@
+#include "exec/log_index.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "util/fs.h"
+
+namespace jenky {
+namespace {
+
+class LogIndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/jenky-log-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string log() const { return dir_ + "/log"; }
+  std::string idx() const { return dir_ + "/log.idx"; }
+
+  // Line starts the slow way.
+  static std::vector<int64_t> LineStarts(const std::string& data) {
+    std::vector<int64_t> starts = {0};
+    for (size_t i = 0; i < data.size(); ++i) {
+      if (data[i] == '\n') starts.push_back(static_cast<int64_t>(i) + 1);
+    }
+    return starts;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(LogIndexTest, WriterKeepsBytesAndIndexAcrossOddChunks) {
+  // Lines of random length, some longer than kIndexBytes, written in chunks
+  // that split lines anywhere.
+  std::mt19937 rng(42);
+  std::string data;
+  for (int i = 0; i < 20000; ++i) {
+    int len = (i % 997 == 0) ? 100'000 : static_cast<int>(rng() % 80);
+    data.append(len, static_cast<char>('a' + i % 26));
+    data.push_back('\n');
+  }
+  data += "no newline at the end";
+  {
+    auto w = LogWriter::Open(log(), idx());
+    ASSERT_TRUE(w.ok());
+    size_t pos = 0;
+    while (pos < data.size()) {
+      size_t n = std::min<size_t>(1 + rng() % 9000, data.size() - pos);
+      ASSERT_TRUE(w->Append(std::string_view(data).substr(pos, n)).ok());
+      pos += n;
+    }
+    EXPECT_EQ(w->size(), static_cast<int64_t>(data.size()));
+  }
+  EXPECT_EQ(*ReadFile(log()), data);
+
+  auto records = ReadIndex(idx());
+  auto expected = BuildIndex(data);
+  ASSERT_EQ(records.size(), expected.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].line, expected[i].line);
+    EXPECT_EQ(records[i].offset, expected[i].offset);
+  }
+  // Records are never further apart than the bounds (except for one long line).
+  auto starts = LineStarts(data);
+  for (int64_t line : {0, 1, 1023, 1024, 1025, 5000, 19999, 20000}) {
+    EXPECT_EQ(*OffsetOfLine(log(), idx(), line), starts[line]) << line;
+  }
+  EXPECT_EQ(*OffsetOfLine(log(), idx(), 999999), static_cast<int64_t>(data.size()));
+}
+
+TEST_F(LogIndexTest, TornRecordIsIgnored) {
+  std::string data;
+  for (int i = 0; i < 5000; ++i) data += "line " + std::to_string(i) + "\n";
+  {
+    auto w = LogWriter::Open(log(), idx());
+    ASSERT_TRUE(w->Append(data).ok());
+  }
+  auto full = ReadIndex(idx());
+  ASSERT_GE(full.size(), 4u);
+  truncate(idx().c_str(), static_cast<off_t>(full.size() * 16 - 5));
+  EXPECT_EQ(ReadIndex(idx()).size(), full.size() - 1);
+  EXPECT_EQ(*OffsetOfLine(log(), idx(), 4999), LineStarts(data)[4999]);
+}
+
+TEST_F(LogIndexTest, ReopenedWriterContinuesTheIndex) {
+  std::string a(3000, 'x'), b;
+  for (int i = 0; i < 3000; ++i) b += "y\n";
+  {
+    auto w = LogWriter::Open(log(), idx());
+    ASSERT_TRUE(w->Append(a + "\n" + b).ok());
+  }
+  {
+    auto w = LogWriter::Open(log(), idx());
+    EXPECT_EQ(w->lines(), 3001);
+    ASSERT_TRUE(w->Append(b).ok());
+  }
+  std::string all = *ReadFile(log());
+  auto records = ReadIndex(idx());
+  auto expected = BuildIndex(all);
+  ASSERT_EQ(records.size(), expected.size());
+  EXPECT_EQ(records.back().offset, expected.back().offset);
+}
+
+}  // namespace
+}  // namespace jenky

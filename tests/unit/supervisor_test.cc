@@ -1,0 +1,189 @@
+// The supervisor run as it is in production: `jenky __supervise` with a
+// RunSpec on stdin, a real shell, real process trees.
+#include "exec/supervisor.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "exec/process.h"
+#include "exec/run_dir.h"
+#include "util/fs.h"
+
+namespace jenky {
+namespace {
+
+using namespace std::chrono_literals;
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/jenky-sup-XXXXXX";
+    root_ = mkdtemp(tmpl);
+    dir_ = RunDir{root_ + "/runs/1"};
+    ASSERT_TRUE(MakeDirs(dir_.path).ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  // Starts a supervisor for SCRIPT; returns its pid. Does not wait.
+  pid_t Start(const std::string& script, int64_t timeout_ms = 30'000, int64_t grace_ms = 2'000) {
+    EXPECT_TRUE(WriteFileAtomic(dir_.script(), script).ok());
+    RunSpec spec;
+    spec.run_dir = dir_.path;
+    spec.run_id = 1;
+    spec.project = "t";
+    spec.argv = {"/bin/bash", dir_.script()};
+    spec.env = {"PATH=/usr/bin:/bin", "GREETING=hello", "MARKER=" + root_};
+    spec.workdir = root_;
+    spec.timeout_ms = timeout_ms;
+    spec.kill_grace_ms = grace_ms;
+    int in[2];
+    EXPECT_EQ(pipe(in), 0);
+    SpawnOptions o;
+    o.argv = {JENKY_BINARY, "__supervise"};
+    o.env = {"PATH=/usr/bin:/bin"};
+    o.stdin_fd = in[0];
+    o.stderr_fd = 2;
+    o.new_session = true;
+    auto pid = Spawn(o);
+    close(in[0]);
+    EXPECT_TRUE(pid.ok()) << pid.status().message();
+    std::string text = EncodeRunSpec(spec);
+    EXPECT_EQ(write(in[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(in[1]);
+    return *pid;
+  }
+
+  ExitRecord Wait(pid_t pid) {
+    int status;
+    EXPECT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    auto r = ReadExitRecord(dir_);
+    EXPECT_TRUE(r.has_value());
+    return r.value_or(ExitRecord{});
+  }
+
+  std::string Log() { return ReadFile(dir_.log()).value(); }
+
+  // Pids of processes whose environment holds MARKER=root_: everything the
+  // test's scripts started, wherever it ended up in the process tree.
+  std::vector<pid_t> Survivors() {
+    std::vector<pid_t> out;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::string name = e.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      auto env = ReadFile(e.path().string() + "/environ");
+      if (env.ok() && env->find("MARKER=" + root_) != std::string::npos) {
+        out.push_back(std::stoi(name));
+      }
+    }
+    return out;
+  }
+
+  std::string root_;
+  RunDir dir_;
+};
+
+TEST_F(SupervisorTest, CapturesStdoutAndStderrInOrderWithEnvironment) {
+  pid_t pid = Start("echo out1\necho err1 >&2\necho \"$GREETING from $PWD\"\nread x; echo \"stdin:$?\"\n");
+  ExitRecord r = Wait(pid);
+  EXPECT_EQ(r.status, RunStatus::kSucceeded);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(Log(), "out1\nerr1\nhello from " + root_ + "\nstdin:1\n");
+  EXPECT_EQ(r.log_bytes, static_cast<int64_t>(Log().size()));
+  EXPECT_FALSE(SupervisorAlive(dir_));
+}
+
+TEST_F(SupervisorTest, FailingScriptKeepsItsExitCode) {
+  ExitRecord r = Wait(Start("echo about to fail\nexit 7\n"));
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_EQ(r.reason, "script exited with status 7");
+}
+
+TEST_F(SupervisorTest, TimeoutEndsTheWholeTreeIncludingDoubleForks) {
+  // A background child, a double-forked grandchild that left the process
+  // group with setsid, and a child that ignores TERM.
+  pid_t pid = Start(
+      "sleep 300 &\n"
+      "( setsid sleep 301 & ) \n"
+      "( trap '' TERM; sleep 302 ) &\n"
+      "echo started\n"
+      "sleep 303\n",
+      /*timeout_ms=*/700, /*grace_ms=*/500);
+  ExitRecord r = Wait(pid);
+  EXPECT_EQ(r.status, RunStatus::kTimedOut);
+  EXPECT_EQ(r.reason, "timed out after 700ms");
+  EXPECT_EQ(Log(), "started\n");
+  EXPECT_TRUE(Survivors().empty());
+}
+
+TEST_F(SupervisorTest, CancelUsesTheReasonFromTheRunDirectory) {
+  pid_t pid = Start("echo working\nsleep 300 & wait\n");
+  // Wait for the script to be running.
+  for (int i = 0; i < 200 && ReadFile(dir_.log()).value_or("").empty(); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(SupervisorAlive(dir_));
+  auto id = ReadSupervisorId(dir_);
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->pid, pid);
+  ASSERT_TRUE(WriteFileAtomic(dir_.cancel(), "cancelled by laptop").ok());
+  int fd = PidfdOpenVerified(id->pid, id->start_time);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(PidfdSendSignal(fd, SIGTERM), 0);
+  close(fd);
+  ExitRecord r = Wait(pid);
+  EXPECT_EQ(r.status, RunStatus::kCancelled);
+  EXPECT_EQ(r.reason, "cancelled by laptop");
+  EXPECT_TRUE(Survivors().empty());
+}
+
+TEST_F(SupervisorTest, LeftoverProcessesEndWithTheRun) {
+  ExitRecord r = Wait(Start("nohup sleep 300 >/dev/null 2>&1 &\necho done\n"));
+  EXPECT_EQ(r.status, RunStatus::kSucceeded);
+  EXPECT_EQ(r.reason, "stopped 1 process the script left running");
+  EXPECT_TRUE(Survivors().empty());
+}
+
+TEST_F(SupervisorTest, MissingWorkdirFailsClearly) {
+  std::filesystem::remove_all(root_ + "/nowhere");
+  WriteFileAtomic(dir_.script(), "true\n");
+  RunSpec spec;
+  spec.run_dir = dir_.path;
+  spec.argv = {"/bin/bash", dir_.script()};
+  spec.workdir = root_ + "/nowhere";
+  spec.timeout_ms = 1000;
+  pid_t child = fork();
+  if (child == 0) _exit(Supervise(spec));
+  ExitRecord r = Wait(child);
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_NE(r.reason.find("nowhere: No such file or directory"), std::string::npos) << r.reason;
+}
+
+TEST_F(SupervisorTest, RefusesARunAlreadyDeclaredOver) {
+  ExitRecord declared = DeclareInterrupted(dir_, "jenky lost the run");
+  EXPECT_EQ(declared.status, RunStatus::kInterrupted);
+  pid_t pid = Start("echo should not run\n");
+  int status;
+  waitpid(pid, &status, 0);
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(PathExists(dir_.log()) && !Log().empty());
+  EXPECT_EQ(ReadExitRecord(dir_)->status, RunStatus::kInterrupted);
+}
+
+TEST_F(SupervisorTest, LargeOutputIsCapturedExactly) {
+  ExitRecord r = Wait(Start("head -c 20000000 /dev/zero | tr '\\0' 'x' | fold -w 99\n"));
+  EXPECT_EQ(r.status, RunStatus::kSucceeded);
+  std::string log = Log();
+  EXPECT_EQ(log.size(), 20000000u + 20000000u / 99);
+}
+
+}  // namespace
+}  // namespace jenky
