@@ -1,0 +1,224 @@
+#include "cli/client_commands.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/run.h"
+#include "http/client.h"
+#include "util/time.h"
+
+namespace jenky {
+namespace {
+
+constexpr int kServerError = 6;
+
+std::optional<Client> Connect(const ClientOptions& o) {
+  std::string url = o.server;
+  if (url.empty()) {
+    const char* env = std::getenv("JENKY_SERVER");
+    url = env && *env ? env : "http://127.0.0.1:8080";
+  }
+  std::string token = o.token;
+  if (token.empty()) {
+    if (const char* env = std::getenv("JENKY_TOKEN")) token = env;
+  }
+  auto c = Client::Create(url, token);
+  if (!c.ok()) {
+    std::fprintf(stderr, "jenky: %s\n", c.status().message().c_str());
+    return std::nullopt;
+  }
+  return std::move(c).value();
+}
+
+// Prints the server's error and returns the exit code for it.
+int Fail(const ClientResponse& r) {
+  std::string msg = ErrorMessage(r);
+  std::fprintf(stderr, "jenky: %s\n", msg.c_str());
+  if (r.status == 401) {
+    std::fprintf(stderr, "jenky: pass a token with --token or JENKY_TOKEN\n");
+  }
+  return kServerError;
+}
+
+std::optional<nlohmann::json> ParseJson(const ClientResponse& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) {
+    std::fprintf(stderr, "jenky: the server sent something that is not JSON (HTTP %d)\n", r.status);
+    return std::nullopt;
+  }
+  return j;
+}
+
+void WriteOut(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(STDOUT_FILENO, data.data(), data.size());
+    if (n <= 0) {
+      if (errno == EINTR) continue;
+      std::exit(0);  // stdout closed (| head): nothing more to do
+    }
+    data.remove_prefix(n);
+  }
+}
+
+std::string Age(int64_t ms) {
+  if (ms <= 0) return "-";
+  int64_t s = (NowMillis() - ms) / 1000;
+  if (s < 60) return fmt::format("{}s ago", s);
+  if (s < 3600) return fmt::format("{}m ago", s / 60);
+  if (s < 86400) return fmt::format("{}h ago", s / 3600);
+  return fmt::format("{}d ago", s / 86400);
+}
+
+std::string Duration(const Run& r) {
+  if (r.started_at <= 0) return "-";
+  int64_t end = r.finished_at > 0 ? r.finished_at : NowMillis();
+  int64_t s = (end - r.started_at) / 1000;
+  if (s < 60) return fmt::format("{}.{}s", s, ((end - r.started_at) % 1000) / 100);
+  return fmt::format("{}m{:02}s", s / 60, s % 60);
+}
+
+// Streams run ID's log from OFFSET to stdout until the run ends, riding out
+// server restarts and dropped connections. Returns the run's exit code.
+int Follow(Client& client, int64_t id, int64_t offset) {
+  using namespace std::chrono_literals;
+  auto give_up_at = std::chrono::steady_clock::now() + 120s;
+  auto backoff = 200ms;
+  bool warned = false;
+  for (;;) {
+    std::string error_body;
+    auto status = client.Stream(fmt::format("/api/v1/runs/{}/log?follow=1&offset={}", id, offset),
+                                [&](std::string_view data) {
+                                  WriteOut(data);
+                                  offset += static_cast<int64_t>(data.size());
+                                },
+                                &error_body);
+    if (status.ok() && *status / 100 != 2) {
+      ClientResponse r{*status, error_body, ""};
+      return Fail(r);
+    }
+    if (status.ok() || offset > 0) {
+      auto run = client.Get(fmt::format("/api/v1/runs/{}", id));
+      if (run.ok() && run->status == 200) {
+        Run r = RunFromJson(nlohmann::json::parse(run->body, nullptr, false));
+        if (IsFinished(r.status)) {
+          if (warned) std::fprintf(stderr, "jenky: reconnected\n");
+          if (r.status != RunStatus::kSucceeded) {
+            std::fprintf(stderr, "jenky: run %lld %s%s%s\n", static_cast<long long>(id),
+                         RunStatusName(r.status), r.reason.empty() ? "" : ": ", r.reason.c_str());
+          }
+          return ExitCodeFor(r.status);
+        }
+        if (status.ok()) {
+          backoff = 200ms;
+          give_up_at = std::chrono::steady_clock::now() + 120s;
+          continue;  // the stream ended early (server stopping): resume
+        }
+      }
+    }
+    if (std::chrono::steady_clock::now() > give_up_at) {
+      std::fprintf(stderr, "jenky: %s; giving up\n", status.status().message().c_str());
+      return kServerError;
+    }
+    if (!warned) {
+      std::fprintf(stderr, "jenky: connection to %s lost; reconnecting...\n", client.url().c_str());
+      warned = true;
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+}  // namespace
+
+int DeployCommand(const ClientOptions& o, const std::string& project, bool follow,
+                  const std::string& ref, const std::string& commit) {
+  auto client = Connect(o);
+  if (!client) return kServerError;
+  nlohmann::json body = {{"kind", "cli"}};
+  if (!ref.empty()) body["ref"] = ref;
+  if (!commit.empty()) body["commit"] = commit;
+  auto r = client->Post("/api/v1/projects/" + project + "/runs", body.dump());
+  if (!r.ok()) {
+    std::fprintf(stderr, "jenky: %s\n", r.status().message().c_str());
+    return kServerError;
+  }
+  if (r->status != 202) return Fail(*r);
+  auto j = ParseJson(*r);
+  if (!j) return kServerError;
+  Run run = RunFromJson(*j);
+  std::fprintf(stderr, "jenky: run %lld of %s %s\n", static_cast<long long>(run.id),
+               run.project.c_str(), RunStatusName(run.status));
+  if (!follow) {
+    std::printf("%lld\n", static_cast<long long>(run.id));
+    return 0;
+  }
+  return Follow(*client, run.id, 0);
+}
+
+int RunsCommand(const ClientOptions& o, const std::string& project, int limit, bool json) {
+  auto client = Connect(o);
+  if (!client) return kServerError;
+  std::string target = project.empty() ? "/api/v1/runs" : "/api/v1/projects/" + project + "/runs";
+  target += fmt::format("?limit={}", limit);
+  auto r = client->Get(target);
+  if (!r.ok()) {
+    std::fprintf(stderr, "jenky: %s\n", r.status().message().c_str());
+    return kServerError;
+  }
+  if (r->status != 200) return Fail(*r);
+  if (json) {
+    WriteOut(r->body);
+    return 0;
+  }
+  auto j = ParseJson(*r);
+  if (!j || !j->is_array()) return kServerError;
+  std::string out = fmt::format("{:>6}  {:<16} {:<11} {:<8} {:<10} {:<9} {:>8}  {}\n", "ID",
+                                "PROJECT", "STATUS", "TRIGGER", "COMMIT", "CREATED", "DURATION",
+                                "REASON");
+  for (const auto& item : *j) {
+    Run run = RunFromJson(item);
+    out += fmt::format("{:>6}  {:<16} {:<11} {:<8} {:<10} {:<9} {:>8}  {}\n", run.id, run.project,
+                       RunStatusName(run.status), TriggerKindName(run.trigger.kind),
+                       run.trigger.commit.substr(0, 10), Age(run.created_at), Duration(run),
+                       run.reason);
+  }
+  if (j->empty()) out += "(no runs yet)\n";
+  WriteOut(out);
+  return 0;
+}
+
+int LogsCommand(const ClientOptions& o, long long run_id, bool follow) {
+  auto client = Connect(o);
+  if (!client) return kServerError;
+  if (follow) return Follow(*client, run_id, 0);
+  std::string error_body;
+  auto status = client->Stream(fmt::format("/api/v1/runs/{}/log", run_id), WriteOut, &error_body);
+  if (!status.ok()) {
+    std::fprintf(stderr, "jenky: %s\n", status.status().message().c_str());
+    return kServerError;
+  }
+  if (*status != 200) return Fail(ClientResponse{*status, error_body, ""});
+  return 0;
+}
+
+int CancelCommand(const ClientOptions& o, long long run_id) {
+  auto client = Connect(o);
+  if (!client) return kServerError;
+  auto r = client->Post(fmt::format("/api/v1/runs/{}/cancel", run_id), "");
+  if (!r.ok()) {
+    std::fprintf(stderr, "jenky: %s\n", r.status().message().c_str());
+    return kServerError;
+  }
+  if (r->status != 202) return Fail(*r);
+  std::fprintf(stderr, "jenky: cancelling run %lld\n", run_id);
+  return 0;
+}
+
+}  // namespace jenky

@@ -1,0 +1,122 @@
+// jenky: parses the command line and hands over to the module that does the
+// work. Nothing else lives here.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/client_commands.h"
+#include "exec/supervisor.h"
+#include "server/serve.h"
+#include "util/embedded.h"
+
+namespace {
+
+constexpr int kUsage = 2;
+
+int ScriptsList() {
+  for (const auto& r : jenky::Recipes()) {
+    std::string_view name = r.name.substr(0, r.name.size() - 3);
+    std::printf("%-18.*s %.*s\n", static_cast<int>(name.size()), name.data(),
+                static_cast<int>(jenky::RecipeSummary(r.data).size()), jenky::RecipeSummary(r.data).data());
+  }
+  return 0;
+}
+
+int ScriptsShow(const std::string& name) {
+  auto text = jenky::FindRecipe(name);
+  if (!text) {
+    std::fprintf(stderr, "jenky: no recipe named '%s'; `jenky scripts list` shows them\n", name.c_str());
+    return 1;
+  }
+  std::fwrite(text->data(), 1, text->size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The supervisor is this same binary; keep its start as cheap as possible.
+  if (argc == 2 && std::string_view(argv[1]) == "__supervise") return jenky::SupervisorMain();
+
+  CLI::App app{"jenky: self-hosted continuous deployment"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for all commands");
+
+  jenky::ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the server (HTTP API, UI, runs)");
+  serve_cmd->add_option("--config", serve.config_path, "Config file (default ./jenky.toml if present)");
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0 = any free port)");
+  serve_cmd->add_option("--data-dir", serve.data_dir, "Where runs, logs and history are kept");
+  serve_cmd->add_flag("--demo", serve.demo, "Add a demo project that shows off a live deploy");
+
+  jenky::ClientOptions client;
+  auto add_client_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--server", client.server, "Server URL (default $JENKY_SERVER or http://127.0.0.1:8080)");
+    cmd->add_option("--token", client.token, "API token (default $JENKY_TOKEN)");
+  };
+
+  std::string project, ref, commit;
+  bool follow = false, json = false;
+  int limit = 20;
+  long long run_id = 0;
+
+  auto* deploy = app.add_subcommand("deploy", "Start a deploy of PROJECT");
+  deploy->add_option("PROJECT", project, "Project name")->required();
+  deploy->add_flag("-f,--follow", follow, "Stream the log and exit with the run's result");
+  deploy->add_option("--ref", ref, "Git ref to deploy (JENKY_REF), e.g. refs/heads/main");
+  deploy->add_option("--commit", commit, "Commit to deploy (JENKY_COMMIT)");
+  add_client_flags(deploy);
+
+  auto* runs = app.add_subcommand("runs", "List recent runs, newest first");
+  runs->add_option("PROJECT", project, "Only this project's runs");
+  runs->add_option("--limit", limit, "How many")->check(CLI::Range(1, 500));
+  runs->add_flag("--json", json, "Print the API's JSON");
+  add_client_flags(runs);
+
+  auto* logs = app.add_subcommand("logs", "Print a run's log");
+  logs->add_option("RUN_ID", run_id, "Run id")->required()->check(CLI::PositiveNumber);
+  logs->add_flag("-f,--follow", follow, "Keep streaming until the run ends; exit with its result");
+  add_client_flags(logs);
+
+  auto* cancel = app.add_subcommand("cancel", "Cancel a queued or running run");
+  cancel->add_option("RUN_ID", run_id, "Run id")->required()->check(CLI::PositiveNumber);
+  add_client_flags(cancel);
+
+  std::string check_config;
+  auto* check = app.add_subcommand("check", "Validate a config file; errors as file:line:col");
+  check->add_option("--config", check_config, "Config file (default ./jenky.toml)");
+
+  std::string recipe;
+  auto* scripts = app.add_subcommand("scripts", "Deploy recipes embedded in this binary");
+  scripts->require_subcommand(1);
+  auto* scripts_list = scripts->add_subcommand("list", "Name each recipe with its description");
+  auto* scripts_show = scripts->add_subcommand("show", "Print one recipe");
+  scripts_show->add_option("NAME", recipe, "Recipe name")->required();
+
+  auto* version = app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kUsage;
+  }
+
+  if (*serve_cmd) return jenky::Serve(serve);
+  if (*deploy) return jenky::DeployCommand(client, project, follow, ref, commit);
+  if (*runs) return jenky::RunsCommand(client, project, limit, json);
+  if (*logs) return jenky::LogsCommand(client, run_id, follow);
+  if (*cancel) return jenky::CancelCommand(client, run_id);
+  if (*check) return jenky::Check(check_config);
+  if (*scripts_list) return ScriptsList();
+  if (*scripts_show) return ScriptsShow(recipe);
+  if (*version) {
+    std::printf("jenky %s\n", JENKY_VERSION);
+    return 0;
+  }
+  return kUsage;
+}

@@ -42,6 +42,9 @@ const ProjectConfig* Config::FindProject(std::string_view name) const {
 
 std::vector<std::string> Config::SecretEnvNames() const {
   std::vector<std::string> names;
+  for (const auto& t : tokens) {
+    if (!t.env.empty()) names.push_back(t.env);
+  }
   for (const auto& p : projects) {
     for (const auto& [name, value] : p.secrets) names.push_back(name);
     if (p.webhook && !p.webhook->secret_env.empty()) names.push_back(p.webhook->secret_env);
@@ -267,6 +270,7 @@ void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>
     }
     tok.sha256 = *sha;
   } else if (env) {
+    tok.env = *env;
     auto value = L.Env(*env);
     if (!value || value->empty()) {
       L.Error(*t.get("env"), fmt::format("token '{}' reads environment variable {}, which is not "

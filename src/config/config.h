@@ -29,6 +29,7 @@ constexpr unsigned kAllScopes = kScopeRead | kScopeDeploy | kScopeAdmin;
 struct TokenConfig {
   std::string name;
   std::string sha256;  // lower-case hex of SHA-256(token)
+  std::string env;     // variable it was read from, "" if given as sha256
   unsigned scopes = 0;
 };
 

@@ -324,6 +324,13 @@ class Supervisor {
 int Supervise(const RunSpec& spec) { return Supervisor(spec).Run(); }
 
 int SupervisorMain() {
+  // Block the signals the supervisor handles before anything else: a cancel
+  // that arrives while a spare is still reading its RunSpec stays pending and
+  // is read from the signalfd once the script runs.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
   std::string input;
   char buf[65536];
   for (;;) {

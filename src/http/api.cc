@@ -1,0 +1,625 @@
+#include "http/api.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <charconv>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "exec/log_index.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/logger.h"
+#include "util/time.h"
+
+namespace jenky {
+
+namespace {
+
+constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+constexpr const char* kCookie = "jenky_session";
+constexpr int64_t kSessionLifetimeMs = 7LL * 24 * 3600 * 1000;
+constexpr int kDefaultLimit = 50;
+constexpr int kMaxLimit = 500;
+constexpr size_t kLogChunk = 64 * 1024;
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return parts;
+}
+
+// Parses a non-negative integer; false for anything else.
+bool ParseInt(const std::string& s, int64_t& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && out >= 0;
+}
+
+nlohmann::json ScopesJson(unsigned scopes) {
+  nlohmann::json out = nlohmann::json::array();
+  if (scopes & kScopeRead) out.push_back("read");
+  if (scopes & kScopeDeploy) out.push_back("deploy");
+  if (scopes & kScopeAdmin) out.push_back("admin");
+  return out;
+}
+
+std::string CookieValue(const std::string& header, std::string_view name) {
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t end = header.find(';', pos);
+    if (end == std::string::npos) end = header.size();
+    std::string_view part(header.data() + pos, end - pos);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name &&
+        part[name.size()] == '=') {
+      return std::string(part.substr(name.size() + 1));
+    }
+    pos = end + 1;
+  }
+  return "";
+}
+
+bool IsHex(std::string_view s) {
+  for (char c : s) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+bool HasControlChars(std::string_view s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Api::Api(Engine& engine) : engine_(engine) {}
+
+Principal Api::Authenticate(const Exchange& ex) {
+  const Config& c = engine_.config();
+  if (c.tokens.empty()) return {"local", kAllScopes};
+  std::string auth = ex.Header("Authorization");
+  if (auth.size() > 7 && strncasecmp(auth.c_str(), "Bearer ", 7) == 0) {
+    std::string hash = Sha256Hex(std::string_view(auth).substr(7));
+    // Compare against every token so timing does not reveal which one matched.
+    const TokenConfig* match = nullptr;
+    for (const auto& t : c.tokens) {
+      if (ConstantTimeEquals(hash, t.sha256)) match = &t;
+    }
+    if (match) return {match->name, match->scopes};
+    return {};
+  }
+  std::string cookie = CookieValue(ex.Header("Cookie"), kCookie);
+  if (!cookie.empty()) {
+    auto it = sessions_.find(Sha256Hex(cookie));
+    if (it != sessions_.end()) {
+      if (it->second.expires_at > NowMillis()) return {it->second.name, it->second.scopes};
+      sessions_.erase(it);
+    }
+  }
+  return {};
+}
+
+net::awaitable<bool> Api::Require(Exchange& ex, const Principal& p, unsigned scope) {
+  if (p.scopes & scope) co_return true;
+  if (p.scopes == 0) {
+    ex.extra_headers().emplace_back("WWW-Authenticate", "Bearer realm=\"jenky\"");
+    co_await ex.SendError(http::status::unauthorized, "unauthorized",
+                          "missing or invalid token: send Authorization: Bearer TOKEN, or sign "
+                          "in through POST /api/v1/session");
+    co_return false;
+  }
+  const char* name = scope == kScopeRead ? "read" : scope == kScopeDeploy ? "deploy" : "admin";
+  co_await ex.SendError(http::status::forbidden, "forbidden",
+                        fmt::format("token '{}' lacks the '{}' scope this needs", p.name, name));
+  co_return false;
+}
+
+net::awaitable<void> Api::Handle(Exchange& ex) {
+  auto parts = Split(ex.path());
+  http::verb method = ex.req().method();
+  bool get = method == http::verb::get || method == http::verb::head;
+  bool post = method == http::verb::post;
+
+  auto not_allowed = [&](const char* allow) -> net::awaitable<void> {
+    ex.extra_headers().emplace_back("Allow", allow);
+    co_await ex.SendError(http::status::method_not_allowed, "method_not_allowed",
+                          fmt::format("{} is not allowed on {}; use {}",
+                                      std::string(ex.req().method_string()), ex.path(), allow));
+  };
+
+  if (parts.size() == 1 && parts[0] == "healthz") {
+    if (!get) co_return co_await not_allowed("GET");
+    Response res{http::status::ok, ex.req().version()};
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = "ok\n";
+    co_return co_await ex.Send(std::move(res));
+  }
+  if (parts.empty()) {
+    if (!get) co_return co_await not_allowed("GET");
+    Response res{http::status::ok, ex.req().version()};
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    res.body() =
+        "<!doctype html><meta charset=utf-8><title>jenky</title>"
+        "<h1>jenky</h1><p>The web UI is not built into this binary yet. The API is at "
+        "<a href=\"/api/v1/projects\">/api/v1/projects</a>.</p>\n";
+    co_return co_await ex.Send(std::move(res));
+  }
+  if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") {
+    co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                    fmt::format("no such endpoint: {}", ex.path()));
+  }
+  const std::string& kind = parts[2];
+  if (kind == "session" && parts.size() == 3) co_return co_await Session(ex);
+
+  Principal p = Authenticate(ex);
+  if (kind == "projects") {
+    if (parts.size() == 3) {
+      if (!get) co_return co_await not_allowed("GET");
+      if (!co_await Require(ex, p, kScopeRead)) co_return;
+      co_return co_await ListProjects(ex);
+    }
+    const std::string& name = parts[3];
+    if (parts.size() == 4) {
+      if (!get) co_return co_await not_allowed("GET");
+      if (!co_await Require(ex, p, kScopeRead)) co_return;
+      co_return co_await GetProject(ex, name);
+    }
+    if (parts.size() == 5 && parts[4] == "runs") {
+      if (post) {
+        if (!co_await Require(ex, p, kScopeDeploy)) co_return;
+        co_return co_await TriggerRun(ex, name, p);
+      }
+      if (!get) co_return co_await not_allowed("GET, POST");
+      if (!co_await Require(ex, p, kScopeRead)) co_return;
+      co_return co_await ListRuns(ex, name);
+    }
+  } else if (kind == "runs") {
+    if (parts.size() == 3) {
+      if (!get) co_return co_await not_allowed("GET");
+      if (!co_await Require(ex, p, kScopeRead)) co_return;
+      co_return co_await ListRuns(ex, "");
+    }
+    int64_t id;
+    if (!ParseInt(parts[3], id)) {
+      co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                      fmt::format("'{}' is not a run id; run ids are numbers", parts[3]));
+    }
+    if (parts.size() == 4) {
+      if (!get) co_return co_await not_allowed("GET");
+      if (!co_await Require(ex, p, kScopeRead)) co_return;
+      co_return co_await GetRun(ex, id);
+    }
+    if (parts.size() == 5 && parts[4] == "cancel") {
+      if (!post) co_return co_await not_allowed("POST");
+      if (!co_await Require(ex, p, kScopeDeploy)) co_return;
+      co_return co_await CancelRun(ex, id, p);
+    }
+    if (parts.size() == 5 && parts[4] == "log") {
+      if (!get) co_return co_await not_allowed("GET");
+      if (!co_await Require(ex, p, kScopeRead)) co_return;
+      co_return co_await GetLog(ex, id);
+    }
+    if (parts.size() == 5 && parts[4] == "script") {
+      if (!get) co_return co_await not_allowed("GET");
+      if (!co_await Require(ex, p, kScopeRead)) co_return;
+      co_return co_await GetScript(ex, id);
+    }
+  }
+  co_await ex.SendError(http::status::not_found, "not_found",
+                        fmt::format("no such endpoint: {}", ex.path()));
+}
+
+net::awaitable<void> Api::ListProjects(Exchange& ex) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& p : engine_.config().projects) {
+    auto last = engine_.LastRun(p.name);
+    if (!last.ok()) {
+      co_return co_await ex.SendError(http::status::internal_server_error, "internal",
+                                      last.status().message());
+    }
+    out.push_back({{"name", p.name},
+                   {"description", p.description},
+                   {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)}});
+  }
+  co_await ex.SendJson(http::status::ok, out.dump());
+}
+
+net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
+  const ProjectConfig* p = engine_.config().FindProject(name);
+  if (!p) {
+    co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                    fmt::format("no project named '{}'", name));
+  }
+  auto last = engine_.LastRun(p->name);
+  if (!last.ok()) {
+    co_return co_await ex.SendError(http::status::internal_server_error, "internal",
+                                    last.status().message());
+  }
+  nlohmann::json j = {
+      {"name", p->name},
+      {"description", p->description},
+      {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)},
+      {"workdir", WorkdirOf(engine_.config().server, *p)},
+      {"shell", p->shell},
+      {"timeout", FormatDuration(p->timeout)},
+      {"timeout_seconds", p->timeout.count() / 1000},
+      {"concurrency", ConcurrencyName(p->concurrency)},
+      {"keep_runs", p->keep_runs},
+      {"source", !p->recipe.empty() ? "recipe" : !p->script_file.empty() ? "script_file" : "script"},
+      {"recipe", p->recipe.empty() ? nlohmann::json(nullptr) : nlohmann::json(p->recipe)},
+      {"script_file", p->script_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(p->script_file)},
+      {"env_names", nlohmann::json::array()},
+      {"secret_names", nlohmann::json::array()},
+      {"webhook", nullptr},
+  };
+  for (const auto& [k, v] : p->env) j["env_names"].push_back(k);
+  for (const auto& [k, v] : p->secrets) j["secret_names"].push_back(k);
+  if (p->webhook) {
+    j["webhook"] = {{"provider", p->webhook->provider},
+                    {"branches", p->webhook->branches},
+                    {"url", "/hooks/" + p->name}};
+  }
+  co_await ex.SendJson(http::status::ok, j.dump());
+}
+
+net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, const Principal& who) {
+  if (!engine_.config().FindProject(project)) {
+    co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                    fmt::format("no project named '{}'", project));
+  }
+  Trigger t;
+  t.kind = TriggerKind::kApi;
+  t.actor = who.name;
+  const std::string& body = ex.req().body();
+  if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    std::string type = ex.Header("Content-Type");
+    if (type.rfind("application/json", 0) != 0) {
+      co_return co_await ex.SendError(http::status::unsupported_media_type, "unsupported_media_type",
+                                      "send the body as JSON with Content-Type: application/json");
+    }
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded()) {
+      std::string why;
+      try {
+        (void)nlohmann::json::parse(body);
+      } catch (const nlohmann::json::parse_error& e) {
+        why = e.what();
+      }
+      co_return co_await ex.SendError(http::status::bad_request, "bad_json",
+                                      "request body is not valid JSON: " + why);
+    }
+    if (!j.is_object()) {
+      co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                      "request body must be a JSON object like {\"ref\": "
+                                      "\"refs/heads/main\", \"commit\": \"9f1c...\"}");
+    }
+    for (auto& [key, value] : j.items()) {
+      if (key != "ref" && key != "commit" && key != "kind") {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                        fmt::format("unknown field '{}'; known fields are ref, "
+                                                    "commit and kind", key));
+      }
+      if (!value.is_string()) {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                        fmt::format("field '{}' must be a string", key));
+      }
+    }
+    if (j.contains("ref")) {
+      t.ref = j["ref"].get<std::string>();
+      if (t.ref.empty() || t.ref.size() > 255 || HasControlChars(t.ref)) {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                        "ref must be 1-255 printable characters, like refs/heads/main");
+      }
+      if (t.ref.rfind("refs/heads/", 0) == 0) t.branch = t.ref.substr(11);
+      else if (t.ref.find('/') == std::string::npos) {
+        t.branch = t.ref;
+        t.ref = "refs/heads/" + t.ref;
+      }
+    }
+    if (j.contains("commit")) {
+      t.commit = j["commit"].get<std::string>();
+      if (t.commit.size() < 4 || t.commit.size() > 64 || !IsHex(t.commit)) {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                        "commit must be a hex commit id of 4 to 64 digits");
+      }
+    }
+    if (j.contains("kind")) {
+      auto k = ParseTriggerKind(j["kind"].get<std::string>());
+      if (!k || *k == TriggerKind::kWebhook) {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                        "kind must be manual, api or cli");
+      }
+      t.kind = *k;
+    }
+  }
+  auto run = engine_.Trigger(project, t);
+  if (!run.ok()) {
+    const Status& s = run.status();
+    http::status status = s.code() == "queue_full" ? http::status::too_many_requests
+                          : s.code() == "not_found" ? http::status::not_found
+                                                    : http::status::internal_server_error;
+    co_return co_await ex.SendError(status, s.code(), s.message());
+  }
+  ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
+  co_await ex.SendJson(http::status::accepted, RunToJson(*run).dump());
+}
+
+net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
+  if (!project.empty() && !engine_.config().FindProject(project)) {
+    // Runs of a project removed from the config are still listed if any exist.
+    auto any = engine_.ListRuns(project, 1, 0);
+    if (!any.ok() || any->empty()) {
+      co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                      fmt::format("no project named '{}'", project));
+    }
+  }
+  int64_t limit = kDefaultLimit, before = 0;
+  if (const std::string* l = ex.Query("limit")) {
+    if (!ParseInt(*l, limit) || limit < 1 || limit > kMaxLimit) {
+      co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                      fmt::format("limit must be a number from 1 to {}", kMaxLimit));
+    }
+  }
+  if (const std::string* b = ex.Query("before")) {
+    if (!ParseInt(*b, before) || before < 1) {
+      co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                      "before must be a run id (a positive number)");
+    }
+  }
+  auto runs = engine_.ListRuns(project, static_cast<int>(limit), before);
+  if (!runs.ok()) {
+    co_return co_await ex.SendError(http::status::internal_server_error, "internal",
+                                    runs.status().message());
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const Run& r : *runs) out.push_back(RunToJson(r));
+  co_await ex.SendJson(http::status::ok, out.dump());
+}
+
+net::awaitable<void> Api::GetRun(Exchange& ex, int64_t id) {
+  auto run = engine_.GetRun(id);
+  if (!run.ok()) {
+    co_return co_await ex.SendError(http::status::internal_server_error, "internal",
+                                    run.status().message());
+  }
+  if (!run->has_value()) {
+    co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                    fmt::format("no run with id {}", id));
+  }
+  co_await ex.SendJson(http::status::ok, RunToJson(**run).dump());
+}
+
+net::awaitable<void> Api::CancelRun(Exchange& ex, int64_t id, const Principal& who) {
+  auto run = engine_.Cancel(id, "cancelled by " + who.name);
+  if (!run.ok()) {
+    const Status& s = run.status();
+    http::status status = s.code() == "not_found"  ? http::status::not_found
+                          : s.code() == "conflict" ? http::status::conflict
+                                                   : http::status::internal_server_error;
+    co_return co_await ex.SendError(status, s.code(), s.message());
+  }
+  co_await ex.SendJson(http::status::accepted, RunToJson(*run).dump());
+}
+
+net::awaitable<void> Api::GetScript(Exchange& ex, int64_t id) {
+  auto run = engine_.GetRun(id);
+  if (!run.ok() || !run->has_value()) {
+    co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                    fmt::format("no run with id {}", id));
+  }
+  auto text = ReadFile(engine_.ScriptPath(id));
+  if (!text.ok()) {
+    co_return co_await ex.SendError(http::status::gone, "gone",
+                                    (*run)->log_pruned ? "this run's files were pruned (keep_runs)"
+                                                       : "this run has no script: it never started");
+  }
+  Response res{http::status::ok, ex.req().version()};
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  if (!(*run)->recipe.empty()) res.set("X-Jenky-Recipe", (*run)->recipe);
+  res.set("X-Jenky-Script-Sha256", (*run)->script_sha256);
+  res.body() = std::move(*text);
+  co_await ex.Send(std::move(res));
+}
+
+net::awaitable<void> Api::GetLog(Exchange& ex, int64_t id) {
+  auto found = engine_.GetRun(id);
+  if (!found.ok()) {
+    co_return co_await ex.SendError(http::status::internal_server_error, "internal",
+                                    found.status().message());
+  }
+  if (!found->has_value()) {
+    co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                    fmt::format("no run with id {}", id));
+  }
+  const Run& run = **found;
+  if (run.log_pruned) {
+    co_return co_await ex.SendError(http::status::gone, "gone",
+                                    fmt::format("the log of run {} was pruned (keep_runs)", id));
+  }
+  bool follow = false;
+  if (const std::string* f = ex.Query("follow")) follow = *f == "1" || *f == "true";
+  std::shared_ptr<LogTail> tail = engine_.Tail(id);  // null: the log is complete
+  std::string path = engine_.LogPath(id);
+
+  int64_t offset = 0;
+  if (const std::string* o = ex.Query("offset")) {
+    if (!ParseInt(*o, offset)) {
+      co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                      "offset must be a byte count (0 or more)");
+    }
+  } else if (const std::string* l = ex.Query("line")) {
+    int64_t line;
+    if (!ParseInt(*l, line) || line < 1) {
+      co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                      "line must be a line number (1 or more)");
+    }
+    auto off = OffsetOfLine(path, engine_.IndexPath(id), line - 1);
+    offset = off.ok() ? *off : 0;
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int64_t size = 0;
+  if (fd >= 0) {
+    struct stat st;
+    if (fstat(fd, &st) == 0) size = st.st_size;
+  }
+  struct CloseFd {
+    int& fd;
+    ~CloseFd() {
+      if (fd >= 0) close(fd);
+    }
+  } closer{fd};
+  if (!tail && offset > size) {
+    co_return co_await ex.SendError(
+        http::status::range_not_satisfiable, "offset_out_of_range",
+        fmt::format("offset {} is past the end of the log ({} bytes)", offset, size));
+  }
+
+  http::response<http::empty_body> res{http::status::ok, ex.req().version()};
+  res.set(http::field::server, "jenky");
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Jenky-Run-Status", RunStatusName(run.status));
+  res.set("X-Jenky-Log-Offset", std::to_string(offset));
+  res.keep_alive(ex.keep_alive());
+  if (follow) {
+    res.set("X-Accel-Buffering", "no");
+    res.chunked(true);
+  } else {
+    res.content_length(std::max<int64_t>(0, size - offset));
+  }
+  ex.mark_responded();
+  beast::tcp_stream& stream = ex.stream();
+  http::response_serializer<http::empty_body> sr{res};
+  stream.expires_after(ex.limits().write_timeout);
+  if (auto [ec, n] = co_await http::async_write_header(stream, sr, kTuple); ec) {
+    ex.set_keep_alive(false);
+    co_return;
+  }
+  if (ex.req().method() == http::verb::head) co_return;
+
+  std::string buf(kLogChunk, '\0');
+  // Sends [offset, end) from the file; false if the client went away.
+  auto send_until = [&](int64_t end) -> net::awaitable<bool> {
+    while (offset < end && fd >= 0) {
+      size_t want = static_cast<size_t>(std::min<int64_t>(end - offset, kLogChunk));
+      ssize_t n = pread(fd, buf.data(), want, offset);
+      if (n <= 0) break;
+      stream.expires_after(ex.limits().write_timeout);
+      boost::system::error_code ec;
+      if (follow) {
+        std::tie(ec, std::ignore) = co_await net::async_write(
+            stream, http::make_chunk(net::buffer(buf.data(), n)), kTuple);
+      } else {
+        std::tie(ec, std::ignore) = co_await net::async_write(stream, net::buffer(buf.data(), n), kTuple);
+      }
+      if (ec) co_return false;
+      offset += n;
+    }
+    co_return true;
+  };
+
+  if (!follow) {
+    if (!co_await send_until(size)) ex.set_keep_alive(false);
+    co_return;
+  }
+  for (;;) {
+    int64_t end = tail ? tail->size : size;
+    if (fd < 0 && end > 0) {
+      fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);  // created when the run started
+    }
+    if (!co_await send_until(end)) {
+      ex.set_keep_alive(false);
+      co_return;
+    }
+    if (!tail || (tail->finished && offset >= tail->size)) break;
+    if (offset < tail->size) continue;
+    // Wait for more, waking now and then to notice a client that left.
+    using namespace net::experimental::awaitable_operators;
+    std::shared_ptr<net::steady_timer> changed = tail->changed;
+    net::steady_timer patience(stream.get_executor(), std::chrono::seconds(15));
+    co_await (changed->async_wait(kTuple) || patience.async_wait(kTuple));
+    char probe;
+    ssize_t r = recv(stream.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      ex.set_keep_alive(false);
+      co_return;
+    }
+  }
+  stream.expires_after(ex.limits().write_timeout);
+  auto [ec, n] = co_await net::async_write(stream, http::make_chunk_last(), kTuple);
+  if (ec) ex.set_keep_alive(false);
+}
+
+net::awaitable<void> Api::Session(Exchange& ex) {
+  const Config& c = engine_.config();
+  http::verb method = ex.req().method();
+  if (method == http::verb::get) {
+    Principal p = Authenticate(ex);
+    if (!co_await Require(ex, p, kScopeRead)) co_return;
+    nlohmann::json j = {{"name", p.name}, {"scopes", ScopesJson(p.scopes)},
+                        {"auth", c.tokens.empty() ? "none" : "token"}};
+    co_return co_await ex.SendJson(http::status::ok, j.dump());
+  }
+  if (method == http::verb::delete_) {
+    std::string cookie = CookieValue(ex.Header("Cookie"), kCookie);
+    if (!cookie.empty()) sessions_.erase(Sha256Hex(cookie));
+    ex.extra_headers().emplace_back(
+        "Set-Cookie", fmt::format("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict", kCookie));
+    co_return co_await ex.SendJson(http::status::ok, "{}");
+  }
+  if (method != http::verb::post) {
+    ex.extra_headers().emplace_back("Allow", "GET, POST, DELETE");
+    co_return co_await ex.SendError(http::status::method_not_allowed, "method_not_allowed",
+                                    "use POST to sign in, GET to see who you are, DELETE to sign out");
+  }
+  auto j = nlohmann::json::parse(ex.req().body(), nullptr, false);
+  if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) {
+    co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                    "send {\"token\": \"YOUR TOKEN\"} as JSON");
+  }
+  if (c.tokens.empty()) {
+    nlohmann::json out = {{"name", "local"}, {"scopes", ScopesJson(kAllScopes)}, {"auth", "none"}};
+    co_return co_await ex.SendJson(http::status::ok, out.dump());
+  }
+  std::string hash = Sha256Hex(j["token"].get<std::string>());
+  const TokenConfig* match = nullptr;
+  for (const auto& t : c.tokens) {
+    if (ConstantTimeEquals(hash, t.sha256)) match = &t;
+  }
+  if (!match) {
+    LogWarning("sign-in with an unknown token from {}", ex.remote().to_string());
+    co_return co_await ex.SendError(http::status::unauthorized, "unauthorized", "unknown token");
+  }
+  // Expired sessions go when a new one comes; the map stays as small as the
+  // number of live sign-ins.
+  int64_t now = NowMillis();
+  std::erase_if(sessions_, [now](const auto& kv) { return kv.second.expires_at <= now; });
+  std::string id = RandomHex(32);
+  sessions_[Sha256Hex(id)] = {match->name, match->scopes, now + kSessionLifetimeMs};
+  bool secure = c.server.public_url.rfind("https://", 0) == 0;
+  ex.extra_headers().emplace_back(
+      "Set-Cookie", fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kCookie,
+                                id, kSessionLifetimeMs / 1000, secure ? "; Secure" : ""));
+  nlohmann::json out = {{"name", match->name}, {"scopes", ScopesJson(match->scopes)}, {"auth", "token"}};
+  co_await ex.SendJson(http::status::ok, out.dump());
+}
+
+}  // namespace jenky

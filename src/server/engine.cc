@@ -1,0 +1,576 @@
+#include "server/engine.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "exec/process.h"
+#include "exec/supervisor.h"
+#include "util/embedded.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/logger.h"
+#include "util/time.h"
+
+extern char** environ;
+
+namespace jenky {
+
+void LogTail::Notify(net::io_context& io) {
+  auto old = std::exchange(changed, std::make_shared<net::steady_timer>(io));
+  changed->expires_at(net::steady_timer::time_point::max());
+  old->cancel();
+}
+
+struct Engine::Active {
+  Run run;
+  RunDir dir;
+  std::shared_ptr<LogTail> tail;
+  std::unique_ptr<ProcessWatch> process;
+  std::unique_ptr<net::steady_timer> lock_poll;  // adopted run without a pidfd
+  int watch_id = -1;
+  pid_t child = -1;  // our own child: reap it when it exits
+  bool cancel_sent = false;
+};
+
+namespace {
+
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+bool IsPosixShell(const std::string& shell) {
+  static const std::set<std::string> kShells = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"};
+  return kShells.count(std::filesystem::path(shell).filename().string()) > 0;
+}
+
+}  // namespace
+
+Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
+               std::string supervisor_binary)
+    : io_(io), config_(std::move(config)), store_(std::move(store)),
+      supervisor_binary_(std::move(supervisor_binary)), files_(io) {
+  base_url_ = config_.server.public_url;
+}
+
+Engine::~Engine() { Shutdown(); }
+
+std::string Engine::LogPath(int64_t id) const { return RunDir::For(config_.server.data_dir, id).log(); }
+std::string Engine::IndexPath(int64_t id) const { return RunDir::For(config_.server.data_dir, id).index(); }
+std::string Engine::ScriptPath(int64_t id) const { return RunDir::For(config_.server.data_dir, id).script(); }
+
+Status Engine::Start() {
+  auto max_id = store_->MaxRunId();
+  if (!max_id.ok()) return max_id.status();
+  next_id_ = *max_id + 1;
+
+  // Run directories newer than the database: the server died (or the machine
+  // lost power) between starting a run and committing it. meta.json says what
+  // the run was; put it back.
+  std::string runs_dir = config_.server.data_dir + "/runs";
+  std::vector<Run> missing;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(runs_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    int64_t id = std::stoll(name);
+    if (id < next_id_) continue;
+    auto meta = ReadFile(entry.path().string() + "/meta.json");
+    if (!meta.ok()) continue;
+    auto j = nlohmann::json::parse(*meta, nullptr, false);
+    if (!j.is_object()) continue;
+    Run r = RunFromJson(j);
+    r.id = id;
+    r.status = RunStatus::kRunning;
+    missing.push_back(std::move(r));
+  }
+  std::sort(missing.begin(), missing.end(), [](const Run& a, const Run& b) { return a.id < b.id; });
+  if (!missing.empty()) {
+    LogWarning("recovering {} run(s) missing from the database from their run directories",
+               missing.size());
+    if (Status s = store_->InsertRuns(missing); !s.ok()) return s;
+    next_id_ = missing.back().id + 1;
+  }
+
+  auto unfinished = store_->UnfinishedRuns();
+  if (!unfinished.ok()) return unfinished.status();
+  std::vector<Run> queued;
+  for (Run& r : *unfinished) {
+    if (r.status == RunStatus::kRunning) Adopt(std::move(r));
+    else queued.push_back(std::move(r));
+  }
+  // Queued runs wait again, in their order, behind whatever was adopted.
+  for (Run& r : queued) {
+    const ProjectConfig* p = config_.FindProject(r.project);
+    int64_t id = r.id;
+    auto a = std::make_unique<Active>();
+    a->run = std::move(r);
+    a->dir = RunDir::For(config_.server.data_dir, id);
+    active_[id] = std::move(a);
+    if (!p) {
+      ExitRecord rec;
+      rec.status = RunStatus::kCancelled;
+      rec.reason = "project no longer in the configuration";
+      rec.finished_at = NowMillis();
+      Finalize(id, rec);
+      continue;
+    }
+    auto d = scheduler_.Enqueue(p->name, Concurrency::kQueue, id, 1 << 30);
+    if (d.ok()) Apply(*d);
+  }
+  SpawnSpare();
+  return Status::Ok();
+}
+
+void Engine::Shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  if (spare_.stdin_fd >= 0) {
+    close(spare_.stdin_fd);  // the spare reads EOF and exits
+    spare_.stdin_fd = -1;
+  }
+  if (spare_.pidfd >= 0) close(spare_.pidfd);
+  if (spare_.pid > 0) waitpid(spare_.pid, nullptr, WNOHANG);
+  for (auto& [id, a] : active_) {
+    a->process.reset();
+    a->lock_poll.reset();
+    files_.Remove(a->watch_id);
+  }
+}
+
+Run Engine::NewRun(const std::string& project, const struct Trigger& trigger) {
+  Run r;
+  r.id = next_id_++;
+  r.project = project;
+  r.status = RunStatus::kQueued;
+  r.trigger = trigger;
+  r.created_at = NowMillis();
+  return r;
+}
+
+Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& trigger) {
+  const ProjectConfig* p = config_.FindProject(project);
+  if (!p) return Status::Error("no project named '" + project + "'", "not_found");
+  Run run = NewRun(project, trigger);
+  auto decision = scheduler_.Enqueue(project, p->concurrency, run.id, p->max_queued);
+  if (!decision.ok()) {
+    --next_id_;  // nothing was created
+    return Status::Error(decision.status().message(), "queue_full");
+  }
+  if (Status s = store_->InsertRun(run); !s.ok()) {
+    // Keep the scheduler consistent with what was recorded.
+    if (!scheduler_.RemovePending(project, run.id)) scheduler_.Finished(project, run.id);
+    LogError("{}{}", RunTag(run.id, project), s.message());
+    return s;
+  }
+  LogInfo("{}queued trigger={}{}{}", RunTag(run.id, project), TriggerKindName(trigger.kind),
+          trigger.actor.empty() ? "" : " actor=" + trigger.actor,
+          trigger.commit.empty() ? "" : " commit=" + trigger.commit);
+  int64_t id = run.id;
+  auto a = std::make_unique<Active>();
+  a->run = std::move(run);
+  a->dir = RunDir::For(config_.server.data_dir, id);
+  active_[id] = std::move(a);
+  Apply(*decision);
+  auto it = active_.find(id);
+  if (it != active_.end()) return it->second->run;
+  auto stored = store_->GetRun(id);
+  if (stored.ok() && stored->has_value()) return **stored;
+  return Status::Error("run " + std::to_string(id) + " vanished");
+}
+
+void Engine::Apply(const Decision& d) {
+  for (const auto& [id, reason] : d.drop) {
+    ExitRecord rec;
+    rec.status = RunStatus::kCancelled;
+    rec.reason = reason;
+    rec.finished_at = NowMillis();
+    Finalize(id, rec);
+  }
+  for (const auto& [id, reason] : d.cancel) Cancel(id, reason);
+  for (int64_t id : d.start) StartRun(id);
+}
+
+std::vector<std::string> Engine::ScriptEnv(const ProjectConfig& p, const Run& r) const {
+  // The server's own environment (PATH, HOME, LANG, ...) minus what is not the
+  // script's business: other projects' secrets, token variables, systemd's
+  // protocol variables and jenky's own client settings.
+  std::set<std::string> withheld;
+  for (const auto& name : config_.SecretEnvNames()) withheld.insert(name);
+  for (const auto& [name, value] : p.secrets) withheld.erase(name);
+  for (const char* name : {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+                           "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"}) {
+    withheld.insert(name);
+  }
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string key(kv.substr(0, eq));
+    if (withheld.count(key) || key.rfind("JENKY_", 0) == 0) continue;
+    env[key] = std::string(kv.substr(eq + 1));
+  }
+  for (const auto& [k, v] : p.env) env[k] = v;
+  for (const auto& [k, v] : p.secrets) env[k] = v;
+  env["JENKY_RUN_ID"] = std::to_string(r.id);
+  env["JENKY_PROJECT"] = r.project;
+  env["JENKY_TRIGGER"] = TriggerKindName(r.trigger.kind);
+  env["JENKY_REF"] = r.trigger.ref;
+  env["JENKY_BRANCH"] = r.trigger.branch;
+  env["JENKY_COMMIT"] = r.trigger.commit;
+  env["JENKY_ACTOR"] = r.trigger.actor;
+  env["JENKY_DELIVERY"] = r.trigger.delivery;
+  env["JENKY_LOG_URL"] = base_url_ + "/runs/" + std::to_string(r.id);
+  if (!p.recipe.empty()) {
+    for (const auto& [k, v] : p.params) {
+      std::string upper = k;
+      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      env["JENKY_PARAM_" + upper] = v;
+    }
+  }
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+void Engine::StartRun(int64_t id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  Active& a = *it->second;
+  Run& r = a.run;
+  const ProjectConfig* p = config_.FindProject(r.project);
+  if (!p) return FailToStart(a, "project no longer in the configuration");
+
+  std::string script;
+  if (!p->recipe.empty()) {
+    script = std::string(FindRecipe(p->recipe).value_or(""));
+    r.recipe = p->recipe;
+  } else if (!p->script_file.empty()) {
+    auto text = ReadFile(p->script_file);
+    if (!text.ok()) return FailToStart(a, "cannot read script_file: " + text.status().message());
+    script = std::move(*text);
+  } else {
+    script = p->script;
+  }
+  r.script_sha256 = Sha256Hex(script);
+
+  // The run directory first: once the supervisor has it, the run no longer
+  // needs this process.
+  if (Status s = MakeDirs(a.dir.path, 0750); !s.ok()) return FailToStart(a, s.message());
+  nlohmann::json meta = RunToJson(r);
+  if (Status s = WriteFileAtomic(a.dir.script(), script, 0640); !s.ok()) {
+    return FailToStart(a, s.message());
+  }
+  if (Status s = WriteFileAtomic(a.dir.meta(), meta.dump() + "\n", 0640); !s.ok()) {
+    return FailToStart(a, s.message());
+  }
+  int log_fd = open(a.dir.log().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  if (log_fd >= 0) close(log_fd);
+  std::string workdir = WorkdirOf(config_.server, *p);
+  if (!PathExists(workdir)) {
+    if (Status s = MakeDirs(workdir); !s.ok()) return FailToStart(a, s.message());
+  }
+
+  RunSpec spec;
+  spec.run_dir = a.dir.path;
+  spec.run_id = r.id;
+  spec.project = r.project;
+  spec.argv = {p->shell};
+  if (IsPosixShell(p->shell)) spec.argv.push_back("-e");
+  spec.argv.push_back(a.dir.script());
+  spec.env = ScriptEnv(*p, r);
+  spec.workdir = workdir;
+  spec.timeout_ms = p->timeout.count();
+  spec.kill_grace_ms = config_.server.kill_grace.count();
+
+  if (spare_.pid <= 0) SpawnSpare();
+  if (spare_.pid <= 0) return FailToStart(a, "cannot start a supervisor process");
+  Spare sup = std::exchange(spare_, Spare{});
+  std::string text = EncodeRunSpec(spec);
+  Status sent = WriteAll(sup.stdin_fd, text, "supervisor stdin");
+  close(sup.stdin_fd);
+  if (!sent.ok()) {
+    close(sup.pidfd);
+    waitpid(sup.pid, nullptr, WNOHANG);
+    return FailToStart(a, sent.message());
+  }
+
+  a.child = sup.pid;
+  if (!a.tail) a.tail = std::make_shared<LogTail>(io_, a.dir.log());
+  a.process = std::make_unique<ProcessWatch>(io_, sup.pidfd, [this, id] { OnSupervisorExit(id); });
+  Watch(a);
+  r.status = RunStatus::kRunning;
+  r.started_at = NowMillis();
+  Persist(r);
+  LogInfo("{}started {} pid={}", RunTag(r.id, r.project),
+          r.recipe.empty() ? "script sha256=" + r.script_sha256.substr(0, 12)
+                           : "recipe " + r.recipe + " sha256=" + r.script_sha256.substr(0, 12),
+          sup.pid);
+  // The next trigger's supervisor, off this trigger's path.
+  net::post(io_, [this] {
+    if (spare_.pid <= 0 && !shutting_down_) SpawnSpare();
+  });
+}
+
+void Engine::FailToStart(Active& a, const std::string& reason) {
+  LogError("{}cannot start: {}", RunTag(a.run.id, a.run.project), reason);
+  ExitRecord rec;
+  rec.status = RunStatus::kFailed;
+  rec.reason = reason;
+  rec.started_at = rec.finished_at = NowMillis();
+  int64_t id = a.run.id;
+  // Finalize starts the next run; defer so callers' iterators stay valid.
+  net::post(io_, [this, id, rec] { Finalize(id, rec); });
+}
+
+void Engine::SpawnSpare() {
+  if (shutting_down_) return;
+  int in[2];
+  if (pipe2(in, O_CLOEXEC) != 0) {
+    LogError("pipe for a supervisor: {}", std::strerror(errno));
+    return;
+  }
+  SpawnOptions o;
+  o.argv = {supervisor_binary_, "__supervise"};
+  for (char** e = environ; e && *e; ++e) o.env.push_back(*e);
+  o.stdin_fd = in[0];
+  o.stderr_fd = STDERR_FILENO;
+  o.new_session = true;  // not in the server's session: a terminal's ^C is not for runs
+  auto pid = Spawn(o);
+  close(in[0]);
+  if (!pid.ok()) {
+    close(in[1]);
+    LogError("cannot start supervisor {}: {}", supervisor_binary_, pid.status().message());
+    return;
+  }
+  spare_.pid = *pid;
+  spare_.pidfd = PidfdOpen(*pid);
+  spare_.stdin_fd = in[1];
+}
+
+void Engine::Watch(Active& a) {
+  int64_t id = a.run.id;
+  a.watch_id = files_.Watch(a.dir.path, [this, id](const std::string& name) {
+    if (name != "log") return;
+    auto it = active_.find(id);
+    if (it == active_.end() || !it->second->tail) return;
+    Active& act = *it->second;
+    int64_t size = FileSize(act.dir.log());
+    if (size != act.tail->size) {
+      act.tail->size = size;
+      act.run.log_bytes = size;
+      act.tail->Notify(io_);
+    }
+  });
+  a.tail->size = a.run.log_bytes = FileSize(a.dir.log());
+}
+
+void Engine::Adopt(Run run) {
+  int64_t id = run.id;
+  auto a = std::make_unique<Active>();
+  a->dir = RunDir::For(config_.server.data_dir, id);
+  a->run = std::move(run);
+  Active& act = *a;
+  active_[id] = std::move(a);
+  scheduler_.Adopt(act.run.project, id);
+
+  if (auto rec = ReadExitRecord(act.dir)) {
+    LogInfo("{}finished while jenky was down", RunTag(id, act.run.project));
+    Finalize(id, *rec);
+    return;
+  }
+  if (!SupervisorAlive(act.dir)) {
+    ExitRecord rec = DeclareInterrupted(act.dir, "jenky lost the run: its supervisor is gone "
+                                                 "(machine restarted or process killed)");
+    LogWarning("{}interrupted: supervisor gone", RunTag(id, act.run.project));
+    Finalize(id, rec);
+    return;
+  }
+  act.tail = std::make_shared<LogTail>(io_, act.dir.log());
+  Watch(act);
+  int pidfd = -1;
+  if (auto sid = ReadSupervisorId(act.dir)) pidfd = PidfdOpenVerified(sid->pid, sid->start_time);
+  if (pidfd >= 0) {
+    act.process = std::make_unique<ProcessWatch>(io_, pidfd, [this, id] { OnSupervisorExit(id); });
+  } else {
+    // Alive by its lock but not identifiable by pid: watch the lock instead.
+    act.lock_poll = std::make_unique<net::steady_timer>(io_);
+    PollLock(id);
+  }
+  LogInfo("{}adopted running run", RunTag(id, act.run.project));
+}
+
+void Engine::PollLock(int64_t id) {
+  auto it = active_.find(id);
+  if (it == active_.end() || !it->second->lock_poll) return;
+  it->second->lock_poll->expires_after(std::chrono::milliseconds(500));
+  it->second->lock_poll->async_wait([this, id](boost::system::error_code ec) {
+    if (ec) return;
+    auto it = active_.find(id);
+    if (it == active_.end()) return;
+    if (SupervisorAlive(it->second->dir)) PollLock(id);
+    else OnSupervisorExit(id);
+  });
+}
+
+void Engine::OnSupervisorExit(int64_t id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  Active& a = *it->second;
+  if (a.child > 0) waitpid(a.child, nullptr, WNOHANG);
+  std::optional<ExitRecord> rec = ReadExitRecord(a.dir);
+  if (!rec) {
+    LogError("{}supervisor exited without recording a result", RunTag(id, a.run.project));
+    rec = DeclareInterrupted(a.dir, "jenky lost the run: its supervisor exited without a result");
+  }
+  Finalize(id, *rec);
+}
+
+Result<Run> Engine::Cancel(int64_t run_id, const std::string& reason) {
+  auto it = active_.find(run_id);
+  if (it == active_.end()) {
+    auto stored = store_->GetRun(run_id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) {
+      return Status::Error("no run with id " + std::to_string(run_id), "not_found");
+    }
+    return Status::Error(fmt::format("run {} already {}", run_id, RunStatusName((*stored)->status)),
+                         "conflict");
+  }
+  Active& a = *it->second;
+  if (a.run.status == RunStatus::kQueued) {
+    scheduler_.RemovePending(a.run.project, run_id);
+    ExitRecord rec;
+    rec.status = RunStatus::kCancelled;
+    rec.reason = reason;
+    rec.finished_at = NowMillis();
+    Run before = a.run;
+    Finalize(run_id, rec);
+    auto stored = store_->GetRun(run_id);
+    if (stored.ok() && stored->has_value()) return **stored;
+    return before;
+  }
+  if (!a.cancel_sent) {
+    a.cancel_sent = true;
+    LogInfo("{}cancelling: {}", RunTag(run_id, a.run.project), reason);
+    WriteFileAtomic(a.dir.cancel(), reason);
+    int fd = a.process ? a.process->pidfd() : -1;
+    bool sent = fd >= 0 && PidfdSendSignal(fd, SIGTERM) == 0;
+    if (!sent) {
+      if (auto sid = ReadSupervisorId(a.dir)) {
+        int vfd = PidfdOpenVerified(sid->pid, sid->start_time);
+        if (vfd >= 0) {
+          sent = PidfdSendSignal(vfd, SIGTERM) == 0;
+          close(vfd);
+        }
+      }
+    }
+    if (!sent) LogWarning("{}could not signal the supervisor", RunTag(run_id, a.run.project));
+  }
+  return a.run;
+}
+
+void Engine::Finalize(int64_t id, const ExitRecord& rec) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  std::unique_ptr<Active> a = std::move(it->second);
+  active_.erase(it);
+  Run& r = a->run;
+  bool was_running = r.status == RunStatus::kRunning;
+  r.status = rec.status;
+  r.exit_code = rec.exit_code;
+  r.reason = rec.reason;
+  if (rec.started_at) r.started_at = rec.started_at;
+  r.finished_at = rec.finished_at ? rec.finished_at : NowMillis();
+  if (was_running) r.log_bytes = std::max(rec.log_bytes, FileSize(a->dir.log()));
+  Persist(r);
+  files_.Remove(a->watch_id);
+  if (a->tail) {
+    a->tail->size = r.log_bytes;
+    a->tail->finished = true;
+    a->tail->Notify(io_);
+  }
+  std::string detail;
+  if (r.exit_code) detail += fmt::format(" exit_code={}", *r.exit_code);
+  if (!r.reason.empty()) detail += " reason=\"" + r.reason + "\"";
+  auto level = r.status == RunStatus::kSucceeded || r.status == RunStatus::kCancelled
+                   ? LogLevel::kInfo : LogLevel::kWarning;
+  LogLine(level, fmt::format("{}{}{} duration={}ms log_bytes={}", RunTag(id, r.project),
+                             RunStatusName(r.status), detail,
+                             r.started_at ? r.finished_at - r.started_at : 0, r.log_bytes));
+  // The pidfd watch may be the caller; let it unwind before it is destroyed.
+  ProcessWatch* watch = a->process.release();
+  net::post(io_, [watch] { delete watch; });
+  if (was_running) {
+    Apply(scheduler_.Finished(r.project, id));
+    Prune(r.project);
+  }
+}
+
+void Engine::Persist(const Run& run) {
+  if (Status s = store_->UpdateRun(run); !s.ok()) {
+    LogError("{}{}", RunTag(run.id, run.project), s.message());
+  }
+}
+
+void Engine::Prune(const std::string& project) {
+  const ProjectConfig* p = config_.FindProject(project);
+  if (!p) return;
+  auto ids = store_->RunsToPrune(project, p->keep_runs);
+  if (!ids.ok()) return;
+  for (int64_t id : *ids) {
+    RunDir dir = RunDir::For(config_.server.data_dir, id);
+    if (Status s = RemoveTree(dir.path); !s.ok()) {
+      LogWarning("{}prune: {}", RunTag(id, project), s.message());
+      continue;
+    }
+    store_->MarkPruned(id);
+  }
+  if (!ids->empty()) LogInfo("project={} pruned the logs of {} old run(s)", project, ids->size());
+}
+
+Result<std::optional<Run>> Engine::GetRun(int64_t id) {
+  auto it = active_.find(id);
+  if (it != active_.end()) return std::optional<Run>(it->second->run);
+  return store_->GetRun(id);
+}
+
+Result<std::vector<Run>> Engine::ListRuns(const std::string& project, int limit, int64_t before) {
+  auto runs = store_->ListRuns(project, limit, before);
+  if (!runs.ok()) return runs;
+  for (Run& r : *runs) {
+    auto it = active_.find(r.id);
+    if (it != active_.end()) r = it->second->run;  // live status and log size
+  }
+  return runs;
+}
+
+Result<std::optional<Run>> Engine::LastRun(const std::string& project) {
+  auto runs = ListRuns(project, 1, 0);
+  if (!runs.ok()) return runs.status();
+  if (runs->empty()) return std::optional<Run>();
+  return std::optional<Run>(runs->front());
+}
+
+std::shared_ptr<LogTail> Engine::Tail(int64_t run_id) {
+  auto it = active_.find(run_id);
+  if (it == active_.end()) return nullptr;
+  if (!it->second->tail) {
+    // Queued: no log yet. Followers wait on a tail that the start will reuse.
+    it->second->tail = std::make_shared<LogTail>(io_, it->second->dir.log());
+  }
+  return it->second->tail;
+}
+
+}  // namespace jenky

@@ -1,0 +1,159 @@
+#include "server/serve.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include <boost/asio/signal_set.hpp>
+
+#include "config/config.h"
+#include "exec/process.h"
+#include "http/api.h"
+#include "http/server.h"
+#include "server/engine.h"
+#include "store/store.h"
+#include "util/fs.h"
+#include "util/logger.h"
+
+namespace jenky {
+namespace {
+
+// Finds and loads the configuration; prints every error and returns false.
+bool LoadConfig(const std::string& explicit_path, Config& out) {
+  std::string path = explicit_path;
+  if (path.empty() && PathExists("jenky.toml")) path = "jenky.toml";
+  if (path.empty()) {
+    out = DefaultConfig();
+    return true;
+  }
+  if (!PathExists(path)) {
+    LogError("config file {} does not exist; create it or drop --config to use the embedded default",
+             path);
+    return false;
+  }
+  ConfigLoad load = LoadConfigFile(path);
+  if (!load.ok()) {
+    for (const auto& e : load.errors) LogError("{}", e.ToString());
+    LogError("{} has {} error(s); fix them (`jenky check --config {}` shows them again)", path,
+             load.errors.size(), path);
+    return false;
+  }
+  out = std::move(load.config);
+  return true;
+}
+
+std::string UrlFor(const tcp::endpoint& ep) {
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+int Check(const std::string& config_path) {
+  std::string path = config_path.empty() ? "jenky.toml" : config_path;
+  if (!PathExists(path)) {
+    std::fprintf(stderr, "error: %s does not exist%s\n", path.c_str(),
+                 config_path.empty() ? "; pass --config FILE" : "");
+    return 1;
+  }
+  ConfigLoad load = LoadConfigFile(path);
+  for (const auto& e : load.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+  if (!load.ok()) {
+    std::fprintf(stderr, "%zu error(s) in %s\n", load.errors.size(), path.c_str());
+    return 1;
+  }
+  std::printf("%s: ok (%zu project(s), %zu token(s))\n", path.c_str(), load.config.projects.size(),
+              load.config.tokens.size());
+  return 0;
+}
+
+int Serve(const ServeOptions& options) {
+  signal(SIGPIPE, SIG_IGN);
+  Config config;
+  if (!LoadConfig(options.config_path, config)) return 1;
+  if (!options.listen.empty()) {
+    if (!SplitHostPort(options.listen, config.server.host, config.server.port)) {
+      LogError("--listen '{}' is not HOST:PORT; write it like 127.0.0.1:8080", options.listen);
+      return 2;
+    }
+    config.server.listen = options.listen;
+  }
+  if (!options.data_dir.empty()) {
+    config.server.data_dir = std::filesystem::absolute(options.data_dir).lexically_normal().string();
+  }
+  if (options.demo && !config.FindProject("demo")) config.projects.push_back(DemoProject());
+  if (config.tokens.empty() && !IsLoopbackHost(config.server.host)) {
+    LogError("refusing to listen on {} without [[tokens]]: jenky serves without authentication "
+             "only on a loopback address; add a [[tokens]] entry to the config or listen on "
+             "127.0.0.1", config.server.listen);
+    return 1;
+  }
+
+  const std::string& data_dir = config.server.data_dir;
+  if (Status s = MakeDirs(data_dir + "/runs", 0750); !s.ok()) {
+    LogError("{}; pass --data-dir DIR or set [server].data_dir to a writable directory", s.message());
+    return 1;
+  }
+  // One server per data directory: two would both adopt and record the same runs.
+  std::string lock_path = data_dir + "/server.lock";
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    LogError("another jenky serve is using {}; stop it first, or give this one its own --data-dir",
+             data_dir);
+    return 1;
+  }
+  auto store = Store::Open(data_dir + "/jenky.db");
+  if (!store.ok()) {
+    LogError("{}", store.status().message());
+    return 1;
+  }
+
+  net::io_context io(1);
+  Engine engine(io, config, std::move(store).value(), SelfExecutable());
+  Api api(engine);
+  HttpLimits limits;
+  limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
+  HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);
+  auto bound = server.Listen(config.server.host, config.server.port);
+  if (!bound.ok()) {
+    LogError("{}", bound.status().message());
+    return 1;
+  }
+  std::string url = UrlFor(*bound);
+  LogInfo("listening on {}", url);
+  engine.SetBaseUrl(config.server.public_url.empty() ? url : config.server.public_url);
+  LogInfo("data in {}; {} project(s){}", data_dir, config.projects.size(),
+          config.path.empty() ? " (no config file: embedded default)" : ", config " + config.path);
+  if (Status s = engine.Start(); !s.ok()) {
+    LogError("{}", s.message());
+    return 1;
+  }
+
+  net::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal;
+  on_signal = [&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      LogWarning("SIGHUP: configuration reload is not supported yet; restart jenky to apply "
+                 "changes (running deploys continue across a restart)");
+      signals.async_wait(on_signal);
+      return;
+    }
+    LogInfo("{}: stopping; {} running deploy(s) continue and will be adopted by the next start",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", engine.RunningCount());
+    server.Stop();
+    engine.Shutdown();
+    io.stop();
+  };
+  signals.async_wait(on_signal);
+  io.run();
+  close(lock_fd);
+  return 0;
+}
+
+}  // namespace jenky

@@ -1,0 +1,74 @@
+#include "server/watcher.h"
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "util/logger.h"
+
+namespace jenky {
+
+FileWatcher::FileWatcher(net::io_context& io) {
+  fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd_ < 0) {
+    LogError("inotify_init1 failed: {}; live logs will not update", std::strerror(errno));
+    return;
+  }
+  stream_ = std::make_unique<net::posix::stream_descriptor>(io, fd_);
+  Read();
+}
+
+FileWatcher::~FileWatcher() {
+  if (stream_) stream_->close();  // closes fd_
+}
+
+int FileWatcher::Watch(const std::string& dir, std::function<void(const std::string&)> on_change) {
+  if (fd_ < 0) return -1;
+  int wd = inotify_add_watch(fd_, dir.c_str(), IN_MODIFY | IN_MOVED_TO | IN_CLOSE_WRITE);
+  if (wd < 0) {
+    LogWarning("cannot watch {}: {}", dir, std::strerror(errno));
+    return -1;
+  }
+  watches_[wd] = std::move(on_change);
+  return wd;
+}
+
+void FileWatcher::Remove(int id) {
+  if (id < 0) return;
+  if (watches_.erase(id)) inotify_rm_watch(fd_, id);
+}
+
+void FileWatcher::Read() {
+  stream_->async_wait(net::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+    if (ec) return;  // closed
+    for (;;) {
+      ssize_t n = read(fd_, buf_, sizeof buf_);
+      if (n <= 0) break;
+      for (char* p = buf_; p < buf_ + n;) {
+        auto* ev = reinterpret_cast<struct inotify_event*>(p);
+        p += sizeof(struct inotify_event) + ev->len;
+        auto it = watches_.find(ev->wd);
+        if (it == watches_.end()) continue;
+        std::string name = ev->len ? std::string(ev->name) : std::string();
+        // Copy: the callback may Remove its own watch.
+        auto callback = it->second;
+        callback(name);
+      }
+    }
+    Read();
+  });
+}
+
+ProcessWatch::ProcessWatch(net::io_context& io, int pidfd, std::function<void()> on_exit)
+    : pidfd_(pidfd), stream_(io, pidfd) {
+  stream_.async_wait(net::posix::stream_descriptor::wait_read,
+                     [on_exit = std::move(on_exit)](boost::system::error_code ec) {
+                       if (!ec) on_exit();
+                     });
+}
+
+ProcessWatch::~ProcessWatch() {
+  boost::system::error_code ec;
+  stream_.close(ec);  // closes the pidfd; a pending wait completes with an error
+}
+
+}  // namespace jenky

@@ -14,15 +14,22 @@ class Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status Error(std::string message) { return Status(std::move(message)); }
+  // CODE is a machine-readable kind for the API ("not_found", "conflict", ...);
+  // most errors are internal and need none.
+  static Status Error(std::string message, std::string code = "internal") {
+    return Status(std::move(message), std::move(code));
+  }
 
   bool ok() const { return !failed_; }
   const std::string& message() const { return message_; }
+  const std::string& code() const { return code_; }
 
  private:
-  explicit Status(std::string message) : failed_(true), message_(std::move(message)) {}
+  Status(std::string message, std::string code)
+      : failed_(true), message_(std::move(message)), code_(std::move(code)) {}
   bool failed_ = false;
   std::string message_;
+  std::string code_;
 };
 
 // "open /x/y: No such file or directory", from errno.
@@ -42,6 +49,7 @@ class Result {
   T& operator*() & { return value(); }
   const T* operator->() const { return &value(); }
   T* operator->() { return &value(); }
+  T value_or(T fallback) const& { return ok() ? value() : std::move(fallback); }
   Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
 
  private:

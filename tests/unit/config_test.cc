@@ -94,7 +94,7 @@ TEST(ConfigTest, ProjectNeedsExactlyOneThingToRun) {
   auto none = Parse("[projects.a]\ndescription = \"x\"\n");
   EXPECT_NE(Errors(none).find("has nothing to run"), std::string::npos);
   auto two = Parse("[projects.a]\nscript = \"true\"\nrecipe = \"demo\"\n");
-  EXPECT_NE(Errors(two).find(":3:1: project 'a' has more than one of script"), std::string::npos)
+  EXPECT_NE(Errors(two).find(":3:10: project 'a' has more than one of script"), std::string::npos)
       << Errors(two);
 }
 

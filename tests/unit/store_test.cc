@@ -18,8 +18,8 @@ class StoreTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  static Run MakeRun(int64_t id, const std::string& project) {
-    Run r;
+  static ::jenky::Run MakeRun(int64_t id, const std::string& project) {
+    ::jenky::Run r;
     r.id = id;
     r.project = project;
     r.created_at = 1'700'000'000'000 + id;
@@ -36,7 +36,7 @@ TEST_F(StoreTest, RunsSurviveReopening) {
   {
     auto s = Store::Open(path_);
     ASSERT_TRUE(s.ok()) << s.status().message();
-    Run r = MakeRun(1, "a");
+    ::jenky::Run r = MakeRun(1, "a");
     ASSERT_TRUE((*s)->InsertRun(r).ok());
     r.status = RunStatus::kFailed;
     r.exit_code = 2;
@@ -58,7 +58,7 @@ TEST_F(StoreTest, RunsSurviveReopening) {
 
 TEST_F(StoreTest, ListsNewestFirstWithLimitAndBefore) {
   auto s = Store::Open(path_);
-  std::vector<Run> runs;
+  std::vector<::jenky::Run> runs;
   for (int i = 1; i <= 10; ++i) runs.push_back(MakeRun(i, i % 2 ? "odd" : "even"));
   ASSERT_TRUE((*s)->InsertRuns(runs).ok());
   auto odd = (*s)->ListRuns("odd", 3, 0);
@@ -77,7 +77,7 @@ TEST_F(StoreTest, ListsNewestFirstWithLimitAndBefore) {
 TEST_F(StoreTest, UnfinishedAndPrune) {
   auto s = Store::Open(path_);
   for (int i = 1; i <= 6; ++i) {
-    Run r = MakeRun(i, "p");
+    ::jenky::Run r = MakeRun(i, "p");
     r.status = i == 6 ? RunStatus::kRunning : RunStatus::kSucceeded;
     ASSERT_TRUE((*s)->InsertRun(r).ok());
   }

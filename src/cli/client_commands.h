@@ -1,0 +1,21 @@
+// The client side of the CLI: deploy, runs, logs, cancel. Each returns the
+// process exit code (SPEC.md): 0 ok / succeeded, 1 failed, 3 cancelled,
+// 4 timed out, 5 interrupted, 2 usage, 6 server or connection error.
+#pragma once
+
+#include <string>
+
+namespace jenky {
+
+struct ClientOptions {
+  std::string server;  // --server, else JENKY_SERVER, else http://127.0.0.1:8080
+  std::string token;   // --token, else JENKY_TOKEN
+};
+
+int DeployCommand(const ClientOptions& o, const std::string& project, bool follow,
+                  const std::string& ref, const std::string& commit);
+int RunsCommand(const ClientOptions& o, const std::string& project, int limit, bool json);
+int LogsCommand(const ClientOptions& o, long long run_id, bool follow);
+int CancelCommand(const ClientOptions& o, long long run_id);
+
+}  // namespace jenky

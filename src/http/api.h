@@ -1,0 +1,50 @@
+// HTTP API v1 (SPEC.md "HTTP API"): routing, authentication and the handlers
+// that turn requests into Engine calls and Engine results into JSON.
+//
+// Loop-thread only, like the Engine it drives.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "http/server.h"
+#include "server/engine.h"
+
+namespace jenky {
+
+struct Principal {
+  std::string name;     // token name, "local" when no tokens are configured
+  unsigned scopes = 0;  // kScope* bits; 0 = not authenticated
+};
+
+class Api {
+ public:
+  explicit Api(Engine& engine);
+
+  net::awaitable<void> Handle(Exchange& ex);
+
+ private:
+  Principal Authenticate(const Exchange& ex);
+  // Sends 401/403 and returns false if P lacks SCOPE.
+  net::awaitable<bool> Require(Exchange& ex, const Principal& p, unsigned scope);
+
+  net::awaitable<void> ListProjects(Exchange& ex);
+  net::awaitable<void> GetProject(Exchange& ex, const std::string& name);
+  net::awaitable<void> TriggerRun(Exchange& ex, const std::string& project, const Principal& p);
+  net::awaitable<void> ListRuns(Exchange& ex, const std::string& project);
+  net::awaitable<void> GetRun(Exchange& ex, int64_t id);
+  net::awaitable<void> CancelRun(Exchange& ex, int64_t id, const Principal& p);
+  net::awaitable<void> GetLog(Exchange& ex, int64_t id);
+  net::awaitable<void> GetScript(Exchange& ex, int64_t id);
+  net::awaitable<void> Session(Exchange& ex);
+
+  Engine& engine_;
+  struct SessionEntry {
+    std::string name;
+    unsigned scopes;
+    int64_t expires_at;  // unix ms
+  };
+  std::map<std::string, SessionEntry> sessions_;  // sha256(session id) -> entry
+};
+
+}  // namespace jenky

@@ -1,0 +1,43 @@
+// A small blocking HTTP/1.1 client for the CLI (deploy, runs, logs, cancel).
+// Plain http:// only; errors name the server and what to check.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "util/status.h"
+
+namespace jenky {
+
+struct ClientResponse {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+};
+
+class Client {
+ public:
+  // URL like "http://127.0.0.1:8080"; TOKEN may be empty.
+  static Result<Client> Create(const std::string& url, std::string token);
+
+  Result<ClientResponse> Get(const std::string& target);
+  Result<ClientResponse> Post(const std::string& target, const std::string& json_body);
+
+  // GET TARGET and pass the body to ON_DATA as it arrives (chunked or not).
+  // Returns the HTTP status; the body of a non-2xx answer goes to ERROR_BODY.
+  Result<int> Stream(const std::string& target, const std::function<void(std::string_view)>& on_data,
+                     std::string* error_body);
+
+  const std::string& url() const { return url_; }
+
+ private:
+  Result<ClientResponse> Request(const std::string& method, const std::string& target,
+                                 const std::string& body);
+  std::string url_, host_, port_, prefix_, token_;
+};
+
+// The API's {"error": {"message": ...}}, or the body itself.
+std::string ErrorMessage(const ClientResponse& r);
+
+}  // namespace jenky

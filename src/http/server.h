@@ -1,0 +1,104 @@
+// The HTTP/1.1 server: accepts connections, reads requests within limits and
+// hands each to one handler coroutine. Beast and Asio live here and in
+// src/server/; handlers see an Exchange.
+//
+// Limits (every one is something a client controls): header bytes (431),
+// body bytes (413), time to read a whole request (a client that sends a
+// header byte a minute is cut off), idle keep-alive time, time to write,
+// concurrent connections.
+//
+// Runs on the single event-loop thread like everything it calls.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http/net.h"
+#include "util/status.h"
+
+namespace jenky {
+
+struct HttpLimits {
+  size_t header_bytes = 16 * 1024;
+  uint64_t body_bytes = 1 << 20;
+  std::chrono::seconds read_timeout{20};  // whole request, from its first byte
+  std::chrono::seconds idle_timeout{75};  // keep-alive wait for the next request
+  std::chrono::seconds write_timeout{30};
+  int max_connections = 20000;
+};
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+// One request and the means to answer it.
+class Exchange {
+ public:
+  Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits);
+
+  const Request& req() const { return req_; }
+  const std::string& path() const { return path_; }  // percent-decoded, no query
+  // Query parameter NAME, or nullptr.
+  const std::string* Query(const std::string& name) const;
+  std::string Header(std::string_view name) const;
+  const net::ip::address& remote() const { return remote_; }
+  beast::tcp_stream& stream() { return stream_; }
+  const HttpLimits& limits() const { return limits_; }
+
+  // Sends a complete response (Content-Length, keep-alive as the request asked).
+  net::awaitable<void> Send(Response res);
+  net::awaitable<void> SendJson(http::status status, const std::string& json);
+  // {"error": {"code": CODE, "message": MESSAGE}}
+  net::awaitable<void> SendError(http::status status, std::string_view code,
+                                 std::string_view message);
+
+  bool keep_alive() const { return keep_alive_; }
+  void set_keep_alive(bool k) { keep_alive_ = k; }
+  bool responded() const { return responded_; }
+  void mark_responded() { responded_ = true; }
+  // Headers every response gets (set by the API layer, e.g. Set-Cookie).
+  std::vector<std::pair<std::string, std::string>>& extra_headers() { return extra_headers_; }
+
+ private:
+  Request& req_;
+  beast::tcp_stream& stream_;
+  const HttpLimits& limits_;
+  std::string path_;
+  std::map<std::string, std::string> query_;
+  net::ip::address remote_;
+  bool keep_alive_;
+  bool responded_ = false;
+  std::vector<std::pair<std::string, std::string>> extra_headers_;
+};
+
+using Handler = std::function<net::awaitable<void>(Exchange&)>;
+
+class HttpServer {
+ public:
+  HttpServer(net::io_context& io, Handler handler, HttpLimits limits);
+  ~HttpServer();
+
+  // Binds and starts accepting. Returns the bound endpoint (port 0 = any free).
+  Result<tcp::endpoint> Listen(const std::string& host, int port);
+  // Stops accepting; open connections finish their current request.
+  void Stop();
+  int connections() const { return connections_; }
+
+ private:
+  net::awaitable<void> Accept(tcp::acceptor& acceptor);
+  net::awaitable<void> Session(tcp::socket socket);
+
+  net::io_context& io_;
+  Handler handler_;
+  HttpLimits limits_;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  int connections_ = 0;
+};
+
+// Percent-decoding for paths and query strings; false on a malformed escape.
+bool UrlDecode(std::string_view in, std::string& out, bool plus_is_space);
+
+}  // namespace jenky

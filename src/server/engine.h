@@ -1,0 +1,122 @@
+// The engine: projects, runs and their supervisors, owned by the event loop.
+//
+// Every method must be called on the io_context's thread; the engine's state
+// (scheduler, active runs, log tails) is touched by nothing else, so it has no
+// locks. Runs execute in supervisor processes (exec/supervisor.h); the engine
+// starts them, watches them through their run directories and pidfds, and
+// records what they did. It never waits for a process: exits and log growth
+// arrive as kernel notifications (watcher.h).
+//
+// Durability: a trigger is committed to SQLite before Trigger returns; the
+// supervisor makes the log and exit record durable; Start() reconciles the
+// database with the run directories after any crash (docs/architecture.md).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/run.h"
+#include "core/scheduler.h"
+#include "exec/run_dir.h"
+#include "http/net.h"
+#include "server/watcher.h"
+#include "store/store.h"
+
+namespace jenky {
+
+// What a log follower needs of a run's log: its size now, whether it can
+// still grow, and a signal to wait on. Shared with followers so it outlives
+// the run's bookkeeping while someone still reads.
+struct LogTail {
+  explicit LogTail(net::io_context& io, std::string path)
+      : path(std::move(path)), changed(std::make_shared<net::steady_timer>(io)) {
+    changed->expires_at(net::steady_timer::time_point::max());
+  }
+  std::string path;
+  int64_t size = 0;
+  bool finished = false;
+  // Cancelled (and replaced) on every change: waiters hold the one they wait on.
+  std::shared_ptr<net::steady_timer> changed;
+
+  void Notify(net::io_context& io);
+};
+
+class Engine {
+ public:
+  Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
+         std::string supervisor_binary);
+  ~Engine();
+
+  // Reconciles history with run directories: adopts runs whose supervisors
+  // live, records those that finished or were lost, re-queues queued runs.
+  Status Start();
+  // Stops watching and releases the spare supervisor. Running runs go on.
+  void Shutdown();
+
+  const Config& config() const { return config_; }
+  // Where the UI is reached, for JENKY_LOG_URL: public_url, else the bound address.
+  void SetBaseUrl(std::string url) { base_url_ = std::move(url); }
+
+  // Creates a run for PROJECT and schedules it. Errors: not_found (no such
+  // project), queue_full.
+  Result<Run> Trigger(const std::string& project, const struct Trigger& trigger);
+  // Asks a queued or running run to stop. Errors: not_found, conflict (finished).
+  Result<Run> Cancel(int64_t run_id, const std::string& reason);
+
+  Result<std::optional<Run>> GetRun(int64_t id);
+  Result<std::vector<Run>> ListRuns(const std::string& project, int limit, int64_t before);
+  Result<std::optional<Run>> LastRun(const std::string& project);
+
+  // The live tail of an active run, or nullptr when the run is not active (its
+  // log is complete on disk).
+  std::shared_ptr<LogTail> Tail(int64_t run_id);
+  std::string LogPath(int64_t run_id) const;
+  std::string IndexPath(int64_t run_id) const;
+  std::string ScriptPath(int64_t run_id) const;
+
+  int RunningCount() const { return scheduler_.RunningCount(); }
+
+ private:
+  struct Active;
+
+  Run NewRun(const std::string& project, const struct Trigger& trigger);
+  void Apply(const Decision& d);
+  void StartRun(int64_t id);
+  void FailToStart(Active& a, const std::string& reason);
+  void Finalize(int64_t id, const ExitRecord& record);
+  void OnSupervisorExit(int64_t id);
+  void PollLock(int64_t id);
+  void Watch(Active& a);
+  void Adopt(Run run);
+  void Prune(const std::string& project);
+  void Persist(const Run& run);
+  void SpawnSpare();
+  std::vector<std::string> ScriptEnv(const ProjectConfig& p, const Run& r) const;
+
+  net::io_context& io_;
+  Config config_;
+  std::unique_ptr<Store> store_;
+  std::string supervisor_binary_;
+  Scheduler scheduler_;
+  FileWatcher files_;
+  std::map<int64_t, std::unique_ptr<Active>> active_;  // queued and running
+  int64_t next_id_ = 1;
+  std::string base_url_;
+
+  // One supervisor started ahead of need, waiting for its RunSpec on stdin:
+  // a trigger costs one process spawn (the script), not two.
+  struct Spare {
+    pid_t pid = -1;
+    int pidfd = -1;
+    int stdin_fd = -1;
+  };
+  Spare spare_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace jenky

@@ -1,0 +1,50 @@
+// Kernel notifications for the event loop: inotify on run directories (log
+// growth) and pidfds (supervisor exit). One inotify descriptor serves every
+// run; nothing here starts a thread or a process per run or per viewer.
+//
+// Loop-thread only. Callbacks run on the loop.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "http/net.h"
+
+namespace jenky {
+
+class FileWatcher {
+ public:
+  explicit FileWatcher(net::io_context& io);
+  ~FileWatcher();
+
+  // Calls ON_CHANGE whenever a file in DIR is written or renamed into place,
+  // with the file's name. Returns a watch id for Remove, or -1.
+  int Watch(const std::string& dir, std::function<void(const std::string& name)> on_change);
+  void Remove(int id);
+
+ private:
+  void Read();
+
+  int fd_ = -1;
+  std::unique_ptr<net::posix::stream_descriptor> stream_;
+  std::map<int, std::function<void(const std::string&)>> watches_;
+  alignas(8) char buf_[16384];
+};
+
+// Waits for a process to exit through its pidfd. Owns the pidfd.
+class ProcessWatch {
+ public:
+  ProcessWatch(net::io_context& io, int pidfd, std::function<void()> on_exit);
+  ~ProcessWatch();
+  int pidfd() const { return pidfd_; }
+
+ private:
+  int pidfd_;
+  net::posix::stream_descriptor stream_;
+};
+
+}  // namespace jenky
