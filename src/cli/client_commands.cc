@@ -91,14 +91,22 @@ int Follow(Client& client, int64_t id, int64_t offset) {
   auto give_up_at = std::chrono::steady_clock::now() + 120s;
   auto backoff = 200ms;
   bool warned = false;
+  bool connected = false;
   for (;;) {
     std::string error_body;
     auto status = client.Stream(fmt::format("/api/v1/runs/{}/log?follow=1&offset={}", id, offset),
                                 [&](std::string_view data) {
                                   WriteOut(data);
                                   offset += static_cast<int64_t>(data.size());
+                                  connected = true;
                                 },
                                 &error_body);
+    if (status.ok()) connected = true;
+    if (!status.ok() && !connected) {
+      // Never reached the server: nothing to resume, say so at once.
+      std::fprintf(stderr, "jenky: %s\n", status.status().message().c_str());
+      return kServerError;
+    }
     if (status.ok() && *status / 100 != 2) {
       ClientResponse r{*status, error_body, ""};
       return Fail(r);

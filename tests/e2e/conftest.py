@@ -34,10 +34,22 @@ def jenky_bin(tmp_path_factory):
     return h.prepare_binary(source, str(tmp_path_factory.mktemp("bin")))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
 @pytest.fixture
-def world(jenky_bin, tmp_path):
+def world(request, jenky_bin, tmp_path):
     """A fresh data dir, config files, servers and CLI calls for one test;
     every process started from it is killed at the end, pass or fail."""
     w = h.World(jenky_bin, tmp_path)
     yield w
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for i, s in enumerate(w.servers):
+            code = s.proc.poll() if s.proc else None
+            print(f"--- server {i} ({s.url}, exit code {code}) stderr:\n{s.stderr()}")
     w.cleanup()

@@ -1,0 +1,285 @@
+#!/usr/bin/python3
+"""Renders docs/benchmarks.md from the JSON results bench/run.sh collects."""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+MIB = 1024.0
+
+
+def load(results, name):
+    path = os.path.join(results, name + ".json")
+    if os.path.exists(os.path.join(results, name + ".failed")) or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def read(results, name, default=""):
+    try:
+        with open(os.path.join(results, name)) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return default
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def machine(results):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    git = subprocess.run(["git", "-C", B.REPO, "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip() or "unknown"
+    version = subprocess.run([B.JENKY, "version"], capture_output=True, text=True).stdout.strip()
+    build_type = "unknown"
+    cache = os.path.join(os.path.dirname(B.JENKY), "CMakeCache.txt")
+    if os.path.exists(cache):
+        with open(cache) as f:
+            for line in f:
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    build_type = line.split("=", 1)[1].strip() or "(none)"
+    webhook = subprocess.run(["webhook", "-version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "cpu": cpu, "nproc": len(os.sched_getaffinity(0)), "kernel": platform.release(),
+        "mem_gib": mem_kib / MIB / MIB, "git": git, "version": version,
+        "build_type": build_type, "webhook": webhook,
+        "load_start": read(results, "load_start"), "load_end": read(results, "load_end"),
+        "date": read(results, "date"),
+    }
+
+
+def failed_note(results, name):
+    rc = read(results, name + ".failed", "?")
+    return f"_This benchmark did not complete (exit {rc}); see the output of bench/run.sh._\n"
+
+
+def trigger_section(results):
+    out = ["## 1. Trigger → first byte of the script's output\n"]
+    r = load(results, "trigger")
+    if not r:
+        return out + [failed_note(results, "trigger")]
+    p = r["peers"]
+    base, wh, jk, sb = p["spawn-true"], p["webhook"], p["jenky"], p["spawn-bash"]
+    out.append(
+        f"{r['iterations']} sequential triggers per peer (after {r['warmup']} warm-up "
+        f"triggers), in {r['rounds']} interleaved rounds, {r['gap_ms']} ms pause after each "
+        "finished run. Times in milliseconds.\n")
+    out.append("| peer | timed from → to | p50 | p90 | p99 | max | p50 ÷ spawn |")
+    out.append("|---|---|---:|---:|---:|---:|---:|")
+    rows = [
+        ("bare `posix_spawn` of `/bin/true`", "spawn → `waitpid` returns", base),
+        ("bare `posix_spawn` of `bash -e script` (`printf x`)", "spawn → first byte on its stdout pipe", sb),
+        ("`webhook` " + "(hook: bash script `printf x > out/$1`)", "POST sent → first byte in the file", wh),
+        ("**jenky** (script `printf x`, shell bash)", "POST sent → first byte in `runs/ID/log`", jk),
+    ]
+    for name, what, s in rows:
+        out.append(f"| {name} | {what} | {s['p50']:.2f} | {s['p90']:.2f} | {s['p99']:.2f} | "
+                   f"{s['max']:.2f} | {s['p50'] / base['p50']:.2f}× |")
+    ratio = jk["p50"] / base["p50"]
+    out.append("")
+    out.append("| goal | measured | |")
+    out.append("|---|---|---|")
+    out.append(f"| jenky p50 ≤ 1.5 × bare spawn p50 | {ratio:.2f}× "
+               f"({jk['p50']:.2f} ms vs {base['p50']:.2f} ms) | {verdict(ratio <= 1.5)} |")
+    out.append(f"| jenky well ahead of webhook (p50) | jenky ÷ webhook = "
+               f"{jk['p50'] / wh['p50']:.2f}× | {verdict(jk['p50'] < wh['p50'])} |")
+    out.append(f"| (p99, for the record) | jenky {jk['p99']:.2f} ms, webhook {wh['p99']:.2f} ms, "
+               f"spawn {base['p99']:.2f} ms | |")
+    out.append("")
+    out.append(
+        "How it is timed: the benchmark process writes the request to an open keep-alive "
+        "connection and takes the time just before; it learns of the first byte from an "
+        "inotify `IN_MODIFY` event on the file (jenky: a watch on `runs/` reports the new "
+        "run directory, a watch on that directory reports the write to `log`; the log's size "
+        "is checked right after the watch is added, so a byte written before it is not "
+        "missed). No polling is involved; the resolution is the wake-up latency of one "
+        "process on an event, a few microseconds. The bash row is the floor for any server "
+        "that runs the script through bash.\n")
+    return out
+
+
+def capture_section(results):
+    out = ["## 2. Log capture throughput\n"]
+    r = load(results, "capture")
+    if not r:
+        return out + [failed_note(results, "capture")]
+    size = r["bytes"] / (1 << 20)
+    out.append(
+        f"The script writes {size:.0f} MiB to stdout; jenky is timed from the trigger to the "
+        "run reading `succeeded` (this includes the fsync of the log jenky does before "
+        "recording the end). The peer runs the same command redirected to a file on the same "
+        "filesystem; it is also shown with an fsync of the file at the end (`&& sync FILE`). "
+        f"Median of {r['reps']} repetition(s), alternating; throughput in MiB/s.\n")
+    out.append("| output | jenky | peer `CMD > file` | peer + fsync | jenky ÷ peer | "
+               "jenky ÷ (peer + fsync) | goal ≥ 50 % of peer |")
+    out.append("|---|---:|---:|---:|---:|---:|---|")
+    for kind, k in r["kinds"].items():
+        jk, pe, pf = k["jenky"]["mib_per_s"], k["peer"]["mib_per_s"], k["peer_fsync"]["mib_per_s"]
+        out.append(f"| `{k['command']}` | {jk:.0f} | {pe:.0f} | {pf:.0f} | {jk / pe:.0%} | "
+                   f"{jk / pf:.0%} | {verdict(jk / pe >= 0.5)} |")
+    out.append("")
+    out.append("Seconds per repetition:\n")
+    out.append("| output | jenky | peer | peer + fsync | jenky's `log.idx` |")
+    out.append("|---|---|---|---|---:|")
+    for kind, k in r["kinds"].items():
+        fmt = lambda v: ", ".join(f"{x:.2f}" for x in v["seconds"])  # noqa: E731
+        out.append(f"| {kind} | {fmt(k['jenky'])} | {fmt(k['peer'])} | {fmt(k['peer_fsync'])} | "
+                   f"{k['log_idx_bytes']} B |")
+    out.append("")
+    return out
+
+
+def rss_section(results):
+    out = ["## 3. Idle memory\n"]
+    r = load(results, "rss")
+    if not r:
+        return out + [failed_note(results, "rss")]
+    out.append(
+        f"jenky serving {r['projects']} projects; the server process and the spare supervisor "
+        "it keeps ready (`jenky __supervise`, its child) are measured separately. "
+        f"\"After runs\" is after {r['runs']} runs and a `GET /api/v1/projects`; \"after UI\" "
+        "is after also serving `GET /` (the embedded web UI). `webhook` has one hook; "
+        f"\"after runs\" is after {r['runs']} hook calls. VmRSS from /proc/PID/status, in MiB "
+        "(anonymous + file-backed); PSS from /proc/PID/smaps_rollup counts shared library "
+        "pages once per sharer.\n")
+    out.append("| process | moment | VmRSS | anon | file | PSS |")
+    out.append("|---|---|---:|---:|---:|---:|")
+
+    def row(name, moment, m):
+        out.append(f"| {name} | {moment} | {m['vmrss_kib'] / MIB:.1f} | {m['rss_anon_kib'] / MIB:.1f} | "
+                   f"{m['rss_file_kib'] / MIB:.1f} | {m['pss_kib'] / MIB:.1f} |")
+
+    moments = [("jenky_startup", "after startup"), ("jenky_after_runs", "after runs"),
+               ("jenky_after_ui", "after UI")]
+    for key, moment in moments:
+        j = r[key]
+        row("**jenky serve**", moment, j["server"])
+        for s in j["spares"]:
+            row("jenky spare `__supervise`", moment, s)
+        out.append(f"| jenky total | {moment} | {j['total_vmrss_kib'] / MIB:.1f} | | | "
+                   f"{j['total_pss_kib'] / MIB:.1f} |")
+    row("`webhook`", "after startup", r["webhook_startup"])
+    row("`webhook`", "after runs", r["webhook_after_runs"])
+    server = max(r["jenky_startup"]["server"]["vmrss_kib"], r["jenky_after_runs"]["server"]["vmrss_kib"])
+    total = max(r["jenky_startup"]["total_vmrss_kib"], r["jenky_after_runs"]["total_vmrss_kib"])
+    wh = r["webhook_after_runs"]["vmrss_kib"]
+    out.append("")
+    out.append("| goal | measured | |")
+    out.append("|---|---|---|")
+    out.append(f"| server VmRSS ≤ 10 MiB (startup and after runs) | {server / MIB:.1f} MiB "
+               f"(webhook: {wh / MIB:.1f} MiB; server ÷ webhook {server / wh:.2f}×) | "
+               f"{verdict(server <= 10 * MIB)} |")
+    out.append(f"| (server + spare, for the record) | {total / MIB:.1f} MiB | |")
+    out.append(f"| (server after serving the UI, for the record) | "
+               f"{r['jenky_after_ui']['server']['vmrss_kib'] / MIB:.1f} MiB | |")
+    out.append("")
+    out.append(f"The jenky binary is {r['jenky_binary_bytes'] / (1 << 20):.1f} MiB on disk "
+               "(debug info included); its file-backed RSS is the part of it and of the shared "
+               "libraries that has been paged in.\n")
+    return out
+
+
+def listing_section(results):
+    out = ["## 4. Listing with a large history\n"]
+    r = load(results, "listing")
+    if not r:
+        return out + [failed_note(results, "listing")]
+    out.append(
+        f"{r['rows']:,} finished runs in `jenky.db` ({r['db_bytes'] / (1 << 20):.0f} MiB, "
+        f"filled in {r['fill_seconds']:.1f} s; 20 projects), `limit={r['limit']}`, "
+        f"{r['requests_per_kind']} requests of each kind on one keep-alive connection, kinds "
+        "alternating in rounds; `before=` is a uniformly random id. Each response is checked "
+        "(200, a full page of runs older than `before`). Milliseconds, request written → "
+        "response read; the database is in the page cache.\n")
+    out.append("| request | p50 | p90 | p99 | max | response bytes | goal p99 ≤ 5 ms |")
+    out.append("|---|---:|---:|---:|---:|---:|---|")
+    names = {
+        "project_newest": "`GET /api/v1/projects/pN/runs?limit=50`",
+        "all_newest": "`GET /api/v1/runs?limit=50`",
+        "project_before": "`GET /api/v1/projects/pN/runs?limit=50&before=ID`",
+        "all_before": "`GET /api/v1/runs?limit=50&before=ID`",
+        "healthz": "`GET /healthz` (the HTTP floor)",
+    }
+    for k, name in names.items():
+        s = r["kinds"][k]
+        goal = "" if k == "healthz" else verdict(s["p99"] <= 5.0)
+        out.append(f"| {name} | {s['p50']:.2f} | {s['p90']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | "
+                   f"{r['response_bytes'][k]} | {goal} |")
+    for k, name in (("sql_project_before", "the server's SQL alone, by project (Python sqlite3)"),
+                    ("sql_all_before", "the server's SQL alone, all projects (Python sqlite3)")):
+        s = r["sql"][k]
+        out.append(f"| {name} | {s['p50']:.2f} | {s['p90']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | | |")
+    out.append("")
+    out.append(f"Query plan by project: `{'; '.join(r['query_plan'])}`. "
+               f"Server start on the filled database: {r['startup_seconds'] * 1000:.0f} ms.\n")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    m = machine(a.results)
+    lines = [
+        "# jenky benchmarks",
+        "",
+        "_Generated by `bench/run.sh`; do not edit by hand: rerun it._",
+        "",
+        f"- command: `{a.command.strip()}`",
+        f"- date: {m['date']}",
+        f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']:.1f} GiB RAM, "
+        f"Linux {m['kernel']}",
+        f"- load average (1/5/15 min) at start: {' '.join(m['load_start'].split()[:3])}; "
+        f"at end: {' '.join(m['load_end'].split()[:3])}",
+        f"- jenky: `{m['version']}`, commit {m['git']}, build type {m['build_type']}; "
+        f"peer: webhook {m['webhook'].replace('webhook version ', '')}",
+        "",
+        "These machines are shared virtual machines and noisy: compare the ratios between "
+        "peers measured in the same run rather than absolute numbers across runs.",
+        "",
+    ]
+    for section in (trigger_section, capture_section, rss_section, listing_section):
+        lines += section(a.results)
+        lines.append("")
+    lines += [
+        "## Reproducing",
+        "",
+        "```sh",
+        "bench/run.sh            # every benchmark, full sizes (about 5 minutes)",
+        "bench/run.sh --quick    # smaller sizes (under 2 minutes)",
+        "```",
+        "",
+        "It needs `build/jenky` (or `JENKY_BIN=/path/to/jenky`), `webhook` and `gcc` "
+        "(`apt-get install webhook gcc`) and Debian's `/usr/bin/python3` (standard library "
+        "only). Each benchmark is one script, runnable alone (`--help` for its options): "
+        "`bench/bench_trigger.py`, `bench/bench_capture.py`, `bench/bench_rss.py`, "
+        "`bench/bench_listing.py`; `bench/spawn_baseline.c` is the bare-spawn peer. They "
+        "use fresh temporary data dirs under /tmp, end every process they start (including "
+        "jenky's supervisors) and are bounded by `timeout`. "
+        "`bench/profile_trigger.sh` records one trigger under `strace -f -tt` to show where "
+        "a trigger's time goes.",
+        "",
+    ]
+    with open(a.out, "w") as f:
+        f.write("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+#!/bin/bash
+# Runs every jenky benchmark and rewrites docs/benchmarks.md with the results.
+#
+#   bench/run.sh            full run  (~5 minutes)
+#   bench/run.sh --quick    smaller sizes (~1.5 minutes)
+#
+# Needs: build/jenky (or JENKY_BIN), webhook, gcc, /usr/bin/python3.
+# Every benchmark uses fresh temporary data dirs, ends every process it starts
+# and is bounded by `timeout`.
+set -euo pipefail
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$arg' (use --quick or nothing)" >&2; exit 2 ;;
+  esac
+done
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+cd "$repo"
+py=/usr/bin/python3
+export JENKY_BIN=${JENKY_BIN:-$repo/build/jenky}
+
+missing=()
+[[ -x $JENKY_BIN ]] || missing+=("$JENKY_BIN (build jenky first)")
+command -v webhook >/dev/null || missing+=("webhook (apt-get install webhook)")
+command -v gcc >/dev/null || missing+=("gcc (apt-get install gcc)")
+[[ -x $py ]] || missing+=("$py (apt-get install python3)")
+if ((${#missing[@]})); then
+  printf 'bench/run.sh: missing %s\n' "${missing[@]}" >&2
+  exit 2
+fi
+
+results=$(mktemp -d /tmp/jenky-bench-results.XXXXXX)
+trap 'rm -rf "$results"' EXIT
+cat /proc/loadavg > "$results/load_start"
+date -u +%Y-%m-%dT%H:%M:%SZ > "$results/date"
+gcc -O2 -Wall -o "$results/spawn_baseline" "$here/spawn_baseline.c"
+
+if ((quick)); then
+  trigger_args=(--iterations 200 --rounds 2 --warmup 5)
+  capture_args=(--bytes $((256 << 20)) --reps 1)
+  listing_args=(--requests 250 --rounds 2 --warmup 20)
+else
+  trigger_args=(--iterations 300 --rounds 3 --warmup 10)
+  capture_args=(--bytes $((1 << 30)) --reps 3)
+  listing_args=(--requests 1000 --rounds 5 --warmup 50)
+fi
+
+failed=0
+bench() {  # NAME TIME_LIMIT_S ARGS...
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name" >&2
+  local start=$SECONDS rc=0
+  timeout -k 10 "$limit" "$py" "$here/bench_$name.py" "$@" --out "$results/$name.json" || rc=$?
+  echo "$((SECONDS - start))" > "$results/$name.seconds"
+  if ((rc != 0)); then
+    echo "$rc" > "$results/$name.failed"
+    echo "bench/run.sh: $name failed (exit $rc)" >&2
+    failed=1
+  fi
+}
+
+bench trigger 300 --helper "$results/spawn_baseline" "${trigger_args[@]}"
+bench capture 600 "${capture_args[@]}"
+bench rss 120
+bench listing 300 "${listing_args[@]}"
+
+cat /proc/loadavg > "$results/load_end"
+"$py" "$here/report.py" --results "$results" --command "bench/run.sh $*" \
+  --out "$repo/docs/benchmarks.md"
+echo "wrote docs/benchmarks.md" >&2
+exit "$failed"
