@@ -291,6 +291,14 @@ class Supervisor {
       log_->Sync();
       r.log_bytes = log_->size();
     }
+    // The server wrote these without fsync to keep triggers fast.
+    for (const std::string& path : {dir_.meta(), dir_.script()}) {
+      int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        fdatasync(fd);
+        close(fd);
+      }
+    }
     Status s = WriteExitRecord(dir_, r);
     if (!s.ok()) {
       LogError("{}supervisor: {}", RunTag(spec_.run_id, spec_.project), s.message());

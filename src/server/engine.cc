@@ -269,10 +269,12 @@ void Engine::StartRun(int64_t id) {
   // needs this process.
   if (Status s = MakeDirs(a.dir.path, 0750); !s.ok()) return FailToStart(a, s.message());
   nlohmann::json meta = RunToJson(r);
-  if (Status s = WriteFileAtomic(a.dir.script(), script, 0640); !s.ok()) {
+  // No fsync here, on the trigger's path: the supervisor makes the directory
+  // durable when the run ends (and a run lost before that is `interrupted`).
+  if (Status s = WriteFile(a.dir.script(), script, 0640); !s.ok()) {
     return FailToStart(a, s.message());
   }
-  if (Status s = WriteFileAtomic(a.dir.meta(), meta.dump() + "\n", 0640); !s.ok()) {
+  if (Status s = WriteFile(a.dir.meta(), meta.dump() + "\n", 0640); !s.ok()) {
     return FailToStart(a, s.message());
   }
   int log_fd = open(a.dir.log().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);

@@ -65,6 +65,14 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode)
   return Status::Ok();
 }
 
+Status WriteFile(const std::string& path, std::string_view data, int mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return PosixError("create " + path, errno);
+  Status s = WriteAll(fd, data, path);
+  close(fd);
+  return s;
+}
+
 Status MakeDirs(const std::string& path, int mode) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);

@@ -14,6 +14,10 @@ Result<std::string> ReadFile(const std::string& path);
 // part: write PATH.tmp, fsync it, rename over PATH, fsync the directory.
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
 
+// Creates or truncates PATH and writes DATA, without fsync: for files written
+// once before anyone reads them, made durable later (or not needed after a crash).
+Status WriteFile(const std::string& path, std::string_view data, int mode = 0644);
+
 // mkdir -p with MODE for the directories it creates.
 Status MakeDirs(const std::string& path, int mode = 0755);
 

@@ -240,6 +240,47 @@ class LogStream:
         self.conn.close()
 
 
+class PipeReader:
+    """Collects everything from a pipe in a background thread."""
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+        self.data = b""
+        self.done = False
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        fd = self.pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            with self.cond:
+                if not chunk:
+                    self.done = True
+                    self.cond.notify_all()
+                    return
+                self.data += chunk
+                self.cond.notify_all()
+
+    def wait_for(self, needle, timeout=15):
+        if isinstance(needle, str):
+            needle = needle.encode()
+        with self.cond:
+            ok = self.cond.wait_for(lambda: needle in self.data or self.done, timeout)
+            if not ok or needle not in self.data:
+                raise JenkyTestError(f"no {needle!r} in the output within {timeout}s: {self.data!r}")
+            return self.data
+
+    def result(self, timeout=15):
+        with self.cond:
+            self.cond.wait_for(lambda: self.done, timeout)
+            return self.data.decode("utf-8", "replace")
+
+
 # --------------------------------------------------------------------------
 # The server
 

@@ -1,0 +1,225 @@
+"""Runs outlive the server: SIGTERM, kill -9, and losing the supervisor too."""
+
+import os
+import signal
+
+import jenky_harness as h
+from jenky_harness import project_toml
+
+GATE2_WAIT = 'while [ ! -e "$GATE2" ]; do sleep 0.02; done\n'
+
+TWO_STEP = 'echo line1\n' + h.WAIT_GATE + 'echo line2\n'
+THREE_STEP = 'echo line1\n' + h.WAIT_GATE + 'echo line2\n' + GATE2_WAIT + 'echo line3\n'
+
+
+def run_dir(world, run_id):
+    return os.path.join(world.data_dir, "runs", str(run_id))
+
+
+def disk_log(world, run_id):
+    with open(os.path.join(run_dir(world, run_id), "log"), "rb") as f:
+        return f.read()
+
+
+def restart(world, old, listen="127.0.0.1:0"):
+    return world.server(old.config_path, listen=listen)
+
+
+def test_sigterm_restart_mid_run_adopts_the_run_and_records_it_succeeded(world):
+    srv = world.serve(project_toml("p", TWO_STEP, env={"GATE": world.gate}))
+    run = srv.trigger("p")
+    rid = run["id"]
+    srv.wait_log(rid, "line1\n")
+
+    assert srv.stop(signal.SIGTERM) == 0
+    srv.wait_line(r"SIGTERM: stopping; 1 running deploy\(s\) continue")
+    sup = h.read_supervisor_pid(world.data_dir, rid)
+    assert h.is_alive(sup), "the run's supervisor died with the server"
+
+    srv2 = restart(world, srv)
+    srv2.wait_line(rf"run={rid} project=p adopted running run")
+    assert srv2.run(rid)["status"] == "running"
+    # The new server streams the adopted run's log from the start.
+    stream = srv2.stream(f"/api/v1/runs/{rid}/log?follow=1")
+    assert stream.status == 200
+    assert stream.headers["X-Jenky-Run-Status"] == "running"
+    stream.read_until(b"line1\n")
+    world.open_gate()
+    assert stream.read_to_end() == b"line1\nline2\n"
+    stream.close()
+
+    done = srv2.wait_run(rid)
+    assert done["status"] == "succeeded", done
+    assert done["exit_code"] == 0
+    assert srv2.log(rid) == b"line1\nline2\n"
+    assert done["log_bytes"] == len(b"line1\nline2\n")
+    srv2.wait_line(rf"run={rid} project=p succeeded")
+    # And it stays recorded across another restart.
+    srv2.stop()
+    srv3 = restart(world, srv2)
+    assert srv3.run(rid)["status"] == "succeeded"
+    assert srv3.log(rid) == b"line1\nline2\n"
+
+
+def test_kill_9_of_the_server_mid_run_loses_nothing(world):
+    gate2 = world.path("gate2")
+    srv = world.serve(project_toml("p", THREE_STEP, env={"GATE": world.gate, "GATE2": gate2}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "line1\n")
+    srv.kill9()
+
+    # The script keeps writing while no server runs.
+    world.open_gate()
+    h.wait_until(lambda: disk_log(world, rid) == b"line1\nline2\n", 10, what="line2 on disk")
+
+    srv2 = restart(world, srv)
+    srv2.wait_line(rf"run={rid} project=p adopted running run")
+    assert srv2.log(rid) == b"line1\nline2\n"
+    with open(gate2, "w"):
+        pass
+    done = srv2.wait_run(rid)
+    assert done["status"] == "succeeded", done
+    assert srv2.log(rid) == b"line1\nline2\nline3\n"
+    assert done["log_bytes"] == len(b"line1\nline2\nline3\n")
+
+
+def test_a_run_that_finishes_while_the_server_is_down_is_recorded_at_the_next_start(world):
+    srv = world.serve(project_toml("p", TWO_STEP + "exit 3\n", env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "line1\n")
+    srv.kill9()
+    sup = h.read_supervisor_pid(world.data_dir, rid)
+    world.open_gate()
+    h.wait_until(lambda: not h.is_alive(sup), 10, what="the supervisor to finish")
+
+    srv2 = restart(world, srv)
+    srv2.wait_line(rf"run={rid} project=p finished while jenky was down")
+    done = srv2.run(rid)
+    assert done["status"] == "failed"
+    assert done["exit_code"] == 3
+    assert srv2.log(rid) == b"line1\nline2\n"
+
+
+def test_kill_9_of_server_and_supervisor_marks_the_run_interrupted(world):
+    srv = world.serve(project_toml("p", TWO_STEP, env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "line1\n")
+    sup = h.read_supervisor_pid(world.data_dir, rid)
+    srv.kill9()
+    os.kill(sup, signal.SIGKILL)
+    h.wait_until(lambda: not h.is_alive(sup), 10, what="the supervisor to die")
+
+    srv2 = restart(world, srv)
+    srv2.wait_line(rf"run={rid} project=p interrupted")
+    done = srv2.run(rid)
+    assert done["status"] == "interrupted", done
+    assert "supervisor is gone" in done["reason"]
+    assert done["finished_at"] is not None
+    assert srv2.log(rid) == b"line1\n"  # what was written before the kill is kept
+
+    p = world.cli("logs", rid, "--follow", server=srv2, timeout=30)
+    assert p.returncode == 5, p
+    assert p.stdout == "line1\n"
+    assert f"run {rid} interrupted" in p.stderr
+
+    # The project is free again: a new run starts and succeeds.
+    world.open_gate()
+    rid2 = srv2.trigger("p")["id"]
+    assert srv2.wait_run(rid2)["status"] == "succeeded"
+
+
+def test_history_survives_a_restart_and_lists_newest_first_with_limit_and_before(world):
+    srv = world.serve(project_toml("a", "echo a$JENKY_RUN_ID\n"),
+                      project_toml("b", "echo b$JENKY_RUN_ID\nexit 1\n"))
+    ids = []
+    for project in ["a", "b", "a", "a", "b", "a"]:
+        rid = srv.trigger(project)["id"]
+        srv.wait_run(rid)
+        ids.append((rid, project))
+    srv.stop()
+
+    srv2 = restart(world, srv)
+    all_runs = srv2.get_json("/api/v1/runs")
+    assert [r["id"] for r in all_runs] == [i for i, _ in reversed(ids)]
+    assert [r["project"] for r in all_runs] == [p for _, p in reversed(ids)]
+    assert {r["status"] for r in all_runs if r["project"] == "a"} == {"succeeded"}
+    assert {r["status"] for r in all_runs if r["project"] == "b"} == {"failed"}
+    for rid, project in ids:
+        assert srv2.log(rid) == f"{project}{rid}\n".encode()
+
+    a_ids = [i for i, p in reversed(ids) if p == "a"]
+    assert [r["id"] for r in srv2.get_json("/api/v1/projects/a/runs")] == a_ids
+    assert [r["id"] for r in srv2.get_json("/api/v1/projects/a/runs?limit=2")] == a_ids[:2]
+    page2 = srv2.get_json(f"/api/v1/projects/a/runs?limit=2&before={a_ids[1]}")
+    assert [r["id"] for r in page2] == a_ids[2:4]
+    assert [r["id"] for r in srv2.get_json(f"/api/v1/runs?limit=3&before={ids[3][0]}")] == \
+        [ids[2][0], ids[1][0], ids[0][0]]
+    assert srv2.get_json(f"/api/v1/runs?before={ids[0][0]}") == []
+    # New runs continue the numbering.
+    new = srv2.trigger("a")
+    assert new["id"] == ids[-1][0] + 1
+    srv2.wait_run(new["id"])
+
+
+def test_queued_runs_survive_a_restart_and_run_in_order(world):
+    order = world.path("order")
+    srv = world.serve(project_toml("p", f'echo "$JENKY_RUN_ID" >> "{order}"\n' + h.WAIT_GATE,
+                                   concurrency="queue", env={"GATE": world.gate}))
+    ids = [srv.trigger("p")["id"] for _ in range(3)]
+    srv.wait_run(ids[0], "running")
+    assert srv.stop() == 0
+
+    srv2 = restart(world, srv)
+    assert [srv2.run(i)["status"] for i in ids] == ["running", "queued", "queued"]
+    world.open_gate()
+    for i in ids:
+        assert srv2.wait_run(i)["status"] == "succeeded"
+    with open(order) as f:
+        assert f.read().split() == [str(i) for i in ids]
+
+
+def test_an_adopted_run_still_keeps_the_project_to_one_run_at_a_time(world):
+    marks = world.path("marks")
+    script = ('echo "start $JENKY_RUN_ID" >> "$MARKS"\n' + h.WAIT_GATE +
+              'echo "end $JENKY_RUN_ID" >> "$MARKS"\n')
+    srv = world.serve(project_toml("p", script, env={"GATE": world.gate, "MARKS": marks}))
+    first = srv.trigger("p")["id"]
+    srv.wait_run(first, "running")
+    srv.kill9()
+    srv2 = restart(world, srv)
+    second = srv2.trigger("p")
+    assert second["status"] == "queued"
+    world.open_gate()
+    assert srv2.wait_run(first)["status"] == "succeeded"
+    assert srv2.wait_run(second["id"])["status"] == "succeeded"
+    with open(marks) as f:
+        assert f.read().split("\n")[:4] == [f"start {first}", f"end {first}",
+                                            f"start {second['id']}", f"end {second['id']}"]
+
+
+def test_logs_follow_reconnects_across_a_server_restart_and_prints_the_log_once(world):
+    gate2 = world.path("gate2")
+    srv = world.serve(project_toml("p", THREE_STEP, env={"GATE": world.gate, "GATE2": gate2}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "line1\n")
+    port = srv.port
+
+    cli = world.cli_popen("logs", rid, "--follow", server=srv)
+    out, err = h.PipeReader(cli.stdout), h.PipeReader(cli.stderr)
+    # The CLI has printed line1 and waits for more when the server goes.
+    out.wait_for("line1\n")
+    srv.stop(signal.SIGTERM)
+
+    # While the server is down the script writes line2.
+    world.open_gate()
+    h.wait_until(lambda: disk_log(world, rid) == b"line1\nline2\n", 10, what="line2 on disk")
+    srv2 = restart(world, srv, listen=f"127.0.0.1:{port}")
+    srv2.wait_line(rf"run={rid} project=p adopted running run")
+    with open(gate2, "w"):
+        pass
+    assert srv2.wait_run(rid)["status"] == "succeeded"
+    rc = cli.wait(timeout=30)
+    stdout, stderr = out.result(), err.result()
+    assert rc == 0, (rc, stdout, stderr)
+    assert stdout == "line1\nline2\nline3\n", stderr
+    assert "reconnecting" in stderr
