@@ -3,6 +3,8 @@
 import os
 import signal
 
+import pytest
+
 import jenky_harness as h
 from jenky_harness import project_toml
 
@@ -197,6 +199,11 @@ def test_an_adopted_run_still_keeps_the_project_to_one_run_at_a_time(world):
                                             f"start {second['id']}", f"end {second['id']}"]
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: the CLI's follow (http/client.cc Client::Stream) uses "
+                   "http::read, which returns only when its 64 KiB buffer is full or the response "
+                   "ends, so `jenky logs --follow` prints nothing while the run runs, and when the "
+                   "server restarts the bytes it already received are dropped and it exits 6 "
+                   "('cannot reach jenky') instead of reconnecting")
 def test_logs_follow_reconnects_across_a_server_restart_and_prints_the_log_once(world):
     gate2 = world.path("gate2")
     srv = world.serve(project_toml("p", THREE_STEP, env={"GATE": world.gate, "GATE2": gate2}))
@@ -207,7 +214,7 @@ def test_logs_follow_reconnects_across_a_server_restart_and_prints_the_log_once(
     cli = world.cli_popen("logs", rid, "--follow", server=srv)
     out, err = h.PipeReader(cli.stdout), h.PipeReader(cli.stderr)
     # The CLI has printed line1 and waits for more when the server goes.
-    out.wait_for("line1\n")
+    out.wait_for("line1\n", timeout=5)
     srv.stop(signal.SIGTERM)
 
     # While the server is down the script writes line2.
