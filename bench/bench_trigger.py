@@ -4,10 +4,14 @@
 Peers, measured in the same run, in interleaved rounds:
   spawn-true  posix_spawn(/bin/true) -> waitpid returns      (C, spawn_baseline)
   spawn-bash  posix_spawn(bash -e script) -> first byte on its stdout pipe
+  spawn-sh    the same with /bin/sh (dash)
+  spawn-spare posix_spawn(jenky __supervise) with stdin at EOF -> exit: what
+              bringing up one spare supervisor costs
   webhook     POST /hooks/bench?id=N -> first byte in out/N  (hook: bash script
               `printf x > out/$1`)
   jenky       POST /api/v1/projects/p1/runs -> first byte in runs/ID/log
               (script `printf x`, default shell /bin/bash)
+  jenky-sh    the same with `shell = "/bin/sh"`
 
 The HTTP peers are timed by this process: from just before the request is
 written to the keep-alive socket to the inotify IN_MODIFY event of the file
@@ -35,7 +39,8 @@ class SpawnPeer:
 
     def measure(self, count):
         out = subprocess.run([self.helper, self.mode, str(count), str(self.gap_ms)] + self.argv,
-                             check=True, capture_output=True, text=True, timeout=120)
+                             check=True, capture_output=True, text=True, timeout=120,
+                             stdin=subprocess.DEVNULL)
         return [int(x) for x in out.stdout.split()]
 
 
@@ -95,21 +100,41 @@ class WebhookPeer:
         return [self.one() for _ in range(count)]
 
 
-class JenkyPeer:
-    name = "jenky"
+# Files of a run directory, in the order jenky makes them, and what each one
+# marks on the way from the request to the first byte (see engine.cc StartRun
+# and supervisor.cc). Observed through inotify while the trigger is timed.
+PHASES = [
+    ("dir", "runs/ID/ created (request parsed, run inserted in SQLite)"),
+    ("script", "`script` renamed into place (written + fsync)"),
+    ("meta.json", "`meta.json` renamed into place (written + fsync)"),
+    ("log", "empty `log` created; RunSpec goes to the spare supervisor next"),
+    ("lock", "supervisor has read the RunSpec, creates `lock`"),
+    ("supervisor.json", "`supervisor.json` renamed into place (written + fsync)"),
+    ("log.idx", "supervisor opened the log and index; spawns the script next"),
+    ("first_byte", "first byte of the script's output in `log`"),
+    ("response", "the 202 response is readable by the client"),
+]
 
-    def __init__(self, gap_ms):
+
+class JenkyPeer:
+    def __init__(self, gap_ms, name="jenky", shell=None):
         self.gap_ms = gap_ms
+        self.name = name
+        self.shell = shell
         self.next_id = 1
+        self.phases = {k: [] for k, _ in PHASES}
+        # Off for the timed samples: waking this process on every file of the
+        # run directory takes CPU from jenky on a small machine.
+        self.instrument = False
 
     def setup(self, procs, work):
-        self.server = B.Jenky(procs, work, B.project_toml("p1", SCRIPT, timeout="1m")).start()
+        self.server = B.Jenky(procs, work, B.project_toml("p1", SCRIPT, timeout="1m",
+                                                           shell=self.shell)).start()
         self.http = B.Http("127.0.0.1", self.server.port)
         self.ino = B.Inotify()
         runs = os.path.join(self.server.data_dir, "runs")
         os.makedirs(runs, exist_ok=True)  # the server makes it at startup; no-op
         self.runs_wd = self.ino.add_watch(runs, B.IN_CREATE)
-        self.spare_rss = []
 
     def one(self):
         run_id = self.next_id
@@ -117,19 +142,42 @@ class JenkyPeer:
         run_dir = self.server.run_dir(run_id)
         log = os.path.join(run_dir, "log")
         deadline = B.now_ns() + 30 * 10**9
+        seen = {}
+        sock = self.http.sock.fileno()
+        instrument = self.instrument
+        if instrument:
+            self.ino.poller.register(sock, B.select.EPOLLIN)
+        sub_mask = B.IN_MODIFY | (B.IN_CREATE | B.IN_MOVED_TO if instrument else 0)
         t0 = B.now_ns()
         self.http.send("POST", "/api/v1/projects/p1/runs", b"")
-        t1 = None
         sub_wd = None
-        while t1 is None:
-            for wd, mask, name in self.ino.read_events(deadline):
-                if wd == self.runs_wd and name == str(run_id) and sub_wd is None:
-                    sub_wd = self.ino.add_watch(run_dir, B.IN_MODIFY)
-                    if B.file_size(log) > 0:  # written before the watch existed
-                        t1 = B.now_ns()
-                elif wd == sub_wd and name == "log" and mask & B.IN_MODIFY and t1 is None:
-                    t1 = B.now_ns()
+        while "first_byte" not in seen:
+            # Wait on the inotify fd and the socket, reading neither until ready.
+            left = (deadline - B.now_ns()) / 1e9
+            if left <= 0:
+                raise B.Timeout(f"run {run_id}: no first byte")
+            for fd, _ in self.ino.poller.poll(left):
+                now = B.now_ns()
+                if fd == sock:
+                    seen.setdefault("response", now)
+                    self.ino.poller.unregister(sock)
+                    continue
+                for wd, mask, name in self.ino.read_events(deadline):
+                    if wd == self.runs_wd and name == str(run_id) and sub_wd is None:
+                        seen["dir"] = now
+                        sub_wd = self.ino.add_watch(run_dir, sub_mask)
+                        if B.file_size(log) > 0:  # written before the watch existed
+                            seen["first_byte"] = B.now_ns()
+                    elif wd == sub_wd:
+                        if name == "log" and mask & B.IN_MODIFY:
+                            seen.setdefault("first_byte", now)
+                        elif mask & (B.IN_CREATE | B.IN_MOVED_TO) and name in self.phases:
+                            seen.setdefault(name, now)
+        t1 = seen["first_byte"]
+        if instrument and "response" not in seen:
+            self.ino.poller.unregister(sock)
         status, _, body = self.http.receive()
+        seen.setdefault("response", B.now_ns())
         if status != 202:
             raise RuntimeError(f"jenky trigger answered {status}: {body[:200]!r}")
         run = B.json.loads(body)
@@ -139,11 +187,30 @@ class JenkyPeer:
         if done["status"] != "succeeded" or done["log_bytes"] != 1:
             raise RuntimeError(f"run {run_id}: {done}")
         self.ino.rm_watch(sub_wd)
+        if instrument:
+            for k, t in seen.items():
+                self.phases[k].append(t - t0)
         time.sleep(self.gap_ms / 1000)
         return t1 - t0
 
     def measure(self, count):
         return [self.one() for _ in range(count)]
+
+    def measure_phases(self, count):
+        self.instrument = True
+        try:
+            self.measure(count)
+        finally:
+            self.instrument = False
+
+    def phase_summary(self):
+        out = []
+        for k, what in PHASES:
+            v = sorted(self.phases[k])
+            if v:
+                out.append({"phase": k, "what": what, "observed": len(v),
+                            "p50_ms": B.percentile(v, 50) / 1e6})
+        return out
 
 
 def main():
@@ -152,7 +219,8 @@ def main():
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--gap-ms", type=int, default=50)
+    ap.add_argument("--gap-ms", type=int, default=25)
+    ap.add_argument("--phase-iterations", type=int, default=50)
     ap.add_argument("--helper", required=True, help="compiled spawn_baseline")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -164,8 +232,11 @@ def main():
     peers = [
         SpawnPeer("spawn-true", a.helper, "exit", ["/bin/true"], a.gap_ms),
         SpawnPeer("spawn-bash", a.helper, "first-byte", ["/bin/bash", "-e", script], a.gap_ms),
+        SpawnPeer("spawn-sh", a.helper, "first-byte", ["/bin/sh", "-e", script], a.gap_ms),
+        SpawnPeer("spawn-spare", a.helper, "exit", [B.JENKY, "__supervise"], a.gap_ms),
         WebhookPeer(a.gap_ms),
         JenkyPeer(a.gap_ms),
+        JenkyPeer(a.gap_ms, name="jenky-sh", shell="/bin/sh"),
     ]
     procs = B.Procs()
     samples = {p.name: [] for p in peers}
@@ -181,14 +252,20 @@ def main():
                 samples[p.name] += p.measure(per_round)
                 print(f"  round {r + 1}/{a.rounds} {p.name}: {len(samples[p.name])} samples",
                       file=sys.stderr)
+        # A separate, instrumented pass: where between request and first
+        # byte the time goes, from the files jenky makes along the way.
+        for p in peers:
+            if isinstance(p, JenkyPeer):
+                p.measure_phases(a.phase_iterations)
     finally:
         procs.close()
         subprocess.run(["rm", "-rf", work], check=False)
     result = {
         "benchmark": "trigger",
         "iterations": per_round * a.rounds, "warmup": a.warmup, "rounds": a.rounds,
-        "gap_ms": a.gap_ms,
+        "gap_ms": a.gap_ms, "phase_iterations": a.phase_iterations,
         "peers": {name: B.summarize_ms(s) for name, s in samples.items()},
+        "phases": {p.name: p.phase_summary() for p in peers if isinstance(p, JenkyPeer)},
     }
     B.write_result(a.out, result)
     for name, s in result["peers"].items():

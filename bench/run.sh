@@ -41,7 +41,7 @@ date -u +%Y-%m-%dT%H:%M:%SZ > "$results/date"
 gcc -O2 -Wall -o "$results/spawn_baseline" "$here/spawn_baseline.c"
 
 if ((quick)); then
-  trigger_args=(--iterations 200 --rounds 2 --warmup 5)
+  trigger_args=(--iterations 200 --rounds 2 --warmup 5 --phase-iterations 30)
   capture_args=(--bytes $((256 << 20)) --reps 1)
   listing_args=(--requests 250 --rounds 2 --warmup 20)
 else
