@@ -37,6 +37,8 @@ struct WebhookConfig {
   std::string provider;  // github | gitea | forgejo | gitlab | generic
   std::string secret;    // resolved from `secret` or `secret_env`
   std::string secret_env;
+  std::string signing_key;  // GitLab signing token, base64-decoded ("whsec_..." in the config)
+  std::string signing_token_env;
   std::vector<std::string> branches;  // glob patterns; empty = all
   std::vector<std::string> events;    // empty = provider's push event
 };

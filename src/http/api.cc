@@ -19,6 +19,7 @@
 #include "util/hash.h"
 #include "util/logger.h"
 #include "util/time.h"
+#include "webhook/webhook.h"
 
 namespace jenky {
 
@@ -104,6 +105,7 @@ Principal Api::Authenticate(const Exchange& ex) {
       if (ConstantTimeEquals(hash, t.sha256)) match = &t;
     }
     if (match) return {match->name, match->scopes};
+    auth_failures_.RecordFailure(ex.remote().to_string(), NowMillis());
     return {};
   }
   std::string cookie = CookieValue(ex.Header("Cookie"), kCookie);
@@ -162,6 +164,10 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
         "<a href=\"/api/v1/projects\">/api/v1/projects</a>.</p>\n";
     co_return co_await ex.Send(std::move(res));
   }
+  if (parts.size() == 2 && parts[0] == "hooks") {
+    if (!post) co_return co_await not_allowed("POST");
+    co_return co_await Hook(ex, parts[1]);
+  }
   if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") {
     co_return co_await ex.SendError(http::status::not_found, "not_found",
                                     fmt::format("no such endpoint: {}", ex.path()));
@@ -169,6 +175,7 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
   const std::string& kind = parts[2];
   if (kind == "session" && parts.size() == 3) co_return co_await Session(ex);
 
+  if (!co_await CheckRateLimit(ex)) co_return;
   Principal p = Authenticate(ex);
   if (kind == "projects") {
     if (parts.size() == 3) {
@@ -181,6 +188,11 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
       if (!get) co_return co_await not_allowed("GET");
       if (!co_await Require(ex, p, kScopeRead)) co_return;
       co_return co_await GetProject(ex, name);
+    }
+    if (parts.size() == 5 && parts[4] == "deliveries") {
+      if (!get) co_return co_await not_allowed("GET");
+      if (!co_await Require(ex, p, kScopeRead)) co_return;
+      co_return co_await ListDeliveries(ex, name);
     }
     if (parts.size() == 5 && parts[4] == "runs") {
       if (post) {
@@ -590,6 +602,7 @@ net::awaitable<void> Api::Session(Exchange& ex) {
     co_return co_await ex.SendError(http::status::method_not_allowed, "method_not_allowed",
                                     "use POST to sign in, GET to see who you are, DELETE to sign out");
   }
+  if (!co_await CheckRateLimit(ex)) co_return;
   auto j = nlohmann::json::parse(ex.req().body(), nullptr, false);
   if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) {
     co_return co_await ex.SendError(http::status::bad_request, "bad_request",
@@ -606,6 +619,7 @@ net::awaitable<void> Api::Session(Exchange& ex) {
   }
   if (!match) {
     LogWarning("sign-in with an unknown token from {}", ex.remote().to_string());
+    auth_failures_.RecordFailure(ex.remote().to_string(), NowMillis());
     co_return co_await ex.SendError(http::status::unauthorized, "unauthorized", "unknown token");
   }
   // Expired sessions go when a new one comes; the map stays as small as the
@@ -619,6 +633,158 @@ net::awaitable<void> Api::Session(Exchange& ex) {
       "Set-Cookie", fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kCookie,
                                 id, kSessionLifetimeMs / 1000, secure ? "; Secure" : ""));
   nlohmann::json out = {{"name", match->name}, {"scopes", ScopesJson(match->scopes)}, {"auth", "token"}};
+  co_await ex.SendJson(http::status::ok, out.dump());
+}
+
+net::awaitable<bool> Api::CheckRateLimit(Exchange& ex) {
+  int64_t wait_ms = auth_failures_.RetryAfterMs(ex.remote().to_string(), NowMillis());
+  if (wait_ms == 0) co_return true;
+  ex.extra_headers().emplace_back("Retry-After", std::to_string((wait_ms + 999) / 1000));
+  co_await ex.SendError(http::status::too_many_requests, "rate_limited",
+                        "too many failed authentication attempts from this address; try again "
+                        "later");
+  co_return false;
+}
+
+net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
+  const ProjectConfig* p = engine_.config().FindProject(project);
+  if (!p) {
+    co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                    fmt::format("no project named '{}'", project));
+  }
+  if (!p->webhook) {
+    co_return co_await ex.SendError(
+        http::status::not_found, "not_found",
+        fmt::format("project '{}' has no webhook; add [projects.{}.webhook] to the config", project,
+                    project));
+  }
+  const WebhookConfig& config = *p->webhook;
+  std::string remote = ex.remote().to_string();
+  int64_t now = NowMillis();
+  Delivery record;
+  record.project = project;
+  record.received_at = now;
+  record.provider = config.provider;
+  record.remote = remote;
+
+  if (!co_await CheckRateLimit(ex)) {
+    record.result = "rejected";
+    record.status = 429;
+    record.reason = "too many failed signatures from this address";
+    engine_.RecordDelivery(record);
+    co_return;
+  }
+  HookRequest req;
+  req.header = [&ex](std::string_view name) { return ex.Header(name); };
+  req.body = ex.req().body();
+  req.query = ex.query();
+  req.now_unix_seconds = now / 1000;
+  Verdict v = EvaluateDelivery(config, req);
+  record.event = v.event;
+  record.delivery = v.trigger.delivery;
+  record.reason = v.reason;
+
+  auto reject = [&](http::status status, const char* code) -> net::awaitable<void> {
+    record.result = "rejected";
+    record.status = static_cast<int>(status);
+    engine_.RecordDelivery(record);
+    LogWarning("project={} webhook from {} rejected ({}): {}", project, remote,
+               static_cast<int>(status), v.reason);
+    co_await ex.SendError(status, code, v.reason);
+  };
+  switch (v.kind) {
+    case VerdictKind::kUnauthorized:
+      auth_failures_.RecordFailure(remote, now);
+      co_return co_await reject(http::status::unauthorized, "bad_signature");
+    case VerdictKind::kBadRequest:
+      co_return co_await reject(http::status::bad_request, "bad_request");
+    case VerdictKind::kPing: {
+      record.result = "ping";
+      record.status = 200;
+      engine_.RecordDelivery(record);
+      LogInfo("project={} webhook ping from {}", project, remote);
+      nlohmann::json j = {{"ok", true}, {"event", "ping"},
+                          {"message", fmt::format("jenky is listening for project '{}'", project)}};
+      co_return co_await ex.SendJson(http::status::ok, j.dump());
+    }
+    case VerdictKind::kIgnored: {
+      record.result = "ignored";
+      record.status = 204;
+      engine_.RecordDelivery(record);
+      LogInfo("project={} webhook ignored: {}", project, v.reason);
+      Response res{http::status::no_content, ex.req().version()};
+      // Header values must stay on one line.
+      std::string reason = v.reason;
+      for (char& c : reason) {
+        if (c == '\r' || c == '\n') c = ' ';
+      }
+      res.set("X-Jenky-Reason", reason);
+      co_return co_await ex.Send(std::move(res));
+    }
+    case VerdictKind::kDeploy:
+      break;
+  }
+  if (!v.trigger.delivery.empty()) {
+    auto earlier = engine_.RunForDelivery(project, v.trigger.delivery);
+    if (earlier.ok() && earlier->has_value()) {
+      record.result = "duplicate";
+      record.status = 200;
+      record.run_id = (*earlier)->id;
+      record.reason = fmt::format("delivery {} already started run {}", v.trigger.delivery,
+                                  (*earlier)->id);
+      engine_.RecordDelivery(record);
+      LogInfo("project={} webhook: {}", project, record.reason);
+      co_return co_await ex.SendJson(http::status::ok, RunToJson(**earlier).dump());
+    }
+  }
+  auto run = engine_.Trigger(project, v.trigger);
+  if (!run.ok()) {
+    v.reason = run.status().message();
+    bool full = run.status().code() == "queue_full";
+    co_return co_await reject(full ? http::status::too_many_requests
+                                   : http::status::internal_server_error,
+                              full ? "queue_full" : "internal");
+  }
+  record.result = "deployed";
+  record.status = 202;
+  record.run_id = run->id;
+  record.reason = fmt::format("{} {} by {}", v.trigger.branch.empty() ? v.trigger.ref : v.trigger.branch,
+                              v.trigger.commit.substr(0, 12), v.trigger.actor);
+  engine_.RecordDelivery(record);
+  ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
+  co_await ex.SendJson(http::status::accepted, RunToJson(*run).dump());
+}
+
+net::awaitable<void> Api::ListDeliveries(Exchange& ex, const std::string& project) {
+  if (!engine_.config().FindProject(project)) {
+    co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                    fmt::format("no project named '{}'", project));
+  }
+  int64_t limit = kDeliveriesKept;
+  if (const std::string* l = ex.Query("limit")) {
+    if (!ParseInt(*l, limit) || limit < 1 || limit > kDeliveriesKept) {
+      co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                      fmt::format("limit must be a number from 1 to {}", kDeliveriesKept));
+    }
+  }
+  auto list = engine_.ListDeliveries(project, static_cast<int>(limit));
+  if (!list.ok()) {
+    co_return co_await ex.SendError(http::status::internal_server_error, "internal",
+                                    list.status().message());
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const Delivery& d : *list) {
+    out.push_back({{"id", d.id},
+                   {"received_at", FormatRfc3339(d.received_at)},
+                   {"provider", d.provider},
+                   {"event", d.event.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.event)},
+                   {"delivery", d.delivery.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.delivery)},
+                   {"result", d.result},
+                   {"status", d.status},
+                   {"reason", d.reason},
+                   {"run_id", d.run_id > 0 ? nlohmann::json(d.run_id) : nlohmann::json(nullptr)},
+                   {"remote", d.remote}});
+  }
   co_await ex.SendJson(http::status::ok, out.dump());
 }
 

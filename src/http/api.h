@@ -9,6 +9,7 @@
 
 #include "http/server.h"
 #include "server/engine.h"
+#include "util/rate_limiter.h"
 
 namespace jenky {
 
@@ -37,6 +38,10 @@ class Api {
   net::awaitable<void> GetLog(Exchange& ex, int64_t id);
   net::awaitable<void> GetScript(Exchange& ex, int64_t id);
   net::awaitable<void> Session(Exchange& ex);
+  net::awaitable<void> Hook(Exchange& ex, const std::string& project);
+  net::awaitable<void> ListDeliveries(Exchange& ex, const std::string& project);
+  // 429 with Retry-After if this address used up its failed-auth allowance.
+  net::awaitable<bool> CheckRateLimit(Exchange& ex);
 
   Engine& engine_;
   struct SessionEntry {
@@ -45,6 +50,7 @@ class Api {
     int64_t expires_at;  // unix ms
   };
   std::map<std::string, SessionEntry> sessions_;  // sha256(session id) -> entry
+  RateLimiter auth_failures_;
 };
 
 }  // namespace jenky

@@ -9,60 +9,20 @@
 #include <nlohmann/json.hpp>
 
 #include "util/logger.h"
+#include "util/url.h"
 
 namespace jenky {
 
 namespace {
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 }  // namespace
-
-bool UrlDecode(std::string_view in, std::string& out, bool plus_is_space) {
-  out.clear();
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      int hi = HexValue(in[i + 1]);
-      int lo = HexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return true;
-}
 
 Exchange::Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits)
     : req_(req), stream_(stream), limits_(limits), keep_alive_(req.keep_alive()) {
   std::string_view target(req.target().data(), req.target().size());
   size_t q = target.find('?');
   if (!UrlDecode(target.substr(0, q), path_, false)) path_ = "\x01bad";
-  if (q != std::string_view::npos) {
-    std::string_view rest = target.substr(q + 1);
-    while (!rest.empty()) {
-      size_t amp = rest.find('&');
-      std::string_view pair = rest.substr(0, amp);
-      size_t eq = pair.find('=');
-      std::string key, value;
-      UrlDecode(pair.substr(0, eq), key, true);
-      if (eq != std::string_view::npos) UrlDecode(pair.substr(eq + 1), value, true);
-      if (!key.empty()) query_.emplace(std::move(key), std::move(value));
-      if (amp == std::string_view::npos) break;
-      rest.remove_prefix(amp + 1);
-    }
-  }
+  if (q != std::string_view::npos) query_ = ParseQuery(target.substr(q + 1));
   boost::system::error_code ec;
   auto ep = stream.socket().remote_endpoint(ec);
   if (!ec) remote_ = ep.address();
@@ -211,6 +171,13 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
         message = fmt::format("request headers are larger than {} bytes", limits_.header_bytes);
       } else if (ec == beast::error::timeout) {
         break;  // a client that does not finish its request in time gets no answer
+      }
+      if (parser.is_header_done()) {
+        boost::system::error_code rep_ec;
+        auto peer = stream.socket().remote_endpoint(rep_ec);
+        LogWarning("{} {} from {} rejected: {}", std::string(parser.get().method_string()),
+                   std::string(parser.get().target()),
+                   rep_ec ? std::string("?") : peer.address().to_string(), message);
       }
       Request dummy{http::verb::get, "/", 11};
       dummy.keep_alive(false);

@@ -43,6 +43,7 @@ class Exchange {
   const std::string& path() const { return path_; }  // percent-decoded, no query
   // Query parameter NAME, or nullptr.
   const std::string* Query(const std::string& name) const;
+  const std::map<std::string, std::string>& query() const { return query_; }
   std::string Header(std::string_view name) const;
   const net::ip::address& remote() const { return remote_; }
   beast::tcp_stream& stream() { return stream_; }
@@ -97,8 +98,5 @@ class HttpServer {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   int connections_ = 0;
 };
-
-// Percent-decoding for paths and query strings; false on a malformed escape.
-bool UrlDecode(std::string_view in, std::string& out, bool plus_is_space);
 
 }  // namespace jenky

@@ -565,6 +565,10 @@ Result<std::optional<Run>> Engine::LastRun(const std::string& project) {
   return std::optional<Run>(runs->front());
 }
 
+void Engine::RecordDelivery(const Delivery& d) {
+  if (Status s = store_->InsertDelivery(d); !s.ok()) LogError("project={} {}", d.project, s.message());
+}
+
 std::shared_ptr<LogTail> Engine::Tail(int64_t run_id) {
   auto it = active_.find(run_id);
   if (it == active_.end()) return nullptr;

@@ -72,6 +72,15 @@ class Engine {
   Result<std::vector<Run>> ListRuns(const std::string& project, int limit, int64_t before);
   Result<std::optional<Run>> LastRun(const std::string& project);
 
+  // Webhook bookkeeping (store passthroughs, on the loop like everything else).
+  Result<std::optional<Run>> RunForDelivery(const std::string& project, const std::string& delivery) {
+    return store_->FindRunByDelivery(project, delivery);
+  }
+  void RecordDelivery(const Delivery& d);
+  Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) {
+    return store_->ListDeliveries(project, limit);
+  }
+
   // The live tail of an active run, or nullptr when the run is not active (its
   // log is complete on disk).
   std::shared_ptr<LogTail> Tail(int64_t run_id);

@@ -345,4 +345,84 @@ Status Store::MarkPruned(int64_t id) {
   return Status::Ok();
 }
 
+Result<std::optional<Run>> Store::FindRunByDelivery(const std::string& project,
+                                                    const std::string& delivery) {
+  static const std::string sql = fmt::format(
+      "SELECT {} FROM runs WHERE project=?1 AND delivery=?2 AND delivery != '' ORDER BY id LIMIT 1",
+      kRunColumns);
+  auto stmt = Prepare(sql.c_str());
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  BindText(*stmt, 1, project);
+  BindText(*stmt, 2, delivery);
+  auto rows = Query(*stmt);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<Run>();
+  return std::optional<Run>(std::move(rows->front()));
+}
+
+Status Store::InsertDelivery(const Delivery& d) {
+  auto ins = Prepare(
+      "INSERT INTO deliveries (project, received_at, provider, event, delivery, result, status, "
+      "reason, run_id, remote) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+  if (!ins.ok()) return ins.status();
+  {
+    StmtReset reset{*ins};
+    BindText(*ins, 1, d.project);
+    sqlite3_bind_int64(*ins, 2, d.received_at);
+    BindText(*ins, 3, d.provider);
+    BindText(*ins, 4, d.event);
+    BindText(*ins, 5, d.delivery);
+    BindText(*ins, 6, d.result);
+    sqlite3_bind_int(*ins, 7, d.status);
+    BindText(*ins, 8, d.reason);
+    if (d.run_id > 0) sqlite3_bind_int64(*ins, 9, d.run_id);
+    else sqlite3_bind_null(*ins, 9);
+    BindText(*ins, 10, d.remote);
+    if (sqlite3_step(*ins) != SQLITE_DONE) {
+      return Status::Error(fmt::format("record delivery in {}: {}", path_, sqlite3_errmsg(db_)));
+    }
+  }
+  auto prune = Prepare(
+      "DELETE FROM deliveries WHERE project=?1 AND id <= (SELECT id FROM deliveries WHERE "
+      "project=?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)");
+  if (!prune.ok()) return prune.status();
+  StmtReset reset{*prune};
+  BindText(*prune, 1, d.project);
+  sqlite3_bind_int(*prune, 2, kDeliveriesKept);
+  sqlite3_step(*prune);
+  return Status::Ok();
+}
+
+Result<std::vector<Delivery>> Store::ListDeliveries(const std::string& project, int limit) {
+  auto stmt = Prepare(
+      "SELECT id, project, received_at, provider, event, delivery, result, status, reason, "
+      "COALESCE(run_id, 0), remote FROM deliveries WHERE project=?1 ORDER BY id DESC LIMIT ?2");
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  BindText(*stmt, 1, project);
+  sqlite3_bind_int(*stmt, 2, limit);
+  std::vector<Delivery> out;
+  for (;;) {
+    int rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) {
+      return Status::Error(fmt::format("database {}: {}", path_, sqlite3_errmsg(db_)));
+    }
+    Delivery d;
+    d.id = sqlite3_column_int64(*stmt, 0);
+    d.project = Text(*stmt, 1);
+    d.received_at = sqlite3_column_int64(*stmt, 2);
+    d.provider = Text(*stmt, 3);
+    d.event = Text(*stmt, 4);
+    d.delivery = Text(*stmt, 5);
+    d.result = Text(*stmt, 6);
+    d.status = sqlite3_column_int(*stmt, 7);
+    d.reason = Text(*stmt, 8);
+    d.run_id = sqlite3_column_int64(*stmt, 9);
+    d.remote = Text(*stmt, 10);
+    out.push_back(std::move(d));
+  }
+}
+
 }  // namespace jenky

@@ -25,6 +25,23 @@ struct sqlite3_stmt;
 
 namespace jenky {
 
+// One webhook delivery as recorded for GET /api/v1/projects/{name}/deliveries.
+struct Delivery {
+  int64_t id = 0;
+  std::string project;
+  int64_t received_at = 0;  // unix ms
+  std::string provider;
+  std::string event;
+  std::string delivery;  // the forge's delivery id
+  std::string result;    // deployed | duplicate | ignored | ping | rejected
+  int status = 0;        // HTTP status answered
+  std::string reason;
+  int64_t run_id = 0;    // 0 = none
+  std::string remote;    // sender address
+};
+
+constexpr int kDeliveriesKept = 100;
+
 class Store {
  public:
   static Result<std::unique_ptr<Store>> Open(const std::string& path);
@@ -47,6 +64,13 @@ class Store {
   // Finished runs of PROJECT older than its newest KEEP runs whose logs remain.
   Result<std::vector<int64_t>> RunsToPrune(const std::string& project, int keep);
   Status MarkPruned(int64_t id);
+
+  // The run PROJECT's delivery DELIVERY started, if any.
+  Result<std::optional<Run>> FindRunByDelivery(const std::string& project,
+                                               const std::string& delivery);
+  // Records D and drops the project's deliveries beyond kDeliveriesKept.
+  Status InsertDelivery(const Delivery& d);
+  Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit);
 
   int schema_version() const { return schema_version_; }
 

@@ -1,0 +1,55 @@
+// Webhook deliveries: who sent one, whether its signature holds, and what it
+// asks for (SPEC.md `POST /hooks/{project}`).
+//
+// Pure functions over a received request (headers, raw body, query): no I/O,
+// no clock except the one passed in, so every provider is unit-tested against
+// its documented vectors and payloads. The HTTP layer turns a Verdict into a
+// status code and, for kDeploy, a run.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "core/run.h"
+
+namespace jenky {
+
+struct HookRequest {
+  // Header lookup by name, case-insensitive; "" when absent.
+  std::function<std::string(std::string_view)> header;
+  std::string_view body;  // raw bytes as received: signatures cover exactly these
+  std::map<std::string, std::string> query;
+  int64_t now_unix_seconds = 0;  // for signature timestamps (GitLab signing tokens)
+};
+
+enum class VerdictKind {
+  kDeploy,        // 202: start a run with `trigger`
+  kIgnored,       // 204: authentic but filtered; `reason` says why
+  kPing,          // 200: the forge checking the hook works
+  kUnauthorized,  // 401: bad or missing signature/token; `reason` has no secret
+  kBadRequest,    // 400: authentic but unreadable; `reason` names the problem
+};
+
+struct Verdict {
+  VerdictKind kind = VerdictKind::kBadRequest;
+  std::string reason;
+  std::string event;     // the provider's event name, "" if none
+  Trigger trigger;       // provider, ref, branch, commit, actor, delivery
+};
+
+// Checks REQ against the project's webhook config and reads the push from it.
+Verdict EvaluateDelivery(const WebhookConfig& config, const HookRequest& req);
+
+// Hex HMAC-SHA256 of DATA with KEY.
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+
+// Branch filter globs: `*` matches within a path segment, `**` across `/`,
+// `?` one character. "main", "release/*", "feature/**".
+bool GlobMatch(std::string_view pattern, std::string_view text);
+
+}  // namespace jenky
