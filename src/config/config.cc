@@ -224,7 +224,7 @@ bool IsEnvName(std::string_view s) {
 
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
   L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
-                              "max_body", "kill_grace"});
+                              "max_body", "kill_grace", "max_auth_failures"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
@@ -250,6 +250,14 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     else c.server.max_body_bytes = *n;
   }
   if (auto d = L.Duration(t, "kill_grace", "server")) c.server.kill_grace = *d;
+  if (const toml::node* n = t.get("max_auth_failures")) {
+    auto v = n->value<int64_t>();
+    if (!v || *v < 0 || *v > 1'000'000) {
+      L.Error(*n, "server.max_auth_failures must be a whole number of failures per minute (0 = no limit)");
+    } else {
+      c.server.max_auth_failures = static_cast<int>(*v);
+    }
+  }
 }
 
 void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>& names) {

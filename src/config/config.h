@@ -71,6 +71,7 @@ struct ServerConfig {
   std::vector<std::string> allowed_origins;
   long long max_body_bytes = 1 << 20;
   Millis kill_grace = std::chrono::seconds(10);  // TERM -> KILL on cancel/timeout
+  int max_auth_failures = 10;  // per address per minute, then 429; 0 = no limit
 };
 
 struct Config {

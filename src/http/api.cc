@@ -91,7 +91,8 @@ bool HasControlChars(std::string_view s) {
 
 }  // namespace
 
-Api::Api(Engine& engine) : engine_(engine) {}
+Api::Api(Engine& engine)
+    : engine_(engine), auth_failures_(engine.config().server.max_auth_failures) {}
 
 Principal Api::Authenticate(const Exchange& ex) {
   const Config& c = engine_.config();
