@@ -339,6 +339,11 @@ class Server:
             raise JenkyTestError(f"first stderr line is not 'listening on http://127.0.0.1:PORT': "
                                  f"{first!r}; stderr: {self.stderr()}")
         self.url, self.port = m.group(1), int(m.group(2))
+        # "listening on" comes before the engine and the signal handlers are
+        # set up; the first answer comes after. Tests that signal the server
+        # need it fully up.
+        r = http_request(self.port, "GET", "/healthz", timeout=timeout)
+        assert r.status == 200, f"/healthz answered {r}"
         return self
 
     def stderr(self):
