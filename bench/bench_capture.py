@@ -11,7 +11,9 @@ on the same filesystem, timed from fork to exit. Two kinds of output:
                                             jenky's line index)
 
 The peer is also timed with an fsync of its file at the end (`sync FILE`),
-since jenky fsyncs the log before it records the run as finished.
+since jenky fsyncs the log before it records the run as finished, and as
+`CMD | cat > FILE && sync FILE`: the same bytes relayed through a pipe by a
+second process, as jenky's supervisor does.
 Before each measurement the previous output is deleted and `sync` run, so
 writeback of one measurement does not land in the next. Repetitions of jenky
 and the peer alternate.
@@ -37,11 +39,11 @@ def settle():
     time.sleep(0.5)
 
 
-def peer_once(cmd, path, fsync):
+def peer_once(cmd, path, fsync, relay=False):
     if os.path.exists(path):
         os.unlink(path)
     settle()
-    shell = f"{cmd} > {path}" + (f" && sync {path}" if fsync else "")
+    shell = f"{cmd}{' | cat' if relay else ''} > {path}" + (f" && sync {path}" if fsync else "")
     t0 = B.now_ns()
     subprocess.run(["/bin/bash", "-e", "-c", shell], check=True, timeout=600)
     t1 = B.now_ns()
@@ -68,7 +70,7 @@ def main():
         last_log = None
         for kind, cmd_t in KINDS.items():
             cmd = cmd_t.format(n=a.bytes)
-            r = {"command": cmd, "jenky": [], "peer": [], "peer_fsync": []}
+            r = {"command": cmd, "jenky": [], "peer": [], "peer_fsync": [], "relay_fsync": []}
             for rep in range(a.reps):
                 if last_log and os.path.exists(last_log):
                     os.unlink(last_log)  # keep the disk and page cache small
@@ -89,13 +91,15 @@ def main():
                 os.unlink(last_log)
                 r["peer"].append(peer_once(cmd, peer_file, fsync=False))
                 r["peer_fsync"].append(peer_once(cmd, peer_file, fsync=True))
+                r["relay_fsync"].append(peer_once(cmd, peer_file, fsync=True, relay=True))
                 print(f"  {kind} rep {rep + 1}/{a.reps}: jenky {r['jenky'][-1] / 1e9:.2f}s "
                       f"peer {r['peer'][-1] / 1e9:.2f}s "
-                      f"peer+fsync {r['peer_fsync'][-1] / 1e9:.2f}s", file=sys.stderr)
+                      f"peer+fsync {r['peer_fsync'][-1] / 1e9:.2f}s "
+                      f"relay+fsync {r['relay_fsync'][-1] / 1e9:.2f}s", file=sys.stderr)
             if os.path.exists(peer_file):
                 os.unlink(peer_file)
             out = {"command": r["command"], "log_idx_bytes": r.get("log_idx_bytes")}
-            for key in ("jenky", "peer", "peer_fsync"):
+            for key in ("jenky", "peer", "peer_fsync", "relay_fsync"):
                 secs = sorted(x / 1e9 for x in r[key])
                 med = secs[len(secs) // 2]
                 out[key] = {"seconds": secs, "median_s": med,

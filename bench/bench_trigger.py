@@ -155,7 +155,9 @@ class JenkyPeer:
             # Wait on the inotify fd and the socket, reading neither until ready.
             left = (deadline - B.now_ns()) / 1e9
             if left <= 0:
-                raise B.Timeout(f"run {run_id}: no first byte")
+                raise B.Timeout(f"{self.name} run {run_id}: no first byte in 30 s; "
+                                f"files: {os.listdir(run_dir) if os.path.isdir(run_dir) else None}; "
+                                f"server log tail: {open(self.server.stderr_path).read()[-600:]!r}")
             for fd, _ in self.ino.poller.poll(left):
                 now = B.now_ns()
                 if fd == sock:

@@ -43,11 +43,14 @@ def machine(results):
                 break
     with open("/proc/meminfo") as f:
         mem_kib = int(f.readline().split()[1])
+    info = dict(line.split("=", 1) for line in read(results, "jenky_info").splitlines() if "=" in line)
+    source = info.get("path", B.JENKY)
+    built = info.get("built", "unknown")
     git = subprocess.run(["git", "-C", B.REPO, "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip() or "unknown"
     version = subprocess.run([B.JENKY, "version"], capture_output=True, text=True).stdout.strip()
     build_type = "unknown"
-    cache = os.path.join(os.path.dirname(B.JENKY), "CMakeCache.txt")
+    cache = os.path.join(os.path.dirname(source), "CMakeCache.txt")
     if os.path.exists(cache):
         with open(cache) as f:
             for line in f:
@@ -57,7 +60,8 @@ def machine(results):
     return {
         "cpu": cpu, "nproc": len(os.sched_getaffinity(0)), "kernel": platform.release(),
         "mem_gib": mem_kib / MIB / MIB, "git": git, "version": version,
-        "build_type": build_type, "webhook": webhook,
+        "build_type": build_type, "webhook": webhook, "built": built,
+        "sha256": info.get("sha256", "unknown"),
         "load_start": read(results, "load_start"), "load_end": read(results, "load_end"),
         "date": read(results, "date"),
     }
@@ -68,26 +72,38 @@ def failed_note(results, name):
     return f"_This benchmark did not complete (exit {rc}); see the output of bench/run.sh._\n"
 
 
+def cell(text):
+    """Markdown table cell text: a '|' would end the cell, even in code."""
+    return text.replace("|", "\\|")
+
+
 def trigger_section(results):
     out = ["## 1. Trigger → first byte of the script's output\n"]
     r = load(results, "trigger")
     if not r:
         return out + [failed_note(results, "trigger")]
     p = r["peers"]
-    base, wh, jk, sb = p["spawn-true"], p["webhook"], p["jenky"], p["spawn-bash"]
+    base, wh, jk = p["spawn-true"], p["webhook"], p["jenky"]
     out.append(
         f"{r['iterations']} sequential triggers per peer (after {r['warmup']} warm-up "
         f"triggers), in {r['rounds']} interleaved rounds, {r['gap_ms']} ms pause after each "
-        "finished run. Times in milliseconds.\n")
+        "finished run. The script is `printf x`. Times in milliseconds.\n")
     out.append("| peer | timed from → to | p50 | p90 | p99 | max | p50 ÷ spawn |")
     out.append("|---|---|---:|---:|---:|---:|---:|")
     rows = [
-        ("bare `posix_spawn` of `/bin/true`", "spawn → `waitpid` returns", base),
-        ("bare `posix_spawn` of `bash -e script` (`printf x`)", "spawn → first byte on its stdout pipe", sb),
-        ("`webhook` " + "(hook: bash script `printf x > out/$1`)", "POST sent → first byte in the file", wh),
-        ("**jenky** (script `printf x`, shell bash)", "POST sent → first byte in `runs/ID/log`", jk),
+        ("spawn-true", "bare `posix_spawn` of `/bin/true`", "spawn → `waitpid` returns"),
+        ("spawn-sh", "bare `posix_spawn` of `sh -e script` (dash)", "spawn → first byte on its stdout pipe"),
+        ("spawn-bash", "bare `posix_spawn` of `bash -e script`", "spawn → first byte on its stdout pipe"),
+        ("spawn-spare", "bare `posix_spawn` of `jenky __supervise` (stdin at EOF)",
+         "spawn → exit: the cost of bringing up one spare supervisor"),
+        ("webhook", "`webhook` (hook: bash script `printf x > out/$1`)", "POST sent → first byte in the file"),
+        ("jenky", "**jenky** (default shell, bash)", "POST sent → first byte in `runs/ID/log`"),
+        ("jenky-sh", "**jenky** with `shell = \"/bin/sh\"`", "POST sent → first byte in `runs/ID/log`"),
     ]
-    for name, what, s in rows:
+    for key, name, what in rows:
+        s = p.get(key)
+        if not s:
+            continue
         out.append(f"| {name} | {what} | {s['p50']:.2f} | {s['p90']:.2f} | {s['p99']:.2f} | "
                    f"{s['max']:.2f} | {s['p50'] / base['p50']:.2f}× |")
     ratio = jk["p50"] / base["p50"]
@@ -98,8 +114,13 @@ def trigger_section(results):
                f"({jk['p50']:.2f} ms vs {base['p50']:.2f} ms) | {verdict(ratio <= 1.5)} |")
     out.append(f"| jenky well ahead of webhook (p50) | jenky ÷ webhook = "
                f"{jk['p50'] / wh['p50']:.2f}× | {verdict(jk['p50'] < wh['p50'])} |")
-    out.append(f"| (p99, for the record) | jenky {jk['p99']:.2f} ms, webhook {wh['p99']:.2f} ms, "
-               f"spawn {base['p99']:.2f} ms | |")
+    if "jenky-sh" in p and "spawn-bash" in p:
+        js, sb = p["jenky-sh"], p["spawn-bash"]
+        out.append(f"| (for the record) jenky's own overhead, p50 minus the bare shell's p50 | "
+                   f"bash: {jk['p50'] - sb['p50']:.2f} ms, sh: "
+                   f"{js['p50'] - p['spawn-sh']['p50']:.2f} ms | |")
+    out.append(f"| (for the record) p99 | jenky {jk['p99']:.2f} ms, webhook {wh['p99']:.2f} ms, "
+               f"bare spawn {base['p99']:.2f} ms | |")
     out.append("")
     out.append(
         "How it is timed: the benchmark process writes the request to an open keep-alive "
@@ -108,8 +129,26 @@ def trigger_section(results):
         "run directory, a watch on that directory reports the write to `log`; the log's size "
         "is checked right after the watch is added, so a byte written before it is not "
         "missed). No polling is involved; the resolution is the wake-up latency of one "
-        "process on an event, a few microseconds. The bash row is the floor for any server "
-        "that runs the script through bash.\n")
+        "process on an event (microseconds, more when both CPUs are busy). Note that bash "
+        "alone takes about "
+        f"{p['spawn-bash']['p50'] / base['p50']:.1f}× a bare `/bin/true` here, so with the "
+        "default shell the 1.5× goal leaves jenky no time at all; the `sh` rows show what is "
+        "jenky's own.\n")
+    phases = r.get("phases", {}).get("jenky")
+    if phases:
+        out.append(
+            f"Where the time goes (a separate pass of {r['phase_iterations']} triggers that also "
+            "watches every file jenky makes in the run directory and the response socket): "
+            "the median time, after the request was sent, at which the benchmark saw each "
+            "step. A step seen in only some triggers happened before the benchmark had added "
+            "its watch on the new directory, so its median is biased to the slow cases. "
+            "`bench/profile_trigger.py` shows the same path syscall by syscall.\n")
+        out.append("| step (file in `runs/ID/`) | what it marks | seen in | p50 ms |")
+        out.append("|---|---|---:|---:|")
+        for ph in phases:
+            out.append(f"| {ph['phase']} | {ph['what']} | {ph['observed']}/{r['phase_iterations']} | "
+                       f"{ph['p50_ms']:.2f} |")
+        out.append("")
     return out
 
 
@@ -123,23 +162,26 @@ def capture_section(results):
         f"The script writes {size:.0f} MiB to stdout; jenky is timed from the trigger to the "
         "run reading `succeeded` (this includes the fsync of the log jenky does before "
         "recording the end). The peer runs the same command redirected to a file on the same "
-        "filesystem; it is also shown with an fsync of the file at the end (`&& sync FILE`). "
+        "filesystem; it is also shown with an fsync of the file at the end (`&& sync FILE`), and "
+        "relayed through a pipe by `cat` plus the fsync, which is the shape of jenky's path "
+        "(script → pipe → supervisor → log file). "
         f"Median of {r['reps']} repetition(s), alternating; throughput in MiB/s.\n")
-    out.append("| output | jenky | peer `CMD > file` | peer + fsync | jenky ÷ peer | "
-               "jenky ÷ (peer + fsync) | goal ≥ 50 % of peer |")
-    out.append("|---|---:|---:|---:|---:|---:|---|")
+    out.append("| output | jenky | peer `CMD > file` | peer + fsync | relay `CMD \\| cat > file` + fsync | "
+               "jenky ÷ peer | jenky ÷ (peer + fsync) | goal ≥ 50 % of peer |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---|")
     for kind, k in r["kinds"].items():
         jk, pe, pf = k["jenky"]["mib_per_s"], k["peer"]["mib_per_s"], k["peer_fsync"]["mib_per_s"]
-        out.append(f"| `{k['command']}` | {jk:.0f} | {pe:.0f} | {pf:.0f} | {jk / pe:.0%} | "
-                   f"{jk / pf:.0%} | {verdict(jk / pe >= 0.5)} |")
+        rl = k["relay_fsync"]["mib_per_s"]
+        out.append(f"| {cell('`' + k['command'] + '`')} | {jk:.0f} | {pe:.0f} | {pf:.0f} | {rl:.0f} | "
+                   f"{jk / pe:.0%} | {jk / pf:.0%} | {verdict(jk / pe >= 0.5)} |")
     out.append("")
     out.append("Seconds per repetition:\n")
-    out.append("| output | jenky | peer | peer + fsync | jenky's `log.idx` |")
-    out.append("|---|---|---|---|---:|")
+    out.append("| output | jenky | peer | peer + fsync | relay + fsync | jenky's `log.idx` |")
+    out.append("|---|---|---|---|---|---:|")
     for kind, k in r["kinds"].items():
         fmt = lambda v: ", ".join(f"{x:.2f}" for x in v["seconds"])  # noqa: E731
         out.append(f"| {kind} | {fmt(k['jenky'])} | {fmt(k['peer'])} | {fmt(k['peer_fsync'])} | "
-                   f"{k['log_idx_bytes']} B |")
+                   f"{fmt(k['relay_fsync'])} | {k['log_idx_bytes']} B |")
     out.append("")
     return out
 
@@ -248,7 +290,9 @@ def main():
         f"Linux {m['kernel']}",
         f"- load average (1/5/15 min) at start: {' '.join(m['load_start'].split()[:3])}; "
         f"at end: {' '.join(m['load_end'].split()[:3])}",
-        f"- jenky: `{m['version']}`, commit {m['git']}, build type {m['build_type']}; "
+        f"- jenky: `{m['version']}`, binary built {m['built']} (sha256 {m['sha256']}…; "
+        f"repository at {m['git']} when the report was written), "
+        f"build type {m['build_type']}; "
         f"peer: webhook {m['webhook'].replace('webhook version ', '')}",
         "",
         "These machines are shared virtual machines and noisy: compare the ratios between "
@@ -273,8 +317,8 @@ def main():
         "`bench/bench_listing.py`; `bench/spawn_baseline.c` is the bare-spawn peer. They "
         "use fresh temporary data dirs under /tmp, end every process they start (including "
         "jenky's supervisors) and are bounded by `timeout`. "
-        "`bench/profile_trigger.sh` records one trigger under `strace -f -tt` to show where "
-        "a trigger's time goes.",
+        "`bench/profile_trigger.py` traces one trigger's syscalls (`perf trace`, or "
+        "`strace`) to show where a trigger's time goes.",
         "",
     ]
     with open(a.out, "w") as f:

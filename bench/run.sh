@@ -39,10 +39,19 @@ trap 'rm -rf "$results"' EXIT
 cat /proc/loadavg > "$results/load_start"
 date -u +%Y-%m-%dT%H:%M:%SZ > "$results/date"
 gcc -O2 -Wall -o "$results/spawn_baseline" "$here/spawn_baseline.c"
+# Benchmark a private copy: a rebuild of build/jenky during the run must not
+# change (or break) the binary under test.
+cp "$JENKY_BIN" "$results/jenky"
+{
+  echo "path=$JENKY_BIN"
+  echo "built=$(date -u -d "@$(stat -c %Y "$JENKY_BIN")" +%Y-%m-%dT%H:%M:%SZ)"
+  echo "sha256=$(sha256sum "$results/jenky" | cut -c1-12)"
+} > "$results/jenky_info"
+export JENKY_BIN=$results/jenky
 
 if ((quick)); then
   trigger_args=(--iterations 200 --rounds 2 --warmup 5 --phase-iterations 30)
-  capture_args=(--bytes $((256 << 20)) --reps 1)
+  capture_args=(--bytes $((256 << 20)) --reps 2)
   listing_args=(--requests 250 --rounds 2 --warmup 20)
 else
   trigger_args=(--iterations 300 --rounds 3 --warmup 10)
