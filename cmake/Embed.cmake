@@ -14,3 +14,18 @@ function(jenky_embed out_var symbol base_dir)
     VERBATIM)
   set(${out_var} ${out} PARENT_SCOPE)
 endfunction()
+
+# jenky_embed_dir(OUT_VAR SYMBOL DIR DEPENDS...)
+# Like jenky_embed, for every file under DIR at build time; regenerated when
+# one of DEPENDS (e.g. the stamp of the step that fills DIR) changes.
+function(jenky_embed_dir out_var symbol dir)
+  set(out ${CMAKE_BINARY_DIR}/generated/${symbol}.cc)
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DSYMBOL=${symbol} -DDIR=${dir} -DOUT=${out}
+            -P ${CMAKE_SOURCE_DIR}/cmake/EmbedGen.cmake
+    DEPENDS ${ARGN} ${CMAKE_SOURCE_DIR}/cmake/EmbedGen.cmake
+    COMMENT "Embedding ${symbol} from ${dir}"
+    VERBATIM)
+  set(${out_var} ${out} PARENT_SCOPE)
+endfunction()

@@ -15,6 +15,12 @@ packages=(
   webhook wrk
 )
 
+# The web UI is built with npm (packages from the npm registry, pinned by
+# web/package-lock.json). Use the machine's Node.js if it has one.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 
 missing=()

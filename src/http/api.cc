@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exec/log_index.h"
+#include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/logger.h"
@@ -155,15 +156,10 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
     res.body() = "ok\n";
     co_return co_await ex.Send(std::move(res));
   }
-  if (parts.empty()) {
+  bool api_path = !parts.empty() && (parts[0] == "api" || parts[0] == "ws" || parts[0] == "hooks");
+  if (!api_path) {
     if (!get) co_return co_await not_allowed("GET");
-    Response res{http::status::ok, ex.req().version()};
-    res.set(http::field::content_type, "text/html; charset=utf-8");
-    res.body() =
-        "<!doctype html><meta charset=utf-8><title>jenky</title>"
-        "<h1>jenky</h1><p>The web UI is not built into this binary yet. The API is at "
-        "<a href=\"/api/v1/projects\">/api/v1/projects</a>.</p>\n";
-    co_return co_await ex.Send(std::move(res));
+    co_return co_await ServeWebAsset(ex);
   }
   if (parts.size() == 2 && parts[0] == "hooks") {
     if (!post) co_return co_await not_allowed("POST");
@@ -635,6 +631,60 @@ net::awaitable<void> Api::Session(Exchange& ex) {
                                 id, kSessionLifetimeMs / 1000, secure ? "; Secure" : ""));
   nlohmann::json out = {{"name", match->name}, {"scopes", ScopesJson(match->scopes)}, {"auth", "token"}};
   co_await ex.SendJson(http::status::ok, out.dump());
+}
+
+namespace {
+
+const char* ContentTypeFor(std::string_view path) {
+  struct Type { const char* ext; const char* type; };
+  static constexpr Type kTypes[] = {
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
+      {".png", "image/png"},                 {".ico", "image/x-icon"},
+      {".json", "application/json"},         {".map", "application/json"},
+      {".woff2", "font/woff2"},              {".txt", "text/plain; charset=utf-8"},
+      {".webmanifest", "application/manifest+json"},
+  };
+  for (const auto& t : kTypes) {
+    std::string_view ext(t.ext);
+    if (path.size() >= ext.size() && path.substr(path.size() - ext.size()) == ext) return t.type;
+  }
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+net::awaitable<void> Api::ServeWebAsset(Exchange& ex) {
+  // Files of the embedded UI by path; every other page path is the UI's own
+  // route (/projects/x, /runs/42) and gets index.html.
+  std::string path = ex.path().size() > 1 ? ex.path().substr(1) : "index.html";
+  auto data = path.find("..") == std::string::npos ? FindWebAsset(path) : std::nullopt;
+  if (!data) {
+    if (path.rfind("assets/", 0) == 0) {
+      co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                      fmt::format("no such file: /{}", path));
+    }
+    path = "index.html";
+    data = FindWebAsset(path);
+  }
+  if (!data) {
+    co_return co_await ex.SendError(http::status::not_found, "not_found", "this jenky has no web UI");
+  }
+  Response res{http::status::ok, ex.req().version()};
+  res.set(http::field::content_type, ContentTypeFor(path));
+  res.set(http::field::cache_control, path.rfind("assets/", 0) == 0
+                                          ? "public, max-age=31536000, immutable"
+                                          : "no-cache");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  if (path == "index.html") {
+    res.set("Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    res.set("X-Frame-Options", "DENY");
+  }
+  if (ex.req().method() != http::verb::head) res.body().assign(data->data(), data->size());
+  co_await ex.Send(std::move(res));
 }
 
 net::awaitable<bool> Api::CheckRateLimit(Exchange& ex) {

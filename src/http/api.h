@@ -40,6 +40,7 @@ class Api {
   net::awaitable<void> Session(Exchange& ex);
   net::awaitable<void> Hook(Exchange& ex, const std::string& project);
   net::awaitable<void> ListDeliveries(Exchange& ex, const std::string& project);
+  net::awaitable<void> ServeWebAsset(Exchange& ex);
   // 429 with Retry-After if this address used up its failed-auth allowance.
   net::awaitable<bool> CheckRateLimit(Exchange& ex);
 

@@ -6,9 +6,20 @@ extern const EmbeddedFile kRecipes[];
 extern const int kRecipesCount;
 extern const EmbeddedFile kMigrations[];
 extern const int kMigrationsCount;
+extern const EmbeddedFile kWebAssets[];
+extern const int kWebAssetsCount;
 
 std::vector<EmbeddedFile> Recipes() { return {kRecipes, kRecipes + kRecipesCount}; }
 std::vector<EmbeddedFile> Migrations() { return {kMigrations, kMigrations + kMigrationsCount}; }
+
+std::vector<EmbeddedFile> WebAssets() { return {kWebAssets, kWebAssets + kWebAssetsCount}; }
+
+std::optional<std::string_view> FindWebAsset(std::string_view path) {
+  for (int i = 0; i < kWebAssetsCount; ++i) {
+    if (kWebAssets[i].name == path) return kWebAssets[i].data;
+  }
+  return std::nullopt;
+}
 
 std::optional<std::string_view> FindRecipe(std::string_view name) {
   for (int i = 0; i < kRecipesCount; ++i) {

@@ -15,6 +15,10 @@ struct EmbeddedFile {
 
 std::vector<EmbeddedFile> Recipes();     // recipes/*.sh
 std::vector<EmbeddedFile> Migrations();  // src/store/migrations/*.sql, sorted by name
+std::vector<EmbeddedFile> WebAssets();   // the built web UI (web/ -> dist), e.g. "index.html"
+
+// The web asset at PATH ("index.html", "assets/app-1a2b.js"), if there is one.
+std::optional<std::string_view> FindWebAsset(std::string_view path);
 
 // The recipe called NAME (file NAME.sh), if there is one.
 std::optional<std::string_view> FindRecipe(std::string_view name);

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds the web UI into OUT_DIR (called by CMake from web/). Installs the
+# npm packages pinned by package-lock.json when they are missing or stale.
+set -euo pipefail
+out=$1
+cd "$(dirname "$0")/../web"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build -- --outDir "$out" --emptyOutDir
