@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0 = any free port)");
   serve_cmd->add_option("--data-dir", serve.data_dir, "Where runs, logs and history are kept");
   serve_cmd->add_flag("--demo", serve.demo, "Add a demo project that shows off a live deploy");
+  serve_cmd->add_option("--web-dir", serve.web_dir, "Serve the web UI from this directory (UI development)");
 
   jenky::ClientOptions client;
   auto add_client_flags = [&](CLI::App* cmd) {

@@ -92,8 +92,9 @@ bool HasControlChars(std::string_view s) {
 
 }  // namespace
 
-Api::Api(Engine& engine)
-    : engine_(engine), auth_failures_(engine.config().server.max_auth_failures) {}
+Api::Api(Engine& engine, std::string web_dir)
+    : engine_(engine), web_dir_(std::move(web_dir)),
+      auth_failures_(engine.config().server.max_auth_failures) {}
 
 Principal Api::Authenticate(const Exchange& ex) {
   const Config& c = engine_.config();
@@ -658,14 +659,23 @@ net::awaitable<void> Api::ServeWebAsset(Exchange& ex) {
   // Files of the embedded UI by path; every other page path is the UI's own
   // route (/projects/x, /runs/42) and gets index.html.
   std::string path = ex.path().size() > 1 ? ex.path().substr(1) : "index.html";
-  auto data = path.find("..") == std::string::npos ? FindWebAsset(path) : std::nullopt;
+  std::string from_disk;
+  auto find = [&](const std::string& p) -> std::optional<std::string_view> {
+    if (p.find("..") != std::string::npos) return std::nullopt;
+    if (web_dir_.empty()) return FindWebAsset(p);
+    auto text = ReadFile(web_dir_ + "/" + p);  // --web-dir: UI development
+    if (!text.ok()) return std::nullopt;
+    from_disk = std::move(*text);
+    return std::string_view(from_disk);
+  };
+  auto data = find(path);
   if (!data) {
     if (path.rfind("assets/", 0) == 0) {
       co_return co_await ex.SendError(http::status::not_found, "not_found",
                                       fmt::format("no such file: /{}", path));
     }
     path = "index.html";
-    data = FindWebAsset(path);
+    data = find(path);
   }
   if (!data) {
     co_return co_await ex.SendError(http::status::not_found, "not_found", "this jenky has no web UI");

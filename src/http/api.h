@@ -20,7 +20,8 @@ struct Principal {
 
 class Api {
  public:
-  explicit Api(Engine& engine);
+  // WEB_DIR, if not empty, serves the UI from disk instead of the embedded copy.
+  Api(Engine& engine, std::string web_dir);
 
   net::awaitable<void> Handle(Exchange& ex);
 
@@ -45,6 +46,7 @@ class Api {
   net::awaitable<bool> CheckRateLimit(Exchange& ex);
 
   Engine& engine_;
+  std::string web_dir_;
   struct SessionEntry {
     std::string name;
     unsigned scopes;

@@ -115,7 +115,7 @@ int Serve(const ServeOptions& options) {
 
   net::io_context io(1);
   Engine engine(io, config, std::move(store).value(), SelfExecutable());
-  Api api(engine);
+  Api api(engine, options.web_dir);
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
   HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);

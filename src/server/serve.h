@@ -11,6 +11,7 @@ struct ServeOptions {
   std::string listen;       // overrides [server].listen
   std::string data_dir;     // overrides [server].data_dir
   bool demo = false;
+  std::string web_dir;      // serve the UI from here instead of the embedded copy
 };
 
 int Serve(const ServeOptions& options);
