@@ -51,5 +51,8 @@ def world(request, jenky_bin, tmp_path):
     if rep is not None and rep.failed:
         for i, s in enumerate(w.servers):
             code = s.proc.poll() if s.proc else None
-            print(f"--- server {i} ({s.url}, exit code {code}) stderr:\n{s.stderr()}")
+            note = ""
+            if code is not None and not s.signalled:
+                note = " -- the test never signalled it: killed from outside the test?"
+            print(f"--- server {i} ({s.url}, exit code {code}{note}) stderr:\n{s.stderr()}")
     w.cleanup()

@@ -302,6 +302,7 @@ class Server:
         self.stderr_done = False
         self.url = None
         self.port = None
+        self.signalled = False  # did the test signal it (for failure reports)
 
     def argv(self):
         argv = [self.binary, "serve", "--listen", self.listen, "--data-dir", self.data_dir]
@@ -398,32 +399,54 @@ class Server:
 
     def send_signal(self, sig):
         if self.proc and self.proc.poll() is None:
+            self.signalled = True
             self.proc.send_signal(sig)
+
+    def _wait_exited_unreaped(self, timeout):
+        """Waits for the server to exit without reaping it: while it is a
+        zombie its pid (and process group id) cannot be reused, so killpg
+        cannot hit a stranger. True if it exited."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.returncode is not None:
+                return True
+            try:
+                info = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return True
+            if info is not None:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         """Stops the server (and its process group); returns its exit code."""
         if not self.proc:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+        if self.proc.returncode is None:
+            self.signalled = True
             try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
+                self.proc.send_signal(sig)
+            except OSError:
                 pass
+            self._wait_exited_unreaped(timeout)
         self.kill_group()
         return self.proc.returncode
 
     def kill9(self):
+        self.signalled = True
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
     def kill_group(self):
         if not self.proc:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        if self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # not reaped yet: still ours
+            except OSError:
+                pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -95,7 +95,6 @@ def test_unknown_project_or_run_is_404(srv):
     check_error(srv.get("/api/v1/runs/-1"), 404, "not_found", contains=["is not a run id"])
     check_error(srv.get("/api/v1/nothing"), 404, "not_found", "no such endpoint: /api/v1/nothing")
     check_error(srv.get("/api/v1/runs/1/nothing"), 404, "not_found", contains=["no such endpoint"])
-    check_error(srv.get("/favicon.ico"), 404, "not_found", "no such endpoint: /favicon.ico")
     check_error(srv.get("/api/v2/projects"), 404, "not_found", contains=["no such endpoint"])
 
 
