@@ -102,15 +102,16 @@ class WebhookPeer:
 
 # Files of a run directory, in the order jenky makes them, and what each one
 # marks on the way from the request to the first byte (see engine.cc StartRun
-# and supervisor.cc). Observed through inotify while the trigger is timed.
+# and supervisor.cc). Seen through inotify (IN_CREATE or IN_MOVED_TO, whichever
+# way jenky makes the file) in a separate, instrumented pass.
 PHASES = [
-    ("dir", "runs/ID/ created (request parsed, run inserted in SQLite)"),
-    ("script", "`script` renamed into place (written + fsync)"),
-    ("meta.json", "`meta.json` renamed into place (written + fsync)"),
-    ("log", "empty `log` created; RunSpec goes to the spare supervisor next"),
-    ("lock", "supervisor has read the RunSpec, creates `lock`"),
-    ("supervisor.json", "`supervisor.json` renamed into place (written + fsync)"),
-    ("log.idx", "supervisor opened the log and index; spawns the script next"),
+    ("dir", "`runs/ID/` appears (request parsed, run recorded)"),
+    ("script", "`script` appears"),
+    ("meta.json", "`meta.json` appears"),
+    ("log", "`log` appears (created empty by the server)"),
+    ("lock", "`lock` appears: the supervisor has the RunSpec"),
+    ("supervisor.json", "`supervisor.json` appears"),
+    ("log.idx", "`log.idx` appears: the supervisor opened the log, spawns the script next"),
     ("first_byte", "first byte of the script's output in `log`"),
     ("response", "the 202 response is readable by the client"),
 ]

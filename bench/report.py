@@ -67,6 +67,15 @@ def machine(results):
     }
 
 
+def run_note(results, name):
+    load = read(results, name + ".load").split()
+    secs = read(results, name + ".seconds")
+    if len(load) != 2 or not secs:
+        return ""
+    return (f"_Took {secs} s; 1-minute load average {load[0]} when it started, "
+            f"{load[1]} when it ended._\n")
+
+
 def failed_note(results, name):
     rc = read(results, name + ".failed", "?")
     return f"_This benchmark did not complete (exit {rc}); see the output of bench/run.sh._\n"
@@ -272,6 +281,40 @@ def listing_section(results):
     return out
 
 
+def summary(results):
+    out = ["## Summary\n", "| benchmark | jenky | peer | jenky ÷ peer | goal | |",
+           "|---|---:|---:|---:|---|---|"]
+    r = load(results, "trigger")
+    if r:
+        jk, base, wh = r["peers"]["jenky"], r["peers"]["spawn-true"], r["peers"]["webhook"]
+        out.append(f"| trigger → first byte, p50 | {jk['p50']:.2f} ms | bare spawn {base['p50']:.2f} ms | "
+                   f"{jk['p50'] / base['p50']:.2f}× | ≤ 1.5× | {verdict(jk['p50'] / base['p50'] <= 1.5)} |")
+        out.append(f"| trigger → first byte, p50 | {jk['p50']:.2f} ms | webhook {wh['p50']:.2f} ms | "
+                   f"{jk['p50'] / wh['p50']:.2f}× | well ahead (< 1×) | {verdict(jk['p50'] < wh['p50'])} |")
+    r = load(results, "capture")
+    if r:
+        for kind, k in r["kinds"].items():
+            jk, pe = k["jenky"]["mib_per_s"], k["peer"]["mib_per_s"]
+            out.append(f"| capture {r['bytes'] >> 20} MiB ({kind}) | {jk:.0f} MiB/s | {pe:.0f} MiB/s | "
+                       f"{jk / pe:.0%} | ≥ 50 % | {verdict(jk / pe >= 0.5)} |")
+    r = load(results, "rss")
+    if r:
+        server = max(r["jenky_startup"]["server"]["vmrss_kib"], r["jenky_after_runs"]["server"]["vmrss_kib"])
+        wh = r["webhook_after_runs"]["vmrss_kib"]
+        out.append(f"| idle RSS of the server (20 projects) | {server / MIB:.1f} MiB | webhook {wh / MIB:.1f} MiB | "
+                   f"{server / wh:.2f}× | ≤ 10 MiB | {verdict(server <= 10 * MIB)} |")
+    r = load(results, "listing")
+    if r:
+        worst = max((k for k in r["kinds"] if k != "healthz"), key=lambda k: r["kinds"][k]["p99"])
+        p99 = r["kinds"][worst]["p99"]
+        out.append(f"| listing, {r['rows']:,} runs: worst p99 ({worst}) | {p99:.2f} ms | | | ≤ 5 ms | "
+                   f"{verdict(p99 <= 5.0)} |")
+    for name in ("trigger", "capture", "rss", "listing"):
+        if not load(results, name):
+            out.append(f"| {name} | did not complete | | | | |")
+    return out + [""]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
@@ -299,9 +342,11 @@ def main():
         "peers measured in the same run rather than absolute numbers across runs.",
         "",
     ]
-    for section in (trigger_section, capture_section, rss_section, listing_section):
+    lines += summary(a.results)
+    for name, section in (("trigger", trigger_section), ("capture", capture_section),
+                          ("rss", rss_section), ("listing", listing_section)):
         lines += section(a.results)
-        lines.append("")
+        lines.append(run_note(a.results, name))
     lines += [
         "## Reproducing",
         "",

@@ -65,8 +65,10 @@ bench() {  # NAME TIME_LIMIT_S ARGS...
   shift 2
   echo "== $name" >&2
   local start=$SECONDS rc=0
+  cut -d' ' -f1 /proc/loadavg > "$results/$name.load"
   timeout -k 10 "$limit" "$py" "$here/bench_$name.py" "$@" --out "$results/$name.json" || rc=$?
   echo "$((SECONDS - start))" > "$results/$name.seconds"
+  cut -d' ' -f1 /proc/loadavg >> "$results/$name.load"
   if ((rc != 0)); then
     echo "$rc" > "$results/$name.failed"
     echo "bench/run.sh: $name failed (exit $rc)" >&2
