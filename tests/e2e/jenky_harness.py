@@ -6,6 +6,7 @@ variable E2E_JENKY_TAG=<unique tag>; jenky passes its own environment on to
 supervisors and scripts, so the tag finds all of them in /proc at cleanup.
 """
 
+import fcntl
 import hashlib
 import http.client
 import json
@@ -154,6 +155,25 @@ def supervisor_pids(data_dir):
 def read_supervisor_pid(data_dir, run_id):
     with open(os.path.join(data_dir, "runs", str(run_id), "supervisor.json")) as f:
         return int(json.load(f)["pid"])
+
+
+def wait_lock_free(path, timeout=5):
+    """Waits until nobody holds an flock on PATH."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        def free():
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+        wait_until(free, timeout, interval=0.002, what=f"the lock on {path} to be released")
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------
@@ -438,6 +458,10 @@ class Server:
         self.signalled = True
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+        # A supervisor being spawned at the moment of the kill can hold a copy
+        # of the server's data-dir lock for a few ms more; a restart right
+        # away would be refused ("another jenky serve is using ...").
+        wait_lock_free(os.path.join(self.data_dir, "server.lock"))
 
     def kill_group(self):
         if not self.proc:

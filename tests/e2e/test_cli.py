@@ -236,3 +236,20 @@ def test_a_recipe_project_runs_the_embedded_script_and_names_it(world):
     assert r.text == shown
     assert run["script_sha256"] == h.sha256_hex(shown)
     assert run["status"] == "succeeded", (run, srv.log(rid)[-500:])
+
+
+def test_deploy_follow_of_a_superseded_run_exits_3(world):
+    srv = world.serve(project_toml("c", 'echo "run $JENKY_RUN_ID"\n' + WAIT_GATE,
+                                   concurrency="coalesce", env={"GATE": world.gate}))
+    first = srv.trigger("c")["id"]
+    srv.wait_run(first, "running")
+    cli = world.cli_popen("deploy", "c", "--follow", server=srv)
+    err, out = h.PipeReader(cli.stderr), h.PipeReader(cli.stdout)
+    m = re.search(r"run (\d+) of c queued", err.wait_for(" queued").decode())
+    pending = int(m.group(1))
+    newer = srv.trigger("c")["id"]
+    assert cli.wait(timeout=20) == 3
+    assert out.result() == ""
+    assert f"run {pending} cancelled: superseded by run {newer}" in err.result()
+    world.open_gate()
+    assert srv.wait_run(newer)["status"] == "succeeded"

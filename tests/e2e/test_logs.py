@@ -207,3 +207,16 @@ def test_keep_runs_prunes_old_logs_but_keeps_history(world):
     srv2 = world.server(srv.config_path)
     assert srv2.get(f"/api/v1/runs/{ids[1]}/log").status == 410
     assert [r["id"] for r in srv2.get_json("/api/v1/runs")] == ids[::-1]
+
+
+def test_follow_can_start_at_a_line(world):
+    srv = world.serve(project_toml("p", "printf 'one\\ntwo\\nthree\\n'\n" + WAIT_GATE + "echo four\n",
+                                   env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "three\n")
+    s = srv.stream(f"/api/v1/runs/{rid}/log?follow=1&line=2")
+    assert s.headers["X-Jenky-Log-Offset"] == "4"
+    s.read_until(b"three\n")
+    world.open_gate()
+    assert s.read_to_end() == b"two\nthree\nfour\n"
+    s.close()

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -230,3 +231,44 @@ def test_logs_follow_reconnects_across_a_server_restart_and_prints_the_log_once(
     assert rc == 0, (rc, stdout, stderr)
     assert stdout == "line1\nline2\nline3\n", stderr
     assert "reconnecting" in stderr
+
+
+def test_kill_9_at_any_moment_of_a_run_loses_nothing(world):
+    script = 'for i in $(seq 1 100); do echo "line $i"; sleep 0.002; done\n'
+    srv = world.serve(project_toml("p", script, concurrency="queue"))
+    expected = "".join(f"line {i}\n" for i in range(1, 101)).encode()
+    for delay in [0, 0.01, 0.03, 0.07, 0.12, 0.2, 0.3, 0.5]:
+        rid = srv.trigger("p")["id"]
+        time.sleep(delay)  # not a wait for a condition: the moment of the kill
+        srv.kill9()
+        srv = restart(world, srv)
+        done = srv.wait_run(rid, timeout=20)
+        assert done["status"] == "succeeded", (delay, done)
+        assert srv.log(rid) == expected, delay
+        assert done["log_bytes"] == len(expected)
+
+
+def test_queued_runs_of_a_project_removed_from_the_config_are_cancelled_at_restart(world):
+    srv = world.serve(project_toml("p", "echo p\n" + h.WAIT_GATE, concurrency="queue",
+                                   env={"GATE": world.gate}),
+                      project_toml("q", "echo q\n"))
+    first = srv.trigger("p")["id"]
+    second = srv.trigger("p")["id"]
+    srv.wait_log(first, "p\n")
+    assert srv.stop() == 0
+
+    path = world.config(project_toml("q", "echo q\n"), name="smaller.toml")
+    srv2 = world.server(path)
+    srv2.wait_line(rf"run={first} project=p adopted running run")
+    queued = srv2.wait_run(second)
+    assert queued["status"] == "cancelled"
+    assert queued["reason"] == "project no longer in the configuration"
+    # The run that was already running still completes and is recorded.
+    world.open_gate()
+    assert srv2.wait_run(first)["status"] == "succeeded"
+    assert srv2.log(first) == b"p\n"
+    # Its history is still listed under the old name.
+    assert [r["id"] for r in srv2.get_json("/api/v1/projects/p/runs")] == [second, first]
+    r = srv2.post("/api/v1/projects/p/runs")
+    assert r.status == 404
+    assert r.error() == ("not_found", "no project named 'p'")

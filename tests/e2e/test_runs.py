@@ -236,3 +236,64 @@ def test_script_file_is_read_at_trigger_time_and_saved_with_the_run(world):
     assert srv.get(f"/api/v1/runs/{r1['id']}/script").text == "echo version one\n"
     assert srv.get(f"/api/v1/runs/{r2['id']}/script").text == "echo version two\n"
     assert os.path.exists(sf)
+
+
+def test_a_script_killed_by_a_signal_fails_naming_the_signal(world):
+    srv = world.serve(project_toml("p", "echo going\nkill -KILL $$\n"))
+    run = srv.trigger("p")
+    done = srv.wait_run(run["id"])
+    assert done["status"] == "failed"
+    assert done["exit_code"] == 137
+    assert done["reason"] == "killed by SIGKILL"
+    assert srv.log(run["id"]) == b"going\n"
+
+
+def cannot_start_world(world):
+    blocker = world.write("not-a-dir", "a file where a directory should be\n")
+    return world.serve(project_toml("p", "echo never\n", workdir=os.path.join(blocker, "sub"),
+                                    concurrency="queue"))
+
+
+def test_a_run_that_cannot_start_fails_with_the_reason(world):
+    srv = cannot_start_world(world)
+    run = srv.trigger("p")
+    done = srv.wait_run(run["id"])
+    assert done["status"] == "failed", done
+    assert "not-a-dir/sub" in done["reason"] and "Not a directory" in done["reason"], done
+    assert done["exit_code"] is None
+    assert done["finished_at"] is not None
+    srv.wait_line(rf"run={run['id']} project=p cannot start: ")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a run that fails to start (Engine::FailToStart, e.g. "
+                   "its workdir cannot be created) is finalized while still 'queued', so "
+                   "Finalize never calls scheduler_.Finished: the project's lane stays occupied "
+                   "and every later trigger of the project stays queued forever")
+def test_a_run_that_cannot_start_does_not_block_the_next_run(world):
+    srv = cannot_start_world(world)
+    a = srv.trigger("p")
+    assert srv.wait_run(a["id"])["status"] == "failed"
+    b = srv.trigger("p")
+    done = srv.wait_run(b["id"], timeout=5)
+    assert done["status"] == "failed", done
+    assert "not-a-dir/sub" in done["reason"]
+
+
+def test_public_url_is_used_for_the_log_url_given_to_scripts(world):
+    srv = world.serve(project_toml("p", 'echo "$JENKY_LOG_URL"\n'),
+                      server_toml='[server]\nkill_grace = "1s"\n'
+                                  'public_url = "https://deploy.example.com/"\n')
+    rid = srv.trigger("p")["id"]
+    srv.wait_run(rid)
+    assert srv.log(rid) == f"https://deploy.example.com/runs/{rid}\n".encode()
+
+
+def test_the_timeout_counts_from_the_start_of_a_run_not_from_its_trigger(world):
+    # Three 1 s runs queued at once under a 3 s timeout: the last one waits
+    # 2 s before it starts, and must still succeed.
+    srv = world.serve(project_toml("p", "sleep 1\necho done\n", concurrency="queue",
+                                   timeout="3s"))
+    ids = [srv.trigger("p")["id"] for _ in range(3)]
+    for rid in ids:
+        done = srv.wait_run(rid, timeout=20)
+        assert done["status"] == "succeeded", done
