@@ -309,8 +309,9 @@ class Server:
     """One `jenky serve` process with its stderr collected into self.lines."""
 
     def __init__(self, binary, data_dir, config_path=None, listen="127.0.0.1:0", env=None,
-                 extra_args=()):
+                 extra_args=(), cwd=None):
         self.binary = binary
+        self.cwd = cwd
         self.data_dir = data_dir
         self.config_path = config_path
         self.listen = listen
@@ -343,7 +344,7 @@ class Server:
     def spawn(self):
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=self.env, start_new_session=True)
+                                     env=self.env, start_new_session=True, cwd=self.cwd)
         # Supervisors inherit the stderr pipe and may outlive the server: the
         # reader is a daemon and nobody waits for its EOF.
         t = threading.Thread(target=self._read_stderr, args=(self.proc.stderr,), daemon=True)
@@ -613,9 +614,10 @@ class World:
     def config(self, *projects, server=SERVER_TOML, extra="", name="jenky.toml"):
         return self.write(name, server + "\n" + extra + "\n" + "\n".join(projects))
 
-    def server(self, config_path=None, listen="127.0.0.1:0", env=None, start=True, data_dir=None):
+    def server(self, config_path=None, listen="127.0.0.1:0", env=None, start=True, data_dir=None,
+               extra_args=(), cwd=None):
         s = Server(self.binary, data_dir or self.data_dir, config_path=config_path, listen=listen,
-                   env=env or self.env())
+                   env=env or self.env(), extra_args=extra_args, cwd=cwd or self.root)
         self.servers.append(s)
         if start:
             s.start()
@@ -634,7 +636,7 @@ class World:
         if server is not None:
             argv += ["--server", server.url if isinstance(server, Server) else server]
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                           env=env or self.env(), stdin=subprocess.DEVNULL)
+                           env=env or self.env(), stdin=subprocess.DEVNULL, cwd=self.root)
         if check_rc is not None:
             assert p.returncode == check_rc, (
                 f"{args}: exit {p.returncode}, stdout={p.stdout!r} stderr={p.stderr!r}")
@@ -646,7 +648,7 @@ class World:
             argv += ["--server", server.url if isinstance(server, Server) else server]
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL, env=env or self.env(),
-                             start_new_session=True)
+                             start_new_session=True, cwd=self.root)
         self.clis.append(p)
         return p
 

@@ -184,3 +184,24 @@ def test_sigint_stops_the_server_cleanly(world):
     srv = world.serve(project_toml("p", "true\n"))
     assert srv.stop(signal.SIGINT) == 0
     srv.wait_line(r"^SIGINT: stopping")
+
+
+def test_serve_uses_jenky_toml_in_the_working_directory(world):
+    world.write("jenky.toml", '[server]\nkill_grace = "1s"\n' + project_toml("local", "echo here\n"))
+    srv = world.server(None)
+    srv.wait_line(r"config jenky\.toml")
+    assert [p["name"] for p in srv.get_json("/api/v1/projects")] == ["local"]
+    p = world.cli("check")  # also the default of check
+    assert p.returncode == 0
+    assert p.stdout == "jenky.toml: ok (1 project(s), 0 token(s))\n"
+
+
+def test_serve_without_a_config_uses_the_embedded_default_and_demo_adds_a_project(world):
+    srv = world.server(None, extra_args=["--demo"])
+    srv.wait_line(r"\(no config file: embedded default\)")
+    projects = srv.get_json("/api/v1/projects")
+    assert [p["name"] for p in projects] == ["demo"]
+    demo = srv.get_json("/api/v1/projects/demo")
+    assert demo["source"] == "recipe" and demo["recipe"] == "demo"
+    plain = world.server(None, data_dir=world.path("other-data"))
+    assert plain.get_json("/api/v1/projects") == []

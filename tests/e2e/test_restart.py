@@ -272,3 +272,33 @@ def test_queued_runs_of_a_project_removed_from_the_config_are_cancelled_at_resta
     r = srv2.post("/api/v1/projects/p/runs")
     assert r.status == 404
     assert r.error() == ("not_found", "no project named 'p'")
+
+
+def test_an_adopted_run_can_be_cancelled_and_its_tree_is_killed(world):
+    marker = "e2e-adopted-" + world.tag
+    srv = world.serve(project_toml(
+        "p", f'echo up\nbash -c "exec -a {marker} sleep 300" &\n' + h.WAIT_GATE,
+        env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "up\n")
+    h.wait_until(lambda: h.pids_matching(argv_part=marker.encode()), 10)
+    srv.kill9()
+    srv2 = restart(world, srv)
+    srv2.wait_line(rf"run={rid} project=p adopted running run")
+    r = srv2.post(f"/api/v1/runs/{rid}/cancel")
+    assert r.status == 202, r
+    done = srv2.wait_run(rid, timeout=15)
+    assert done["status"] == "cancelled"
+    assert done["reason"] == "cancelled by local"
+    assert h.pids_matching(argv_part=marker.encode()) == []
+
+
+def test_an_adopted_run_still_times_out(world):
+    srv = world.serve(project_toml("p", "echo up\nsleep 300\n", timeout="2s"))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "up\n")
+    srv.stop(signal.SIGTERM)
+    srv2 = restart(world, srv)
+    done = srv2.wait_run(rid, timeout=15)
+    assert done["status"] == "timed_out", done
+    assert done["reason"] == "timed out after 2s"

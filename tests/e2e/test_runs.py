@@ -163,28 +163,44 @@ def test_failing_script_ends_failed_with_its_exit_code(world):
 
 def test_timeout_ends_the_run_timed_out(world):
     marker = "e2e-timeout-" + world.tag
-    srv = world.serve(project_toml(
-        "p", f'echo start\nbash -c "exec -a {marker} sleep 300" &\nsleep 300\n', timeout="1s"))
+    script = (f'echo start\nbash -c "exec -a {marker}-child sleep 300" &\n'
+              f"bash -c 'trap \"\" TERM; exec -a {marker}-stubborn sleep 301' &\n"
+              "sleep 300\n")
+    srv = world.serve(project_toml("p", script, timeout="1s"))
     run = srv.trigger("p")
     done = srv.wait_run(run["id"], timeout=15)
     assert done["status"] == "timed_out", done
     assert done["reason"] == "timed out after 1s"
     assert done["exit_code"] is not None and done["exit_code"] != 0
     assert srv.log(run["id"]) == b"start\n"
+    # Even the child that ignores SIGTERM is gone (SIGKILL after kill_grace).
     assert h.pids_matching(argv_part=marker.encode()) == []
-    # It took about the timeout, not the sleep.
     assert srv.get_json("/api/v1/projects/p")["timeout_seconds"] == 1
+    srv.wait_line(rf"run={run['id']} project=p timed_out")
 
 
 def test_processes_the_script_left_running_are_stopped_when_it_ends(world):
     marker = "e2e-leftover-" + world.tag
-    srv = world.serve(project_toml(
-        "p", f'bash -c "exec -a {marker} sleep 300" &\necho done\n'))
+    # A plain background job and a daemon (forked, own session, stdout closed).
+    script = (f'bash -c "exec -a {marker}-bg sleep 300" &\n'
+              f'setsid -f bash -c "exec -a {marker}-daemon sleep 301" >/dev/null 2>&1\n'
+              f'while ! pgrep -f {marker}-daemon >/dev/null; do sleep 0.01; done\n'
+              "echo done\n")
+    srv = world.serve(project_toml("p", script))
     run = srv.trigger("p")
     done = srv.wait_run(run["id"], timeout=15)
     assert done["status"] == "succeeded", done
-    assert "stopped 1 process the script left running" in done["reason"]
+    assert done["exit_code"] == 0
+    assert done["reason"] == "stopped 2 processes the script left running", done
     assert h.pids_matching(argv_part=marker.encode()) == []
+    assert srv.log(run["id"]) == b"done\n"
+
+
+def test_a_script_gets_no_stdin(world):
+    srv = world.serve(project_toml("p", "cat\necho after cat\n"))
+    run = srv.trigger("p")
+    assert srv.wait_run(run["id"], timeout=10)["status"] == "succeeded"
+    assert srv.log(run["id"]) == b"after cat\n"
 
 
 def test_script_stdout_and_stderr_are_merged_in_order(world):
