@@ -14,7 +14,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <boost/beast/websocket/rfc6455.hpp>
+
 #include "exec/log_index.h"
+#include "http/log_socket.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -161,6 +164,11 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
   if (!api_path) {
     if (!get) co_return co_await not_allowed("GET");
     co_return co_await ServeWebAsset(ex);
+  }
+  if (parts.size() == 5 && parts[0] == "ws" && parts[1] == "v1" && parts[4] == "log" &&
+      (parts[2] == "runs" || parts[2] == "projects")) {
+    if (!get) co_return co_await not_allowed("GET");
+    co_return co_await LogSocketRoute(ex, parts[2] == "projects", parts[3]);
   }
   if (parts.size() == 2 && parts[0] == "hooks") {
     if (!post) co_return co_await not_allowed("POST");
@@ -695,6 +703,85 @@ net::awaitable<void> Api::ServeWebAsset(Exchange& ex) {
   }
   if (ex.req().method() != http::verb::head) res.body().assign(data->data(), data->size());
   co_await ex.Send(std::move(res));
+}
+
+bool Api::OriginAllowed(const Exchange& ex) const {
+  std::string origin = ex.Header("Origin");
+  if (origin.empty()) return true;  // not a browser: auth alone decides
+  std::string host = ex.Header("Host");
+  // The page jenky itself served (directly or through a proxy that keeps Host).
+  if (!host.empty() && (origin == "http://" + host || origin == "https://" + host)) return true;
+  const ServerConfig& server = engine_.config().server;
+  if (!server.public_url.empty()) {
+    std::string_view pub = server.public_url;
+    size_t scheme = pub.find("://");
+    size_t path = pub.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
+    if (origin == pub.substr(0, path)) return true;
+  }
+  for (const auto& allowed : server.allowed_origins) {
+    if (origin == allowed) return true;
+  }
+  return false;
+}
+
+net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, const std::string& name) {
+  if (!co_await CheckRateLimit(ex)) co_return;
+  Principal p = Authenticate(ex);
+  if (!co_await Require(ex, p, kScopeRead)) co_return;
+  if (!OriginAllowed(ex)) {
+    LogWarning("WebSocket from {} refused: Origin {} is not allowed", ex.remote().to_string(),
+               ex.Header("Origin"));
+    co_return co_await ex.SendError(http::status::forbidden, "forbidden_origin",
+                                    fmt::format("Origin {} is not allowed; add it to [server] "
+                                                "allowed_origins", ex.Header("Origin")));
+  }
+  LogSocketOptions o;
+  if (const std::string* f = ex.Query("format")) {
+    if (*f != "raw" && *f != "json") {
+      co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                      "format must be json (default) or raw");
+    }
+    o.raw = *f == "raw";
+  }
+  if (project_stream) {
+    if (!engine_.config().FindProject(name)) {
+      co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                      fmt::format("no project named '{}'", name));
+    }
+    o.project = name;
+  } else {
+    if (!ParseInt(name, o.run_id)) {
+      co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                      fmt::format("'{}' is not a run id; run ids are numbers", name));
+    }
+    auto run = engine_.GetRun(o.run_id);
+    if (!run.ok() || !run->has_value()) {
+      co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                      fmt::format("no run with id {}", o.run_id));
+    }
+    if ((*run)->log_pruned) {
+      co_return co_await ex.SendError(http::status::gone, "gone",
+                                      fmt::format("the log of run {} was pruned (keep_runs)", o.run_id));
+    }
+    if (const std::string* off = ex.Query("offset")) {
+      if (!ParseInt(*off, o.offset)) {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                        "offset must be a byte count (0 or more)");
+      }
+    }
+    if (IsFinished((*run)->status) && o.offset > (*run)->log_bytes) {
+      co_return co_await ex.SendError(
+          http::status::range_not_satisfiable, "offset_out_of_range",
+          fmt::format("offset {} is past the end of the log ({} bytes)", o.offset, (*run)->log_bytes));
+    }
+  }
+  if (!beast::websocket::is_upgrade(ex.req())) {
+    ex.extra_headers().emplace_back("Upgrade", "websocket");
+    co_return co_await ex.SendError(http::status::upgrade_required, "upgrade_required",
+                                    "this is a WebSocket endpoint; connect with a WebSocket client, "
+                                    "or use GET /api/v1/runs/{id}/log?follow=1 for plain HTTP");
+  }
+  co_await ServeLogSocket(ex, engine_, std::move(o));
 }
 
 net::awaitable<bool> Api::CheckRateLimit(Exchange& ex) {

@@ -42,6 +42,8 @@ class Api {
   net::awaitable<void> Hook(Exchange& ex, const std::string& project);
   net::awaitable<void> ListDeliveries(Exchange& ex, const std::string& project);
   net::awaitable<void> ServeWebAsset(Exchange& ex);
+  net::awaitable<void> LogSocketRoute(Exchange& ex, bool project_stream, const std::string& name);
+  bool OriginAllowed(const Exchange& ex) const;
   // 429 with Retry-After if this address used up its failed-auth allowance.
   net::awaitable<bool> CheckRateLimit(Exchange& ex);
 

@@ -189,6 +189,7 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
     Request req = parser.release();
     Exchange ex(req, stream, limits_);
     co_await handler_(ex);
+    if (ex.stream_taken()) co_return;  // upgraded: the new owner has closed it
     if (!ex.keep_alive()) break;
   }
   boost::system::error_code ignored;

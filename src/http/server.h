@@ -59,6 +59,15 @@ class Exchange {
   bool keep_alive() const { return keep_alive_; }
   void set_keep_alive(bool k) { keep_alive_ = k; }
   bool responded() const { return responded_; }
+  // Hands the connection to a protocol upgrade (WebSocket); the HTTP session
+  // ends without touching it again.
+  beast::tcp_stream TakeStream() {
+    taken_ = true;
+    responded_ = true;
+    keep_alive_ = false;
+    return std::move(stream_);
+  }
+  bool stream_taken() const { return taken_; }
   void mark_responded() { responded_ = true; }
   // Headers every response gets (set by the API layer, e.g. Set-Cookie).
   std::vector<std::pair<std::string, std::string>>& extra_headers() { return extra_headers_; }
@@ -72,6 +81,7 @@ class Exchange {
   net::ip::address remote_;
   bool keep_alive_;
   bool responded_ = false;
+  bool taken_ = false;
   std::vector<std::pair<std::string, std::string>> extra_headers_;
 };
 

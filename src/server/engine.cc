@@ -24,10 +24,25 @@ extern char** environ;
 
 namespace jenky {
 
+namespace {
+
+std::shared_ptr<net::steady_timer> NewSignal(net::io_context& io) {
+  auto t = std::make_shared<net::steady_timer>(io);
+  t->expires_at(net::steady_timer::time_point::max());
+  return t;
+}
+
+}  // namespace
+
 void LogTail::Notify(net::io_context& io) {
-  auto old = std::exchange(changed, std::make_shared<net::steady_timer>(io));
-  changed->expires_at(net::steady_timer::time_point::max());
+  auto old = std::exchange(changed, NewSignal(io));
   old->cancel();
+}
+
+std::shared_ptr<net::steady_timer> Engine::ProjectSignal(const std::string& project) {
+  auto& signal = project_signals_[project];
+  if (!signal) signal = NewSignal(io_);
+  return signal;
 }
 
 struct Engine::Active {
@@ -181,6 +196,9 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
   a->dir = RunDir::For(config_.server.data_dir, id);
   active_[id] = std::move(a);
   Apply(*decision);
+  if (auto it = project_signals_.find(project); it != project_signals_.end()) {
+    std::exchange(it->second, NewSignal(io_))->cancel();
+  }
   auto it = active_.find(id);
   if (it != active_.end()) return it->second->run;
   auto stored = store_->GetRun(id);
@@ -315,6 +333,7 @@ void Engine::StartRun(int64_t id) {
   r.status = RunStatus::kRunning;
   r.started_at = NowMillis();
   Persist(r);
+  a.tail->Notify(io_);  // followers of a queued run see it start
   LogInfo("{}started {} pid={}", RunTag(r.id, r.project),
           r.recipe.empty() ? "script sha256=" + r.script_sha256.substr(0, 12)
                            : "recipe " + r.recipe + " sha256=" + r.script_sha256.substr(0, 12),

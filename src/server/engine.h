@@ -42,6 +42,12 @@ struct LogTail {
   bool finished = false;
   // Cancelled (and replaced) on every change: waiters hold the one they wait on.
   std::shared_ptr<net::steady_timer> changed;
+  // The last log message a WebSocket viewer encoded ([cache_offset, cache_next)),
+  // so viewers at the same offset share it instead of each reading and encoding.
+  std::shared_ptr<const std::string> cache;
+  int64_t cache_offset = -1;
+  int64_t cache_next = -1;
+  bool cache_raw = false;
 
   void Notify(net::io_context& io);
 };
@@ -84,6 +90,8 @@ class Engine {
   // The live tail of an active run, or nullptr when the run is not active (its
   // log is complete on disk).
   std::shared_ptr<LogTail> Tail(int64_t run_id);
+  // Cancelled (and replaced) whenever PROJECT gets a new run.
+  std::shared_ptr<net::steady_timer> ProjectSignal(const std::string& project);
   std::string LogPath(int64_t run_id) const;
   std::string IndexPath(int64_t run_id) const;
   std::string ScriptPath(int64_t run_id) const;
@@ -114,6 +122,7 @@ class Engine {
   Scheduler scheduler_;
   FileWatcher files_;
   std::map<int64_t, std::unique_ptr<Active>> active_;  // queued and running
+  std::map<std::string, std::shared_ptr<net::steady_timer>> project_signals_;
   int64_t next_id_ = 1;
   std::string base_url_;
 

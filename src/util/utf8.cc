@@ -1,0 +1,129 @@
+#include "util/utf8.h"
+
+namespace jenky {
+namespace {
+
+constexpr char kReplacement[] = "\xEF\xBF\xBD";
+
+// What a lead byte asks for: the character's length and the allowed range of
+// its second byte (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+// Length 0: not a lead byte.
+struct Lead {
+  size_t length;
+  unsigned char lo, hi;
+};
+
+Lead LeadOf(unsigned char c) {
+  if (c < 0x80) return {1, 0, 0};
+  if (c >= 0xC2 && c <= 0xDF) return {2, 0x80, 0xBF};
+  if (c == 0xE0) return {3, 0xA0, 0xBF};
+  if (c >= 0xE1 && c <= 0xEC) return {3, 0x80, 0xBF};
+  if (c == 0xED) return {3, 0x80, 0x9F};
+  if (c >= 0xEE && c <= 0xEF) return {3, 0x80, 0xBF};
+  if (c == 0xF0) return {4, 0x90, 0xBF};
+  if (c >= 0xF1 && c <= 0xF3) return {4, 0x80, 0xBF};
+  if (c == 0xF4) return {4, 0x80, 0x8F};
+  return {0, 0, 0};
+}
+
+// True if D[i, i+count) is a valid start of the character led by D[i].
+bool ValidStart(std::string_view d, size_t i, size_t count, const Lead& lead) {
+  for (size_t k = 1; k < count; ++k) {
+    unsigned char b = static_cast<unsigned char>(d[i + k]);
+    unsigned char lo = k == 1 ? lead.lo : 0x80, hi = k == 1 ? lead.hi : 0xBF;
+    if (b < lo || b > hi) return false;
+  }
+  return true;
+}
+
+// Length of the valid UTF-8 character at D[i], or 0 if there is none.
+size_t ValidCharLength(std::string_view d, size_t i) {
+  Lead lead = LeadOf(static_cast<unsigned char>(d[i]));
+  if (lead.length == 0 || i + lead.length > d.size()) return 0;
+  return ValidStart(d, i, lead.length, lead) ? lead.length : 0;
+}
+
+template <typename Emit>
+void Decode(std::string_view d, Emit emit) {
+  size_t i = 0;
+  while (i < d.size()) {
+    size_t n = ValidCharLength(d, i);
+    if (n == 0) {
+      emit(std::string_view(kReplacement, 3), true);
+      ++i;
+    } else {
+      emit(d.substr(i, n), false);
+      i += n;
+    }
+  }
+}
+
+}  // namespace
+
+size_t CompleteUtf8Prefix(std::string_view d) {
+  size_t n = d.size();
+  // The lead byte of a cut-off character is at most 3 bytes from the end.
+  for (size_t back = 1; back <= 3 && back <= n; ++back) {
+    unsigned char c = static_cast<unsigned char>(d[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    Lead lead = LeadOf(c);
+    bool cut_off = lead.length > back && ValidStart(d, n - back, back, lead);
+    return cut_off ? n - back : n;
+  }
+  return n;
+}
+
+void AppendJsonEscapedUtf8(std::string_view data, std::string& out) {
+  static const char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + data.size() + 16);
+  // Fast path for runs of plain ASCII.
+  size_t i = 0;
+  while (i < data.size()) {
+    unsigned char c = static_cast<unsigned char>(data[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      size_t j = i + 1;
+      while (j < data.size()) {
+        unsigned char d = static_cast<unsigned char>(data[j]);
+        if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
+        ++j;
+      }
+      out.append(data.data() + i, j - i);
+      i = j;
+      continue;
+    }
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+      }
+      ++i;
+      continue;
+    }
+    size_t n = ValidCharLength(data, i);
+    if (n == 0) {
+      out.append(kReplacement, 3);
+      ++i;
+    } else {
+      out.append(data.data() + i, n);
+      i += n;
+    }
+  }
+}
+
+std::string SanitizeUtf8(std::string_view data) {
+  std::string out;
+  out.reserve(data.size());
+  Decode(data, [&](std::string_view piece, bool) { out.append(piece); });
+  return out;
+}
+
+}  // namespace jenky
