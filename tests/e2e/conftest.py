@@ -31,7 +31,9 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def jenky_bin(tmp_path_factory):
     source = os.environ.get("JENKY_BIN", "/work/main/build/jenky")
-    return h.prepare_binary(source, str(tmp_path_factory.mktemp("bin")))
+    path = h.prepare_binary(source, str(tmp_path_factory.mktemp("bin")))
+    yield path
+    os.unlink(path)  # 50 MB; pytest keeps the last few temp dirs
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -21,6 +21,8 @@ import time
 import uuid
 
 TAG_VAR = "E2E_JENKY_TAG"
+SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error: ",
+                     "WARNING: ThreadSanitizer")
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "interrupted"}
 LISTEN_RE = re.compile(r"^listening on (http://127\.0\.0\.1:(\d+))$")
 
@@ -672,6 +674,12 @@ class World:
         kill_tagged(self.tag)
         left = pids_matching(env_entry=f"{TAG_VAR}={self.tag}".encode())
         assert not left, f"processes survived cleanup: {left}"
+        # With a sanitizer build, any report on the server's (or a
+        # supervisor's) stderr fails the test.
+        for s in self.servers:
+            text = s.stderr()
+            for needle in SANITIZER_REPORTS:
+                assert needle not in text, f"sanitizer report in server stderr:\n{text}"
 
 
 def free_port():

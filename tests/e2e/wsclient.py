@@ -71,6 +71,7 @@ class WebSocket:
         self.inflater = zlib.decompressobj(-15)
         self.auto_pong = auto_pong
         self.pings_received = 0
+        self.pongs_received = 0
         self.closed = None
 
     # -- raw io
@@ -144,6 +145,7 @@ class WebSocket:
                     self._send_frame(0xA, payload)
                 continue
             if opcode == 0xA:
+                self.pongs_received += 1
                 continue
             if opcode in (0x1, 0x2):
                 first_opcode, compressed = opcode, rsv1
