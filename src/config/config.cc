@@ -224,7 +224,8 @@ bool IsEnvName(std::string_view s) {
 
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
   L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
-                              "max_body", "kill_grace", "max_auth_failures"});
+                              "max_body", "kill_grace", "max_auth_failures",
+                              "ws_idle_timeout"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
@@ -250,6 +251,10 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     else c.server.max_body_bytes = *n;
   }
   if (auto d = L.Duration(t, "kill_grace", "server")) c.server.kill_grace = *d;
+  if (auto d = L.Duration(t, "ws_idle_timeout", "server")) {
+    if (*d < std::chrono::seconds(1)) L.Error(*t.get("ws_idle_timeout"), "server.ws_idle_timeout must be at least 1s");
+    else c.server.ws_idle_timeout = *d;
+  }
   if (const toml::node* n = t.get("max_auth_failures")) {
     auto v = n->value<int64_t>();
     if (!v || *v < 0 || *v > 1'000'000) {

@@ -71,7 +71,10 @@ struct ServerConfig {
   std::vector<std::string> allowed_origins;
   long long max_body_bytes = 1 << 20;
   Millis kill_grace = std::chrono::seconds(10);  // TERM -> KILL on cancel/timeout
-  int max_auth_failures = 10;  // per address per minute, then 429; 0 = no limit
+  int max_auth_failures = 10;
+  // A WebSocket viewer that sends nothing (not even a pong to our pings) for
+  // this long is gone; pings go out at half of it.
+  Millis ws_idle_timeout = std::chrono::seconds(30);  // per address per minute, then 429; 0 = no limit
 };
 
 struct Config {

@@ -736,6 +736,8 @@ net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, cons
                                                 "allowed_origins", ex.Header("Origin")));
   }
   LogSocketOptions o;
+  o.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+      engine_.config().server.ws_idle_timeout);
   if (const std::string* f = ex.Query("format")) {
     if (*f != "raw" && *f != "json") {
       co_return co_await ex.SendError(http::status::bad_request, "bad_request",

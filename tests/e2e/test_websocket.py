@@ -197,12 +197,13 @@ def test_a_vanished_viewer_is_detected_and_freed(world):
                       server_toml=FAST_WS)
     rid = srv.trigger("p")["id"]
     h.wait_until(lambda: srv.run(rid)["status"] == "running", 10, what="run started")
+    time.sleep(0.2)  # let the HTTP connection of the poll above close
     before = fd_count(srv.proc.pid)
     # A peer that stops answering without closing (no FIN): it never reads
     # again, so it never answers the server's pings.
     sock = ws(srv, f"/ws/v1/runs/{rid}/log", auto_pong=False)
     assert sock.recv_json()["type"] == "run"
-    assert fd_count(srv.proc.pid) == before + 1
+    h.wait_until(lambda: fd_count(srv.proc.pid) == before + 1, 5, what="viewer's socket")
     # Gone after the 2 s idle timeout: the server closes its side.
     h.wait_until(lambda: fd_count(srv.proc.pid) == before, 8, interval=0.1, what="viewer freed")
     world.open_gate()
@@ -333,4 +334,4 @@ def test_websocket_errors_are_clear(world):
         assert e.value.status == status, (path, e.value)
         assert json.loads(e.value.body)["error"]["message"]
     r = srv.get(f"/ws/v1/runs/{rid}/log")  # plain HTTP
-    assert r.status == 426 and "WebSocket" in r.error()["message"]
+    assert r.status == 426 and "WebSocket" in r.json()["error"]["message"]
