@@ -1,0 +1,173 @@
+// The HTTP API (SPEC.md "HTTP API (v1)" and docs/spec-extensions.md).
+// Every request goes to jenky's own origin; the session is an HttpOnly cookie.
+
+export interface Trigger {
+  kind: 'webhook' | 'manual' | 'api' | 'cli' | string;
+  provider: string | null;
+  ref: string | null;
+  branch: string | null;
+  commit: string | null;
+  actor: string | null;
+  delivery: string | null;
+}
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'interrupted';
+
+export interface Run {
+  id: number;
+  project: string;
+  status: RunStatus;
+  trigger: Trigger;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  exit_code: number | null;
+  reason: string | null;
+  log_bytes: number;
+  log_url: string;
+  recipe?: string | null;
+  script_sha256?: string | null;
+  log_pruned?: boolean;
+}
+
+export interface Webhook {
+  provider: string;
+  branches?: string[];
+  events?: string[];
+  url?: string;
+}
+
+export interface Project {
+  name: string;
+  description: string;
+  last_run: Run | null;
+  workdir?: string;
+  shell?: string;
+  timeout?: string;
+  concurrency?: string;
+  keep_runs?: number;
+  source?: string;
+  recipe?: string | null;
+  script_file?: string | null;
+  env_names?: string[];
+  secret_names?: string[];
+  webhook?: Webhook | null;
+}
+
+export interface Delivery {
+  id: number;
+  received_at: string;
+  provider: string;
+  event: string | null;
+  delivery: string | null;
+  result: 'deployed' | 'duplicate' | 'ignored' | 'ping' | 'rejected' | string;
+  status: number;
+  reason: string | null;
+  run_id: number | null;
+  remote: string | null;
+}
+
+export interface Session {
+  name: string;
+  scopes: string[];
+  auth: 'none' | 'token' | string;
+}
+
+export const FINISHED: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out', 'interrupted']);
+
+export function isFinished(run: Run): boolean {
+  return FINISHED.has(run.status);
+}
+
+/** An answer of the API that is not a success, or a failure to reach it (status 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  /** The server could not be reached (network down, server restarting). */
+  get offline(): boolean {
+    return this.status === 0 || this.status === 502 || this.status === 503 || this.status === 504;
+  }
+}
+
+type UnauthorizedHandler = () => void;
+let onUnauthorized: UnauthorizedHandler = () => {};
+
+/** Called whenever the API answers 401: the session is gone or was never there. */
+export function setUnauthorizedHandler(fn: UnauthorizedHandler): void {
+  onUnauthorized = fn;
+}
+
+async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+      signal,
+    });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new ApiError(0, 'offline', 'jenky cannot be reached');
+  }
+  if (!res.ok) {
+    let code = 'http_' + res.status;
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const j = (await res.json()) as { error?: { code?: string; message?: string } };
+      if (j.error?.code) code = j.error.code;
+      if (j.error?.message) message = j.error.message;
+    } catch {
+      /* not JSON */
+    }
+    if (res.status === 401 && path !== '/api/v1/session') onUnauthorized();
+    throw new ApiError(res.status, code, message);
+  }
+  return res;
+}
+
+export async function getJSON<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await request('GET', path, undefined, signal);
+  return (await res.json()) as T;
+}
+
+export async function sendJSON<T>(method: string, path: string, body?: unknown): Promise<T | null> {
+  const res = await request(method, path, body);
+  if (res.status === 204) return null;
+  const text = await res.text();
+  return text ? (JSON.parse(text) as T) : null;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  session: () => getJSON<Session>('/api/v1/session'),
+  signIn: (token: string) => sendJSON<Session>('POST', '/api/v1/session', { token }),
+  signOut: () => sendJSON<unknown>('DELETE', '/api/v1/session'),
+  projects: (signal?: AbortSignal) => getJSON<Project[]>('/api/v1/projects', signal),
+  project: (name: string, signal?: AbortSignal) => getJSON<Project>(`/api/v1/projects/${enc(name)}`, signal),
+  projectRuns: (name: string, limit: number, before?: number, signal?: AbortSignal) =>
+    getJSON<Run[]>(`/api/v1/projects/${enc(name)}/runs?limit=${limit}${before ? `&before=${before}` : ''}`, signal),
+  allRuns: (limit: number, before?: number, signal?: AbortSignal) =>
+    getJSON<Run[]>(`/api/v1/runs?limit=${limit}${before ? `&before=${before}` : ''}`, signal),
+  deliveries: (name: string, signal?: AbortSignal) => getJSON<Delivery[]>(`/api/v1/projects/${enc(name)}/deliveries`, signal),
+  run: (id: number, signal?: AbortSignal) => getJSON<Run>(`/api/v1/runs/${id}`, signal),
+  deploy: (name: string) => sendJSON<Run>('POST', `/api/v1/projects/${enc(name)}/runs`, { kind: 'manual' }),
+  cancel: (id: number) => sendJSON<Run>('POST', `/api/v1/runs/${id}/cancel`),
+  async script(id: number): Promise<{ text: string; recipe: string | null; sha256: string | null }> {
+    const res = await request('GET', `/api/v1/runs/${id}/script`);
+    return {
+      text: await res.text(),
+      recipe: res.headers.get('X-Jenky-Recipe'),
+      sha256: res.headers.get('X-Jenky-Script-Sha256'),
+    };
+  },
+};

@@ -1,0 +1,108 @@
+// Times, durations and short forms of run facts.
+
+import type { Run, Trigger } from './api';
+
+export function parseTime(s: string | null | undefined): number | null {
+  if (!s) return null;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? null : t;
+}
+
+/** "45s", "3m 05s", "1h 02m". */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) ms = 0;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return ms < 10000 && ms % 1000 !== 0 && s < 10 ? `${(ms / 1000).toFixed(1)}s` : `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  const hh = Math.floor(m / 60);
+  if (hh < 48) return `${hh}h ${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(hh / 24)}d ${hh % 24}h`;
+}
+
+/** "just now", "5 min ago", "3 h ago", "2 days ago", then a date. */
+export function formatAge(t: number, now = Date.now()): string {
+  const s = Math.round((now - t) / 1000);
+  if (s < 10) return 'just now';
+  if (s < 60) return `${s} s ago`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const hh = Math.floor(m / 60);
+  if (hh < 24) return `${hh} h ago`;
+  const d = Math.floor(hh / 24);
+  if (d < 14) return d === 1 ? 'yesterday' : `${d} days ago`;
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+export function formatAbsolute(t: number): string {
+  return new Date(t).toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
+
+/** Time since the run started, for a log line: "0:07.3", "12:34.5", "1:02:03". */
+export function formatOffset(ms: number): string {
+  const t = Math.max(0, Math.floor(ms / 100)); // tenths
+  const s = Math.floor(t / 10);
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  if (hh > 0) return `${hh}:${String(mm).padStart(2, '0')}:${ss}`;
+  return `${mm}:${ss}.${t % 10}`;
+}
+
+/** How long a run took, or has been running (null before it starts). */
+export function runDuration(run: Run, now = Date.now()): number | null {
+  const start = parseTime(run.started_at);
+  if (start === null) return null;
+  const end = parseTime(run.finished_at) ?? (run.status === 'running' ? now : null);
+  return end === null ? null : Math.max(0, end - start);
+}
+
+export function shortCommit(c: string | null | undefined): string {
+  return c ? c.slice(0, 7) : '';
+}
+
+const KINDS: Record<string, string> = { manual: 'manual', api: 'API', cli: 'CLI', webhook: 'webhook' };
+
+const PROVIDERS: Record<string, string> = {
+  github: 'GitHub',
+  gitea: 'Gitea',
+  forgejo: 'Forgejo',
+  gitlab: 'GitLab',
+  generic: 'generic',
+};
+
+/** "webhook · GitHub", "manual", "CLI". */
+export function triggerLabel(t: Trigger): string {
+  const kind = KINDS[t.kind] ?? t.kind;
+  if (t.kind === 'webhook' && t.provider) return `${kind} · ${PROVIDERS[t.provider] ?? t.provider}`;
+  return kind;
+}
+
+export function refLabel(t: Trigger): string {
+  if (t.branch) return t.branch;
+  if (t.ref) return t.ref.replace(/^refs\/(heads|tags)\//, '');
+  return '';
+}
+
+export const STATUS_LABEL: Record<string, string> = {
+  queued: 'queued',
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  timed_out: 'timed out',
+  interrupted: 'interrupted',
+};
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}

@@ -1,0 +1,384 @@
+// The virtualized log view: only the lines in (and just around) the viewport
+// are in the DOM, each absolutely placed in a spacer as tall as the whole log.
+// Rows are fixed-height (no wrapping; long lines scroll sideways), which keeps
+// a 100,000-line log as cheap to scroll as a 100-line one.
+//
+// Following: while the view is scrolled to the bottom it stays there as lines
+// arrive; scrolling up (wheel, keys, scrollbar, touch) stops that, and
+// follow() resumes it.
+
+import { h } from '../dom';
+import { formatOffset } from '../format';
+import { parseLine, styleCss, type Segment } from './ansi';
+import { MAX_RENDERED_COLUMNS, UNKNOWN_TIME, type LineStore, type SearchMatch } from './store';
+
+const OVERSCAN = 30;
+
+export interface LogViewOptions {
+  label: string;
+  onFollowChange?(following: boolean): void;
+  /** Lines selected through their numbers (1-based, inclusive), for #L12 / #L12-L20. */
+  onSelect?(from: number, to: number): void;
+}
+
+export class LogView {
+  readonly el: HTMLDivElement;
+  private readonly spacer: HTMLDivElement;
+  private readonly empty: HTMLDivElement;
+  private rows = new Map<number, HTMLDivElement>();
+  private lineHeight = 20;
+  private frame = 0;
+  private following = true;
+  private renderedVersion = -1;
+  private renderedLength = 0;
+  private dirtyAll = true;
+  private matches: SearchMatch[] = [];
+  private matchesByLine = new Map<number, SearchMatch[]>();
+  private currentMatch = -1;
+  private selected: [number, number] | null = null;
+  private showTimes = false;
+  private firstPaintMarked = false;
+  private pendingLine: number | null = null;
+  private resizeObserver: ResizeObserver | null = null;
+  private emptyText = 'Waiting for output…';
+
+  constructor(
+    private readonly store: LineStore,
+    private readonly opts: LogViewOptions,
+  ) {
+    this.spacer = h('div', { class: 'log-spacer' });
+    this.empty = h('div', { class: 'log-empty' }, this.emptyText);
+    this.el = h(
+      'div',
+      {
+        class: 'log',
+        role: 'log',
+        tabindex: 0,
+        'aria-label': opts.label,
+        'aria-live': 'off',
+      },
+      this.spacer,
+      this.empty,
+    );
+    this.el.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.el.addEventListener('wheel', (e) => {
+      if (e.deltaY < 0) this.setFollowing(false);
+    }, { passive: true });
+    this.el.addEventListener('keydown', (e) => {
+      if (['ArrowUp', 'PageUp', 'Home'].includes(e.key)) this.setFollowing(false);
+      if (e.key === 'End' && !e.shiftKey) {
+        e.preventDefault();
+        this.follow();
+      }
+    });
+    this.el.addEventListener('click', (e) => this.onClick(e));
+    if (typeof ResizeObserver !== 'undefined') {
+      this.resizeObserver = new ResizeObserver(() => this.schedule());
+      this.resizeObserver.observe(this.el);
+    }
+  }
+
+  /** Call once the element is in the document. */
+  mounted(): void {
+    this.measure();
+    this.schedule();
+  }
+
+  destroy(): void {
+    cancelAnimationFrame(this.frame);
+    this.resizeObserver?.disconnect();
+  }
+
+  private measure(): void {
+    const probe = h('div', { class: 'log-row', style: 'visibility:hidden;top:0' }, h('span', { class: 'log-text' }, 'M'));
+    this.spacer.appendChild(probe);
+    const lh = probe.getBoundingClientRect().height;
+    probe.remove();
+    if (lh > 0) this.lineHeight = lh;
+  }
+
+  /** Redraw on the next frame (call after appending to the store). */
+  schedule(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
+  }
+
+  setEmptyText(text: string): void {
+    this.emptyText = text;
+    this.empty.textContent = text;
+  }
+
+  setShowTimes(on: boolean): void {
+    if (on === this.showTimes) return;
+    this.showTimes = on;
+    this.el.classList.toggle('with-times', on);
+    this.dirtyAll = true;
+    this.schedule();
+  }
+
+  get isFollowing(): boolean {
+    return this.following;
+  }
+
+  /** Scroll to the bottom and stay there as lines arrive. */
+  follow(): void {
+    this.setFollowing(true);
+    this.el.scrollTop = this.el.scrollHeight;
+    this.schedule();
+  }
+
+  private setFollowing(on: boolean): void {
+    if (on === this.following) return;
+    this.following = on;
+    this.opts.onFollowChange?.(on);
+  }
+
+  private atBottom(): boolean {
+    return this.el.scrollHeight - this.el.clientHeight - this.el.scrollTop <= Math.max(4, this.lineHeight / 2);
+  }
+
+  private onScroll(): void {
+    this.setFollowing(this.atBottom());
+    this.schedule();
+  }
+
+  /** Shows line n (1-based) near the top third of the view and stops following. */
+  scrollToLine(n: number, select = true): void {
+    if (n > this.store.length) {
+      // Not loaded yet: go there when it is.
+      this.pendingLine = n;
+      if (select) this.selected = [n, n];
+      this.setFollowing(false);
+      return;
+    }
+    this.pendingLine = null;
+    this.setFollowing(false);
+    if (select) this.select(n, n, false);
+    this.updateSize();
+    const top = (n - 1) * this.lineHeight - this.el.clientHeight / 3;
+    this.el.scrollTop = Math.max(0, top);
+    this.schedule();
+  }
+
+  /** Marks lines from..to (1-based) as selected. */
+  select(from: number, to: number, notify = true): void {
+    this.selected = [Math.min(from, to), Math.max(from, to)];
+    this.dirtyAll = true;
+    this.schedule();
+    if (notify) this.opts.onSelect?.(this.selected[0], this.selected[1]);
+  }
+
+  private onClick(e: MouseEvent): void {
+    const a = (e.target as Element).closest?.('a.log-no');
+    if (!a) return;
+    e.preventDefault();
+    const n = Number(a.textContent);
+    if (!Number.isInteger(n)) return;
+    if (e.shiftKey && this.selected) this.select(this.selected[0], n);
+    else this.select(n, n);
+    this.setFollowing(false);
+  }
+
+  // ---- search ---------------------------------------------------------------
+
+  /** Highlights the matches; returns their count. */
+  setMatches(matches: SearchMatch[]): void {
+    this.matches = matches;
+    this.matchesByLine = new Map();
+    for (const m of matches) {
+      const list = this.matchesByLine.get(m.line);
+      if (list) list.push(m);
+      else this.matchesByLine.set(m.line, [m]);
+    }
+    this.currentMatch = -1;
+    this.dirtyAll = true;
+    this.schedule();
+  }
+
+  /** Moves to match k (0-based) and scrolls it into view. */
+  showMatch(k: number): void {
+    if (k < 0 || k >= this.matches.length) return;
+    this.currentMatch = k;
+    const m = this.matches[k];
+    this.setFollowing(false);
+    const top = m.line * this.lineHeight;
+    const view = this.el.clientHeight;
+    if (top < this.el.scrollTop + this.lineHeight || top > this.el.scrollTop + view - 2 * this.lineHeight) {
+      this.el.scrollTop = Math.max(0, top - view / 3);
+    }
+    // Bring the match into view sideways too.
+    const charW = this.charWidth();
+    const x = this.gutterWidth() + m.start * charW;
+    if (x < this.el.scrollLeft + this.gutterWidth() || x > this.el.scrollLeft + this.el.clientWidth - 40) {
+      this.el.scrollLeft = Math.max(0, x - this.el.clientWidth / 2);
+    }
+    this.dirtyAll = true;
+    this.schedule();
+  }
+
+  private charWidthCache = 0;
+  private charWidth(): number {
+    if (!this.charWidthCache) {
+      const probe = h('span', { class: 'log-text', style: 'position:absolute;visibility:hidden' }, 'M'.repeat(100));
+      this.spacer.appendChild(probe);
+      this.charWidthCache = probe.getBoundingClientRect().width / 100 || 8;
+      probe.remove();
+    }
+    return this.charWidthCache;
+  }
+
+  private gutterWidth(): number {
+    const g = this.el.querySelector<HTMLElement>('.log-gutter');
+    return g ? g.offsetWidth : 0;
+  }
+
+  // ---- rendering ------------------------------------------------------------
+
+  private updateSize(): void {
+    const n = this.store.length;
+    const digits = Math.max(3, String(n).length);
+    this.el.style.setProperty('--no-w', `${digits + 1}ch`);
+    this.spacer.style.height = `${n * this.lineHeight}px`;
+    this.spacer.style.minWidth = `calc(var(--gutter-w) + ${this.store.maxWidth + 2}ch)`;
+  }
+
+  private render(): void {
+    const store = this.store;
+    const n = store.length;
+    const changedFrom = store.takeChanges();
+    const grew = n !== this.renderedLength || store.version !== this.renderedVersion;
+    if (grew || this.dirtyAll) this.updateSize();
+    this.empty.hidden = n > 0;
+    if (this.pendingLine !== null && this.pendingLine <= n) {
+      const line = this.pendingLine;
+      this.pendingLine = null;
+      this.scrollToLine(line, this.selected !== null);
+    }
+    if (this.following && grew) this.el.scrollTop = this.el.scrollHeight;
+
+    const lh = this.lineHeight;
+    const top = this.el.scrollTop;
+    const height = this.el.clientHeight || 600;
+    const first = Math.max(0, Math.floor(top / lh) - OVERSCAN);
+    const last = Math.min(n - 1, Math.ceil((top + height) / lh) + OVERSCAN);
+
+    for (const [i, row] of this.rows) {
+      if (i < first || i > last || i >= changedFrom || this.dirtyAll || i >= n) {
+        row.remove();
+        this.rows.delete(i);
+      }
+    }
+    const frag = document.createDocumentFragment();
+    for (let i = first; i <= last; i++) {
+      if (this.rows.has(i)) continue;
+      const row = this.renderRow(i);
+      this.rows.set(i, row);
+      frag.appendChild(row);
+    }
+    if (frag.childNodes.length) this.spacer.appendChild(frag);
+    this.dirtyAll = false;
+    this.renderedLength = n;
+    this.renderedVersion = store.version;
+    this.el.dataset.lines = String(n);
+
+    if (!this.firstPaintMarked && n > 0) {
+      this.firstPaintMarked = true;
+      // Runs after this frame has been painted.
+      requestAnimationFrame(() => setTimeout(() => performance.mark('jenky:first-line-painted'), 0));
+    }
+  }
+
+  private renderRow(i: number): HTMLDivElement {
+    const store = this.store;
+    const n = i + 1;
+    const row = document.createElement('div');
+    row.className = 'log-row';
+    row.style.top = `${i * this.lineHeight}px`;
+    if (this.selected && n >= this.selected[0] && n <= this.selected[1]) row.classList.add('selected');
+    const gutter = document.createElement('span');
+    gutter.className = 'log-gutter';
+    const no = document.createElement('a');
+    no.className = 'log-no';
+    no.href = `#L${n}`;
+    no.tabIndex = -1;
+    no.textContent = String(n);
+    gutter.appendChild(no);
+    if (this.showTimes) {
+      const t = document.createElement('span');
+      t.className = 'log-time';
+      const ms = store.time(i);
+      if (ms !== UNKNOWN_TIME) {
+        t.textContent = formatOffset(ms);
+        t.title = `${(ms / 1000).toFixed(1)} s after the run started (when this line reached the page)`;
+      }
+      gutter.appendChild(t);
+    }
+    row.appendChild(gutter);
+    const text = document.createElement('span');
+    text.className = 'log-text';
+    let { segments } = parseLine(store.line(i), store.startStyle(i));
+    segments = truncate(segments);
+    const matches = this.matchesByLine.get(i);
+    if (matches) {
+      const cur = this.currentMatch >= 0 ? this.matches[this.currentMatch] : null;
+      appendWithMatches(text, segments, matches, cur);
+    } else {
+      for (const seg of segments) text.appendChild(segmentNode(seg));
+    }
+    row.appendChild(text);
+    return row;
+  }
+}
+
+function truncate(segments: Segment[]): Segment[] {
+  let total = 0;
+  for (let k = 0; k < segments.length; k++) {
+    total += segments[k].text.length;
+    if (total > MAX_RENDERED_COLUMNS) {
+      let hidden = total - MAX_RENDERED_COLUMNS;
+      for (let j = k + 1; j < segments.length; j++) hidden += segments[j].text.length;
+      const out = segments.slice(0, k + 1);
+      const lastSeg = out[k];
+      out[k] = { text: lastSeg.text.slice(0, lastSeg.text.length - (total - MAX_RENDERED_COLUMNS)), style: lastSeg.style };
+      out.push({ text: ` … (${hidden} more characters: download the raw log to see them)`, style: { fg: -1, bg: -1, flags: 2 } });
+      return out;
+    }
+  }
+  return segments;
+}
+
+function segmentNode(seg: Segment): Node {
+  const { cls, css } = styleCss(seg.style);
+  if (!cls && !css) return document.createTextNode(seg.text);
+  const span = document.createElement('span');
+  if (cls) span.className = cls;
+  if (css) span.style.cssText = css;
+  span.textContent = seg.text;
+  return span;
+}
+
+/** Appends segments with the parts inside matches wrapped in <mark>. */
+function appendWithMatches(parent: HTMLElement, segments: Segment[], matches: SearchMatch[], cur: SearchMatch | null): void {
+  let pos = 0;
+  for (const seg of segments) {
+    const segStart = pos;
+    const segEnd = pos + seg.text.length;
+    pos = segEnd;
+    let at = segStart;
+    for (const m of matches) {
+      if (m.end <= at || m.start >= segEnd) continue;
+      const s = Math.max(m.start, at);
+      const e = Math.min(m.end, segEnd);
+      if (s > at) parent.appendChild(segmentNode({ text: seg.text.slice(at - segStart, s - segStart), style: seg.style }));
+      const mark = document.createElement('mark');
+      if (m === cur) mark.className = 'current';
+      mark.appendChild(segmentNode({ text: seg.text.slice(s - segStart, e - segStart), style: seg.style }));
+      parent.appendChild(mark);
+      at = e;
+    }
+    if (at < segEnd) parent.appendChild(segmentNode({ text: seg.text.slice(at - segStart), style: seg.style }));
+  }
+}

@@ -1,0 +1,469 @@
+// A run: live header, Cancel, the exact script, and the log.
+
+import { ApiError, api, isFinished, type Run } from '../api';
+import { h, icon, ICONS, replace } from '../dom';
+import { formatAbsolute, formatBytes, parseTime, runDuration, triggerLabel } from '../format';
+import { LogSocket, type SocketState } from '../log/socket';
+import { LineStore, UNKNOWN_TIME, type SearchMatch } from '../log/store';
+import { LogView } from '../log/view';
+import { navigate } from '../router';
+import { can } from '../session';
+import { statusBadge } from '../ui/badge';
+import { confirmDialog } from '../ui/dialog';
+import { setConnectionProblem, toast } from '../ui/notice';
+import { commitCell } from '../ui/runs-table';
+import { age, duration } from '../ui/time';
+
+/** Parses #L12 or #L12-L20 (1-based, inclusive). */
+export function parseLineHash(hash: string): [number, number] | null {
+  const m = /^#L(\d+)(?:-L?(\d+))?$/.exec(hash);
+  if (!m) return null;
+  const a = Number(m[1]);
+  const b = m[2] ? Number(m[2]) : a;
+  if (a < 1 || b < 1) return null;
+  return [Math.min(a, b), Math.max(a, b)];
+}
+
+export function runPage(main: HTMLElement, params: Record<string, string>, query: URLSearchParams): () => void {
+  const id = Number(params.id);
+  main.className = 'run-main';
+  if (!Number.isInteger(id) || id <= 0) {
+    main.append(h('h1', { tabindex: -1 }, 'No such run'), h('p', null, h('a', { href: '/' }, 'Back to projects')));
+    return () => {};
+  }
+  document.title = `Run #${id} · jenky`;
+
+  const cleanups: (() => void)[] = [];
+  let run: Run | null = null;
+  let socket: LogSocket | null = null;
+  let destroyed = false;
+  let followProject = query.get('follow') === '1';
+  let nextRunTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Bytes that existed when the stream (re)connected: their arrival time says nothing. */
+  let historyUntil = Infinity;
+
+  // ---- layout ----------------------------------------------------------------
+  const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/' }, 'Projects'));
+  const title = h('h1', { tabindex: -1, class: 'run-title' }, `Run #${id}`);
+  const badgeSlot = h('span', { class: 'badge-slot', 'aria-live': 'polite' });
+  const actions = h('div', { class: 'page-actions' });
+  const meta = h('dl', { class: 'run-meta' });
+  const reasonBox = h('p', { class: 'run-reason', hidden: true });
+
+  const tabLog = h('button', { type: 'button', role: 'tab', id: 'tab-log', 'aria-controls': 'panel-log', 'aria-selected': 'true', class: 'tab' }, 'Log');
+  const tabScript = h('button', { type: 'button', role: 'tab', id: 'tab-script', 'aria-controls': 'panel-script', 'aria-selected': 'false', tabindex: -1, class: 'tab' }, 'Script');
+  const tabs = h('div', { role: 'tablist', class: 'tabs', 'aria-label': 'Run details' }, tabLog, tabScript);
+
+  const store = new LineStore();
+  const view = new LogView(store, {
+    label: `Log of run ${id}`,
+    onFollowChange: (on) => {
+      jump.hidden = on;
+      followState.textContent = on ? 'Following the end of the log' : 'Not following';
+    },
+    onSelect: (from, to) => {
+      history.replaceState(history.state, '', `${location.pathname}${location.search}#L${from}${to !== from ? `-L${to}` : ''}`);
+    },
+  });
+  const jump = h('button', { type: 'button', class: 'btn jump', hidden: true, title: 'Jump to the bottom and follow (End)' }, icon(ICONS.down), h('span', null, 'Jump to bottom'));
+  jump.addEventListener('click', () => {
+    view.follow();
+    view.el.focus({ preventScroll: true });
+  });
+  const followState = h('span', { class: 'sr-only', 'aria-live': 'polite' });
+
+  // Search
+  const searchInput = h('input', {
+    type: 'search',
+    class: 'search-input',
+    placeholder: 'Search log',
+    'aria-label': 'Search the log',
+    autocomplete: 'off',
+    spellcheck: 'false',
+  });
+  const searchCount = h('span', { class: 'search-count', 'aria-live': 'polite' });
+  const prevBtn = h('button', { type: 'button', class: 'btn icon-btn', 'aria-label': 'Previous match (Shift+Enter)', title: 'Previous match (Shift+Enter)' }, icon(ICONS.up));
+  const nextBtn = h('button', { type: 'button', class: 'btn icon-btn', 'aria-label': 'Next match (Enter)', title: 'Next match (Enter)' }, icon(ICONS.down));
+  const search = h('div', { class: 'search', role: 'search' }, icon(ICONS.search), searchInput, searchCount, prevBtn, nextBtn);
+
+  const followBtn = h(
+    'button',
+    { type: 'button', class: 'btn toggle', 'aria-pressed': String(followProject), title: 'When this run ends, open the project’s next run here' },
+    icon(ICONS.follow),
+    h('span', null, 'Follow next run'),
+  );
+  const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log`, download: `run-${id}.log`, 'data-native': '' }, icon(ICONS.download), h('span', null, 'Raw log'));
+  const logSize = h('span', { class: 'log-size muted' });
+  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, followBtn, download));
+  const logNote = h('p', { class: 'log-note', hidden: true, role: 'status' });
+  const logPanel = h(
+    'section',
+    { class: 'panel log-panel', role: 'tabpanel', id: 'panel-log', 'aria-labelledby': 'tab-log' },
+    toolbar,
+    logNote,
+    h('div', { class: 'log-wrap' }, view.el, jump),
+    followState,
+  );
+  const scriptPanel = h('section', { class: 'panel script-panel', role: 'tabpanel', id: 'panel-script', 'aria-labelledby': 'tab-script', hidden: true });
+
+  main.append(
+    h('div', { class: 'run-head' }, crumbs, h('div', { class: 'page-head' }, h('div', { class: 'title-line' }, title, badgeSlot), actions), meta, reasonBox),
+    tabs,
+    logPanel,
+    scriptPanel,
+  );
+  view.mounted();
+  cleanups.push(() => view.destroy());
+
+  // ---- tabs ------------------------------------------------------------------
+  let scriptLoaded = false;
+  const selectTab = (which: 'log' | 'script', focus = false) => {
+    const isLog = which === 'log';
+    tabLog.setAttribute('aria-selected', String(isLog));
+    tabScript.setAttribute('aria-selected', String(!isLog));
+    tabLog.tabIndex = isLog ? 0 : -1;
+    tabScript.tabIndex = isLog ? -1 : 0;
+    logPanel.hidden = !isLog;
+    scriptPanel.hidden = isLog;
+    if (focus) (isLog ? tabLog : tabScript).focus();
+    if (isLog) view.schedule();
+    else if (!scriptLoaded) {
+      scriptLoaded = true;
+      void loadScript();
+    }
+  };
+  tabLog.addEventListener('click', () => selectTab('log'));
+  tabScript.addEventListener('click', () => selectTab('script'));
+  tabs.addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowRight' || e.key === 'ArrowLeft' || e.key === 'Home' || e.key === 'End') {
+      e.preventDefault();
+      const toScript = e.key === 'End' || ((e.key === 'ArrowRight' || e.key === 'ArrowLeft') && tabLog.getAttribute('aria-selected') === 'true');
+      selectTab(toScript ? 'script' : 'log', true);
+    }
+  });
+
+  const loadScript = async () => {
+    replace(scriptPanel, h('p', { class: 'muted' }, 'Loading the script…'));
+    try {
+      const s = await api.script(id);
+      const lines = s.text.replace(/\n$/, '').split('\n');
+      replace(
+        scriptPanel,
+        h(
+          'div',
+          { class: 'script-head' },
+          s.recipe ? h('span', null, 'Recipe ', h('code', null, s.recipe)) : h('span', null, 'Script from the project’s configuration'),
+          s.sha256 ? h('span', { class: 'sha' }, 'sha256 ', h('code', { title: s.sha256 }, s.sha256)) : null,
+          h('span', { class: 'muted' }, 'the exact text that ran'),
+        ),
+        h(
+          'pre',
+          { class: 'script', tabindex: 0, 'aria-label': 'Script that ran' },
+          lines.map((l) => h('span', { class: 'script-line' }, l + '\n')),
+        ),
+      );
+    } catch (e) {
+      replace(scriptPanel, h('p', { class: 'error', role: 'alert' }, e instanceof ApiError ? `Could not load the script: ${e.message}` : String(e)));
+      scriptLoaded = false;
+    }
+  };
+
+  // ---- header ------------------------------------------------------------------
+  const cancelBtn = h('button', { type: 'button', class: 'btn danger', 'data-action': 'cancel' }, icon(ICONS.stop), h('span', null, 'Cancel'));
+  cancelBtn.addEventListener('click', async () => {
+    if (!run) return;
+    const ok = await confirmDialog({
+      title: `Cancel run #${run.id}?`,
+      body: h('p', null, 'The script and every process it started get SIGTERM, then SIGKILL after the grace period.'),
+      confirm: 'Cancel run',
+      danger: true,
+    });
+    if (!ok || !run) return;
+    cancelBtn.disabled = true;
+    try {
+      const r = await api.cancel(run.id);
+      if (r) setRun(r);
+      toast(`Cancelling run #${id}…`);
+    } catch (e) {
+      cancelBtn.disabled = false;
+      toast(e instanceof ApiError ? (e.status === 409 ? `Run #${id} has already finished.` : e.message) : String(e), 'error');
+    }
+  });
+
+  const renderHeader = () => {
+    if (!run) return;
+    const r = run;
+    document.title = `${r.project} #${r.id} ${r.status} · jenky`;
+    replace(crumbs, h('a', { href: '/' }, 'Projects'), h('span', { 'aria-hidden': 'true' }, ' / '), h('a', { href: `/projects/${encodeURIComponent(r.project)}` }, r.project));
+    replace(title, h('span', null, r.project, ' '), h('span', { class: 'muted' }, `#${r.id}`));
+    replace(badgeSlot, statusBadge(r.status));
+    const running = r.status === 'running' || r.status === 'queued';
+    replace(actions, running && can('deploy') ? cancelBtn : null);
+    if (!running) cancelBtn.disabled = false;
+    const created = parseTime(r.created_at);
+    const started = parseTime(r.started_at);
+    const finished = parseTime(r.finished_at);
+    const items: [string, Node | string][] = [['Trigger', triggerLabel(r.trigger)]];
+    const commit = commitCell(r);
+    if (r.trigger.commit || r.trigger.ref) items.push(['Commit', commit]);
+    if (r.trigger.actor) items.push(['Actor', r.trigger.actor]);
+    if (started) items.push(['Started', age(started)]);
+    else if (created) items.push(['Queued', age(created)]);
+    items.push(['Duration', duration(runDuration(r), started, r.status === 'running')]);
+    if (finished) items.push(['Finished', h('time', { datetime: r.finished_at ?? '', title: formatAbsolute(finished) }, formatAbsolute(finished))]);
+    if (r.exit_code !== null) items.push(['Exit code', String(r.exit_code)]);
+    if (r.recipe) items.push(['Recipe', h('code', null, r.recipe)]);
+    if (r.trigger.delivery) items.push(['Delivery', h('code', { title: r.trigger.delivery }, r.trigger.delivery.slice(0, 12))]);
+    replace(meta, items.map(([k, v]) => h('div', { class: 'meta-item' }, h('dt', null, k), h('dd', null, v))));
+    reasonBox.hidden = !r.reason;
+    reasonBox.textContent = r.reason ?? '';
+    reasonBox.className = `run-reason s-${r.status}`;
+    logSize.textContent = r.log_bytes ? formatBytes(r.log_bytes) : '';
+  };
+
+  const setRun = (r: Run) => {
+    const was = run?.status;
+    run = r;
+    renderHeader();
+    if (isFinished(r)) {
+      view.setEmptyText(r.log_bytes === 0 ? 'This run wrote no output.' : 'Loading…');
+      if (was && !isFinished({ ...r, status: was })) announceEnd(r);
+      if (followProject) watchForNextRun();
+    } else if (r.status === 'queued') {
+      view.setEmptyText('Waiting for the run to start…');
+    } else {
+      view.setEmptyText('Waiting for output…');
+    }
+  };
+
+  const announceEnd = (r: Run) => {
+    followState.textContent = `Run #${r.id} ${r.status.replace('_', ' ')}.`;
+  };
+
+  // ---- follow the project into its next run -----------------------------------
+  const watchForNextRun = () => {
+    if (nextRunTimer || destroyed || !run || !followProject) return;
+    const project = run.project;
+    const check = async () => {
+      nextRunTimer = null;
+      if (destroyed || !followProject || !run) return;
+      try {
+        const runs = await api.projectRuns(project, 1);
+        const latest = runs[0];
+        if (latest && latest.id > id) {
+          navigate(`/runs/${latest.id}?follow=1`);
+          return;
+        }
+      } catch {
+        /* retried below */
+      }
+      if (!destroyed && followProject) nextRunTimer = setTimeout(check, document.visibilityState === 'visible' ? 2000 : 10000);
+    };
+    nextRunTimer = setTimeout(check, 500);
+  };
+  const setFollowProject = (on: boolean) => {
+    followProject = on;
+    followBtn.setAttribute('aria-pressed', String(on));
+    const q = new URLSearchParams(location.search);
+    if (on) q.set('follow', '1');
+    else q.delete('follow');
+    const qs = q.toString();
+    history.replaceState(history.state, '', `${location.pathname}${qs ? `?${qs}` : ''}${location.hash}`);
+    if (on && run && isFinished(run)) watchForNextRun();
+    if (!on && nextRunTimer) {
+      clearTimeout(nextRunTimer);
+      nextRunTimer = null;
+    }
+    toast(on ? 'This page will open the project’s next run when it starts.' : 'Staying on this run.');
+  };
+  followBtn.addEventListener('click', () => setFollowProject(!followProject));
+  cleanups.push(() => {
+    if (nextRunTimer) clearTimeout(nextRunTimer);
+  });
+
+  // ---- search ------------------------------------------------------------------
+  let matches: SearchMatch[] = [];
+  let current = -1;
+  let searchTimer: ReturnType<typeof setTimeout> | null = null;
+  let searchedVersion = -1;
+  const runSearch = (keepPosition: boolean) => {
+    const q = searchInput.value;
+    const prev = current >= 0 ? matches[current] : null;
+    matches = q ? store.search(q) : [];
+    searchedVersion = store.version;
+    view.setMatches(matches);
+    if (keepPosition && prev) {
+      current = matches.findIndex((m) => m.line === prev.line && m.start === prev.start);
+      if (current >= 0) view.showMatch(current);
+    } else {
+      current = matches.length ? 0 : -1;
+      if (current >= 0) view.showMatch(current);
+    }
+    updateCount();
+  };
+  const updateCount = () => {
+    const q = searchInput.value;
+    searchCount.textContent = !q ? '' : matches.length === 0 ? 'no matches' : `${current + 1} of ${matches.length}${matches.length >= 100000 ? '+' : ''}`;
+    prevBtn.disabled = nextBtn.disabled = matches.length === 0;
+  };
+  const step = (d: number) => {
+    if (store.version !== searchedVersion && searchInput.value) runSearch(true);
+    if (!matches.length) return;
+    current = (current + d + matches.length) % matches.length;
+    view.showMatch(current);
+    updateCount();
+  };
+  searchInput.addEventListener('input', () => {
+    if (searchTimer) clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => runSearch(false), store.length > 20000 ? 250 : 80);
+  });
+  searchInput.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      if (searchTimer) {
+        clearTimeout(searchTimer);
+        searchTimer = null;
+        runSearch(false);
+        if (e.shiftKey) step(-2);
+        return;
+      }
+      step(e.shiftKey ? -1 : 1);
+    } else if (e.key === 'Escape') {
+      searchInput.value = '';
+      runSearch(false);
+      view.el.focus({ preventScroll: true });
+    }
+  });
+  prevBtn.addEventListener('click', () => step(-1));
+  nextBtn.addEventListener('click', () => step(1));
+  updateCount();
+  const onKey = (e: KeyboardEvent) => {
+    if (logPanel.hidden) return;
+    const inField = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
+    if ((e.key === 'f' && (e.ctrlKey || e.metaKey) && !e.altKey) || (e.key === '/' && !inField && !e.ctrlKey && !e.metaKey)) {
+      // The log is virtualized, so the browser's own find would miss most of it.
+      e.preventDefault();
+      searchInput.focus();
+      searchInput.select();
+    }
+  };
+  document.addEventListener('keydown', onKey);
+  cleanups.push(() => document.removeEventListener('keydown', onKey));
+
+  // ---- line anchors --------------------------------------------------------------
+  const applyHash = () => {
+    const sel = parseLineHash(location.hash);
+    if (sel) {
+      view.scrollToLine(sel[0]);
+      if (sel[1] !== sel[0]) view.select(sel[0], sel[1], false);
+    }
+  };
+  window.addEventListener('hashchange', applyHash);
+  cleanups.push(() => window.removeEventListener('hashchange', applyHash));
+  applyHash();
+
+  // ---- the log stream -------------------------------------------------------------
+  let liveSeen = false;
+  const onState = (s: SocketState) => {
+    const source = `run-log-${id}`;
+    if (s.kind === 'waiting') {
+      setConnectionProblem(source, {
+        message: 'Lost the connection to jenky; the log will resume where it stopped.',
+        retryAt: s.retryAt,
+        retry: () => socket?.retryNow(),
+      });
+      view.el.dataset.connection = 'waiting';
+    } else if (s.kind === 'open' || s.kind === 'done') {
+      setConnectionProblem(source, null);
+      view.el.dataset.connection = s.kind;
+    } else if (s.kind === 'stopped') {
+      setConnectionProblem(source, null);
+      view.el.dataset.connection = 'stopped';
+      logNote.hidden = false;
+      logNote.textContent = s.reason;
+    }
+  };
+
+  const startStream = () => {
+    if (destroyed) return;
+    socket = new LogSocket(
+      `/ws/v1/runs/${id}/log`,
+      {
+        onRun: (r) => {
+          historyUntil = r.status === 'queued' ? 0 : r.log_bytes;
+          setRun(r);
+        },
+        onStatus: (r) => {
+          setRun(r);
+          if (isFinished(r)) view.el.dataset.complete = '1';
+        },
+        onLog: (c) => {
+          let time = UNKNOWN_TIME;
+          const started = run ? parseTime(run.started_at) : null;
+          if (c.offset >= historyUntil && started !== null) {
+            time = Math.max(0, Date.now() - started);
+            if (!liveSeen) {
+              liveSeen = true;
+              view.setShowTimes(true);
+            }
+          }
+          store.append(c.data, time);
+          view.schedule();
+          if (run && c.next > run.log_bytes) {
+            run = { ...run, log_bytes: c.next };
+            logSize.textContent = formatBytes(c.next);
+          }
+        },
+        onState,
+        probe: async () => {
+          try {
+            await api.run(id);
+            return null;
+          } catch (e) {
+            if (e instanceof ApiError && !e.offline) {
+              return e.status === 404 ? `There is no run #${id}.` : e.status === 401 ? 'Sign in to see this run.' : e.message;
+            }
+            return null;
+          }
+        },
+      },
+      id,
+      0,
+    );
+  };
+
+  // The run's facts come first over HTTP (the header paints at once), then the stream.
+  api
+    .run(id)
+    .then((r) => {
+      if (destroyed) return;
+      setRun(r);
+      if (r.log_pruned) {
+        logNote.hidden = false;
+        logNote.textContent = 'This run’s log was pruned (the project keeps only its newest runs’ logs).';
+        view.setEmptyText('No log.');
+        download.hidden = true;
+        return;
+      }
+      // A run that is running now: bytes beyond what it had written are live.
+      historyUntil = r.status === 'queued' ? 0 : isFinished(r) ? Infinity : r.log_bytes;
+      startStream();
+    })
+    .catch((e) => {
+      if (destroyed) return;
+      if (e instanceof ApiError && e.offline) {
+        // Start the stream anyway: it retries with backoff and says so.
+        startStream();
+        return;
+      }
+      const msg = e instanceof ApiError ? (e.status === 404 ? `There is no run #${id}.` : e.message) : String(e);
+      replace(main, h('h1', { tabindex: -1 }, `Run #${id}`), h('p', { class: 'error', role: 'alert' }, msg), h('p', null, h('a', { href: '/' }, 'Back to projects')));
+    });
+
+  return () => {
+    destroyed = true;
+    socket?.close();
+    setConnectionProblem(`run-log-${id}`, null);
+    for (const c of cleanups) c();
+  };
+}
