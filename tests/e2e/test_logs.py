@@ -220,3 +220,25 @@ def test_follow_can_start_at_a_line(world):
     world.open_gate()
     assert s.read_to_end() == b"two\nthree\nfour\n"
     s.close()
+
+
+def test_a_running_runs_log_bytes_follow_its_log(world):
+    srv = world.serve(project_toml("p", "seq 1 500\n" + WAIT_GATE + "seq 501 1000\n",
+                                   env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    first = "".join(f"{i}\n" for i in range(1, 501)).encode()
+    srv.wait_log(rid, first)
+    h.wait_until(lambda: srv.run(rid)["log_bytes"] == len(first), 10,
+                 what="log_bytes of the running run to reach the log size")
+    assert srv.get_json("/api/v1/projects/p")["last_run"]["log_bytes"] == len(first)
+    r = srv.get(f"/api/v1/runs/{rid}/log")
+    assert r.headers["X-Jenky-Run-Status"] == "running"
+    assert r.body == first
+    # An offset past the current end of a running log is not an error yet.
+    r = srv.get(f"/api/v1/runs/{rid}/log?offset={len(first) + 100}")
+    assert r.status == 200 and r.body == b""
+    world.open_gate()
+    done = srv.wait_run(rid)
+    full = "".join(f"{i}\n" for i in range(1, 1001)).encode()
+    assert done["log_bytes"] == len(full)
+    assert srv.log(rid) == full

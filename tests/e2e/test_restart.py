@@ -302,3 +302,44 @@ def test_an_adopted_run_still_times_out(world):
     done = srv2.wait_run(rid, timeout=15)
     assert done["status"] == "timed_out", done
     assert done["reason"] == "timed out after 2s"
+
+
+def test_sighup_does_not_stop_the_server_or_its_runs(world):
+    srv = world.serve(project_toml("p", "echo up\n" + h.WAIT_GATE, env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "up\n")
+    srv.send_signal(signal.SIGHUP)
+    srv.wait_line(r"^warning: SIGHUP: configuration reload is not supported yet")
+    assert srv.get("/healthz").status == 200
+    world.open_gate()
+    assert srv.wait_run(rid)["status"] == "succeeded"
+
+
+def test_a_supervisor_killed_under_a_running_server_ends_the_run_interrupted(world):
+    srv = world.serve(project_toml("p", "echo up\n" + h.WAIT_GATE, env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "up\n")
+    os.kill(h.read_supervisor_pid(world.data_dir, rid), signal.SIGKILL)
+    done = srv.wait_run(rid, timeout=10)
+    assert done["status"] == "interrupted"
+    assert done["reason"] == "jenky lost the run: its supervisor exited without a result"
+    assert srv.log(rid) == b"up\n"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: when a run's supervisor dies (OOM kill, kill -9) "
+                   "the run is declared interrupted and the project's next run starts, but the "
+                   "script's process tree is left running: two runs of one project execute at "
+                   "once (SPEC: 'at most one run of a project executes at a time, always')")
+def test_after_a_supervisor_dies_the_next_run_never_overlaps_the_old_script(world):
+    marker = "e2e-orphan-" + world.tag
+    srv = world.serve(project_toml(
+        "p", f'bash -c "exec -a {marker}-$JENKY_RUN_ID sleep 300" &\necho up\n' + h.WAIT_GATE,
+        env={"GATE": world.gate}))
+    old = srv.trigger("p")["id"]
+    srv.wait_log(old, "up\n")
+    os.kill(h.read_supervisor_pid(world.data_dir, old), signal.SIGKILL)
+    assert srv.wait_run(old, timeout=10)["status"] == "interrupted"
+    new = srv.trigger("p")["id"]
+    srv.wait_log(new, "up\n")
+    assert h.pids_matching(argv_part=f"{marker}-{old}".encode()) == [], \
+        "the interrupted run's processes still run next to the new run"
