@@ -172,7 +172,7 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
       } else if (ec == beast::error::timeout) {
         break;  // a client that does not finish its request in time gets no answer
       }
-      if (parser.is_header_done()) {
+      if (!parser.get().target().empty()) {  // the start line was read
         boost::system::error_code rep_ec;
         auto peer = stream.socket().remote_endpoint(rep_ec);
         LogWarning("{} {} from {} rejected: {}", std::string(parser.get().method_string()),
