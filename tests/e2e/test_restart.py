@@ -322,7 +322,7 @@ def test_a_supervisor_killed_under_a_running_server_ends_the_run_interrupted(wor
     os.kill(h.read_supervisor_pid(world.data_dir, rid), signal.SIGKILL)
     done = srv.wait_run(rid, timeout=10)
     assert done["status"] == "interrupted"
-    assert done["reason"] == "jenky lost the run: its supervisor exited without a result"
+    assert done["reason"].startswith("jenky lost the run: its supervisor exited without a result")
     assert srv.log(rid) == b"up\n"
 
 
