@@ -1,4 +1,5 @@
 #include "cli/client_commands.h"
+#include "util/json.h"
 
 #include <unistd.h>
 
@@ -152,7 +153,7 @@ int DeployCommand(const ClientOptions& o, const std::string& project, bool follo
   nlohmann::json body = {{"kind", "cli"}};
   if (!ref.empty()) body["ref"] = ref;
   if (!commit.empty()) body["commit"] = commit;
-  auto r = client->Post("/api/v1/projects/" + project + "/runs", body.dump());
+  auto r = client->Post("/api/v1/projects/" + project + "/runs", DumpJson(body));
   if (!r.ok()) {
     std::fprintf(stderr, "jenky: %s\n", r.status().message().c_str());
     return kServerError;

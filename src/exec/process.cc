@@ -139,6 +139,35 @@ int SignalTree(pid_t root, pid_t pgid, int sig) {
   return n;
 }
 
+int KillProcessesWithEnv(const std::string& entry) {
+  std::string needle = entry;
+  needle.push_back('\0');
+  int killed = 0;
+  for (int round = 0; round < 50; ++round) {
+    int found = 0;
+    if (DIR* d = opendir("/proc")) {
+      while (struct dirent* e = readdir(d)) {
+        char* end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == getpid()) continue;
+        auto env = ReadFile(fmt::format("/proc/{}/environ", pid));
+        if (!env.ok()) continue;
+        // Entries are NUL-separated; match a whole entry.
+        size_t at = env->find(needle);
+        if (at == std::string::npos || (at > 0 && (*env)[at - 1] != '\0')) continue;
+        if (kill(static_cast<pid_t>(pid), SIGKILL) == 0) {
+          ++found;
+          ++killed;
+        }
+      }
+      closedir(d);
+    }
+    if (found == 0) break;
+    usleep(20'000);  // let them die (and children forked meanwhile show up)
+  }
+  return killed;
+}
+
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
 int PidfdSendSignal(int pidfd, int sig) {

@@ -1,4 +1,5 @@
 #include "exec/run_dir.h"
+#include "util/json.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -7,8 +8,10 @@
 
 #include <cerrno>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "exec/process.h"
 #include "util/fs.h"
 #include "util/time.h"
 
@@ -27,7 +30,7 @@ Status WriteExitRecord(const RunDir& dir, const ExitRecord& r) {
       {"finished_at", r.finished_at},
       {"log_bytes", r.log_bytes},
   };
-  return WriteFileAtomic(dir.exit(), j.dump() + "\n");
+  return WriteFileAtomic(dir.exit(), DumpJson(j) + "\n");
 }
 
 std::optional<ExitRecord> ReadExitRecord(const RunDir& dir) {
@@ -49,7 +52,7 @@ std::optional<ExitRecord> ReadExitRecord(const RunDir& dir) {
 
 Status WriteSupervisorId(const RunDir& dir, const SupervisorId& id) {
   nlohmann::json j = {{"pid", id.pid}, {"start_time", id.start_time}};
-  return WriteFileAtomic(dir.supervisor(), j.dump() + "\n");
+  return WriteFileAtomic(dir.supervisor(), DumpJson(j) + "\n");
 }
 
 std::optional<SupervisorId> ReadSupervisorId(const RunDir& dir) {
@@ -82,6 +85,13 @@ ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason) {
   } else {
     r.status = RunStatus::kInterrupted;
     r.reason = reason;
+    // The supervisor is gone but what it started may not be: end it, so the
+    // project's next run never overlaps this one.
+    int killed = KillProcessesWithEnv("JENKY_RUN_DIR=" + dir.path);
+    if (killed > 0) {
+      r.reason += fmt::format("; stopped {} process{} it left running", killed,
+                              killed == 1 ? "" : "es");
+    }
     r.finished_at = NowMillis();
     struct stat st;
     if (stat(dir.log().c_str(), &st) == 0) r.log_bytes = st.st_size;

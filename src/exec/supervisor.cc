@@ -1,4 +1,5 @@
 #include "exec/supervisor.h"
+#include "util/json.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exec/log_index.h"
+#include "exec/masker.h"
 #include "exec/process.h"
 #include "exec/run_dir.h"
 #include "util/duration.h"
@@ -30,8 +32,9 @@ std::string EncodeRunSpec(const RunSpec& s) {
   nlohmann::json j = {{"run_dir", s.run_dir},       {"run_id", s.run_id},
                       {"project", s.project},       {"argv", s.argv},
                       {"env", s.env},               {"workdir", s.workdir},
-                      {"timeout_ms", s.timeout_ms}, {"kill_grace_ms", s.kill_grace_ms}};
-  return j.dump();
+                      {"timeout_ms", s.timeout_ms}, {"kill_grace_ms", s.kill_grace_ms},
+                      {"secrets", s.secrets}};
+  return DumpJson(j);
 }
 
 Result<RunSpec> DecodeRunSpec(const std::string& text) {
@@ -47,6 +50,7 @@ Result<RunSpec> DecodeRunSpec(const std::string& text) {
     s.workdir = j.at("workdir").get<std::string>();
     s.timeout_ms = j.at("timeout_ms").get<int64_t>();
     s.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
+    if (j.contains("secrets")) s.secrets = j.at("secrets").get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
     return Status::Error(std::string("run spec: ") + e.what());
   }
@@ -71,7 +75,8 @@ class Supervisor {
   enum class Phase { kRunning, kTerminating, kCleaningUp, kKilled };
 
  public:
-  explicit Supervisor(const RunSpec& spec) : spec_(spec), dir_{spec.run_dir} {}
+  explicit Supervisor(const RunSpec& spec)
+      : spec_(spec), dir_{spec.run_dir}, masker_(spec.secrets) {}
 
   int Run() {
     if (!Lock()) return 1;
@@ -173,7 +178,7 @@ class Supervisor {
       if (nfds == 2 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
         ssize_t n = read(out_fd_, buf, sizeof buf);
         if (n > 0) {
-          Status s = log_->Append(std::string_view(buf, n));
+          Status s = Write(std::string_view(buf, n));
           if (!s.ok() && write_error_.empty()) {
             write_error_ = s.message();
             Terminate(Phase::kTerminating);
@@ -204,7 +209,7 @@ class Supervisor {
     for (;;) {
       ssize_t n = read(out_fd_, buf, size);
       if (n > 0) {
-        log_->Append(std::string_view(buf, n));
+        Write(std::string_view(buf, n));
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -212,6 +217,12 @@ class Supervisor {
     }
     close(out_fd_);
     out_fd_ = -1;
+  }
+
+  // Appends script output to the log, secrets masked.
+  Status Write(std::string_view data) {
+    if (!masker_.active()) return log_->Append(data);
+    return log_->Append(masker_.Feed(data));
   }
 
   void HandleSignals() {
@@ -287,6 +298,7 @@ class Supervisor {
     r.reason = reason;
     r.started_at = started_at_;
     r.finished_at = NowMillis();
+    if (log_ && masker_.active()) log_->Append(masker_.Finish());
     if (log_) {
       log_->Sync();
       r.log_bytes = log_->size();
@@ -310,6 +322,7 @@ class Supervisor {
   const RunSpec& spec_;
   RunDir dir_;
   std::optional<LogWriter> log_;
+  SecretMasker masker_;
   int lock_fd_ = -1;
   int sig_fd_ = -1;
   int out_fd_ = -1;

@@ -37,6 +37,7 @@ struct RunSpec {
   std::string workdir;
   int64_t timeout_ms = 0;
   int64_t kill_grace_ms = 10'000;
+  std::vector<std::string> secrets;  // values masked in the log (masker.h)
 };
 
 std::string EncodeRunSpec(const RunSpec& spec);

@@ -1,4 +1,5 @@
 #include "http/api.h"
+#include "util/json.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -141,6 +142,10 @@ net::awaitable<bool> Api::Require(Exchange& ex, const Principal& p, unsigned sco
 }
 
 net::awaitable<void> Api::Handle(Exchange& ex) {
+  if (ex.bad_path()) {
+    co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                    "the request path has a malformed %-escape");
+  }
   auto parts = Split(ex.path());
   http::verb method = ex.req().method();
   bool get = method == http::verb::get || method == http::verb::head;
@@ -257,7 +262,7 @@ net::awaitable<void> Api::ListProjects(Exchange& ex) {
                    {"description", p.description},
                    {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)}});
   }
-  co_await ex.SendJson(http::status::ok, out.dump());
+  co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
 
 net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
@@ -295,7 +300,7 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
                     {"branches", p->webhook->branches},
                     {"url", "/hooks/" + p->name}};
   }
-  co_await ex.SendJson(http::status::ok, j.dump());
+  co_await ex.SendJson(http::status::ok, DumpJson(j));
 }
 
 net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, const Principal& who) {
@@ -377,7 +382,7 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
     co_return co_await ex.SendError(status, s.code(), s.message());
   }
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
-  co_await ex.SendJson(http::status::accepted, RunToJson(*run).dump());
+  co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
 
 net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
@@ -409,7 +414,7 @@ net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
   }
   nlohmann::json out = nlohmann::json::array();
   for (const Run& r : *runs) out.push_back(RunToJson(r));
-  co_await ex.SendJson(http::status::ok, out.dump());
+  co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
 
 net::awaitable<void> Api::GetRun(Exchange& ex, int64_t id) {
@@ -422,7 +427,7 @@ net::awaitable<void> Api::GetRun(Exchange& ex, int64_t id) {
     co_return co_await ex.SendError(http::status::not_found, "not_found",
                                     fmt::format("no run with id {}", id));
   }
-  co_await ex.SendJson(http::status::ok, RunToJson(**run).dump());
+  co_await ex.SendJson(http::status::ok, DumpJson(RunToJson(**run)));
 }
 
 net::awaitable<void> Api::CancelRun(Exchange& ex, int64_t id, const Principal& who) {
@@ -434,7 +439,7 @@ net::awaitable<void> Api::CancelRun(Exchange& ex, int64_t id, const Principal& w
                                                    : http::status::internal_server_error;
     co_return co_await ex.SendError(status, s.code(), s.message());
   }
-  co_await ex.SendJson(http::status::accepted, RunToJson(*run).dump());
+  co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
 
 net::awaitable<void> Api::GetScript(Exchange& ex, int64_t id) {
@@ -594,7 +599,7 @@ net::awaitable<void> Api::Session(Exchange& ex) {
     if (!co_await Require(ex, p, kScopeRead)) co_return;
     nlohmann::json j = {{"name", p.name}, {"scopes", ScopesJson(p.scopes)},
                         {"auth", c.tokens.empty() ? "none" : "token"}};
-    co_return co_await ex.SendJson(http::status::ok, j.dump());
+    co_return co_await ex.SendJson(http::status::ok, DumpJson(j));
   }
   if (method == http::verb::delete_) {
     std::string cookie = CookieValue(ex.Header("Cookie"), kCookie);
@@ -616,7 +621,7 @@ net::awaitable<void> Api::Session(Exchange& ex) {
   }
   if (c.tokens.empty()) {
     nlohmann::json out = {{"name", "local"}, {"scopes", ScopesJson(kAllScopes)}, {"auth", "none"}};
-    co_return co_await ex.SendJson(http::status::ok, out.dump());
+    co_return co_await ex.SendJson(http::status::ok, DumpJson(out));
   }
   std::string hash = Sha256Hex(j["token"].get<std::string>());
   const TokenConfig* match = nullptr;
@@ -639,7 +644,7 @@ net::awaitable<void> Api::Session(Exchange& ex) {
       "Set-Cookie", fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kCookie,
                                 id, kSessionLifetimeMs / 1000, secure ? "; Secure" : ""));
   nlohmann::json out = {{"name", match->name}, {"scopes", ScopesJson(match->scopes)}, {"auth", "token"}};
-  co_await ex.SendJson(http::status::ok, out.dump());
+  co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
 
 namespace {
@@ -855,7 +860,7 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
       LogInfo("project={} webhook ping from {}", project, remote);
       nlohmann::json j = {{"ok", true}, {"event", "ping"},
                           {"message", fmt::format("jenky is listening for project '{}'", project)}};
-      co_return co_await ex.SendJson(http::status::ok, j.dump());
+      co_return co_await ex.SendJson(http::status::ok, DumpJson(j));
     }
     case VerdictKind::kIgnored: {
       record.result = "ignored";
@@ -884,7 +889,7 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
                                   (*earlier)->id);
       engine_.RecordDelivery(record);
       LogInfo("project={} webhook: {}", project, record.reason);
-      co_return co_await ex.SendJson(http::status::ok, RunToJson(**earlier).dump());
+      co_return co_await ex.SendJson(http::status::ok, DumpJson(RunToJson(**earlier)));
     }
   }
   auto run = engine_.Trigger(project, v.trigger);
@@ -902,7 +907,7 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
                               v.trigger.commit.substr(0, 12), v.trigger.actor);
   engine_.RecordDelivery(record);
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
-  co_await ex.SendJson(http::status::accepted, RunToJson(*run).dump());
+  co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
 
 net::awaitable<void> Api::ListDeliveries(Exchange& ex, const std::string& project) {
@@ -935,7 +940,7 @@ net::awaitable<void> Api::ListDeliveries(Exchange& ex, const std::string& projec
                    {"run_id", d.run_id > 0 ? nlohmann::json(d.run_id) : nlohmann::json(nullptr)},
                    {"remote", d.remote}});
   }
-  co_await ex.SendJson(http::status::ok, out.dump());
+  co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
 
 }  // namespace jenky

@@ -119,13 +119,16 @@ Result<int> Client::Stream(const std::string& target,
   while (!parser.is_done()) {
     parser.get().body().data = buf;
     parser.get().body().size = sizeof buf;
-    http::read(stream, buffer, parser, ec);
+    // read_some returns as soon as some of the body arrived: a live log is
+    // printed as it is written, not when a buffer fills.
+    http::read_some(stream, buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) return Status::Error("connection to " + url_ + " lost: " + ec.message(), "disconnected");
     size_t n = sizeof buf - parser.get().body().size;
-    if (n == 0) continue;
-    if (status / 100 == 2) on_data(std::string_view(buf, n));
-    else if (error_body) error_body->append(buf, n);
+    if (n > 0) {
+      if (status / 100 == 2) on_data(std::string_view(buf, n));
+      else if (error_body) error_body->append(buf, n);
+    }
+    if (ec) return Status::Error("connection to " + url_ + " lost: " + ec.message(), "disconnected");
   }
   return status;
 }

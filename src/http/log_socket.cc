@@ -1,4 +1,5 @@
 #include "http/log_socket.h"
+#include "util/json.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -30,7 +31,7 @@ int64_t FileSize(const std::string& path) {
 
 std::shared_ptr<const std::string> Message(const char* type, const Run* run) {
   nlohmann::json j = {{"type", type}, {"run", run ? RunToJson(*run) : nlohmann::json(nullptr)}};
-  return std::make_shared<const std::string>(j.dump());
+  return std::make_shared<const std::string>(DumpJson(j));
 }
 
 class LogSocket {

@@ -1,4 +1,5 @@
 #include "http/server.h"
+#include "util/json.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -21,7 +22,7 @@ Exchange::Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& li
     : req_(req), stream_(stream), limits_(limits), keep_alive_(req.keep_alive()) {
   std::string_view target(req.target().data(), req.target().size());
   size_t q = target.find('?');
-  if (!UrlDecode(target.substr(0, q), path_, false)) path_ = "\x01bad";
+  bad_path_ = !UrlDecode(target.substr(0, q), path_, false);
   if (q != std::string_view::npos) query_ = ParseQuery(target.substr(q + 1));
   boost::system::error_code ec;
   auto ep = stream.socket().remote_endpoint(ec);
@@ -51,19 +52,19 @@ net::awaitable<void> Exchange::Send(Response res) {
   if (ec) keep_alive_ = false;
 }
 
-net::awaitable<void> Exchange::SendJson(http::status status, const std::string& json) {
+net::awaitable<void> Exchange::SendJson(http::status status, std::string json) {
   Response res{status, req_.version()};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
-  res.body() = json;
+  res.body() = std::move(json);
   res.body() += '\n';
   co_await Send(std::move(res));
 }
 
-net::awaitable<void> Exchange::SendError(http::status status, std::string_view code,
-                                         std::string_view message) {
+net::awaitable<void> Exchange::SendError(http::status status, std::string code,
+                                         std::string message) {
   nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
-  co_await SendJson(status, j.dump());
+  co_await SendJson(status, DumpJson(j));
 }
 
 HttpServer::HttpServer(net::io_context& io, Handler handler, HttpLimits limits)
@@ -188,7 +189,22 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
     }
     Request req = parser.release();
     Exchange ex(req, stream, limits_);
-    co_await handler_(ex);
+    bool failed = false;
+    try {
+      co_await handler_(ex);
+    } catch (const std::exception& e) {
+      // A bug in a handler costs this request, never the server.
+      LogError("{} {}: internal error: {}", std::string(req.method_string()),
+               std::string(req.target()), e.what());
+      failed = true;
+    }
+    if (failed) {
+      if (ex.responded()) break;
+      ex.set_keep_alive(false);
+      co_await ex.SendError(http::status::internal_server_error, "internal",
+                            "internal error; the server log has the details");
+      break;
+    }
     if (ex.stream_taken()) co_return;  // upgraded: the new owner has closed it
     if (!ex.keep_alive()) break;
   }

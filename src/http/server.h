@@ -41,6 +41,7 @@ class Exchange {
 
   const Request& req() const { return req_; }
   const std::string& path() const { return path_; }  // percent-decoded, no query
+  bool bad_path() const { return bad_path_; }          // a malformed %-escape
   // Query parameter NAME, or nullptr.
   const std::string* Query(const std::string& name) const;
   const std::map<std::string, std::string>& query() const { return query_; }
@@ -51,10 +52,11 @@ class Exchange {
 
   // Sends a complete response (Content-Length, keep-alive as the request asked).
   net::awaitable<void> Send(Response res);
-  net::awaitable<void> SendJson(http::status status, const std::string& json);
+  // Strings are taken by value: callers pass temporaries, and a coroutine
+  // must own what it reads after its first suspension.
+  net::awaitable<void> SendJson(http::status status, std::string json);
   // {"error": {"code": CODE, "message": MESSAGE}}
-  net::awaitable<void> SendError(http::status status, std::string_view code,
-                                 std::string_view message);
+  net::awaitable<void> SendError(http::status status, std::string code, std::string message);
 
   bool keep_alive() const { return keep_alive_; }
   void set_keep_alive(bool k) { keep_alive_ = k; }
@@ -82,6 +84,7 @@ class Exchange {
   bool keep_alive_;
   bool responded_ = false;
   bool taken_ = false;
+  bool bad_path_ = false;
   std::vector<std::pair<std::string, std::string>> extra_headers_;
 };
 

@@ -1,4 +1,5 @@
 #include "server/engine.h"
+#include "util/json.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -249,6 +250,9 @@ std::vector<std::string> Engine::ScriptEnv(const ProjectConfig& p, const Run& r)
   env["JENKY_ACTOR"] = r.trigger.actor;
   env["JENKY_DELIVERY"] = r.trigger.delivery;
   env["JENKY_LOG_URL"] = base_url_ + "/runs/" + std::to_string(r.id);
+  // The run's directory; also how jenky finds the run's processes if its
+  // supervisor is ever killed (KillProcessesWithEnv).
+  env["JENKY_RUN_DIR"] = RunDir::For(config_.server.data_dir, r.id).path;
   if (!p.recipe.empty()) {
     for (const auto& [k, v] : p.params) {
       std::string upper = k;
@@ -292,7 +296,7 @@ void Engine::StartRun(int64_t id) {
   if (Status s = WriteFile(a.dir.script(), script, 0640); !s.ok()) {
     return FailToStart(a, s.message());
   }
-  if (Status s = WriteFile(a.dir.meta(), meta.dump() + "\n", 0640); !s.ok()) {
+  if (Status s = WriteFile(a.dir.meta(), DumpJson(meta) + "\n", 0640); !s.ok()) {
     return FailToStart(a, s.message());
   }
   int log_fd = open(a.dir.log().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
@@ -313,6 +317,8 @@ void Engine::StartRun(int64_t id) {
   spec.workdir = workdir;
   spec.timeout_ms = p->timeout.count();
   spec.kill_grace_ms = config_.server.kill_grace.count();
+  for (const auto& [name, value] : p->secrets) spec.secrets.push_back(value);
+  if (p->webhook && !p->webhook->secret.empty()) spec.secrets.push_back(p->webhook->secret);
 
   if (spare_.pid <= 0) SpawnSpare();
   if (spare_.pid <= 0) return FailToStart(a, "cannot start a supervisor process");
@@ -533,7 +539,9 @@ void Engine::Finalize(int64_t id, const ExitRecord& rec) {
   // The pidfd watch may be the caller; let it unwind before it is destroyed.
   ProcessWatch* watch = a->process.release();
   net::post(io_, [watch] { delete watch; });
-  if (was_running) {
+  // A run that held the project's lane (running, or failed while starting)
+  // hands it on; a dropped queued run never had it.
+  if (scheduler_.Running(r.project) == id) {
     Apply(scheduler_.Finished(r.project, id));
     Prune(r.project);
   }

@@ -1,0 +1,118 @@
+#include "exec/masker.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+
+namespace jenky {
+namespace {
+
+constexpr size_t kMinPattern = 4;
+
+std::string Base64(std::string_view s) {
+  std::string out(4 * ((s.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(s.data()),
+                          static_cast<int>(s.size()));
+  out.resize(n);
+  return out;
+}
+
+std::string UrlEncode(std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+SecretMasker::SecretMasker(const std::vector<std::string>& secrets) {
+  auto add = [&](std::string p) {
+    while (!p.empty() && (p.back() == '\r' || p.back() == '\n')) p.pop_back();
+    if (p.size() >= kMinPattern) patterns_.push_back(std::move(p));
+  };
+  for (const std::string& s : secrets) {
+    add(s);
+    add(Base64(s));
+    std::string trimmed = s;
+    while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r')) trimmed.pop_back();
+    if (trimmed != s) add(Base64(trimmed));
+    add(UrlEncode(s));
+    size_t start = 0;
+    while (start < s.size()) {
+      size_t nl = s.find('\n', start);
+      if (nl == std::string::npos) nl = s.size();
+      if (start > 0 || nl < s.size()) add(s.substr(start, nl - start));
+      start = nl + 1;
+    }
+  }
+  std::sort(patterns_.begin(), patterns_.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  patterns_.erase(std::unique(patterns_.begin(), patterns_.end()), patterns_.end());
+}
+
+std::string SecretMasker::Mask(std::string_view in, size_t* consumed, bool at_end) const {
+  std::string out;
+  out.reserve(in.size());
+  size_t pos = 0;
+  for (;;) {
+    // The earliest match; at equal positions the longest pattern (sorted first).
+    size_t best = std::string_view::npos, best_len = 0;
+    for (const std::string& p : patterns_) {
+      size_t at = in.find(p, pos);
+      if (at < best) {
+        best = at;
+        best_len = p.size();
+      }
+    }
+    if (best == std::string_view::npos) break;
+    out.append(in.substr(pos, best - pos));
+    out.append(kMask);
+    pos = best + best_len;
+  }
+  size_t keep = in.size();
+  if (!at_end) {
+    // Hold back the longest tail that some pattern starts with.
+    size_t longest = patterns_.empty() ? 0 : patterns_.front().size() - 1;
+    for (size_t n = std::min(longest, in.size() - pos); n > 0; --n) {
+      std::string_view tail = in.substr(in.size() - n);
+      bool prefix = std::any_of(patterns_.begin(), patterns_.end(), [&](const std::string& p) {
+        return p.size() > n && std::string_view(p).substr(0, n) == tail;
+      });
+      if (prefix) {
+        keep = in.size() - n;
+        break;
+      }
+    }
+  }
+  out.append(in.substr(pos, keep - pos));
+  *consumed = keep;
+  return out;
+}
+
+std::string SecretMasker::Feed(std::string_view data) {
+  if (patterns_.empty()) return std::string(data);
+  pending_.append(data);
+  size_t consumed = 0;
+  std::string out = Mask(pending_, &consumed, false);
+  pending_.erase(0, consumed);
+  return out;
+}
+
+std::string SecretMasker::Finish() {
+  size_t consumed = 0;
+  std::string out = Mask(pending_, &consumed, true);
+  pending_.clear();
+  return out;
+}
+
+}  // namespace jenky

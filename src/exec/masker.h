@@ -1,0 +1,40 @@
+// Secret masking for a run's output: every configured secret, its base64 and
+// URL-encoded forms and each line (of 4 bytes or more) of a multi-line secret
+// become "***" before the bytes reach the log, also when a secret is split
+// across two reads. Used by the supervisor, so nothing unmasked is ever
+// stored or streamed.
+//
+// To catch a split secret, Feed holds back a tail that could be the start of
+// a secret until more output (or Finish) decides it; at most the longest
+// pattern's length minus one byte is ever held.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jenky {
+
+class SecretMasker {
+ public:
+  static constexpr std::string_view kMask = "***";
+
+  explicit SecretMasker(const std::vector<std::string>& secrets);
+
+  bool active() const { return !patterns_.empty(); }
+  // Returns the bytes of PENDING + DATA that are safe to write now.
+  std::string Feed(std::string_view data);
+  // End of output: whatever is held back, masked.
+  std::string Finish();
+
+  // The strings that are replaced, longest first (for tests).
+  const std::vector<std::string>& patterns() const { return patterns_; }
+
+ private:
+  std::string Mask(std::string_view in, size_t* consumed, bool at_end) const;
+
+  std::vector<std::string> patterns_;
+  std::string pending_;
+};
+
+}  // namespace jenky
