@@ -4,6 +4,7 @@ import type { Run } from './api';
 
 describe('format', () => {
   it('formats durations', () => {
+    expect(formatDuration(40)).toBe('40ms');
     expect(formatDuration(2600)).toBe('2.6s');
     expect(formatDuration(12000)).toBe('12s');
     expect(formatDuration(65000)).toBe('1m 05s');

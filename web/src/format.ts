@@ -11,6 +11,7 @@ export function parseTime(s: string | null | undefined): number | null {
 /** "45s", "3m 05s", "1h 02m". */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) ms = 0;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
   const s = Math.floor(ms / 1000);
   if (s < 60) return ms < 10000 && ms % 1000 !== 0 && s < 10 ? `${(ms / 1000).toFixed(1)}s` : `${s}s`;
   const m = Math.floor(s / 60);

@@ -62,7 +62,7 @@ function facts(p: Project): HTMLElement {
   const rows: [string, Node | string][] = [];
   if (p.source === 'recipe' || p.recipe) rows.push(['Script', h('span', null, 'recipe ', h('code', null, p.recipe ?? '?'))]);
   else if (p.script_file) rows.push(['Script', h('code', null, p.script_file)]);
-  else if (p.source) rows.push(['Script', p.source === 'inline' ? 'inline in the config' : p.source]);
+  else if (p.source) rows.push(['Script', p.source === 'script' || p.source === 'inline' ? 'inline in the configuration' : p.source]);
   if (p.concurrency) rows.push(['Concurrency', p.concurrency]);
   if (p.timeout) rows.push(['Timeout', p.timeout]);
   if (p.shell) rows.push(['Shell', h('code', null, p.shell)]);
@@ -103,7 +103,7 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
   const actions = h('div', { class: 'page-actions' }, deployButton(name));
 
   main.append(
-    h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/' }, 'Projects'), h('span', { 'aria-hidden': 'true' }, ' / ')),
+    h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/' }, 'Projects'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { 'aria-current': 'page' }, name)),
     h('div', { class: 'page-head' }, h('h1', { tabindex: -1 }, name), actions),
     desc,
     factsBox,

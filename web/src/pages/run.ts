@@ -14,6 +14,9 @@ import { setConnectionProblem, toast } from '../ui/notice';
 import { commitCell } from '../ui/runs-table';
 import { age, duration } from '../ui/time';
 
+/** Matches found at most (each costs a small object). */
+const SEARCH_LIMIT = 200000;
+
 /** Parses #L12 or #L12-L20 (1-based, inclusive). */
 export function parseLineHash(hash: string): [number, number] | null {
   const m = /^#L(\d+)(?:-L?(\d+))?$/.exec(hash);
@@ -289,7 +292,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   const runSearch = (keepPosition: boolean) => {
     const q = searchInput.value;
     const prev = current >= 0 ? matches[current] : null;
-    matches = q ? store.search(q) : [];
+    matches = q ? store.search(q, SEARCH_LIMIT) : [];
     searchedVersion = store.version;
     view.setMatches(matches);
     if (keepPosition && prev) {
@@ -303,7 +306,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   };
   const updateCount = () => {
     const q = searchInput.value;
-    searchCount.textContent = !q ? '' : matches.length === 0 ? 'no matches' : `${current + 1} of ${matches.length}${matches.length >= 100000 ? '+' : ''}`;
+    searchCount.textContent = !q ? '' : matches.length === 0 ? 'no matches' : `${current + 1} of ${matches.length}${matches.length >= SEARCH_LIMIT ? '+' : ''}`;
     prevBtn.disabled = nextBtn.disabled = matches.length === 0;
   };
   const step = (d: number) => {

@@ -1,0 +1,167 @@
+// The demo project deploys from the button and its log streams live into the
+// page with colours; the project, runs and script pages render.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { TEST_PROJECTS, launch, logState, screenshot, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
+
+let srv;
+let ctx;
+
+before(async () => {
+  srv = await startServer({ config: TEST_PROJECTS });
+  ctx = await launch();
+});
+
+after(async () => {
+  await ctx?.close();
+  await srv?.stop();
+});
+
+test('the demo deploys from the button and its log streams live with colours', { timeout: 60000 }, async () => {
+  const page = await ctx.newPage();
+  const problems = watchPage(page, srv.url);
+  await page.goto(srv.url + '/');
+  const card = page.locator('[data-project="demo"]');
+  await card.getByText('Never deployed.').waitFor();
+  await screenshots(page, 'projects-empty', { phone: false });
+
+  await card.getByRole('button', { name: 'Deploy demo' }).click();
+  const dialog = page.locator('dialog[open]');
+  await dialog.waitFor();
+  await screenshot(page, 'deploy-confirm');
+  await dialog.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  const runId = Number(new URL(page.url()).pathname.split('/').pop());
+
+  // While the run is running, lines keep arriving (the demo takes ~3 s).
+  const seen = new Set();
+  let st;
+  let midShot = false;
+  for (const end = Date.now() + 20000; Date.now() < end; ) {
+    st = await logState(page);
+    if (st?.status === 'running' && st.lines > 0) {
+      seen.add(st.lines);
+      if (!midShot && st.lines > 12) {
+        midShot = true;
+        await screenshot(page, 'run-live');
+      }
+    }
+    if (st?.status === 'succeeded') break;
+    await sleep(40);
+  }
+  assert.equal(st.status, 'succeeded', 'the demo run succeeds');
+  assert.ok(seen.size >= 3, `the log grew while the run was running (line counts seen: ${[...seen].join(', ')})`);
+  assert.ok(st.atBottom, 'the view followed the log to its end');
+
+  // Colours and bold came through as styles, not as escape codes.
+  const styled = await page.evaluate(() => {
+    const blueBold = document.querySelector('.log-row .a4.ab');
+    const green = document.querySelector('.log-row .a2');
+    const log = document.querySelector('.log');
+    return {
+      blueBold: blueBold?.textContent,
+      blueColor: blueBold && getComputedStyle(blueBold).color,
+      weight: blueBold && getComputedStyle(blueBold).fontWeight,
+      green: green?.textContent,
+      fg: getComputedStyle(log).color,
+      raw: log.textContent.includes('\x1b') || log.textContent.includes('[0m'),
+    };
+  });
+  assert.match(styled.blueBold ?? '', /==>/);
+  assert.notEqual(styled.blueColor, styled.fg);
+  assert.ok(Number(styled.weight) >= 600);
+  assert.match(styled.green ?? '', /done|deployed/);
+  assert.equal(styled.raw, false, 'no escape codes shown');
+
+  // Lines that arrived live carry their time since the start.
+  const times = await page.$$eval('.log-time', (els) => els.map((e) => e.textContent).filter(Boolean));
+  assert.ok(times.length > 10, 'live lines show their time');
+  assert.match(times[times.length - 1], /^0:0\d\.\d$/);
+
+  // The exact output, line for line, as the API has it.
+  const raw = await srv.api('GET', `/api/v1/runs/${runId}/log`);
+  assert.equal(st.lines, raw.text.split('\n').filter((l, i, a) => i < a.length - 1 || l).length);
+
+  await screenshots(page, 'run-succeeded');
+
+  // Line anchors: a click selects the line and puts it in the address.
+  await page.locator('.log-row a.log-no', { hasText: /^5$/ }).click();
+  assert.match(page.url(), /#L5$/);
+  assert.equal(await page.locator('.log-row.selected').count(), 1);
+
+  // The script tab shows the exact script and its hash.
+  await page.getByRole('tab', { name: 'Script' }).click();
+  await page.locator('pre.script').waitFor();
+  const script = await page.locator('pre.script').textContent();
+  const apiScript = await srv.api('GET', `/api/v1/runs/${runId}/script`);
+  assert.equal(script.trimEnd(), apiScript.text.trimEnd());
+  assert.ok((await page.locator('.script-head').textContent()).includes(apiScript.headers.get('x-jenky-script-sha256')));
+  await screenshots(page, 'run-script', { phone: false });
+
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('projects, a project and all runs pages', { timeout: 60000 }, async () => {
+  // A few more runs so the tables have something to show.
+  const a = await srv.api('POST', '/api/v1/projects/slow/runs', { kind: 'cli' });
+  await sleep(300);
+  await srv.api('POST', `/api/v1/runs/${a.json.id}/cancel`);
+  await srv.waitRun(a.json.id);
+  const b = await srv.api('POST', '/api/v1/projects/demo/runs', { kind: 'api' });
+  await srv.waitRun(b.json.id);
+  // Webhook deliveries: one that deploys, one filtered out, one unauthenticated.
+  const hook = (q, auth = 'Bearer hook-secret-123') => fetch(`${srv.url}/hooks/hooked?${q}`, { method: 'POST', headers: { Authorization: auth } });
+  const deployed = await hook('ref=refs/heads/main&commit=9f1c2e3d4b5a69788796a5b4c3d2e1f0a9b8c7d6&actor=alice&delivery=d-1');
+  assert.equal(deployed.status, 202);
+  assert.equal((await hook('ref=refs/heads/dev&commit=aaaaaaa&actor=bob&delivery=d-2')).status, 204);
+  assert.equal((await hook('ref=refs/heads/main&delivery=d-3', 'Bearer wrong-secret')).status, 401);
+  await srv.waitRun((await deployed.json()).id);
+
+  const page = await ctx.newPage();
+  const problems = watchPage(page, srv.url);
+  await page.goto(srv.url + '/');
+  await page.locator('[data-project="demo"] .badge[data-status="succeeded"]').waitFor();
+  await page.locator('[data-project="slow"] .badge[data-status="cancelled"]').waitFor();
+  const meta = await page.locator('[data-project="demo"] .meta').textContent();
+  assert.match(meta, /#\d+/);
+  assert.match(meta, /API/);
+  assert.match(meta, /took/);
+  await screenshots(page, 'projects');
+
+  await page.locator('[data-project="demo"] h2 a').click();
+  await page.waitForURL(/\/projects\/demo$/);
+  await page.locator('.runs-table tbody tr').first().waitFor();
+  const rows = await page.$$eval('.runs-table tbody tr', (trs) => trs.map((tr) => [Number(tr.dataset.run), tr.querySelector('.c-trigger').textContent]));
+  assert.ok(rows.length >= 2);
+  assert.ok(rows[0][0] > rows[1][0], 'newest first');
+  assert.deepEqual(rows.slice(0, 2).map((r) => r[1]), ['API', 'manual']);
+  assert.match(await page.locator('#deliveries-h + .table-box').textContent(), /no webhook/);
+  await screenshots(page, 'project');
+
+  // A project with a webhook: its deliveries and why each did or did not deploy.
+  await page.goto(srv.url + '/projects/hooked');
+  await page.locator('.deliveries-table tbody tr').first().waitFor();
+  const deliveries = await page.$$eval('.deliveries-table tbody tr', (trs) => trs.map((tr) => [tr.dataset.result, tr.querySelector('.c-reason').textContent]));
+  assert.deepEqual(deliveries.map((d) => d[0]).sort(), ['deployed', 'ignored', 'rejected']);
+  assert.match(deliveries.find((d) => d[0] === 'ignored')[1], /dev/);
+  const hookRun = await page.$$eval('.runs-table tbody tr', (trs) => trs.map((tr) => [tr.querySelector('.c-trigger').textContent, tr.querySelector('.c-commit').textContent, tr.querySelector('.c-actor').textContent]));
+  assert.deepEqual(hookRun[0], ['webhook · generic', '9f1c2e3main', 'alice']);
+  await screenshots(page, 'project-webhook');
+
+  await page.getByRole('link', { name: 'Runs', exact: true }).click();
+  await page.waitForURL(/\/runs$/);
+  await page.locator('.runs-table tbody tr').first().waitFor();
+  assert.ok((await page.locator('.runs-table .c-project').count()) >= 3);
+  await screenshots(page, 'runs');
+
+  // Keyboard: on a fresh load the skip link is the first stop.
+  await page.goto(srv.url + '/runs');
+  await page.locator('.runs-table').waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+
+  assert.deepEqual(problems, []);
+  await page.close();
+});
