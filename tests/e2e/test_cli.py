@@ -101,10 +101,9 @@ def test_logs_follow_waits_for_a_running_run_to_end(world, srv):
     assert out.result() == "waiting\nreleased\n"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the CLI's follow (http/client.cc Client::Stream) "
-                   "blocks in http::read until its 64 KiB buffer fills or the response ends, so "
-                   "`jenky logs --follow` / `deploy --follow` print nothing while the run runs")
 def test_logs_follow_prints_output_while_the_run_is_still_running(world, srv):
+    """Regression: the CLI buffered the stream until 64 KiB or the end of the run
+    (fixed in 35cea34)."""
     rid = srv.trigger("wait")["id"]
     srv.wait_log(rid, "waiting\n")
     cli = world.cli_popen("logs", rid, "--follow", server=srv)

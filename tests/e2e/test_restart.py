@@ -4,7 +4,6 @@ import os
 import signal
 import time
 
-import pytest
 
 import jenky_harness as h
 from jenky_harness import project_toml
@@ -200,12 +199,9 @@ def test_an_adopted_run_still_keeps_the_project_to_one_run_at_a_time(world):
                                             f"start {second['id']}", f"end {second['id']}"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the CLI's follow (http/client.cc Client::Stream) uses "
-                   "http::read, which returns only when its 64 KiB buffer is full or the response "
-                   "ends, so `jenky logs --follow` prints nothing while the run runs, and when the "
-                   "server restarts the bytes it already received are dropped and it exits 6 "
-                   "('cannot reach jenky') instead of reconnecting")
 def test_logs_follow_reconnects_across_a_server_restart_and_prints_the_log_once(world):
+    """Regression: the CLI dropped the bytes it had buffered and exited 6 when the
+    server restarted (fixed in 35cea34)."""
     gate2 = world.path("gate2")
     srv = world.serve(project_toml("p", THREE_STEP, env={"GATE": world.gate, "GATE2": gate2}))
     rid = srv.trigger("p")["id"]
@@ -326,11 +322,9 @@ def test_a_supervisor_killed_under_a_running_server_ends_the_run_interrupted(wor
     assert srv.log(rid) == b"up\n"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when a run's supervisor dies (OOM kill, kill -9) "
-                   "the run is declared interrupted and the project's next run starts, but the "
-                   "script's process tree is left running: two runs of one project execute at "
-                   "once (SPEC: 'at most one run of a project executes at a time, always')")
 def test_after_a_supervisor_dies_the_next_run_never_overlaps_the_old_script(world):
+    """Regression: a dead supervisor's script kept running next to the project's next
+    run (fixed in 35cea34)."""
     marker = "e2e-orphan-" + world.tag
     srv = world.serve(project_toml(
         "p", f'bash -c "exec -a {marker}-$JENKY_RUN_ID sleep 300" &\necho up\n' + h.WAIT_GATE,
