@@ -139,6 +139,26 @@ def test_secret_values_are_masked_in_the_log(world):
     assert SECRET.encode() not in log
 
 
+def test_a_secret_is_masked_even_when_split_across_writes_and_streams(world):
+    world.extra_env = {"DB_PASSWORD": SECRET}
+    script = (
+        'printf "split: %s" "${DB_PASSWORD:0:6}"\n'
+        "sleep 0.2\n"
+        'printf "%s end\\n" "${DB_PASSWORD:6}"\n'
+        'echo "stderr: $DB_PASSWORD" >&2\n'
+        'echo "base64: $(printf %s "$DB_PASSWORD" | base64)"\n'
+        'echo "almost: ${DB_PASSWORD:0:10} and more"\n'
+        'printf "tail: %s" "${DB_PASSWORD:0:8}"\n')
+    srv = world.serve(project_toml("p", script, secrets=["DB_PASSWORD"]))
+    rid = srv.trigger("p")["id"]
+    assert srv.wait_run(rid)["status"] == "succeeded"
+    log = srv.log(rid)
+    assert log == (b"split: *** end\nstderr: ***\nbase64: ***\n"
+                   b"almost: " + SECRET[:10].encode() + b" and more\n"
+                   b"tail: " + SECRET[:8].encode()), log
+    assert srv.run(rid)["log_bytes"] == len(log)
+
+
 def test_failing_script_ends_failed_with_its_exit_code(world):
     srv = world.serve(project_toml("p", "echo before\nfalse\necho never\n"),
                       project_toml("q", "echo bye\nexit 7\n"))
