@@ -150,6 +150,23 @@ test('projects, a project and all runs pages', { timeout: 60000 }, async () => {
   assert.deepEqual(hookRun[0], ['webhook · generic', '9f1c2e3main', 'alice']);
   await screenshots(page, 'project-webhook');
 
+  // Paging: 20 runs a page, newest first; Older and Newer.
+  const ids = [];
+  for (let i = 0; i < 22; i++) ids.push((await srv.api('POST', '/api/v1/projects/hooked/runs', { kind: 'api' })).json.id);
+  for (const id of ids) await srv.waitRun(id);
+  await page.goto(srv.url + '/projects/hooked');
+  const firstIds = async () => page.$$eval('.runs-table tbody tr', (trs) => trs.map((tr) => Number(tr.dataset.run)));
+  await until(async () => (await firstIds())[0] === ids[ids.length - 1], { message: 'the newest run first' });
+  const page1 = await firstIds();
+  assert.equal(page1.length, 20);
+  await page.getByRole('button', { name: 'Older →' }).click();
+  await until(async () => (await firstIds())[0] < page1[19], { message: 'the older page' });
+  const page2 = await firstIds();
+  assert.ok(page2.every((id) => id < page1[19]), 'older runs only');
+  assert.equal(page2.length, 3, 'the 2 oldest API runs and the webhook run');
+  await page.getByRole('button', { name: '← Newer' }).click();
+  await until(async () => (await firstIds())[0] === page1[0], { message: 'back to the newest page' });
+
   await page.getByRole('link', { name: 'Runs', exact: true }).click();
   await page.waitForURL(/\/runs$/);
   await page.locator('.runs-table tbody tr').first().waitFor();

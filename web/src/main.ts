@@ -35,6 +35,8 @@ function shell(): { main: HTMLElement; user: HTMLElement } {
 
 function renderUser(el: HTMLElement): void {
   const s = session();
+  const nav = document.querySelector<HTMLElement>('.nav');
+  if (nav) nav.hidden = !s;
   if (!s) {
     replace(el);
     return;
@@ -75,7 +77,9 @@ function markNav(): void {
 async function loadSession(): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      setSession(await api.session());
+      const s = await api.session();
+      // A server may also answer "not signed in" with a session without a name.
+      setSession(s && (s.name || s.auth === 'none') ? s : null);
       setConnectionProblem('session', null);
       return;
     } catch (e) {
@@ -95,6 +99,7 @@ async function boot(): Promise<void> {
   const { main, user } = shell();
   startClocks();
   onSessionChange(() => renderUser(user));
+  renderUser(user);
 
   route('/', projectsPage);
   route('/projects/:name', projectPage);

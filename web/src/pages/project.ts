@@ -3,7 +3,7 @@
 
 import { ApiError, api, type Delivery, type Project, type Run } from '../api';
 import { h, replace } from '../dom';
-import { navigate } from '../router';
+import { render } from '../router';
 import { poll } from '../poll';
 import { deployButton } from '../ui/deploy';
 import { runsTable } from '../ui/runs-table';
@@ -119,7 +119,7 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
       btn.addEventListener('click', () => {
         const rest = cursors.slice(0, -1);
         history.pushState({ cursors: rest }, '', `/projects/${encodeURIComponent(name)}${prev ? `?before=${prev}` : ''}`);
-        navigate(location.pathname + location.search, true);
+        render();
       });
       items.push(btn);
       const latest = h('a', { href: `/projects/${encodeURIComponent(name)}`, class: 'btn small' }, 'Latest');
@@ -130,7 +130,7 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
       const btn = h('button', { type: 'button', class: 'btn small' }, 'Older →');
       btn.addEventListener('click', () => {
         history.pushState({ cursors: before ? [...cursors, before] : [] }, '', `/projects/${encodeURIComponent(name)}?before=${oldest}`);
-        navigate(location.pathname + location.search, true);
+        render();
       });
       items.push(btn);
     }
@@ -138,6 +138,7 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
   };
 
   let projectLoaded = false;
+  let shown = '';
   return poll(async (signal) => {
     const [project, runs, deliveries] = await Promise.all([
       api.project(name, signal),
@@ -151,6 +152,10 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
       projectLoaded = true;
       desc.textContent = project.description || '';
     }
+    // Redraw only what changed, so focus and selection survive the refresh.
+    const key = JSON.stringify([project, runs, deliveries]);
+    if (key === shown) return;
+    shown = key;
     replace(factsBox, facts(project));
     replace(
       runsBox,
@@ -184,8 +189,12 @@ export function allRunsPage(main: HTMLElement, _params: Record<string, string>, 
   const runsBox = h('div', { class: 'table-box' }, h('p', { class: 'muted' }, 'Loading runs…'));
   const pager = h('nav', { class: 'pager', 'aria-label': 'Runs pages' });
   main.append(h('div', { class: 'page-head' }, h('h1', { tabindex: -1 }, 'All runs')), runsBox, pager);
+  let shown = '';
   return poll(async (signal) => {
     const runs = await api.allRuns(PAGE_SIZE, before, signal);
+    const key = JSON.stringify(runs);
+    if (key === shown) return;
+    shown = key;
     replace(runsBox, runs.length ? runsTable(runs, { showProject: true, caption: 'Runs of all projects' }) : h('p', { class: 'muted empty-note' }, 'No runs yet.'));
     const items: Node[] = [];
     if (before) items.push(h('a', { href: '/runs', class: 'btn small' }, 'Latest'));

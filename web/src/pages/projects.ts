@@ -52,9 +52,14 @@ export function projectsPage(main: HTMLElement): () => void {
   const status = h('p', { class: 'muted loading' }, 'Loading projects…');
   main.append(h('div', { class: 'page-head' }, h('h1', { tabindex: -1 }, 'Projects')), status, list);
 
+  let shown = '';
   return poll(async (signal) => {
     const projects = await api.projects(signal);
     status.remove();
+    // Redraw only what changed, so focus and selection survive the refresh.
+    const key = JSON.stringify(projects);
+    if (key === shown) return;
+    shown = key;
     if (projects.length === 0) {
       replace(
         list,

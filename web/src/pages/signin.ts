@@ -49,8 +49,7 @@ export function signinPage(main: HTMLElement, _params: Record<string, string>, q
     try {
       await api.signIn(token);
       input.value = '';
-      const s = await api.session();
-      setSession(s);
+      setSession(await api.session());
       navigate(safeNext(query.get('next')), true);
     } catch (err) {
       if (err instanceof ApiError) {

@@ -25,7 +25,7 @@ export function mountNotices(root: HTMLElement): void {
   bannerButton.addEventListener('click', () => {
     for (const p of problems.values()) p.retry?.();
   });
-  banner = h('div', { class: 'banner', role: 'status', 'aria-live': 'polite', hidden: true, id: 'connection-banner' }, bannerText, bannerCountdown, bannerButton);
+  banner = h('div', { class: 'banner', role: 'status', 'aria-live': 'polite', hidden: true, id: 'connection-banner' }, h('span', { class: 'banner-msg' }, bannerText, bannerCountdown), bannerButton);
   toasts = h('div', { class: 'toasts', role: 'status', 'aria-live': 'polite' });
   root.append(banner, toasts);
 }
