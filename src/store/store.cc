@@ -27,6 +27,7 @@ class Store::Checkpointer {
       return;
     }
     sqlite3_busy_timeout(db_, 1000);
+    sqlite3_exec(db_, "PRAGMA cache_size=-64", nullptr, nullptr, nullptr);
     thread_ = std::thread([this] { Loop(); });
   }
   ~Checkpointer() {
@@ -148,7 +149,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   }
   sqlite3_busy_timeout(store->db_, 5000);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                             "PRAGMA wal_autocheckpoint=0", "PRAGMA foreign_keys=ON"}) {
+                             "PRAGMA wal_autocheckpoint=0", "PRAGMA foreign_keys=ON",
+                             // Indexed lookups need few pages; keep idle memory small.
+                             "PRAGMA cache_size=-512"}) {
     if (Status s = store->Exec(pragma); !s.ok()) return s;
   }
   if (Status s = store->Migrate(); !s.ok()) return s;

@@ -47,15 +47,16 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
   return Status::Ok();
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode, bool durable) {
   std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return PosixError("create " + tmp, errno);
   Status s = WriteAll(fd, data, tmp);
-  if (s.ok() && fsync(fd) != 0) s = PosixError("fsync " + tmp, errno);
+  if (s.ok() && durable && fsync(fd) != 0) s = PosixError("fsync " + tmp, errno);
   close(fd);
   if (!s.ok()) return s;
   if (rename(tmp.c_str(), path.c_str()) != 0) return PosixError("rename to " + path, errno);
+  if (!durable) return Status::Ok();
   std::string dir = std::filesystem::path(path).parent_path().string();
   int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

@@ -12,7 +12,10 @@ Result<std::string> ReadFile(const std::string& path);
 
 // Writes PATH so that readers see either the old or the new content, never a
 // part: write PATH.tmp, fsync it, rename over PATH, fsync the directory.
-Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+// DURABLE false skips both fsyncs (still atomic for readers; not across a
+// power cut) for files that matter only while the machine is up.
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644,
+                       bool durable = true);
 
 // Creates or truncates PATH and writes DATA, without fsync: for files written
 // once before anyone reads them, made durable later (or not needed after a crash).
