@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { TEST_PROJECTS, launch, logState, screenshot, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
+import { TEST_PROJECTS, launch, logState, renderedRows, screenshot, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
 
 let srv;
 let ctx;
@@ -99,6 +99,59 @@ test('the demo deploys from the button and its log streams live with colours', {
   assert.ok((await page.locator('.script-head').textContent()).includes(apiScript.headers.get('x-jenky-script-sha256')));
   await screenshots(page, 'run-script', { phone: false });
 
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('every kind of ANSI styling renders', { timeout: 30000 }, async () => {
+  const run = (await srv.api('POST', '/api/v1/projects/colours/runs', { kind: 'manual' })).json;
+  await srv.waitRun(run.id);
+  const page = await ctx.newPage();
+  const problems = watchPage(page, srv.url);
+  await page.goto(`${srv.url}/runs/${run.id}`);
+  await until(async () => (await logState(page))?.complete, { message: 'the log' });
+  const rows = await renderedRows(page);
+  const text = Object.fromEntries(rows);
+  assert.equal(text[8], 'progress: 100% (carriage returns)');
+  assert.equal(text[10], 'to the next line and stops');
+  assert.equal(text[11], 'a hyperlink (OSC 8) shows as text');
+  assert.equal(text[12], 'tab\tseparated\tcolumns');
+  const styles = await page.evaluate(() => {
+    const row = (n) => [...document.querySelectorAll('.log-row')].find((r) => r.querySelector('.log-no').textContent === String(n));
+    const cs = (el) => getComputedStyle(el);
+    const r1 = row(1).querySelectorAll('.log-text span');
+    const r10 = row(10).querySelector('.log-text span');
+    const r7 = row(7).querySelectorAll('.log-text span');
+    return {
+      bold: cs(r1[0]).fontWeight,
+      dim: cs(r1[1]).opacity,
+      italic: cs(r1[2]).fontStyle,
+      underline: cs(r1[3]).textDecorationLine,
+      strike: cs(r1[5]).textDecorationLine,
+      carried: r10?.className,
+      truecolor: cs(r7[0]).color,
+      c256: cs(r7[1]).color,
+    };
+  });
+  assert.ok(Number(styles.bold) >= 600);
+  assert.ok(Number(styles.dim) < 1);
+  assert.equal(styles.italic, 'italic');
+  assert.equal(styles.underline, 'underline');
+  assert.equal(styles.strike, 'line-through');
+  assert.equal(styles.carried, 'a2', 'the colour carries over to the next line');
+  assert.equal(styles.truecolor, 'rgb(255, 120, 0)');
+  assert.equal(styles.c256, 'rgb(0, 215, 255)');
+  // The long line scrolls sideways; the line numbers stay put.
+  const wide = await page.evaluate(() => {
+    const log = document.querySelector('.log');
+    log.scrollTop = 0;
+    log.scrollLeft = 2000;
+    return { scrollLeft: log.scrollLeft, gutterLeft: log.querySelector('.log-gutter').getBoundingClientRect().left - log.getBoundingClientRect().left };
+  });
+  assert.ok(wide.scrollLeft > 100, 'the log scrolls sideways');
+  assert.ok(Math.abs(wide.gutterLeft) < 2, 'the gutter sticks to the left edge');
+  await page.evaluate(() => (document.querySelector('.log').scrollLeft = 0));
+  await screenshots(page, 'run-colours');
   assert.deepEqual(problems, []);
   await page.close();
 });

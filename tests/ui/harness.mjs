@@ -290,8 +290,28 @@ export async function until(fn, { timeout = 15000, interval = 50, message = 'con
   }
 }
 
+/** A log that shows what the ANSI renderer does. */
+const COLOURS_PROJECT = String.raw`
+[projects.colours]
+description = "every kind of ANSI styling jenky renders"
+script = '''
+printf '\e[1mbold\e[0m \e[2mdim\e[0m \e[3mitalic\e[0m \e[4munderline\e[0m \e[7minverse\e[0m \e[9mstrike\e[0m \e[1;4;31mbold underlined red\e[0m\n'
+for i in 0 1 2 3 4 5 6 7; do printf '\e[3%dm fg %d \e[0m' $i $i; done; echo
+for i in 0 1 2 3 4 5 6 7; do printf '\e[9%dm fg %d \e[0m' $i $((i + 8)); done; echo
+for i in 0 1 2 3 4 5 6 7; do printf '\e[4%dm bg %d \e[0m' $i $i; done; echo
+for i in $(seq 16 51); do printf '\e[48;5;%dm  ' $i; done; printf '\e[0m 256 colours\n'
+for i in $(seq 0 6 255); do printf '\e[48;2;%d;%d;160m ' $i $((255 - i)); done; printf '\e[0m truecolor\n'
+printf '\e[38;2;255;120;0mtruecolor orange\e[0m and \e[38;5;45m256-colour cyan\e[0m\n'
+printf 'progress:  10%%\rprogress:  50%%\rprogress: 100%% (carriage returns)\n'
+printf '\e[32mgreen that goes on\nto the next line\e[0m and stops\n'
+printf '\e]8;;http://example.invalid/\e\\a hyperlink (OSC 8) shows as text\e]8;;\e\\\n'
+printf 'tab\tseparated\tcolumns\n'
+printf 'a long line: %s end\n' "$(printf 'x%.0s' $(seq 1 300))"
+'''
+`;
+
 /** The test projects' config: a slow live log, a 100,000-line log, a webhook. */
-export const TEST_PROJECTS = `
+export const TEST_PROJECTS = COLOURS_PROJECT + `
 [projects.hooked]
 description = "deploys pushes to main from a generic webhook"
 script = 'echo "deploying $JENKY_BRANCH at $JENKY_COMMIT for $JENKY_ACTOR"'
