@@ -225,7 +225,7 @@ bool IsEnvName(std::string_view s) {
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
   L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
                               "max_body", "kill_grace", "max_auth_failures",
-                              "ws_idle_timeout"});
+                              "ws_idle_timeout", "ws_max_lag"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
@@ -251,6 +251,11 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     else c.server.max_body_bytes = *n;
   }
   if (auto d = L.Duration(t, "kill_grace", "server")) c.server.kill_grace = *d;
+  if (auto size = L.String(t, "ws_max_lag", "server")) {
+    auto n = ParseSize(*size);
+    if (!n.ok()) L.Error(*t.get("ws_max_lag"), "server.ws_max_lag: " + n.status().message());
+    else c.server.ws_max_lag_bytes = *n;
+  }
   if (auto d = L.Duration(t, "ws_idle_timeout", "server")) {
     if (*d < std::chrono::seconds(1)) L.Error(*t.get("ws_idle_timeout"), "server.ws_idle_timeout must be at least 1s");
     else c.server.ws_idle_timeout = *d;

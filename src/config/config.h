@@ -74,7 +74,9 @@ struct ServerConfig {
   int max_auth_failures = 10;
   // A WebSocket viewer that sends nothing (not even a pong to our pings) for
   // this long is gone; pings go out at half of it.
-  Millis ws_idle_timeout = std::chrono::seconds(30);  // per address per minute, then 429; 0 = no limit
+  Millis ws_idle_timeout = std::chrono::seconds(30);
+  // A WebSocket viewer of a live log that falls this far behind is closed.
+  long long ws_max_lag_bytes = 8 << 20;  // per address per minute, then 429; 0 = no limit
 };
 
 struct Config {

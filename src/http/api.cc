@@ -743,6 +743,7 @@ net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, cons
   LogSocketOptions o;
   o.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(
       engine_.config().server.ws_idle_timeout);
+  o.max_lag_bytes = engine_.config().server.ws_max_lag_bytes;
   if (const std::string* f = ex.Query("format")) {
     if (*f != "raw" && *f != "json") {
       co_return co_await ex.SendError(http::status::bad_request, "bad_request",

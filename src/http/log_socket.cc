@@ -162,8 +162,8 @@ class LogSocket {
         if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (live && end - offset > o_.max_lag_bytes) {
           co_await Close(websocket::close_code::policy_error,
-                         fmt::format("too slow: over {} MiB behind the live log; reconnect with "
-                                     "?offset={}", o_.max_lag_bytes >> 20, offset));
+                         fmt::format("too slow: over {} KiB behind the live log; reconnect with "
+                                     "?offset={}", o_.max_lag_bytes >> 10, offset));
           co_return false;
         }
         int64_t next = offset;

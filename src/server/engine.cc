@@ -344,9 +344,11 @@ void Engine::StartRun(int64_t id) {
           r.recipe.empty() ? "script sha256=" + r.script_sha256.substr(0, 12)
                            : "recipe " + r.recipe + " sha256=" + r.script_sha256.substr(0, 12),
           sup.pid);
-  // The next trigger's supervisor, off this trigger's path.
-  net::post(io_, [this] {
-    if (spare_.pid <= 0 && !shutting_down_) SpawnSpare();
+  // The next trigger's supervisor, off this trigger's path: a moment later,
+  // so that starting it does not compete with this script for the CPU.
+  auto timer = std::make_shared<net::steady_timer>(io_, std::chrono::milliseconds(20));
+  timer->async_wait([this, timer](boost::system::error_code ec) {
+    if (!ec && spare_.pid <= 0 && !shutting_down_) SpawnSpare();
   });
 }
 
@@ -518,7 +520,7 @@ void Engine::Finalize(int64_t id, const ExitRecord& rec) {
   r.status = rec.status;
   r.exit_code = rec.exit_code;
   r.reason = rec.reason;
-  if (rec.started_at) r.started_at = rec.started_at;
+  if (!r.started_at) r.started_at = rec.started_at;  // the server's own start time wins
   r.finished_at = rec.finished_at ? rec.finished_at : NowMillis();
   if (was_running) r.log_bytes = std::max(rec.log_bytes, FileSize(a->dir.log()));
   Persist(r);

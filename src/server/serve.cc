@@ -102,7 +102,14 @@ int Serve(const ServeOptions& options) {
   // One server per data directory: two would both adopt and record the same runs.
   std::string lock_path = data_dir + "/server.lock";
   int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  // A server that was just killed may hold the lock a moment longer (through a
+  // child it was spawning): wait up to 2 s before calling it a second server.
+  bool locked = false;
+  for (int i = 0; lock_fd >= 0 && i < 100 && !locked; ++i) {
+    locked = flock(lock_fd, LOCK_EX | LOCK_NB) == 0;
+    if (!locked) usleep(20'000);
+  }
+  if (!locked) {
     LogError("another jenky serve is using {}; stop it first, or give this one its own --data-dir",
              data_dir);
     return 1;
@@ -119,6 +126,8 @@ int Serve(const ServeOptions& options) {
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
   HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);
+  // Signals are handled from before the first line a caller may act on.
+  net::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   auto bound = server.Listen(config.server.host, config.server.port);
   if (!bound.ok()) {
     LogError("{}", bound.status().message());
@@ -134,7 +143,6 @@ int Serve(const ServeOptions& options) {
     return 1;
   }
 
-  net::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;

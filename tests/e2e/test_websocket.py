@@ -211,9 +211,13 @@ def test_a_vanished_viewer_is_detected_and_freed(world):
 
 
 def test_a_slow_viewer_does_not_slow_the_run_or_a_fast_viewer(world):
-    # 24 MiB as fast as the script can write it, once both viewers are attached.
-    script = WAIT_GATE + "head -c 25165824 /dev/zero | tr '\\0' 'y' | fold -w 127\n"
-    srv = world.serve(project_toml("p", script), env=world.env(GATE=world.gate))
+    # About 12 MB at roughly 10 MB/s once both viewers are attached: a reader
+    # that keeps up stays live; one that reads a message every 20 ms falls
+    # past the 2 MiB lag limit and is cut off with a reason.
+    script = WAIT_GATE + ("for i in $(seq 1 120); do head -c 100000 /dev/zero | tr '\\0' y |"
+                          " fold -w 99; echo; sleep 0.01; done\n")
+    srv = world.serve(project_toml("p", script), env=world.env(GATE=world.gate),
+                      server_toml='[server]\nws_max_lag = "2MiB"\n')
     rid = srv.trigger("p")["id"]
     slow = ws(srv, f"/ws/v1/runs/{rid}/log")
     fast = ws(srv, f"/ws/v1/runs/{rid}/log")
@@ -225,7 +229,7 @@ def test_a_slow_viewer_does_not_slow_the_run_or_a_fast_viewer(world):
         try:
             while True:
                 slow.recv()
-                time.sleep(0.005)
+                time.sleep(0.02)
         except Closed as c:
             slow_result["close"] = (c.code, c.reason)
         except OSError as e:
@@ -235,18 +239,19 @@ def test_a_slow_viewer_does_not_slow_the_run_or_a_fast_viewer(world):
     t.start()
     started = time.monotonic()
     world.open_gate()
-    msgs, code, _ = collect(fast, timeout=60)
+    msgs, code, reason = collect(fast, timeout=60)
     fast_done = time.monotonic() - started
-    assert code == 1000
+    assert code == 1000, (code, reason)
     data, nxt = log_bytes_of(msgs)
-    assert nxt == 25165824 + 25165824 // 127
-    assert srv.wait_run(rid)["status"] == "succeeded"
+    assert data == srv.log(rid)
+    run = srv.wait_run(rid)
+    assert run["status"] == "succeeded"
+    # The run took as long as its script, whatever the slow viewer did.
+    assert fast_done < 20
     t.join(30)
-    # The slow one was cut off with a reason that says how to resume.
     assert "close" in slow_result, slow_result
     code, reason = slow_result["close"]
     assert code == 1008 and "too slow" in reason and "offset=" in reason, slow_result
-    assert fast_done < 30
 
 
 def test_origin_is_checked(world):
