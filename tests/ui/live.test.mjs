@@ -122,3 +122,42 @@ test('a run page follows the project into its next run when asked to', { timeout
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('when WebSockets are refused (a proxy without upgrades) the log follows over HTTP', { timeout: 60000 }, async () => {
+  const run = (await srv.api('POST', '/api/v1/projects/ticker/runs', { kind: 'manual' })).json;
+  const page = await ctx.newPage();
+  const problems = watchPage(page, srv.url);
+  // Every WebSocket fails before it opens, as behind a proxy that answers upgrades with an error.
+  await page.addInitScript(() => {
+    window.WebSocket = class {
+      static OPEN = 1;
+      constructor(url) {
+        this.url = url;
+        this.readyState = 0;
+        setTimeout(() => {
+          this.readyState = 3;
+          this.onerror?.(new Event('error'));
+          this.onclose?.({ code: 1006 });
+        }, 20);
+      }
+      send() {}
+      close() {}
+    };
+  });
+  await page.goto(`${srv.url}/runs/${run.id}`);
+  await until(async () => (await page.locator('.log').getAttribute('data-transport')) === 'http', { message: 'the HTTP fallback', timeout: 20000 });
+  assert.match(await page.locator('.log-note').textContent(), /plain HTTP/);
+  const a = await logState(page);
+  await sleep(1000);
+  const b = await logState(page);
+  assert.ok(b.lines > a.lines, 'the log keeps streaming');
+  assert.ok(b.atBottom, 'and the view follows it');
+  await until(async () => (await logState(page)).status === 'succeeded', { message: 'the end of the run', timeout: 30000 });
+  const st = await logState(page);
+  assert.equal(st.lines, 300);
+  const rows = await page.evaluate(() => [...document.querySelectorAll('.log-row')].map((r) => [Number(r.querySelector('.log-no').textContent), r.querySelector('.log-text').textContent]));
+  for (const [n, text] of rows) assert.equal(text, `tick ${n}`);
+  await screenshot(page, 'run-http-fallback');
+  assert.deepEqual(problems, []);
+  await page.close();
+});

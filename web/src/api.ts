@@ -95,6 +95,26 @@ export class ApiError extends Error {
   }
 }
 
+// The server's clock relative to ours (ms), learnt from the Date header of its
+// answers when it sends one; log line times are measured on the server's clock.
+let clockOffset = 0;
+
+/** Now, on the server's clock (as well as the Date header lets us know it). */
+export function serverNow(): number {
+  return Date.now() + clockOffset;
+}
+
+function learnClock(res: Response, sent: number): void {
+  const date = res.headers.get('Date');
+  if (!date) return;
+  const server = Date.parse(date);
+  if (Number.isNaN(server)) return;
+  const now = Date.now();
+  // Date has whole seconds: only a difference beyond that means anything.
+  const diff = server + 500 - (sent + now) / 2;
+  clockOffset = Math.abs(diff) > 1500 ? Math.round(diff) : 0;
+}
+
 type UnauthorizedHandler = () => void;
 let onUnauthorized: UnauthorizedHandler = () => {};
 
@@ -105,6 +125,7 @@ export function setUnauthorizedHandler(fn: UnauthorizedHandler): void {
 
 async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
   let res: Response;
+  const sent = Date.now();
   try {
     res = await fetch(path, {
       method,
@@ -118,6 +139,7 @@ async function request(method: string, path: string, body?: unknown, signal?: Ab
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, 'offline', 'jenky cannot be reached');
   }
+  learnClock(res, sent);
   if (!res.ok) {
     let code = 'http_' + res.status;
     let message = `${res.status} ${res.statusText}`;

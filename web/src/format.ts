@@ -1,6 +1,6 @@
 // Times, durations and short forms of run facts.
 
-import type { Run, Trigger } from './api';
+import { serverNow, type Run, type Trigger } from './api';
 
 export function parseTime(s: string | null | undefined): number | null {
   if (!s) return null;
@@ -58,7 +58,7 @@ export function formatOffset(ms: number): string {
 }
 
 /** How long a run took, or has been running (null before it starts). */
-export function runDuration(run: Run, now = Date.now()): number | null {
+export function runDuration(run: Run, now = serverNow()): number | null {
   const start = parseTime(run.started_at);
   if (start === null) return null;
   const end = parseTime(run.finished_at) ?? (run.status === 'running' ? now : null);

@@ -22,7 +22,7 @@ export interface LogChunk {
 export type SocketState =
   | { kind: 'connecting'; attempt: number }
   | { kind: 'open' }
-  | { kind: 'waiting'; attempt: number; retryAt: number }
+  | { kind: 'waiting'; attempt: number; retryAt: number; refused: number }
   | { kind: 'done' }
   | { kind: 'stopped'; reason: string };
 
@@ -55,6 +55,8 @@ export class LogSocket {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private lastMessage = 0;
+  /** Connection attempts in a row that never opened. */
+  private refused = 0;
   /** Identifies the current wait between attempts, so a stale one does nothing. */
   private wait = 0;
   private finished = false;
@@ -132,6 +134,7 @@ export class LogSocket {
     this.ws = ws;
     ws.onopen = () => {
       opened = true;
+      this.refused = 0;
       this.lastMessage = Date.now();
       this.handlers.onState?.({ kind: 'open' });
       this.pingTimer = setInterval(() => this.keepAlive(), PING_MS);
@@ -244,9 +247,10 @@ export class LogSocket {
   private scheduleRetry(wasOpen: boolean): void {
     if (this.closed) return;
     const attempt = this.attempt++;
+    if (!wasOpen) this.refused++;
     const delay = wasOpen && attempt === 0 ? 250 : backoffDelay(attempt);
     const retryAt = Date.now() + delay;
-    this.handlers.onState?.({ kind: 'waiting', attempt: this.attempt, retryAt });
+    this.handlers.onState?.({ kind: 'waiting', attempt: this.attempt, retryAt, refused: this.refused });
     const wait = ++this.wait;
     const go = () => {
       if (wait !== this.wait || this.closed || this.ws) return;

@@ -257,7 +257,8 @@ export class LogView {
       this.pendingLine = null;
       this.scrollToLine(line, this.selected !== null);
     }
-    if (this.following && grew) this.el.scrollTop = this.el.scrollHeight;
+    // Following: stay at the bottom as lines arrive and when the view's size changes.
+    if (this.following && (grew || !this.atBottom())) this.el.scrollTop = this.el.scrollHeight;
 
     const lh = this.lineHeight;
     const top = this.el.scrollTop;

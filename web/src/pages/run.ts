@@ -1,9 +1,10 @@
 // A run: live header, Cancel, the exact script, and the log.
 
-import { ApiError, api, isFinished, type Run } from '../api';
+import { ApiError, api, isFinished, serverNow, type Run } from '../api';
 import { h, icon, ICONS, replace } from '../dom';
 import { formatAbsolute, formatBytes, parseTime, runDuration, triggerLabel } from '../format';
-import { LogSocket, type SocketState } from '../log/socket';
+import { HttpLogStream } from '../log/http-stream';
+import { LogSocket, type LogChunk, type SocketState } from '../log/socket';
 import { LineStore, UNKNOWN_TIME, type SearchMatch } from '../log/store';
 import { LogView } from '../log/view';
 import { navigate } from '../router';
@@ -39,6 +40,10 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   const cleanups: (() => void)[] = [];
   let run: Run | null = null;
   let socket: LogSocket | null = null;
+  let httpStream: HttpLogStream | null = null;
+  let httpPoll: ReturnType<typeof setTimeout> | null = null;
+  /** Whether the last HTTP look at the run worked (the server is up). */
+  let httpWorks = false;
   let destroyed = false;
   let followProject = query.get('follow') === '1';
   let nextRunTimer: ReturnType<typeof setTimeout> | null = null;
@@ -367,8 +372,86 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
 
   // ---- the log stream -------------------------------------------------------------
   let liveSeen = false;
+  const onLog = (c: LogChunk) => {
+    let time = UNKNOWN_TIME;
+    const started = run ? parseTime(run.started_at) : null;
+    if (c.offset >= historyUntil && started !== null) {
+      time = Math.max(0, serverNow() - started);
+      if (!liveSeen) {
+        liveSeen = true;
+        view.setShowTimes(true);
+      }
+    }
+    store.append(c.data, time);
+    view.schedule();
+    if (run && c.next > run.log_bytes) {
+      run = { ...run, log_bytes: c.next };
+      logSize.textContent = formatBytes(c.next);
+    }
+  };
+
+  // WebSocket refused again and again while HTTP works: a proxy that does not
+  // pass upgrades on. Follow the log over the HTTP stream instead.
+  const fallBackToHttp = async () => {
+    if (!socket || destroyed) return;
+    const offset = socket.offsetOf(id);
+    socket.close();
+    socket = null;
+    try {
+      // Bytes written before now arrive late: their arrival time says nothing.
+      const r = await api.run(id);
+      if (destroyed) return;
+      historyUntil = isFinished(r) ? Infinity : r.log_bytes;
+      setRun(r);
+    } catch {
+      historyUntil = Infinity;
+    }
+    setConnectionProblem(`run-log-${id}`, null);
+    logNote.hidden = false;
+    logNote.textContent =
+      'Live updates come over plain HTTP: this page’s WebSocket connections are refused (a reverse proxy that does not forward WebSocket upgrades?).';
+    view.el.dataset.transport = 'http';
+    const refreshRun = async (): Promise<boolean> => {
+      try {
+        const r = await api.run(id);
+        setRun(r);
+        if (isFinished(r)) {
+          view.el.dataset.complete = '1';
+          return true;
+        }
+      } catch {
+        /* shown by the stream's own state */
+      }
+      return false;
+    };
+    const pollRun = () => {
+      httpPoll = setTimeout(async () => {
+        if (destroyed) return;
+        if (!(await refreshRun())) pollRun();
+      }, 3000);
+    };
+    pollRun();
+    httpStream = new HttpLogStream(id, offset, {
+      onLog,
+      onEnd: refreshRun,
+      onState: (st) => {
+        if (st.kind === 'open') {
+          setConnectionProblem(`run-log-${id}`, null);
+          view.el.dataset.connection = 'open';
+        } else {
+          setConnectionProblem(`run-log-${id}`, { message: 'Lost the connection to jenky; the log will resume where it stopped.', retryAt: st.retryAt, retry: st.retry });
+          view.el.dataset.connection = 'waiting';
+        }
+      },
+    });
+  };
+
   const onState = (s: SocketState) => {
     const source = `run-log-${id}`;
+    if (s.kind === 'waiting' && s.refused >= 3 && httpWorks) {
+      void fallBackToHttp();
+      return;
+    }
     if (s.kind === 'waiting') {
       setConnectionProblem(source, {
         message: 'Lost the connection to jenky; the log will resume where it stopped.',
@@ -400,29 +483,15 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
           setRun(r);
           if (isFinished(r)) view.el.dataset.complete = '1';
         },
-        onLog: (c) => {
-          let time = UNKNOWN_TIME;
-          const started = run ? parseTime(run.started_at) : null;
-          if (c.offset >= historyUntil && started !== null) {
-            time = Math.max(0, Date.now() - started);
-            if (!liveSeen) {
-              liveSeen = true;
-              view.setShowTimes(true);
-            }
-          }
-          store.append(c.data, time);
-          view.schedule();
-          if (run && c.next > run.log_bytes) {
-            run = { ...run, log_bytes: c.next };
-            logSize.textContent = formatBytes(c.next);
-          }
-        },
+        onLog,
         onState,
         probe: async () => {
           try {
             await api.run(id);
+            httpWorks = true;
             return null;
           } catch (e) {
+            httpWorks = false;
             if (e instanceof ApiError && !e.offline) {
               return e.status === 404 ? `There is no run #${id}.` : e.status === 401 ? 'Sign in to see this run.' : e.message;
             }
@@ -466,6 +535,8 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   return () => {
     destroyed = true;
     socket?.close();
+    httpStream?.close();
+    if (httpPoll) clearTimeout(httpPoll);
     setConnectionProblem(`run-log-${id}`, null);
     for (const c of cleanups) c();
   };
