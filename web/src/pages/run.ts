@@ -15,6 +15,8 @@ import { setConnectionProblem, toast } from '../ui/notice';
 import { commitCell } from '../ui/runs-table';
 import { age, duration } from '../ui/time';
 
+const PRUNED = 'This run’s log was pruned (the project keeps only its newest runs’ logs).';
+
 /** Matches found at most (each costs a small object). */
 const SEARCH_LIMIT = 200000;
 
@@ -42,6 +44,8 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   let socket: LogSocket | null = null;
   let httpStream: HttpLogStream | null = null;
   let httpPoll: ReturnType<typeof setTimeout> | null = null;
+  /** Whether a message came over the stream (newer than the HTTP answer). */
+  let streamSpoke = false;
   /** Whether the last HTTP look at the run worked (the server is up). */
   let httpWorks = false;
   let destroyed = false;
@@ -476,10 +480,12 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
       `/ws/v1/runs/${id}/log`,
       {
         onRun: (r) => {
+          streamSpoke = true;
           historyUntil = r.status === 'queued' ? 0 : r.log_bytes;
           setRun(r);
         },
         onStatus: (r) => {
+          streamSpoke = true;
           setRun(r);
           if (isFinished(r)) view.el.dataset.complete = '1';
         },
@@ -487,9 +493,9 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         onState,
         probe: async () => {
           try {
-            await api.run(id);
+            const r = await api.run(id);
             httpWorks = true;
-            return null;
+            return r.log_pruned ? PRUNED : null;
           } catch (e) {
             httpWorks = false;
             if (e instanceof ApiError && !e.offline) {
@@ -504,30 +510,34 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     );
   };
 
-  // The run's facts come first over HTTP (the header paints at once), then the stream.
+  // The stream starts at once (its first message is the run itself); the run's
+  // JSON comes over HTTP in parallel, for the header and to tell a pruned log.
+  const showPruned = () => {
+    logNote.hidden = false;
+    logNote.textContent = PRUNED;
+    view.setEmptyText('No log.');
+    download.hidden = true;
+  };
+  startStream();
   api
     .run(id)
     .then((r) => {
       if (destroyed) return;
-      setRun(r);
       if (r.log_pruned) {
-        logNote.hidden = false;
-        logNote.textContent = 'This run’s log was pruned (the project keeps only its newest runs’ logs).';
-        view.setEmptyText('No log.');
-        download.hidden = true;
+        socket?.close();
+        socket = null;
+        setConnectionProblem(`run-log-${id}`, null);
+        setRun(r);
+        showPruned();
         return;
       }
-      // A run that is running now: bytes beyond what it had written are live.
-      historyUntil = r.status === 'queued' ? 0 : isFinished(r) ? Infinity : r.log_bytes;
-      startStream();
+      if (!streamSpoke) setRun(r);
     })
     .catch((e) => {
-      if (destroyed) return;
-      if (e instanceof ApiError && e.offline) {
-        // Start the stream anyway: it retries with backoff and says so.
-        startStream();
-        return;
-      }
+      if (destroyed || (e instanceof ApiError && e.offline)) return; // the stream retries and says so
+      socket?.close();
+      socket = null;
+      setConnectionProblem(`run-log-${id}`, null);
       const msg = e instanceof ApiError ? (e.status === 404 ? `There is no run #${id}.` : e.message) : String(e);
       replace(main, h('h1', { tabindex: -1 }, `Run #${id}`), h('p', { class: 'error', role: 'alert' }, msg), h('p', null, h('a', { href: '/' }, 'Back to projects')));
     });
