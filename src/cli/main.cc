@@ -3,10 +3,12 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/client_commands.h"
 #include "exec/supervisor.h"
 #include "server/serve.h"
+#include "service/service.h"
 #include "util/embedded.h"
 
 namespace {
@@ -94,6 +96,34 @@ int main(int argc, char** argv) {
   auto* scripts_show = scripts->add_subcommand("show", "Print one recipe");
   scripts_show->add_option("NAME", recipe, "Recipe name")->required();
 
+  jenky::ServiceOptions svc;
+  bool dry_run = false, app_unit = false;
+  std::string upgrade_binary, upgrade_target;
+  auto* service = app.add_subcommand("service", "Host jenky under systemd");
+  service->require_subcommand(1);
+  auto add_service_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--user", svc.user, "User (and group) jenky runs as (default jenky)");
+    cmd->add_option("--config", svc.config, "Config file (default /etc/jenky/jenky.toml)");
+    cmd->add_option("--data-dir", svc.data_dir, "Data directory (default /var/lib/jenky)");
+    cmd->add_option("--listen", svc.listen, "Address systemd listens on (default 127.0.0.1:8080)");
+    cmd->add_option("--binary", svc.binary, "Where the binary is installed (default /usr/local/bin/jenky)");
+    cmd->add_option("--watchdog", svc.watchdog_sec, "WatchdogSec in seconds (default 30)")
+        ->check(CLI::Range(2, 3600));
+  };
+  auto* service_print = service->add_subcommand("print", "Print jenky.service and jenky.socket");
+  add_service_flags(service_print);
+  auto* service_install = service->add_subcommand("install", "Install, enable and start jenky under systemd");
+  add_service_flags(service_install);
+  service_install->add_flag("--dry-run", dry_run, "Show every step; change nothing");
+  auto* service_uninstall = service->add_subcommand("uninstall", "Stop and remove jenky's units (data stays)");
+  service_uninstall->add_flag("--dry-run", dry_run, "Show every step; change nothing");
+
+  auto* upgrade = app.add_subcommand("upgrade", "Replace the jenky binary and restart without losing deploys");
+  upgrade->add_option("NEW_BINARY", upgrade_binary, "The new jenky binary")->required();
+  upgrade->add_option("--target", upgrade_target, "The installed binary to replace (default: this one)");
+  upgrade->add_flag("--dry-run", dry_run, "Show every step; change nothing");
+  add_client_flags(upgrade);
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -107,7 +137,25 @@ int main(int argc, char** argv) {
     return kUsage;
   }
 
-  if (*serve_cmd) return jenky::Serve(serve);
+  if (*serve_cmd) {
+    serve.argv.assign(argv, argv + argc);
+    return jenky::Serve(serve);
+  }
+  if (*service_print) return jenky::ServicePrint(svc);
+  if (*service_install) {
+    if (const char* path = std::getenv("PATH")) svc.path_env = path;
+    return jenky::ServiceInstall(svc, dry_run);
+  }
+  if (*service_uninstall) return jenky::ServiceUninstall(dry_run);
+  if (*upgrade) {
+    std::string url = client.server;
+    if (url.empty()) {
+      const char* env = std::getenv("JENKY_SERVER");
+      url = env && *env ? env : "http://127.0.0.1:8080";
+    }
+    if (!client.token.empty()) setenv("JENKY_TOKEN", client.token.c_str(), 1);
+    return jenky::Upgrade(upgrade_binary, upgrade_target, dry_run, url);
+  }
   if (*deploy) return jenky::DeployCommand(client, project, follow, ref, commit);
   if (*runs) return jenky::RunsCommand(client, project, limit, json);
   if (*logs) return jenky::LogsCommand(client, run_id, follow);

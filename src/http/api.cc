@@ -96,8 +96,8 @@ bool HasControlChars(std::string_view s) {
 
 }  // namespace
 
-Api::Api(Engine& engine, std::string web_dir)
-    : engine_(engine), web_dir_(std::move(web_dir)),
+Api::Api(Engine& engine, std::string web_dir, std::function<void()> restart)
+    : engine_(engine), web_dir_(std::move(web_dir)), restart_(std::move(restart)),
       auth_failures_(engine.config().server.max_auth_failures) {}
 
 Principal Api::Authenticate(const Exchange& ex) {
@@ -188,6 +188,25 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
 
   if (!co_await CheckRateLimit(ex)) co_return;
   Principal p = Authenticate(ex);
+  if (kind == "version" && parts.size() == 3) {
+    if (!get) co_return co_await not_allowed("GET");
+    if (!co_await Require(ex, p, kScopeRead)) co_return;
+    nlohmann::json j = {{"version", JENKY_VERSION}, {"running", engine_.RunningCount()}};
+    co_return co_await ex.SendJson(http::status::ok, DumpJson(j));
+  }
+  if (kind == "admin" && parts.size() == 4 && parts[3] == "restart") {
+    if (!post) co_return co_await not_allowed("POST");
+    if (!co_await Require(ex, p, kScopeAdmin)) co_return;
+    if (!restart_) {
+      co_return co_await ex.SendError(http::status::conflict, "conflict",
+                                      "this jenky cannot restart itself");
+    }
+    LogInfo("restart requested by {}: re-executing; running deploys continue", p.name);
+    ex.set_keep_alive(false);
+    co_await ex.SendJson(http::status::accepted, "{\"restarting\":true}");
+    net::post(ex.stream().get_executor(), restart_);
+    co_return;
+  }
   if (kind == "projects") {
     if (parts.size() == 3) {
       if (!get) co_return co_await not_allowed("GET");

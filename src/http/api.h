@@ -21,7 +21,8 @@ struct Principal {
 class Api {
  public:
   // WEB_DIR, if not empty, serves the UI from disk instead of the embedded copy.
-  Api(Engine& engine, std::string web_dir);
+  // RESTART is called (after the answer is sent) for POST /api/v1/admin/restart.
+  Api(Engine& engine, std::string web_dir, std::function<void()> restart = {});
 
   net::awaitable<void> Handle(Exchange& ex);
 
@@ -49,6 +50,7 @@ class Api {
 
   Engine& engine_;
   std::string web_dir_;
+  std::function<void()> restart_;
   struct SessionEntry {
     std::string name;
     unsigned scopes;

@@ -9,6 +9,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "util/logger.h"
 #include "util/url.h"
 
@@ -98,6 +103,24 @@ Result<tcp::endpoint> HttpServer::Listen(const std::string& host, int port) {
     return Status::Error(fmt::format("cannot listen on {}:{}: {}{}", host, port, ec.message(), hint));
   }
   tcp::endpoint bound = acceptor->local_endpoint();
+  net::co_spawn(io_, Accept(*acceptor), net::detached);
+  acceptors_.push_back(std::move(acceptor));
+  return bound;
+}
+
+Result<tcp::endpoint> HttpServer::Adopt(int fd) {
+  boost::system::error_code ec;
+  auto acceptor = std::make_unique<tcp::acceptor>(io_);
+  // The socket's family decides the protocol object Asio needs.
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return Status::Error(fmt::format("socket fd {} from systemd: {}", fd, std::strerror(errno)));
+  }
+  acceptor->assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec) return Status::Error(fmt::format("socket fd {} from systemd: {}", fd, ec.message()));
+  tcp::endpoint bound = acceptor->local_endpoint(ec);
+  if (ec) return Status::Error(fmt::format("socket fd {} from systemd is not a TCP socket", fd));
   net::co_spawn(io_, Accept(*acceptor), net::detached);
   acceptors_.push_back(std::move(acceptor));
   return bound;

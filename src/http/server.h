@@ -97,9 +97,13 @@ class HttpServer {
 
   // Binds and starts accepting. Returns the bound endpoint (port 0 = any free).
   Result<tcp::endpoint> Listen(const std::string& host, int port);
+  // Serves on an already listening socket (systemd socket activation).
+  Result<tcp::endpoint> Adopt(int fd);
   // Stops accepting; open connections finish their current request.
   void Stop();
   int connections() const { return connections_; }
+  // The first listening socket's descriptor, -1 if none.
+  int listen_fd() { return acceptors_.empty() ? -1 : acceptors_.front()->native_handle(); }
 
  private:
   net::awaitable<void> Accept(tcp::acceptor& acceptor);

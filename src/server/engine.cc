@@ -208,6 +208,12 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
 }
 
 void Engine::Apply(const Decision& d) {
+  struct Changed {
+    Engine* e;
+    ~Changed() {
+      if (e->on_change_) e->on_change_();
+    }
+  } changed{this};
   for (const auto& [id, reason] : d.drop) {
     ExitRecord rec;
     rec.status = RunStatus::kCancelled;
@@ -541,6 +547,7 @@ void Engine::Finalize(int64_t id, const ExitRecord& rec) {
   // The pidfd watch may be the caller; let it unwind before it is destroyed.
   ProcessWatch* watch = a->process.release();
   net::post(io_, [watch] { delete watch; });
+  if (on_change_) on_change_();
   // A run that held the project's lane (running, or failed while starting)
   // hands it on; a dropped queued run never had it.
   if (scheduler_.Running(r.project) == id) {

@@ -97,6 +97,9 @@ class Engine {
   std::string ScriptPath(int64_t run_id) const;
 
   int RunningCount() const { return scheduler_.RunningCount(); }
+  int QueuedCount() const { return static_cast<int>(active_.size()) - RunningCount(); }
+  // Called (on the loop) whenever a run is queued, starts or ends.
+  void SetChangeListener(std::function<void()> listener) { on_change_ = std::move(listener); }
 
  private:
   struct Active;
@@ -135,6 +138,7 @@ class Engine {
   };
   Spare spare_;
   bool shutting_down_ = false;
+  std::function<void()> on_change_;
 };
 
 }  // namespace jenky

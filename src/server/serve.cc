@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include <boost/asio/signal_set.hpp>
@@ -18,6 +19,7 @@
 #include "store/store.h"
 #include "util/fs.h"
 #include "util/logger.h"
+#include "util/systemd.h"
 
 namespace jenky {
 namespace {
@@ -121,26 +123,80 @@ int Serve(const ServeOptions& options) {
   }
 
   net::io_context io(1);
-  Engine engine(io, config, std::move(store).value(), SelfExecutable());
-  Api api(engine, options.web_dir);
+  std::string self = SelfExecutable();
+  Engine engine(io, config, std::move(store).value(), self);
+  HttpServer* server_ptr = nullptr;
+  // `jenky upgrade` outside systemd: re-execute the (new) binary at our path,
+  // handing it the listening socket the way systemd would (LISTEN_FDS), so
+  // connections queue meanwhile; runs live on in their supervisors.
+  auto reexec = [&engine, &server_ptr, self, argv = options.argv, lock_fd_ref = &lock_fd] {
+    int fd = server_ptr ? server_ptr->listen_fd() : -1;
+    if (fd < 0 || access(self.c_str(), X_OK) != 0) {
+      LogError("cannot re-execute {}: no listening socket or not executable", self);
+      return;
+    }
+    engine.Shutdown();
+    if (fd != 3) {
+      dup2(fd, 3);
+      close(fd);
+    }
+    fcntl(3, F_SETFD, 0);
+    setenv("LISTEN_FDS", "1", 1);
+    setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+    close(*lock_fd_ref);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(self.c_str(), args.data());
+    LogError("re-executing {} failed: {}; exiting", self, std::strerror(errno));
+    _exit(1);
+  };
+  Api api(engine, options.web_dir, options.argv.empty() ? std::function<void()>() : reexec);
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
   HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);
+  server_ptr = &server;
   // Signals are handled from before the first line a caller may act on.
   net::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
-  auto bound = server.Listen(config.server.host, config.server.port);
+  // Under systemd socket activation the listening socket is already there
+  // (connections queue in it while jenky restarts); else bind our own.
+  std::vector<int> passed = TakeListenFds();
+  Result<tcp::endpoint> bound = passed.empty() ? server.Listen(config.server.host, config.server.port)
+                                               : server.Adopt(passed.front());
   if (!bound.ok()) {
     LogError("{}", bound.status().message());
     return 1;
   }
   std::string url = UrlFor(*bound);
   LogInfo("listening on {}", url);
+  if (!passed.empty()) LogInfo("listening socket passed by systemd (socket activation)");
   engine.SetBaseUrl(config.server.public_url.empty() ? url : config.server.public_url);
   LogInfo("data in {}; {} project(s){}", data_dir, config.projects.size(),
           config.path.empty() ? " (no config file: embedded default)" : ", config " + config.path);
   if (Status s = engine.Start(); !s.ok()) {
     LogError("{}", s.message());
     return 1;
+  }
+
+  // systemd: ready once listening and reconciled; status as runs come and go;
+  // watchdog pings from the loop itself, so a hung loop gets restarted.
+  auto status_line = [&engine] {
+    return fmt::format("STATUS={} running deploy(s), {} queued", engine.RunningCount(),
+                       engine.QueuedCount());
+  };
+  SdNotify("READY=1\n" + status_line());
+  engine.SetChangeListener([status_line] { SdNotify(status_line()); });
+  net::steady_timer watchdog(io);
+  std::function<void()> pet;
+  if (auto interval = WatchdogInterval(); interval.count() > 0) {
+    pet = [&watchdog, &pet, interval] {
+      SdNotify("WATCHDOG=1");
+      watchdog.expires_after(interval);
+      watchdog.async_wait([&pet](boost::system::error_code ec) {
+        if (!ec) pet();
+      });
+    };
+    pet();
   }
 
   std::function<void(const boost::system::error_code&, int)> on_signal;
@@ -152,10 +208,12 @@ int Serve(const ServeOptions& options) {
       signals.async_wait(on_signal);
       return;
     }
+    SdNotify("STOPPING=1");
     LogInfo("{}: stopping; {} running deploy(s) continue and will be adopted by the next start",
             sig == SIGINT ? "SIGINT" : "SIGTERM", engine.RunningCount());
     server.Stop();
     engine.Shutdown();
+    watchdog.cancel();
     io.stop();
   };
   signals.async_wait(on_signal);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace jenky {
 
@@ -12,6 +13,7 @@ struct ServeOptions {
   std::string data_dir;     // overrides [server].data_dir
   bool demo = false;
   std::string web_dir;      // serve the UI from here instead of the embedded copy
+  std::vector<std::string> argv;  // the command line, to re-execute on upgrade
 };
 
 int Serve(const ServeOptions& options);

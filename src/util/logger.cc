@@ -5,6 +5,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
+
+#include "util/systemd.h"
 
 namespace jenky {
 namespace {
@@ -19,10 +22,28 @@ bool StderrIsJournal() {
   return st.st_dev == dev && st.st_ino == ino;
 }
 
+// "run=42 project=taowai rest" -> fields JENKY_RUN_ID=42, JENKY_PROJECT=taowai,
+// so `journalctl -u jenky JENKY_RUN_ID=42` finds a run's events.
+std::vector<std::pair<std::string, std::string>> RunFields(std::string_view line) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  if (line.rfind("run=", 0) == 0) {
+    size_t sp = line.find(' ');
+    fields.emplace_back("JENKY_RUN_ID", std::string(line.substr(4, sp - 4)));
+    line.remove_prefix(sp == std::string_view::npos ? line.size() : sp + 1);
+  }
+  if (line.rfind("project=", 0) == 0) {
+    size_t sp = line.find(' ');
+    fields.emplace_back("JENKY_PROJECT", std::string(line.substr(8, sp - 8)));
+  }
+  return fields;
+}
+
 }  // namespace
 
 void LogLine(LogLevel level, std::string_view line) {
   static const bool journal = StderrIsJournal();
+  // Under journald, send entries with fields; fall back to the stream.
+  if (journal && JournalSend(static_cast<int>(level), line, RunFields(line))) return;
   std::string out;
   out.reserve(line.size() + 12);
   if (journal) {

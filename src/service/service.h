@@ -1,0 +1,22 @@
+// `jenky service print|install|uninstall` and `jenky upgrade`: hosting jenky
+// under systemd. Each command is a list of steps; --dry-run prints them and
+// changes nothing. Errors name the fix.
+#pragma once
+
+#include <string>
+
+#include "service/unit.h"
+
+namespace jenky {
+
+int ServicePrint(const ServiceOptions& o);
+int ServiceInstall(const ServiceOptions& o, bool dry_run);
+int ServiceUninstall(bool dry_run);
+
+// Installs NEW_BINARY over TARGET (default: this binary) atomically, keeps
+// the old one as TARGET.prev, restarts jenky (systemd, or asks a running
+// server to re-exec), and rolls back if the new binary does not come up.
+int Upgrade(const std::string& new_binary, const std::string& target, bool dry_run,
+            const std::string& server_url);
+
+}  // namespace jenky

@@ -1,0 +1,75 @@
+#include "service/unit.h"
+
+#include <fmt/format.h>
+
+namespace jenky {
+
+std::string JenkyServiceUnit(const ServiceOptions& o) {
+  std::string group = o.group.empty() ? o.user : o.group;
+  std::string state_dir;
+  if (o.data_dir.rfind("/var/lib/", 0) == 0) state_dir = o.data_dir.substr(9);
+  return fmt::format(R"([Unit]
+Description=jenky continuous deployment
+Documentation=man:jenky(1)
+Requires=jenky.socket
+After=jenky.socket network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart={binary} serve --config {config} --data-dir {data_dir}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=always
+RestartSec=1s
+TimeoutStartSec=30s
+TimeoutStopSec=30s
+WatchdogSec={watchdog}s
+# Deploys run in supervisor processes that must outlive jenky's restarts and
+# upgrades: stop only the main process; the next jenky adopts the runs.
+KillMode=process
+User={user}
+Group={group}
+Environment=PATH={path}
+WorkingDirectory={data_dir}
+{state}ConfigurationDirectory=jenky
+LimitNOFILE=65536
+UMask=0027
+# Hardening that leaves deploy scripts free to build, copy and restart services.
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+LockPersonality=yes
+RestrictRealtime=yes
+RestrictNamespaces=no
+SystemCallArchitectures=native
+
+[Install]
+WantedBy=multi-user.target
+)",
+                     fmt::arg("binary", o.binary), fmt::arg("config", o.config),
+                     fmt::arg("data_dir", o.data_dir), fmt::arg("watchdog", o.watchdog_sec),
+                     fmt::arg("user", o.user), fmt::arg("group", group),
+                     fmt::arg("path", o.path_env.empty() ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : o.path_env),
+                     fmt::arg("state", state_dir.empty() ? "" : "StateDirectory=" + state_dir + "\nStateDirectoryMode=0750\n"));
+}
+
+std::string JenkySocketUnit(const ServiceOptions& o) {
+  return fmt::format(R"([Unit]
+Description=jenky continuous deployment (listening socket)
+
+[Socket]
+ListenStream={listen}
+NoDelay=true
+Backlog=4096
+
+[Install]
+WantedBy=sockets.target
+)",
+                     fmt::arg("listen", o.listen));
+}
+
+}  // namespace jenky
