@@ -833,7 +833,8 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
         fmt::format("project '{}' has no webhook; add [projects.{}.webhook] to the config", project,
                     project));
   }
-  const WebhookConfig& config = *p->webhook;
+  // A copy: a reload (SIGHUP) may replace the configuration while we wait.
+  const WebhookConfig config = *p->webhook;
   std::string remote = ex.remote().to_string();
   int64_t now = NowMillis();
   Delivery record;

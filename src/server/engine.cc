@@ -80,6 +80,20 @@ Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
 
 Engine::~Engine() { Shutdown(); }
 
+std::string Engine::Reload(Config fresh) {
+  std::string note;
+  if (fresh.server.listen != config_.server.listen || fresh.server.data_dir != config_.server.data_dir) {
+    note = "; listen and data_dir changes take effect at the next restart";
+    fresh.server.listen = config_.server.listen;
+    fresh.server.host = config_.server.host;
+    fresh.server.port = config_.server.port;
+    fresh.server.data_dir = config_.server.data_dir;
+  }
+  config_ = std::move(fresh);
+  if (!config_.server.public_url.empty()) base_url_ = config_.server.public_url;
+  return note;
+}
+
 std::string Engine::LogPath(int64_t id) const { return RunDir::For(config_.server.data_dir, id).log(); }
 std::string Engine::IndexPath(int64_t id) const { return RunDir::For(config_.server.data_dir, id).index(); }
 std::string Engine::ScriptPath(int64_t id) const { return RunDir::For(config_.server.data_dir, id).script(); }

@@ -65,6 +65,11 @@ class Engine {
   void Shutdown();
 
   const Config& config() const { return config_; }
+  // Replaces the configuration (SIGHUP). Runs keep going; listen, data_dir and
+  // tokens' rate limits keep their old values until a restart, which the
+  // returned note says when it matters. Callers must not hold references into
+  // the old configuration across a suspension.
+  std::string Reload(Config fresh);
   // Where the UI is reached, for JENKY_LOG_URL: public_url, else the bound address.
   void SetBaseUrl(std::string url) { base_url_ = std::move(url); }
 

@@ -74,9 +74,9 @@ int Check(const std::string& config_path) {
   return 0;
 }
 
-int Serve(const ServeOptions& options) {
-  signal(SIGPIPE, SIG_IGN);
-  Config config;
+// The configuration SERVE runs with: the file (or default) plus the command
+// line's overrides. Prints every problem; 0 when usable, else an exit code.
+int BuildConfig(const ServeOptions& options, Config& config) {
   if (!LoadConfig(options.config_path, config)) return 1;
   if (!options.listen.empty()) {
     if (!SplitHostPort(options.listen, config.server.host, config.server.port)) {
@@ -95,6 +95,13 @@ int Serve(const ServeOptions& options) {
              "127.0.0.1", config.server.listen);
     return 1;
   }
+  return 0;
+}
+
+int Serve(const ServeOptions& options) {
+  signal(SIGPIPE, SIG_IGN);
+  Config config;
+  if (int rc = BuildConfig(options, config); rc != 0) return rc;
 
   const std::string& data_dir = config.server.data_dir;
   if (Status s = MakeDirs(data_dir + "/runs", 0750); !s.ok()) {
@@ -203,8 +210,19 @@ int Serve(const ServeOptions& options) {
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      LogWarning("SIGHUP: configuration reload is not supported yet; restart jenky to apply "
-                 "changes (running deploys continue across a restart)");
+      // Reload: a config with errors is rejected and the running one kept.
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      SdNotify(fmt::format("RELOADING=1\nMONOTONIC_USEC={}",
+                           ts.tv_sec * 1000000LL + ts.tv_nsec / 1000));
+      Config fresh;
+      if (BuildConfig(options, fresh) == 0) {
+        std::string note = engine.Reload(std::move(fresh));
+        LogInfo("SIGHUP: configuration reloaded: {} project(s){}", engine.config().projects.size(), note);
+      } else {
+        LogError("SIGHUP: the new configuration has errors (above); keeping the current one");
+      }
+      SdNotify("READY=1\n" + status_line());
       signals.async_wait(on_signal);
       return;
     }

@@ -300,13 +300,24 @@ def test_an_adopted_run_still_times_out(world):
     assert done["reason"] == "timed out after 2s"
 
 
-def test_sighup_does_not_stop_the_server_or_its_runs(world):
+def test_sighup_reloads_the_config_without_stopping_runs_and_rejects_a_bad_one(world):
     srv = world.serve(project_toml("p", "echo up\n" + h.WAIT_GATE, env={"GATE": world.gate}))
     rid = srv.trigger("p")["id"]
     srv.wait_log(rid, "up\n")
+    # A new project appears; the running run goes on.
+    world.config(project_toml("p", "echo up\n" + h.WAIT_GATE, env={"GATE": world.gate}),
+                 project_toml("q", "echo from q\n"))
     srv.send_signal(signal.SIGHUP)
-    srv.wait_line(r"^warning: SIGHUP: configuration reload is not supported yet")
-    assert srv.get("/healthz").status == 200
+    srv.wait_line(r"^SIGHUP: configuration reloaded: 2 project\(s\)")
+    assert [p["name"] for p in srv.get_json("/api/v1/projects")] == ["p", "q"]
+    q = srv.trigger("q")["id"]
+    assert srv.wait_run(q)["status"] == "succeeded"
+    # A broken config is refused and the current one stays.
+    world.write("jenky.toml", "[projects.q]\nscript = 'x'\ntimeout = \"soon\"\n")
+    srv.send_signal(signal.SIGHUP)
+    srv.wait_line(r"jenky.toml:3:11: projects.q.timeout: bad duration 'soon'")
+    srv.wait_line(r"^error: SIGHUP: the new configuration has errors \(above\); keeping the current one")
+    assert [p["name"] for p in srv.get_json("/api/v1/projects")] == ["p", "q"]
     world.open_gate()
     assert srv.wait_run(rid)["status"] == "succeeded"
 
