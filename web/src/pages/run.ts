@@ -233,7 +233,11 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     logSize.textContent = r.log_bytes ? formatBytes(r.log_bytes) : '';
   };
 
+  const rank = (r: Run) => (isFinished(r) ? 2 : r.status === 'running' ? 1 : 0);
   const setRun = (r: Run) => {
+    // Answers can cross (the cancel's 202 may land after the stream's final
+    // status): never go back from a later state to an earlier one.
+    if (run && run.id === r.id && rank(r) < rank(run)) return;
     const was = run?.status;
     run = r;
     renderHeader();
