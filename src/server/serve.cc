@@ -136,7 +136,7 @@ int Serve(const ServeOptions& options) {
   // `jenky upgrade` outside systemd: re-execute the (new) binary at our path,
   // handing it the listening socket the way systemd would (LISTEN_FDS), so
   // connections queue meanwhile; runs live on in their supervisors.
-  auto reexec = [&engine, &server_ptr, self, argv = options.argv, lock_fd_ref = &lock_fd] {
+  auto reexec = [&engine, &server_ptr, self, argv = options.argv] {
     int fd = server_ptr ? server_ptr->listen_fd() : -1;
     if (fd < 0 || access(self.c_str(), X_OK) != 0) {
       LogError("cannot re-execute {}: no listening socket or not executable", self);
@@ -150,7 +150,7 @@ int Serve(const ServeOptions& options) {
     fcntl(3, F_SETFD, 0);
     setenv("LISTEN_FDS", "1", 1);
     setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
-    close(*lock_fd_ref);
+    // Everything else (server.lock included) is close-on-exec.
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
