@@ -243,6 +243,7 @@ def main():
     ]
     procs = B.Procs()
     samples = {p.name: [] for p in peers}
+    by_round = {p.name: [] for p in peers}
     try:
         for p in peers:
             d = os.path.join(work, p.name)
@@ -252,9 +253,10 @@ def main():
         per_round = max(1, a.iterations // a.rounds)
         for r in range(a.rounds):
             for p in peers:
-                samples[p.name] += p.measure(per_round)
-                print(f"  round {r + 1}/{a.rounds} {p.name}: {len(samples[p.name])} samples",
-                      file=sys.stderr)
+                got = p.measure(per_round)
+                samples[p.name] += got
+                by_round[p.name].append(sorted(got))
+            print(f"  round {r + 1}/{a.rounds} done", file=sys.stderr)
         # A separate, instrumented pass: where between request and first
         # byte the time goes, from the files jenky makes along the way.
         for p in peers:
@@ -263,8 +265,18 @@ def main():
     finally:
         procs.close()
         subprocess.run(["rm", "-rf", work], check=False)
+    def round_ratio(num, den):
+        """Per-round p50 ratio: each round's peers ran back to back, so they
+        shared that moment's background load."""
+        r = sorted(B.percentile(a, 50) / B.percentile(b, 50)
+                   for a, b in zip(by_round[num], by_round[den]))
+        return {"median": B.percentile(r, 50), "min": r[0], "max": r[-1], "rounds": len(r)}
+
     result = {
         "benchmark": "trigger",
+        "round_ratios": {f"{n}/{d}": round_ratio(n, d) for n, d in (
+            ("jenky", "spawn-true"), ("jenky", "webhook"), ("jenky-sh", "spawn-true"),
+            ("jenky", "spawn-bash"), ("jenky-sh", "spawn-sh"))},
         "iterations": per_round * a.rounds, "warmup": a.warmup, "rounds": a.rounds,
         "gap_ms": a.gap_ms, "phase_iterations": a.phase_iterations,
         "peers": {name: B.summarize_ms(s) for name, s in samples.items()},

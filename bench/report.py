@@ -123,6 +123,15 @@ def trigger_section(results):
                f"({jk['p50']:.2f} ms vs {base['p50']:.2f} ms) | {verdict(ratio <= 1.5)} |")
     out.append(f"| jenky well ahead of webhook (p50) | jenky ÷ webhook = "
                f"{jk['p50'] / wh['p50']:.2f}× | {verdict(jk['p50'] < wh['p50'])} |")
+    rr = r.get("round_ratios")
+    if rr:
+        def fmt_rr(key):
+            x = rr[key]
+            return f"{x['median']:.2f}× (rounds: {x['min']:.2f}–{x['max']:.2f})"
+        out.append(f"| (the same, paired by round: median over {rr['jenky/spawn-true']['rounds']} rounds "
+                   f"of each round's p50 ratio) | jenky ÷ spawn {fmt_rr('jenky/spawn-true')}; "
+                   f"jenky ÷ webhook {fmt_rr('jenky/webhook')}; jenky-sh ÷ spawn "
+                   f"{fmt_rr('jenky-sh/spawn-true')} | |")
     if "jenky-sh" in p and "spawn-bash" in p:
         js, sb = p["jenky-sh"], p["spawn-bash"]
         out.append(f"| (for the record) jenky's own overhead, p50 minus the bare shell's p50 | "

@@ -50,13 +50,13 @@ cp "$JENKY_BIN" "$results/jenky"
 export JENKY_BIN=$results/jenky
 
 if ((quick)); then
-  trigger_args=(--iterations 200 --rounds 2 --warmup 5 --phase-iterations 30)
+  trigger_args=(--iterations 200 --rounds 10 --warmup 5 --phase-iterations 30)
   capture_args=(--bytes $((256 << 20)) --reps 2)
-  listing_args=(--requests 250 --rounds 2 --warmup 20)
+  listing_args=(--requests 250 --rounds 5 --warmup 20)
 else
-  trigger_args=(--iterations 300 --rounds 3 --warmup 10)
+  trigger_args=(--iterations 300 --rounds 20 --warmup 10)
   capture_args=(--bytes $((1 << 30)) --reps 3)
-  listing_args=(--requests 1000 --rounds 5 --warmup 50)
+  listing_args=(--requests 1000 --rounds 20 --warmup 50)
 fi
 
 failed=0
