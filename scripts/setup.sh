@@ -9,8 +9,8 @@ packages=(
   # libraries (all header-only or small; see DESIGN.md "Decisions already taken")
   libboost1.81-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libsqlite3-dev libssl-dev libfmt-dev libgtest-dev libgmock-dev
-  # end-to-end tests
-  python3 python3-pytest procps curl
+  # end-to-end tests; the web UI's browser tests drive Debian's chromium
+  python3 python3-pytest procps curl chromium
   # benchmarks' peers and load
   webhook wrk
 )

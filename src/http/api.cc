@@ -536,6 +536,7 @@ net::awaitable<void> Api::GetLog(Exchange& ex, int64_t id) {
 
   http::response<http::empty_body> res{http::status::ok, ex.req().version()};
   res.set(http::field::server, "jenky");
+  res.set(http::field::date, HttpDate());
   res.set(http::field::content_type, "text/plain; charset=utf-8");
   res.set(http::field::cache_control, "no-store");
   res.set("X-Jenky-Run-Status", RunStatusName(run.status));
@@ -614,8 +615,12 @@ net::awaitable<void> Api::Session(Exchange& ex) {
   const Config& c = engine_.config();
   http::verb method = ex.req().method();
   if (method == http::verb::get) {
+    // Who am I: 200 either way, so a signed-out page is not an error.
     Principal p = Authenticate(ex);
-    if (!co_await Require(ex, p, kScopeRead)) co_return;
+    if (p.scopes == 0) {
+      nlohmann::json j = {{"name", nullptr}, {"scopes", nlohmann::json::array()}, {"auth", "token"}};
+      co_return co_await ex.SendJson(http::status::ok, DumpJson(j));
+    }
     nlohmann::json j = {{"name", p.name}, {"scopes", ScopesJson(p.scopes)},
                         {"auth", c.tokens.empty() ? "none" : "token"}};
     co_return co_await ex.SendJson(http::status::ok, DumpJson(j));
@@ -776,6 +781,12 @@ net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, cons
                                       fmt::format("no project named '{}'", name));
     }
     o.project = name;
+    if (const std::string* after = ex.Query("after")) {
+      if (!ParseInt(*after, o.after_run)) {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                        "after must be a run id (a number)");
+      }
+    }
   } else {
     if (!ParseInt(name, o.run_id)) {
       co_return co_await ex.SendError(http::status::not_found, "not_found",

@@ -229,10 +229,16 @@ class LogSocket {
     auto last = engine_.LastRun(o_.project);
     if (!last.ok()) co_return;
     int64_t current = last->has_value() ? (*last)->id : 0;
-    const Run* first = last->has_value() ? &**last : nullptr;
-    if (!o_.raw && !co_await Send(Message("run", first))) co_return;
+    if (o_.after_run > 0 && current <= o_.after_run) {
+      current = o_.after_run;  // ?after=: that run is seen; wait for a newer one
+    } else {
+      const Run* first = last->has_value() ? &**last : nullptr;
+      if (!o_.raw && !co_await Send(Message("run", first))) co_return;
+    }
+    bool stream_current = !(o_.after_run > 0 && current == o_.after_run);
     for (;;) {
-      if (current > 0 && !co_await StreamRun(current, 0)) co_return;
+      if (current > 0 && stream_current && !co_await StreamRun(current, 0)) co_return;
+      stream_current = true;
       // Wait for the next run of the project.
       for (;;) {
         if (!co_await SendPongIfAsked()) co_return;

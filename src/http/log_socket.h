@@ -22,6 +22,7 @@ namespace jenky {
 struct LogSocketOptions {
   int64_t run_id = 0;       // stream this run ...
   std::string project;      // ... or follow this project's latest run
+  int64_t after_run = 0;    // project stream: start with the first run newer than this
   int64_t offset = 0;
   bool raw = false;         // ?format=raw: log bytes as plain text frames
   std::chrono::seconds idle_timeout{30};

@@ -23,6 +23,20 @@ namespace {
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 }  // namespace
 
+std::string HttpDate() {
+  // Formatted at most once a second.
+  static time_t cached_at = 0;
+  static char text[40];
+  time_t now = time(nullptr);
+  if (now != cached_at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached_at = now;
+  }
+  return text;
+}
+
 Exchange::Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits)
     : req_(req), stream_(stream), limits_(limits), keep_alive_(req.keep_alive()) {
   std::string_view target(req.target().data(), req.target().size());
@@ -50,6 +64,7 @@ net::awaitable<void> Exchange::Send(Response res) {
   res.version(req_.version());
   res.keep_alive(keep_alive_);
   res.set(http::field::server, "jenky");
+  res.set(http::field::date, HttpDate());
   for (const auto& [k, v] : extra_headers_) res.set(k, v);
   res.prepare_payload();
   stream_.expires_after(limits_.write_timeout);

@@ -88,6 +88,9 @@ class Exchange {
   std::vector<std::pair<std::string, std::string>> extra_headers_;
 };
 
+// The current time as an HTTP Date header value.
+std::string HttpDate();
+
 using Handler = std::function<net::awaitable<void>(Exchange&)>;
 
 class HttpServer {
