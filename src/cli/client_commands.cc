@@ -230,4 +230,29 @@ int CancelCommand(const ClientOptions& o, long long run_id) {
   return 0;
 }
 
+int RollbackCommand(const ClientOptions& o, const std::string& project, long long to_run,
+                    bool follow) {
+  auto client = Connect(o);
+  if (!client) return kServerError;
+  nlohmann::json body = {{"kind", "cli"}};
+  if (to_run > 0) body["to"] = to_run;
+  auto r = client->Post("/api/v1/projects/" + project + "/rollback", DumpJson(body));
+  if (!r.ok()) {
+    std::fprintf(stderr, "jenky: %s\n", r.status().message().c_str());
+    return kServerError;
+  }
+  if (r->status != 202) return Fail(*r);
+  auto j = ParseJson(*r);
+  if (!j) return kServerError;
+  Run run = RunFromJson(*j);
+  std::fprintf(stderr, "jenky: run %lld rolls %s back to %s\n", static_cast<long long>(run.id),
+               project.c_str(), to_run > 0 ? ("the release of run " + std::to_string(to_run)).c_str()
+                                            : "the previous release");
+  if (!follow) {
+    std::printf("%lld\n", static_cast<long long>(run.id));
+    return 0;
+  }
+  return Follow(*client, run.id, 0);
+}
+
 }  // namespace jenky

@@ -9,6 +9,7 @@
 #include "exec/supervisor.h"
 #include "server/serve.h"
 #include "service/service.h"
+#include "service/unit.h"
 #include "util/embedded.h"
 
 namespace {
@@ -18,8 +19,13 @@ constexpr int kUsage = 2;
 int ScriptsList() {
   for (const auto& r : jenky::Recipes()) {
     std::string_view name = r.name.substr(0, r.name.size() - 3);
+    std::string_view summary = jenky::RecipeSummary(r.data);
     std::printf("%-18.*s %.*s\n", static_cast<int>(name.size()), name.data(),
-                static_cast<int>(jenky::RecipeSummary(r.data).size()), jenky::RecipeSummary(r.data).data());
+                static_cast<int>(summary.size()), summary.data());
+    for (const auto& p : jenky::RecipeParams(r.data)) {
+      std::string kind = p.required ? "required" : "default '" + p.default_value + "'";
+      std::printf("    %-16s %-22s %s\n", p.name.c_str(), kind.c_str(), p.description.c_str());
+    }
   }
   return 0;
 }
@@ -85,6 +91,14 @@ int main(int argc, char** argv) {
   cancel->add_option("RUN_ID", run_id, "Run id")->required()->check(CLI::PositiveNumber);
   add_client_flags(cancel);
 
+  long long rollback_to = 0;
+  auto* rollback = app.add_subcommand("rollback", "Switch PROJECT back to an earlier release (recorded as a run)");
+  rollback->add_option("PROJECT", project, "Project name")->required();
+  rollback->add_option("--to", rollback_to, "The run whose release to go back to (default: the previous)")
+      ->check(CLI::PositiveNumber);
+  rollback->add_flag("-f,--follow", follow, "Stream the log and exit with the run's result");
+  add_client_flags(rollback);
+
   std::string check_config;
   auto* check = app.add_subcommand("check", "Validate a config file; errors as file:line:col");
   check->add_option("--config", check_config, "Config file (default ./jenky.toml)");
@@ -97,7 +111,7 @@ int main(int argc, char** argv) {
   scripts_show->add_option("NAME", recipe, "Recipe name")->required();
 
   jenky::ServiceOptions svc;
-  bool dry_run = false, app_unit = false;
+  bool dry_run = false;
   std::string upgrade_binary, upgrade_target;
   auto* service = app.add_subcommand("service", "Host jenky under systemd");
   service->require_subcommand(1);
@@ -112,6 +126,14 @@ int main(int argc, char** argv) {
   };
   auto* service_print = service->add_subcommand("print", "Print jenky.service and jenky.socket");
   add_service_flags(service_print);
+  jenky::AppUnitOptions app_opts;
+  service_print->add_option("--app", app_opts.name, "Print instead a unit for an application deployed "
+                            "with the systemd-release recipe");
+  service_print->add_option("--releases", app_opts.releases, "With --app: the recipe's releases "
+                            "directory (default /var/lib/jenky-apps/APP)");
+  service_print->add_option("--exec", app_opts.command, "With --app: the command in current/ "
+                            "(default: APP)");
+  service_print->add_option("--app-user", app_opts.user, "With --app: the user the app runs as");
   auto* service_install = service->add_subcommand("install", "Install, enable and start jenky under systemd");
   add_service_flags(service_install);
   service_install->add_flag("--dry-run", dry_run, "Show every step; change nothing");
@@ -141,7 +163,16 @@ int main(int argc, char** argv) {
     serve.argv.assign(argv, argv + argc);
     return jenky::Serve(serve);
   }
-  if (*service_print) return jenky::ServicePrint(svc);
+  if (*service_print) {
+    if (!app_opts.name.empty()) {
+      if (app_opts.releases.empty()) app_opts.releases = "/var/lib/jenky-apps/" + app_opts.name;
+      if (app_opts.command.empty()) app_opts.command = app_opts.name;
+      std::printf("# /etc/systemd/system/%s.service\n%s", app_opts.name.c_str(),
+                  jenky::AppServiceUnit(app_opts).c_str());
+      return 0;
+    }
+    return jenky::ServicePrint(svc);
+  }
   if (*service_install) {
     if (const char* path = std::getenv("PATH")) svc.path_env = path;
     return jenky::ServiceInstall(svc, dry_run);
@@ -160,6 +191,7 @@ int main(int argc, char** argv) {
   if (*runs) return jenky::RunsCommand(client, project, limit, json);
   if (*logs) return jenky::LogsCommand(client, run_id, follow);
   if (*cancel) return jenky::CancelCommand(client, run_id);
+  if (*rollback) return jenky::RollbackCommand(client, project, rollback_to, follow);
   if (*check) return jenky::Check(check_config);
   if (*scripts_list) return ScriptsList();
   if (*scripts_show) return ScriptsShow(recipe);

@@ -102,6 +102,7 @@ nlohmann::json RunToJson(const Run& r) {
       {"actor", StringOrNull(r.trigger.actor)},
       {"delivery", StringOrNull(r.trigger.delivery)},
   };
+  nlohmann::json action = r.trigger.action;
   nlohmann::json j = {
       {"id", r.id},
       {"project", r.project},
@@ -117,6 +118,8 @@ nlohmann::json RunToJson(const Run& r) {
       {"recipe", StringOrNull(r.recipe)},
       {"script_sha256", StringOrNull(r.script_sha256)},
       {"log_pruned", r.log_pruned},
+      {"action", std::move(action)},
+      {"rollback_to", r.trigger.rollback_to ? nlohmann::json(r.trigger.rollback_to) : nlohmann::json(nullptr)},
   };
   return j;
 }
@@ -147,6 +150,10 @@ Run RunFromJson(const nlohmann::json& j) {
   r.recipe = StringOr(j, "recipe");
   r.script_sha256 = StringOr(j, "script_sha256");
   r.log_pruned = j.value("log_pruned", false);
+  r.trigger.action = j.value("action", "deploy");
+  if (auto it = j.find("rollback_to"); it != j.end() && it->is_number_integer()) {
+    r.trigger.rollback_to = it->get<int64_t>();
+  }
   return r;
 }
 

@@ -219,6 +219,11 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
       if (!co_await Require(ex, p, kScopeRead)) co_return;
       co_return co_await GetProject(ex, name);
     }
+    if (parts.size() == 5 && parts[4] == "rollback") {
+      if (!post) co_return co_await not_allowed("POST");
+      if (!co_await Require(ex, p, kScopeDeploy)) co_return;
+      co_return co_await Rollback(ex, name, p);
+    }
     if (parts.size() == 5 && parts[4] == "deliveries") {
       if (!get) co_return co_await not_allowed("GET");
       if (!co_await Require(ex, p, kScopeRead)) co_return;
@@ -399,6 +404,59 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
                           : s.code() == "not_found" ? http::status::not_found
                                                     : http::status::internal_server_error;
     co_return co_await ex.SendError(status, s.code(), s.message());
+  }
+  ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
+  co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
+}
+
+net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, const Principal& who) {
+  const ProjectConfig* p = engine_.config().FindProject(project);
+  if (!p) {
+    co_return co_await ex.SendError(http::status::not_found, "not_found",
+                                    fmt::format("no project named '{}'", project));
+  }
+  auto text = p->recipe.empty() ? std::nullopt : FindRecipe(p->recipe);
+  if (!text || !RecipeSupportsRollback(*text)) {
+    co_return co_await ex.SendError(
+        http::status::conflict, "conflict",
+        fmt::format("project '{}' does not keep releases to roll back to; rollback needs a recipe "
+                    "that keeps them (systemd-release, static-site)", project));
+  }
+  Trigger t;
+  t.kind = TriggerKind::kApi;
+  t.actor = who.name;
+  t.action = "rollback";
+  auto j = nlohmann::json::parse(ex.req().body(), nullptr, false);
+  if (j.is_object()) {
+    if (auto kind = j.find("kind"); kind != j.end() && kind->is_string()) {
+      auto k = ParseTriggerKind(kind->get<std::string>());
+      if (k && *k != TriggerKind::kWebhook) t.kind = *k;
+    }
+    if (auto to = j.find("to"); to != j.end() && !to->is_null()) {
+      if (!to->is_number_integer() || to->get<int64_t>() < 1) {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request",
+                                        "to must be the id of an earlier run of the project");
+      }
+      t.rollback_to = to->get<int64_t>();
+      auto target = engine_.GetRun(t.rollback_to);
+      if (!target.ok() || !target->has_value() || (*target)->project != project ||
+          (*target)->status != RunStatus::kSucceeded) {
+        co_return co_await ex.SendError(
+            http::status::bad_request, "bad_request",
+            fmt::format("run {} is not a succeeded run of '{}': only those have a release",
+                        t.rollback_to, project));
+      }
+    }
+  } else if (!ex.req().body().empty()) {
+    co_return co_await ex.SendError(http::status::bad_request, "bad_json",
+                                    "send {\"to\": RUN_ID} as JSON, or no body for the previous release");
+  }
+  auto run = engine_.Trigger(project, t);
+  if (!run.ok()) {
+    const Status& s = run.status();
+    co_return co_await ex.SendError(s.code() == "queue_full" ? http::status::too_many_requests
+                                                             : http::status::internal_server_error,
+                                    s.code(), s.message());
   }
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));

@@ -35,6 +35,7 @@ class Api {
   net::awaitable<void> GetProject(Exchange& ex, const std::string& name);
   net::awaitable<void> TriggerRun(Exchange& ex, const std::string& project, const Principal& p);
   net::awaitable<void> ListRuns(Exchange& ex, const std::string& project);
+  net::awaitable<void> Rollback(Exchange& ex, const std::string& project, const Principal& who);
   net::awaitable<void> GetRun(Exchange& ex, int64_t id);
   net::awaitable<void> CancelRun(Exchange& ex, int64_t id, const Principal& p);
   net::awaitable<void> GetLog(Exchange& ex, int64_t id);

@@ -273,6 +273,10 @@ std::vector<std::string> Engine::ScriptEnv(const ProjectConfig& p, const Run& r)
   // The run's directory; also how jenky finds the run's processes if its
   // supervisor is ever killed (KillProcessesWithEnv).
   env["JENKY_RUN_DIR"] = RunDir::For(config_.server.data_dir, r.id).path;
+  env["JENKY_ACTION"] = r.trigger.action;
+  if (r.trigger.action == "rollback") {
+    env["JENKY_ROLLBACK_TO"] = r.trigger.rollback_to ? std::to_string(r.trigger.rollback_to) : "";
+  }
   if (!p.recipe.empty()) {
     for (const auto& [k, v] : p.params) {
       std::string upper = k;

@@ -72,4 +72,26 @@ WantedBy=sockets.target
                      fmt::arg("listen", o.listen));
 }
 
+std::string AppServiceUnit(const AppUnitOptions& o) {
+  return fmt::format(R"([Unit]
+Description={name} (deployed by jenky, systemd-release recipe)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+# jenky's systemd-release recipe switches {releases}/current to a new release
+# and restarts this unit; a failed health check switches it back.
+WorkingDirectory={releases}/current
+ExecStart={releases}/current/{command}
+Restart=on-failure
+RestartSec=1s
+{user}
+[Install]
+WantedBy=multi-user.target
+)",
+                     fmt::arg("name", o.name), fmt::arg("releases", o.releases),
+                     fmt::arg("command", o.command),
+                     fmt::arg("user", o.user.empty() ? "" : "User=" + o.user + "\n"));
+}
+
 }  // namespace jenky

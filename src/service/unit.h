@@ -25,4 +25,15 @@ std::string JenkyServiceUnit(const ServiceOptions& o);
 // while jenky restarts.
 std::string JenkySocketUnit(const ServiceOptions& o);
 
+// An application's unit for the systemd-release recipe's layout: ExecStart
+// runs COMMAND from RELEASES/current, so switching the symlink and restarting
+// the unit switches releases.
+struct AppUnitOptions {
+  std::string name;       // unit name without .service
+  std::string releases;   // directory holding releases/ and current
+  std::string command;    // relative to current/, with arguments
+  std::string user;       // "" = root
+};
+std::string AppServiceUnit(const AppUnitOptions& o);
+
 }  // namespace jenky

@@ -67,7 +67,7 @@ namespace {
 constexpr const char* kRunColumns =
     "id, project, status, trigger_kind, provider, ref, branch, commit_sha, actor, delivery, "
     "created_at, started_at, finished_at, exit_code, reason, log_bytes, recipe, script_sha256, "
-    "log_pruned";
+    "log_pruned, action, rollback_to";
 
 std::string Text(sqlite3_stmt* s, int col) {
   const unsigned char* t = sqlite3_column_text(s, col);
@@ -100,6 +100,8 @@ void BindRun(sqlite3_stmt* s, const Run& r) {
   BindText(s, 17, r.recipe);
   BindText(s, 18, r.script_sha256);
   sqlite3_bind_int(s, 19, r.log_pruned ? 1 : 0);
+  BindText(s, 20, r.trigger.action);
+  sqlite3_bind_int64(s, 21, r.trigger.rollback_to);
 }
 
 Run ReadRun(sqlite3_stmt* s) {
@@ -123,6 +125,8 @@ Run ReadRun(sqlite3_stmt* s) {
   r.recipe = Text(s, 16);
   r.script_sha256 = Text(s, 17);
   r.log_pruned = sqlite3_column_int(s, 18) != 0;
+  r.trigger.action = Text(s, 19);
+  r.trigger.rollback_to = sqlite3_column_int64(s, 20);
   return r;
 }
 
@@ -234,7 +238,7 @@ Status Store::InsertRun(const Run& run) { return InsertRuns({run}); }
 Status Store::InsertRuns(const std::vector<Run>& runs) {
   static const std::string sql = fmt::format(
       "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-      "?18,?19)", kRunColumns);
+      "?18,?19,?20,?21)", kRunColumns);
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();
   if (runs.size() > 1) {

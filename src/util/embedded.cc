@@ -45,4 +45,60 @@ std::string_view RecipeSummary(std::string_view text) {
   return {};
 }
 
+namespace {
+
+// Calls F with each line of the recipe's leading comment block.
+template <typename F>
+void ForEachHeaderLine(std::string_view text, F f) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    if (line.empty() || line[0] != '#') break;
+    f(line);
+    pos = end + 1;
+  }
+}
+
+}  // namespace
+
+std::vector<RecipeParam> RecipeParams(std::string_view text) {
+  std::vector<RecipeParam> out;
+  ForEachHeaderLine(text, [&](std::string_view line) {
+    constexpr std::string_view kPrefix = "# param: ";
+    if (line.substr(0, kPrefix.size()) != kPrefix) return;
+    line.remove_prefix(kPrefix.size());
+    auto word = [&line]() {
+      while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+      size_t sp = line.find(' ');
+      std::string_view w = line.substr(0, sp);
+      line.remove_prefix(sp == std::string_view::npos ? line.size() : sp);
+      return w;
+    };
+    RecipeParam p;
+    p.name = std::string(word());
+    std::string_view kind = word();
+    if (kind == "required") {
+      p.required = true;
+    } else if (kind.substr(0, 9) == "optional=") {
+      p.default_value = std::string(kind.substr(9));
+    } else if (kind != "optional") {
+      return;
+    }
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    p.description = std::string(line);
+    if (!p.name.empty()) out.push_back(std::move(p));
+  });
+  return out;
+}
+
+bool RecipeSupportsRollback(std::string_view text) {
+  bool yes = false;
+  ForEachHeaderLine(text, [&](std::string_view line) {
+    if (line == "# rollback: supported") yes = true;
+  });
+  return yes;
+}
+
 }  // namespace jenky

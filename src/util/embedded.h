@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -25,5 +26,19 @@ std::optional<std::string_view> FindRecipe(std::string_view name);
 
 // A recipe's one-line description: its first "# " comment after the shebang.
 std::string_view RecipeSummary(std::string_view text);
+
+// A recipe's parameters, declared in its header as
+//   # param: NAME required DESCRIPTION
+//   # param: NAME optional=DEFAULT DESCRIPTION
+struct RecipeParam {
+  std::string name;
+  bool required = false;
+  std::string default_value;
+  std::string description;
+};
+std::vector<RecipeParam> RecipeParams(std::string_view text);
+
+// True if the recipe declares "# rollback: supported" (jenky rollback).
+bool RecipeSupportsRollback(std::string_view text);
 
 }  // namespace jenky
