@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -144,6 +145,27 @@ int Follow(Client& client, int64_t id, int64_t offset) {
   }
 }
 
+// POSTs BODY to TARGET, which creates a run (202 + Run); prints its id, or
+// follows it to the end when FOLLOW. DESCRIBE says what the run does.
+int StartRun(Client& client, const std::string& target, const nlohmann::json& body, bool follow,
+             const std::function<std::string(const Run&)>& describe) {
+  auto r = client.Post(target, DumpJson(body));
+  if (!r.ok()) {
+    std::fprintf(stderr, "jenky: %s\n", r.status().message().c_str());
+    return kServerError;
+  }
+  if (r->status != 202) return Fail(*r);
+  auto j = ParseJson(*r);
+  if (!j) return kServerError;
+  Run run = RunFromJson(*j);
+  std::fprintf(stderr, "jenky: run %lld %s\n", static_cast<long long>(run.id), describe(run).c_str());
+  if (!follow) {
+    std::printf("%lld\n", static_cast<long long>(run.id));
+    return 0;
+  }
+  return Follow(client, run.id, 0);
+}
+
 }  // namespace
 
 int DeployCommand(const ClientOptions& o, const std::string& project, bool follow,
@@ -153,22 +175,9 @@ int DeployCommand(const ClientOptions& o, const std::string& project, bool follo
   nlohmann::json body = {{"kind", "cli"}};
   if (!ref.empty()) body["ref"] = ref;
   if (!commit.empty()) body["commit"] = commit;
-  auto r = client->Post("/api/v1/projects/" + project + "/runs", DumpJson(body));
-  if (!r.ok()) {
-    std::fprintf(stderr, "jenky: %s\n", r.status().message().c_str());
-    return kServerError;
-  }
-  if (r->status != 202) return Fail(*r);
-  auto j = ParseJson(*r);
-  if (!j) return kServerError;
-  Run run = RunFromJson(*j);
-  std::fprintf(stderr, "jenky: run %lld of %s %s\n", static_cast<long long>(run.id),
-               run.project.c_str(), RunStatusName(run.status));
-  if (!follow) {
-    std::printf("%lld\n", static_cast<long long>(run.id));
-    return 0;
-  }
-  return Follow(*client, run.id, 0);
+  return StartRun(*client, "/api/v1/projects/" + project + "/runs", body, follow, [](const Run& run) {
+    return fmt::format("of {} {}", run.project, RunStatusName(run.status));
+  });
 }
 
 int RunsCommand(const ClientOptions& o, const std::string& project, int limit, bool json) {
@@ -236,23 +245,9 @@ int RollbackCommand(const ClientOptions& o, const std::string& project, long lon
   if (!client) return kServerError;
   nlohmann::json body = {{"kind", "cli"}};
   if (to_run > 0) body["to"] = to_run;
-  auto r = client->Post("/api/v1/projects/" + project + "/rollback", DumpJson(body));
-  if (!r.ok()) {
-    std::fprintf(stderr, "jenky: %s\n", r.status().message().c_str());
-    return kServerError;
-  }
-  if (r->status != 202) return Fail(*r);
-  auto j = ParseJson(*r);
-  if (!j) return kServerError;
-  Run run = RunFromJson(*j);
-  std::fprintf(stderr, "jenky: run %lld rolls %s back to %s\n", static_cast<long long>(run.id),
-               project.c_str(), to_run > 0 ? ("the release of run " + std::to_string(to_run)).c_str()
-                                            : "the previous release");
-  if (!follow) {
-    std::printf("%lld\n", static_cast<long long>(run.id));
-    return 0;
-  }
-  return Follow(*client, run.id, 0);
+  std::string to = to_run > 0 ? fmt::format("the release of run {}", to_run) : "the previous release";
+  return StartRun(*client, "/api/v1/projects/" + project + "/rollback", body, follow,
+                  [&](const Run&) { return fmt::format("rolls {} back to {}", project, to); });
 }
 
 }  // namespace jenky

@@ -46,17 +46,24 @@ Status ConnectError(const std::string& url, const boost::system::error_code& ec)
 
 }  // namespace
 
-Result<ClientResponse> Client::Request(const std::string& method, const std::string& target,
-                                       const std::string& body) {
-  net::io_context io;
-  tcp::resolver resolver(io);
-  beast::tcp_stream stream(io);
+template <>
+Status Client::Connect(beast::tcp_stream& stream) const {
+  tcp::resolver resolver(stream.get_executor());
   boost::system::error_code ec;
   auto endpoints = resolver.resolve(host_, port_, ec);
   if (ec) return ConnectError(url_, ec);
   stream.expires_after(std::chrono::seconds(30));
   stream.connect(endpoints, ec);
   if (ec) return ConnectError(url_, ec);
+  return Status::Ok();
+}
+
+Result<ClientResponse> Client::Request(const std::string& method, const std::string& target,
+                                       const std::string& body) {
+  net::io_context io;
+  beast::tcp_stream stream(io);
+  if (Status s = Connect(stream); !s.ok()) return s;
+  boost::system::error_code ec;
   http::request<http::string_body> req{http::string_to_verb(method), prefix_ + target, 11};
   req.set(http::field::host, host_);
   req.set(http::field::user_agent, "jenky-cli/" JENKY_VERSION);
@@ -91,14 +98,9 @@ Result<int> Client::Stream(const std::string& target,
                            const std::function<void(std::string_view)>& on_data,
                            std::string* error_body) {
   net::io_context io;
-  tcp::resolver resolver(io);
   beast::tcp_stream stream(io);
+  if (Status s = Connect(stream); !s.ok()) return s;
   boost::system::error_code ec;
-  auto endpoints = resolver.resolve(host_, port_, ec);
-  if (ec) return ConnectError(url_, ec);
-  stream.expires_after(std::chrono::seconds(30));
-  stream.connect(endpoints, ec);
-  if (ec) return ConnectError(url_, ec);
   http::request<http::empty_body> req{http::verb::get, prefix_ + target, 11};
   req.set(http::field::host, host_);
   req.set(http::field::user_agent, "jenky-cli/" JENKY_VERSION);

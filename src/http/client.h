@@ -34,6 +34,9 @@ class Client {
  private:
   Result<ClientResponse> Request(const std::string& method, const std::string& target,
                                  const std::string& body);
+  // Resolves and connects STREAM to the server (Beast types stay out of this header).
+  template <typename Stream>
+  Status Connect(Stream& stream) const;
   std::string url_, host_, port_, prefix_, token_;
 };
 

@@ -235,6 +235,28 @@ Verdict IgnoredEvent(const WebhookConfig& config, const std::string& event) {
   return v;
 }
 
+// The part every forge's push shares: the event filter, the JSON payload and
+// the verdict's common fields. False when V already holds the answer.
+bool ReadPush(const WebhookConfig& config, const HookRequest& req, const std::string& event,
+              const std::string& provider, const std::string& delivery, nlohmann::json& j,
+              Verdict& v) {
+  if (!EventAllowed(config, event)) {
+    v = IgnoredEvent(config, event);
+    return false;
+  }
+  std::string why;
+  if (!ParsePayload(req, j, why)) {
+    v = Reject(VerdictKind::kBadRequest, why);
+    return false;
+  }
+  v.event = event;
+  v.trigger.kind = TriggerKind::kWebhook;
+  v.trigger.provider = provider;
+  v.trigger.delivery = delivery;
+  v.trigger.ref = Str(j, {"ref"});
+  return true;
+}
+
 Verdict GitHub(const WebhookConfig& config, const HookRequest& req) {
   std::string sig = req.header("x-hub-signature-256");
   if (sig.empty()) {
@@ -253,16 +275,9 @@ Verdict GitHub(const WebhookConfig& config, const HookRequest& req) {
     return v;
   }
   if (event.empty()) return Reject(VerdictKind::kBadRequest, "missing X-GitHub-Event header");
-  if (!EventAllowed(config, event)) return IgnoredEvent(config, event);
   nlohmann::json j;
-  std::string why;
-  if (!ParsePayload(req, j, why)) return Reject(VerdictKind::kBadRequest, why);
   Verdict v;
-  v.event = event;
-  v.trigger.kind = TriggerKind::kWebhook;
-  v.trigger.provider = "github";
-  v.trigger.delivery = delivery;
-  v.trigger.ref = Str(j, {"ref"});
+  if (!ReadPush(config, req, event, "github", delivery, j, v)) return v;
   v.trigger.commit = FirstOf({Str(j, {"after"}), Str(j, {"head_commit", "id"})});
   v.trigger.actor = FirstOf({Str(j, {"pusher", "name"}), Str(j, {"sender", "login"})});
   if (j.value("deleted", false) && v.trigger.commit.empty()) v.trigger.commit = std::string(40, '0');
@@ -282,16 +297,9 @@ Verdict Gitea(const WebhookConfig& config, const HookRequest& req) {
   std::string event = FirstOf({req.header("x-forgejo-event"), req.header("x-gitea-event")});
   std::string delivery = FirstOf({req.header("x-forgejo-delivery"), req.header("x-gitea-delivery")});
   if (event.empty()) return Reject(VerdictKind::kBadRequest, "missing X-Gitea-Event header");
-  if (!EventAllowed(config, event)) return IgnoredEvent(config, event);
   nlohmann::json j;
-  std::string why;
-  if (!ParsePayload(req, j, why)) return Reject(VerdictKind::kBadRequest, why);
   Verdict v;
-  v.event = event;
-  v.trigger.kind = TriggerKind::kWebhook;
-  v.trigger.provider = config.provider;
-  v.trigger.delivery = delivery;
-  v.trigger.ref = Str(j, {"ref"});
+  if (!ReadPush(config, req, event, config.provider, delivery, j, v)) return v;
   v.trigger.commit = Str(j, {"after"});
   v.trigger.actor = FirstOf({Str(j, {"pusher", "login"}), Str(j, {"pusher", "username"}),
                              Str(j, {"sender", "login"})});
@@ -322,16 +330,9 @@ Verdict GitLab(const WebhookConfig& config, const HookRequest& req) {
                                                      : raw_event;
   std::string delivery = FirstOf({req.header("x-gitlab-event-uuid"), req.header("webhook-id")});
   if (event.empty()) return Reject(VerdictKind::kBadRequest, "missing X-Gitlab-Event header");
-  if (!EventAllowed(config, event)) return IgnoredEvent(config, event);
   nlohmann::json j;
-  std::string why;
-  if (!ParsePayload(req, j, why)) return Reject(VerdictKind::kBadRequest, why);
   Verdict v;
-  v.event = event;
-  v.trigger.kind = TriggerKind::kWebhook;
-  v.trigger.provider = "gitlab";
-  v.trigger.delivery = delivery;
-  v.trigger.ref = Str(j, {"ref"});
+  if (!ReadPush(config, req, event, "gitlab", delivery, j, v)) return v;
   v.trigger.commit = FirstOf({Str(j, {"after"}), Str(j, {"checkout_sha"})});
   v.trigger.actor = FirstOf({Str(j, {"user_username"}), Str(j, {"user_name"})});
   return Finish(config, std::move(v));
