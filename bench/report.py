@@ -215,8 +215,8 @@ def rss_section(results):
         f"\"After runs\" is after {r['runs']} runs and a `GET /api/v1/projects`; \"after UI\" "
         "is after also serving `GET /` (the embedded web UI). `webhook` has one hook; "
         f"\"after runs\" is after {r['runs']} hook calls. VmRSS from /proc/PID/status, in MiB "
-        "(anonymous + file-backed); PSS from /proc/PID/smaps_rollup counts shared library "
-        "pages once per sharer.\n")
+        "(anonymous + file-backed); PSS from /proc/PID/smaps_rollup divides each shared "
+        "page among the processes that map it.\n")
     out.append("| process | moment | VmRSS | anon | file | PSS |")
     out.append("|---|---|---:|---:|---:|---:|")
 
@@ -249,8 +249,8 @@ def rss_section(results):
                f"{r['jenky_after_ui']['server']['vmrss_kib'] / MIB:.1f} MiB | |")
     out.append("")
     out.append(f"The jenky binary is {r['jenky_binary_bytes'] / (1 << 20):.1f} MiB on disk "
-               "(debug info included); its file-backed RSS is the part of it and of the shared "
-               "libraries that has been paged in.\n")
+               "(most of it debug sections, which are never paged in); its file-backed RSS is the "
+               "part of the binary and of the shared libraries that has been paged in.\n")
     return out
 
 
@@ -360,7 +360,7 @@ def main():
         "## Reproducing",
         "",
         "```sh",
-        "bench/run.sh            # every benchmark, full sizes (about 5 minutes)",
+        "bench/run.sh            # every benchmark, full sizes (about 3 minutes)",
         "bench/run.sh --quick    # smaller sizes (under 2 minutes)",
         "```",
         "",

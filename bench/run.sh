@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs every jenky benchmark and rewrites docs/benchmarks.md with the results.
 #
-#   bench/run.sh            full run  (~5 minutes)
+#   bench/run.sh            full run  (~3 minutes)
 #   bench/run.sh --quick    smaller sizes (~1.5 minutes)
 #
 # Needs: build/jenky (or JENKY_BIN), webhook, gcc, /usr/bin/python3.
