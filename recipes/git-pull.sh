@@ -90,13 +90,20 @@ fi
 
 old=
 if [ -z "$fresh" ]; then old=$(git rev-parse --verify --quiet 'HEAD^{commit}' || true); fi
-if [ -z "$branch" ]; then
+if [ -z "$branch" ] && [ -n "$commit" ] && [[ ${JENKY_REF:-} == refs/tags/* ]]; then
+  note "deploying tag ${JENKY_REF#refs/tags/}: HEAD will be detached at its commit"
+elif [ -z "$branch" ]; then
   # The branch checked out (in a fresh clone: the remote's default branch).
   branch=$(git symbolic-ref --quiet --short HEAD || true)
 fi
 if [ -z "$branch" ] && [ -z "$commit" ]; then
-  die "nothing names what to deploy: the run has no commit or branch, and HEAD is detached" \
-    "set params.branch, or trigger the run with a commit"
+  # Detached (e.g. by a tag deploy) and nothing named: the remote's default branch.
+  branch=$(git symbolic-ref --quiet --short "refs/remotes/$remote/HEAD" 2>/dev/null || true)
+  branch=${branch#"$remote/"}
+  if [ -z "$branch" ]; then
+    die "nothing names what to deploy: the run has no commit or branch, and HEAD is detached" \
+      "set params.branch, or trigger the run with a commit"
+  fi
 fi
 
 # --- local changes --------------------------------------------------------------

@@ -324,6 +324,10 @@ deploy() {
   done
   # The app may run as another user than jenky (User= in its unit).
   chmod -R a+rX -- "$tmp"
+  if [ "$prev" = "$run_id" ]; then
+    rm -rf -- "$tmp"
+    die "release $run_id is the current one: deploy with a new run"
+  fi
   rm -rf -- "${rel:?}/$run_id" "${rel:?}/$run_id.failed"
   mv -T -- "$tmp" "$rel/$run_id"
 
