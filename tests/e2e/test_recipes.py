@@ -355,6 +355,18 @@ def test_git_pull_clones_then_resets_to_exactly_the_commit_or_the_branch_head(wo
     run = app.deploy()  # again: nothing to do, still fine
     assert "already at that commit: nothing changed" in run["log"]
 
+    # A tag: HEAD detached at its commit; the next plain deploy is the
+    # default branch's head again.
+    git("tag", "v1", c1, cwd=repo.seed)
+    git("push", "--quiet", "origin", "v1", cwd=repo.seed)
+    run = app.deploy(ref="refs/tags/v1", commit=c1)
+    assert git("rev-parse", "HEAD", cwd=work) == c1
+    assert "HEAD will be detached" in run["log"]
+    assert subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=work).returncode == 1
+    app.deploy()
+    assert git("rev-parse", "HEAD", cwd=work) == c3
+    assert git("symbolic-ref", "--short", "HEAD", cwd=work) == "main"
+
     # A commit the remote does not have.
     run = app.deploy(expect="failed", commit="0123456789abcdef0123456789abcdef01234567")
     assert "error: commit 0123456789abcdef0123456789abcdef01234567 is not in origin" in run["log"]
