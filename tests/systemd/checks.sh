@@ -461,7 +461,7 @@ socket_queues_during_restart() {
   sleep 0.5; touch "$stop"; wait "${loops[@]}"
   local nf no; nf=$(wc -l < "$fails"); no=$(wc -l < "$oks")
   echo "$no requests answered, $nf failed" >&2
-  [ "$nf" -eq 0 ] || fail "$nf of $((nf + no)) requests failed during $restarts restarts: $(sort | uniq -c < "$fails.why" | head -n 3 | tr -s '\n ' ' ')"
+  [ "$nf" -eq 0 ] || fail "$nf of $((nf + no)) requests failed during $restarts restarts: $(sort "$fails.why" | uniq -c | head -n 3 | tr -s '\n ' ' ')"
   [ "$no" -ge 20 ] || fail "only $no requests were made"
 }
 
@@ -484,6 +484,12 @@ reload_keeps_old_config_on_error() {
   curl -fsS --max-time 5 "$URL/api/v1/projects/slow" >/dev/null || fail "project slow is gone after a bad config was reloaded"
   journalctl -u jenky --no-pager -o cat --since "-30s" | grep -qiE 'config|toml' \
     || fail "the journal says nothing about the rejected config"
+  # ... as an error (journal priority err or worse), not as plain output.
+  journalctl -u jenky --no-pager -o cat --since "-30s" -p err | grep -qiE 'config|toml' \
+    || problem "the rejected config is not logged with priority err: $(journalctl -u jenky --no-pager -o json --since '-30s' | python3 -c 'import json,sys
+for l in sys.stdin:
+    e=json.loads(l)
+    if "config" in str(e.get("MESSAGE","")).lower(): print("PRIORITY=%s %s" % (e.get("PRIORITY"), e.get("MESSAGE"))); break')"
 }
 
 watchdog_restarts_hung() {

@@ -2,7 +2,6 @@
 # The harness's own check, run inside the container before anything
 # jenky-specific: systemd is PID 1, boots to multi-user.target, the system is
 # running (or degraded), and the bind mounts are there.
-. /opt/jenky-test/lib.sh 2>/dev/null || true
 n=0
 check() { # NAME COMMAND...
   local name=$1; shift
@@ -23,5 +22,5 @@ state() {
 check "system running or degraded" state
 check "jenky binary bind-mounted" /opt/jenky-src/jenky version
 check "results folder writable" touch /opt/jenky-test/results/.w
-check "loopback only" sh -c '! ip -o link 2>/dev/null | grep -v " lo:" | grep -q . && ! ls /sys/class/net | grep -qv "^lo$"'
+check "loopback only" sh -c 'ls /sys/class/net; [ "$(ls /sys/class/net)" = lo ]'
 exit $n
