@@ -170,10 +170,20 @@ health_once() {
   return 0
 }
 
+# Milliseconds since the epoch, in $now.
+now_ms() {
+  local t=${EPOCHREALTIME/[.,]/}
+  now=$((10#$t / 1000))
+}
+
 # wait_healthy RELEASE_DIR: retries the health check until it passes (0) or
 # health_timeout seconds have gone by (1, with health_error set).
 wait_healthy() {
-  local start=$SECONDS last_note=$SECONDS noted=
+  local now start deadline next_note ms
+  now_ms
+  start=$now
+  deadline=$((start + health_timeout * 1000))
+  next_note=$((start + 1000))
   while :; do
     if health_once "$1"; then
       if [ -z "$health_url" ] && [ -z "$health_cmd" ]; then
@@ -181,16 +191,18 @@ wait_healthy() {
         sleep 2
         if ! health_once "$1"; then continue; fi
       fi
-      note "healthy after $((SECONDS - start))s"
+      now_ms
+      ms=$((now - start))
+      note "healthy after $((ms / 1000)).$((ms % 1000 / 100))s"
       return 0
     fi
-    if [ $((SECONDS - start)) -ge "$health_timeout" ]; then return 1; fi
-    if [ -z "$noted" ] || [ $((SECONDS - last_note)) -ge 5 ]; then
-      note "not healthy yet ($((health_timeout - SECONDS + start))s left): $health_error"
-      noted=1
-      last_note=$SECONDS
+    now_ms
+    if [ "$now" -ge "$deadline" ]; then return 1; fi
+    if [ "$now" -ge "$next_note" ]; then
+      note "not healthy yet ($(((deadline - now + 999) / 1000))s left): $health_error"
+      next_note=$((now + 5000))
     fi
-    sleep 0.5
+    if [ $((now - start)) -lt 2000 ]; then sleep 0.2; else sleep 0.5; fi
   done
 }
 
