@@ -146,6 +146,9 @@ restart_unit() {
 }
 
 health_error=
+# The app is usually local: never ask a proxy about it.
+noproxy=${NO_PROXY:-${no_proxy:-}}
+noproxy="${noproxy:+$noproxy,}localhost,127.0.0.1,::1"
 # One health check: the unit is active, and health_url / health_cmd pass.
 health_once() {
   local state out rc
@@ -154,7 +157,8 @@ health_once() {
     return 1
   }
   if [ -n "$health_url" ]; then
-    out=$(curl --fail --silent --show-error --max-time 5 --output /dev/null --url "$health_url" 2>&1) || {
+    out=$(curl --fail --silent --show-error --max-time 5 --output /dev/null --noproxy "$noproxy" \
+      --url "$health_url" 2>&1) || {
       health_error="GET $health_url: ${out:-no answer}"
       return 1
     }
