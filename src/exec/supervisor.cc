@@ -108,6 +108,9 @@ class Supervisor {
     }
     child_ = *pid;
     deadline_ = MonotonicMillis() + spec_.timeout_ms;
+    // Who we are, for the server's cancel and adoption; written after the
+    // script started, off the trigger's path (the lock already says we live).
+    WriteSupervisorId(dir_, SupervisorId{getpid(), ProcessStartTime(getpid()).value_or(0)});
     Loop();
     return Conclude();
   }
@@ -126,8 +129,6 @@ class Supervisor {
                  RunTag(spec_.run_id, spec_.project));
       return false;
     }
-    SupervisorId id{getpid(), ProcessStartTime(getpid()).value_or(0)};
-    WriteSupervisorId(dir_, id);
     return true;
   }
 

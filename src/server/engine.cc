@@ -196,21 +196,24 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
     --next_id_;  // nothing was created
     return Status::Error(decision.status().message(), "queue_full");
   }
-  if (Status s = store_->InsertRun(run); !s.ok()) {
-    // Keep the scheduler consistent with what was recorded.
-    if (!scheduler_.RemovePending(project, run.id)) scheduler_.Finished(project, run.id);
-    LogError("{}{}", RunTag(run.id, project), s.message());
-    return s;
-  }
-  LogInfo("{}queued trigger={}{}{}", RunTag(run.id, project), TriggerKindName(trigger.kind),
-          trigger.actor.empty() ? "" : " actor=" + trigger.actor,
-          trigger.commit.empty() ? "" : " commit=" + trigger.commit);
   int64_t id = run.id;
   auto a = std::make_unique<Active>();
   a->run = std::move(run);
   a->dir = RunDir::For(config_.server.data_dir, id);
+  Active& active = *a;
   active_[id] = std::move(a);
+  // Start first (if the lane is free), record after: the script's start is on
+  // the trigger's critical path, the history row is not; the run directory's
+  // meta.json covers the moment in between (Start() recovers from it).
   Apply(*decision);
+  // (active_ nodes are stable: Apply only finalizes other, superseded runs.)
+  if (Status s = store_->InsertRun(active.run); !s.ok()) {
+    LogError("{}{}", RunTag(id, project), s.message());
+    return s;
+  }
+  LogInfo("{}queued trigger={}{}{}", RunTag(id, project), TriggerKindName(trigger.kind),
+          trigger.actor.empty() ? "" : " actor=" + trigger.actor,
+          trigger.commit.empty() ? "" : " commit=" + trigger.commit);
   if (auto it = project_signals_.find(project); it != project_signals_.end()) {
     std::exchange(it->second, NewSignal(io_))->cancel();
   }
