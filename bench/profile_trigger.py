@@ -144,7 +144,7 @@ def main():
     fsync = {}
     first_byte = None
     for rel, dur, who, pid, call in rows:
-        if re.match(r"(fsync|fdatasync)\(", call):
+        if re.match(r"(\.\.\. \[continued\]: )?(fsync|fdatasync)\(", call):
             fsync[who] = fsync.get(who, 0.0) + dur
         if who == "script" and first_byte is None and re.match(r"write\((fd: )?1\b", call):
             first_byte = rel
