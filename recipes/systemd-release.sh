@@ -146,14 +146,18 @@ restart_unit() {
 }
 
 health_error=
+unit_failed=
 # The app is usually local: never ask a proxy about it.
 noproxy=${NO_PROXY:-${no_proxy:-}}
 noproxy="${noproxy:+$noproxy,}localhost,127.0.0.1,::1"
 # One health check: the unit is active, and health_url / health_cmd pass.
 health_once() {
   local state out rc
+  unit_failed=
   state=$(systemctl is-active -- "$unit" 2>/dev/null) || {
-    health_error="$unit is ${state:-not active} (systemctl status $unit; journalctl -u $unit)"
+    health_error="$unit is ${state:-not active}; see journalctl -u $unit"
+    # "failed": systemd gave up on it (no Restart=, or its start limit hit).
+    if [ "$state" = failed ]; then unit_failed=1; fi
     return 1
   }
   if [ -n "$health_url" ]; then
@@ -201,7 +205,7 @@ wait_healthy() {
       return 0
     fi
     now_ms
-    if [ "$now" -ge "$deadline" ]; then return 1; fi
+    if [ "$now" -ge "$deadline" ] || [ -n "$unit_failed" ]; then return 1; fi
     if [ "$now" -ge "$next_note" ]; then
       note "not healthy yet ($(((deadline - now + 999) / 1000))s left): $health_error"
       next_note=$((now + 5000))
