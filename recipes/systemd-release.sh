@@ -137,6 +137,9 @@ switch_to() {
 restart_error=
 restart_unit() {
   local out rc=0
+  # A unit that crashed in a loop may have hit its start limit, and then
+  # systemd refuses restarts ("start request repeated too quickly").
+  sctl reset-failed -- "$unit" >/dev/null 2>&1 || true
   out=$(sctl restart -- "$unit" 2>&1) || rc=$?
   if [ -n "$out" ]; then printf '%s\n' "$out"; fi
   if [ "$rc" -ne 0 ]; then
