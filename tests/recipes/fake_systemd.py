@@ -14,7 +14,7 @@ appended to STATE_DIR/calls.log as a JSON line. Each unit's output goes to
 STATE_DIR/NAME.service.log. The manager prints "ready" once it listens.
 
 Supported: restart, start, stop, is-active [--quiet], show [-p|--property
-NAMES] [--value], cat, status, daemon-reload; options like --no-ask-password,
+NAMES] [--value], cat, status, daemon-reload, reset-failed; options like --no-ask-password,
 --no-pager and "--" are accepted and ignored. No auto-restart.
 
 Standard library only.
@@ -203,6 +203,14 @@ class Manager:
         cmd, names = words[0], [unit_name(n) for n in words[1:]]
         with self.lock:
             if cmd == "daemon-reload":
+                return 0, "", ""
+            if cmd == "reset-failed":
+                for n in names:
+                    if n in self.units:
+                        self.units[n].failed = False
+                        u = self.units[n]
+                        if u.proc is not None and u.proc.poll() is not None:
+                            u.proc = None
                 return 0, "", ""
             if cmd in ("restart", "start", "stop", "try-restart", "reload-or-restart") and not names:
                 return 1, "", f"Too few arguments.\n"
