@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,11 +40,15 @@ Result<pid_t> Spawn(const SpawnOptions& o) {
   if (!o.workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa, o.workdir.c_str());
 
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  sigset_t empty, all;
+  sigset_t empty, ignored;
   sigemptyset(&empty);
-  sigfillset(&all);
+  // Handled signals reset themselves at exec; only ignored ones are inherited.
+  // jenky ignores just SIGPIPE, so that is the one to give back its default
+  // (resetting all 64 costs a system call each on the trigger's path).
+  sigemptyset(&ignored);
+  sigaddset(&ignored, SIGPIPE);
   posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigdefault(&attr, &ignored);
   if (o.new_session) {
     flags |= POSIX_SPAWN_SETSID;
   } else if (o.new_process_group) {
@@ -128,6 +133,13 @@ std::vector<pid_t> Descendants(pid_t root) {
     }
   }
   return out;
+}
+
+bool HasChildren() {
+  siginfo_t info;
+  info.si_pid = 0;
+  // WNOWAIT: look, do not reap. ECHILD means no children at all, living or dead.
+  return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
 int SignalTree(pid_t root, pid_t pgid, int sig) {

@@ -36,6 +36,11 @@ std::optional<uint64_t> ProcessStartTime(pid_t pid);
 // Every live descendant of ROOT, found through /proc parent links.
 std::vector<pid_t> Descendants(pid_t root);
 
+// True while this process has children, living or not yet reaped. For a
+// child subreaper that means: some descendant still exists (every living
+// descendant has an ancestor among its children). Cheap: no /proc scan.
+bool HasChildren();
+
 // Sends SIG to the process group PGID and to every descendant of ROOT (which
 // catches children that left the group with setsid). Returns how many
 // processes were signalled.

@@ -146,7 +146,8 @@ class Supervisor {
     char buf[1 << 16];
     for (;;) {
       if (child_exited_) {
-        size_t rest = Descendants(getpid()).size();
+        Reap();  // orphans that were reparented to us and already exited
+        size_t rest = HasChildren() ? Descendants(getpid()).size() : 0;
         if (rest == 0) {
           // Every writer of the pipe is gone: what is left in it is the end.
           if (out_fd_ >= 0) DrainAndClose(buf, sizeof buf);
