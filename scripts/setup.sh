@@ -10,7 +10,7 @@ packages=(
   libboost1.81-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libsqlite3-dev libssl-dev libfmt-dev libgtest-dev libgmock-dev
   # end-to-end tests; the web UI's browser tests drive Debian's chromium
-  python3 python3-pytest procps curl chromium
+  python3 python3-pytest procps curl chromium shellcheck git
   # benchmarks' peers and load
   webhook wrk
 )

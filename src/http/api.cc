@@ -440,10 +440,10 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
       t.rollback_to = to->get<int64_t>();
       auto target = engine_.GetRun(t.rollback_to);
       if (!target.ok() || !target->has_value() || (*target)->project != project ||
-          (*target)->status != RunStatus::kSucceeded) {
+          (*target)->status != RunStatus::kSucceeded || (*target)->trigger.action != "deploy") {
         co_return co_await ex.SendError(
             http::status::bad_request, "bad_request",
-            fmt::format("run {} is not a succeeded run of '{}': only those have a release",
+            fmt::format("run {} is not a succeeded deploy of '{}': only those made a release",
                         t.rollback_to, project));
       }
     }
