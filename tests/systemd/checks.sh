@@ -226,12 +226,15 @@ install() {
   [ -x "$INSTALLED" ] || fail "$INSTALLED was not installed"
   cmp -s "$BUILD" "$INSTALLED" || fail "$INSTALLED differs from the binary that installed it"
   local files=("$UNIT"); [ -f "$SOCKET" ] && files+=("$SOCKET")
-  if ! systemd-analyze verify --man=no "${files[@]}" > "$STATE/verify.txt" 2>&1; then
-    problem "systemd-analyze verify rejects the units: $(tr '\n' ' ' < "$STATE/verify.txt" | cut -c1-300)"
-  elif ! systemd-analyze verify "${files[@]}" > "$STATE/verify-man.txt" 2>&1; then
-    # Only the Documentation= man page check failed.
-    problem "systemd-analyze verify (with its default --man=yes) fails: $(grep -m1 -i man "$STATE/verify-man.txt"): Documentation= names a man page that jenky does not ship"
-  fi
+  # --man=no: the root has no man(1), so verify's man page check would fail
+  # for any Documentation=man:... Whether the page exists is checked apart.
+  systemd-analyze verify --man=no "${files[@]}" > "$STATE/verify.txt" 2>&1 \
+    || problem "systemd-analyze verify rejects the units: $(tr '\n' ' ' < "$STATE/verify.txt" | cut -c1-300)"
+  local page
+  for page in $(sed -n 's/^Documentation=//p' "${files[@]}" | tr ' ' '\n' | sed -n 's/^man:\(jenky[^(]*\)(\([0-9]\))$/\1.\2/p'); do
+    ls /usr/share/man/man*/"$page"* /usr/local/share/man/man*/"$page"* >/dev/null 2>&1 \
+      || problem "the units name the man page ${page%.*}(${page##*.}) in Documentation= but it is not installed, so systemd-analyze verify fails on a host with man-db (install the page, or name a URL)"
+  done
   [ -s "$STATE/verify.txt" ] && note "systemd-analyze verify said: $(tr '\n' ' ' < "$STATE/verify.txt" | cut -c1-300)"
   [ "$(systemctl is-enabled jenky.service)" = enabled ] || problem "jenky.service is not enabled: $(systemctl is-enabled jenky.service)"
   wait_for 20 active || fail "jenky.service is not active: $(systemctl is-active jenky.service) ($(last_journal))"
