@@ -11,6 +11,8 @@ packages=(
   libsqlite3-dev libssl-dev libfmt-dev libgtest-dev libgmock-dev
   # end-to-end tests; the web UI's browser tests drive Debian's chromium
   python3 python3-pytest procps curl chromium shellcheck git
+  # real systemd in a container for the hosting tests (tests/systemd)
+  systemd-container mmdebstrap
   # benchmarks' peers and load
   webhook wrk
 )

@@ -64,7 +64,10 @@ Result<pid_t> Spawn(const SpawnOptions& o) {
   envp.push_back(nullptr);
 
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, o.argv[0].c_str(), &fa, &attr, argv.data(), envp.data());
+  // A bare name ("systemctl") is looked up in PATH, like a shell would.
+  bool search = o.argv[0].find('/') == std::string::npos;
+  int rc = search ? posix_spawnp(&pid, o.argv[0].c_str(), &fa, &attr, argv.data(), envp.data())
+                  : posix_spawn(&pid, o.argv[0].c_str(), &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {

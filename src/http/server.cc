@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -164,6 +165,8 @@ net::awaitable<void> HttpServer::Accept(tcp::acceptor& acceptor) {
       socket.close(ignored);
       continue;
     }
+    // Not inherited by a re-executed jenky (upgrade): its clients must see EOF.
+    fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
     net::co_spawn(io_, Session(std::move(socket)), net::detached);
   }
 }

@@ -229,10 +229,23 @@ int Serve(const ServeOptions& options) {
     SdNotify("STOPPING=1");
     LogInfo("{}: stopping; {} running deploy(s) continue and will be adopted by the next start",
             sig == SIGINT ? "SIGINT" : "SIGTERM", engine.RunningCount());
+    // Stop accepting (with socket activation new connections queue for the
+    // next jenky), then let requests in flight finish, for 2 s at most.
     server.Stop();
     engine.Shutdown();
     watchdog.cancel();
-    io.stop();
+    auto drain = std::make_shared<net::steady_timer>(io);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    auto check = std::make_shared<std::function<void()>>();
+    *check = [&io, &server, drain, deadline, check] {
+      if (server.connections() == 0 || std::chrono::steady_clock::now() >= deadline) {
+        io.stop();
+        return;
+      }
+      drain->expires_after(std::chrono::milliseconds(20));
+      drain->async_wait([check](boost::system::error_code) { (*check)(); });
+    };
+    (*check)();
   };
   signals.async_wait(on_signal);
   io.run();

@@ -404,6 +404,9 @@ int Upgrade(const std::string& new_binary, const std::string& target_arg, bool d
                          "(running deploys continue and are adopted)\n", target.c_str());
     return 1;
   }
+  // Restarts of a failing binary may have hit the start limit: clear it first.
+  Command({"systemctl", "reset-failed", "jenky.service", "jenky.socket"});
+  Command({"systemctl", "start", "jenky.socket"});
   Status again = Command({"systemctl", "restart", "jenky.service"});
   std::fprintf(stderr, "jenky: rolled back to the previous binary%s\n",
                again.ok() ? "; jenky is running it again" : "; but it did not start either: see journalctl -u jenky");

@@ -10,7 +10,6 @@ std::string JenkyServiceUnit(const ServiceOptions& o) {
   if (o.data_dir.rfind("/var/lib/", 0) == 0) state_dir = o.data_dir.substr(9);
   return fmt::format(R"([Unit]
 Description=jenky continuous deployment
-Documentation=man:jenky(1)
 Requires=jenky.socket
 After=jenky.socket network-online.target
 Wants=network-online.target
@@ -34,18 +33,11 @@ Environment=PATH={path}
 WorkingDirectory={data_dir}
 {state}ConfigurationDirectory=jenky
 LimitNOFILE=65536
-UMask=0027
-# Hardening that leaves deploy scripts free to build, copy and restart services.
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
+# Deliberately no ProtectKernel*/ProtectClock/ProtectHostname/LockPersonality/
+# RestrictRealtime/SystemCallArchitectures: with a non-root User= each of them
+# implies NoNewPrivileges, which would stop deploy scripts from using sudo
+# (e.g. `sudo systemctl restart app`). ProtectControlGroups does not.
 ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-LockPersonality=yes
-RestrictRealtime=yes
-RestrictNamespaces=no
-SystemCallArchitectures=native
 
 [Install]
 WantedBy=multi-user.target

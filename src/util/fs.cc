@@ -51,6 +51,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode,
   std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return PosixError("create " + tmp, errno);
+  fchmod(fd, mode);  // exactly MODE, whatever the umask (a binary must stay executable)
   Status s = WriteAll(fd, data, tmp);
   if (s.ok() && durable && fsync(fd) != 0) s = PosixError("fsync " + tmp, errno);
   close(fd);
