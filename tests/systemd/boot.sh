@@ -61,6 +61,8 @@ args=(
   --bind-ro="$here/inside.sh:/opt/jenky-test/inside.sh"
   --bind-ro="$here/jenky-test.service:/etc/systemd/system/jenky-test.service"
   --bind="$results:/opt/jenky-test/results"
+  --bind-ro="$here/../../tests:/opt/jenky-repo/tests"
+  --bind-ro="$here/../../recipes:/opt/jenky-repo/recipes"
 )
 # More systemd-nspawn options (e.g. --bind-ro=...) for experiments.
 if [ -n "${JENKY_NSPAWN_ARGS:-}" ]; then read -ra extra <<< "$JENKY_NSPAWN_ARGS"; args+=("${extra[@]}"); fi

@@ -540,11 +540,24 @@ uninstall() {
   [ -d "$DATA" ] && [ -f "$CONFIG" ] || fail "uninstall removed the data or the config"
 }
 
+# The systemd-release recipe against real systemd: the recipe tests of
+# tests/e2e/test_recipes.py in their --real-systemd mode (deploy, failed health
+# check rolled back, rollback to a run, pruning), run as root inside here.
+systemd_release_recipe() {
+  [ -f /opt/jenky-repo/tests/e2e/test_recipes.py ] || fail "repository tests not bind-mounted"
+  python3 /opt/jenky-repo/tests/e2e/test_recipes.py --real-systemd --jenky /opt/jenky-src/jenky \
+    systemd_release > "$STATE/recipes.out" 2>&1
+  local rc=$?
+  cat "$STATE/recipes.out" >&2
+  grep -q "^0 failed\|, 0 failed$" "$STATE/recipes.out" || fail "recipe tests: $(tail -1 "$STATE/recipes.out")"
+  [ $rc -eq 0 ] || fail "recipe tests exited $rc"
+}
+
 all_checks=(
   service_print install_dry_run install ready_means_listening status_counts_deploys
   deploy_survives_restart journal_fields kill9_restarts upgrade_keeps_deploy
   deploy_scripts_can_use_sudo deploy_upgrades_jenky_itself broken_upgrade_rolls_back socket_queues_during_restart
-  reload_keeps_old_config_on_error watchdog_restarts_hung uninstall
+  reload_keeps_old_config_on_error watchdog_restarts_hung uninstall systemd_release_recipe
 )
 
 # --- driver ---------------------------------------------------------------
@@ -586,6 +599,7 @@ if [ -n "${JENKY_CHECKS:-}" ]; then read -ra all_checks <<< "$JENKY_CHECKS"; fi
 for c in "${all_checks[@]}"; do
   case $c in
     broken_upgrade_rolls_back) run_check "$c" 150 ;;
+    systemd_release_recipe) run_check "$c" 240 ;;
     *) run_check "$c" 90 ;;
   esac
 done
