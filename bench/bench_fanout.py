@@ -11,7 +11,9 @@ Peers, measured in the same run, one after the other for each viewer count:
 The viewers are one epoll process (bench/ws_load.c) holding N WebSocket
 connections; it answers protocol pings, and times every line: received
 (CLOCK_MONOTONIC after recv) minus the writer's CLOCK_MONOTONIC stamp in the
-line. After all N are connected it waits --warmup s, then measures the lines
+line. The writer waits for a start file, created once all N are connected (so
+connecting does not compete with streaming and no backlog is replayed); then
+ws_load waits --warmup s and measures the lines
 stamped within a --measure s window (lines not received within --grace s of
 the window's end count as slower than the grace). Server CPU is utime+stime
 from /proc/PID/stat over the window (websocketd: itself plus every tail);
@@ -35,6 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
+import sections  # noqa: E402
 
 NOFILE = 65536  # what jenky's systemd unit sets (LimitNOFILE)
 LINE = "x" * 99  # `yes LINE` writes 100-byte lines
@@ -116,23 +119,22 @@ def trigger(http, project):
     return json.loads(body)["id"]
 
 
-def wait_lines(path, n, deadline_s):
+def wait_running(http, run_id, deadline_s):
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        try:
-            with open(path, "rb") as f:
-                if f.read().count(b"\n") >= n:
-                    return
-        except FileNotFoundError:
-            pass
+        status, _, body = http.request("GET", f"/api/v1/runs/{run_id}")
+        if status == 200 and json.loads(body)["status"] == "running":
+            return
         time.sleep(0.02)
-    raise B.Timeout(f"{path}: fewer than {n} lines")
+    raise B.Timeout(f"run {run_id} not running")
 
 
-def view(ws_load, port, path, n, mode, a, server_pids):
+def view(ws_load, port, path, n, mode, a, server_pids, start_file):
     """Runs ws_load against PORT/PATH; returns its results plus the server side's
     CPU over the window and memory while connected. SERVER_PIDS() lists the
-    server-side processes at that moment."""
+    server-side processes at that moment. The writer starts once every viewer
+    is connected (START_FILE is created), so connecting does not compete with
+    streaming and the viewers have no backlog to catch up on."""
     argv = [ws_load, "view", "127.0.0.1", str(port), path, str(n), mode,
             "--warmup", str(a.warmup), "--measure", str(a.measure), "--grace", str(a.grace),
             "--connect-timeout", str(a.connect_timeout), "--hold", "300"]
@@ -146,6 +148,7 @@ def view(ws_load, port, path, n, mode, a, server_pids):
         if line is None or not line.startswith("CONNECTED"):
             raise RuntimeError(f"ws_load: {line!r}")
         print(f"    {line}", file=sys.stderr)
+        open(start_file, "w").close()
         tck = os.sysconf("SC_CLK_TCK")
         line = read_line(p, deadline, buf)
         pids0 = server_pids()
@@ -167,6 +170,8 @@ def view(ws_load, port, path, n, mode, a, server_pids):
         pids = server_pids()
         out["server_mem"] = mem(pids)
         out["server_pids"] = len(pids)
+        out["server_fds"] = sum(len(os.listdir(f"/proc/{p}/fd")) for p in pids
+                                if os.path.isdir(f"/proc/{p}/fd"))
         out["tcp_mem_kib"] = tcp_mem_kib()
         out["loadavg"] = os.getloadavg()[0]
     finally:
@@ -183,13 +188,15 @@ def view(ws_load, port, path, n, mode, a, server_pids):
 
 
 def measure_jenky(procs, work, ws_load, n, a):
+    start_file = os.path.join(work, "start")
     config = ("[server]\n" + B.project_toml(
-        "live", f"exec {ws_load} write {a.rate} 900", timeout="20m", concurrency="queue"))
+        "live", f"exec {ws_load} write {a.rate} 900 - {start_file}", timeout="20m",
+        concurrency="queue"))
     j = B.Jenky(procs, work, config).start()
     http = B.Http("127.0.0.1", j.port)
     try:
         run_id = trigger(http, "live")
-        wait_lines(os.path.join(j.run_dir(run_id), "log"), 10, 20)
+        wait_running(http, run_id, 20)
         base = mem([j.pid])
         tcp0 = tcp_mem_kib()
         sup = []
@@ -198,10 +205,13 @@ def measure_jenky(procs, work, ws_load, n, a):
                 sup = [int(json.load(f)["pid"])]
         except (OSError, ValueError, KeyError):
             pass
-        r = view(ws_load, j.port, f"/ws/v1/runs/{run_id}/log", n, "json", a, lambda: [j.pid])
+        r = view(ws_load, j.port, f"/ws/v1/runs/{run_id}/log", n, "json", a, lambda: [j.pid],
+                 start_file)
         r["server_base_mem"] = base
         r["tcp_mem_base_kib"] = tcp0
         r["supervisor_mem"] = mem(sup)
+        http.close()
+        http = B.Http("127.0.0.1", j.port)  # the first one may have idled out
         http.request("POST", f"/api/v1/runs/{run_id}/cancel", b"")
         return r
     finally:
@@ -214,7 +224,9 @@ def measure_websocketd(procs, work, ws_load, n, a):
     stdin, stdout and stderr pipes); past what RLIMIT_NOFILE allows one
     process, the viewers are spread over several websocketd processes."""
     log = os.path.join(work, "app.log")
-    writer = procs.spawn([ws_load, "write", str(a.rate), "900", log])
+    start_file = os.path.join(work, "start")
+    open(log, "w").close()
+    writer = procs.spawn([ws_load, "write", str(a.rate), "900", log, start_file])
     per = max(1, (resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 200) // 4)
     shards = -(-n // per)
     wsds, ports = [], []
@@ -230,7 +242,6 @@ def measure_websocketd(procs, work, ws_load, n, a):
     try:
         for port in ports:
             B.wait_port(port)
-        wait_lines(log, 10, 20)
         base = mem([w.pid for w in wsds])
         tcp0 = tcp_mem_kib()
         seen = {}
@@ -241,7 +252,7 @@ def measure_websocketd(procs, work, ws_load, n, a):
             tails.update(kids)
             return [w.pid for w in wsds] + kids
 
-        r = view(ws_load, ",".join(map(str, ports)), "/", n, "msg", a, pids)
+        r = view(ws_load, ",".join(map(str, ports)), "/", n, "msg", a, pids, start_file)
         found = seen.get("tails", [])
         r["websocketd_processes"] = shards
         r["server_base_mem"] = base
@@ -249,6 +260,16 @@ def measure_websocketd(procs, work, ws_load, n, a):
         r["tails"] = len(found)
         r["tails_with_inotify"] = sum(1 for t in found if uses_inotify(t))
         r["websocketd_mem"] = mem([w.pid for w in wsds])
+        # websocketd's log: error lines by message (ids and pids left out).
+        kinds = {}
+        for i in range(shards):
+            with open(os.path.join(work, f"websocketd{i}.log"), errors="replace") as f:
+                for ln in f:
+                    if "error" in ln.lower():
+                        msg = ln.strip().rsplit(" | ", 1)[-1][:200]
+                        kinds[msg] = kinds.get(msg, 0) + 1
+        r["websocketd_errors"] = sum(kinds.values())
+        r["websocketd_error_kinds"] = dict(sorted(kinds.items(), key=lambda x: -x[1])[:5])
         return r
     finally:
         tails = [t for t in tails if B._cmdline(t).startswith("tail ")]
@@ -320,6 +341,8 @@ def main():
     B.install_signal_handlers()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--counts", default="1000,10000", help="viewer counts, comma-separated")
+    ap.add_argument("--jenky-counts", default="2000,5000",
+                    help="more viewer counts for jenky alone (where its latency turns)")
     ap.add_argument("--rate", type=int, default=100, help="lines a second")
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--measure", type=float, default=10)
@@ -332,6 +355,7 @@ def main():
     ap.add_argument("--ws-load", help="compiled bench/ws_load.c (else built here with gcc)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    meta = sections.meta_start()
 
     # Inherited by every peer. jenky's unit sets LimitNOFILE=65536; where this
     # process may not raise its hard limit that far, the hard limit it has.
@@ -357,10 +381,12 @@ def main():
               "counts": {}, "throughput": None, "bytes": a.bytes}
     procs = B.Procs()
     peers = [p for p in a.peers.split(",") if p]
+    both = [int(x) for x in a.counts.split(",") if x]
+    alone = [int(x) for x in a.jenky_counts.split(",") if x] if "jenky" in peers else []
     try:
-        for n in [int(x) for x in a.counts.split(",") if x]:
+        for n in sorted(set(both) | set(alone)):
             result["counts"][str(n)] = {}
-            for peer in peers:
+            for peer in (peers if n in both else ["jenky"]):
                 d = os.path.join(work, f"{peer}-{n}")
                 os.mkdir(d)
                 print(f"  {peer}, {n} viewers", file=sys.stderr)
@@ -375,6 +401,7 @@ def main():
                     print(f"    p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms, missing "
                           f"{r['missing']}, server CPU {r['server_cpu_pct']:.0f} %, RSS "
                           f"{r['server_mem']['vmrss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+                result["meta"] = sections.meta_end(meta)
                 B.write_result(a.out, result)  # partial results survive a later failure
         if not a.no_throughput and "jenky" in peers:
             d = os.path.join(work, "throughput")
@@ -383,6 +410,7 @@ def main():
     finally:
         procs.close()
         subprocess.run(["rm", "-rf", work], check=False)
+    result["meta"] = sections.meta_end(meta)
     B.write_result(a.out, result)
 
 

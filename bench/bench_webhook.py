@@ -31,6 +31,7 @@ import hmac
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
+import sections  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 SCRIPT = "printf x"
@@ -128,11 +130,60 @@ def parse_wrk(text):
     return out
 
 
+def syscalls_per_request(srv, lua, a, seconds=3):
+    """Syscalls of the server per rejected delivery: `strace -c -f` attached for
+    a short wrk burst (strace slows the server; the counts per request hold)."""
+    if not shutil.which("strace"):
+        return None
+    out_path = os.path.join(os.path.dirname(lua), f"strace-{srv.name}.txt")
+    st = subprocess.Popen(["strace", "-c", "-f", "-p", str(srv.pid), "-o", out_path],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(0.5)
+        w = subprocess.run(["wrk", "-t", str(a.wrk_threads), "-c", str(a.wrk_connections),
+                            "-d", f"{seconds}s", "-s", lua,
+                            f"http://127.0.0.1:{srv.port}{srv.path}"],
+                           capture_output=True, text=True, timeout=seconds + 60,
+                           stdin=subprocess.DEVNULL)
+    finally:
+        st.send_signal(2)  # SIGINT: strace detaches and writes its table
+        try:
+            st.wait(15)
+        except subprocess.TimeoutExpired:
+            st.kill()
+            st.wait(5)
+    requests = parse_wrk(w.stdout)["requests"]
+    calls = {}
+    try:
+        with open(out_path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] not in ("total",):
+                    calls[parts[-1]] = int(parts[3])
+    except FileNotFoundError:
+        return None
+    if not requests:
+        return None
+    per = {k: v / requests for k, v in calls.items() if v / requests >= 0.05}
+    return {"requests": requests, "per_request": dict(sorted(per.items(), key=lambda x: -x[1]))}
+
+
 class Server:
     """One peer under wrk: where to send, which pids' CPU to count."""
 
     def __init__(self, name, port, pid, path):
         self.name, self.port, self.pid, self.path = name, port, pid, path
+
+
+def probe(port, body, hdrs):
+    """One delivery on a new connection: (status, headers, body)."""
+    http = B.Http("127.0.0.1", port)
+    try:
+        post(http, "/hooks/app", body, hdrs)
+        return http.receive()
+    finally:
+        http.close()
 
 
 def run_wrk(srv, lua, a):
@@ -185,9 +236,6 @@ class WebhookPeer:
         self.ino = B.Inotify()
         self.wd = self.ino.add_watch(self.out, B.IN_MODIFY | B.IN_CLOSE_WRITE)
 
-    def probe_rejected(self, body, hdrs):
-        post(self.http, "/hooks/app", body, hdrs)
-        return self.http.receive()
 
     def one(self, body, delivery, gap_ms):
         deadline = B.now_ns() + 10 * 10**9
@@ -233,9 +281,6 @@ class JenkyPeer:
         os.makedirs(runs, exist_ok=True)
         self.runs_wd = self.ino.add_watch(runs, B.IN_CREATE)
 
-    def probe_rejected(self, body, hdrs):
-        post(self.http, "/hooks/app", body, hdrs)
-        return self.http.receive()
 
     def one(self, body, delivery, gap_ms):
         run_id = self.next_id
@@ -284,6 +329,7 @@ def main():
     ap.add_argument("--gap-ms", type=int, default=25)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    meta = sections.meta_start()
 
     work = B.temp_dir("webhook")
     procs = B.Procs()
@@ -298,6 +344,8 @@ def main():
               "wrk_threads": a.wrk_threads, "wrk_connections": a.wrk_connections,
               "body_bytes": len(body), "deliveries": 0, "delivery_rounds": a.delivery_rounds,
               "warmup": a.warmup, "gap_ms": a.gap_ms,
+              "webhook_version": subprocess.run(["webhook", "-version"], capture_output=True,
+                                                text=True).stdout.strip().split()[-1],
               "wrk_version": subprocess.run(["wrk", "-v"], capture_output=True, text=True)
               .stdout.split("\n")[0].strip()}
     try:
@@ -308,7 +356,7 @@ def main():
         # What each peer answers to the rejected delivery (and that it does).
         result["rejected_status"] = {}
         for p in (wh, jk, jk_limited):
-            status, _, rbody = p.probe_rejected(body, bad)
+            status, _, rbody = probe(p.server.port, body, bad)
             result["rejected_status"][p.name] = [status, rbody[:120].decode(errors="replace")]
         if result["rejected_status"]["webhook"][0] < 300 or result["rejected_status"]["jenky"][0] != 401:
             raise RuntimeError(f"unexpected answers to a bad signature: {result['rejected_status']}")
@@ -354,13 +402,15 @@ def main():
         rr = sorted(j["rps"] / w["rps"] for j, w in zip(runs["jenky"], runs["webhook"]))
         result["rejected_round_ratio"] = {"median": B.percentile(rr, 50), "min": rr[0],
                                           "max": rr[-1], "rounds": len(rr)}
-        status, _, rbody = jk_limited.probe_rejected(body, bad)
+        result["syscalls"] = {s.name: syscalls_per_request(s, lua, a) for s in order[:2]}
+        status, _, rbody = probe(jk_limited.server.port, body, bad)
         result["rejected_status"]["jenky-limited-after"] = [status, rbody[:120].decode(errors="replace")]
         result["jenky_rss_kib"] = B.proc_kib(jk.jenky.pid, "VmRSS")
         result["webhook_rss_kib"] = B.proc_kib(wh.proc.pid, "VmRSS")
     finally:
         procs.close()
         subprocess.run(["rm", "-rf", work], check=False)
+    result["meta"] = sections.meta_end(meta)
     B.write_result(a.out, result)
     for n, s in result["latency"].items():
         print(f"  accepted {n:8s} p50 {s['p50']:.2f} ms  p99 {s['p99']:.2f} ms", file=sys.stderr)

@@ -1,9 +1,9 @@
 // ws_load: an epoll WebSocket load client for bench/bench_fanout.py, and the
 // paced line writer whose lines it times.
 //
-//   ws_load write RATE SECONDS [FILE]
+//   ws_load write RATE SECONDS [FILE|- [START_FILE]]
 //       Writes RATE lines a second for SECONDS (to FILE, appending, or to
-//       stdout), each "SEQ MONOTONIC_NS ...padding\n" written with one write(2)
+//       stdout), once START_FILE exists if one is named, each "SEQ MONOTONIC_NS ...padding\n" written with one write(2)
 //       just after reading the clock. Paced on absolute deadlines.
 //
 //   ws_load view HOST PORT[,PORT...] PATH N MODE [options]
@@ -55,17 +55,21 @@ static void die(const char *what) {
 
 static int writer(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: ws_load write RATE SECONDS [FILE]\n");
+    fprintf(stderr, "usage: ws_load write RATE SECONDS [FILE|- [START_FILE]]\n");
     return 2;
   }
   double rate = atof(argv[2]);
   double secs = atof(argv[3]);
   int fd = 1;
-  if (argc > 4) {
+  if (argc > 4 && strcmp(argv[4], "-") != 0) {
     fd = open(argv[4], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) die("open");
   }
   if (rate <= 0 || secs <= 0) return 2;
+  if (argc > 5) {  // wait (at most 15 minutes) until START_FILE exists
+    struct timespec pause = {0, 2000000};
+    for (int i = 0; i < 450000 && access(argv[5], F_OK) != 0; i++) nanosleep(&pause, NULL);
+  }
   int64_t period = (int64_t)(1e9 / rate);
   int64_t count = (int64_t)(rate * secs);
   struct timespec next;
@@ -115,6 +119,7 @@ struct conn {
   int64_t bytes;       // log bytes (decoded data / raw payload)
   int64_t first_ns, last_ns;
   int64_t lines;
+  int64_t win_lines;   // lines stamped within the window
 };
 
 static struct conn *conns;
@@ -184,6 +189,7 @@ static void process_line(struct conn *c, int64_t t) {
     if (seq < min_seq_win) min_seq_win = seq;
     if (seq > max_seq_win) max_seq_win = seq;
     in_window_received++;
+    c->win_lines++;
     record(t - ts);
   }
 }
@@ -595,8 +601,16 @@ static int viewers(int argc, char **argv) {
   // Lines never received count as slower than the grace period.
   hist_over += missing;
   hist_n += missing;
-  int64_t min_lines = INT64_MAX, max_lines = 0;
+  int64_t min_lines = INT64_MAX, max_lines = 0, starved = 0, short_viewers = 0;
   for (int i = 0; i < nconns; i++) {
+    if (conns[i].state == C_OPEN && conns[i].win_lines == 0) {
+      if (starved < 5)
+        fprintf(stderr, "ws_load: viewer %d (port %d) got no line of the window: %lld log bytes, "
+                "%lld lines in all, last seq %lld\n", i, ports[i % nports], (long long)conns[i].bytes,
+                (long long)conns[i].lines, (long long)conns[i].last_seq);
+      starved++;
+    }
+    if (conns[i].state == C_OPEN && conns[i].win_lines < per_conn) short_viewers++;
     if (conns[i].state == C_CLOSED && !conns[i].lines) continue;
     if (conns[i].lines < min_lines) min_lines = conns[i].lines;
     if (conns[i].lines > max_lines) max_lines = conns[i].lines;
@@ -609,7 +623,8 @@ static int viewers(int argc, char **argv) {
          "\"p999_ms\":%.3f,\"max_ms\":%.3f,\"gaps\":%lld,\"repeats\":%lld,\"bad_lines\":%lld,"
          "\"lines_total\":%lld,\"frames\":%lld,\"messages\":%lld,\"pings\":%lld,"
          "\"min_lines_per_viewer\":%lld,\"max_lines_per_viewer\":%lld,\"client_cpu_s\":%.3f,"
-         "\"client_maxrss_kib\":%ld,\"close_codes\":{",
+         "\"client_maxrss_kib\":%ld,\"viewers_without_lines\":%lld,"
+         "\"viewers_missing_lines\":%lld,\"close_codes\":{",
          (long long)connected, (long long)failed_count, (long long)open_count, (long long)closed_early,
          (t1 - t0) / 1e9, (long long)per_conn, (long long)expected, (long long)in_window_received,
          (long long)missing, pct_ms(50), pct_ms(90), pct_ms(99), pct_ms(99.9), hist_max / 1e6,
@@ -617,7 +632,7 @@ static int viewers(int argc, char **argv) {
          (long long)frames, (long long)messages, (long long)pings,
          (long long)(min_lines == INT64_MAX ? 0 : min_lines), (long long)max_lines,
          ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
-         ru.ru_maxrss);
+         ru.ru_maxrss, (long long)starved, (long long)short_viewers);
   for (int i = 0; i < 8 && close_codes[i]; i++)
     printf("%s\"%d\":%d", i ? "," : "", close_code_vals[i], close_codes[i]);
   printf("}}\n");
