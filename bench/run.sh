@@ -85,4 +85,29 @@ cat /proc/loadavg > "$results/load_end"
 "$py" "$here/report.py" --results "$results" --command "bench/run.sh $*" \
   --out "$repo/docs/benchmarks.md"
 echo "wrote docs/benchmarks.md" >&2
+
+# Webhooks (issue 3) and live-log fan-out (issue 4), side by side with webhook
+# and websocketd; bench/sections.py writes their own two sections of
+# docs/benchmarks.md and keeps the rest as report.py wrote it.
+# Needs wrk and websocketd (apt-get install wrk websocketd); about 7 minutes
+# (--quick: about 3).
+if command -v wrk >/dev/null && command -v websocketd >/dev/null; then
+  gcc -O2 -Wall -o "$results/ws_load" "$here/ws_load.c"
+  if ((quick)); then
+    webhook_args=(--duration 5 --rounds 2 --deliveries 200 --delivery-rounds 4)
+    fanout_args=(--measure 5 --jenky-counts "" --bytes $((256 << 20)) --reps 1)
+  else
+    webhook_args=()
+    fanout_args=()
+  fi
+  bench webhook 600 "${webhook_args[@]}"
+  bench fanout 1200 --ws-load "$results/ws_load" "${fanout_args[@]}"
+  "$py" "$here/sections.py" --webhook "$results/webhook.json" --fanout "$results/fanout.json" \
+    --doc "$repo/docs/benchmarks.md"
+  echo "wrote the Webhooks and Live logs sections of docs/benchmarks.md" >&2
+else
+  echo "bench/run.sh: webhook and fan-out benchmarks skipped: missing wrk or websocketd" \
+    "(apt-get install wrk websocketd)" >&2
+  failed=1
+fi
 exit "$failed"
