@@ -12,12 +12,12 @@ N = 20
 # cancelled script writes its end marker from the TERM trap (once: jenky may
 # deliver TERM both to the process group and to each process).
 MARKED_SCRIPT = r"""
-trap 'trap "" TERM; echo "end $JENKY_RUN_ID $(date +%s%N) term" >> "$MARKS"; exit 143' TERM
-echo "start $JENKY_RUN_ID $(date +%s%N)" >> "$MARKS"
+trap 'trap "" TERM; echo "end $JENKY_RUN_ID ${EPOCHREALTIME/./}000 term" >> "$MARKS"; exit 143' TERM
+echo "start $JENKY_RUN_ID ${EPOCHREALTIME/./}000" >> "$MARKS"
 echo "run $JENKY_RUN_ID"
 """ + WAIT_GATE + r"""
 sleep 0.02
-echo "end $JENKY_RUN_ID $(date +%s%N) ok" >> "$MARKS"
+echo "end $JENKY_RUN_ID ${EPOCHREALTIME/./}000 ok" >> "$MARKS"
 """
 
 
