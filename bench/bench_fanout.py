@@ -81,6 +81,21 @@ def tcp_mem_kib():
     return 0
 
 
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:  # gone meanwhile
+        return ""
+
+
+def fd_count(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:  # gone meanwhile
+        return 0
+
+
 def uses_inotify(pid):
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -170,8 +185,7 @@ def view(ws_load, port, path, n, mode, a, server_pids, start_file):
         pids = server_pids()
         out["server_mem"] = mem(pids)
         out["server_pids"] = len(pids)
-        out["server_fds"] = sum(len(os.listdir(f"/proc/{p}/fd")) for p in pids
-                                if os.path.isdir(f"/proc/{p}/fd"))
+        out["server_fds"] = sum(fd_count(p) for p in pids)
         out["tcp_mem_kib"] = tcp_mem_kib()
         out["loadavg"] = os.getloadavg()[0]
     finally:
@@ -220,14 +234,15 @@ def measure_jenky(procs, work, ws_load, n, a):
 
 
 def measure_websocketd(procs, work, ws_load, n, a):
-    """One websocketd holds 4 descriptors per viewer (the socket and the tail's
-    stdin, stdout and stderr pipes); past what RLIMIT_NOFILE allows one
-    process, the viewers are spread over several websocketd processes."""
+    """One websocketd holds 4 to 5 descriptors per viewer (the socket, the
+    tail's stdin, stdout and stderr pipes, and both ends of each pipe while it
+    starts the tail); past what RLIMIT_NOFILE allows one process (counting 6
+    a viewer), the viewers are spread over several websocketd processes."""
     log = os.path.join(work, "app.log")
     start_file = os.path.join(work, "start")
     open(log, "w").close()
     writer = procs.spawn([ws_load, "write", str(a.rate), "900", log, start_file])
-    per = max(1, (resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 200) // 4)
+    per = max(1, (resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 200) // 6)
     shards = -(-n // per)
     wsds, ports = [], []
     for i in range(shards):
@@ -272,13 +287,13 @@ def measure_websocketd(procs, work, ws_load, n, a):
         r["websocketd_error_kinds"] = dict(sorted(kinds.items(), key=lambda x: -x[1])[:5])
         return r
     finally:
-        tails = [t for t in tails if B._cmdline(t).startswith("tail ")]
+        tails = [t for t in tails if cmdline(t).startswith("tail ")]
         for w in wsds:
             procs.stop(w, grace_s=30)
         procs.stop(writer)
         # websocketd ends a viewer's tail when its connection closes; any left
         # (our own children, checked by command line) are ended here.
-        left = [t for t in tails if B.alive(t) and B._cmdline(t).startswith("tail ")]
+        left = [t for t in tails if cmdline(t).startswith("tail ")]
         for t in left:
             try:
                 os.kill(t, 9)
@@ -286,6 +301,7 @@ def measure_websocketd(procs, work, ws_load, n, a):
                 pass
         if left:
             print(f"    {len(left)} tails outlived websocketd; killed", file=sys.stderr)
+        time.sleep(min(10, 1 + n / 1000))  # let the machine settle after ending N processes
 
 
 def throughput(procs, work, ws_load, a):
@@ -349,7 +365,7 @@ def main():
     ap.add_argument("--grace", type=float, default=5)
     ap.add_argument("--connect-timeout", type=float, default=240)
     ap.add_argument("--bytes", type=int, default=1 << 30, help="throughput run size")
-    ap.add_argument("--reps", type=int, default=2, help="throughput repetitions")
+    ap.add_argument("--reps", type=int, default=3, help="throughput repetitions")
     ap.add_argument("--peers", default="jenky,websocketd")
     ap.add_argument("--no-throughput", action="store_true")
     ap.add_argument("--ws-load", help="compiled bench/ws_load.c (else built here with gcc)")
