@@ -158,7 +158,28 @@ Status Engine::Start() {
     if (d.ok()) Apply(*d);
   }
   SpawnSpare();
+  if (!files_.ok()) {
+    LogWarning("inotify is unavailable ({}; see fs.inotify.max_user_instances): live logs are "
+               "polled every 100 ms instead", files_.error());
+    log_poll_ = std::make_unique<net::steady_timer>(io_);
+    PollLogs();
+  }
   return Status::Ok();
+}
+
+void Engine::PollLogs() {
+  for (auto& [id, a] : active_) {
+    if (!a->tail) continue;
+    int64_t size = FileSize(a->dir.log());
+    if (size != a->tail->size) {
+      a->tail->size = a->run.log_bytes = size;
+      a->tail->Notify(io_);
+    }
+  }
+  log_poll_->expires_after(std::chrono::milliseconds(100));
+  log_poll_->async_wait([this](boost::system::error_code ec) {
+    if (!ec && !shutting_down_) PollLogs();
+  });
 }
 
 void Engine::Shutdown() {
@@ -170,6 +191,7 @@ void Engine::Shutdown() {
   }
   if (spare_.pidfd >= 0) close(spare_.pidfd);
   if (spare_.pid > 0) waitpid(spare_.pid, nullptr, WNOHANG);
+  if (log_poll_) log_poll_->cancel();
   for (auto& [id, a] : active_) {
     a->process.reset();
     a->lock_poll.reset();

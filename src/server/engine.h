@@ -116,6 +116,7 @@ class Engine {
   void Finalize(int64_t id, const ExitRecord& record);
   void OnSupervisorExit(int64_t id);
   void PollLock(int64_t id);
+  void PollLogs();  // when inotify is unavailable: log sizes every 100 ms
   void Watch(Active& a);
   void Adopt(Run run);
   void Prune(const std::string& project);
@@ -144,6 +145,7 @@ class Engine {
   Spare spare_;
   bool shutting_down_ = false;
   std::function<void()> on_change_;
+  std::unique_ptr<net::steady_timer> log_poll_;
 };
 
 }  // namespace jenky

@@ -10,7 +10,8 @@ namespace jenky {
 FileWatcher::FileWatcher(net::io_context& io) {
   fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd_ < 0) {
-    LogError("inotify_init1 failed: {}; live logs will not update", std::strerror(errno));
+    // Reported by the engine once the server is listening; it polls instead.
+    error_ = std::strerror(errno);
     return;
   }
   stream_ = std::make_unique<net::posix::stream_descriptor>(io, fd_);

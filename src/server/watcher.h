@@ -24,12 +24,17 @@ class FileWatcher {
   // Calls ON_CHANGE whenever a file in DIR is written or renamed into place,
   // with the file's name. Returns a watch id for Remove, or -1.
   int Watch(const std::string& dir, std::function<void(const std::string& name)> on_change);
+  // False when inotify could not be set up (e.g. fs.inotify.max_user_instances
+  // reached); error() says why. Callers then poll instead.
+  bool ok() const { return fd_ >= 0; }
+  const std::string& error() const { return error_; }
   void Remove(int id);
 
  private:
   void Read();
 
   int fd_ = -1;
+  std::string error_;
   std::unique_ptr<net::posix::stream_descriptor> stream_;
   std::map<int, std::function<void(const std::string&)>> watches_;
   alignas(8) char buf_[16384];
