@@ -32,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -187,8 +188,12 @@ def probe(port, body, hdrs):
 
 
 def recent_answers(port):
-    """Statuses of jenky's newest 100 recorded deliveries: {status: count}."""
-    http = B.Http("127.0.0.1", port)
+    """Statuses of jenky's newest 100 recorded deliveries: {status: count}.
+    Asked from another loopback address (127.0.0.2): 127.0.0.1 is rate limited."""
+    http = B.Http.__new__(B.Http)
+    http.host, http.port, http.buf = "127.0.0.1", port, b""
+    http.sock = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                         source_address=("127.0.0.2", 0))
     try:
         status, _, body = http.request("GET", "/api/v1/projects/app/deliveries")
     finally:

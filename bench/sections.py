@@ -215,7 +215,8 @@ def fanout_section(r):
         "(smaps_rollup) summed over the server's processes; \"per viewer\" is (VmRSS with N "
         "viewers − VmRSS before they connected) ÷ N. Kernel socket buffers are not in either. "
         f"RLIMIT_NOFILE was {r['nofile']} for every process (the most this sandbox allows; "
-        "jenky's unit sets 65536).",
+        "jenky's unit sets 65536). The load averages above count websocketd's thousands of "
+        "`tail` processes, which are runnable all at once while they start.",
         "",
         "| viewers | peer | connected | p50 ms | p99 ms | p99.9 ms | max ms | lines not received | "
         "server CPU | CPU µs per line delivered | server VmRSS | VmRSS per viewer | PSS total | processes |",
@@ -239,12 +240,17 @@ def fanout_section(r):
                 f"{m['vmrss_kib'] / KIB:,.1f} MiB | {per:,.1f} KiB | "
                 f"{m['pss_kib'] / KIB:,.1f} MiB | {m['processes']:,} |")
             if v.get("viewers_without_lines") or v.get("closed_early") or v.get("failed"):
+                why = ""
+                if peer == "jenky" and v.get("server_fds", 0) >= r["nofile"] - 5:
+                    why = (" jenky was at its descriptor limit: it holds two a viewer (the socket "
+                           "and its own descriptor of the log file), and a viewer whose open of "
+                           "the log fails stays connected and is sent nothing, with no error.")
                 notes.append(f"{label} with {nn:,}: {v.get('failed', 0)} connections failed, "
                              f"{v.get('closed_early', 0)} closed early "
                              f"(close codes {v.get('close_codes', {})}), "
                              f"{v.get('viewers_without_lines', 0)} connected viewers received no "
                              f"line of the window, {v.get('viewers_missing_lines', 0)} missed "
-                             "some.")
+                             "some." + why)
             if peer == "websocketd":
                 notes.append(f"websocketd with {nn:,}: {v['tails']:,} tails, "
                              f"{v['tails_with_inotify']:,} of them on inotify "
