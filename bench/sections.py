@@ -3,8 +3,8 @@
 docs/benchmarks.md from bench_webhook.py's and bench_fanout.py's JSON results.
 
 Only those two sections are replaced (each runs from its heading to the next
-"## " heading); a missing one is inserted before "## Reproducing", or at the
-end. Every other byte of the file is kept as it was.
+"## " heading); a missing one is added at the end, where bench/report.py keeps
+the sections other tools write. Every other byte of the file is kept as it was.
 
     bench/sections.py --webhook W.json --fanout F.json [--doc docs/benchmarks.md]
 
@@ -61,7 +61,8 @@ def meta_end(m):
 
 
 def meta_lines(m):
-    return [f"_Measured {m['date']} with `{m['command']}` ({m['seconds']:.0f} s) on "
+    return [f"_Written by `bench/sections.py` (run by `bench/run.sh`). Measured {m['date']} "
+            f"with `{m['command']}` ({m['seconds']:.0f} s) on "
             f"{m['machine']}; 1/5/15-minute load average {' '.join(m['load_start'])} at the "
             f"start, {' '.join(m['load_end'])} at the end; `{m['jenky_version']}` (binary sha256 "
             f"{m['jenky_sha256']}…, repository at {m['git']})._", ""]
@@ -328,12 +329,10 @@ def replace_section(text, heading, body):
         while end < len(lines) and not lines[end].startswith("## "):
             end += 1
         return "\n".join(lines[:start] + body + lines[end:])
-    try:
-        at = lines.index("## Reproducing")
-        return "\n".join(lines[:at] + body + lines[at:])
-    except ValueError:
-        sep = "" if text.endswith("\n") or not text else "\n"
-        return text + sep + "\n".join(body)
+    # Missing: at the end, with the other sections written by their own tools
+    # (bench/report.py keeps those, after its own).
+    text = text.rstrip("\n")
+    return (text + "\n\n" if text else "") + "\n".join(body)
 
 
 def load(path):
