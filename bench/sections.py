@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -188,6 +189,16 @@ def webhook_section(r):
 
 # ---------------------------------------------------------------- fan-out
 
+def error_kinds(v):
+    """websocketd's error messages, numbers (times, ports, pids) taken out."""
+    kinds = {}
+    for m, c in v.get("websocketd_error_kinds", {}).items():
+        m = re.sub(r"^[\d/: ]+ ", "", m)
+        m = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", m)
+        kinds[m] = kinds.get(m, 0) + c
+    return sorted(kinds.items(), key=lambda x: -x[1])
+
+
 def fanout_section(r):
     out = ["## Live logs (fan-out)", ""]
     if r is None:
@@ -261,7 +272,7 @@ def fanout_section(r):
                                 "needs 4–6 descriptors per viewer" if v.get("websocketd_processes", 1) > 1 else "")
                              + f"; websocketd itself {v['websocketd_mem']['vmrss_kib'] / KIB:,.1f} MiB"
                              + (f"; {v['websocketd_errors']:,} error lines in its log: " + "; ".join(
-                                 f"{c:,} × `{m[:120]}`" for m, c in v.get("websocketd_error_kinds", {}).items())
+                                 f"{c:,} × `{m[:120]}`" for m, c in error_kinds(v))
                                  if v.get("websocketd_errors") else "")
                              + ".")
             else:
