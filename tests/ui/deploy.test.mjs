@@ -88,6 +88,8 @@ test('the demo deploys from the button and its log streams live with colours', {
   // Line anchors: a click selects the line and puts it in the address.
   await page.locator('.log-row a.log-no', { hasText: /^5$/ }).click();
   assert.match(page.url(), /#L5$/);
+  // The view re-renders on the next frame: wait for it, then count.
+  await page.locator('.log-row.selected').first().waitFor({ timeout: 10000 });
   assert.equal(await page.locator('.log-row.selected').count(), 1);
 
   // The script tab shows the exact script and its hash.
