@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -160,6 +162,13 @@ class LogSocket {
       int64_t end = tail ? tail->size : FileSize(path);
       if (offset < end) {
         if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+          // Out of descriptors (or the log vanished): say so rather than hang.
+          co_await Close(websocket::close_code::internal_error,
+                         fmt::format("cannot read the log: {}; retry with ?offset={}",
+                                     std::strerror(errno), offset));
+          co_return false;
+        }
         if (live && end - offset > o_.max_lag_bytes) {
           co_await Close(websocket::close_code::policy_error,
                          fmt::format("too slow: over {} KiB behind the live log; reconnect with "
