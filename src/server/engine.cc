@@ -142,10 +142,7 @@ Status Engine::Start() {
   for (Run& r : queued) {
     const ProjectConfig* p = config_.FindProject(r.project);
     int64_t id = r.id;
-    auto a = std::make_unique<Active>();
-    a->run = std::move(r);
-    a->dir = RunDir::For(config_.server.data_dir, id);
-    active_[id] = std::move(a);
+    Track(std::move(r));
     if (!p) {
       ExitRecord rec;
       rec.status = RunStatus::kCancelled;
@@ -199,6 +196,16 @@ void Engine::Shutdown() {
   }
 }
 
+Engine::Active& Engine::Track(Run run) {
+  int64_t id = run.id;
+  auto a = std::make_unique<Active>();
+  a->dir = RunDir::For(config_.server.data_dir, id);
+  a->run = std::move(run);
+  Active& ref = *a;
+  active_[id] = std::move(a);
+  return ref;
+}
+
 Run Engine::NewRun(const std::string& project, const struct Trigger& trigger) {
   Run r;
   r.id = next_id_++;
@@ -219,11 +226,7 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
     return Status::Error(decision.status().message(), "queue_full");
   }
   int64_t id = run.id;
-  auto a = std::make_unique<Active>();
-  a->run = std::move(run);
-  a->dir = RunDir::For(config_.server.data_dir, id);
-  Active& active = *a;
-  active_[id] = std::move(a);
+  Active& active = Track(std::move(run));
   // Start first (if the lane is free), record after: the script's start is on
   // the trigger's critical path, the history row is not; the run directory's
   // meta.json covers the moment in between (Start() recovers from it).
@@ -456,11 +459,7 @@ void Engine::Watch(Active& a) {
 
 void Engine::Adopt(Run run) {
   int64_t id = run.id;
-  auto a = std::make_unique<Active>();
-  a->dir = RunDir::For(config_.server.data_dir, id);
-  a->run = std::move(run);
-  Active& act = *a;
-  active_[id] = std::move(a);
+  Active& act = Track(std::move(run));
   scheduler_.Adopt(act.run.project, id);
 
   if (auto rec = ReadExitRecord(act.dir)) {

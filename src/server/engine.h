@@ -110,6 +110,8 @@ class Engine {
   struct Active;
 
   Run NewRun(const std::string& project, const struct Trigger& trigger);
+  // Registers RUN as active (queued or running) and returns its entry.
+  Active& Track(Run run);
   void Apply(const Decision& d);
   void StartRun(int64_t id);
   void FailToStart(Active& a, const std::string& reason);
