@@ -38,8 +38,9 @@ std::string HttpDate() {
   return text;
 }
 
-Exchange::Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits)
-    : req_(req), stream_(stream), limits_(limits), keep_alive_(req.keep_alive()) {
+Exchange::Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits,
+                   beast::flat_buffer* buffer)
+    : req_(req), stream_(stream), limits_(limits), buffer_(buffer), keep_alive_(req.keep_alive()) {
   std::string_view target(req.target().data(), req.target().size());
   size_t q = target.find('?');
   bad_path_ = !UrlDecode(target.substr(0, q), path_, false);
@@ -229,7 +230,7 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
       break;
     }
     Request req = parser.release();
-    Exchange ex(req, stream, limits_);
+    Exchange ex(req, stream, limits_, &buffer);
     bool failed = false;
     try {
       co_await handler_(ex);

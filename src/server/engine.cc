@@ -171,6 +171,7 @@ void Engine::PollLogs() {
     if (size != a->tail->size) {
       a->tail->size = a->run.log_bytes = size;
       a->tail->Notify(io_);
+      if (on_log_) on_log_(id);
     }
   }
   log_poll_->expires_after(std::chrono::milliseconds(100));
@@ -242,6 +243,7 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
   if (auto it = project_signals_.find(project); it != project_signals_.end()) {
     std::exchange(it->second, NewSignal(io_))->cancel();
   }
+  if (on_new_run_) on_new_run_(project);
   auto it = active_.find(id);
   if (it != active_.end()) return it->second->run;
   auto stored = store_->GetRun(id);
@@ -392,6 +394,7 @@ void Engine::StartRun(int64_t id) {
   r.started_at = NowMillis();
   Persist(r);
   a.tail->Notify(io_);  // followers of a queued run see it start
+  if (on_log_) on_log_(r.id);
   LogInfo("{}started {} pid={}", RunTag(r.id, r.project),
           r.recipe.empty() ? "script sha256=" + r.script_sha256.substr(0, 12)
                            : "recipe " + r.recipe + " sha256=" + r.script_sha256.substr(0, 12),
@@ -452,6 +455,7 @@ void Engine::Watch(Active& a) {
       act.tail->size = size;
       act.run.log_bytes = size;
       act.tail->Notify(io_);
+      if (on_log_) on_log_(id);
     }
   });
   a.tail->size = a.run.log_bytes = FileSize(a.dir.log());
@@ -578,6 +582,7 @@ void Engine::Finalize(int64_t id, const ExitRecord& rec) {
     a->tail->finished = true;
     a->tail->Notify(io_);
   }
+  if (on_log_) on_log_(id);
   std::string detail;
   if (r.exit_code) detail += fmt::format(" exit_code={}", *r.exit_code);
   if (!r.reason.empty()) detail += " reason=\"" + r.reason + "\"";
