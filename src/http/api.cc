@@ -944,8 +944,15 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
     record.result = "rejected";
     record.status = static_cast<int>(status);
     engine_.RecordDelivery(record);
-    LogWarning("project={} webhook from {} rejected ({}): {}", project, remote,
-               static_cast<int>(status), v.reason);
+    int64_t held_back = 0;
+    if (rejection_log_.Allow(remote, now, &held_back)) {
+      LogWarning("project={} webhook from {} rejected ({}): {}{}", project, remote,
+                 static_cast<int>(status), v.reason,
+                 held_back ? fmt::format(" ({} more rejections from this address were not logged; "
+                                         "GET /api/v1/projects/{}/deliveries counts them)",
+                                         held_back, project)
+                           : "");
+    }
     co_await ex.SendError(status, code, v.reason);
   };
   switch (v.kind) {
@@ -1039,7 +1046,9 @@ net::awaitable<void> Api::ListDeliveries(Exchange& ex, const std::string& projec
                    {"status", d.status},
                    {"reason", d.reason},
                    {"run_id", d.run_id > 0 ? nlohmann::json(d.run_id) : nlohmann::json(nullptr)},
-                   {"remote", d.remote}});
+                   {"remote", d.remote},
+                   {"count", d.count},
+                   {"last_at", FormatRfc3339(d.last_at ? d.last_at : d.received_at)}});
   }
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }

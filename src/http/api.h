@@ -62,6 +62,7 @@ class Api {
   };
   std::map<std::string, SessionEntry> sessions_;  // sha256(session id) -> entry
   RateLimiter auth_failures_;
+  LogThrottle rejection_log_{30};  // per address: a flood must not flood the journal
 };
 
 }  // namespace jenky

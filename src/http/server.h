@@ -39,8 +39,10 @@ class Exchange {
  public:
   // BUFFER is the connection's read buffer (what was read past this request
   // stays there); may be null when there is none.
+  // REMOTE, when given, is the peer's address (known to the connection, so
+  // not asked of the kernel for every request).
   Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits,
-           beast::flat_buffer* buffer = nullptr);
+           beast::flat_buffer* buffer = nullptr, const net::ip::address* remote = nullptr);
 
   const Request& req() const { return req_; }
   const std::string& path() const { return path_; }  // percent-decoded, no query

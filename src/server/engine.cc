@@ -74,11 +74,15 @@ bool IsPosixShell(const std::string& shell) {
 Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
                std::string supervisor_binary)
     : io_(io), config_(std::move(config)), store_(std::move(store)),
-      supervisor_binary_(std::move(supervisor_binary)), files_(io) {
+      supervisor_binary_(std::move(supervisor_binary)), files_(io), deliveries_(*store_),
+      deliveries_flush_(io) {
   base_url_ = config_.server.public_url;
 }
 
-Engine::~Engine() { Shutdown(); }
+Engine::~Engine() {
+  Shutdown();
+  FlushDeliveries();  // what requests answered during the drain recorded
+}
 
 std::string Engine::Reload(Config fresh) {
   std::string note;
@@ -190,6 +194,8 @@ void Engine::Shutdown() {
   if (spare_.pidfd >= 0) close(spare_.pidfd);
   if (spare_.pid > 0) waitpid(spare_.pid, nullptr, WNOHANG);
   if (log_poll_) log_poll_->cancel();
+  deliveries_flush_.cancel();
+  FlushDeliveries();
   for (auto& [id, a] : active_) {
     a->process.reset();
     a->lock_poll.reset();
@@ -649,7 +655,18 @@ Result<std::optional<Run>> Engine::LastRun(const std::string& project) {
 }
 
 void Engine::RecordDelivery(const Delivery& d) {
-  if (Status s = store_->InsertDelivery(d); !s.ok()) LogError("project={} {}", d.project, s.message());
+  deliveries_.Record(d);
+  if (deliveries_flush_armed_ || shutting_down_) return;
+  deliveries_flush_armed_ = true;
+  deliveries_flush_.expires_after(std::chrono::milliseconds(250));
+  deliveries_flush_.async_wait([this](boost::system::error_code ec) {
+    deliveries_flush_armed_ = false;
+    if (!ec) FlushDeliveries();
+  });
+}
+
+void Engine::FlushDeliveries() {
+  if (Status s = deliveries_.Flush(); !s.ok()) LogError("webhook deliveries: {}", s.message());
 }
 
 std::shared_ptr<LogTail> Engine::Tail(int64_t run_id) {

@@ -25,6 +25,7 @@
 #include "exec/run_dir.h"
 #include "http/net.h"
 #include "server/watcher.h"
+#include "store/delivery_log.h"
 #include "store/store.h"
 
 namespace jenky {
@@ -83,7 +84,7 @@ class Engine {
   }
   void RecordDelivery(const Delivery& d);
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) {
-    return store_->ListDeliveries(project, limit);
+    return deliveries_.List(project, limit);
   }
 
   // The live tail of an active run, or nullptr when the run is not active (its
@@ -151,6 +152,11 @@ class Engine {
   std::function<void(int64_t)> on_log_;
   std::function<void(const std::string&)> on_new_run_;
   std::unique_ptr<net::steady_timer> log_poll_;
+  // Recent webhook deliveries: in memory, saved in batches (delivery_log.h).
+  DeliveryLog deliveries_;
+  net::steady_timer deliveries_flush_;
+  bool deliveries_flush_armed_ = false;
+  void FlushDeliveries();
 };
 
 }  // namespace jenky
