@@ -177,6 +177,13 @@ class LogHub::Viewer : public std::enable_shared_from_this<LogHub::Viewer> {
   void Drop();
   void Tick(Clock::time_point now);
   void SwitchTo(int64_t run_id);
+  // Batched fan-out (LogHub::Flush): when the viewer is idle and has a frame
+  // to send, StartBatch makes it the viewer's frame in flight and returns
+  // true; FinishBatch takes the result of sending it and carries on.
+  bool StartBatch();
+  void FinishBatch(size_t sent, int error);
+  int fd() const { return fd_; }
+  const std::string& out() const { return *out_; }
 
   Phase phase() const { return phase_; }
   Feed* feed() const { return feed_; }
@@ -497,6 +504,23 @@ bool LogHub::Viewer::Produce() {
   return false;
 }
 
+bool LogHub::Viewer::StartBatch() {
+  if (phase_ != Phase::kStreaming || writing_ || out_ || control_pos_ < control_.size() ||
+      pong_wanted_ || pump_posted_) {
+    return false;
+  }
+  if (!Produce()) return false;  // nothing new
+  if (out_) return true;
+  Pump();  // it decided to close: send that at once
+  return false;
+}
+
+void LogHub::Viewer::FinishBatch(size_t sent, int error) {
+  if (error) return Drop();
+  out_pos_ = sent;
+  Pump();  // the rest of a frame the socket had no room for, or what comes next
+}
+
 void LogHub::Viewer::Tick(Clock::time_point now) {
   if (phase_ == Phase::kClosed) return;
   if (phase_ == Phase::kClosing) {
@@ -514,7 +538,8 @@ void LogHub::Viewer::Tick(Clock::time_point now) {
 }
 
 LogHub::LogHub(net::io_context& io, Engine& engine)
-    : io_(io), engine_(engine), sweep_(std::make_unique<net::steady_timer>(io)) {
+    : io_(io), engine_(engine), sweep_(std::make_unique<net::steady_timer>(io)),
+      pool_(std::clamp(static_cast<int>(std::thread::hardware_concurrency()) - 1, 0, 3)) {
   engine_.SetLogListener([this](int64_t id) { OnLog(id); });
   engine_.SetNewRunListener([this](const std::string& project) { OnNewRun(project); });
 }
@@ -634,9 +659,21 @@ void LogHub::Flush(int64_t run_id) {
   // A copy: pumping may close viewers or move them to another run. Dropped
   // viewers stay allocated (graveyard_) until the next turn of the loop.
   std::vector<Viewer*> viewers = feed.viewers;
+  // Viewers that are idle get their next frame (mostly the same shared one)
+  // in one batch, sent on every core (send_pool.h); the others pump alone.
+  std::vector<Viewer*> batched;
+  std::vector<SendPool::Job> jobs;
   for (Viewer* v : viewers) {
-    if (v->feed() == &feed) v->Pump();
+    if (v->feed() != &feed) continue;
+    if (v->StartBatch()) {
+      batched.push_back(v);
+      jobs.push_back(SendPool::Job{v->fd(), v->out().data(), v->out().size()});
+    } else {
+      v->Pump();
+    }
   }
+  pool_.SendAll(jobs);
+  for (size_t i = 0; i < batched.size(); ++i) batched[i]->FinishBatch(jobs[i].sent, jobs[i].error);
 }
 
 void LogHub::OnNewRun(const std::string& project) {

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "http/send_pool.h"
 #include "http/server.h"
 #include "server/engine.h"
 
@@ -97,6 +98,7 @@ class LogHub {
   std::unique_ptr<net::steady_timer> sweep_;
   bool sweep_armed_ = false;
   bool shutting_down_ = false;
+  SendPool pool_;
 };
 
 }  // namespace jenky
