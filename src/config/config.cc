@@ -114,6 +114,10 @@ Config DefaultConfig(const EnvLookup& env) {
   return c;
 }
 
+long long MaxLogBytesOf(const ServerConfig& server, const ProjectConfig& project) {
+  return project.max_log_bytes > 0 ? project.max_log_bytes : server.max_log_bytes;
+}
+
 std::string WorkdirOf(const ServerConfig& server, const ProjectConfig& project) {
   if (!project.workdir.empty()) return project.workdir;
   return server.data_dir + "/workspaces/" + project.name;
@@ -198,6 +202,33 @@ class Loader {
     return *d;
   }
 
+  std::optional<long long> Size(const toml::table& t, std::string_view key,
+                                std::string_view where) {
+    auto s = String(t, key, where);
+    if (!s) return std::nullopt;
+    auto n = ParseSize(*s);
+    if (!n.ok()) {
+      Error(*t.get(key), fmt::format("{}.{}: {}", where, key, n.status().message()));
+      return std::nullopt;
+    }
+    return *n;
+  }
+
+  // An integer from LO to HI; WHAT says what it counts, for the error.
+  std::optional<int64_t> Integer(const toml::table& t, std::string_view key,
+                                 std::string_view where, int64_t lo, int64_t hi,
+                                 std::string_view what) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    auto v = n->value<int64_t>();
+    if (!v || *v < lo || *v > hi) {
+      Error(*n, fmt::format("{}.{} must be a whole number of {} from {} to {}", where, key, what,
+                            lo, hi));
+      return std::nullopt;
+    }
+    return *v;
+  }
+
   std::optional<std::string> Env(const std::string& name) { return env_(name); }
   size_t ErrorCount() const { return errors_.size(); }
   const std::string& file() const { return file_; }
@@ -225,7 +256,8 @@ bool IsEnvName(std::string_view s) {
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
   L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
                               "max_body", "kill_grace", "max_auth_failures",
-                              "ws_idle_timeout", "ws_max_lag"});
+                              "ws_idle_timeout", "ws_max_lag", "max_log_bytes", "max_json_depth",
+                              "max_url", "max_connections", "session_lifetime"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
@@ -259,6 +291,25 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
   if (auto d = L.Duration(t, "ws_idle_timeout", "server")) {
     if (*d < std::chrono::seconds(1)) L.Error(*t.get("ws_idle_timeout"), "server.ws_idle_timeout must be at least 1s");
     else c.server.ws_idle_timeout = *d;
+  }
+  if (auto n = L.Size(t, "max_log_bytes", "server")) c.server.max_log_bytes = *n;
+  if (auto n = L.Integer(t, "max_json_depth", "server", 2, 10'000, "levels")) {
+    c.server.max_json_depth = static_cast<int>(*n);
+  }
+  if (auto n = L.Size(t, "max_url", "server")) {
+    // Below 256 bytes jenky's own URLs (a run's log with offset and line) break.
+    if (*n < 256) L.Error(*t.get("max_url"), "server.max_url must be at least 256B");
+    else c.server.max_url_bytes = *n;
+  }
+  if (auto n = L.Integer(t, "max_connections", "server", 1, 1'000'000, "connections")) {
+    c.server.max_connections = static_cast<int>(*n);
+  }
+  if (auto d = L.Duration(t, "session_lifetime", "server")) {
+    if (*d < std::chrono::seconds(1)) {
+      L.Error(*t.get("session_lifetime"), "server.session_lifetime must be at least 1s");
+    } else {
+      c.server.session_lifetime = *d;
+    }
   }
   if (const toml::node* n = t.get("max_auth_failures")) {
     auto v = n->value<int64_t>();
@@ -405,7 +456,8 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   p.name = name;
   L.CheckKeys(t, "[" + where + "]",
               {"description", "workdir", "script", "script_file", "recipe", "params", "shell",
-               "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued", "webhook"});
+               "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued",
+               "max_log_bytes", "webhook"});
   if (auto d = L.String(t, "description", where)) p.description = *d;
   if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
 
@@ -548,6 +600,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
     if (!v || *v < 1 || *v > 10'000) L.Error(*k, where + ".max_queued must be a whole number from 1 to 10000");
     else p.max_queued = static_cast<int>(*v);
   }
+  if (auto n = L.Size(t, "max_log_bytes", where)) p.max_log_bytes = *n;
   if (const toml::node* w = t.get("webhook")) {
     if (const toml::table* wt = w->as_table()) LoadWebhook(L, *wt, where + ".webhook", p);
     else L.Error(*w, where + ".webhook must be a table");

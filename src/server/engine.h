@@ -10,6 +10,9 @@
 // Durability: a trigger is committed to SQLite before Trigger returns; the
 // supervisor makes the log and exit record durable; Start() reconciles the
 // database with the run directories after any crash (docs/architecture.md).
+// When SQLite refuses a write (another process holds its lock, the disk is
+// full) the run's state is kept in memory, served from there, and written
+// later in order; runs go on meanwhile.
 #pragma once
 
 #include <cstdint>
@@ -84,9 +87,7 @@ class Engine {
   Result<std::optional<Run>> LastRun(const std::string& project);
 
   // Webhook bookkeeping (store passthroughs, on the loop like everything else).
-  Result<std::optional<Run>> RunForDelivery(const std::string& project, const std::string& delivery) {
-    return store_->FindRunByDelivery(project, delivery);
-  }
+  Result<std::optional<Run>> RunForDelivery(const std::string& project, const std::string& delivery);
   void RecordDelivery(const Delivery& d);
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) {
     return store_->ListDeliveries(project, limit);
@@ -122,7 +123,11 @@ class Engine {
   void Watch(Active& a);
   void Adopt(Run run);
   void Prune(const std::string& project);
+  // Writes RUN's row (insert or update); if the database refuses, keeps RUN
+  // in unsaved_ for RetrySaves.
   void Persist(const Run& run);
+  void ScheduleRetry();
+  void RetrySaves();
   void SpawnSpare();
   std::vector<std::string> ScriptEnv(const ProjectConfig& p, const Run& r) const;
 
@@ -148,6 +153,11 @@ class Engine {
   bool shutting_down_ = false;
   std::function<void()> on_change_;
   std::unique_ptr<net::steady_timer> log_poll_;
+  // Rows SQLite refused to write yet, newest state of each run; reads look
+  // here before the store.
+  std::map<int64_t, Run> unsaved_;
+  std::vector<Delivery> unsaved_deliveries_;
+  std::unique_ptr<net::steady_timer> save_retry_;
 };
 
 }  // namespace jenky
