@@ -130,6 +130,12 @@ class Supervisor {
                  RunTag(spec_.run_id, spec_.project));
       return false;
     }
+    // Without the reservation the run still runs; only a full disk at its end
+    // could then leave it without a record (and the server would call it
+    // interrupted).
+    if (Status s = ReserveExitRecord(dir_); !s.ok()) {
+      LogWarning("{}supervisor: {}", RunTag(spec_.run_id, spec_.project), s.message());
+    }
     return true;
   }
 

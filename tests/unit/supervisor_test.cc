@@ -99,6 +99,8 @@ TEST_F(SupervisorTest, CapturesStdoutAndStderrInOrderWithEnvironment) {
   EXPECT_EQ(Log(), "out1\nerr1\nhello from " + root_ + "\nstdin:1\n");
   EXPECT_EQ(r.log_bytes, static_cast<int64_t>(Log().size()));
   EXPECT_FALSE(SupervisorAlive(dir_));
+  // The space reserved for the exit record became the record.
+  EXPECT_FALSE(PathExists(dir_.exit_reserve()));
 }
 
 TEST_F(SupervisorTest, FailingScriptKeepsItsExitCode) {
