@@ -214,21 +214,6 @@ class Loader {
     return *n;
   }
 
-  // An integer from LO to HI; WHAT says what it counts, for the error.
-  std::optional<int64_t> Integer(const toml::table& t, std::string_view key,
-                                 std::string_view where, int64_t lo, int64_t hi,
-                                 std::string_view what) {
-    const toml::node* n = t.get(key);
-    if (!n) return std::nullopt;
-    auto v = n->value<int64_t>();
-    if (!v || *v < lo || *v > hi) {
-      Error(*n, fmt::format("{}.{} must be a whole number of {} from {} to {}", where, key, what,
-                            lo, hi));
-      return std::nullopt;
-    }
-    return *v;
-  }
-
   std::optional<std::string> Env(const std::string& name) { return env_(name); }
   size_t ErrorCount() const { return errors_.size(); }
   const std::string& file() const { return file_; }
@@ -256,7 +241,8 @@ bool IsEnvName(std::string_view s) {
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
   L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
                               "max_body", "kill_grace", "max_auth_failures",
-                              "ws_idle_timeout", "ws_max_lag", "max_log_bytes", "max_json_depth",
+                              "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
+                              "ws_max_viewers_per_run", "max_log_bytes", "max_json_depth",
                               "max_url", "max_connections", "session_lifetime"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
@@ -293,16 +279,10 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     else c.server.ws_idle_timeout = *d;
   }
   if (auto n = L.Size(t, "max_log_bytes", "server")) c.server.max_log_bytes = *n;
-  if (auto n = L.Integer(t, "max_json_depth", "server", 2, 10'000, "levels")) {
-    c.server.max_json_depth = static_cast<int>(*n);
-  }
   if (auto n = L.Size(t, "max_url", "server")) {
     // Below 256 bytes jenky's own URLs (a run's log with offset and line) break.
     if (*n < 256) L.Error(*t.get("max_url"), "server.max_url must be at least 256B");
     else c.server.max_url_bytes = *n;
-  }
-  if (auto n = L.Integer(t, "max_connections", "server", 1, 1'000'000, "connections")) {
-    c.server.max_connections = static_cast<int>(*n);
   }
   if (auto d = L.Duration(t, "session_lifetime", "server")) {
     if (*d < std::chrono::seconds(1)) {
@@ -311,14 +291,24 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
       c.server.session_lifetime = *d;
     }
   }
-  if (const toml::node* n = t.get("max_auth_failures")) {
+  // A whole number in [LO, HI]; WHAT says what it counts, for the error.
+  auto count = [&](const char* key, int lo, int hi, const char* what, int& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
     auto v = n->value<int64_t>();
-    if (!v || *v < 0 || *v > 1'000'000) {
-      L.Error(*n, "server.max_auth_failures must be a whole number of failures per minute (0 = no limit)");
+    if (!v || *v < lo || *v > hi) {
+      L.Error(*n, fmt::format("server.{} must be a whole number of {}, {} to {}", key, what, lo, hi));
     } else {
-      c.server.max_auth_failures = static_cast<int>(*v);
+      out = static_cast<int>(*v);
     }
-  }
+  };
+  count("max_auth_failures", 0, 1'000'000, "failures per minute (0 = no limit)",
+        c.server.max_auth_failures);
+  count("ws_max_viewers", 1, 1'000'000, "WebSocket viewers", c.server.ws_max_viewers);
+  count("ws_max_viewers_per_run", 1, 1'000'000, "WebSocket viewers of one run",
+        c.server.ws_max_viewers_per_run);
+  count("max_json_depth", 2, 10'000, "levels", c.server.max_json_depth);
+  count("max_connections", 1, 1'000'000, "connections", c.server.max_connections);
 }
 
 void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>& names) {

@@ -91,6 +91,9 @@ struct ServerConfig {
   int max_connections = 20000;
   // How long a UI sign-in (session cookie) lasts.
   Millis session_lifetime = std::chrono::hours(24 * 7);
+  // WebSocket viewers at once, in all and of one run; more are refused (503).
+  int ws_max_viewers = 20000;
+  int ws_max_viewers_per_run = 10000;
 };
 
 struct Config {

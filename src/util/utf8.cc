@@ -119,6 +119,19 @@ void AppendJsonEscapedUtf8(std::string_view data, std::string& out) {
   }
 }
 
+bool IsValidUtf8(std::string_view data) {
+  for (size_t i = 0; i < data.size();) {
+    if (static_cast<unsigned char>(data[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = ValidCharLength(data, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string SanitizeUtf8(std::string_view data) {
   std::string out;
   out.reserve(data.size());
