@@ -164,6 +164,8 @@ int Serve(const ServeOptions& options) {
   api.set_log_hub(&hub);
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
+  limits.target_bytes = static_cast<size_t>(config.server.max_url_bytes);
+  limits.max_connections = config.server.max_connections;
   HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);
   server_ptr = &server;
   // Signals are handled from before the first line a caller may act on.
