@@ -11,8 +11,8 @@
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
-#include <toml++/toml.h>
 
+#include "config/toml.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
