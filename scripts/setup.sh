@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   # libraries (all header-only or small; see DESIGN.md "Decisions already taken")
   libboost1.81-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
-  libsqlite3-dev libssl-dev libfmt-dev libgtest-dev libgmock-dev
+  libsqlite3-dev libssl-dev zlib1g-dev libfmt-dev libgtest-dev libgmock-dev
   # end-to-end tests; the web UI's browser tests drive Debian's chromium
   python3 python3-pytest procps curl chromium shellcheck git
   # real systemd in a container for the hosting tests (tests/systemd)

@@ -225,7 +225,8 @@ bool IsEnvName(std::string_view s) {
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
   L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
                               "max_body", "kill_grace", "max_auth_failures",
-                              "ws_idle_timeout", "ws_max_lag"});
+                              "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
+                              "ws_max_viewers_per_run"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
@@ -260,14 +261,22 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     if (*d < std::chrono::seconds(1)) L.Error(*t.get("ws_idle_timeout"), "server.ws_idle_timeout must be at least 1s");
     else c.server.ws_idle_timeout = *d;
   }
-  if (const toml::node* n = t.get("max_auth_failures")) {
+  // A whole number in [LO, HI]; WHAT says what it counts, for the error.
+  auto count = [&](const char* key, int lo, int hi, const char* what, int& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
     auto v = n->value<int64_t>();
-    if (!v || *v < 0 || *v > 1'000'000) {
-      L.Error(*n, "server.max_auth_failures must be a whole number of failures per minute (0 = no limit)");
+    if (!v || *v < lo || *v > hi) {
+      L.Error(*n, fmt::format("server.{} must be a whole number of {}, {} to {}", key, what, lo, hi));
     } else {
-      c.server.max_auth_failures = static_cast<int>(*v);
+      out = static_cast<int>(*v);
     }
-  }
+  };
+  count("max_auth_failures", 0, 1'000'000, "failures per minute (0 = no limit)",
+        c.server.max_auth_failures);
+  count("ws_max_viewers", 1, 1'000'000, "WebSocket viewers", c.server.ws_max_viewers);
+  count("ws_max_viewers_per_run", 1, 1'000'000, "WebSocket viewers of one run",
+        c.server.ws_max_viewers_per_run);
 }
 
 void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>& names) {

@@ -76,7 +76,10 @@ struct ServerConfig {
   // this long is gone; pings go out at half of it.
   Millis ws_idle_timeout = std::chrono::seconds(30);
   // A WebSocket viewer of a live log that falls this far behind is closed.
-  long long ws_max_lag_bytes = 8 << 20;  // per address per minute, then 429; 0 = no limit
+  long long ws_max_lag_bytes = 8 << 20;
+  // WebSocket viewers at once, in all and of one run; more are refused (503).
+  int ws_max_viewers = 20000;
+  int ws_max_viewers_per_run = 10000;
 };
 
 struct Config {

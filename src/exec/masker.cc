@@ -1,22 +1,13 @@
 #include "exec/masker.h"
-
-#include <openssl/evp.h>
+#include "util/hash.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace jenky {
 namespace {
 
 constexpr size_t kMinPattern = 4;
-
-std::string Base64(std::string_view s) {
-  std::string out(4 * ((s.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
-  out.resize(n);
-  return out;
-}
 
 std::string UrlEncode(std::string_view s) {
   static const char kHex[] = "0123456789ABCDEF";
@@ -42,10 +33,10 @@ SecretMasker::SecretMasker(const std::vector<std::string>& secrets) {
   };
   for (const std::string& s : secrets) {
     add(s);
-    add(Base64(s));
+    add(Base64Encode(s));
     std::string trimmed = s;
     while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r')) trimmed.pop_back();
-    if (trimmed != s) add(Base64(trimmed));
+    if (trimmed != s) add(Base64Encode(trimmed));
     add(UrlEncode(s));
     size_t start = 0;
     while (start < s.size()) {

@@ -18,7 +18,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "exec/log_index.h"
-#include "http/log_socket.h"
+#include "http/log_hub.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -823,7 +823,7 @@ net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, cons
                                                 "allowed_origins", ex.Header("Origin")));
   }
   LogSocketOptions o;
-  o.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+  o.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       engine_.config().server.ws_idle_timeout);
   o.max_lag_bytes = engine_.config().server.ws_max_lag_bytes;
   if (const std::string* f = ex.Query("format")) {
@@ -877,7 +877,18 @@ net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, cons
                                     "this is a WebSocket endpoint; connect with a WebSocket client, "
                                     "or use GET /api/v1/runs/{id}/log?follow=1 for plain HTTP");
   }
-  co_await ServeLogSocket(ex, engine_, std::move(o));
+  if (!hub_) {
+    co_return co_await ex.SendError(http::status::service_unavailable, "unavailable",
+                                    "log streaming is not available");
+  }
+  if (std::optional<WsRefusal> no = hub_->Check(ex.req(), o)) {
+    for (auto& h : no->headers) ex.extra_headers().push_back(h);
+    co_return co_await ex.SendError(static_cast<http::status>(no->status), no->code, no->message);
+  }
+  std::string leftover = ex.TakeLeftover();
+  beast::tcp_stream stream = ex.TakeStream();
+  stream.expires_never();
+  hub_->Accept(stream.release_socket(), std::move(leftover), ex.req(), std::move(o));
 }
 
 net::awaitable<bool> Api::CheckRateLimit(Exchange& ex) {
@@ -933,8 +944,15 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
     record.result = "rejected";
     record.status = static_cast<int>(status);
     engine_.RecordDelivery(record);
-    LogWarning("project={} webhook from {} rejected ({}): {}", project, remote,
-               static_cast<int>(status), v.reason);
+    int64_t held_back = 0;
+    if (rejection_log_.Allow(remote, now, &held_back)) {
+      LogWarning("project={} webhook from {} rejected ({}): {}{}", project, remote,
+                 static_cast<int>(status), v.reason,
+                 held_back ? fmt::format(" ({} more rejections from this address were not logged; "
+                                         "GET /api/v1/projects/{}/deliveries counts them)",
+                                         held_back, project)
+                           : "");
+    }
     co_await ex.SendError(status, code, v.reason);
   };
   switch (v.kind) {
@@ -1028,7 +1046,9 @@ net::awaitable<void> Api::ListDeliveries(Exchange& ex, const std::string& projec
                    {"status", d.status},
                    {"reason", d.reason},
                    {"run_id", d.run_id > 0 ? nlohmann::json(d.run_id) : nlohmann::json(nullptr)},
-                   {"remote", d.remote}});
+                   {"remote", d.remote},
+                   {"count", d.count},
+                   {"last_at", FormatRfc3339(d.last_at ? d.last_at : d.received_at)}});
   }
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }

@@ -25,6 +25,8 @@ class Api {
   Api(Engine& engine, std::string web_dir, std::function<void()> restart = {});
 
   net::awaitable<void> Handle(Exchange& ex);
+  // Where WebSocket log viewers go once their upgrade is accepted.
+  void set_log_hub(class LogHub* hub) { hub_ = hub; }
 
  private:
   Principal Authenticate(const Exchange& ex);
@@ -50,6 +52,7 @@ class Api {
   net::awaitable<bool> CheckRateLimit(Exchange& ex);
 
   Engine& engine_;
+  class LogHub* hub_ = nullptr;
   std::string web_dir_;
   std::function<void()> restart_;
   struct SessionEntry {
@@ -59,6 +62,7 @@ class Api {
   };
   std::map<std::string, SessionEntry> sessions_;  // sha256(session id) -> entry
   RateLimiter auth_failures_;
+  LogThrottle rejection_log_{30};  // per address: a flood must not flood the journal
 };
 
 }  // namespace jenky

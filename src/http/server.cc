@@ -38,12 +38,17 @@ std::string HttpDate() {
   return text;
 }
 
-Exchange::Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits)
-    : req_(req), stream_(stream), limits_(limits), keep_alive_(req.keep_alive()) {
+Exchange::Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits,
+                   beast::flat_buffer* buffer, const net::ip::address* remote)
+    : req_(req), stream_(stream), limits_(limits), buffer_(buffer), keep_alive_(req.keep_alive()) {
   std::string_view target(req.target().data(), req.target().size());
   size_t q = target.find('?');
   bad_path_ = !UrlDecode(target.substr(0, q), path_, false);
   if (q != std::string_view::npos) query_ = ParseQuery(target.substr(q + 1));
+  if (remote) {
+    remote_ = *remote;
+    return;
+  }
   boost::system::error_code ec;
   auto ep = stream.socket().remote_endpoint(ec);
   if (!ec) remote_ = ep.address();
@@ -177,6 +182,8 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
     int& n;
     ~Count() { --n; }
   } count{connections_};
+  boost::system::error_code peer_ec;
+  net::ip::address peer = socket.remote_endpoint(peer_ec).address();
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   bool first = true;
@@ -229,7 +236,7 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
       break;
     }
     Request req = parser.release();
-    Exchange ex(req, stream, limits_);
+    Exchange ex(req, stream, limits_, &buffer, peer_ec ? nullptr : &peer);
     bool failed = false;
     try {
       co_await handler_(ex);

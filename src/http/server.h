@@ -37,7 +37,12 @@ using Response = http::response<http::string_body>;
 // One request and the means to answer it.
 class Exchange {
  public:
-  Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits);
+  // BUFFER is the connection's read buffer (what was read past this request
+  // stays there); may be null when there is none.
+  // REMOTE, when given, is the peer's address (known to the connection, so
+  // not asked of the kernel for every request).
+  Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits,
+           beast::flat_buffer* buffer = nullptr, const net::ip::address* remote = nullptr);
 
   const Request& req() const { return req_; }
   const std::string& path() const { return path_; }  // percent-decoded, no query
@@ -69,6 +74,14 @@ class Exchange {
     keep_alive_ = false;
     return std::move(stream_);
   }
+  // With TakeStream: the bytes the client sent after the request (a
+  // WebSocket client may send its first frame without waiting).
+  std::string TakeLeftover() {
+    if (!buffer_) return {};
+    std::string bytes(static_cast<const char*>(buffer_->data().data()), buffer_->size());
+    buffer_->consume(buffer_->size());
+    return bytes;
+  }
   bool stream_taken() const { return taken_; }
   void mark_responded() { responded_ = true; }
   // Headers every response gets (set by the API layer, e.g. Set-Cookie).
@@ -78,6 +91,7 @@ class Exchange {
   Request& req_;
   beast::tcp_stream& stream_;
   const HttpLimits& limits_;
+  beast::flat_buffer* buffer_;
   std::string path_;
   std::map<std::string, std::string> query_;
   net::ip::address remote_;

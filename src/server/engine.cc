@@ -74,11 +74,15 @@ bool IsPosixShell(const std::string& shell) {
 Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
                std::string supervisor_binary)
     : io_(io), config_(std::move(config)), store_(std::move(store)),
-      supervisor_binary_(std::move(supervisor_binary)), files_(io) {
+      supervisor_binary_(std::move(supervisor_binary)), files_(io), deliveries_(*store_),
+      deliveries_flush_(io) {
   base_url_ = config_.server.public_url;
 }
 
-Engine::~Engine() { Shutdown(); }
+Engine::~Engine() {
+  Shutdown();
+  FlushDeliveries();  // what requests answered during the drain recorded
+}
 
 std::string Engine::Reload(Config fresh) {
   std::string note;
@@ -171,6 +175,7 @@ void Engine::PollLogs() {
     if (size != a->tail->size) {
       a->tail->size = a->run.log_bytes = size;
       a->tail->Notify(io_);
+      if (on_log_) on_log_(id);
     }
   }
   log_poll_->expires_after(std::chrono::milliseconds(100));
@@ -189,6 +194,8 @@ void Engine::Shutdown() {
   if (spare_.pidfd >= 0) close(spare_.pidfd);
   if (spare_.pid > 0) waitpid(spare_.pid, nullptr, WNOHANG);
   if (log_poll_) log_poll_->cancel();
+  deliveries_flush_.cancel();
+  FlushDeliveries();
   for (auto& [id, a] : active_) {
     a->process.reset();
     a->lock_poll.reset();
@@ -242,6 +249,7 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
   if (auto it = project_signals_.find(project); it != project_signals_.end()) {
     std::exchange(it->second, NewSignal(io_))->cancel();
   }
+  if (on_new_run_) on_new_run_(project);
   auto it = active_.find(id);
   if (it != active_.end()) return it->second->run;
   auto stored = store_->GetRun(id);
@@ -392,6 +400,7 @@ void Engine::StartRun(int64_t id) {
   r.started_at = NowMillis();
   Persist(r);
   a.tail->Notify(io_);  // followers of a queued run see it start
+  if (on_log_) on_log_(r.id);
   LogInfo("{}started {} pid={}", RunTag(r.id, r.project),
           r.recipe.empty() ? "script sha256=" + r.script_sha256.substr(0, 12)
                            : "recipe " + r.recipe + " sha256=" + r.script_sha256.substr(0, 12),
@@ -452,6 +461,7 @@ void Engine::Watch(Active& a) {
       act.tail->size = size;
       act.run.log_bytes = size;
       act.tail->Notify(io_);
+      if (on_log_) on_log_(id);
     }
   });
   a.tail->size = a.run.log_bytes = FileSize(a.dir.log());
@@ -578,6 +588,7 @@ void Engine::Finalize(int64_t id, const ExitRecord& rec) {
     a->tail->finished = true;
     a->tail->Notify(io_);
   }
+  if (on_log_) on_log_(id);
   std::string detail;
   if (r.exit_code) detail += fmt::format(" exit_code={}", *r.exit_code);
   if (!r.reason.empty()) detail += " reason=\"" + r.reason + "\"";
@@ -644,7 +655,18 @@ Result<std::optional<Run>> Engine::LastRun(const std::string& project) {
 }
 
 void Engine::RecordDelivery(const Delivery& d) {
-  if (Status s = store_->InsertDelivery(d); !s.ok()) LogError("project={} {}", d.project, s.message());
+  deliveries_.Record(d);
+  if (deliveries_flush_armed_ || shutting_down_) return;
+  deliveries_flush_armed_ = true;
+  deliveries_flush_.expires_after(std::chrono::milliseconds(250));
+  deliveries_flush_.async_wait([this](boost::system::error_code ec) {
+    deliveries_flush_armed_ = false;
+    if (!ec) FlushDeliveries();
+  });
+}
+
+void Engine::FlushDeliveries() {
+  if (Status s = deliveries_.Flush(); !s.ok()) LogError("webhook deliveries: {}", s.message());
 }
 
 std::shared_ptr<LogTail> Engine::Tail(int64_t run_id) {

@@ -25,6 +25,7 @@
 #include "exec/run_dir.h"
 #include "http/net.h"
 #include "server/watcher.h"
+#include "store/delivery_log.h"
 #include "store/store.h"
 
 namespace jenky {
@@ -42,12 +43,6 @@ struct LogTail {
   bool finished = false;
   // Cancelled (and replaced) on every change: waiters hold the one they wait on.
   std::shared_ptr<net::steady_timer> changed;
-  // The last log message a WebSocket viewer encoded ([cache_offset, cache_next)),
-  // so viewers at the same offset share it instead of each reading and encoding.
-  std::shared_ptr<const std::string> cache;
-  int64_t cache_offset = -1;
-  int64_t cache_next = -1;
-  bool cache_raw = false;
 
   void Notify(net::io_context& io);
 };
@@ -89,7 +84,7 @@ class Engine {
   }
   void RecordDelivery(const Delivery& d);
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) {
-    return store_->ListDeliveries(project, limit);
+    return deliveries_.List(project, limit);
   }
 
   // The live tail of an active run, or nullptr when the run is not active (its
@@ -105,6 +100,13 @@ class Engine {
   int QueuedCount() const { return static_cast<int>(active_.size()) - RunningCount(); }
   // Called (on the loop) whenever a run is queued, starts or ends.
   void SetChangeListener(std::function<void()> listener) { on_change_ = std::move(listener); }
+  // Called (on the loop) when a run's log grows or its status changes (it
+  // starts or ends), with the run's id; the WebSocket hub pushes from it.
+  void SetLogListener(std::function<void(int64_t)> listener) { on_log_ = std::move(listener); }
+  // Called (on the loop) when PROJECT gets a new run.
+  void SetNewRunListener(std::function<void(const std::string&)> listener) {
+    on_new_run_ = std::move(listener);
+  }
 
  private:
   struct Active;
@@ -147,7 +149,14 @@ class Engine {
   Spare spare_;
   bool shutting_down_ = false;
   std::function<void()> on_change_;
+  std::function<void(int64_t)> on_log_;
+  std::function<void(const std::string&)> on_new_run_;
   std::unique_ptr<net::steady_timer> log_poll_;
+  // Recent webhook deliveries: in memory, saved in batches (delivery_log.h).
+  DeliveryLog deliveries_;
+  net::steady_timer deliveries_flush_;
+  bool deliveries_flush_armed_ = false;
+  void FlushDeliveries();
 };
 
 }  // namespace jenky

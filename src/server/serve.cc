@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "exec/process.h"
 #include "http/api.h"
+#include "http/log_hub.h"
 #include "http/server.h"
 #include "server/engine.h"
 #include "store/store.h"
@@ -159,6 +160,8 @@ int Serve(const ServeOptions& options) {
     _exit(1);
   };
   Api api(engine, options.web_dir, options.argv.empty() ? std::function<void()>() : reexec);
+  LogHub hub(io, engine);
+  api.set_log_hub(&hub);
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
   HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);
@@ -232,6 +235,7 @@ int Serve(const ServeOptions& options) {
     // Stop accepting (with socket activation new connections queue for the
     // next jenky), then let requests in flight finish, for 2 s at most.
     server.Stop();
+    hub.Shutdown();
     engine.Shutdown();
     watchdog.cancel();
     auto drain = std::make_shared<net::steady_timer>(io);
@@ -239,8 +243,9 @@ int Serve(const ServeOptions& options) {
     auto check = std::make_shared<std::function<void()>>();
     // The pending wait owns the check; the check holds itself only weakly
     // (a strong self-reference is a cycle that is never freed).
-    *check = [&io, &server, drain, deadline, weak = std::weak_ptr(check)] {
-      if (server.connections() == 0 || std::chrono::steady_clock::now() >= deadline) {
+    *check = [&io, &server, &hub, drain, deadline, weak = std::weak_ptr(check)] {
+      if ((server.connections() == 0 && hub.viewers() == 0) ||
+          std::chrono::steady_clock::now() >= deadline) {
         io.stop();
         return;
       }

@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include <algorithm>
+
 #include <sqlite3.h>
 
 #include <chrono>
@@ -368,43 +370,69 @@ Result<std::optional<Run>> Store::FindRunByDelivery(const std::string& project,
   return std::optional<Run>(std::move(rows->front()));
 }
 
-Status Store::InsertDelivery(const Delivery& d) {
-  auto ins = Prepare(
-      "INSERT INTO deliveries (project, received_at, provider, event, delivery, result, status, "
-      "reason, run_id, remote) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
-  if (!ins.ok()) return ins.status();
-  {
-    StmtReset reset{*ins};
-    BindText(*ins, 1, d.project);
-    sqlite3_bind_int64(*ins, 2, d.received_at);
-    BindText(*ins, 3, d.provider);
-    BindText(*ins, 4, d.event);
-    BindText(*ins, 5, d.delivery);
-    BindText(*ins, 6, d.result);
-    sqlite3_bind_int(*ins, 7, d.status);
-    BindText(*ins, 8, d.reason);
-    if (d.run_id > 0) sqlite3_bind_int64(*ins, 9, d.run_id);
-    else sqlite3_bind_null(*ins, 9);
-    BindText(*ins, 10, d.remote);
-    if (sqlite3_step(*ins) != SQLITE_DONE) {
-      return Status::Error(fmt::format("record delivery in {}: {}", path_, sqlite3_errmsg(db_)));
-    }
-  }
+Status Store::SaveDeliveries(const std::vector<Delivery>& deliveries) {
+  if (deliveries.empty()) return Status::Ok();
+  auto put = Prepare(
+      "INSERT OR REPLACE INTO deliveries (id, project, received_at, provider, event, delivery, "
+      "result, status, reason, run_id, remote, count, last_at) "
+      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)");
+  if (!put.ok()) return put.status();
   auto prune = Prepare(
       "DELETE FROM deliveries WHERE project=?1 AND id <= (SELECT id FROM deliveries WHERE "
       "project=?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)");
   if (!prune.ok()) return prune.status();
-  StmtReset reset{*prune};
-  BindText(*prune, 1, d.project);
-  sqlite3_bind_int(*prune, 2, kDeliveriesKept);
-  sqlite3_step(*prune);
-  return Status::Ok();
+  if (Status st = Exec("BEGIN"); !st.ok()) return st;
+  std::vector<const std::string*> projects;
+  for (const Delivery& d : deliveries) {
+    StmtReset reset{*put};
+    sqlite3_bind_int64(*put, 1, d.id);
+    BindText(*put, 2, d.project);
+    sqlite3_bind_int64(*put, 3, d.received_at);
+    BindText(*put, 4, d.provider);
+    BindText(*put, 5, d.event);
+    BindText(*put, 6, d.delivery);
+    BindText(*put, 7, d.result);
+    sqlite3_bind_int(*put, 8, d.status);
+    BindText(*put, 9, d.reason);
+    if (d.run_id > 0) sqlite3_bind_int64(*put, 10, d.run_id);
+    else sqlite3_bind_null(*put, 10);
+    BindText(*put, 11, d.remote);
+    sqlite3_bind_int64(*put, 12, d.count);
+    sqlite3_bind_int64(*put, 13, d.last_at);
+    if (sqlite3_step(*put) != SQLITE_DONE) {
+      Status err = Status::Error(fmt::format("record delivery in {}: {}", path_, sqlite3_errmsg(db_)));
+      Exec("ROLLBACK");
+      return err;
+    }
+    if (std::find_if(projects.begin(), projects.end(),
+                     [&](const std::string* p) { return *p == d.project; }) == projects.end()) {
+      projects.push_back(&d.project);
+    }
+  }
+  for (const std::string* project : projects) {
+    StmtReset reset{*prune};
+    BindText(*prune, 1, *project);
+    sqlite3_bind_int(*prune, 2, kDeliveriesKept);
+    sqlite3_step(*prune);
+  }
+  return Exec("COMMIT");
+}
+
+Result<int64_t> Store::MaxDeliveryId() {
+  auto stmt = Prepare("SELECT COALESCE(MAX(id), 0) FROM deliveries");
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  if (sqlite3_step(*stmt) != SQLITE_ROW) {
+    return Status::Error(fmt::format("database {}: {}", path_, sqlite3_errmsg(db_)));
+  }
+  return static_cast<int64_t>(sqlite3_column_int64(*stmt, 0));
 }
 
 Result<std::vector<Delivery>> Store::ListDeliveries(const std::string& project, int limit) {
   auto stmt = Prepare(
       "SELECT id, project, received_at, provider, event, delivery, result, status, reason, "
-      "COALESCE(run_id, 0), remote FROM deliveries WHERE project=?1 ORDER BY id DESC LIMIT ?2");
+      "COALESCE(run_id, 0), remote, count, last_at FROM deliveries WHERE project=?1 "
+      "ORDER BY id DESC LIMIT ?2");
   if (!stmt.ok()) return stmt.status();
   StmtReset reset{*stmt};
   BindText(*stmt, 1, project);
@@ -428,6 +456,8 @@ Result<std::vector<Delivery>> Store::ListDeliveries(const std::string& project, 
     d.reason = Text(*stmt, 8);
     d.run_id = sqlite3_column_int64(*stmt, 9);
     d.remote = Text(*stmt, 10);
+    d.count = sqlite3_column_int64(*stmt, 11);
+    d.last_at = sqlite3_column_int64(*stmt, 12);
     out.push_back(std::move(d));
   }
 }

@@ -38,6 +38,8 @@ struct Delivery {
   std::string reason;
   int64_t run_id = 0;    // 0 = none
   std::string remote;    // sender address
+  int64_t count = 1;     // identical rejections folded into this record
+  int64_t last_at = 0;   // unix ms of the latest of them (0 = received_at)
 };
 
 constexpr int kDeliveriesKept = 100;
@@ -68,8 +70,10 @@ class Store {
   // The run PROJECT's delivery DELIVERY started, if any.
   Result<std::optional<Run>> FindRunByDelivery(const std::string& project,
                                                const std::string& delivery);
-  // Records D and drops the project's deliveries beyond kDeliveriesKept.
-  Status InsertDelivery(const Delivery& d);
+  // Writes DELIVERIES (new, or updated by id) in one transaction and drops
+  // each of their projects' deliveries beyond kDeliveriesKept.
+  Status SaveDeliveries(const std::vector<Delivery>& deliveries);
+  Result<int64_t> MaxDeliveryId();
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit);
 
   int schema_version() const { return schema_version_; }

@@ -7,6 +7,11 @@
 namespace jenky {
 
 std::string Sha256Hex(std::string_view data);
+// The raw 20-byte SHA-1 digest (only for the WebSocket handshake, RFC 6455).
+std::string Sha1(std::string_view data);
+
+// Standard base64 with padding.
+std::string Base64Encode(std::string_view data);
 
 // Compares without an early exit, so timing tells nothing about where a guess
 // went wrong. Different lengths compare unequal (length is not secret here:

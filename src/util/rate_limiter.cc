@@ -38,4 +38,17 @@ void RateLimiter::RecordFailure(const std::string& key, int64_t now_ms) {
   b.tokens = std::max(0.0, b.tokens - 1);
 }
 
+bool LogThrottle::Allow(const std::string& key, int64_t now_ms, int64_t* held_back) {
+  if (limiter_.RetryAfterMs(key, now_ms) > 0) {
+    if (held_.size() >= RateLimiter::kMaxKeys) held_.clear();
+    ++held_[key];
+    return false;
+  }
+  limiter_.RecordFailure(key, now_ms);
+  auto it = held_.find(key);
+  *held_back = it == held_.end() ? 0 : it->second;
+  if (it != held_.end()) held_.erase(it);
+  return true;
+}
+
 }  // namespace jenky

@@ -34,4 +34,21 @@ class RateLimiter {
   std::unordered_map<std::string, Bucket> buckets_;
 };
 
+// Lets at most PER_MINUTE log lines a minute through per key (after a burst
+// of as many) and counts the ones it holds back, so that a flood of bad
+// requests cannot flood the journal; the line that does get through says how
+// many were held back. Bounded like RateLimiter.
+class LogThrottle {
+ public:
+  explicit LogThrottle(int per_minute) : limiter_(per_minute) {}
+
+  // True if a line for KEY may be written now; *HELD_BACK is then the number
+  // of lines for KEY not written since the last one that was.
+  bool Allow(const std::string& key, int64_t now_ms, int64_t* held_back);
+
+ private:
+  RateLimiter limiter_;
+  std::unordered_map<std::string, int64_t> held_;
+};
+
 }  // namespace jenky

@@ -1,5 +1,8 @@
 #include "util/utf8.h"
 
+#include <cstdint>
+#include <cstring>
+
 namespace jenky {
 namespace {
 
@@ -43,21 +46,6 @@ size_t ValidCharLength(std::string_view d, size_t i) {
   return ValidStart(d, i, lead.length, lead) ? lead.length : 0;
 }
 
-template <typename Emit>
-void Decode(std::string_view d, Emit emit) {
-  size_t i = 0;
-  while (i < d.size()) {
-    size_t n = ValidCharLength(d, i);
-    if (n == 0) {
-      emit(std::string_view(kReplacement, 3), true);
-      ++i;
-    } else {
-      emit(d.substr(i, n), false);
-      i += n;
-    }
-  }
-}
-
 }  // namespace
 
 size_t CompleteUtf8Prefix(std::string_view d) {
@@ -73,24 +61,44 @@ size_t CompleteUtf8Prefix(std::string_view d) {
   return n;
 }
 
+// Length of the run of bytes at the start of D that JSON takes as they are
+// (printable ASCII but '"' and '\\'), eight bytes at a time: log text is
+// mostly such runs, and this loop is most of the cost of streaming a log.
+size_t PlainAsciiRun(const char* d, size_t n) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    std::memcpy(&x, d + i, 8);
+    // A byte is special if < 0x20, >= 0x80, '"' or '\\' (the classic
+    // "has zero byte" trick on x - 0x20, x ^ '"' and x ^ '\\').
+    uint64_t below = (x - kOnes * 0x20) & ~x;
+    uint64_t quote = x ^ (kOnes * '"');
+    uint64_t slash = x ^ (kOnes * '\\');
+    uint64_t special = (below | ((quote - kOnes) & ~quote) | ((slash - kOnes) & ~slash) | x) & kHigh;
+    if (special) break;
+  }
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(d[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+    ++i;
+  }
+  return i;
+}
+
 void AppendJsonEscapedUtf8(std::string_view data, std::string& out) {
   static const char kHex[] = "0123456789abcdef";
-  out.reserve(out.size() + data.size() + 16);
-  // Fast path for runs of plain ASCII.
+  out.reserve(out.size() + data.size() + data.size() / 16 + 16);
   size_t i = 0;
   while (i < data.size()) {
-    unsigned char c = static_cast<unsigned char>(data[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      size_t j = i + 1;
-      while (j < data.size()) {
-        unsigned char d = static_cast<unsigned char>(data[j]);
-        if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
-        ++j;
-      }
-      out.append(data.data() + i, j - i);
-      i = j;
-      continue;
+    size_t run = PlainAsciiRun(data.data() + i, data.size() - i);
+    if (run) {
+      out.append(data.data() + i, run);
+      i += run;
+      if (i == data.size()) break;
     }
+    unsigned char c = static_cast<unsigned char>(data[i]);
     if (c < 0x80) {
       switch (c) {
         case '"': out += "\\\""; break;
@@ -119,10 +127,39 @@ void AppendJsonEscapedUtf8(std::string_view data, std::string& out) {
   }
 }
 
+bool IsValidUtf8(std::string_view data) {
+  for (size_t i = 0; i < data.size();) {
+    if (static_cast<unsigned char>(data[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = ValidCharLength(data, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string SanitizeUtf8(std::string_view data) {
   std::string out;
   out.reserve(data.size());
-  Decode(data, [&](std::string_view piece, bool) { out.append(piece); });
+  size_t i = 0;
+  while (i < data.size()) {
+    // Runs of ASCII (control characters included) are copied as they are.
+    size_t j = i;
+    while (j < data.size() && static_cast<unsigned char>(data[j]) < 0x80) ++j;
+    out.append(data.data() + i, j - i);
+    i = j;
+    if (i == data.size()) break;
+    size_t n = ValidCharLength(data, i);
+    if (n == 0) {
+      out.append(kReplacement, 3);
+      ++i;
+    } else {
+      out.append(data.data() + i, n);
+      i += n;
+    }
+  }
   return out;
 }
 

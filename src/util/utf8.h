@@ -16,6 +16,9 @@ size_t CompleteUtf8Prefix(std::string_view data);
 // invalid byte, as SPEC.md asks).
 void AppendJsonEscapedUtf8(std::string_view data, std::string& out);
 
+// True when DATA is entirely valid UTF-8 (RFC 3629).
+bool IsValidUtf8(std::string_view data);
+
 // DATA with invalid UTF-8 replaced by U+FFFD, not escaped (raw text frames).
 std::string SanitizeUtf8(std::string_view data);
 

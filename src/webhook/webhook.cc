@@ -67,15 +67,6 @@ bool HexSignatureMatches(std::string_view header, std::string_view secret, std::
   return ConstantTimeEquals(Lower(sig), HmacSha256Hex(secret, body));
 }
 
-std::string Base64Encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(n);
-  return out;
-}
-
 // Standard Webhooks (GitLab signing tokens): webhook-signature holds one or
 // more "v1,<base64 HMAC-SHA256 of id.timestamp.body>", space separated.
 bool StandardWebhookMatches(const HookRequest& req, std::string_view key, std::string& why) {

@@ -38,5 +38,21 @@ TEST(RateLimiterTest, MemoryIsBounded) {
   EXPECT_GT(limiter.RetryAfterMs("last", 0), 0);
 }
 
+TEST(LogThrottleTest, LetsABurstThroughThenCountsWhatItHoldsBack) {
+  LogThrottle t(3);
+  int64_t held = -1;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(t.Allow("a", 0, &held));
+    EXPECT_EQ(held, 0);
+  }
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(t.Allow("a", 10, &held));
+  EXPECT_TRUE(t.Allow("b", 10, &held)) << "other keys are not held back";
+  // A minute refills three lines; the first says what was held back.
+  ASSERT_TRUE(t.Allow("a", 60'000, &held));
+  EXPECT_EQ(held, 1000);
+  ASSERT_TRUE(t.Allow("a", 60'000, &held));
+  EXPECT_EQ(held, 0);
+}
+
 }  // namespace
 }  // namespace jenky

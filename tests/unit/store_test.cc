@@ -46,7 +46,7 @@ TEST_F(StoreTest, RunsSurviveReopening) {
   }
   auto s = Store::Open(path_);
   ASSERT_TRUE(s.ok());
-  EXPECT_EQ((*s)->schema_version(), 3);
+  EXPECT_EQ((*s)->schema_version(), 4);
   auto r = (*s)->GetRun(1);
   ASSERT_TRUE(r.ok() && r->has_value());
   EXPECT_EQ((*r)->status, RunStatus::kFailed);

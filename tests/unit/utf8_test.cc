@@ -45,5 +45,59 @@ TEST(Utf8Test, JsonEscaping) {
   EXPECT_EQ(out, "say \\\"hi\\\"\\\\\\n\\t\\u0001 ✔\xEF\xBF\xBD");
 }
 
+// The escaper scans eight bytes at a time; it must agree with the plain
+// byte-by-byte rules at every position and for every byte value.
+TEST(Utf8Test, JsonEscapingAgreesWithTheByteByByteRulesAtEveryPosition) {
+  auto reference = [](std::string_view d) {
+    std::string out;
+    for (size_t i = 0; i < d.size(); ++i) {
+      std::string one;
+      AppendJsonEscapedUtf8(d.substr(i, 1), one);  // one byte: no fast path
+      unsigned char c = static_cast<unsigned char>(d[i]);
+      if (c >= 0x80) {
+        // A multi-byte character: let the whole of it through when valid.
+        size_t n = 0;
+        std::string rest;
+        for (size_t k = 2; k <= 4 && i + k <= d.size() && n == 0; ++k) {
+          std::string t;
+          AppendJsonEscapedUtf8(d.substr(i, k), t);
+          if (t == std::string(d.substr(i, k))) n = k;
+        }
+        if (n) {
+          out.append(d.substr(i, n));
+          i += n - 1;
+          continue;
+        }
+      }
+      out += one;
+    }
+    return out;
+  };
+  uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1103515245 + 12345, (seed >> 16) & 0xFF; };
+  for (int round = 0; round < 300; ++round) {
+    std::string d;
+    size_t len = next() % 64;
+    for (size_t i = 0; i < len; ++i) {
+      // Mostly plain text, with every kind of special byte sprinkled in.
+      unsigned r = next();
+      d += static_cast<char>(r < 200 ? 'a' + r % 26 : next());
+    }
+    for (size_t start = 0; start < 8 && start <= d.size(); ++start) {
+      std::string_view v = std::string_view(d).substr(start);
+      std::string got;
+      AppendJsonEscapedUtf8(v, got);
+      ASSERT_EQ(got, reference(v)) << "round " << round << " start " << start;
+    }
+  }
+  for (int c = 0; c < 256; ++c) {
+    std::string d = "abcdefgh" + std::string(1, static_cast<char>(c)) + "ijklmnop";
+    std::string got;
+    AppendJsonEscapedUtf8(d, got);
+    bool plain = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+    EXPECT_EQ(got == d, plain) << c;
+  }
+}
+
 }  // namespace
 }  // namespace jenky
