@@ -10,7 +10,8 @@
 //
 // No socket: the Exchange's stream is a TCP stream that was never opened, so
 // every response write fails at once (as for a client that went away), which
-// the handlers must survive. The configuration has one token and one project
+// the handlers must survive; a WebSocket upgrade reaches the log hub's checks
+// and Accept with that closed socket and the bytes after the request. The configuration has one token and one project
 // whose runs fail to start (its script_file does not exist), so triggers go
 // through the scheduler and store without spawning processes.
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <string_view>
 
 #include "http/api.h"
+#include "http/log_hub.h"
 #include "http/server.h"
 #include "server/engine.h"
 #include "store/store.h"
@@ -42,9 +44,11 @@ struct World {
   net::io_context io;
   std::string dir;
   std::unique_ptr<Engine> engine;
+  std::unique_ptr<LogHub> hub;
   std::unique_ptr<Api> api;
   HttpLimits limits;
-  beast::tcp_stream stream{io};
+  // An Internet client, not loopback.
+  net::ip::address remote = net::ip::make_address("203.0.113.7");
 
   World() {
     char tmpl[] = "/tmp/jenky-fuzz-http-XXXXXX";
@@ -71,9 +75,13 @@ struct World {
     if (!store.ok()) abort();
     engine = std::make_unique<Engine>(io, c, std::move(store).value(), "/nonexistent/jenky");
     api = std::make_unique<Api>(*engine, "");
+    hub = std::make_unique<LogHub>(io, *engine);
+    api->set_log_hub(hub.get());
   }
   ~World() {
+    hub->Shutdown();
     api.reset();
+    hub.reset();
     engine.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
@@ -127,7 +135,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (used == 0) break;
     rest.remove_prefix(used);
 
-    Exchange ex(req, w.stream, w.limits);
+    // A connection of its own for each request: a WebSocket upgrade takes
+    // the stream away. Its read buffer holds what the client sent after the
+    // request (a WebSocket client's first frames), as the server's would.
+    beast::tcp_stream stream(w.io);
+    beast::flat_buffer buffer;
+    buffer.commit(net::buffer_copy(buffer.prepare(rest.size()), net::buffer(rest.data(), rest.size())));
+    Exchange ex(req, stream, w.limits, &buffer, &w.remote);
     // The accessors handlers use, over whatever the client sent.
     (void)ex.Header("Authorization");
     (void)ex.Header("Cookie");

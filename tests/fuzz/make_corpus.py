@@ -13,6 +13,7 @@ Usage: tests/fuzz/make_corpus.py   (then commit what changed)
 import json
 import os
 import urllib.parse
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "fuzz-token"  # http_request_fuzz.cc's token
@@ -77,6 +78,9 @@ def http_seeds():
           ("Origin", "https://deploy.example.com"), AUTH]
     write(t, "ws-run", request("GET", "/ws/v1/runs/1/log?offset=0&format=raw", ws))
     write(t, "ws-project", request("GET", "/ws/v1/projects/p/log?after=0", ws))
+    write(t, "ws-run-then-frames", request("GET", "/ws/v1/runs/1/log", ws + [
+        ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")])
+          + frame(0x1, b"ping") + frame(0x8, (1000).to_bytes(2, "big")))
     write(t, "ws-bad-origin", request("GET", "/ws/v1/runs/1/log",
                                       [h if h[0] != "Origin" else ("Origin", "https://evil.example")
                                        for h in ws]))
@@ -240,7 +244,50 @@ recipe = "nope"
                       '[projects.a]\nscript = ["x"]\ntimeout = 5\nenv = ["A"]\nsecrets = "B"\n')
 
 
+def frame(opcode, payload, fin=True, rsv1=False, mask=b"\x37\xfa\x21\x3d"):
+    """A client frame (masked, as RFC 6455 requires of clients)."""
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, 0x80 | n])
+    elif n < 65536:
+        head = bytes([b0, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, 0x80 | 127]) + n.to_bytes(8, "big")
+    return head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+
+def deflate_raw(data):
+    c = zlib.compressobj(wbits=-15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4]  # RFC 7692: the trailing 00 00 ff ff is not sent
+
+
+def ws_seeds():
+    t = "ws_client"
+    # Flags byte: bit 0 deflate negotiated, bits 1-7 the read size.
+    whole, bytewise, deflate = bytes([127 << 1]), bytes([1 << 1]), bytes([(5 << 1) | 1])
+    write(t, "ping-text", whole + frame(0x1, b"ping"))
+    write(t, "ping-text-bytewise", bytewise + frame(0x1, b"ping") + frame(0x1, b"ping"))
+    write(t, "control-ping-pong", whole + frame(0x9, b"hello") + frame(0xA, b""))
+    write(t, "close-normal", whole + frame(0x8, (1000).to_bytes(2, "big") + "bye ✓".encode()))
+    write(t, "close-empty", whole + frame(0x8, b""))
+    write(t, "fragmented-with-ping", bytes([3 << 1]) + frame(0x1, b"pi", fin=False)
+          + frame(0x9, b"x") + frame(0x0, b"n", fin=False) + frame(0x0, b"g"))
+    write(t, "binary-126", whole + frame(0x2, bytes(range(256)) * 2))
+    write(t, "deflate-text", deflate + frame(0x1, deflate_raw(b"ping"), rsv1=True))
+    write(t, "deflate-fragmented", deflate + frame(0x1, deflate_raw(b"ping ping ping")[:3], rsv1=True, fin=False)
+          + frame(0x0, deflate_raw(b"ping ping ping")[3:]))
+    write(t, "deflate-bomb", deflate + frame(0x2, deflate_raw(b"\0" * 100000), rsv1=True))
+    write(t, "too-big-claim", whole + bytes([0x81, 0xFF]) + (2 ** 62).to_bytes(8, "big") + b"abcd")
+    write(t, "unmasked", whole + bytes([0x81, 0x04]) + b"ping")
+    write(t, "bad-utf8", whole + frame(0x1, b"\xc3\x28"))
+    write(t, "handshake-key", whole + b"dGhlIHNhbXBsZSBub25jZQ==")
+    write(t, "extension-offer", whole + b"permessage-deflate; client_max_window_bits, x-webkit-deflate-frame")
+
+
 if __name__ == "__main__":
     http_seeds()
     webhook_seeds()
     config_seeds()
+    ws_seeds()
