@@ -4,7 +4,7 @@
 # sanitizer report, timeout, leak, out-of-memory).
 #
 # Usage: scripts/fuzz.sh [TARGET...]     (default: every tests/fuzz/*_fuzz.cc)
-#   JENKY_FUZZ_SECONDS  seconds per target (default 45)
+#   JENKY_FUZZ_SECONDS  seconds per target (default 30)
 #
 # New inputs the fuzzer finds go to build-fuzz/corpus/TARGET, not into the
 # repository; a crashing input is written to build-fuzz/artifacts/ and its
@@ -12,7 +12,7 @@
 # tests/fuzz/corpus/TARGET/regress-NAME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${JENKY_FUZZ_SECONDS:-45}
+seconds=${JENKY_FUZZ_SECONDS:-30}
 lock=${JENKY_BUILD_LOCK:-/tmp/jenky-build.lock}
 
 if [ "$#" -gt 0 ]; then

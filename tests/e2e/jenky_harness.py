@@ -699,10 +699,14 @@ class World:
         reports = sorted(os.listdir(self.sanitizer_dir))
         if not reports:
             return
+        # A process may still be writing its report: give it a moment.
+        time.sleep(1)
         texts = []
         for name in reports:
             with open(os.path.join(self.sanitizer_dir, name), errors="replace") as f:
-                texts.append(f"--- {name}\n{f.read()}")
+                text = f.read() or ("(empty: the runtime opened the report and wrote nothing; "
+                                    "the process was likely killed while reporting)")
+                texts.append(f"--- {name} (pid {name.rsplit('.', 1)[-1]})\n{text}")
         raise JenkyTestError("sanitizer report(s) from a process of this test:\n" + "\n".join(texts))
 
 
