@@ -258,6 +258,16 @@ def smaps_rollup(pid):
     return out
 
 
+def _start_time(pid):
+    """Field 22 of /proc/PID/stat (start time since boot, clock ticks), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rfind(b")") + 2:].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -300,6 +310,7 @@ class Procs:
             p.wait(5)
 
     def _supervisor_pids(self):
+        """Live supervisors of unfinished runs in our data dirs."""
         pids = set()
         for d in self.data_dirs:
             runs = os.path.join(d, "runs")
@@ -311,9 +322,14 @@ class Procs:
                     continue
                 try:
                     with open(sj) as f:
-                        pids.add(int(json.load(f)["pid"]))
-                except (OSError, ValueError, KeyError):
-                    pass
+                        ident = json.load(f)
+                    pid, start_time = int(ident["pid"]), int(ident["start_time"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                # The pid and its start time: a pid alone may have been
+                # reused by another process (a test's supervisor, say).
+                if _start_time(pid) == start_time:
+                    pids.add(pid)
         return pids
 
     def close(self):

@@ -114,6 +114,10 @@ Config DefaultConfig(const EnvLookup& env) {
   return c;
 }
 
+long long MaxLogBytesOf(const ServerConfig& server, const ProjectConfig& project) {
+  return project.max_log_bytes > 0 ? project.max_log_bytes : server.max_log_bytes;
+}
+
 std::string WorkdirOf(const ServerConfig& server, const ProjectConfig& project) {
   if (!project.workdir.empty()) return project.workdir;
   return server.data_dir + "/workspaces/" + project.name;
@@ -198,6 +202,18 @@ class Loader {
     return *d;
   }
 
+  std::optional<long long> Size(const toml::table& t, std::string_view key,
+                                std::string_view where) {
+    auto s = String(t, key, where);
+    if (!s) return std::nullopt;
+    auto n = ParseSize(*s);
+    if (!n.ok()) {
+      Error(*t.get(key), fmt::format("{}.{}: {}", where, key, n.status().message()));
+      return std::nullopt;
+    }
+    return *n;
+  }
+
   std::optional<std::string> Env(const std::string& name) { return env_(name); }
   size_t ErrorCount() const { return errors_.size(); }
   const std::string& file() const { return file_; }
@@ -226,7 +242,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
   L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
                               "max_body", "kill_grace", "max_auth_failures",
                               "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
-                              "ws_max_viewers_per_run"});
+                              "ws_max_viewers_per_run", "max_log_bytes", "max_json_depth",
+                              "max_url", "max_connections", "session_lifetime"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
@@ -261,6 +278,19 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     if (*d < std::chrono::seconds(1)) L.Error(*t.get("ws_idle_timeout"), "server.ws_idle_timeout must be at least 1s");
     else c.server.ws_idle_timeout = *d;
   }
+  if (auto n = L.Size(t, "max_log_bytes", "server")) c.server.max_log_bytes = *n;
+  if (auto n = L.Size(t, "max_url", "server")) {
+    // Below 256 bytes jenky's own URLs (a run's log with offset and line) break.
+    if (*n < 256) L.Error(*t.get("max_url"), "server.max_url must be at least 256B");
+    else c.server.max_url_bytes = *n;
+  }
+  if (auto d = L.Duration(t, "session_lifetime", "server")) {
+    if (*d < std::chrono::seconds(1)) {
+      L.Error(*t.get("session_lifetime"), "server.session_lifetime must be at least 1s");
+    } else {
+      c.server.session_lifetime = *d;
+    }
+  }
   // A whole number in [LO, HI]; WHAT says what it counts, for the error.
   auto count = [&](const char* key, int lo, int hi, const char* what, int& out) {
     const toml::node* n = t.get(key);
@@ -277,6 +307,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
   count("ws_max_viewers", 1, 1'000'000, "WebSocket viewers", c.server.ws_max_viewers);
   count("ws_max_viewers_per_run", 1, 1'000'000, "WebSocket viewers of one run",
         c.server.ws_max_viewers_per_run);
+  count("max_json_depth", 2, 10'000, "levels", c.server.max_json_depth);
+  count("max_connections", 1, 1'000'000, "connections", c.server.max_connections);
 }
 
 void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>& names) {
@@ -414,7 +446,8 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   p.name = name;
   L.CheckKeys(t, "[" + where + "]",
               {"description", "workdir", "script", "script_file", "recipe", "params", "shell",
-               "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued", "webhook"});
+               "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued",
+               "max_log_bytes", "webhook"});
   if (auto d = L.String(t, "description", where)) p.description = *d;
   if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
 
@@ -559,6 +592,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
     if (!v || *v < 1 || *v > 10'000) L.Error(*k, where + ".max_queued must be a whole number from 1 to 10000");
     else p.max_queued = static_cast<int>(*v);
   }
+  if (auto n = L.Size(t, "max_log_bytes", where)) p.max_log_bytes = *n;
   if (const toml::node* w = t.get("webhook")) {
     if (const toml::table* wt = w->as_table()) LoadWebhook(L, *wt, where + ".webhook", p);
     else L.Error(*w, where + ".webhook must be a table");

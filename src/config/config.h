@@ -59,6 +59,7 @@ struct ProjectConfig {
   std::vector<std::pair<std::string, std::string>> secrets;  // name, value
   int keep_runs = 200;
   int max_queued = 100;  // triggers waiting behind the running one (queue policy)
+  long long max_log_bytes = 0;  // 0 = [server] max_log_bytes; see MaxLogBytesOf
   std::optional<WebhookConfig> webhook;
 };
 
@@ -77,6 +78,19 @@ struct ServerConfig {
   Millis ws_idle_timeout = std::chrono::seconds(30);
   // A WebSocket viewer of a live log that falls this far behind is closed.
   long long ws_max_lag_bytes = 8 << 20;
+  // A run whose log would grow past this is stopped (its script's tree ended)
+  // and fails: a runaway script must not fill the disk. Big enough for the
+  // 1 GiB capture benchmark.
+  long long max_log_bytes = 1LL << 30;
+  // Request bodies and webhook payloads nesting arrays/objects deeper than
+  // this are refused (400) before they are parsed.
+  int max_json_depth = 64;
+  // Longest request target (path and query); longer ones get 414.
+  long long max_url_bytes = 8 << 10;
+  // Open client connections; more are answered 503 and closed.
+  int max_connections = 20000;
+  // How long a UI sign-in (session cookie) lasts.
+  Millis session_lifetime = std::chrono::hours(24 * 7);
   // WebSocket viewers at once, in all and of one run; more are refused (503).
   int ws_max_viewers = 20000;
   int ws_max_viewers_per_run = 10000;
@@ -121,6 +135,9 @@ std::string DefaultDataDir(const EnvLookup& env);
 
 // The project `serve --demo` adds: the embedded "demo" recipe.
 ProjectConfig DemoProject();
+
+// The log limit of PROJECT's runs: its own max_log_bytes, else the server's.
+long long MaxLogBytesOf(const ServerConfig& server, const ProjectConfig& project);
 
 // Where PROJECT's script runs; created before its first run if missing.
 std::string WorkdirOf(const ServerConfig& server, const ProjectConfig& project);

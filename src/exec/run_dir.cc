@@ -21,6 +21,49 @@ RunDir RunDir::For(const std::string& data_dir, int64_t run_id) {
   return RunDir{data_dir + "/runs/" + std::to_string(run_id)};
 }
 
+Status ReserveExitRecord(const RunDir& dir) {
+  int fd = open(dir.exit_reserve().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return PosixError("create " + dir.exit_reserve(), errno);
+  int rc = posix_fallocate(fd, 0, kExitReserveBytes);
+  close(fd);
+  if (rc != 0) return PosixError("reserve space in " + dir.exit_reserve(), rc);
+  return Status::Ok();
+}
+
+namespace {
+
+// Writes TEXT over the start of the reserved file (its blocks are allocated:
+// no new space is needed), cuts it to size and renames it to exit.json.
+Status WriteIntoReserve(const RunDir& dir, const std::string& text) {
+  int fd = open(dir.exit_reserve().c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError("open " + dir.exit_reserve(), errno);
+  Status s = Status::Ok();
+  size_t done = 0;
+  while (s.ok() && done < text.size()) {
+    ssize_t n = pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) s = PosixError("write " + dir.exit_reserve(), errno);
+    else done += static_cast<size_t>(n);
+  }
+  if (s.ok() && ftruncate(fd, static_cast<off_t>(text.size())) != 0) {
+    s = PosixError("truncate " + dir.exit_reserve(), errno);
+  }
+  if (s.ok() && fsync(fd) != 0) s = PosixError("fsync " + dir.exit_reserve(), errno);
+  close(fd);
+  if (!s.ok()) return s;
+  if (rename(dir.exit_reserve().c_str(), dir.exit().c_str()) != 0) {
+    return PosixError("rename to " + dir.exit(), errno);
+  }
+  int dfd = open(dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status WriteExitRecord(const RunDir& dir, const ExitRecord& r) {
   nlohmann::json j = {
       {"status", RunStatusName(r.status)},
@@ -30,7 +73,9 @@ Status WriteExitRecord(const RunDir& dir, const ExitRecord& r) {
       {"finished_at", r.finished_at},
       {"log_bytes", r.log_bytes},
   };
-  return WriteFileAtomic(dir.exit(), DumpJson(j) + "\n");
+  std::string text = DumpJson(j) + "\n";
+  if (PathExists(dir.exit_reserve()) && WriteIntoReserve(dir, text).ok()) return Status::Ok();
+  return WriteFileAtomic(dir.exit(), text);
 }
 
 std::optional<ExitRecord> ReadExitRecord(const RunDir& dir) {

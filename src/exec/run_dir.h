@@ -9,6 +9,9 @@
 //   cancel           why the run is being cancelled (server, before signalling)
 //   exit.json        final status (supervisor; or server when declaring it
 //                    interrupted while holding the lock) - written atomically
+//   exit.reserve     the exit record's disk space, taken by the supervisor at
+//                    start, so a full disk cannot keep it from recording why
+//                    the run ended; renamed to exit.json when written
 //
 // Liveness never rests on a pid: the supervisor holds `lock`; the kernel drops
 // it the instant the supervisor dies, whatever pids do after a reboot.
@@ -37,6 +40,7 @@ struct RunDir {
   std::string supervisor() const { return path + "/supervisor.json"; }
   std::string cancel() const { return path + "/cancel"; }
   std::string exit() const { return path + "/exit.json"; }
+  std::string exit_reserve() const { return path + "/exit.reserve"; }
 };
 
 struct ExitRecord {
@@ -48,6 +52,10 @@ struct ExitRecord {
   int64_t log_bytes = 0;
 };
 
+// Takes kExitReserveBytes of disk for the exit record (exit.reserve).
+constexpr int64_t kExitReserveBytes = 16 * 1024;
+Status ReserveExitRecord(const RunDir& dir);
+// Writes exit.json atomically, into the reserved space if there is one.
 Status WriteExitRecord(const RunDir& dir, const ExitRecord& record);
 // nullopt when there is none (yet).
 std::optional<ExitRecord> ReadExitRecord(const RunDir& dir);

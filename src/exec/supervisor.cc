@@ -33,7 +33,7 @@ std::string EncodeRunSpec(const RunSpec& s) {
                       {"project", s.project},       {"argv", s.argv},
                       {"env", s.env},               {"workdir", s.workdir},
                       {"timeout_ms", s.timeout_ms}, {"kill_grace_ms", s.kill_grace_ms},
-                      {"secrets", s.secrets}};
+                      {"secrets", s.secrets},       {"max_log_bytes", s.max_log_bytes}};
   return DumpJson(j);
 }
 
@@ -51,6 +51,7 @@ Result<RunSpec> DecodeRunSpec(const std::string& text) {
     s.timeout_ms = j.at("timeout_ms").get<int64_t>();
     s.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
     if (j.contains("secrets")) s.secrets = j.at("secrets").get<std::vector<std::string>>();
+    s.max_log_bytes = j.value("max_log_bytes", int64_t{0});
   } catch (const nlohmann::json::exception& e) {
     return Status::Error(std::string("run spec: ") + e.what());
   }
@@ -128,6 +129,12 @@ class Supervisor {
       LogWarning("{}supervisor: run already has an exit record; not starting it",
                  RunTag(spec_.run_id, spec_.project));
       return false;
+    }
+    // Without the reservation the run still runs; only a full disk at its end
+    // could then leave it without a record (and the server would call it
+    // interrupted).
+    if (Status s = ReserveExitRecord(dir_); !s.ok()) {
+      LogWarning("{}supervisor: {}", RunTag(spec_.run_id, spec_.project), s.message());
     }
     return true;
   }
@@ -221,10 +228,25 @@ class Supervisor {
     out_fd_ = -1;
   }
 
-  // Appends script output to the log, secrets masked.
+  // Appends script output to the log, secrets masked, up to max_log_bytes.
+  // Past the limit the rest is read and dropped (so that a script ignoring
+  // TERM cannot block on a full pipe) until the tree is gone.
   Status Write(std::string_view data) {
-    if (!masker_.active()) return log_->Append(data);
-    return log_->Append(masker_.Feed(data));
+    if (log_cut_) return Status::Ok();
+    std::string masked;
+    if (masker_.active()) {
+      masked = masker_.Feed(data);
+      data = masked;
+    }
+    int64_t limit = spec_.max_log_bytes;
+    if (limit > 0 && log_->size() + static_cast<int64_t>(data.size()) > limit) {
+      log_cut_ = true;
+      Terminate(Phase::kTerminating);
+      data = data.substr(0, static_cast<size_t>(limit - log_->size()));
+    }
+    if (data.empty()) return Status::Ok();
+    last_byte_ = data.back();
+    return log_->Append(data);
   }
 
   void HandleSignals() {
@@ -278,6 +300,17 @@ class Supervisor {
     if (!write_error_.empty()) {
       return Finish(RunStatus::kFailed, code, "writing the log failed: " + write_error_);
     }
+    if (log_cut_) {
+      std::string limit = FormatSize(spec_.max_log_bytes);
+      // The one line past the limit, so a reader of the log sees why it ends.
+      std::string note = fmt::format("{}jenky: the log reached its limit of {} (max_log_bytes); "
+                                     "the script was stopped\n",
+                                     last_byte_ == '\n' ? "" : "\n", limit);
+      log_->Append(note);
+      return Finish(RunStatus::kFailed, code,
+                    fmt::format("the log reached its limit of {} (max_log_bytes): the script "
+                                "was stopped", limit));
+    }
     if (timed_out_) {
       return Finish(RunStatus::kTimedOut, code,
                     fmt::format("timed out after {}", FormatDuration(Millis(spec_.timeout_ms))));
@@ -300,7 +333,8 @@ class Supervisor {
     r.reason = reason;
     r.started_at = started_at_;
     r.finished_at = NowMillis();
-    if (log_ && masker_.active()) log_->Append(masker_.Finish());
+    // (What the masker holds back is the log's tail, unless the log was cut.)
+    if (log_ && masker_.active() && !log_cut_) log_->Append(masker_.Finish());
     if (log_) {
       log_->Sync();
       r.log_bytes = log_->size();
@@ -339,6 +373,8 @@ class Supervisor {
   bool cancelled_ = false;
   std::string cancel_reason_;
   std::string write_error_;
+  bool log_cut_ = false;  // the log reached max_log_bytes
+  char last_byte_ = '\n';  // of the log so far ('\n' while empty)
   int leftovers_ = 0;
 };
 

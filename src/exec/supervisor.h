@@ -13,7 +13,8 @@
 //   3. spawn argv in its own process group, stdin /dev/null, stdout+stderr
 //      into one pipe; become a child subreaper so that double-forked
 //      descendants stay in reach
-//   4. copy the pipe into log + log.idx as bytes arrive
+//   4. copy the pipe into log + log.idx as bytes arrive; a log that would
+//      grow past max_log_bytes is cut there and the run stopped as in 5
 //   5. on timeout (own timer) or SIGTERM (cancel: reason in `cancel`), TERM
 //      the whole tree, then KILL it after kill_grace
 //   6. when the script exits, end whatever it left behind the same way
@@ -37,6 +38,9 @@ struct RunSpec {
   std::string workdir;
   int64_t timeout_ms = 0;
   int64_t kill_grace_ms = 10'000;
+  // The log is cut at this many bytes and the script's tree stopped; the run
+  // fails. 0 = no limit. The log then ends with one line saying so.
+  int64_t max_log_bytes = 0;
   std::vector<std::string> secrets;  // values masked in the log (masker.h)
 };
 

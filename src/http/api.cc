@@ -32,7 +32,6 @@ namespace {
 
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 constexpr const char* kCookie = "jenky_session";
-constexpr int64_t kSessionLifetimeMs = 7LL * 24 * 3600 * 1000;
 constexpr int kDefaultLimit = 50;
 constexpr int kMaxLimit = 500;
 constexpr size_t kLogChunk = 64 * 1024;
@@ -138,6 +137,15 @@ net::awaitable<bool> Api::Require(Exchange& ex, const Principal& p, unsigned sco
   const char* name = scope == kScopeRead ? "read" : scope == kScopeDeploy ? "deploy" : "admin";
   co_await ex.SendError(http::status::forbidden, "forbidden",
                         fmt::format("token '{}' lacks the '{}' scope this needs", p.name, name));
+  co_return false;
+}
+
+net::awaitable<bool> Api::CheckJsonDepth(Exchange& ex) {
+  int max = engine_.config().server.max_json_depth;
+  if (!JsonNestedDeeperThan(ex.req().body(), max)) co_return true;
+  co_await ex.SendError(http::status::bad_request, "bad_json",
+                        fmt::format("request body nests arrays and objects more than {} levels "
+                                    "deep ([server] max_json_depth)", max));
   co_return false;
 }
 
@@ -342,6 +350,7 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
       co_return co_await ex.SendError(http::status::unsupported_media_type, "unsupported_media_type",
                                       "send the body as JSON with Content-Type: application/json");
     }
+    if (!co_await CheckJsonDepth(ex)) co_return;
     auto j = nlohmann::json::parse(body, nullptr, false);
     if (j.is_discarded()) {
       std::string why;
@@ -410,6 +419,7 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
 }
 
 net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, const Principal& who) {
+  if (!co_await CheckJsonDepth(ex)) co_return;
   const ProjectConfig* p = engine_.config().FindProject(project);
   if (!p) {
     co_return co_await ex.SendError(http::status::not_found, "not_found",
@@ -696,6 +706,7 @@ net::awaitable<void> Api::Session(Exchange& ex) {
                                     "use POST to sign in, GET to see who you are, DELETE to sign out");
   }
   if (!co_await CheckRateLimit(ex)) co_return;
+  if (!co_await CheckJsonDepth(ex)) co_return;
   auto j = nlohmann::json::parse(ex.req().body(), nullptr, false);
   if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) {
     co_return co_await ex.SendError(http::status::bad_request, "bad_request",
@@ -720,11 +731,12 @@ net::awaitable<void> Api::Session(Exchange& ex) {
   int64_t now = NowMillis();
   std::erase_if(sessions_, [now](const auto& kv) { return kv.second.expires_at <= now; });
   std::string id = RandomHex(32);
-  sessions_[Sha256Hex(id)] = {match->name, match->scopes, now + kSessionLifetimeMs};
+  int64_t lifetime_ms = c.server.session_lifetime.count();
+  sessions_[Sha256Hex(id)] = {match->name, match->scopes, now + lifetime_ms};
   bool secure = c.server.public_url.rfind("https://", 0) == 0;
   ex.extra_headers().emplace_back(
       "Set-Cookie", fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kCookie,
-                                id, kSessionLifetimeMs / 1000, secure ? "; Secure" : ""));
+                                id, lifetime_ms / 1000, secure ? "; Secure" : ""));
   nlohmann::json out = {{"name", match->name}, {"scopes", ScopesJson(match->scopes)}, {"auth", "token"}};
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
@@ -935,6 +947,7 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
   req.body = ex.req().body();
   req.query = ex.query();
   req.now_unix_seconds = now / 1000;
+  req.max_json_depth = engine_.config().server.max_json_depth;
   Verdict v = EvaluateDelivery(config, req);
   record.event = v.event;
   record.delivery = v.trigger.delivery;

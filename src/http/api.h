@@ -48,6 +48,8 @@ class Api {
   net::awaitable<void> ServeWebAsset(Exchange& ex);
   net::awaitable<void> LogSocketRoute(Exchange& ex, bool project_stream, const std::string& name);
   bool OriginAllowed(const Exchange& ex) const;
+  // 400 if the request body nests JSON deeper than [server] max_json_depth.
+  net::awaitable<bool> CheckJsonDepth(Exchange& ex);
   // 429 with Retry-After if this address used up its failed-auth allowance.
   net::awaitable<bool> CheckRateLimit(Exchange& ex);
 

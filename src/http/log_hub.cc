@@ -32,6 +32,7 @@ constexpr size_t kBytesPerTurn = 256 * 1024;  // a viewer yields the loop after 
 constexpr size_t kMaxClientMessage = 4096;
 constexpr size_t kCompressAbove = 128;  // smaller messages gain nothing from deflate
 constexpr auto kCloseGrace = std::chrono::seconds(5);
+constexpr size_t kSlice = 1024;  // viewers flushed in one turn of the loop
 
 int64_t FileSize(const std::string& path) {
   struct stat st;
@@ -79,7 +80,12 @@ struct LogHub::Feed {
   bool complete = false;   // the run is over: its log is whole on disk
   std::optional<Run> run;  // as of the last refresh
   std::vector<Viewer*> viewers;
-  bool flush_posted = false;
+  // Flushes go over the viewers in slices (kSlice), each slice a turn of the
+  // loop: growth that arrives meanwhile reaches the slices not yet sent, so
+  // a viewer waits at most about one pass for a line, not two.
+  bool slice_posted = false;
+  size_t cursor = 0;   // next viewer of the pass in progress
+  bool again = false;  // grew (or lost viewers) during the pass: one more
   std::deque<Chunk> chunks;
   std::shared_ptr<const std::string> status_frames[2];  // [deflate], for `run` as it is
   std::shared_ptr<const std::string> run_frames[2];
@@ -284,6 +290,8 @@ void LogHub::Viewer::Detach() {
   list[feed_index_] = list.back();
   list[feed_index_]->feed_index_ = feed_index_;
   list.pop_back();
+  // A pass in progress may skip the viewer moved into this place.
+  if (feed_->cursor > 0) feed_->again = true;
   if (list.empty()) hub_.ReleaseFeedLater(feed_->run_id);
   feed_ = nullptr;
 }
@@ -644,21 +652,29 @@ void LogHub::ReleaseFeedLater(int64_t run_id) {
 
 void LogHub::OnLog(int64_t run_id) {
   auto it = feeds_.find(run_id);
-  if (it == feeds_.end() || it->second->flush_posted) return;
+  if (it == feeds_.end()) return;
+  Feed& feed = *it->second;
+  if (feed.slice_posted || feed.cursor > 0) {
+    feed.again = true;  // the slices still to come see it; those sent get another pass
+    return;
+  }
   // Posted, not run now: growth that arrives meanwhile joins this flush.
-  it->second->flush_posted = true;
-  net::post(io_, [this, run_id] { Flush(run_id); });
+  feed.slice_posted = true;
+  net::post(io_, [this, run_id] { FlushSlice(run_id); });
 }
 
-void LogHub::Flush(int64_t run_id) {
+void LogHub::FlushSlice(int64_t run_id) {
   auto it = feeds_.find(run_id);
   if (it == feeds_.end()) return;
   Feed& feed = *it->second;
-  feed.flush_posted = false;
+  feed.slice_posted = false;
   feed.Refresh(engine_);
   // A copy: pumping may close viewers or move them to another run. Dropped
   // viewers stay allocated (graveyard_) until the next turn of the loop.
-  std::vector<Viewer*> viewers = feed.viewers;
+  size_t end = std::min(feed.viewers.size(), feed.cursor + kSlice);
+  std::vector<Viewer*> viewers(feed.viewers.begin() + std::min(feed.cursor, end),
+                               feed.viewers.begin() + end);
+  feed.cursor = end;
   // Viewers that are idle get their next frame (mostly the same shared one)
   // in one batch, sent on every core (send_pool.h); the others pump alone.
   std::vector<Viewer*> batched;
@@ -674,6 +690,14 @@ void LogHub::Flush(int64_t run_id) {
   }
   pool_.SendAll(jobs);
   for (size_t i = 0; i < batched.size(); ++i) batched[i]->FinishBatch(jobs[i].sent, jobs[i].error);
+  // (The feed outlives this turn: an emptied feed is released later.)
+  if (feed.cursor >= feed.viewers.size()) {
+    feed.cursor = 0;  // the pass is over
+    if (!feed.again) return;
+    feed.again = false;
+  }
+  feed.slice_posted = true;
+  net::post(io_, [this, run_id] { FlushSlice(run_id); });
 }
 
 void LogHub::OnNewRun(const std::string& project) {

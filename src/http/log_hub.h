@@ -9,9 +9,12 @@
 // per format: JSON or raw, plain or deflated); every viewer at that offset
 // sends the same bytes straight to its socket with a non-blocking send().
 //
-// Fan-out: when the engine says a run's log grew, the hub posts one flush of
-// that run's feed, so growth that arrives while the loop is busy (with 10,000
-// sends, say) is coalesced into the next flush's one frame. A viewer whose
+// Fan-out: when the engine says a run's log grew, the hub posts a flush of
+// that run's feed, which goes over its viewers a slice of 1,024 per turn of
+// the loop; growth that arrives meanwhile (a pass over 10,000 viewers takes
+// tens of milliseconds) reaches the slices not yet sent and starts one more
+// pass for the others, so each viewer gets one frame per pass, however many
+// lines were written, and waits for a line about one pass at most. A viewer whose
 // socket is full keeps its place in the frame, waits for the socket to drain
 // and then catches up from the file at its own pace; it never holds up the
 // script or other viewers, and one that falls more than ws_max_lag behind a
@@ -82,7 +85,7 @@ class LogHub {
 
   Feed* FeedFor(int64_t run_id);
   void OnLog(int64_t run_id);
-  void Flush(int64_t run_id);
+  void FlushSlice(int64_t run_id);
   void OnNewRun(const std::string& project);
   void Remove(Viewer* v);
   void ReleaseFeedLater(int64_t run_id);

@@ -1,5 +1,4 @@
 #include "http/server.h"
-#include "util/json.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -7,7 +6,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -17,11 +15,29 @@
 
 #include "util/logger.h"
 #include "util/url.h"
+#include "util/utf8.h"
 
 namespace jenky {
 
 namespace {
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+
+// The answer to a connection over max_connections, sent without a session
+// (which is what the limit saves) and without waiting: if the client's
+// receive window is full it just gets the close.
+void RefuseConnection(tcp::socket& socket, int limit) {
+  std::string body = fmt::format(
+      "{{\"error\":{{\"code\":\"unavailable\",\"message\":\"the server has its limit of {} "
+      "open connections ([server] max_connections); retry later\"}}}}\n", limit);
+  std::string answer = fmt::format(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+      "Connection: close\r\nContent-Length: {}\r\n\r\n{}", body.size(), body);
+  (void)::send(socket.native_handle(), answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
+}
+
 }  // namespace
 
 std::string HttpDate() {
@@ -89,8 +105,14 @@ net::awaitable<void> Exchange::SendJson(http::status status, std::string json) {
 
 net::awaitable<void> Exchange::SendError(http::status status, std::string code,
                                          std::string message) {
-  nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
-  co_await SendJson(status, DumpJson(j));
+  // Written directly: error answers are what a flood of bad requests gets,
+  // and building a JSON tree for two strings costs a dozen allocations.
+  std::string body = R"({"error":{"code":")";
+  AppendJsonEscapedUtf8(code, body);
+  body += R"(","message":")";
+  AppendJsonEscapedUtf8(message, body);
+  body += "\"}}";
+  co_await SendJson(status, std::move(body));
 }
 
 HttpServer::HttpServer(net::io_context& io, Handler handler, HttpLimits limits)
@@ -166,8 +188,7 @@ net::awaitable<void> HttpServer::Accept(tcp::acceptor& acceptor) {
       continue;
     }
     if (connections_ >= limits_.max_connections) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
+      RefuseConnection(socket, limits_.max_connections);
       continue;
     }
     // Not inherited by a re-executed jenky (upgrade): its clients must see EOF.
@@ -214,6 +235,13 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
         status = http::status::payload_too_large;
         code = "too_large";
         message = fmt::format("request body is larger than the limit of {} bytes", limits_.body_bytes);
+      } else if (ec == http::error::header_limit &&
+                 (parser.get().target().empty() ||  // the request line alone was too long
+                  parser.get().target().size() > limits_.target_bytes)) {
+        status = http::status::uri_too_long;
+        code = "uri_too_long";
+        message = fmt::format("the request's URL is longer than {} bytes ([server] max_url)",
+                              limits_.target_bytes);
       } else if (ec == http::error::header_limit) {
         status = http::status::request_header_fields_too_large;
         code = "headers_too_large";
@@ -221,7 +249,7 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
       } else if (ec == beast::error::timeout) {
         break;  // a client that does not finish its request in time gets no answer
       }
-      if (!parser.get().target().empty()) {  // the start line was read
+      if (!parser.get().target().empty() && status != http::status::uri_too_long) {
         boost::system::error_code rep_ec;
         auto peer = stream.socket().remote_endpoint(rep_ec);
         LogWarning("{} {} from {} rejected: {}", std::string(parser.get().method_string()),
@@ -236,6 +264,15 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
       break;
     }
     Request req = parser.release();
+    if (req.target().size() > limits_.target_bytes) {
+      Request dummy{http::verb::get, "/", 11};
+      Exchange refused(dummy, stream, limits_);
+      refused.set_keep_alive(false);
+      co_await refused.SendError(http::status::uri_too_long, "uri_too_long",
+                                 fmt::format("the request's URL is longer than {} bytes "
+                                             "([server] max_url)", limits_.target_bytes));
+      break;
+    }
     Exchange ex(req, stream, limits_, &buffer, peer_ec ? nullptr : &peer);
     bool failed = false;
     try {

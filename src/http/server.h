@@ -3,9 +3,9 @@
 // src/server/; handlers see an Exchange.
 //
 // Limits (every one is something a client controls): header bytes (431),
-// body bytes (413), time to read a whole request (a client that sends a
+// request-target bytes (414), body bytes (413), time to read a whole request (a client that sends a
 // header byte a minute is cut off), idle keep-alive time, time to write,
-// concurrent connections.
+// concurrent connections (503).
 //
 // Runs on the single event-loop thread like everything it calls.
 #pragma once
@@ -24,6 +24,7 @@ namespace jenky {
 
 struct HttpLimits {
   size_t header_bytes = 16 * 1024;
+  size_t target_bytes = 8 * 1024;  // path and query
   uint64_t body_bytes = 1 << 20;
   std::chrono::seconds read_timeout{20};  // whole request, from its first byte
   std::chrono::seconds idle_timeout{75};  // keep-alive wait for the next request

@@ -194,6 +194,10 @@ void Engine::Shutdown() {
   if (spare_.pidfd >= 0) close(spare_.pidfd);
   if (spare_.pid > 0) waitpid(spare_.pid, nullptr, WNOHANG);
   if (log_poll_) log_poll_->cancel();
+  if (save_retry_) save_retry_->cancel();
+  // A last try for rows the database refused; what is still refused is
+  // rebuilt from the run directories at the next start.
+  if (!unsaved_.empty()) RetrySaves();
   deliveries_flush_.cancel();
   FlushDeliveries();
   for (auto& [id, a] : active_) {
@@ -239,10 +243,7 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
   // meta.json covers the moment in between (Start() recovers from it).
   Apply(*decision);
   // (active_ nodes are stable: Apply only finalizes other, superseded runs.)
-  if (Status s = store_->InsertRun(active.run); !s.ok()) {
-    LogError("{}{}", RunTag(id, project), s.message());
-    return s;
-  }
+  Persist(active.run);
   LogInfo("{}queued trigger={}{}{}", RunTag(id, project), TriggerKindName(trigger.kind),
           trigger.actor.empty() ? "" : " actor=" + trigger.actor,
           trigger.commit.empty() ? "" : " commit=" + trigger.commit);
@@ -250,10 +251,8 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
     std::exchange(it->second, NewSignal(io_))->cancel();
   }
   if (on_new_run_) on_new_run_(project);
-  auto it = active_.find(id);
-  if (it != active_.end()) return it->second->run;
-  auto stored = store_->GetRun(id);
-  if (stored.ok() && stored->has_value()) return **stored;
+  auto found = GetRun(id);
+  if (found.ok() && found->has_value()) return **found;
   return Status::Error("run " + std::to_string(id) + " vanished");
 }
 
@@ -377,6 +376,7 @@ void Engine::StartRun(int64_t id) {
   spec.workdir = workdir;
   spec.timeout_ms = p->timeout.count();
   spec.kill_grace_ms = config_.server.kill_grace.count();
+  spec.max_log_bytes = MaxLogBytesOf(config_.server, *p);
   for (const auto& [name, value] : p->secrets) spec.secrets.push_back(value);
   if (p->webhook && !p->webhook->secret.empty()) spec.secrets.push_back(p->webhook->secret);
 
@@ -610,8 +610,40 @@ void Engine::Finalize(int64_t id, const ExitRecord& rec) {
 }
 
 void Engine::Persist(const Run& run) {
-  if (Status s = store_->UpdateRun(run); !s.ok()) {
-    LogError("{}{}", RunTag(run.id, run.project), s.message());
+  // Behind an earlier refused write: keep the order, wait for the retry.
+  if (!unsaved_.empty()) {
+    unsaved_[run.id] = run;
+    return;
+  }
+  if (Status s = store_->SaveRun(run); !s.ok()) {
+    LogError("{}{}; keeping it in memory and retrying every second", RunTag(run.id, run.project),
+             s.message());
+    unsaved_[run.id] = run;
+    ScheduleRetry();
+  }
+}
+
+void Engine::ScheduleRetry() {
+  if (shutting_down_) return;
+  if (!save_retry_) save_retry_ = std::make_unique<net::steady_timer>(io_);
+  save_retry_->expires_after(std::chrono::seconds(1));
+  save_retry_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) RetrySaves();
+  });
+}
+
+void Engine::RetrySaves() {
+  size_t saved = 0;
+  while (!unsaved_.empty()) {
+    auto it = unsaved_.begin();
+    if (!store_->SaveRun(it->second).ok()) break;
+    unsaved_.erase(it);
+    ++saved;
+  }
+  if (!unsaved_.empty()) {
+    ScheduleRetry();  // still refused: the first failure was logged already
+  } else if (saved > 0) {
+    LogInfo("the database takes writes again: saved {} run(s) kept in memory", saved);
   }
 }
 
@@ -634,17 +666,42 @@ void Engine::Prune(const std::string& project) {
 Result<std::optional<Run>> Engine::GetRun(int64_t id) {
   auto it = active_.find(id);
   if (it != active_.end()) return std::optional<Run>(it->second->run);
+  if (auto u = unsaved_.find(id); u != unsaved_.end()) return std::optional<Run>(u->second);
   return store_->GetRun(id);
 }
 
 Result<std::vector<Run>> Engine::ListRuns(const std::string& project, int limit, int64_t before) {
   auto runs = store_->ListRuns(project, limit, before);
   if (!runs.ok()) return runs;
+  // Runs whose row is not written yet, or is stale, come from memory.
+  std::set<int64_t> listed;
+  for (const Run& r : *runs) listed.insert(r.id);
+  for (const auto& [id, run] : unsaved_) {
+    if (!listed.count(id) && (project.empty() || run.project == project) &&
+        (before == 0 || id < before)) {
+      runs->push_back(run);
+    }
+  }
+  if (runs->size() != listed.size()) {
+    std::sort(runs->begin(), runs->end(), [](const Run& a, const Run& b) { return a.id > b.id; });
+    if (runs->size() > static_cast<size_t>(limit)) runs->resize(limit);
+  }
   for (Run& r : *runs) {
-    auto it = active_.find(r.id);
-    if (it != active_.end()) r = it->second->run;  // live status and log size
+    if (auto it = active_.find(r.id); it != active_.end()) {
+      r = it->second->run;  // live status and log size
+    } else if (auto u = unsaved_.find(r.id); u != unsaved_.end()) {
+      r = u->second;
+    }
   }
   return runs;
+}
+
+Result<std::optional<Run>> Engine::RunForDelivery(const std::string& project,
+                                                  const std::string& delivery) {
+  for (const auto& [id, run] : unsaved_) {
+    if (run.project == project && run.trigger.delivery == delivery) return std::optional<Run>(run);
+  }
+  return store_->FindRunByDelivery(project, delivery);
 }
 
 Result<std::optional<Run>> Engine::LastRun(const std::string& project) {

@@ -10,6 +10,9 @@
 // Durability: a trigger is committed to SQLite before Trigger returns; the
 // supervisor makes the log and exit record durable; Start() reconciles the
 // database with the run directories after any crash (docs/architecture.md).
+// When SQLite refuses a write (another process holds its lock, the disk is
+// full) the run's state is kept in memory, served from there, and written
+// later in order; runs go on meanwhile.
 #pragma once
 
 #include <cstdint>
@@ -79,9 +82,7 @@ class Engine {
   Result<std::optional<Run>> LastRun(const std::string& project);
 
   // Webhook bookkeeping (store passthroughs, on the loop like everything else).
-  Result<std::optional<Run>> RunForDelivery(const std::string& project, const std::string& delivery) {
-    return store_->FindRunByDelivery(project, delivery);
-  }
+  Result<std::optional<Run>> RunForDelivery(const std::string& project, const std::string& delivery);
   void RecordDelivery(const Delivery& d);
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) {
     return deliveries_.List(project, limit);
@@ -124,7 +125,11 @@ class Engine {
   void Watch(Active& a);
   void Adopt(Run run);
   void Prune(const std::string& project);
+  // Writes RUN's row (insert or update); if the database refuses, keeps RUN
+  // in unsaved_ for RetrySaves.
   void Persist(const Run& run);
+  void ScheduleRetry();
+  void RetrySaves();
   void SpawnSpare();
   std::vector<std::string> ScriptEnv(const ProjectConfig& p, const Run& r) const;
 
@@ -152,6 +157,10 @@ class Engine {
   std::function<void(int64_t)> on_log_;
   std::function<void(const std::string&)> on_new_run_;
   std::unique_ptr<net::steady_timer> log_poll_;
+  // Rows SQLite refused to write yet, newest state of each run; reads look
+  // here before the store.
+  std::map<int64_t, Run> unsaved_;
+  std::unique_ptr<net::steady_timer> save_retry_;
   // Recent webhook deliveries: in memory, saved in batches (delivery_log.h).
   DeliveryLog deliveries_;
   net::steady_timer deliveries_flush_;

@@ -134,15 +134,19 @@ int Serve(const ServeOptions& options) {
   std::string self = SelfExecutable();
   Engine engine(io, config, std::move(store).value(), self);
   HttpServer* server_ptr = nullptr;
+  LogHub* hub_ptr = nullptr;
   // `jenky upgrade` outside systemd: re-execute the (new) binary at our path,
   // handing it the listening socket the way systemd would (LISTEN_FDS), so
   // connections queue meanwhile; runs live on in their supervisors.
-  auto reexec = [&engine, &server_ptr, self, argv = options.argv] {
+  auto reexec = [&engine, &server_ptr, &hub_ptr, self, argv = options.argv] {
     int fd = server_ptr ? server_ptr->listen_fd() : -1;
     if (fd < 0 || access(self.c_str(), X_OK) != 0) {
       LogError("cannot re-execute {}: no listening socket or not executable", self);
       return;
     }
+    // Viewers get 1001 and their offset (written now; the kernel sends it
+    // after the exec closes their sockets).
+    if (hub_ptr) hub_ptr->Shutdown();
     engine.Shutdown();
     if (fd != 3) {
       dup2(fd, 3);
@@ -162,8 +166,11 @@ int Serve(const ServeOptions& options) {
   Api api(engine, options.web_dir, options.argv.empty() ? std::function<void()>() : reexec);
   LogHub hub(io, engine);
   api.set_log_hub(&hub);
+  hub_ptr = &hub;
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
+  limits.target_bytes = static_cast<size_t>(config.server.max_url_bytes);
+  limits.max_connections = config.server.max_connections;
   HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);
   server_ptr = &server;
   // Signals are handled from before the first line a caller may act on.

@@ -161,6 +161,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     if (Status s = store->Exec(pragma); !s.ok()) return s;
   }
   if (Status s = store->Migrate(); !s.ok()) return s;
+  // Opening may wait for a lock a while (nothing is served yet); from now on
+  // every statement runs on the event loop.
+  sqlite3_busy_timeout(store->db_, kBusyTimeoutMs);
   store->checkpointer_ = std::make_unique<Checkpointer>(path);
   return store;
 }
@@ -269,6 +272,22 @@ Status Store::UpdateRun(const Run& r) {
   BindRun(*stmt, r);
   if (sqlite3_step(*stmt) != SQLITE_DONE) {
     return Status::Error(fmt::format("update run {} in {}: {}", r.id, path_, sqlite3_errmsg(db_)));
+  }
+  return Status::Ok();
+}
+
+Status Store::SaveRun(const Run& r) {
+  static const std::string sql = fmt::format(
+      "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+      "?18,?19,?20,?21) ON CONFLICT(id) DO UPDATE SET status=?3, started_at=?12, "
+      "finished_at=?13, exit_code=?14, reason=?15, log_bytes=?16, recipe=?17, script_sha256=?18, "
+      "log_pruned=?19", kRunColumns);
+  auto stmt = Prepare(sql.c_str());
+  if (!stmt.ok()) return stmt.status();
+  StmtReset reset{*stmt};
+  BindRun(*stmt, r);
+  if (sqlite3_step(*stmt) != SQLITE_DONE) {
+    return Status::Error(fmt::format("save run {} in {}: {}", r.id, path_, sqlite3_errmsg(db_)));
   }
   return Status::Ok();
 }

@@ -3,7 +3,9 @@
 // Threading: a Store is used by one thread, the event loop. Statements there
 // never fsync (WAL with synchronous=NORMAL and automatic checkpoints off), so
 // they cost tens of microseconds; a background thread with its own connection
-// runs the checkpoints, which do. A process crash loses nothing committed;
+// runs the checkpoints, which do. A write that finds the database locked by
+// another process waits kBusyTimeoutMs at most and then fails (the loop must
+// not stall; the engine retries); reads never wait for writers (WAL). A process crash loses nothing committed;
 // a power cut may lose the last commits, which recovery rebuilds from the run
 // directories (docs/architecture.md).
 //
@@ -43,6 +45,7 @@ struct Delivery {
 };
 
 constexpr int kDeliveriesKept = 100;
+constexpr int kBusyTimeoutMs = 100;
 
 class Store {
  public:
@@ -56,6 +59,8 @@ class Store {
   Status InsertRuns(const std::vector<Run>& runs);
   // Writes every mutable field of RUN (status, times, exit code, ...).
   Status UpdateRun(const Run& run);
+  // Inserts RUN, or updates its row if it has one.
+  Status SaveRun(const Run& run);
 
   Result<std::optional<Run>> GetRun(int64_t id);
   // Newest first. PROJECT "" lists all projects; BEFORE 0 means from the newest.

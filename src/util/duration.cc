@@ -92,4 +92,12 @@ Result<long long> ParseSize(std::string_view text) {
   return n * scale;
 }
 
+std::string FormatSize(long long bytes) {
+  for (auto [shift, unit] : {std::pair{30, "GiB"}, std::pair{20, "MiB"}, std::pair{10, "KiB"}}) {
+    long long scale = 1LL << shift;
+    if (bytes >= scale && bytes % scale == 0) return fmt::format("{}{}", bytes / scale, unit);
+  }
+  return fmt::format("{}B", bytes);
+}
+
 }  // namespace jenky

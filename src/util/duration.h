@@ -21,4 +21,7 @@ std::string FormatDuration(Millis d);
 // Sizes: "1MiB", "512KiB", "10MB", "4096" (bytes).
 Result<long long> ParseSize(std::string_view text);
 
+// The shortest exact binary spelling, e.g. 1048576 -> "1MiB", 1000 -> "1000B".
+std::string FormatSize(long long bytes);
+
 }  // namespace jenky

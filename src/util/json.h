@@ -1,15 +1,25 @@
-// JSON output for anything that may hold user input (paths, payload fields,
-// log text): invalid UTF-8 becomes U+FFFD instead of an exception.
+// JSON helpers for anything that may hold user input (paths, payload fields,
+// log text, request bodies).
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 namespace jenky {
 
+// Invalid UTF-8 becomes U+FFFD instead of an exception.
 inline std::string DumpJson(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+// True if TEXT nests arrays and objects more than MAX_DEPTH levels deep
+// (`[]` is one level, `{"a": [1]}` two). Brackets inside strings do not
+// count; TEXT need not be valid JSON. Checked before parsing a client's JSON:
+// parsing, walking and freeing a value cost time and memory in proportion to
+// its nesting, and code that recurses over a value (dumping it, say) would
+// use stack in proportion too.
+bool JsonNestedDeeperThan(std::string_view text, int max_depth);
 
 }  // namespace jenky

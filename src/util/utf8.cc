@@ -61,6 +61,20 @@ size_t CompleteUtf8Prefix(std::string_view d) {
   return n;
 }
 
+namespace {
+
+// Appends the character at D[i] if it is valid UTF-8, else U+FFFD for its
+// first byte; returns how many bytes of D it took.
+size_t AppendCharOrReplacement(std::string_view d, size_t i, std::string& out) {
+  size_t n = ValidCharLength(d, i);
+  if (n == 0) {
+    out.append(kReplacement, 3);
+    return 1;
+  }
+  out.append(d.data() + i, n);
+  return n;
+}
+
 // Length of the run of bytes at the start of D that JSON takes as they are
 // (printable ASCII but '"' and '\\'), eight bytes at a time: log text is
 // mostly such runs, and this loop is most of the cost of streaming a log.
@@ -86,6 +100,8 @@ size_t PlainAsciiRun(const char* d, size_t n) {
   }
   return i;
 }
+
+}  // namespace
 
 void AppendJsonEscapedUtf8(std::string_view data, std::string& out) {
   static const char kHex[] = "0123456789abcdef";
@@ -116,14 +132,7 @@ void AppendJsonEscapedUtf8(std::string_view data, std::string& out) {
       ++i;
       continue;
     }
-    size_t n = ValidCharLength(data, i);
-    if (n == 0) {
-      out.append(kReplacement, 3);
-      ++i;
-    } else {
-      out.append(data.data() + i, n);
-      i += n;
-    }
+    i += AppendCharOrReplacement(data, i, out);
   }
 }
 
@@ -151,14 +160,7 @@ std::string SanitizeUtf8(std::string_view data) {
     out.append(data.data() + i, j - i);
     i = j;
     if (i == data.size()) break;
-    size_t n = ValidCharLength(data, i);
-    if (n == 0) {
-      out.append(kReplacement, 3);
-      ++i;
-    } else {
-      out.append(data.data() + i, n);
-      i += n;
-    }
+    i += AppendCharOrReplacement(data, i, out);
   }
   return out;
 }

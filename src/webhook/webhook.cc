@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/hash.h"
+#include "util/json.h"
 #include "util/url.h"
 
 namespace jenky {
@@ -152,6 +153,11 @@ bool ParsePayload(const HookRequest& req, nlohmann::json& out, std::string& why)
     }
     form_payload = it->second;
     body = form_payload;
+  }
+  if (JsonNestedDeeperThan(body, req.max_json_depth)) {
+    why = fmt::format("payload nests arrays and objects more than {} levels deep "
+                      "([server] max_json_depth)", req.max_json_depth);
+    return false;
   }
   try {
     out = nlohmann::json::parse(body);

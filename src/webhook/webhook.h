@@ -25,6 +25,7 @@ struct HookRequest {
   std::string_view body;  // raw bytes as received: signatures cover exactly these
   std::map<std::string, std::string> query;
   int64_t now_unix_seconds = 0;  // for signature timestamps (GitLab signing tokens)
+  int max_json_depth = 64;        // deeper payloads are a bad request, never parsed
 };
 
 enum class VerdictKind {

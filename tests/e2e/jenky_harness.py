@@ -151,12 +151,24 @@ def supervisor_pids(data_dir):
     for run in os.listdir(runs):
         try:
             with open(os.path.join(runs, run, "supervisor.json")) as f:
-                pid = int(json.load(f)["pid"])
+                ident = json.load(f)
+            pid, start_time = int(ident["pid"]), int(ident["start_time"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if b"__supervise" in _read_proc(pid, "cmdline") and is_alive(pid):
+        # The pid and its start time, never the pid alone: a finished run's
+        # pid may now be another test's (or another suite's) supervisor.
+        if proc_start_time(pid) == start_time and is_alive(pid):
             out.append(pid)
     return out
+
+
+def proc_start_time(pid):
+    """Field 22 of /proc/PID/stat (start time since boot, clock ticks), or None."""
+    stat = _read_proc(pid, "stat")
+    try:
+        return int(stat[stat.rfind(b")") + 2:].split()[19])
+    except (IndexError, ValueError):
+        return None
 
 
 def read_supervisor_pid(data_dir, run_id):

@@ -6,8 +6,11 @@ import os
 import shutil
 import stat
 
+import pytest
+
 import jenky_harness as h
 from jenky_harness import WAIT_GATE, project_toml
+from wsclient import Closed, WebSocket
 
 
 def installed_copy(world):
@@ -26,6 +29,12 @@ def test_upgrade_reexecutes_the_server_and_a_running_deploy_survives(world):
                       env=world.env(GATE=world.gate))
     rid = srv.trigger("p")["id"]
     srv.wait_log(rid, "before\n")
+    viewer = WebSocket(f"ws://127.0.0.1:{srv.port}/ws/v1/runs/{rid}/log")
+    seen = b""
+    while seen != b"before\n":
+        m = viewer.recv_json()
+        if m["type"] == "log":
+            seen += m["data"].encode()
     pid_before = srv.proc.pid
     new = world.path("jenky-new")
     shutil.copy2(target, new)
@@ -37,6 +46,12 @@ def test_upgrade_reexecutes_the_server_and_a_running_deploy_survives(world):
     assert srv.proc.pid == pid_before and srv.proc.poll() is None
     assert srv.get("/healthz").status == 200
     srv.wait_line(r"listening socket passed by systemd|listening on", what="second start")
+    # A viewer was told the server is going and where to pick up again.
+    with pytest.raises(Closed) as e:
+        viewer.sock.settimeout(10)
+        while True:
+            viewer.recv()
+    assert e.value.code == 1001 and "?offset=7" in e.value.reason, e.value
     world.open_gate()
     done = srv.wait_run(rid, timeout=20)
     assert done["status"] == "succeeded"

@@ -31,7 +31,8 @@ class SupervisorTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(root_); }
 
   // Starts a supervisor for SCRIPT; returns its pid. Does not wait.
-  pid_t Start(const std::string& script, int64_t timeout_ms = 30'000, int64_t grace_ms = 2'000) {
+  pid_t Start(const std::string& script, int64_t timeout_ms = 30'000, int64_t grace_ms = 2'000,
+              int64_t max_log_bytes = 0) {
     EXPECT_TRUE(WriteFileAtomic(dir_.script(), script).ok());
     RunSpec spec;
     spec.run_dir = dir_.path;
@@ -42,6 +43,7 @@ class SupervisorTest : public ::testing::Test {
     spec.workdir = root_;
     spec.timeout_ms = timeout_ms;
     spec.kill_grace_ms = grace_ms;
+    spec.max_log_bytes = max_log_bytes;
     int in[2];
     EXPECT_EQ(pipe(in), 0);
     SpawnOptions o;
@@ -97,6 +99,8 @@ TEST_F(SupervisorTest, CapturesStdoutAndStderrInOrderWithEnvironment) {
   EXPECT_EQ(Log(), "out1\nerr1\nhello from " + root_ + "\nstdin:1\n");
   EXPECT_EQ(r.log_bytes, static_cast<int64_t>(Log().size()));
   EXPECT_FALSE(SupervisorAlive(dir_));
+  // The space reserved for the exit record became the record.
+  EXPECT_FALSE(PathExists(dir_.exit_reserve()));
 }
 
 TEST_F(SupervisorTest, FailingScriptKeepsItsExitCode) {
@@ -183,6 +187,36 @@ TEST_F(SupervisorTest, LargeOutputIsCapturedExactly) {
   EXPECT_EQ(r.status, RunStatus::kSucceeded);
   std::string log = Log();
   EXPECT_EQ(log.size(), 20000000u + 20000000u / 99);
+}
+
+TEST_F(SupervisorTest, ARunawayLogIsCutAtTheLimitAndTheWholeTreeStopped) {
+  // A writer that ignores TERM and a background one: both must end, and the
+  // pipe must keep being drained so neither blocks the shutdown.
+  pid_t pid = Start(
+      "( trap '' TERM; yes ignoring-term ) &\n"
+      "printf 'first line\\n'\n"
+      "yes runaway\n",
+      /*timeout_ms=*/60'000, /*grace_ms=*/500, /*max_log_bytes=*/1 << 20);
+  ExitRecord r = Wait(pid);
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(r.reason, "the log reached its limit of 1MiB (max_log_bytes): the script was stopped");
+  std::string log = Log();
+  const std::string note =
+      "jenky: the log reached its limit of 1MiB (max_log_bytes); the script was stopped\n";
+  ASSERT_GT(log.size(), note.size());
+  EXPECT_EQ(log.substr(log.size() - note.size()), note);
+  // Exactly the limit of script output, then the note on a line of its own.
+  std::string output = log.substr(0, log.size() - note.size());
+  if (output.back() == '\n' && output.size() == (1u << 20) + 1) output.pop_back();
+  EXPECT_EQ(output.size(), 1u << 20);
+  EXPECT_EQ(r.log_bytes, static_cast<int64_t>(log.size()));
+  EXPECT_TRUE(Survivors().empty());
+}
+
+TEST_F(SupervisorTest, OutputExactlyAtTheLogLimitIsNotCut) {
+  ExitRecord r = Wait(Start("head -c 4096 /dev/zero | tr '\\0' 'x'\n", 30'000, 2'000, 4096));
+  EXPECT_EQ(r.status, RunStatus::kSucceeded);
+  EXPECT_EQ(Log(), std::string(4096, 'x'));
 }
 
 }  // namespace
