@@ -9,6 +9,10 @@ packages=(
   # libraries (all header-only or small; see DESIGN.md "Decisions already taken")
   libboost1.81-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libsqlite3-dev libssl-dev zlib1g-dev libfmt-dev libgtest-dev libgmock-dev
+  # sanitizer and fuzz builds (docs/fuzzing.md): gcc's sanitizer runtimes come
+  # with g++; the fuzz targets need clang's libFuzzer and sanitizer runtimes
+  # and llvm-symbolizer for readable reports
+  clang libclang-rt-14-dev llvm
   # end-to-end tests; the web UI's browser tests drive Debian's chromium
   python3 python3-pytest procps curl chromium shellcheck git
   # real systemd in a container for the hosting tests (tests/systemd)

@@ -11,8 +11,8 @@
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
-#include <toml++/toml.h>
 
+#include "config/toml.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -510,8 +510,10 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
       for (const auto& d : declared) names += (names.empty() ? "" : ", ") + d.name;
       if (pt) {
         for (auto&& [key, value] : *pt) {
+          // (A lambda may not capture a structured binding before clang 16.)
+          std::string_view name = key.str();
           bool known = std::any_of(declared.begin(), declared.end(),
-                                   [&](const RecipeParam& d) { return d.name == key.str(); });
+                                   [name](const RecipeParam& d) { return d.name == name; });
           if (!known) {
             L.Error(key.source(), fmt::format("recipe '{}' has no parameter '{}'; its parameters are: {}",
                                               *recipe, key.str(), names.empty() ? "(none)" : names));

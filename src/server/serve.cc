@@ -248,14 +248,16 @@ int Serve(const ServeOptions& options) {
     auto drain = std::make_shared<net::steady_timer>(io);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     auto check = std::make_shared<std::function<void()>>();
-    *check = [&io, &server, &hub, drain, deadline, check] {
+    // The pending wait owns the check; the check holds itself only weakly
+    // (a strong self-reference is a cycle that is never freed).
+    *check = [&io, &server, &hub, drain, deadline, weak = std::weak_ptr(check)] {
       if ((server.connections() == 0 && hub.viewers() == 0) ||
           std::chrono::steady_clock::now() >= deadline) {
         io.stop();
         return;
       }
       drain->expires_after(std::chrono::milliseconds(20));
-      drain->async_wait([check](boost::system::error_code) { (*check)(); });
+      drain->async_wait([self = weak.lock()](boost::system::error_code) { (*self)(); });
     };
     (*check)();
   };

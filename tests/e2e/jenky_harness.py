@@ -21,6 +21,11 @@ import time
 import uuid
 
 TAG_VAR = "E2E_JENKY_TAG"
+# Sanitizer runtimes read these (a normal build ignores them). Each World
+# points their log_path into a directory of its own, so a report from any
+# process it started (server, supervisor, CLI) is a file there, even from a
+# supervisor whose stderr nobody reads.
+SANITIZER_OPTION_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS")
 SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error: ",
                      "WARNING: ThreadSanitizer")
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "interrupted"}
@@ -599,7 +604,9 @@ class World:
         self.clis = []
         self.extra_env = {}
         self.gate = os.path.join(self.root, "gate")
+        self.sanitizer_dir = os.path.join(self.root, "sanitizer-reports")
         os.makedirs(self.data_dir, exist_ok=True)
+        os.makedirs(self.sanitizer_dir, exist_ok=True)
 
     def env(self, **extra):
         env = dict(os.environ)
@@ -608,6 +615,11 @@ class World:
             if k.startswith("JENKY_"):
                 del env[k]
         env[TAG_VAR] = self.tag
+        # Later keys win, so this log_path overrides one from the suite's own
+        # environment; the runtime appends .PID to it.
+        log_path = os.path.join(self.sanitizer_dir, "report")
+        for var in SANITIZER_OPTION_VARS:
+            env[var] = ":".join(filter(None, [env.get(var, ""), f"log_path={log_path}"]))
         env.update(self.extra_env)
         env.update(extra)
         return env
@@ -686,12 +698,28 @@ class World:
         kill_tagged(self.tag)
         left = pids_matching(env_entry=f"{TAG_VAR}={self.tag}".encode())
         assert not left, f"processes survived cleanup: {left}"
-        # With a sanitizer build, any report on the server's (or a
-        # supervisor's) stderr fails the test.
+        # With a sanitizer build, any report fails the test: a file in the
+        # report directory, or one on a server's stderr (from a process
+        # started with an environment of the test's own making).
+        self.check_sanitizer_reports()
         for s in self.servers:
             text = s.stderr()
             for needle in SANITIZER_REPORTS:
                 assert needle not in text, f"sanitizer report in server stderr:\n{text}"
+
+    def check_sanitizer_reports(self):
+        reports = sorted(os.listdir(self.sanitizer_dir))
+        if not reports:
+            return
+        # A process may still be writing its report: give it a moment.
+        time.sleep(1)
+        texts = []
+        for name in reports:
+            with open(os.path.join(self.sanitizer_dir, name), errors="replace") as f:
+                text = f.read() or ("(empty: the runtime opened the report and wrote nothing; "
+                                    "the process was likely killed while reporting)")
+                texts.append(f"--- {name} (pid {name.rsplit('.', 1)[-1]})\n{text}")
+        raise JenkyTestError("sanitizer report(s) from a process of this test:\n" + "\n".join(texts))
 
 
 def free_port():

@@ -83,6 +83,36 @@ TEST(ConfigTest, UnknownKeyIsReportedAtItsPosition) {
   EXPECT_EQ(c.errors[0].ToString().rfind("/etc/jenky/jenky.toml:3:1: ", 0), 0u);
 }
 
+// Found by tests/fuzz/config_fuzz.cc: a character that cannot start a key
+// opening a table header tripped an assertion inside toml++ where asserts
+// are on (this test's build, if it was not built with NDEBUG).
+TEST(ConfigTest, TableHeaderThatCannotStartAKeyIsAnErrorAtItsPosition) {
+  for (std::string header : {"[\003projects.a]", "[\\server]", "[[\177tokens]]"}) {
+    auto c = Parse("[server]\nlisten = \"127.0.0.1:1\"\n" + header + "\n");
+    ASSERT_EQ(c.errors.size(), 1u) << Errors(c);
+    EXPECT_EQ(c.errors[0].line, 3) << Errors(c);
+    EXPECT_NE(c.errors[0].message.find("TOML syntax"), std::string::npos) << Errors(c);
+  }
+}
+
+// Found by tests/fuzz/config_fuzz.cc: toml++ 3.3.0 reached undefined
+// behaviour (__builtin_unreachable) testing most non-ASCII characters for
+// whitespace (src/config/toml.h); UBSan builds of this test saw it.
+TEST(ConfigTest, NonAsciiWhereTomlTestsForWhitespace) {
+  // Valid: a line-ending backslash in a """ string trims up to the "é".
+  auto c = Parse("[projects.a]\ndescription = \"\"\"caf\\\n  \xc3\xa9 au lait\"\"\"\n"
+                 "script = \"true\"\n");
+  ASSERT_TRUE(c.ok()) << Errors(c);
+  ASSERT_EQ(c.config.projects.size(), 1u);
+  EXPECT_EQ(c.config.projects[0].description, "caf\xc3\xa9 au lait");
+  // Invalid: a non-ASCII character right after a value, or as a key.
+  for (std::string bad : {"[server]\nkill_grace = \"1s\"\xc2\xa7\n", "\xd0\x96 = 1\n"}) {
+    auto e = Parse(bad);
+    ASSERT_EQ(e.errors.size(), 1u) << Errors(e);
+    EXPECT_NE(e.errors[0].message.find("TOML syntax"), std::string::npos) << Errors(e);
+  }
+}
+
 TEST(ConfigTest, BadDurationNamesTheFix) {
   auto c = Parse("[projects.a]\nscript = \"true\"\ntimeout = \"15 minutes\"\n");
   ASSERT_EQ(c.errors.size(), 1u);
