@@ -66,6 +66,18 @@ def settle(srv, baseline_fds, timeout=30):
                         what="the server's descriptors to return to their baseline")
 
 
+def sanitizer_runtime(pid):
+    """'libasan' or 'libtsan' when the server runs under a sanitizer, else None.
+    Their allocators keep freed memory in quarantine (ASan: up to 256 MiB) and
+    shadow it, so RSS says nothing about leaks there; LeakSanitizer does."""
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    for name in ("libasan", "libtsan"):
+        if name in maps:
+            return name
+    return None
+
+
 def test_websocket_churn_and_abrupt_deaths_leak_no_descriptors_or_memory(world):
     srv = world.serve(project_toml("p", "echo soak started\n" + WAIT_GATE,
                                    env={"GATE": world.gate}), server_toml=FAST_WS)
@@ -107,9 +119,14 @@ def test_websocket_churn_and_abrupt_deaths_leak_no_descriptors_or_memory(world):
     print(f"{CYCLES} cycles in {elapsed:.1f}s; fds {base_fds} -> {fds(pid)}; RSS {base_rss} KiB "
           f"-> +{churn_kib} KiB after the churn, +{after_round} KiB after each round of "
           f"{HALF_OPEN} silent peers")
-    assert churn_kib < 2 * 1024, f"RSS grew by {churn_kib} KiB over {CYCLES} cycles"
-    assert after_round[1] - after_round[0] < 1024, after_round
-    assert after_round[1] < 12 * 1024, after_round
+    runtime = sanitizer_runtime(pid)
+    if runtime:
+        print(f"RSS bounds not checked: the server runs under {runtime} (LeakSanitizer and the "
+              f"descriptor counts above still check this build)")
+    else:
+        assert churn_kib < 2 * 1024, f"RSS grew by {churn_kib} KiB over {CYCLES} cycles"
+        assert after_round[1] - after_round[0] < 1024, after_round
+        assert after_round[1] < 12 * 1024, after_round
     # Still serving, and the run is fine.
     ws = WebSocket(f"ws://127.0.0.1:{srv.port}{paths[0]}", timeout=10)
     assert ws.recv_json()["type"] == "run"
