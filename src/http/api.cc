@@ -356,7 +356,7 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
       std::string why;
       try {
         (void)nlohmann::json::parse(body);
-      } catch (const nlohmann::json::parse_error& e) {
+      } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range: huge numbers
         why = e.what();
       }
       co_return co_await ex.SendError(http::status::bad_request, "bad_json",

@@ -161,7 +161,7 @@ bool ParsePayload(const HookRequest& req, nlohmann::json& out, std::string& why)
   }
   try {
     out = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range: huge numbers
     why = fmt::format("payload is not valid JSON: {}", e.what());
     return false;
   }
