@@ -81,8 +81,6 @@ class LogHub {
   struct Feed;
 
  private:
-  friend class Viewer;
-
   Feed* FeedFor(int64_t run_id);
   void OnLog(int64_t run_id);
   void FlushSlice(int64_t run_id);

@@ -40,12 +40,6 @@ void LogTail::Notify(net::io_context& io) {
   old->cancel();
 }
 
-std::shared_ptr<net::steady_timer> Engine::ProjectSignal(const std::string& project) {
-  auto& signal = project_signals_[project];
-  if (!signal) signal = NewSignal(io_);
-  return signal;
-}
-
 struct Engine::Active {
   Run run;
   RunDir dir;
@@ -247,9 +241,6 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
   LogInfo("{}queued trigger={}{}{}", RunTag(id, project), TriggerKindName(trigger.kind),
           trigger.actor.empty() ? "" : " actor=" + trigger.actor,
           trigger.commit.empty() ? "" : " commit=" + trigger.commit);
-  if (auto it = project_signals_.find(project); it != project_signals_.end()) {
-    std::exchange(it->second, NewSignal(io_))->cancel();
-  }
   if (on_new_run_) on_new_run_(project);
   auto found = GetRun(id);
   if (found.ok() && found->has_value()) return **found;

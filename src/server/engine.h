@@ -91,8 +91,6 @@ class Engine {
   // The live tail of an active run, or nullptr when the run is not active (its
   // log is complete on disk).
   std::shared_ptr<LogTail> Tail(int64_t run_id);
-  // Cancelled (and replaced) whenever PROJECT gets a new run.
-  std::shared_ptr<net::steady_timer> ProjectSignal(const std::string& project);
   std::string LogPath(int64_t run_id) const;
   std::string IndexPath(int64_t run_id) const;
   std::string ScriptPath(int64_t run_id) const;
@@ -140,7 +138,6 @@ class Engine {
   Scheduler scheduler_;
   FileWatcher files_;
   std::map<int64_t, std::unique_ptr<Active>> active_;  // queued and running
-  std::map<std::string, std::shared_ptr<net::steady_timer>> project_signals_;
   int64_t next_id_ = 1;
   std::string base_url_;
 
