@@ -355,7 +355,7 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
     if (j.is_discarded()) {
       std::string why;
       try {
-        (void)nlohmann::json::parse(body);
+        nlohmann::json ignored = nlohmann::json::parse(body);
       } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range: huge numbers
         why = e.what();
       }

@@ -507,8 +507,9 @@ void Engine::OnSupervisorExit(int64_t id) {
   if (it == active_.end()) return;
   Active& a = *it->second;
   // Our own child is checked before it is declared gone: a wake-up of its
-  // pidfd watch that is not its exit must not cost a live run (seen under
-  // load in the TSan and fault tests; cause not found). Then the lock tells.
+  // pidfd watch that is not its exit must not cost a live run. ProcessWatch
+  // already checks the pidfd (watcher.h says why); this is a second line.
+  // Then the lock tells.
   if (a.child > 0 && waitpid(a.child, nullptr, WNOHANG) == 0) {
     if (a.process) {
       LogWarning("{}supervisor pid={} is still running after an exit notification; watching "

@@ -1,5 +1,6 @@
 #include "server/watcher.h"
 
+#include <poll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -60,10 +61,20 @@ void FileWatcher::Read() {
 }
 
 ProcessWatch::ProcessWatch(net::io_context& io, int pidfd, std::function<void()> on_exit)
-    : pidfd_(pidfd), stream_(io, pidfd) {
+    : pidfd_(pidfd), stream_(io, pidfd), on_exit_(std::move(on_exit)) {
+  Wait();
+}
+
+void ProcessWatch::Wait() {
   stream_.async_wait(net::posix::stream_descriptor::wait_read,
-                     [on_exit = std::move(on_exit)](boost::system::error_code ec) {
-                       if (!ec) on_exit();
+                     [this](boost::system::error_code ec) {
+                       if (ec) return;  // closed: this object may be gone
+                       pollfd p{pidfd_, POLLIN, 0};
+                       if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP))) {
+                         Wait();  // readiness that was not this process's (see the header)
+                         return;
+                       }
+                       on_exit_();
                      });
 }
 

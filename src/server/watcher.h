@@ -41,6 +41,13 @@ class FileWatcher {
 };
 
 // Waits for a process to exit through its pidfd. Owns the pidfd.
+//
+// A wake-up of the wait is not trusted alone: Asio reuses a closed
+// descriptor's bookkeeping, and readiness already queued for the closed one
+// (from the same epoll_wait) then completes the new one's wait. For a socket
+// that costs a read that finds nothing; for a pidfd it would be a live
+// process reported dead. So the pidfd itself is polled before ON_EXIT runs,
+// and the wait is re-armed when the process still lives.
 class ProcessWatch {
  public:
   ProcessWatch(net::io_context& io, int pidfd, std::function<void()> on_exit);
@@ -48,8 +55,11 @@ class ProcessWatch {
   int pidfd() const { return pidfd_; }
 
  private:
+  void Wait();
+
   int pidfd_;
   net::posix::stream_descriptor stream_;
+  std::function<void()> on_exit_;
 };
 
 }  // namespace jenky
