@@ -94,7 +94,9 @@ TEST_F(DeliveryLogTest, KeepsTheNewestHundredAcrossRestarts) {
       Delivery d = Rejected(i * 100'000);  // a minute apart: no folding
       d.reason = "reason " + std::to_string(i);
       log.Record(d);
-      if (i % 40 == 0) ASSERT_TRUE(log.Flush().ok());
+      if (i % 40 == 0) {
+        ASSERT_TRUE(log.Flush().ok());
+      }
     }
     ASSERT_TRUE(log.Flush().ok());
     EXPECT_EQ(log.List("app", 1000)->size(), static_cast<size_t>(kDeliveriesKept));
