@@ -40,14 +40,15 @@ Result<pid_t> Spawn(const SpawnOptions& o) {
   if (!o.workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa, o.workdir.c_str());
 
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  sigset_t empty, ignored;
-  sigemptyset(&empty);
+  sigset_t mask, ignored;
+  sigemptyset(&mask);
+  for (int s : o.blocked_signals) sigaddset(&mask, s);
   // Handled signals reset themselves at exec; only ignored ones are inherited.
   // jenky ignores just SIGPIPE, so that is the one to give back its default
   // (resetting all 64 costs a system call each on the trigger's path).
   sigemptyset(&ignored);
   sigaddset(&ignored, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigmask(&attr, &mask);
   posix_spawnattr_setsigdefault(&attr, &ignored);
   if (o.new_session) {
     flags |= POSIX_SPAWN_SETSID;

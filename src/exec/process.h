@@ -23,10 +23,14 @@ struct SpawnOptions {
   int stderr_fd = -1;            // -1 = /dev/null; may equal stdout_fd
   bool new_process_group = false;
   bool new_session = false;
+  // Blocked in the child from its first instruction (a signal mask survives
+  // exec); a signal sent before the program could block it stays pending.
+  std::vector<int> blocked_signals;
 };
 
 // posix_spawn with every other descriptor closed in the child, default signal
-// dispositions and an empty signal mask. Returns the child's pid.
+// dispositions and a signal mask of just BLOCKED_SIGNALS. Returns the child's
+// pid.
 Result<pid_t> Spawn(const SpawnOptions& options);
 
 // Field 22 of /proc/PID/stat: clock ticks since boot when PID started. With the

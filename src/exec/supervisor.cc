@@ -88,6 +88,10 @@ class Supervisor {
     }
     log_.emplace(std::move(writer).value());
     if (!SetUpSignals()) return Finish(RunStatus::kFailed, std::nullopt, "cannot set up signals");
+    if (CancelPending()) {
+      // Cancelled while this supervisor was still starting: the script never starts.
+      return Finish(RunStatus::kCancelled, std::nullopt, CancelReason());
+    }
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     int pipefd[2];
@@ -142,7 +146,7 @@ class Supervisor {
   bool SetUpSignals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+    for (int s : SupervisorSignals()) sigaddset(&set, s);
     if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return false;
     signal(SIGPIPE, SIG_IGN);
     sig_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -257,14 +261,27 @@ class Supervisor {
       } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
         if (!cancelled_ && !child_exited_) {
           cancelled_ = true;
-          auto reason = ReadFile(dir_.cancel());
-          cancel_reason_ = reason.ok() && !reason->empty() ? *reason : "cancelled";
-          while (!cancel_reason_.empty() && cancel_reason_.back() == '\n') cancel_reason_.pop_back();
+          cancel_reason_ = CancelReason();
           Terminate(Phase::kTerminating);
         }
       }
       // SIGHUP: the terminal of the server that started us went away. Ignore.
     }
+  }
+
+  // SIGTERM or SIGINT (blocked, so still pending): the server's cancel.
+  static bool CancelPending() {
+    sigset_t pending;
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+  }
+
+  // What the canceller wrote in the run directory, or "cancelled".
+  std::string CancelReason() const {
+    auto text = ReadFile(dir_.cancel());
+    std::string reason = text.ok() && !text->empty() ? *text : "cancelled";
+    while (!reason.empty() && reason.back() == '\n') reason.pop_back();
+    return reason;
   }
 
   void Reap() {
@@ -382,13 +399,18 @@ class Supervisor {
 
 int Supervise(const RunSpec& spec) { return Supervisor(spec).Run(); }
 
+const std::vector<int>& SupervisorSignals() {
+  static const std::vector<int> signals = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+  return signals;
+}
+
 int SupervisorMain() {
   // Block the signals the supervisor handles before anything else: a cancel
   // that arrives while a spare is still reading its RunSpec stays pending and
   // is read from the signalfd once the script runs.
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  for (int s : SupervisorSignals()) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, nullptr);
   std::string input;
   char buf[65536];

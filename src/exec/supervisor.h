@@ -54,4 +54,11 @@ int Supervise(const RunSpec& spec);
 // `jenky __supervise`: steps 1-7.
 int SupervisorMain();
 
+// The signals a supervisor handles (SIGTERM and SIGINT cancel, SIGHUP too,
+// SIGCHLD). Whoever starts one blocks them in SpawnOptions::blocked_signals:
+// a cancel sent while the new process is still loading would otherwise kill
+// it by the default action, before it could block them itself, and the run
+// would have no result.
+const std::vector<int>& SupervisorSignals();
+
 }  // namespace jenky

@@ -428,6 +428,7 @@ void Engine::SpawnSpare() {
   o.stdin_fd = in[0];
   o.stderr_fd = STDERR_FILENO;
   o.new_session = true;  // not in the server's session: a terminal's ^C is not for runs
+  o.blocked_signals = SupervisorSignals();  // a cancel before it can block them waits
   auto pid = Spawn(o);
   close(in[0]);
   if (!pid.ok()) {

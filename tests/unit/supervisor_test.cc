@@ -32,7 +32,7 @@ class SupervisorTest : public ::testing::Test {
 
   // Starts a supervisor for SCRIPT; returns its pid. Does not wait.
   pid_t Start(const std::string& script, int64_t timeout_ms = 30'000, int64_t grace_ms = 2'000,
-              int64_t max_log_bytes = 0) {
+              int64_t max_log_bytes = 0, const std::string& cancel_at_once = "") {
     EXPECT_TRUE(WriteFileAtomic(dir_.script(), script).ok());
     RunSpec spec;
     spec.run_dir = dir_.path;
@@ -52,9 +52,17 @@ class SupervisorTest : public ::testing::Test {
     o.stdin_fd = in[0];
     o.stderr_fd = 2;
     o.new_session = true;
+    o.blocked_signals = SupervisorSignals();  // as the server starts its spares
+    if (!cancel_at_once.empty()) {
+      EXPECT_TRUE(WriteFileAtomic(dir_.cancel(), cancel_at_once).ok());
+    }
     auto pid = Spawn(o);
     close(in[0]);
     EXPECT_TRUE(pid.ok()) << pid.status().message();
+    // While the new process is still being loaded, long before its main().
+    if (!cancel_at_once.empty()) {
+      EXPECT_EQ(kill(*pid, SIGTERM), 0);
+    }
     std::string text = EncodeRunSpec(spec);
     EXPECT_EQ(write(in[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
     close(in[1]);
@@ -145,6 +153,18 @@ TEST_F(SupervisorTest, CancelUsesTheReasonFromTheRunDirectory) {
   ExitRecord r = Wait(pid);
   EXPECT_EQ(r.status, RunStatus::kCancelled);
   EXPECT_EQ(r.reason, "cancelled by laptop");
+  EXPECT_TRUE(Survivors().empty());
+}
+
+// A cancel can reach a spare supervisor the moment it is handed a run, before
+// it has run a line of its own: it must still end as a cancelled run with a
+// result, not die of SIGTERM (the server would call the run interrupted).
+TEST_F(SupervisorTest, ACancelBeforeTheSupervisorStartedIsACancel) {
+  pid_t pid = Start("echo should not matter\nsleep 300\n", 30'000, 2'000, 0, "cancelled at once");
+  ExitRecord r = Wait(pid);
+  EXPECT_EQ(r.status, RunStatus::kCancelled);
+  EXPECT_EQ(r.reason, "cancelled at once");
+  EXPECT_EQ(Log(), "");  // the script never started
   EXPECT_TRUE(Survivors().empty());
 }
 
