@@ -210,6 +210,13 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
       co_return co_await ex.SendError(http::status::conflict, "conflict",
                                       "this jenky cannot restart itself");
     }
+    if (restart_check_) {
+      if (Status s = restart_check_(); !s.ok()) {
+        LogError("restart requested by {} refused: {}", p.name, s.message());
+        co_return co_await ex.SendError(http::status::conflict, "conflict",
+                                        "restart refused: " + s.message());
+      }
+    }
     LogInfo("restart requested by {}: re-executing; running deploys continue", p.name);
     ex.set_keep_alive(false);
     co_await ex.SendJson(http::status::accepted, "{\"restarting\":true}");

@@ -151,20 +151,13 @@ int Serve(const ServeOptions& options) {
   // `jenky upgrade` outside systemd: re-execute the (new) binary at our path,
   // handing it the listening socket the way systemd would (LISTEN_FDS), so
   // connections queue meanwhile; runs live on in their supervisors.
-  auto reexec = [&engine, &server_ptr, &hub_ptr, &options, self, argv = options.argv] {
+  auto reexec = [&engine, &server_ptr, &hub_ptr, self, argv = options.argv] {
     int fd = server_ptr ? server_ptr->listen_fd() : -1;
     if (fd < 0 || access(self.c_str(), X_OK) != 0) {
       LogError("cannot re-execute {}: no listening socket or not executable", self);
       return;
     }
-    // The next process loads the config (and the TLS pair) again: one that
-    // would not start must not replace one that serves.
-    Config next;
-    if (BuildConfig(options, next) != 0) {
-      LogError("upgrade refused: the configuration has errors (above); fix them and upgrade "
-               "again; this process keeps serving");
-      return;
-    }
+
     // Viewers get 1001 and their offset (written now; the kernel sends it
     // after the exec closes their sockets).
     if (hub_ptr) hub_ptr->Shutdown();
@@ -187,6 +180,17 @@ int Serve(const ServeOptions& options) {
   Api api(engine, options.web_dir, options.argv.empty() ? std::function<void()>() : reexec);
   LogHub hub(io, engine);
   api.set_log_hub(&hub);
+  // The next process loads the config (and the TLS pair) again: one that
+  // would not start must not replace one that serves.
+  api.set_restart_check([&options] {
+    Config next;
+    if (BuildConfig(options, next) != 0) {
+      return Status::Error("the configuration does not load (the server log has its errors; "
+                           "`jenky check` shows them): fix it and upgrade again; the running "
+                           "jenky keeps serving");
+    }
+    return Status::Ok();
+  });
   hub_ptr = &hub;
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
