@@ -47,7 +47,7 @@ Result<std::string> ReadPem(const std::string& path) {
   auto text = ReadFile(path);
   if (text.ok()) return text;
   // ReadFile says "open PATH: reason"; the caller names the path itself.
-  const std::string& m = text.status().message();
+  std::string m = text.status().message();  // status() is a copy
   size_t colon = m.rfind(": ");
   return Status::Error(colon == std::string::npos ? m : m.substr(colon + 2));
 }
