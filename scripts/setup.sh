@@ -14,7 +14,8 @@ packages=(
   # and llvm-symbolizer for readable reports
   clang libclang-rt-14-dev llvm
   # end-to-end tests; the web UI's browser tests drive Debian's chromium
-  python3 python3-pytest procps curl chromium shellcheck git
+  # (openssl: the TLS tests make their certificates with it)
+  python3 python3-pytest procps curl chromium shellcheck git openssl
   # real systemd in a container for the hosting tests (tests/systemd)
   systemd-container mmdebstrap
   # benchmarks' peers and load

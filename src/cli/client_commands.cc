@@ -31,7 +31,11 @@ std::optional<Client> Connect(const ClientOptions& o) {
   if (token.empty()) {
     if (const char* env = std::getenv("JENKY_TOKEN")) token = env;
   }
-  auto c = Client::Create(url, token);
+  std::string cacert = o.cacert;
+  if (cacert.empty()) {
+    if (const char* env = std::getenv("JENKY_CACERT")) cacert = env;
+  }
+  auto c = Client::Create(url, token, cacert);
   if (!c.ok()) {
     std::fprintf(stderr, "jenky: %s\n", c.status().message().c_str());
     return std::nullopt;

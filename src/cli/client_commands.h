@@ -10,6 +10,7 @@ namespace jenky {
 struct ClientOptions {
   std::string server;  // --server, else JENKY_SERVER, else http://127.0.0.1:8080
   std::string token;   // --token, else JENKY_TOKEN
+  std::string cacert;  // --cacert, else JENKY_CACERT: CA file for an https:// server
 };
 
 int DeployCommand(const ClientOptions& o, const std::string& project, bool follow,

@@ -62,6 +62,9 @@ int main(int argc, char** argv) {
   auto add_client_flags = [&](CLI::App* cmd) {
     cmd->add_option("--server", client.server, "Server URL (default $JENKY_SERVER or http://127.0.0.1:8080)");
     cmd->add_option("--token", client.token, "API token (default $JENKY_TOKEN)");
+    cmd->add_option("--cacert", client.cacert,
+                    "CA certificate (PEM) to verify an https:// server with (default $JENKY_CACERT, "
+                    "else the system's trusted CAs)");
   };
 
   std::string project, ref, commit;
@@ -185,6 +188,7 @@ int main(int argc, char** argv) {
       url = env && *env ? env : "http://127.0.0.1:8080";
     }
     if (!client.token.empty()) setenv("JENKY_TOKEN", client.token.c_str(), 1);
+    if (!client.cacert.empty()) setenv("JENKY_CACERT", client.cacert.c_str(), 1);
     return jenky::Upgrade(upgrade_binary, upgrade_target, dry_run, url);
   }
   if (*deploy) return jenky::DeployCommand(client, project, follow, ref, commit);

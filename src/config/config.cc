@@ -16,6 +16,7 @@
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
+#include "util/tls.h"
 
 namespace jenky {
 namespace fs = std::filesystem;
@@ -238,12 +239,44 @@ bool IsEnvName(std::string_view s) {
   });
 }
 
+// [server] tls_cert / tls_key: both or neither, and a pair that works, or
+// the server does not start (and a reload keeps the running pair).
+void LoadTls(Loader& L, const toml::table& t, const std::string& base_dir, ServerConfig& s) {
+  if (auto d = L.Duration(t, "tls_handshake_timeout", "server")) {
+    if (*d < std::chrono::milliseconds(100)) {
+      L.Error(*t.get("tls_handshake_timeout"), "server.tls_handshake_timeout must be at least 100ms");
+    } else {
+      s.tls_handshake_timeout = *d;
+    }
+  }
+  auto cert = L.String(t, "tls_cert", "server");
+  auto key = L.String(t, "tls_key", "server");
+  if (!cert && !key) return;
+  if (!cert || !key) {
+    L.Error(*t.get(cert ? "tls_cert" : "tls_key"),
+            fmt::format("server.{} is set but server.{} is not: HTTPS needs both, the certificate "
+                        "(PEM, with its chain) and its private key; set both, or neither to "
+                        "serve plain HTTP",
+                        cert ? "tls_cert" : "tls_key", cert ? "tls_key" : "tls_cert"));
+    return;
+  }
+  s.tls_cert = Absolute(base_dir, *cert);
+  s.tls_key = Absolute(base_dir, *key);
+  auto ctx = TlsContext::Server(s.tls_cert, s.tls_key);
+  if (!ctx.ok()) {
+    L.Error(*t.get(ctx.status().code() == "tls_key" ? "tls_key" : "tls_cert"), ctx.status().message());
+    return;
+  }
+  s.tls = *ctx;
+}
+
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
   L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
                               "max_body", "kill_grace", "max_auth_failures",
                               "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
                               "ws_max_viewers_per_run", "max_log_bytes", "max_json_depth",
-                              "max_url", "max_connections", "session_lifetime"});
+                              "max_url", "max_connections", "session_lifetime", "tls_cert",
+                              "tls_key", "tls_handshake_timeout"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
@@ -291,6 +324,7 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
       c.server.session_lifetime = *d;
     }
   }
+  LoadTls(L, t, base_dir, c.server);
   // A whole number in [LO, HI]; WHAT says what it counts, for the error.
   auto count = [&](const char* key, int lo, int hi, const char* what, int& out) {
     const toml::node* n = t.get(key);

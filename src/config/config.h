@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +19,8 @@
 #include "util/duration.h"
 
 namespace jenky {
+
+class TlsContext;  // util/tls.h
 
 enum class Concurrency { kCoalesce, kQueue, kCancelPrevious };
 const char* ConcurrencyName(Concurrency c);
@@ -94,6 +97,13 @@ struct ServerConfig {
   // WebSocket viewers at once, in all and of one run; more are refused (503).
   int ws_max_viewers = 20000;
   int ws_max_viewers_per_run = 10000;
+  // HTTPS: PEM certificate (chain) and private key, absolute; both or neither.
+  std::string tls_cert;
+  std::string tls_key;
+  // Loaded and checked from the two files when the config was; null = plain HTTP.
+  std::shared_ptr<const TlsContext> tls;
+  // A TLS client that has not finished its handshake by then is dropped.
+  Millis tls_handshake_timeout = std::chrono::seconds(10);
 };
 
 struct Config {

@@ -18,6 +18,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "exec/log_index.h"
+#include "http/http_stream.h"
 #include "http/log_hub.h"
 #include "util/embedded.h"
 #include "util/fs.h"
@@ -208,6 +209,13 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
     if (!restart_) {
       co_return co_await ex.SendError(http::status::conflict, "conflict",
                                       "this jenky cannot restart itself");
+    }
+    if (restart_check_) {
+      if (Status s = restart_check_(); !s.ok()) {
+        LogError("restart requested by {} refused: {}", p.name, s.message());
+        co_return co_await ex.SendError(http::status::conflict, "conflict",
+                                        "restart refused: " + s.message());
+      }
     }
     LogInfo("restart requested by {}: re-executing; running deploys continue", p.name);
     ex.set_keep_alive(false);
@@ -617,7 +625,7 @@ net::awaitable<void> Api::GetLog(Exchange& ex, int64_t id) {
     res.content_length(std::max<int64_t>(0, size - offset));
   }
   ex.mark_responded();
-  beast::tcp_stream& stream = ex.stream();
+  HttpStream& stream = ex.stream();
   http::response_serializer<http::empty_body> sr{res};
   stream.expires_after(ex.limits().write_timeout);
   if (auto [ec, n] = co_await http::async_write_header(stream, sr, kTuple); ec) {
@@ -667,9 +675,7 @@ net::awaitable<void> Api::GetLog(Exchange& ex, int64_t id) {
     std::shared_ptr<net::steady_timer> changed = tail->changed;
     net::steady_timer patience(stream.get_executor(), std::chrono::seconds(15));
     co_await (changed->async_wait(kTuple) || patience.async_wait(kTuple));
-    char probe;
-    ssize_t r = recv(stream.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    if (stream.PeerGone()) {
       ex.set_keep_alive(false);
       co_return;
     }
@@ -733,7 +739,7 @@ net::awaitable<void> Api::Session(Exchange& ex) {
   std::string id = RandomHex(32);
   int64_t lifetime_ms = c.server.session_lifetime.count();
   sessions_[Sha256Hex(id)] = {match->name, match->scopes, now + lifetime_ms};
-  bool secure = c.server.public_url.rfind("https://", 0) == 0;
+  bool secure = ex.secure() || c.server.public_url.rfind("https://", 0) == 0;
   ex.extra_headers().emplace_back(
       "Set-Cookie", fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kCookie,
                                 id, lifetime_ms / 1000, secure ? "; Secure" : ""));
@@ -898,9 +904,10 @@ net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, cons
     co_return co_await ex.SendError(static_cast<http::status>(no->status), no->code, no->message);
   }
   std::string leftover = ex.TakeLeftover();
-  beast::tcp_stream stream = ex.TakeStream();
+  HttpStream stream = ex.TakeStream();
   stream.expires_never();
-  hub_->Accept(stream.release_socket(), std::move(leftover), ex.req(), std::move(o));
+  std::unique_ptr<TlsConn> tls = stream.ReleaseTls();
+  hub_->Accept(stream.ReleaseSocket(), std::move(tls), std::move(leftover), ex.req(), std::move(o));
 }
 
 net::awaitable<bool> Api::CheckRateLimit(Exchange& ex) {

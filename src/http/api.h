@@ -27,6 +27,10 @@ class Api {
   net::awaitable<void> Handle(Exchange& ex);
   // Where WebSocket log viewers go once their upgrade is accepted.
   void set_log_hub(class LogHub* hub) { hub_ = hub; }
+  // Asked before a restart is accepted: the process that replaces this one
+  // must be able to start (its config, TLS pair included, loads). An error
+  // refuses the restart (409) and this process keeps serving.
+  void set_restart_check(std::function<Status()> check) { restart_check_ = std::move(check); }
 
  private:
   Principal Authenticate(const Exchange& ex);
@@ -57,6 +61,7 @@ class Api {
   class LogHub* hub_ = nullptr;
   std::string web_dir_;
   std::function<void()> restart_;
+  std::function<Status()> restart_check_;
   struct SessionEntry {
     std::string name;
     unsigned scopes;

@@ -1,14 +1,21 @@
 // A small blocking HTTP/1.1 client for the CLI (deploy, runs, logs, cancel).
-// Plain http:// only; errors name the server and what to check.
+// http:// or https://; with https the server's certificate is always verified
+// (against a CA file the user names, else the system's trust store) and its
+// name checked; there is no "insecure" mode. Errors name the server and what
+// to check.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "util/status.h"
 
 namespace jenky {
+
+class ClientStream;
+class TlsContext;
 
 struct ClientResponse {
   int status = 0;
@@ -18,8 +25,15 @@ struct ClientResponse {
 
 class Client {
  public:
-  // URL like "http://127.0.0.1:8080"; TOKEN may be empty.
-  static Result<Client> Create(const std::string& url, std::string token);
+  // URL like "http://127.0.0.1:8080" or "https://deploy.example.com"; TOKEN
+  // may be empty. CACERT: PEM file of the CA(s) to trust for https, "" for
+  // the system's.
+  static Result<Client> Create(const std::string& url, std::string token,
+                               const std::string& cacert = "");
+  Client();
+  ~Client();
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
 
   Result<ClientResponse> Get(const std::string& target);
   Result<ClientResponse> Post(const std::string& target, const std::string& json_body);
@@ -37,7 +51,8 @@ class Client {
   // Resolves and connects STREAM to the server (Beast types stay out of this header).
   template <typename Stream>
   Status Connect(Stream& stream) const;
-  std::string url_, host_, port_, prefix_, token_;
+  std::string url_, host_, port_, prefix_, token_, cacert_;
+  std::shared_ptr<const TlsContext> tls_;  // null for http://
 };
 
 // The API's {"error": {"message": ...}}, or the body itself.

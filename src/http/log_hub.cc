@@ -171,9 +171,11 @@ class LogHub::Viewer : public std::enable_shared_from_this<LogHub::Viewer> {
  public:
   enum class Phase { kStreaming, kBetweenRuns, kClosing, kClosed };
 
-  Viewer(LogHub& hub, tcp::socket socket, LogSocketOptions o, bool deflate)
-      : hub_(hub), socket_(std::move(socket)), fd_(socket_.native_handle()), o_(std::move(o)),
-        deflate_(deflate), parser_(kMaxClientMessage, deflate), heard_(Clock::now()) {}
+  Viewer(LogHub& hub, tcp::socket socket, std::unique_ptr<TlsConn> tls, LogSocketOptions o,
+         bool deflate)
+      : hub_(hub), socket_(std::move(socket)), fd_(socket_.native_handle()), tls_(std::move(tls)),
+        o_(std::move(o)), deflate_(deflate), parser_(kMaxClientMessage, deflate),
+        heard_(Clock::now()) {}
 
   void Start(std::string handshake, std::string leftover);
   void Pump();
@@ -189,7 +191,10 @@ class LogHub::Viewer : public std::enable_shared_from_this<LogHub::Viewer> {
   bool StartBatch();
   void FinishBatch(size_t sent, int error);
   int fd() const { return fd_; }
-  const std::string& out() const { return *out_; }
+  // The bytes StartBatch put in flight: the shared frame, or (TLS) its ciphertext.
+  std::string_view batch_bytes() const {
+    return tls_ ? std::string_view(wire_) : std::string_view(*out_);
+  }
 
   Phase phase() const { return phase_; }
   Feed* feed() const { return feed_; }
@@ -202,6 +207,10 @@ class LogHub::Viewer : public std::enable_shared_from_this<LogHub::Viewer> {
   void Read();
   void OnRead(boost::system::error_code ec, size_t n);
   void Handle(std::string_view bytes);
+  // TLS: decrypts what the peer sent and handles it; false if it closed.
+  bool ReadTls();
+  // TLS: encrypts the next frame or control bytes into wire_.
+  bool EncryptNext();
   // Sends what is pending; false when the socket is full (a write wait is
   // armed) or the viewer was dropped.
   bool SendPending();
@@ -216,6 +225,11 @@ class LogHub::Viewer : public std::enable_shared_from_this<LogHub::Viewer> {
   LogHub& hub_;
   tcp::socket socket_;
   int fd_;
+  // TLS only: the connection's state, and ciphertext not yet taken by the socket.
+  std::unique_ptr<TlsConn> tls_;
+  std::string wire_;
+  size_t wire_pos_ = 0;
+  bool close_notify_ = false;
   LogSocketOptions o_;
   bool deflate_;
   WsFrameParser parser_;
@@ -268,6 +282,8 @@ void LogHub::Viewer::Start(std::string handshake, std::string leftover) {
     }
   }
   if (!leftover.empty()) Handle(leftover);
+  // Records that came with the upgrade request may hold more already.
+  if (tls_ && phase_ != Phase::kClosed && !ReadTls()) return Drop();
   if (phase_ == Phase::kClosed) return;
   Read();
   Pump();
@@ -324,10 +340,28 @@ void LogHub::Viewer::Read() {
 void LogHub::Viewer::OnRead(boost::system::error_code ec, size_t n) {
   if (phase_ == Phase::kClosed) return;
   if (ec) return Drop();  // EOF, reset or closed: nothing more to say to it
-  Handle(std::string_view(rbuf_.data(), n));
+  if (tls_) {
+    tls_->Feed(rbuf_.data(), n);
+    if (!ReadTls()) return Drop();  // close_notify or a broken record
+  } else {
+    Handle(std::string_view(rbuf_.data(), n));
+  }
   if (phase_ == Phase::kClosed) return;
   Pump();
   if (phase_ != Phase::kClosed) Read();
+}
+
+bool LogHub::Viewer::ReadTls() {
+  char plain[2048];
+  for (;;) {
+    TlsState state;
+    size_t n = tls_->Read(plain, sizeof plain, &state);
+    if (tls_->has_output()) tls_->TakeOutput(wire_);  // e.g. a key update's answer
+    if (state == TlsState::kWantRead) return true;
+    if (state != TlsState::kOk) return false;
+    Handle(std::string_view(plain, n));
+    if (phase_ == Phase::kClosed) return true;
+  }
 }
 
 void LogHub::Viewer::Handle(std::string_view bytes) {
@@ -411,7 +445,35 @@ void LogHub::Viewer::WaitWritable() {
                      });
 }
 
+bool LogHub::Viewer::EncryptNext() {
+  if (out_) {
+    tls_->Write(out_->data() + out_pos_, out_->size() - out_pos_);
+    out_.reset();
+    out_pos_ = 0;
+  } else if (control_pos_ < control_.size()) {
+    tls_->Write(control_.data() + control_pos_, control_.size() - control_pos_);
+    control_.clear();
+    control_pos_ = 0;
+  } else {
+    return false;
+  }
+  tls_->TakeOutput(wire_);
+  return true;
+}
+
 bool LogHub::Viewer::SendPending() {
+  if (tls_) {
+    // Ciphertext first, in the order it was made; then the next frame.
+    for (;;) {
+      if (wire_pos_ < wire_.size() && !SendSome(wire_.data(), wire_.size(), &wire_pos_)) {
+        return false;
+      }
+      wire_pos_ = 0;
+      wire_.clear();
+      if (wire_.capacity() > 4096) std::string().swap(wire_);  // idle viewers stay small
+      if (!EncryptNext()) return true;
+    }
+  }
   if (out_) {
     if (!SendSome(out_->data(), out_->size(), &out_pos_)) return false;
     out_.reset();
@@ -433,6 +495,12 @@ void LogHub::Viewer::Pump() {
     if (!SendPending()) return;
     sent += before;
     if (phase_ == Phase::kClosing) {
+      if (tls_ && !close_notify_) {
+        close_notify_ = true;  // after our close frame, before the FIN
+        tls_->Shutdown();
+        tls_->TakeOutput(wire_);
+        continue;
+      }
       if (!shut_) {
         shut_ = true;
         shutdown(fd_, SHUT_WR);  // our close is out; the peer's answer (or EOF) ends it
@@ -514,18 +582,27 @@ bool LogHub::Viewer::Produce() {
 
 bool LogHub::Viewer::StartBatch() {
   if (phase_ != Phase::kStreaming || writing_ || out_ || control_pos_ < control_.size() ||
-      pong_wanted_ || pump_posted_) {
+      pong_wanted_ || pump_posted_ || wire_pos_ < wire_.size()) {
     return false;
   }
   if (!Produce()) return false;  // nothing new
-  if (out_) return true;
+  if (out_ && tls_) {
+    wire_.clear();
+    wire_pos_ = 0;
+    EncryptNext();  // on the loop thread: the helpers only send
+  }
+  if (out_ || !wire_.empty()) return true;
   Pump();  // it decided to close: send that at once
   return false;
 }
 
 void LogHub::Viewer::FinishBatch(size_t sent, int error) {
   if (error) return Drop();
-  out_pos_ = sent;
+  if (tls_) {
+    wire_pos_ = sent;
+  } else {
+    out_pos_ = sent;
+  }
   Pump();  // the rest of a frame the socket had no room for, or what comes next
 }
 
@@ -597,8 +674,8 @@ std::optional<WsRefusal> LogHub::Check(const Request& req, const LogSocketOption
   return std::nullopt;
 }
 
-void LogHub::Accept(tcp::socket socket, std::string leftover, const Request& req,
-                    LogSocketOptions o) {
+void LogHub::Accept(tcp::socket socket, std::unique_ptr<TlsConn> tls, std::string leftover,
+                    const Request& req, LogSocketOptions o) {
   boost::system::error_code ec;
   socket.non_blocking(true, ec);
   socket.set_option(tcp::no_delay(true), ec);  // whole frames; never wait for an ACK
@@ -613,7 +690,8 @@ void LogHub::Accept(tcp::socket socket, std::string leftover, const Request& req
       WsAcceptKey(std::string_view(key->value().data(), key->value().size())));
   if (deflate) handshake += "Sec-WebSocket-Extensions: " + *deflate + "\r\n";
   handshake += "\r\n";
-  auto v = std::make_shared<Viewer>(*this, std::move(socket), std::move(o), deflate.has_value());
+  auto v = std::make_shared<Viewer>(*this, std::move(socket), std::move(tls), std::move(o),
+                                    deflate.has_value());
   v->index = viewers_.size();
   viewers_.push_back(v);
   ArmSweep();
@@ -683,7 +761,8 @@ void LogHub::FlushSlice(int64_t run_id) {
     if (v->feed() != &feed) continue;
     if (v->StartBatch()) {
       batched.push_back(v);
-      jobs.push_back(SendPool::Job{v->fd(), v->out().data(), v->out().size()});
+      std::string_view bytes = v->batch_bytes();
+      jobs.push_back(SendPool::Job{v->fd(), bytes.data(), bytes.size()});
     } else {
       v->Pump();
     }

@@ -20,6 +20,13 @@
 // script or other viewers, and one that falls more than ws_max_lag behind a
 // live log is closed (1008) with the offset to resume at.
 //
+// TLS (wss://): a viewer whose connection came over TLS keeps its TlsConn
+// (util/tls.h). Its frames, shared or its own, are encrypted into a buffer
+// of ciphertext of its own just before they are sent, and that buffer is what
+// goes to send() (and to the SendPool helpers), retried from where the socket
+// stopped. Plain viewers are untouched: the same shared frame, no copy.
+// Closing sends close_notify after the close frame.
+//
 // Keep-alive: one timer for all viewers sends a protocol ping to a viewer
 // silent for half of ws_idle_timeout and drops one silent (or unable to take
 // a write) for all of it.
@@ -38,6 +45,7 @@
 #include "http/send_pool.h"
 #include "http/server.h"
 #include "server/engine.h"
+#include "util/tls.h"
 
 namespace jenky {
 
@@ -72,7 +80,9 @@ class LogHub {
   std::optional<WsRefusal> Check(const Request& req, const LogSocketOptions& o) const;
   // Takes over an upgraded connection: answers the handshake and streams.
   // LEFTOVER is what the HTTP reader had already read past the request.
-  void Accept(tcp::socket socket, std::string leftover, const Request& req, LogSocketOptions o);
+  // TLS, when not null, is the connection's TLS state (handshake done).
+  void Accept(tcp::socket socket, std::unique_ptr<TlsConn> tls, std::string leftover,
+              const Request& req, LogSocketOptions o);
   // Closes every viewer with 1001 and the offset to resume at (shutdown).
   void Shutdown();
   size_t viewers() const { return viewers_.size(); }

@@ -13,7 +13,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "http/http_stream.h"
 #include "util/logger.h"
+#include "util/time.h"
+#include "util/tls.h"
 #include "util/url.h"
 #include "util/utf8.h"
 
@@ -38,6 +41,14 @@ void RefuseConnection(tcp::socket& socket, int limit) {
   socket.close(ignored);
 }
 
+// Looks like the start of an HTTP request ("GET /", "POST /"...): upper-case
+// letters and a space.
+bool LooksLikeHttp(std::string_view bytes) {
+  size_t i = 0;
+  while (i < bytes.size() && i < 8 && bytes[i] >= 'A' && bytes[i] <= 'Z') ++i;
+  return i >= 3 && i < bytes.size() && bytes[i] == ' ';
+}
+
 }  // namespace
 
 std::string HttpDate() {
@@ -54,7 +65,7 @@ std::string HttpDate() {
   return text;
 }
 
-Exchange::Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits,
+Exchange::Exchange(Request& req, HttpStream& stream, const HttpLimits& limits,
                    beast::flat_buffer* buffer, const net::ip::address* remote)
     : req_(req), stream_(stream), limits_(limits), buffer_(buffer), keep_alive_(req.keep_alive()) {
   std::string_view target(req.target().data(), req.target().size());
@@ -68,6 +79,15 @@ Exchange::Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& li
   boost::system::error_code ec;
   auto ep = stream.socket().remote_endpoint(ec);
   if (!ec) remote_ = ep.address();
+}
+
+bool Exchange::secure() const { return stream_.secure(); }
+
+HttpStream Exchange::TakeStream() {
+  taken_ = true;
+  responded_ = true;
+  keep_alive_ = false;
+  return std::move(stream_);
 }
 
 const std::string* Exchange::Query(const std::string& name) const {
@@ -205,7 +225,56 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
   } count{connections_};
   boost::system::error_code peer_ec;
   net::ip::address peer = socket.remote_endpoint(peer_ec).address();
-  beast::tcp_stream stream(std::move(socket));
+  std::shared_ptr<const TlsContext> tls = tls_;  // this connection's, whatever a reload does
+  HttpStream stream(std::move(socket), tls ? tls->NewConn() : nullptr);
+  if (tls) {
+    std::string first;
+    HandshakeResult r = co_await stream.Handshake(limits_.handshake_timeout, &first);
+    if (r != HandshakeResult::kOk) {
+      std::string why = r == HandshakeResult::kTimeout     ? "no handshake in time"
+                        : r == HandshakeResult::kPlainHttp ? "plain HTTP on the HTTPS port"
+                        : r == HandshakeResult::kClosed    ? "closed during the handshake"
+                                                           : stream.tls_error();
+      int64_t held = 0;
+      if (tls_log_.Allow("tls", NowMillis(), &held)) {
+        LogInfo("TLS handshake with {} failed: {}{}", peer_ec ? std::string("?") : peer.to_string(),
+                why, held > 0 ? fmt::format(" ({} more since the last one logged)", held) : "");
+      }
+      if (r == HandshakeResult::kPlainHttp && LooksLikeHttp(first)) {
+        co_await RefusePlainHttp(stream);
+      }
+      boost::system::error_code ignored;
+      stream.socket().close(ignored);
+      co_return;
+    }
+  }
+  co_await Serve(stream, peer_ec ? nullptr : &peer);
+}
+
+// What nginx and Go's net/http do: a readable answer to the user who typed
+// http://, then the close. The rest of the request is read (briefly) before
+// closing, so the kernel sends a FIN after the answer, not a reset over it.
+net::awaitable<void> HttpServer::RefusePlainHttp(HttpStream& stream) {
+  std::string body =
+      "This port speaks HTTPS: use https:// in the URL (jenky has [server] tls_cert set).\n";
+  std::string answer = fmt::format(
+      "HTTP/1.1 400 Bad Request\r\nServer: jenky\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Connection: close\r\nContent-Length: {}\r\n\r\n{}", body.size(), body);
+  beast::tcp_stream& tcp = stream.tcp_layer();
+  tcp.expires_after(limits_.write_timeout);
+  auto [ec, n] = co_await net::async_write(tcp, net::buffer(answer), kTuple);
+  if (ec) co_return;
+  boost::system::error_code ignored;
+  tcp.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  tcp.expires_after(std::chrono::seconds(2));
+  char sink[4096];
+  for (;;) {
+    auto [rec, rn] = co_await tcp.async_read_some(net::buffer(sink), kTuple);
+    if (rec) break;
+  }
+}
+
+net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::address* remote) {
   beast::flat_buffer buffer;
   bool first = true;
   for (;;) {
@@ -250,11 +319,9 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
         break;  // a client that does not finish its request in time gets no answer
       }
       if (!parser.get().target().empty() && status != http::status::uri_too_long) {
-        boost::system::error_code rep_ec;
-        auto peer = stream.socket().remote_endpoint(rep_ec);
         LogWarning("{} {} from {} rejected: {}", std::string(parser.get().method_string()),
                    std::string(parser.get().target()),
-                   rep_ec ? std::string("?") : peer.address().to_string(), message);
+                   remote ? remote->to_string() : std::string("?"), message);
       }
       Request dummy{http::verb::get, "/", 11};
       dummy.keep_alive(false);
@@ -273,7 +340,7 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
                                              "([server] max_url)", limits_.target_bytes));
       break;
     }
-    Exchange ex(req, stream, limits_, &buffer, peer_ec ? nullptr : &peer);
+    Exchange ex(req, stream, limits_, &buffer, remote);
     bool failed = false;
     try {
       co_await handler_(ex);
@@ -293,9 +360,7 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket) {
     if (ex.stream_taken()) co_return;  // upgraded: the new owner has closed it
     if (!ex.keep_alive()) break;
   }
-  boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.close();
+  co_await stream.Close(limits_.write_timeout);
 }
 
 }  // namespace jenky

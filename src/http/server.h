@@ -5,7 +5,13 @@
 // Limits (every one is something a client controls): header bytes (431),
 // request-target bytes (414), body bytes (413), time to read a whole request (a client that sends a
 // header byte a minute is cut off), idle keep-alive time, time to write,
-// concurrent connections (503).
+// concurrent connections (503), and with TLS the time to finish the handshake.
+//
+// TLS (SetTls): every connection accepted while a context is set speaks
+// HTTPS; one set later (a reload with renewed certificate files) serves the
+// connections accepted after it, and live ones keep the context they began
+// with. A client that sends plain HTTP to a TLS port gets a plain-text 400
+// saying so, as nginx and Go's net/http answer it.
 //
 // Runs on the single event-loop thread like everything it calls.
 #pragma once
@@ -18,9 +24,13 @@
 #include <vector>
 
 #include "http/net.h"
+#include "util/rate_limiter.h"
 #include "util/status.h"
 
 namespace jenky {
+
+class HttpStream;  // http/http_stream.h: the session's byte stream, plain or TLS
+class TlsContext;
 
 struct HttpLimits {
   size_t header_bytes = 16 * 1024;
@@ -29,6 +39,7 @@ struct HttpLimits {
   std::chrono::seconds read_timeout{20};  // whole request, from its first byte
   std::chrono::seconds idle_timeout{75};  // keep-alive wait for the next request
   std::chrono::seconds write_timeout{30};
+  std::chrono::milliseconds handshake_timeout{10000};  // TLS: ClientHello to Finished
   int max_connections = 20000;
 };
 
@@ -42,7 +53,7 @@ class Exchange {
   // stays there); may be null when there is none.
   // REMOTE, when given, is the peer's address (known to the connection, so
   // not asked of the kernel for every request).
-  Exchange(Request& req, beast::tcp_stream& stream, const HttpLimits& limits,
+  Exchange(Request& req, HttpStream& stream, const HttpLimits& limits,
            beast::flat_buffer* buffer = nullptr, const net::ip::address* remote = nullptr);
 
   const Request& req() const { return req_; }
@@ -53,7 +64,9 @@ class Exchange {
   const std::map<std::string, std::string>& query() const { return query_; }
   std::string Header(std::string_view name) const;
   const net::ip::address& remote() const { return remote_; }
-  beast::tcp_stream& stream() { return stream_; }
+  HttpStream& stream() { return stream_; }
+  // Over TLS (the session cookie is then Secure).
+  bool secure() const;
   const HttpLimits& limits() const { return limits_; }
 
   // Sends a complete response (Content-Length, keep-alive as the request asked).
@@ -69,12 +82,7 @@ class Exchange {
   bool responded() const { return responded_; }
   // Hands the connection to a protocol upgrade (WebSocket); the HTTP session
   // ends without touching it again.
-  beast::tcp_stream TakeStream() {
-    taken_ = true;
-    responded_ = true;
-    keep_alive_ = false;
-    return std::move(stream_);
-  }
+  HttpStream TakeStream();
   // With TakeStream: the bytes the client sent after the request (a
   // WebSocket client may send its first frame without waiting).
   std::string TakeLeftover() {
@@ -90,7 +98,7 @@ class Exchange {
 
  private:
   Request& req_;
-  beast::tcp_stream& stream_;
+  HttpStream& stream_;
   const HttpLimits& limits_;
   beast::flat_buffer* buffer_;
   std::string path_;
@@ -117,6 +125,9 @@ class HttpServer {
   Result<tcp::endpoint> Listen(const std::string& host, int port);
   // Serves on an already listening socket (systemd socket activation).
   Result<tcp::endpoint> Adopt(int fd);
+  // Serves HTTPS with CTX on connections accepted from now on; null: plain HTTP.
+  void SetTls(std::shared_ptr<const TlsContext> ctx) { tls_ = std::move(ctx); }
+  bool tls() const { return tls_ != nullptr; }
   // Stops accepting; open connections finish their current request.
   void Stop();
   int connections() const { return connections_; }
@@ -126,12 +137,16 @@ class HttpServer {
  private:
   net::awaitable<void> Accept(tcp::acceptor& acceptor);
   net::awaitable<void> Session(tcp::socket socket);
+  net::awaitable<void> Serve(HttpStream& stream, const net::ip::address* peer);
+  net::awaitable<void> RefusePlainHttp(HttpStream& stream);
 
   net::io_context& io_;
   Handler handler_;
   HttpLimits limits_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   int connections_ = 0;
+  std::shared_ptr<const TlsContext> tls_;
+  LogThrottle tls_log_{20};  // handshake failures: scanners must not flood the journal
 };
 
 }  // namespace jenky

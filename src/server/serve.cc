@@ -49,10 +49,18 @@ bool LoadConfig(const std::string& explicit_path, Config& out) {
   return true;
 }
 
-std::string UrlFor(const tcp::endpoint& ep) {
+std::string UrlFor(const tcp::endpoint& ep, bool tls) {
   std::string host = ep.address().to_string();
   if (ep.address().is_v6()) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(ep.port());
+  return (tls ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
+}
+
+// Logs what serving CONFIG's TLS pair means; WHEN is "" at start, "SIGHUP: " on reload.
+void LogTls(const ServerConfig& server, const char* when) {
+  if (!server.tls) return;
+  LogInfo("{}TLS: serving {} ({}, key {})", when, server.tls_cert, server.tls->summary(),
+          server.tls_key);
+  for (const auto& w : server.tls->warnings()) LogWarning("{}{}", when, w);
 }
 
 }  // namespace
@@ -69,6 +77,11 @@ int Check(const std::string& config_path) {
   if (!load.ok()) {
     std::fprintf(stderr, "%zu error(s) in %s\n", load.errors.size(), path.c_str());
     return 1;
+  }
+  if (load.config.server.tls) {
+    for (const auto& w : load.config.server.tls->warnings()) {
+      std::fprintf(stderr, "warning: %s\n", w.c_str());
+    }
   }
   std::printf("%s: ok (%zu project(s), %zu token(s))\n", path.c_str(), load.config.projects.size(),
               load.config.tokens.size());
@@ -144,6 +157,7 @@ int Serve(const ServeOptions& options) {
       LogError("cannot re-execute {}: no listening socket or not executable", self);
       return;
     }
+
     // Viewers get 1001 and their offset (written now; the kernel sends it
     // after the exec closes their sockets).
     if (hub_ptr) hub_ptr->Shutdown();
@@ -166,12 +180,25 @@ int Serve(const ServeOptions& options) {
   Api api(engine, options.web_dir, options.argv.empty() ? std::function<void()>() : reexec);
   LogHub hub(io, engine);
   api.set_log_hub(&hub);
+  // The next process loads the config (and the TLS pair) again: one that
+  // would not start must not replace one that serves.
+  api.set_restart_check([&options] {
+    Config next;
+    if (BuildConfig(options, next) != 0) {
+      return Status::Error("the configuration does not load (the server log has its errors; "
+                           "`jenky check` shows them): fix it and upgrade again; the running "
+                           "jenky keeps serving");
+    }
+    return Status::Ok();
+  });
   hub_ptr = &hub;
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
   limits.target_bytes = static_cast<size_t>(config.server.max_url_bytes);
   limits.max_connections = config.server.max_connections;
+  limits.handshake_timeout = config.server.tls_handshake_timeout;
   HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);
+  server.SetTls(config.server.tls);
   server_ptr = &server;
   // Signals are handled from before the first line a caller may act on.
   net::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
@@ -184,8 +211,9 @@ int Serve(const ServeOptions& options) {
     LogError("{}", bound.status().message());
     return 1;
   }
-  std::string url = UrlFor(*bound);
+  std::string url = UrlFor(*bound, server.tls());
   LogInfo("listening on {}", url);
+  LogTls(config.server, "");
   if (!passed.empty()) LogInfo("listening socket passed by systemd (socket activation)");
   engine.SetBaseUrl(config.server.public_url.empty() ? url : config.server.public_url);
   LogInfo("data in {}; {} project(s){}", data_dir, config.projects.size(),
@@ -227,6 +255,14 @@ int Serve(const ServeOptions& options) {
                            ts.tv_sec * 1000000LL + ts.tv_nsec / 1000));
       Config fresh;
       if (BuildConfig(options, fresh) == 0) {
+        // Renewed certificate files take effect here, for new connections;
+        // open ones keep the pair they started with.
+        if (static_cast<bool>(fresh.server.tls) != server.tls()) {
+          LogWarning("SIGHUP: TLS is now {} for new connections on the same port",
+                     fresh.server.tls ? "on" : "off");
+        }
+        server.SetTls(fresh.server.tls);
+        LogTls(fresh.server, "SIGHUP: ");
         std::string note = engine.Reload(std::move(fresh));
         LogInfo("SIGHUP: configuration reloaded: {} project(s){}", engine.config().projects.size(), note);
       } else {

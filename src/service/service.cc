@@ -315,7 +315,8 @@ Status RollBack(const std::string& target) {
 
 Status AskServerToRestart(const std::string& url) {
   const char* token = std::getenv("JENKY_TOKEN");
-  auto client = Client::Create(url, token ? token : "");
+  const char* cacert = std::getenv("JENKY_CACERT");
+  auto client = Client::Create(url, token ? token : "", cacert ? cacert : "");
   if (!client.ok()) return client.status();
   auto r = client->Post("/api/v1/admin/restart", "{}");
   if (!r.ok()) return r.status();
@@ -326,7 +327,8 @@ Status AskServerToRestart(const std::string& url) {
 // Polls the server until it answers with VERSION (15 s at most).
 Status WaitForVersion(const std::string& url, const std::string& version) {
   const char* token = std::getenv("JENKY_TOKEN");
-  auto client = Client::Create(url, token ? token : "");
+  const char* cacert = std::getenv("JENKY_CACERT");
+  auto client = Client::Create(url, token ? token : "", cacert ? cacert : "");
   if (!client.ok()) return client.status();
   std::string want = version.substr(version.find(' ') + 1);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);

@@ -29,7 +29,7 @@ SANITIZER_OPTION_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_
 SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error: ",
                      "WARNING: ThreadSanitizer")
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "interrupted"}
-LISTEN_RE = re.compile(r"^listening on (http://127\.0\.0\.1:(\d+))$")
+LISTEN_RE = re.compile(r"^listening on (https?://127\.0\.0\.1:(\d+))$")
 
 
 class JenkyTestError(AssertionError):
@@ -225,8 +225,14 @@ class Response:
         return f"<Response {self.status} {self.body[:300]!r}>"
 
 
-def http_request(port, method, path, body=None, headers=None, timeout=15):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def _connection(port, timeout, ssl_context):
+    if ssl_context is not None:
+        return http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ssl_context)
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=15, ssl_context=None):
+    conn = _connection(port, timeout, ssl_context)
     try:
         hdrs = dict(headers or {})
         if isinstance(body, str):
@@ -242,8 +248,8 @@ def http_request(port, method, path, body=None, headers=None, timeout=15):
 class LogStream:
     """GET .../log?follow=1 read incrementally."""
 
-    def __init__(self, port, path, headers=None, timeout=20):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    def __init__(self, port, path, headers=None, timeout=20, ssl_context=None):
+        self.conn = _connection(port, timeout, ssl_context)
         self.conn.request("GET", path, headers=headers or {})
         self.resp = self.conn.getresponse()
         self.data = b""
@@ -328,8 +334,10 @@ class Server:
     """One `jenky serve` process with its stderr collected into self.lines."""
 
     def __init__(self, binary, data_dir, config_path=None, listen="127.0.0.1:0", env=None,
-                 extra_args=(), cwd=None):
+                 extra_args=(), cwd=None, ssl_context=None):
         self.binary = binary
+        # For an https:// server: the client side (trusting the test's CA).
+        self.ssl_context = ssl_context
         self.cwd = cwd
         self.data_dir = data_dir
         self.config_path = config_path
@@ -383,7 +391,8 @@ class Server:
         # "listening on" comes before the engine and the signal handlers are
         # set up; the first answer comes after. Tests that signal the server
         # need it fully up.
-        r = http_request(self.port, "GET", "/healthz", timeout=timeout)
+        r = http_request(self.port, "GET", "/healthz", timeout=timeout,
+                         ssl_context=self.ssl_context)
         assert r.status == 200, f"/healthz answered {r}"
         return self
 
@@ -503,7 +512,8 @@ class Server:
         if json_body is not None:
             body = json.dumps(json_body)
             headers.setdefault("Content-Type", "application/json")
-        return http_request(self.port, method, path, body=body, headers=headers, timeout=timeout)
+        return http_request(self.port, method, path, body=body, headers=headers, timeout=timeout,
+                            ssl_context=self.ssl_context)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -554,7 +564,8 @@ class Server:
                           what=f"{needle!r} in the log of run {run_id}")
 
     def stream(self, path, headers=None, timeout=20):
-        return LogStream(self.port, path, headers=headers, timeout=timeout)
+        return LogStream(self.port, path, headers=headers, timeout=timeout,
+                         ssl_context=self.ssl_context)
 
 
 # --------------------------------------------------------------------------
@@ -641,9 +652,10 @@ class World:
         return self.write(name, server + "\n" + extra + "\n" + "\n".join(projects))
 
     def server(self, config_path=None, listen="127.0.0.1:0", env=None, start=True, data_dir=None,
-               extra_args=(), cwd=None):
+               extra_args=(), cwd=None, ssl_context=None):
         s = Server(self.binary, data_dir or self.data_dir, config_path=config_path, listen=listen,
-                   env=env or self.env(), extra_args=extra_args, cwd=cwd or self.root)
+                   env=env or self.env(), extra_args=extra_args, cwd=cwd or self.root,
+                   ssl_context=ssl_context)
         self.servers.append(s)
         if start:
             s.start()

@@ -30,11 +30,18 @@ class Closed(Exception):
 
 
 class WebSocket:
-    def __init__(self, url, headers=None, deflate=False, timeout=10, auto_pong=True):
-        assert url.startswith("ws://")
-        hostport, _, path = url[5:].partition("/")
+    def __init__(self, url, headers=None, deflate=False, timeout=10, auto_pong=True,
+                 ssl_context=None):
+        """URL is ws://... or wss://... (then SSL_CONTEXT, an ssl.SSLContext,
+        says whom to trust)."""
+        secure = url.startswith("wss://")
+        assert secure or url.startswith("ws://")
+        hostport, _, path = url[6 if secure else 5:].partition("/")
         host, _, port = hostport.partition(":")
-        self.sock = socket.create_connection((host, int(port or 80)), timeout=timeout)
+        self.sock = socket.create_connection((host, int(port or (443 if secure else 80))),
+                                             timeout=timeout)
+        if secure:
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname=host)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
             f"GET /{path} HTTP/1.1",
