@@ -44,7 +44,12 @@ int ScriptsShow(const std::string& name) {
 
 int main(int argc, char** argv) {
   // The supervisor is this same binary; keep its start as cheap as possible.
-  if (argc == 2 && std::string_view(argv[1]) == "__supervise") return jenky::SupervisorMain();
+  if (argc >= 2 && std::string_view(argv[1]) == "__supervise") {
+    if (argc == 2) return jenky::SupervisorMain();
+    if (argc == 4 && std::string_view(argv[2]) == "--warm-shell") return jenky::SupervisorMain(argv[3]);
+    std::fprintf(stderr, "usage: jenky __supervise [--warm-shell SHELL] (internal: started by jenky serve)\n");
+    return 2;
+  }
 
   CLI::App app{"jenky: self-hosted continuous deployment"};
   app.require_subcommand(1);

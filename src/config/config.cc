@@ -171,6 +171,14 @@ class Loader {
     return std::nullopt;
   }
 
+  std::optional<bool> Bool(const toml::table& t, std::string_view key, std::string_view where) {
+    const toml::node* n = t.get(key);
+    if (!n) return std::nullopt;
+    if (auto b = n->value<bool>()) return *b;
+    Error(*n, fmt::format("{}.{} must be true or false (without quotes)", where, key));
+    return std::nullopt;
+  }
+
   std::optional<std::vector<std::string>> Strings(const toml::table& t, std::string_view key,
                                                   std::string_view where) {
     const toml::node* n = t.get(key);
@@ -276,7 +284,7 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
                               "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
                               "ws_max_viewers_per_run", "max_log_bytes", "max_json_depth",
                               "max_url", "max_connections", "session_lifetime", "tls_cert",
-                              "tls_key", "tls_handshake_timeout"});
+                              "tls_key", "tls_handshake_timeout", "warm_shell"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
@@ -302,6 +310,7 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     else c.server.max_body_bytes = *n;
   }
   if (auto d = L.Duration(t, "kill_grace", "server")) c.server.kill_grace = *d;
+  if (auto b = L.Bool(t, "warm_shell", "server")) c.server.warm_shell = *b;
   if (auto size = L.String(t, "ws_max_lag", "server")) {
     auto n = ParseSize(*size);
     if (!n.ok()) L.Error(*t.get("ws_max_lag"), "server.ws_max_lag: " + n.status().message());

@@ -75,6 +75,8 @@ struct ServerConfig {
   std::vector<std::string> allowed_origins;
   long long max_body_bytes = 1 << 20;
   Millis kill_grace = std::chrono::seconds(10);  // TERM -> KILL on cancel/timeout
+  // Spare supervisors start bash ahead of need (supervisor.h, "warm shell").
+  bool warm_shell = true;
   int max_auth_failures = 10;
   // A WebSocket viewer that sends nothing (not even a pong to our pings) for
   // this long is gone; pings go out at half of it.

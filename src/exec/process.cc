@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -36,7 +37,23 @@ Result<pid_t> Spawn(const SpawnOptions& o) {
   } else {
     setup_fd(o.stderr_fd, 2, O_WRONLY);
   }
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  // Extra descriptors go through copies above every target first, so that
+  // one's target cannot be another's source.
+  std::vector<int> copies;
+  int first_free = 3;
+  for (const auto& [fd, target] : o.extra_fds) {
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+    if (copy < 0) {
+      for (int c : copies) close(c);
+      posix_spawn_file_actions_destroy(&fa);
+      posix_spawnattr_destroy(&attr);
+      return PosixError("copy a descriptor for the child", errno);
+    }
+    copies.push_back(copy);
+    posix_spawn_file_actions_adddup2(&fa, copy, target);
+    first_free = std::max(first_free, target + 1);
+  }
+  posix_spawn_file_actions_addclosefrom_np(&fa, first_free);
   if (!o.workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa, o.workdir.c_str());
 
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
@@ -71,6 +88,7 @@ Result<pid_t> Spawn(const SpawnOptions& o) {
                   : posix_spawn(&pid, o.argv[0].c_str(), &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
+  for (int c : copies) close(c);
   if (rc != 0) {
     std::string what = fmt::format("start {}", o.argv[0]);
     if (!o.workdir.empty()) what += fmt::format(" in {}", o.workdir);

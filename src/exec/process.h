@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/status.h"
@@ -26,6 +27,9 @@ struct SpawnOptions {
   // Blocked in the child from its first instruction (a signal mask survives
   // exec); a signal sent before the program could block it stays pending.
   std::vector<int> blocked_signals;
+  // More descriptors for the child: {descriptor here, its number there}, the
+  // numbers from 3 up. Everything else above 2 is closed.
+  std::vector<std::pair<int, int>> extra_fds;
 };
 
 // posix_spawn with every other descriptor closed in the child, default signal

@@ -113,6 +113,10 @@ std::optional<SupervisorId> ReadSupervisorId(const RunDir& dir) {
   return id;
 }
 
+std::string WarmShellMarker(const SupervisorId& id) {
+  return fmt::format("JENKY_SUPERVISOR={}.{}", id.pid, id.start_time);
+}
+
 bool SupervisorAlive(const RunDir& dir) {
   int fd = open(dir.lock().c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
@@ -133,7 +137,9 @@ ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason) {
     r.reason = reason;
     // The supervisor is gone but what it started may not be: end it, so the
     // project's next run never overlaps this one.
-    int killed = KillProcessesWithEnv("JENKY_RUN_DIR=" + dir.path);
+    int killed = 0;
+    if (auto sid = ReadSupervisorId(dir)) killed += KillProcessesWithEnv(WarmShellMarker(*sid));
+    killed += KillProcessesWithEnv("JENKY_RUN_DIR=" + dir.path);
     if (killed > 0) {
       r.reason += fmt::format("; stopped {} process{} it left running", killed,
                               killed == 1 ? "" : "es");

@@ -67,12 +67,19 @@ struct SupervisorId {
 Status WriteSupervisorId(const RunDir& dir, const SupervisorId& id);
 std::optional<SupervisorId> ReadSupervisorId(const RunDir& dir);
 
+// "JENKY_SUPERVISOR=PID.START": the environment entry a supervisor's warm
+// shell starts with (supervisor.h). The shell learns its run's JENKY_RUN_DIR
+// only later, and /proc/PID/environ shows a process's environment as it was
+// at its start: this entry is how a warm shell whose supervisor died is found.
+std::string WarmShellMarker(const SupervisorId& id);
+
 // True while some process holds `lock` exclusively (the supervisor lives).
 bool SupervisorAlive(const RunDir& dir);
 
 // For a run whose supervisor is gone without an exit record: takes the lock
 // (so a supervisor that has not started yet will see the record and refuse to
-// run) and writes an `interrupted` exit record. Returns the record in force,
+// run), ends what the run left running (processes with its JENKY_RUN_DIR or
+// its supervisor's WarmShellMarker) and writes an `interrupted` exit record. Returns the record in force,
 // which is the supervisor's own if it finished in the meantime.
 ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason);
 

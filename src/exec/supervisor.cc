@@ -5,14 +5,21 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <optional>
+#include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -72,12 +79,108 @@ std::string SignalName(int sig) {
   return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
 }
 
+// What a warm shell runs (supervisor.h), read from fd 4. Fd 3 is a pipe that
+// brings one byte once the run is ready, or EOF when none will come; fd 5
+// holds WarmStartData. Values are only ever data to `read` and `export`. (Bash
+// reads this file through its own descriptor, 255.)
+constexpr std::string_view kWarmBootstrap = R"BOOT(# jenky: a warm shell, waiting for its run
+IFS= read -r -N 1 __jenky_go <&3 || exit 125
+exec 3<&- 4<&-
+{ IFS= read -r -d '' __jenky_dir && IFS= read -r -d '' __jenky_script; } <&5 || exit 125
+cd -P -- "$__jenky_dir" || exit 125
+unset OLDPWD JENKY_SUPERVISOR
+while IFS= read -r -d '' __jenky_kv; do export -- "$__jenky_kv"; done <&5
+exec 5<&-
+BASH_ARGV0=$__jenky_script
+unset __jenky_go __jenky_dir __jenky_script __jenky_kv
+SECONDS=0
+set -e
+. "$0"
+)BOOT";
+
+// A warm shell and the descriptors that reach it.
+struct WarmShell {
+  pid_t pid = -1;
+  std::string shell;
+  int go_fd = -1;    // one byte: become the run
+  int data_fd = -1;  // the run, as WarmStartData
+  int out_fd = -1;   // its stdout and stderr
+
+  // Ends a warm shell that will not be used.
+  void Discard() {
+    for (int* fd : {&go_fd, &data_fd, &out_fd}) {
+      if (*fd >= 0) close(*fd);
+      *fd = -1;
+    }
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    pid = -1;
+  }
+};
+
+std::optional<WarmShell> StartWarmShell(const std::string& shell, const SupervisorId& self) {
+  int go[2], out[2];
+  if (pipe2(go, O_CLOEXEC) != 0) return std::nullopt;
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    close(go[0]);
+    close(go[1]);
+    return std::nullopt;
+  }
+  int boot = memfd_create("jenky-warm-bootstrap", MFD_CLOEXEC);
+  int data = memfd_create("jenky-warm-run", MFD_CLOEXEC);
+  std::optional<WarmShell> warm;
+  if (boot >= 0 && data >= 0 && WriteAll(boot, kWarmBootstrap, "warm shell bootstrap").ok()) {
+    SpawnOptions o;
+    o.argv = {shell, "/dev/fd/4"};
+    o.env = {WarmShellMarker(self)};
+    o.stdout_fd = o.stderr_fd = out[1];
+    o.extra_fds = {{go[0], 3}, {boot, 4}, {data, 5}};
+    o.new_process_group = true;
+    if (auto pid = Spawn(o); pid.ok()) warm = WarmShell{*pid, shell, go[1], data, out[0]};
+  }
+  close(go[0]);
+  close(out[1]);
+  if (boot >= 0) close(boot);
+  if (!warm) {
+    close(go[1]);
+    close(out[0]);
+    if (data >= 0) close(data);
+  }
+  return warm;
+}
+
+bool IsIdentifier(std::string_view name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return c == '_' || std::isalnum(static_cast<unsigned char>(c));
+  });
+}
+
+// Variables bash reads at start-up, sets itself or keeps read-only: exported
+// later they would not act as they do when found in the environment at start.
+bool SpecialToTheShell(std::string_view name) {
+  static const std::set<std::string_view> names = {
+      "ENV", "SHELLOPTS", "POSIXLY_CORRECT", "IFS", "PS4", "UID", "EUID", "PPID", "GROUPS",
+      "LINENO", "RANDOM", "SRANDOM", "SECONDS", "EPOCHSECONDS", "EPOCHREALTIME", "HISTCMD",
+      "FUNCNAME", "DIRSTACK", "PIPESTATUS", "OPTIND", "OPTERR", "COMP_WORDBREAKS", "HOSTTYPE",
+      "MACHTYPE", "OSTYPE", "JENKY_SUPERVISOR"};
+  return name.rfind("BASH", 0) == 0 || names.count(name) > 0;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 class Supervisor {
   enum class Phase { kRunning, kTerminating, kCleaningUp, kKilled };
 
  public:
-  explicit Supervisor(const RunSpec& spec)
-      : spec_(spec), dir_{spec.run_dir}, masker_(spec.secrets) {}
+  Supervisor(const RunSpec& spec, WarmShell* warm, const SupervisorId& self)
+      : spec_(spec), dir_{spec.run_dir}, masker_(spec.secrets), warm_(warm), self_(self) {}
 
   int Run() {
     if (!Lock()) return 1;
@@ -94,33 +197,70 @@ class Supervisor {
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-      return Finish(RunStatus::kFailed, std::nullopt, PosixError("pipe", errno).message());
+    if (!StartWarm()) {
+      int pipefd[2];
+      if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        return Finish(RunStatus::kFailed, std::nullopt, PosixError("pipe", errno).message());
+      }
+      SpawnOptions o;
+      o.argv = spec_.argv;
+      o.env = spec_.env;
+      o.workdir = spec_.workdir;
+      o.stdout_fd = o.stderr_fd = pipefd[1];
+      o.new_process_group = true;
+      auto pid = Spawn(o);
+      close(pipefd[1]);
+      out_fd_ = pipefd[0];
+      if (!pid.ok()) {
+        close(out_fd_);
+        return Finish(RunStatus::kFailed, 127, pid.status().message());
+      }
+      child_ = *pid;
+      // Who we are, for the server's cancel and adoption; written after the
+      // script started, off the trigger's path (the lock already says we live).
+      WriteSupervisorId(dir_, self_);
     }
-    SpawnOptions o;
-    o.argv = spec_.argv;
-    o.env = spec_.env;
-    o.workdir = spec_.workdir;
-    o.stdout_fd = o.stderr_fd = pipefd[1];
-    o.new_process_group = true;
-    auto pid = Spawn(o);
-    close(pipefd[1]);
-    out_fd_ = pipefd[0];
-    if (!pid.ok()) {
-      close(out_fd_);
-      return Finish(RunStatus::kFailed, 127, pid.status().message());
-    }
-    child_ = *pid;
     deadline_ = MonotonicMillis() + spec_.timeout_ms;
-    // Who we are, for the server's cancel and adoption; written after the
-    // script started, off the trigger's path (the lock already says we live).
-    WriteSupervisorId(dir_, SupervisorId{getpid(), ProcessStartTime(getpid()).value_or(0)});
     Loop();
     return Conclude();
   }
 
  private:
+  // Hands the run to the warm shell when it can run it exactly as a cold
+  // start would (WarmStartData); otherwise ends the warm shell. True if the
+  // warm shell is now the script.
+  bool StartWarm() {
+    if (!warm_ || warm_->pid <= 0) return false;
+    std::optional<std::string> data = WarmStartData(spec_, warm_->shell);
+    // Before the shell is the run: who we are names it (WarmShellMarker), so
+    // that it is found if this supervisor dies.
+    if (!data || !WriteSupervisorId(dir_, self_).ok()) {
+      warm_->Discard();
+      return false;
+    }
+    size_t done = 0;
+    while (done < data->size()) {
+      ssize_t n = pwrite(warm_->data_fd, data->data() + done, data->size() - done,
+                         static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    // A warm shell that died while it waited makes this write fail (EPIPE).
+    if (done < data->size() || write(warm_->go_fd, "g", 1) != 1) {
+      warm_->Discard();
+      return false;
+    }
+    close(warm_->go_fd);
+    close(warm_->data_fd);
+    warm_->go_fd = warm_->data_fd = -1;
+    child_ = warm_->pid;
+    out_fd_ = warm_->out_fd;
+    warm_->out_fd = -1;
+    warm_->pid = -1;  // the run's now
+    return true;
+  }
+
   bool Lock() {
     lock_fd_ = open(dir_.lock().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -376,6 +516,8 @@ class Supervisor {
   RunDir dir_;
   std::optional<LogWriter> log_;
   SecretMasker masker_;
+  WarmShell* warm_;  // or null
+  SupervisorId self_;
   int lock_fd_ = -1;
   int sig_fd_ = -1;
   int out_fd_ = -1;
@@ -397,14 +539,58 @@ class Supervisor {
 
 }  // namespace
 
-int Supervise(const RunSpec& spec) { return Supervisor(spec).Run(); }
+std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string& shell) {
+  if (shell.empty() || spec.argv.size() != 3 || spec.argv[0] != shell || spec.argv[1] != "-e") {
+    return std::nullopt;
+  }
+  if (spec.workdir.empty() || spec.workdir[0] != '/' || !IsDirectory(spec.workdir)) {
+    return std::nullopt;
+  }
+  std::string out;
+  auto add = [&out](std::string_view field) {
+    out.append(field);
+    out.push_back('\0');
+  };
+  if (spec.workdir.find('\0') != std::string::npos) return std::nullopt;
+  add(spec.workdir);
+  add(spec.argv[2]);
+  for (const std::string& kv : spec.env) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) return std::nullopt;
+    std::string_view name(kv.data(), eq);
+    std::string_view value(kv.data() + eq + 1, kv.size() - eq - 1);
+    if (!IsIdentifier(name) || SpecialToTheShell(name)) return std::nullopt;
+    if (name == "_" || name == "PWD") continue;  // the shell sets both
+    if (name == "OLDPWD") {
+      if (IsDirectory(std::string(value))) add(kv);  // else bash drops it
+      continue;
+    }
+    if (name == "SHLVL") {
+      // A cold start raises it by one.
+      int level = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), level);
+      if (ec != std::errc() || end != value.data() + value.size() || level < 0 || level >= 998) {
+        return std::nullopt;
+      }
+      add(fmt::format("SHLVL={}", level + 1));
+      continue;
+    }
+    add(kv);
+  }
+  return out;
+}
+
+int Supervise(const RunSpec& spec) {
+  return Supervisor(spec, nullptr, SupervisorId{getpid(), ProcessStartTime(getpid()).value_or(0)})
+      .Run();
+}
 
 const std::vector<int>& SupervisorSignals() {
   static const std::vector<int> signals = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
   return signals;
 }
 
-int SupervisorMain() {
+int SupervisorMain(const std::string& warm_shell) {
   // Block the signals the supervisor handles before anything else: a cancel
   // that arrives while a spare is still reading its RunSpec stays pending and
   // is read from the signalfd once the script runs.
@@ -412,6 +598,10 @@ int SupervisorMain() {
   sigemptyset(&set);
   for (int s : SupervisorSignals()) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, nullptr);
+  // Who we are and the warm shell, while no run waits for either.
+  SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0)};
+  std::optional<WarmShell> warm;
+  if (!warm_shell.empty()) warm = StartWarmShell(warm_shell, self);
   std::string input;
   char buf[65536];
   for (;;) {
@@ -420,13 +610,19 @@ int SupervisorMain() {
     if (n <= 0) break;
     input.append(buf, n);
   }
-  if (input.empty()) return 0;  // a spare the server no longer needs
+  if (input.empty()) {  // a spare the server no longer needs
+    if (warm) warm->Discard();
+    return 0;
+  }
   auto spec = DecodeRunSpec(input);
   if (!spec.ok()) {
+    if (warm) warm->Discard();
     LogError("supervisor: {}", spec.status().message());
     return 2;
   }
-  return Supervise(*spec);
+  int code = Supervisor(*spec, warm ? &*warm : nullptr, self).Run();
+  if (warm) warm->Discard();  // unused (a run that never started); else a no-op
+  return code;
 }
 
 }  // namespace jenky

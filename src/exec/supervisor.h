@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,8 +52,28 @@ Result<RunSpec> DecodeRunSpec(const std::string& text);
 // exit code for the supervisor: 0 when an exit record was written.
 int Supervise(const RunSpec& spec);
 
-// `jenky __supervise`: steps 1-7.
-int SupervisorMain();
+// `jenky __supervise [--warm-shell SHELL]`: steps 1-7.
+//
+// With a warm shell, the spare starts SHELL (bash) before its run exists,
+// waiting on a pipe with a small bootstrap; a run for `SHELL -e SCRIPT` is
+// then handed to that shell instead of starting one, which takes the shell's
+// start-up (about a millisecond and a half of exec, dynamic linking and
+// initialisation here) off the trigger's path. The bootstrap changes to the
+// workdir, exports the run's environment, resets SECONDS, sets -e and sources
+// the script with $0 set to its path. Only what a cold start could show
+// differently is told apart: BASH_SOURCE and FUNCNAME have one more entry
+// (the bootstrap) and a top-level `return` ends the script instead of failing.
+int SupervisorMain(const std::string& warm_shell = "");
+
+// The run as a warm shell reads it: workdir, script path and each KEY=VALUE
+// to export, each ending in a NUL. nullopt when a warm start could differ
+// from `SHELL -e SCRIPT` started with SPEC's environment in its workdir:
+// another command line, a workdir that is not a directory (the cold start
+// reports that), or an environment variable the shell treats specially at
+// start-up (BASH_ENV, SHELLOPTS, IFS, exported functions, names that are
+// not identifiers, ...). SHLVL, PWD, OLDPWD and _ get what a cold start
+// would make of them.
+std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string& shell);
 
 // The signals a supervisor handles (SIGTERM and SIGINT cancel, SIGHUP too,
 // SIGCHLD). Whoever starts one blocks them in SpawnOptions::blocked_signals:

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -61,6 +62,25 @@ int64_t FileSize(const std::string& path) {
 bool IsPosixShell(const std::string& shell) {
   static const std::set<std::string> kShells = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"};
   return kShells.count(std::filesystem::path(shell).filename().string()) > 0;
+}
+
+// The bash most projects run their scripts with, for spares to start ahead
+// of need (supervisor.h); "" when none uses bash or warm shells are off.
+std::string WarmShellFor(const Config& config) {
+  if (!config.server.warm_shell) return "";
+  std::map<std::string, int> uses;
+  for (const ProjectConfig& p : config.projects) {
+    if (std::filesystem::path(p.shell).filename() == "bash") ++uses[p.shell];
+  }
+  std::string best;
+  int most = 0;
+  for (const auto& [shell, n] : uses) {
+    if (n > most) {
+      best = shell;
+      most = n;
+    }
+  }
+  return best;
 }
 
 }  // namespace
@@ -424,6 +444,9 @@ void Engine::SpawnSpare() {
   }
   SpawnOptions o;
   o.argv = {supervisor_binary_, "__supervise"};
+  if (std::string warm = WarmShellFor(config_); !warm.empty()) {
+    o.argv.insert(o.argv.end(), {"--warm-shell", warm});
+  }
   for (char** e = environ; e && *e; ++e) o.env.push_back(*e);
   o.stdin_fd = in[0];
   o.stderr_fd = STDERR_FILENO;

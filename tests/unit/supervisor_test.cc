@@ -22,6 +22,10 @@ using namespace std::chrono_literals;
 
 class SupervisorTest : public ::testing::Test {
  protected:
+  // kPlain: `bash SCRIPT`; kCold: `bash -e SCRIPT`, as the server asks for it;
+  // kWarm: the same, given to a warm shell.
+  enum class Shell { kPlain, kCold, kWarm };
+
   void SetUp() override {
     char tmpl[] = "/tmp/jenky-sup-XXXXXX";
     root_ = mkdtemp(tmpl);
@@ -32,14 +36,18 @@ class SupervisorTest : public ::testing::Test {
 
   // Starts a supervisor for SCRIPT; returns its pid. Does not wait.
   pid_t Start(const std::string& script, int64_t timeout_ms = 30'000, int64_t grace_ms = 2'000,
-              int64_t max_log_bytes = 0, const std::string& cancel_at_once = "") {
+              int64_t max_log_bytes = 0, const std::string& cancel_at_once = "",
+              Shell shell = Shell::kPlain, std::vector<std::string> env = {}) {
+    bool warm = shell == Shell::kWarm;
     EXPECT_TRUE(WriteFileAtomic(dir_.script(), script).ok());
     RunSpec spec;
     spec.run_dir = dir_.path;
     spec.run_id = 1;
     spec.project = "t";
     spec.argv = {"/bin/bash", dir_.script()};
+    if (shell != Shell::kPlain) spec.argv = {"/bin/bash", "-e", dir_.script()};  // as the server
     spec.env = {"PATH=/usr/bin:/bin", "GREETING=hello", "MARKER=" + root_};
+    spec.env.insert(spec.env.end(), env.begin(), env.end());
     spec.workdir = root_;
     spec.timeout_ms = timeout_ms;
     spec.kill_grace_ms = grace_ms;
@@ -48,6 +56,7 @@ class SupervisorTest : public ::testing::Test {
     EXPECT_EQ(pipe(in), 0);
     SpawnOptions o;
     o.argv = {JENKY_BINARY, "__supervise"};
+    if (warm) o.argv.insert(o.argv.end(), {"--warm-shell", "/bin/bash"});
     o.env = {"PATH=/usr/bin:/bin"};
     o.stdin_fd = in[0];
     o.stderr_fd = 2;
@@ -237,6 +246,110 @@ TEST_F(SupervisorTest, OutputExactlyAtTheLogLimitIsNotCut) {
   ExitRecord r = Wait(Start("head -c 4096 /dev/zero | tr '\\0' 'x'\n", 30'000, 2'000, 4096));
   EXPECT_EQ(r.status, RunStatus::kSucceeded);
   EXPECT_EQ(Log(), std::string(4096, 'x'));
+}
+
+// What a script can see of how it was started. ${#BASH_SOURCE[@]} tells a
+// warm start (2: the bootstrap sourced it) from a cold one (1); everything
+// else must be the same.
+constexpr char kProbe[] =
+    "echo \"started=${#BASH_SOURCE[@]}\"\n"
+    "echo \"0=$0 #=$# -=$- PWD=$PWD OLDPWD=${OLDPWD-unset} SHLVL=$SHLVL SECONDS=$SECONDS\"\n"
+    "echo \"source0=${BASH_SOURCE[0]} lineno=$LINENO umask=$(umask)\"\n"
+    "echo \"ppid_is_supervisor=$([ \"$PPID\" = \"$(cat /proc/$PPID/stat | cut -d' ' -f1)\" ] && echo y)\"\n"
+    "echo \"pgid_is_self=$([ \"$(ps -o pgid= -p $$ | tr -d ' ')\" = \"$$\" ] && echo y)\"\n"
+    "echo \"fds=$(ls /proc/$$/fd | sort -n | tr '\\n' ' ')\"\n"
+    "echo \"stdin=$(readlink /proc/$$/fd/0)\"\n"
+    "trap -p; shopt -p; set -o | tr -s ' \\t' ' '\n"
+    "compgen -v | grep -v -x -e BASH_ARGC -e BASH_ARGV -e BASH_LINENO -e BASH_SOURCE "
+    "-e FUNCNAME -e _ | tr '\\n' ' '; echo\n"
+    "env -0 | sort -z | tr '\\0' '\\n' | grep -v '^_='\n"
+    "grep -E '^(SigBlk|SigIgn)' /proc/$$/status\n"
+    "f() { echo \"in f: ${FUNCNAME[0]} line $LINENO\"; }\n"
+    "f\n"
+    "false\n"
+    "echo not reached\n";
+
+TEST_F(SupervisorTest, AWarmStartLooksToTheScriptLikeAColdOne) {
+  std::vector<std::string> env = {"SHLVL=2", "OLDPWD=/tmp", "PWD=/nonexistent", "LANG=C.UTF-8",
+                                  "WITH_NEWLINE=a\nb", "QUOTES=it's \"$(not run)\" `x`"};
+  ExitRecord cold = Wait(Start(kProbe, 30'000, 2'000, 0, "", Shell::kCold, env));
+  std::string cold_log = Log();
+  ASSERT_TRUE(MakeDirs(root_ + "/runs/2").ok());
+  dir_ = RunDir{root_ + "/runs/2"};
+  ExitRecord warm = Wait(Start(kProbe, 30'000, 2'000, 0, "", Shell::kWarm, env));
+  std::string warm_log = Log();
+  ASSERT_NE(cold_log.find("started=1\n"), std::string::npos) << cold_log;
+  ASSERT_NE(warm_log.find("started=2\n"), std::string::npos) << warm_log;
+  // The run directory differs (runs/1 vs runs/2), and so the script's path.
+  auto same = [&](std::string text) {
+    for (std::string from : {root_ + "/runs/1", root_ + "/runs/2"}) {
+      for (size_t at; (at = text.find(from)) != std::string::npos;) text.replace(at, from.size(), "RUN");
+    }
+    text.replace(0, text.find('\n'), "started=?");
+    return text;
+  };
+  EXPECT_EQ(same(warm_log), same(cold_log));
+  EXPECT_NE(cold_log.find("SHLVL=3 "), std::string::npos) << cold_log;
+  EXPECT_NE(cold_log.find("QUOTES=it's \"$(not run)\" `x`\n"), std::string::npos) << cold_log;
+  EXPECT_EQ(cold.status, RunStatus::kFailed);
+  EXPECT_EQ(warm.status, RunStatus::kFailed);
+  EXPECT_EQ(warm.exit_code, cold.exit_code);
+  EXPECT_EQ(warm.exit_code, 1);
+  EXPECT_EQ(warm_log.find("not reached"), std::string::npos);
+}
+
+TEST_F(SupervisorTest, AnEnvironmentTheShellReadsAtStartGetsAColdStart) {
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/bash_env", "echo sourced by BASH_ENV\n").ok());
+  Wait(Start(kProbe, 30'000, 2'000, 0, "", Shell::kWarm, {"BASH_ENV=" + root_ + "/bash_env"}));
+  std::string log = Log();
+  EXPECT_EQ(log.rfind("sourced by BASH_ENV\nstarted=1\n", 0), 0u) << log;
+}
+
+TEST_F(SupervisorTest, AWarmShellWhoseSupervisorDiedIsEndedWithTheRun) {
+  pid_t pid = Start("echo $$ > \"$MARKER/shell.pid\"\necho up\nsleep 300\n", 30'000, 2'000, 0, "",
+                    Shell::kWarm, {"JENKY_RUN_DIR=" + dir_.path});  // as the server sets it
+  for (int i = 0; i < 500 && !PathExists(root_ + "/shell.pid"); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  std::this_thread::sleep_for(50ms);  // the pid written in full
+  pid_t shell = std::stoi(ReadFile(root_ + "/shell.pid").value_or("0"));
+  ASSERT_GT(shell, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  waitpid(pid, nullptr, 0);
+  ASSERT_EQ(kill(shell, 0), 0) << "the shell outlives its supervisor";
+  ExitRecord r = DeclareInterrupted(dir_, "lost");
+  EXPECT_EQ(r.status, RunStatus::kInterrupted);
+  EXPECT_NE(r.reason.find("stopped"), std::string::npos) << r.reason;
+  // Orphaned, it is reaped by init (or this test's subreaper): gone or a zombie.
+  auto state = ReadFile("/proc/" + std::to_string(shell) + "/stat");
+  EXPECT_TRUE(!state.ok() || state->find(") Z") != std::string::npos) << *state;
+  EXPECT_TRUE(Survivors().empty());
+}
+
+TEST(WarmStartData, IsTheRunAsDataOrNothing) {
+  RunSpec spec;
+  spec.argv = {"/bin/bash", "-e", "/data/runs/7/script"};
+  spec.workdir = "/tmp";
+  spec.env = {"PATH=/usr/bin:/bin", "_=/usr/bin/jenky", "PWD=/somewhere", "SHLVL=1",
+              "OLDPWD=/", "V=a=b\nc"};
+  using namespace std::string_literals;
+  EXPECT_EQ(WarmStartData(spec, "/bin/bash"),
+            "/tmp\0/data/runs/7/script\0PATH=/usr/bin:/bin\0SHLVL=2\0OLDPWD=/\0V=a=b\nc\0"s);
+  spec.env = {"OLDPWD=/no/such/dir"};
+  EXPECT_EQ(WarmStartData(spec, "/bin/bash"), "/tmp\0/data/runs/7/script\0"s);
+  EXPECT_EQ(WarmStartData(spec, "/usr/bin/bash"), std::nullopt);  // another shell
+  for (std::string bad : {"BASH_ENV=/x", "BASH_FUNC_f%%=() { :; }", "SHELLOPTS=xtrace", "IFS=,",
+                          "ENV=/x", "UID=0", "SECONDS=5", "NOT-AN-IDENTIFIER=1", "1X=1",
+                          "SHLVL=x", "SHLVL=-1", "JENKY_SUPERVISOR=1.2", "NOEQUALS"}) {
+    spec.env = {bad};
+    EXPECT_EQ(WarmStartData(spec, "/bin/bash"), std::nullopt) << bad;
+  }
+  spec.env = {};
+  spec.workdir = "/no/such/dir";  // the cold start says what is wrong
+  EXPECT_EQ(WarmStartData(spec, "/bin/bash"), std::nullopt);
+  spec.workdir = "/tmp";
+  spec.argv = {"/bin/bash", "/data/runs/7/script"};  // not -e
+  EXPECT_EQ(WarmStartData(spec, "/bin/bash"), std::nullopt);
 }
 
 }  // namespace
