@@ -88,7 +88,8 @@ IFS= read -r -N 1 __jenky_go <&3 || exit 125
 exec 3<&- 4<&-
 { IFS= read -r -d '' __jenky_dir && IFS= read -r -d '' __jenky_script; } <&5 || exit 125
 cd -P -- "$__jenky_dir" || exit 125
-unset OLDPWD JENKY_SUPERVISOR
+unset OLDPWD JENKY_SUPERVISOR LANG LC_ALL LC_CTYPE LC_NUMERIC LC_TIME LC_COLLATE LC_MONETARY \
+  LC_MESSAGES LC_PAPER LC_NAME LC_ADDRESS LC_TELEPHONE LC_MEASUREMENT LC_IDENTIFICATION
 while IFS= read -r -d '' __jenky_kv; do export -- "$__jenky_kv"; done <&5
 exec 5<&-
 BASH_ARGV0=$__jenky_script
@@ -135,7 +136,14 @@ std::optional<WarmShell> StartWarmShell(const std::string& shell, const Supervis
   if (boot >= 0 && data >= 0 && WriteAll(boot, kWarmBootstrap, "warm shell bootstrap").ok()) {
     SpawnOptions o;
     o.argv = {shell, "/dev/fd/4"};
+    // With this process's locale, which the run most likely has too: the
+    // shell loads its files now, and when the run's LANG is exported glibc
+    // has them already (the bootstrap unsets these before the run's are set).
     o.env = {WarmShellMarker(self)};
+    for (char** e = environ; e && *e; ++e) {
+      std::string_view kv(*e);
+      if (kv.rfind("LANG=", 0) == 0 || kv.rfind("LC_", 0) == 0) o.env.emplace_back(kv);
+    }
     o.stdout_fd = o.stderr_fd = out[1];
     o.extra_fds = {{go[0], 3}, {boot, 4}, {data, 5}};
     o.new_process_group = true;

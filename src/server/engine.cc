@@ -366,11 +366,11 @@ void Engine::StartRun(int64_t id) {
   if (Status s = WriteFile(a.dir.script(), script, 0640); !s.ok()) {
     return FailToStart(a, s.message());
   }
+  // Also the check that the disk has room for the run's files: a run that
+  // cannot have them fails here, with the reason, before any process starts.
   if (Status s = WriteFile(a.dir.meta(), DumpJson(meta) + "\n", 0640); !s.ok()) {
     return FailToStart(a, s.message());
   }
-  int log_fd = open(a.dir.log().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-  if (log_fd >= 0) close(log_fd);
   std::string workdir = WorkdirOf(config_.server, *p);
   if (!PathExists(workdir)) {
     if (Status s = MakeDirs(workdir); !s.ok()) return FailToStart(a, s.message());
@@ -402,6 +402,10 @@ void Engine::StartRun(int64_t id) {
     waitpid(sup.pid, nullptr, WNOHANG);
     return FailToStart(a, sent.message());
   }
+  // The supervisor is on its way. The empty log lets followers open it before
+  // the first byte (the supervisor creates it too, whoever comes first).
+  int log_fd = open(a.dir.log().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  if (log_fd >= 0) close(log_fd);
 
   a.child = sup.pid;
   if (!a.tail) a.tail = std::make_shared<LogTail>(io_, a.dir.log());

@@ -57,7 +57,7 @@ class SupervisorTest : public ::testing::Test {
     SpawnOptions o;
     o.argv = {JENKY_BINARY, "__supervise"};
     if (warm) o.argv.insert(o.argv.end(), {"--warm-shell", "/bin/bash"});
-    o.env = {"PATH=/usr/bin:/bin"};
+    o.env = supervisor_env_;
     o.stdin_fd = in[0];
     o.stderr_fd = 2;
     o.new_session = true;
@@ -106,6 +106,7 @@ class SupervisorTest : public ::testing::Test {
 
   std::string root_;
   RunDir dir_;
+  std::vector<std::string> supervisor_env_ = {"PATH=/usr/bin:/bin"};
 };
 
 TEST_F(SupervisorTest, CapturesStdoutAndStderrInOrderWithEnvironment) {
@@ -324,6 +325,24 @@ TEST_F(SupervisorTest, AWarmShellWhoseSupervisorDiedIsEndedWithTheRun) {
   auto state = ReadFile("/proc/" + std::to_string(shell) + "/stat");
   EXPECT_TRUE(!state.ok() || state->find(") Z") != std::string::npos) << *state;
   EXPECT_TRUE(Survivors().empty());
+}
+
+// The warm shell starts with the supervisor's locale (to have its files
+// loaded); the script must still get its own run's.
+TEST_F(SupervisorTest, AWarmShellTakesTheRunsLocaleNotItsOwn) {
+  supervisor_env_.push_back("LANG=C.UTF-8");
+  const std::string script = "x='\xc3\xa9'\necho \"chars=${#x} LANG=${LANG-unset}\"\n";
+  int n = 0;
+  for (const std::vector<std::string>& env :
+       {std::vector<std::string>{}, std::vector<std::string>{"LANG=C.UTF-8"}}) {
+    for (Shell shell : {Shell::kCold, Shell::kWarm}) {
+      dir_ = RunDir{root_ + "/runs/" + std::to_string(++n)};
+      ASSERT_TRUE(MakeDirs(dir_.path).ok());
+      Wait(Start(script, 30'000, 2'000, 0, "", shell, env));
+      EXPECT_EQ(Log(), env.empty() ? "chars=2 LANG=unset\n" : "chars=1 LANG=C.UTF-8\n")
+          << (shell == Shell::kWarm ? "warm" : "cold");
+    }
+  }
 }
 
 TEST(WarmStartData, IsTheRunAsDataOrNothing) {
