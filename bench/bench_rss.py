@@ -38,8 +38,10 @@ def jenky_snapshot(server):
     out = {"server": mem(server.pid)}
     spares = server.spare_pids()
     out["spares"] = [mem(p) for p in spares]
-    out["total_vmrss_kib"] = out["server"]["vmrss_kib"] + sum(m["vmrss_kib"] for m in out["spares"])
-    out["total_pss_kib"] = out["server"]["pss_kib"] + sum(m["pss_kib"] for m in out["spares"])
+    out["warm_shells"] = [mem(p) for p in server.warm_shell_pids()]
+    helpers = out["spares"] + out["warm_shells"]
+    out["total_vmrss_kib"] = out["server"]["vmrss_kib"] + sum(m["vmrss_kib"] for m in helpers)
+    out["total_pss_kib"] = out["server"]["pss_kib"] + sum(m["pss_kib"] for m in helpers)
     return out
 
 

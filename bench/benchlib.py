@@ -416,8 +416,12 @@ class Jenky:
         return os.path.join(self.data_dir, "runs", str(run_id))
 
     def spare_pids(self):
-        """Children of the server: the spare `jenky __supervise`."""
-        return [p for p in children_of(self.pid) if _cmdline(p).endswith("__supervise")]
+        """Children of the server: the spare `jenky __supervise [--warm-shell SHELL]`."""
+        return [p for p in children_of(self.pid) if " __supervise" in f" {_cmdline(p)}"]
+
+    def warm_shell_pids(self):
+        """Children of the spares: their warm shells (`bash /dev/fd/4`)."""
+        return [c for p in self.spare_pids() for c in children_of(p)]
 
 
 def _cmdline(pid):

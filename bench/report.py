@@ -210,8 +210,10 @@ def rss_section(results):
     if not r:
         return out + [failed_note(results, "rss")]
     out.append(
-        f"jenky serving {r['projects']} projects; the server process and the spare supervisor "
-        "it keeps ready (`jenky __supervise`, its child) are measured separately. "
+        f"jenky serving {r['projects']} projects; the server process, the spare supervisor "
+        "it keeps ready (`jenky __supervise`, its child) and the spare's warm shell (`bash`, "
+        "started ahead of the next run: architecture.md, \"Warm shell\") are measured "
+        "separately. "
         f"\"After runs\" is after {r['runs']} runs and a `GET /api/v1/projects`; \"after UI\" "
         "is after also serving `GET /` (the embedded web UI). `webhook` has one hook; "
         f"\"after runs\" is after {r['runs']} hook calls. VmRSS from /proc/PID/status, in MiB "
@@ -231,6 +233,8 @@ def rss_section(results):
         row("**jenky serve**", moment, j["server"])
         for s in j["spares"]:
             row("jenky spare `__supervise`", moment, s)
+        for s in j.get("warm_shells", []):
+            row("jenky warm shell (`bash`)", moment, s)
         out.append(f"| jenky total | {moment} | {j['total_vmrss_kib'] / MIB:.1f} | | | "
                    f"{j['total_pss_kib'] / MIB:.1f} |")
     row("`webhook`", "after startup", r["webhook_startup"])
@@ -244,7 +248,7 @@ def rss_section(results):
     out.append(f"| server VmRSS ≤ 10 MiB (startup and after runs) | {server / MIB:.1f} MiB "
                f"(webhook: {wh / MIB:.1f} MiB; server ÷ webhook {server / wh:.2f}×) | "
                f"{verdict(server <= 10 * MIB)} |")
-    out.append(f"| (server + spare, for the record) | {total / MIB:.1f} MiB | |")
+    out.append(f"| (server + spare + warm shell, for the record) | {total / MIB:.1f} MiB | |")
     out.append(f"| (server after serving the UI, for the record) | "
                f"{r['jenky_after_ui']['server']['vmrss_kib'] / MIB:.1f} MiB | |")
     out.append("")
