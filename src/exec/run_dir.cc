@@ -98,7 +98,7 @@ std::optional<ExitRecord> ReadExitRecord(const RunDir& dir) {
 Status WriteSupervisorId(const RunDir& dir, const SupervisorId& id) {
   nlohmann::json j = {{"pid", id.pid}, {"start_time", id.start_time}};
   // Not fsynced: it names a process, which a power cut ends anyway.
-  return WriteFileAtomic(dir.supervisor(), DumpJson(j) + "\n", 0644, /*durable=*/false);
+  return WriteFileAtomic(dir.supervisor(), DumpJson(j) + "\n", 0640, /*durable=*/false);
 }
 
 std::optional<SupervisorId> ReadSupervisorId(const RunDir& dir) {

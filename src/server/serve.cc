@@ -118,6 +118,8 @@ int Serve(const ServeOptions& options) {
   if (int rc = BuildConfig(options, config); rc != 0) return rc;
 
   const std::string& data_dir = config.server.data_dir;
+  // A data directory jenky creates is its own (an existing one keeps its mode).
+  if (!PathExists(data_dir)) MakeDirs(data_dir, 0750);
   if (Status s = MakeDirs(data_dir + "/runs", 0750); !s.ok()) {
     LogError("{}; pass --data-dir DIR or set [server].data_dir to a writable directory", s.message());
     return 1;

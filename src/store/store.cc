@@ -1,5 +1,9 @@
 #include "store/store.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include <sqlite3.h>
@@ -146,6 +150,20 @@ struct StmtReset {
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   std::unique_ptr<Store> store(new Store());
   store->path_ = path;
+  // The history is not for every user of the machine: no access for others,
+  // also for a database an older jenky made (SQLite gives its -wal and -shm
+  // files the database's mode when it creates them).
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (fd >= 0) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 0007)) fchmod(fd, st.st_mode & 0770);
+    close(fd);
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    struct stat st;
+    std::string file = path + suffix;
+    if (stat(file.c_str(), &st) == 0 && (st.st_mode & 0007)) chmod(file.c_str(), st.st_mode & 0770);
+  }
   int rc = sqlite3_open_v2(path.c_str(), &store->db_,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);

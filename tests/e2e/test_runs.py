@@ -328,3 +328,28 @@ def test_the_timeout_counts_from_the_start_of_a_run_not_from_its_trigger(world):
     for rid in ids:
         done = srv.wait_run(rid, timeout=20)
         assert done["status"] == "succeeded", done
+
+
+def test_the_data_files_are_not_readable_by_other_users(world):
+    # Under the usual umask 022, jenky's own files (history, logs, scripts,
+    # run state) still give nothing to other users; the workspace is the
+    # script's business and keeps the umask.
+    old = os.umask(0o022)
+    try:
+        data = world.path("fresh-data")
+        srv = world.serve(project_toml("p", "echo hi"), data_dir=data)
+    finally:
+        os.umask(old)
+    run = srv.wait_run(srv.trigger("p")["id"])
+    assert run["status"] == "succeeded", run
+    srv.stop()
+    seen = []
+    for root, dirs, files in os.walk(data):
+        dirs[:] = [d for d in dirs if os.path.join(root, d) != os.path.join(data, "workspaces")]
+        for name in [root] + [os.path.join(root, f) for f in files]:
+            mode = os.stat(name).st_mode & 0o777
+            seen.append(os.path.relpath(name, data))
+            assert mode & 0o007 == 0, f"{os.path.relpath(name, data)} has mode {mode:o}"
+    for must in (".", "jenky.db", "runs", f"runs/{run['id']}/log", f"runs/{run['id']}/script",
+                 f"runs/{run['id']}/exit.json", f"runs/{run['id']}/supervisor.json"):
+        assert must in seen, (must, seen)
