@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include "http/api.h"
+#include "http/http_stream.h"
 #include "http/log_hub.h"
 #include "http/server.h"
 #include "server/engine.h"
@@ -138,7 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // A connection of its own for each request: a WebSocket upgrade takes
     // the stream away. Its read buffer holds what the client sent after the
     // request (a WebSocket client's first frames), as the server's would.
-    beast::tcp_stream stream(w.io);
+    HttpStream stream{tcp::socket(w.io)};
     beast::flat_buffer buffer;
     buffer.commit(net::buffer_copy(buffer.prepare(rest.size()), net::buffer(rest.data(), rest.size())));
     Exchange ex(req, stream, w.limits, &buffer, &w.remote);
