@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 namespace jenky {
 namespace {
@@ -49,26 +50,31 @@ SecretMasker::SecretMasker(const std::vector<std::string>& secrets) {
   std::sort(patterns_.begin(), patterns_.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   patterns_.erase(std::unique(patterns_.begin(), patterns_.end()), patterns_.end());
+  for (size_t i = 0; i < patterns_.size(); ++i) {
+    starting_with_[static_cast<unsigned char>(patterns_[i][0])].push_back(static_cast<uint32_t>(i));
+  }
 }
 
 std::string SecretMasker::Mask(std::string_view in, size_t* consumed, bool at_end) const {
   std::string out;
   out.reserve(in.size());
-  size_t pos = 0;
-  for (;;) {
-    // The earliest match; at equal positions the longest pattern (sorted first).
-    size_t best = std::string_view::npos, best_len = 0;
-    for (const std::string& p : patterns_) {
-      size_t at = in.find(p, pos);
-      if (at < best) {
-        best = at;
-        best_len = p.size();
+  // One pass: the earliest position where a pattern matches, and there the
+  // longest one (patterns are sorted longest first).
+  size_t pos = 0;  // what is before it is in OUT
+  const size_t size = in.size();
+  for (size_t i = 0; i < size; ++i) {
+    const std::vector<uint32_t>& candidates = starting_with_[static_cast<unsigned char>(in[i])];
+    for (uint32_t k : candidates) {
+      const std::string& p = patterns_[k];
+      if (p.size() <= size - i && in[i + 1] == p[1] &&
+          std::memcmp(in.data() + i, p.data(), p.size()) == 0) {
+        out.append(in.substr(pos, i - pos));
+        out.append(kMask);
+        pos = i + p.size();
+        i = pos - 1;
+        break;
       }
     }
-    if (best == std::string_view::npos) break;
-    out.append(in.substr(pos, best - pos));
-    out.append(kMask);
-    pos = best + best_len;
   }
   size_t keep = in.size();
   if (!at_end) {

@@ -9,6 +9,7 @@
 // pattern's length minus one byte is ever held.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,11 @@ class SecretMasker {
   std::string Mask(std::string_view in, size_t* consumed, bool at_end) const;
 
   std::vector<std::string> patterns_;
+  // Whether some pattern starts with a byte: output is scanned for those
+  // bytes only, and compared with the patterns starting there.
+  // (Indexes into patterns_, longest first, of the patterns starting with
+  // each byte; empty for most bytes.)
+  std::vector<std::vector<uint32_t>> starting_with_ = std::vector<std::vector<uint32_t>>(256);
   std::string pending_;
 };
 
