@@ -173,9 +173,9 @@ int SignalTree(pid_t root, pid_t pgid, int sig) {
   return n;
 }
 
-int KillProcessesWithEnv(const std::string& entry) {
-  std::string needle = entry;
-  needle.push_back('\0');
+int KillProcessesWithEnv(const std::vector<std::string>& entries) {
+  std::vector<std::string> needles;
+  for (const std::string& entry : entries) needles.push_back(entry + '\0');
   int killed = 0;
   for (int round = 0; round < 50; ++round) {
     int found = 0;
@@ -187,8 +187,11 @@ int KillProcessesWithEnv(const std::string& entry) {
         auto env = ReadFile(fmt::format("/proc/{}/environ", pid));
         if (!env.ok()) continue;
         // Entries are NUL-separated; match a whole entry.
-        size_t at = env->find(needle);
-        if (at == std::string::npos || (at > 0 && (*env)[at - 1] != '\0')) continue;
+        bool match = std::any_of(needles.begin(), needles.end(), [&](const std::string& needle) {
+          size_t at = env->find(needle);
+          return at != std::string::npos && (at == 0 || (*env)[at - 1] == '\0');
+        });
+        if (!match) continue;
         if (kill(static_cast<pid_t>(pid), SIGKILL) == 0) {
           ++found;
           ++killed;

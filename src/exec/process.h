@@ -54,11 +54,11 @@ bool HasChildren();
 // processes were signalled.
 int SignalTree(pid_t root, pid_t pgid, int sig);
 
-// SIGKILLs every process (of any parent) whose environment holds ENTRY
-// ("KEY=VALUE"), until none is left. For a run whose supervisor died: its
+// SIGKILLs every process (of any parent) whose environment holds one of
+// ENTRIES ("KEY=VALUE"), until none is left. For a run whose supervisor died: its
 // script tree is no longer anyone's descendant, but it still carries the
 // run's JENKY_RUN_DIR. Returns how many processes were killed.
-int KillProcessesWithEnv(const std::string& entry);
+int KillProcessesWithEnv(const std::vector<std::string>& entries);
 
 // pidfd_open(2) and pidfd_send_signal(2); -1 with errno on failure.
 int PidfdOpen(pid_t pid);

@@ -137,9 +137,9 @@ ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason) {
     r.reason = reason;
     // The supervisor is gone but what it started may not be: end it, so the
     // project's next run never overlaps this one.
-    int killed = 0;
-    if (auto sid = ReadSupervisorId(dir)) killed += KillProcessesWithEnv(WarmShellMarker(*sid));
-    killed += KillProcessesWithEnv("JENKY_RUN_DIR=" + dir.path);
+    std::vector<std::string> marks = {"JENKY_RUN_DIR=" + dir.path};
+    if (auto sid = ReadSupervisorId(dir)) marks.push_back(WarmShellMarker(*sid));
+    int killed = KillProcessesWithEnv(marks);
     if (killed > 0) {
       r.reason += fmt::format("; stopped {} process{} it left running", killed,
                               killed == 1 ? "" : "es");
