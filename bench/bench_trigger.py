@@ -103,9 +103,13 @@ class WebhookPeer:
 # Files of a run directory, in the order jenky makes them, and what each one
 # marks on the way from the request to the first byte (see engine.cc StartRun
 # and supervisor.cc). Seen through inotify (IN_CREATE or IN_MOVED_TO, whichever
-# way jenky makes the file) in a separate, instrumented pass.
+# way jenky makes the file) in a separate, instrumented pass. Normally the
+# directory is the spare supervisor's stage, renamed into place with every
+# file in it (run_dir.h): only "dir" is seen. The other files show up only
+# for runs started without a stage (the spare had not finished making it).
 PHASES = [
-    ("dir", "`runs/ID/` appears (request parsed, run recorded)"),
+    ("dir", "`runs/ID/` appears (request parsed, script and meta.json written, "
+            "the spare's stage renamed into place)"),
     ("script", "`script` appears"),
     ("meta.json", "`meta.json` appears"),
     ("log", "`log` appears (created empty by the server)"),
@@ -135,7 +139,7 @@ class JenkyPeer:
         self.ino = B.Inotify()
         runs = os.path.join(self.server.data_dir, "runs")
         os.makedirs(runs, exist_ok=True)  # the server makes it at startup; no-op
-        self.runs_wd = self.ino.add_watch(runs, B.IN_CREATE)
+        self.runs_wd = self.ino.add_watch(runs, B.IN_CREATE | B.IN_MOVED_TO)
 
     def one(self):
         run_id = self.next_id

@@ -298,7 +298,7 @@ class JenkyPeer:
         self.ino = B.Inotify()
         runs = os.path.join(self.jenky.data_dir, "runs")
         os.makedirs(runs, exist_ok=True)
-        self.runs_wd = self.ino.add_watch(runs, B.IN_CREATE)
+        self.runs_wd = self.ino.add_watch(runs, B.IN_CREATE | B.IN_MOVED_TO)
 
 
     def one(self, body, delivery, gap_ms):

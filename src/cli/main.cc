@@ -45,9 +45,17 @@ int ScriptsShow(const std::string& name) {
 int main(int argc, char** argv) {
   // The supervisor is this same binary; keep its start as cheap as possible.
   if (argc >= 2 && std::string_view(argv[1]) == "__supervise") {
-    if (argc == 2) return jenky::SupervisorMain();
-    if (argc == 4 && std::string_view(argv[2]) == "--warm-shell") return jenky::SupervisorMain(argv[3]);
-    std::fprintf(stderr, "usage: jenky __supervise [--warm-shell SHELL] (internal: started by jenky serve)\n");
+    std::string warm_shell, stage_in;
+    bool ok = argc % 2 == 0;  // flag and value pairs
+    for (int i = 2; ok && i + 1 < argc; i += 2) {
+      std::string_view flag(argv[i]);
+      if (flag == "--warm-shell") warm_shell = argv[i + 1];
+      else if (flag == "--stage") stage_in = argv[i + 1];
+      else ok = false;
+    }
+    if (ok) return jenky::SupervisorMain(warm_shell, stage_in);
+    std::fprintf(stderr, "usage: jenky __supervise [--warm-shell SHELL] [--stage RUNS_DIR] "
+                         "(internal: started by jenky serve)\n");
     return 2;
   }
 

@@ -42,6 +42,8 @@ class LogWriter {
   Status Sync();  // fdatasync both files
   int64_t size() const { return size_; }
   int64_t lines() const { return lines_; }
+  // The files were renamed with their directory: LOG_PATH names them in errors.
+  void Renamed(std::string log_path) { log_path_ = std::move(log_path); }
 
  private:
   LogWriter() = default;

@@ -1,12 +1,15 @@
 #include "exec/run_dir.h"
 #include "util/json.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -19,6 +22,10 @@ namespace jenky {
 
 RunDir RunDir::For(const std::string& data_dir, int64_t run_id) {
   return RunDir{data_dir + "/runs/" + std::to_string(run_id)};
+}
+
+std::string RunDir::StagePath(const std::string& runs_dir, pid_t spare_pid) {
+  return fmt::format("{}/.spare-{}", runs_dir, spare_pid);
 }
 
 Status ReserveExitRecord(const RunDir& dir) {
@@ -123,6 +130,24 @@ bool SupervisorAlive(const RunDir& dir) {
   bool alive = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   close(fd);  // also drops our shared lock, if we got it
   return alive;
+}
+
+int RemoveStaleStages(const std::string& runs_dir) {
+  int removed = 0;
+  DIR* d = opendir(runs_dir.c_str());
+  if (!d) return 0;
+  std::vector<std::string> stale;
+  while (struct dirent* e = readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name.rfind(".spare-", 0) != 0) continue;
+    RunDir stage{runs_dir + "/" + std::string(name)};
+    if (!SupervisorAlive(stage)) stale.push_back(stage.path);
+  }
+  closedir(d);
+  for (const std::string& path : stale) {
+    if (RemoveTree(path).ok()) ++removed;
+  }
+  return removed;
 }
 
 ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason) {

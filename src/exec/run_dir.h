@@ -13,6 +13,14 @@
 //                    start, so a full disk cannot keep it from recording why
 //                    the run ended; renamed to exit.json when written
 //
+// A spare supervisor makes its run directory before its run exists, as
+// runs/.spare-PID (StagePath), with lock held, exit.reserve taken, an empty
+// log, log.idx, script and meta.json, and supervisor.json: creating files is
+// the slow part of starting a run on many disks. The server fills script and
+// meta.json and renames the directory to runs/ID; the supervisor then has its
+// files open already. A stage whose lock nobody holds is left over from a
+// spare that died, and is removed (RemoveStaleStages).
+//
 // Liveness never rests on a pid: the supervisor holds `lock`; the kernel drops
 // it the instant the supervisor dies, whatever pids do after a reboot.
 #pragma once
@@ -32,6 +40,9 @@ struct RunDir {
   std::string path;
 
   static RunDir For(const std::string& data_dir, int64_t run_id);
+  // RUNS_DIR/.spare-PID: the run directory spare supervisor PID made ahead
+  // of need. (Never a run id: recovery only reads names made of digits.)
+  static std::string StagePath(const std::string& runs_dir, pid_t spare_pid);
   std::string meta() const { return path + "/meta.json"; }
   std::string script() const { return path + "/script"; }
   std::string log() const { return path + "/log"; }
@@ -75,6 +86,10 @@ std::string WarmShellMarker(const SupervisorId& id);
 
 // True while some process holds `lock` exclusively (the supervisor lives).
 bool SupervisorAlive(const RunDir& dir);
+
+// Removes the stages in RUNS_DIR whose spare is gone (their lock is free);
+// returns how many.
+int RemoveStaleStages(const std::string& runs_dir);
 
 // For a run whose supervisor is gone without an exit record: takes the lock
 // (so a supervisor that has not started yet will see the record and refuse to

@@ -40,8 +40,9 @@ std::string EncodeRunSpec(const RunSpec& s) {
                       {"project", s.project},       {"argv", s.argv},
                       {"env", s.env},               {"workdir", s.workdir},
                       {"timeout_ms", s.timeout_ms}, {"kill_grace_ms", s.kill_grace_ms},
-                      {"secrets", s.secrets},       {"max_log_bytes", s.max_log_bytes}};
-  return DumpJson(j);
+                      {"secrets", s.secrets},       {"max_log_bytes", s.max_log_bytes},
+                      {"staged", s.staged}};
+  return DumpJson(j) + "\n";  // (one line: JSON escapes every newline in it)
 }
 
 Result<RunSpec> DecodeRunSpec(const std::string& text) {
@@ -59,6 +60,7 @@ Result<RunSpec> DecodeRunSpec(const std::string& text) {
     s.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
     if (j.contains("secrets")) s.secrets = j.at("secrets").get<std::vector<std::string>>();
     s.max_log_bytes = j.value("max_log_bytes", int64_t{0});
+    s.staged = j.value("staged", false);
   } catch (const nlohmann::json::exception& e) {
     return Status::Error(std::string("run spec: ") + e.what());
   }
@@ -81,19 +83,16 @@ std::string SignalName(int sig) {
 
 // What a warm shell runs (supervisor.h), read from fd 4. Fd 3 is a pipe that
 // brings one byte once the run is ready, or EOF when none will come; fd 5
-// holds WarmStartData. Values are only ever data to `read` and `export`. (Bash
-// reads this file through its own descriptor, 255.)
+// holds WarmStartData, which the bootstrap sources: one `cd`, one `export`
+// and one assignment, every value in single quotes. (Bash reads this file
+// through its own descriptor, 255.)
 constexpr std::string_view kWarmBootstrap = R"BOOT(# jenky: a warm shell, waiting for its run
 IFS= read -r -N 1 __jenky_go <&3 || exit 125
 exec 3<&- 4<&-
-{ IFS= read -r -d '' __jenky_dir && IFS= read -r -d '' __jenky_script; } <&5 || exit 125
-cd -P -- "$__jenky_dir" || exit 125
-unset OLDPWD JENKY_SUPERVISOR LANG LC_ALL LC_CTYPE LC_NUMERIC LC_TIME LC_COLLATE LC_MONETARY \
+unset __jenky_go JENKY_SUPERVISOR LANG LC_ALL LC_CTYPE LC_NUMERIC LC_TIME LC_COLLATE LC_MONETARY \
   LC_MESSAGES LC_PAPER LC_NAME LC_ADDRESS LC_TELEPHONE LC_MEASUREMENT LC_IDENTIFICATION
-while IFS= read -r -d '' __jenky_kv; do export -- "$__jenky_kv"; done <&5
+. /dev/fd/5 || exit 125
 exec 5<&-
-BASH_ARGV0=$__jenky_script
-unset __jenky_go __jenky_dir __jenky_script __jenky_kv
 SECONDS=0
 set -e
 . "$0"
@@ -160,6 +159,56 @@ std::optional<WarmShell> StartWarmShell(const std::string& shell, const Supervis
   return warm;
 }
 
+// A spare's run directory, made before its run exists (run_dir.h).
+struct Stage {
+  RunDir dir;  // runs/.spare-PID until the server renames it
+  int lock_fd = -1;
+  std::optional<LogWriter> log;
+
+  // Deletes a stage no run will use (the lock goes when this process exits).
+  void Remove() {
+    log.reset();
+    RemoveTree(dir.path);
+  }
+};
+
+// Makes RUNS_DIR/.spare-PID, under another name until it is complete: the
+// server uses it only once it has every file. nullopt (and nothing left
+// behind) when any step fails; the run is then started the slower way.
+std::optional<Stage> MakeStage(const std::string& runs_dir, const SupervisorId& self) {
+  const std::string ready = RunDir::StagePath(runs_dir, self.pid);
+  RunDir dir{ready + ".tmp"};
+  // Left by a process that had this pid before.
+  RemoveTree(ready);
+  RemoveTree(dir.path);
+  Stage stage;
+  stage.dir = dir;
+  auto fail = [&](const std::string& what) -> std::optional<Stage> {
+    LogWarning("supervisor: cannot prepare {}: {}", ready, what);
+    stage.Remove();
+    if (stage.lock_fd >= 0) close(stage.lock_fd);
+    return std::nullopt;
+  };
+  if (mkdir(dir.path.c_str(), 0750) != 0) return fail(std::strerror(errno));
+  chmod(dir.path.c_str(), 0750);  // whatever the umask
+  // The lock first: a stage whose lock is free is a dead spare's.
+  stage.lock_fd = open(dir.lock().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (stage.lock_fd < 0 || flock(stage.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return fail("lock: " + std::string(std::strerror(errno)));
+  }
+  if (Status s = ReserveExitRecord(dir); !s.ok()) return fail(s.message());
+  auto log = LogWriter::Open(dir.log(), dir.index());
+  if (!log.ok()) return fail(log.status().message());
+  stage.log.emplace(std::move(log).value());
+  for (const std::string& path : {dir.script(), dir.meta()}) {
+    if (Status s = WriteFile(path, "", 0640); !s.ok()) return fail(s.message());
+  }
+  if (Status s = WriteSupervisorId(dir, self); !s.ok()) return fail(s.message());
+  if (rename(dir.path.c_str(), ready.c_str()) != 0) return fail(std::strerror(errno));
+  stage.dir.path = ready;
+  return stage;
+}
+
 bool IsIdentifier(std::string_view name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
@@ -178,26 +227,33 @@ bool SpecialToTheShell(std::string_view name) {
   return name.rfind("BASH", 0) == 0 || names.count(name) > 0;
 }
 
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 class Supervisor {
   enum class Phase { kRunning, kTerminating, kCleaningUp, kKilled };
 
  public:
-  Supervisor(const RunSpec& spec, WarmShell* warm, const SupervisorId& self)
-      : spec_(spec), dir_{spec.run_dir}, masker_(spec.secrets), warm_(warm), self_(self) {}
+  // STAGE, if not null, is the run directory made ahead (spec.staged).
+  Supervisor(const RunSpec& spec, WarmShell* warm, Stage* stage, const SupervisorId& self)
+      : spec_(spec), dir_{spec.run_dir}, masker_(spec.secrets), warm_(warm), stage_(stage),
+        self_(self) {}
 
   int Run() {
-    if (!Lock()) return 1;
-    started_at_ = NowMillis();
-    auto writer = LogWriter::Open(dir_.log(), dir_.index());
-    if (!writer.ok()) {
-      return Finish(RunStatus::kFailed, std::nullopt, writer.status().message());
+    if (stage_) {
+      if (!TakeStage()) return 1;
+    } else if (!Lock()) {
+      return 1;
     }
-    log_.emplace(std::move(writer).value());
+    started_at_ = NowMillis();
+    if (stage_) {
+      log_.emplace(std::move(*stage_->log));
+      stage_->log.reset();
+      log_->Renamed(dir_.log());
+    } else {
+      auto writer = LogWriter::Open(dir_.log(), dir_.index());
+      if (!writer.ok()) {
+        return Finish(RunStatus::kFailed, std::nullopt, writer.status().message());
+      }
+      log_.emplace(std::move(writer).value());
+    }
     if (!SetUpSignals()) return Finish(RunStatus::kFailed, std::nullopt, "cannot set up signals");
     if (CancelPending()) {
       // Cancelled while this supervisor was still starting: the script never starts.
@@ -226,7 +282,7 @@ class Supervisor {
       child_ = *pid;
       // Who we are, for the server's cancel and adoption; written after the
       // script started, off the trigger's path (the lock already says we live).
-      WriteSupervisorId(dir_, self_);
+      if (!stage_) WriteSupervisorId(dir_, self_);
     }
     deadline_ = MonotonicMillis() + spec_.timeout_ms;
     Loop();
@@ -241,8 +297,8 @@ class Supervisor {
     if (!warm_ || warm_->pid <= 0) return false;
     std::optional<std::string> data = WarmStartData(spec_, warm_->shell);
     // Before the shell is the run: who we are names it (WarmShellMarker), so
-    // that it is found if this supervisor dies.
-    if (!data || !WriteSupervisorId(dir_, self_).ok()) {
+    // that it is found if this supervisor dies. (A stage has it already.)
+    if (!data || (!stage_ && !WriteSupervisorId(dir_, self_).ok())) {
       warm_->Discard();
       return false;
     }
@@ -266,6 +322,18 @@ class Supervisor {
     out_fd_ = warm_->out_fd;
     warm_->out_fd = -1;
     warm_->pid = -1;  // the run's now
+    return true;
+  }
+
+  // The stage is the run directory now: its lock is ours already.
+  bool TakeStage() {
+    lock_fd_ = stage_->lock_fd;
+    stage_->lock_fd = -1;
+    if (PathExists(dir_.exit())) {
+      LogWarning("{}supervisor: run already has an exit record; not starting it",
+                 RunTag(spec_.run_id, spec_.project));
+      return false;
+    }
     return true;
   }
 
@@ -525,6 +593,7 @@ class Supervisor {
   std::optional<LogWriter> log_;
   SecretMasker masker_;
   WarmShell* warm_;  // or null
+  Stage* stage_;     // or null
   SupervisorId self_;
   int lock_fd_ = -1;
   int sig_fd_ = -1;
@@ -545,23 +614,29 @@ class Supervisor {
   int leftovers_ = 0;
 };
 
+// TEXT as one shell word, taken literally: in single quotes, each ' as '\''.
+std::string ShellQuote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += "'\\''";
+    else out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
 }  // namespace
 
 std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string& shell) {
   if (shell.empty() || spec.argv.size() != 3 || spec.argv[0] != shell || spec.argv[1] != "-e") {
     return std::nullopt;
   }
-  if (spec.workdir.empty() || spec.workdir[0] != '/' || !IsDirectory(spec.workdir)) {
+  if (spec.workdir.empty() || spec.workdir[0] != '/' || !IsDirectory(spec.workdir) ||
+      spec.workdir.find('\0') != std::string::npos || spec.argv[2].find('\0') != std::string::npos) {
     return std::nullopt;
   }
-  std::string out;
-  auto add = [&out](std::string_view field) {
-    out.append(field);
-    out.push_back('\0');
-  };
-  if (spec.workdir.find('\0') != std::string::npos) return std::nullopt;
-  add(spec.workdir);
-  add(spec.argv[2]);
+  std::string exports;
+  auto add = [&exports](std::string_view kv) { exports += " " + ShellQuote(kv); };
   for (const std::string& kv : spec.env) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos) return std::nullopt;
@@ -585,11 +660,15 @@ std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string&
     }
     add(kv);
   }
+  // `cd` sets OLDPWD; a cold start has only the one it was given.
+  std::string out = "cd -P -- " + ShellQuote(spec.workdir) + " || exit 125\nunset OLDPWD\n";
+  if (!exports.empty()) out += "export --" + exports + "\n";  // (no names: it would list them)
+  out += "BASH_ARGV0=" + ShellQuote(spec.argv[2]) + "\n";
   return out;
 }
 
 int Supervise(const RunSpec& spec) {
-  return Supervisor(spec, nullptr, SupervisorId{getpid(), ProcessStartTime(getpid()).value_or(0)})
+  return Supervisor(spec, nullptr, nullptr, SupervisorId{getpid(), ProcessStartTime(getpid()).value_or(0)})
       .Run();
 }
 
@@ -598,7 +677,7 @@ const std::vector<int>& SupervisorSignals() {
   return signals;
 }
 
-int SupervisorMain(const std::string& warm_shell) {
+int SupervisorMain(const std::string& warm_shell, const std::string& stage_in) {
   // Block the signals the supervisor handles before anything else: a cancel
   // that arrives while a spare is still reading its RunSpec stays pending and
   // is read from the signalfd once the script runs.
@@ -606,29 +685,34 @@ int SupervisorMain(const std::string& warm_shell) {
   sigemptyset(&set);
   for (int s : SupervisorSignals()) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, nullptr);
-  // Who we are and the warm shell, while no run waits for either.
+  // Who we are, the warm shell and the run directory, while no run waits
+  // for any of them.
   SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0)};
   std::optional<WarmShell> warm;
   if (!warm_shell.empty()) warm = StartWarmShell(warm_shell, self);
+  std::optional<Stage> stage = stage_in.empty() ? std::nullopt : MakeStage(stage_in, self);
+  // The RunSpec is one line: its end is known without waiting for EOF.
   std::string input;
   char buf[65536];
-  for (;;) {
+  while (input.empty() || input.back() != '\n') {
     ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     input.append(buf, n);
   }
-  if (input.empty()) {  // a spare the server no longer needs
-    if (warm) warm->Discard();
-    return 0;
+  auto spec = input.empty() ? Result<RunSpec>(Status::Error("")) : DecodeRunSpec(input);
+  // The stage is the run's only if the server renamed it into place.
+  if (stage && !(spec.ok() && spec->staged)) {
+    stage->Remove();
+    stage.reset();
   }
-  auto spec = DecodeRunSpec(input);
   if (!spec.ok()) {
     if (warm) warm->Discard();
+    if (input.empty()) return 0;  // a spare the server no longer needs
     LogError("supervisor: {}", spec.status().message());
     return 2;
   }
-  int code = Supervisor(*spec, warm ? &*warm : nullptr, self).Run();
+  int code = Supervisor(*spec, warm ? &*warm : nullptr, stage ? &*stage : nullptr, self).Run();
   if (warm) warm->Discard();  // unused (a run that never started); else a no-op
   return code;
 }

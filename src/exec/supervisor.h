@@ -6,7 +6,7 @@
 // the next server adopts it through the run directory (run_dir.h).
 //
 // Lifecycle:
-//   1. read the RunSpec from stdin (EOF with nothing: the server no longer
+//   1. read the RunSpec, one line, from stdin (EOF with nothing: the server no longer
 //      needs this spare; exit 0)
 //   2. take `lock`, refuse if an exit record already exists, write
 //      supervisor.json
@@ -43,8 +43,12 @@ struct RunSpec {
   // fails. 0 = no limit. The log then ends with one line saying so.
   int64_t max_log_bytes = 0;
   std::vector<std::string> secrets;  // values masked in the log (masker.h)
+  // run_dir is the stage this spare supervisor made (run_dir.h), renamed by
+  // the server: its files are made and open already.
+  bool staged = false;
 };
 
+// One line of JSON, ending in a newline.
 std::string EncodeRunSpec(const RunSpec& spec);
 Result<RunSpec> DecodeRunSpec(const std::string& text);
 
@@ -52,7 +56,12 @@ Result<RunSpec> DecodeRunSpec(const std::string& text);
 // exit code for the supervisor: 0 when an exit record was written.
 int Supervise(const RunSpec& spec);
 
-// `jenky __supervise [--warm-shell SHELL]`: steps 1-7.
+// `jenky __supervise [--warm-shell SHELL] [--stage RUNS_DIR]`: steps 1-7.
+//
+// With a stage, the spare also makes its run directory before its run
+// exists: RUNS_DIR/.spare-PID with step 2's files and an empty log (run_dir.h).
+// A RunSpec that is `staged` runs in it, under the name the server gave it;
+// any other RunSpec, or none, and the spare removes it.
 //
 // With a warm shell, the spare starts SHELL (bash) before its run exists,
 // waiting on a pipe with a small bootstrap; a run for `SHELL -e SCRIPT` is
@@ -63,10 +72,11 @@ int Supervise(const RunSpec& spec);
 // the script with $0 set to its path. Only what a cold start could show
 // differently is told apart: BASH_SOURCE and FUNCNAME have one more entry
 // (the bootstrap) and a top-level `return` ends the script instead of failing.
-int SupervisorMain(const std::string& warm_shell = "");
+int SupervisorMain(const std::string& warm_shell = "", const std::string& stage_in = "");
 
-// The run as a warm shell reads it: workdir, script path and each KEY=VALUE
-// to export, each ending in a NUL. nullopt when a warm start could differ
+// The run as a warm shell sources it: `cd` to the workdir, one `export` of
+// every KEY=VALUE and BASH_ARGV0 set to the script, each value a single-quoted
+// word (nothing in it is expanded). nullopt when a warm start could differ
 // from `SHELL -e SCRIPT` started with SPEC's environment in its workdir:
 // another command line, a workdir that is not a directory (the cold start
 // reports that), or an environment variable the shell treats specially at

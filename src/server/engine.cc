@@ -2,6 +2,7 @@
 #include "util/json.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -171,6 +172,10 @@ Status Engine::Start() {
     }
     auto d = scheduler_.Enqueue(p->name, Concurrency::kQueue, id, 1 << 30);
     if (d.ok()) Apply(*d);
+  }
+  // Stages of spares that died with an earlier server (run_dir.h).
+  if (int n = RemoveStaleStages(runs_dir); n > 0) {
+    LogInfo("removed {} run director{} a spare supervisor left unused", n, n == 1 ? "y" : "ies");
   }
   SpawnSpare();
   if (!files_.ok()) {
@@ -358,22 +363,31 @@ void Engine::StartRun(int64_t id) {
   r.script_sha256 = Sha256Hex(script);
 
   // The run directory first: once the supervisor has it, the run no longer
-  // needs this process.
-  if (Status s = MakeDirs(a.dir.path, 0750); !s.ok()) return FailToStart(a, s.message());
-  nlohmann::json meta = RunToJson(r);
-  // No fsync here, on the trigger's path: the supervisor makes the directory
-  // durable when the run ends (and a run lost before that is `interrupted`).
-  if (Status s = WriteFile(a.dir.script(), script, 0640); !s.ok()) {
-    return FailToStart(a, s.message());
+  // needs this process. No fsync here, on the trigger's path: the supervisor
+  // makes the directory durable when the run ends (and a run lost before
+  // that is `interrupted`).
+  std::string meta = DumpJson(RunToJson(r)) + "\n";
+  if (spare_.pid > 0 && !SpareAlive()) {
+    LogWarning("the spare supervisor pid={} died; starting another", spare_.pid);
+    DropSpare();
   }
-  // Also the check that the disk has room for the run's files: a run that
-  // cannot have them fails here, with the reason, before any process starts.
-  if (Status s = WriteFile(a.dir.meta(), DumpJson(meta) + "\n", 0640); !s.ok()) {
-    return FailToStart(a, s.message());
+  if (spare_.pid <= 0) SpawnSpare();
+  bool staged = UseStage(a.dir, script, meta);
+  if (!staged) {
+    if (Status s = MakeDirs(a.dir.path, 0750); !s.ok()) return FailToStart(a, s.message());
+    if (Status s = WriteFile(a.dir.script(), script, 0640); !s.ok()) {
+      return FailToStart(a, s.message());
+    }
+    // Also the check that the disk has room for the run's files: a run that
+    // cannot have them fails here, with the reason, before any process starts.
+    if (Status s = WriteFile(a.dir.meta(), meta, 0640); !s.ok()) return FailToStart(a, s.message());
   }
   std::string workdir = WorkdirOf(config_.server, *p);
   if (!PathExists(workdir)) {
-    if (Status s = MakeDirs(workdir); !s.ok()) return FailToStart(a, s.message());
+    if (Status s = MakeDirs(workdir); !s.ok()) {
+      if (staged) DropSpare();  // its stage is this run's directory now
+      return FailToStart(a, s.message());
+    }
   }
 
   RunSpec spec;
@@ -388,6 +402,7 @@ void Engine::StartRun(int64_t id) {
   spec.timeout_ms = p->timeout.count();
   spec.kill_grace_ms = config_.server.kill_grace.count();
   spec.max_log_bytes = MaxLogBytesOf(config_.server, *p);
+  spec.staged = staged;
   for (const auto& [name, value] : p->secrets) spec.secrets.push_back(value);
   if (p->webhook && !p->webhook->secret.empty()) spec.secrets.push_back(p->webhook->secret);
 
@@ -402,10 +417,13 @@ void Engine::StartRun(int64_t id) {
     waitpid(sup.pid, nullptr, WNOHANG);
     return FailToStart(a, sent.message());
   }
-  // The supervisor is on its way. The empty log lets followers open it before
-  // the first byte (the supervisor creates it too, whoever comes first).
-  int log_fd = open(a.dir.log().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-  if (log_fd >= 0) close(log_fd);
+  if (!staged) {
+    // The supervisor is on its way. The empty log lets followers open it
+    // before the first byte (the supervisor creates it too, whoever comes
+    // first). A stage has one.
+    int log_fd = open(a.dir.log().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (log_fd >= 0) close(log_fd);
+  }
 
   a.child = sup.pid;
   if (!a.tail) a.tail = std::make_shared<LogTail>(io_, a.dir.log());
@@ -439,6 +457,38 @@ void Engine::FailToStart(Active& a, const std::string& reason) {
   net::post(io_, [this, id, rec] { Finalize(id, rec); });
 }
 
+bool Engine::UseStage(const RunDir& dir, const std::string& script, const std::string& meta) {
+  if (spare_.pid <= 0 || spare_.stage.empty()) return false;
+  // Only a complete stage has this name (the spare makes it under another).
+  if (!IsDirectory(spare_.stage)) return false;
+  RunDir stage{spare_.stage};
+  // The files exist: writing them creates nothing. On a failure (a full
+  // disk, a directory already named DIR) the run is started the other way,
+  // which reports what is wrong; the stage stays the spare's, to be written
+  // over by the next run.
+  return WriteFile(stage.script(), script, 0640).ok() && WriteFile(stage.meta(), meta, 0640).ok() &&
+         rename(stage.path.c_str(), dir.path.c_str()) == 0;
+}
+
+bool Engine::SpareAlive() const {
+  if (spare_.pidfd < 0) return spare_.pid > 0;
+  struct pollfd pfd = {spare_.pidfd, POLLIN, 0};
+  return poll(&pfd, 1, 0) == 0;  // a pidfd is readable once its process exited
+}
+
+void Engine::DropSpare() {
+  if (spare_.pid <= 0) return;
+  Spare old = std::exchange(spare_, Spare{});
+  close(old.stdin_fd);  // it reads EOF, removes its stage and exits
+  if (old.pidfd < 0) return;
+  pid_t pid = old.pid;
+  auto watch = std::make_shared<std::unique_ptr<ProcessWatch>>();
+  *watch = std::make_unique<ProcessWatch>(io_, old.pidfd, [this, pid, watch] {
+    waitpid(pid, nullptr, WNOHANG);
+    net::post(io_, [watch] { watch->reset(); });
+  });
+}
+
 void Engine::SpawnSpare() {
   if (shutting_down_) return;
   int in[2];
@@ -451,6 +501,8 @@ void Engine::SpawnSpare() {
   if (std::string warm = WarmShellFor(config_); !warm.empty()) {
     o.argv.insert(o.argv.end(), {"--warm-shell", warm});
   }
+  std::string runs_dir = config_.server.data_dir + "/runs";
+  o.argv.insert(o.argv.end(), {"--stage", runs_dir});
   for (char** e = environ; e && *e; ++e) o.env.push_back(*e);
   o.stdin_fd = in[0];
   o.stderr_fd = STDERR_FILENO;
@@ -466,6 +518,7 @@ void Engine::SpawnSpare() {
   spare_.pid = *pid;
   spare_.pidfd = PidfdOpen(*pid);
   spare_.stdin_fd = in[1];
+  spare_.stage = RunDir::StagePath(runs_dir, *pid);
 }
 
 void Engine::Watch(Active& a) {

@@ -129,6 +129,12 @@ class Engine {
   void ScheduleRetry();
   void RetrySaves();
   void SpawnSpare();
+  // Makes the spare's stage DIR, with SCRIPT and META written in it; false
+  // (and DIR untouched) when there is no complete stage to take.
+  bool UseStage(const RunDir& dir, const std::string& script, const std::string& meta);
+  bool SpareAlive() const;
+  // Lets the spare go (it exits; its stage, if still its own, goes with it).
+  void DropSpare();
   std::vector<std::string> ScriptEnv(const ProjectConfig& p, const Run& r) const;
 
   net::io_context& io_;
@@ -147,6 +153,7 @@ class Engine {
     pid_t pid = -1;
     int pidfd = -1;
     int stdin_fd = -1;
+    std::string stage;  // the run directory it makes ahead (run_dir.h)
   };
   Spare spare_;
   bool shutting_down_ = false;

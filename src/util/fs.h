@@ -28,6 +28,7 @@ Status MakeDirs(const std::string& path, int mode = 0755);
 Status RemoveTree(const std::string& path);
 
 bool PathExists(const std::string& path);
+bool IsDirectory(const std::string& path);  // (following symlinks)
 
 // Writes all of DATA to FD, retrying short writes and EINTR.
 Status WriteAll(int fd, std::string_view data, const std::string& what);

@@ -709,6 +709,11 @@ class World:
         kill_pids(supervisor_pids(self.data_dir))
         kill_tagged(self.tag)
         left = pids_matching(env_entry=f"{TAG_VAR}={self.tag}".encode())
+        if left:
+            # A process caught between fork and exec shows its parent's
+            # environment: a spare killed while starting its warm shell.
+            kill_tagged(self.tag)
+            left = pids_matching(env_entry=f"{TAG_VAR}={self.tag}".encode())
         assert not left, f"processes survived cleanup: {left}"
         # With a sanitizer build, any report fails the test: a file in the
         # report directory, or one on a server's stderr (from a process

@@ -2,12 +2,16 @@
 // RunSpec on stdin, a real shell, real process trees.
 #include "exec/supervisor.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -39,7 +43,9 @@ class SupervisorTest : public ::testing::Test {
               int64_t max_log_bytes = 0, const std::string& cancel_at_once = "",
               Shell shell = Shell::kPlain, std::vector<std::string> env = {}) {
     bool warm = shell == Shell::kWarm;
-    EXPECT_TRUE(WriteFileAtomic(dir_.script(), script).ok());
+    if (stage_ != Stage::kTaken) {
+      EXPECT_TRUE(WriteFileAtomic(dir_.script(), script).ok());
+    }
     RunSpec spec;
     spec.run_dir = dir_.path;
     spec.run_id = 1;
@@ -57,6 +63,7 @@ class SupervisorTest : public ::testing::Test {
     SpawnOptions o;
     o.argv = {JENKY_BINARY, "__supervise"};
     if (warm) o.argv.insert(o.argv.end(), {"--warm-shell", "/bin/bash"});
+    if (stage_ != Stage::kNone) o.argv.insert(o.argv.end(), {"--stage", root_ + "/runs"});
     o.env = supervisor_env_;
     o.stdin_fd = in[0];
     o.stderr_fd = 2;
@@ -71,6 +78,15 @@ class SupervisorTest : public ::testing::Test {
     // While the new process is still being loaded, long before its main().
     if (!cancel_at_once.empty()) {
       EXPECT_EQ(kill(*pid, SIGTERM), 0);
+    }
+    if (stage_ == Stage::kUnused) WaitForStage(*pid);
+    if (stage_ == Stage::kTaken) {
+      // As the server does: the spare's stage, filled in, becomes dir_.
+      std::string stage = WaitForStage(*pid);
+      std::filesystem::remove_all(dir_.path);
+      EXPECT_TRUE(WriteFile(RunDir{stage}.script(), script).ok());
+      EXPECT_EQ(rename(stage.c_str(), dir_.path.c_str()), 0) << std::strerror(errno);
+      spec.staged = true;
     }
     std::string text = EncodeRunSpec(spec);
     EXPECT_EQ(write(in[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
@@ -88,6 +104,24 @@ class SupervisorTest : public ::testing::Test {
   }
 
   std::string Log() { return ReadFile(dir_.log()).value(); }
+
+  // The run directory spare PID makes ahead (run_dir.h), once complete.
+  std::string WaitForStage(pid_t pid) {
+    std::string stage = RunDir::StagePath(root_ + "/runs", pid);
+    for (int i = 0; i < 1000 && !IsDirectory(stage); ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_TRUE(IsDirectory(stage)) << stage;
+    return stage;
+  }
+
+  // Names in runs/ that are stages.
+  std::vector<std::string> Stages() {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(root_ + "/runs")) {
+      std::string name = e.path().filename();
+      if (name.rfind(".spare-", 0) == 0) out.push_back(name);
+    }
+    return out;
+  }
 
   // Pids of processes whose environment holds MARKER=root_: everything the
   // test's scripts started, wherever it ended up in the process tree.
@@ -107,6 +141,10 @@ class SupervisorTest : public ::testing::Test {
   std::string root_;
   RunDir dir_;
   std::vector<std::string> supervisor_env_ = {"PATH=/usr/bin:/bin"};
+  // kUnused: the spare makes a stage (--stage) but runs in dir_; kTaken: its
+  // stage, renamed, is dir_ (as the server hands it over).
+  enum class Stage { kNone, kUnused, kTaken };
+  Stage stage_ = Stage::kNone;
 };
 
 TEST_F(SupervisorTest, CapturesStdoutAndStderrInOrderWithEnvironment) {
@@ -272,7 +310,9 @@ constexpr char kProbe[] =
 
 TEST_F(SupervisorTest, AWarmStartLooksToTheScriptLikeAColdOne) {
   std::vector<std::string> env = {"SHLVL=2", "OLDPWD=/tmp", "PWD=/nonexistent", "LANG=C.UTF-8",
-                                  "WITH_NEWLINE=a\nb", "QUOTES=it's \"$(not run)\" `x`"};
+                                  "WITH_NEWLINE=a\nb", "QUOTES=it's \"$(not run)\" `x`",
+                                  "BYTES=\xff\xfe\xc3(\x01", "BACKSLASHES=a\\'b\\\\'c\\",
+                                  "DOLLARS=$HOME ${x:-y} !x $'\\n'", "EMPTY="};
   ExitRecord cold = Wait(Start(kProbe, 30'000, 2'000, 0, "", Shell::kCold, env));
   std::string cold_log = Log();
   ASSERT_TRUE(MakeDirs(root_ + "/runs/2").ok());
@@ -345,17 +385,93 @@ TEST_F(SupervisorTest, AWarmShellTakesTheRunsLocaleNotItsOwn) {
   }
 }
 
+TEST_F(SupervisorTest, AStagedRunRunsInTheDirectoryItsSpareMadeAhead) {
+  stage_ = Stage::kTaken;
+  for (Shell shell : {Shell::kCold, Shell::kWarm}) {
+    dir_ = RunDir{root_ + "/runs/" + (shell == Shell::kWarm ? "2" : "1")};
+    pid_t pid = Start("echo \"in $PWD\"\necho \"$0\"\nexit 3\n", 30'000, 2'000, 0, "", shell);
+    // Who runs it is known before the script starts.
+    auto id = ReadSupervisorId(dir_);
+    ASSERT_TRUE(id.has_value());
+    EXPECT_EQ(id->pid, pid);
+    ExitRecord r = Wait(pid);
+    EXPECT_EQ(r.status, RunStatus::kFailed);
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_EQ(Log(), "in " + root_ + "\n" + dir_.script() + "\n");
+    EXPECT_EQ(r.log_bytes, static_cast<int64_t>(Log().size()));
+    EXPECT_FALSE(PathExists(dir_.exit_reserve()));  // the reserve became exit.json
+    EXPECT_FALSE(SupervisorAlive(dir_));
+    struct stat st;
+    ASSERT_EQ(stat(dir_.path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0750u);
+    EXPECT_TRUE(Stages().empty());
+  }
+}
+
+TEST_F(SupervisorTest, AStageNoRunTakesIsRemoved) {
+  // The spare is let go (EOF, nothing read) ...
+  int in[2];
+  ASSERT_EQ(pipe(in), 0);
+  SpawnOptions o;
+  o.argv = {JENKY_BINARY, "__supervise", "--stage", root_ + "/runs"};
+  o.env = supervisor_env_;
+  o.stdin_fd = in[0];
+  o.stderr_fd = 2;
+  auto pid = Spawn(o);
+  close(in[0]);
+  ASSERT_TRUE(pid.ok());
+  std::string stage = WaitForStage(*pid);
+  EXPECT_TRUE(SupervisorAlive(RunDir{stage}));  // its lock is held while it waits
+  close(in[1]);
+  int status;
+  ASSERT_EQ(waitpid(*pid, &status, 0), *pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(Stages().empty());
+
+  // ... or handed a run that is not in its stage: the run runs where it was told.
+  stage_ = Stage::kUnused;
+  for (Shell shell : {Shell::kCold, Shell::kWarm}) {
+    dir_ = RunDir{root_ + "/runs/" + (shell == Shell::kWarm ? "2" : "3")};
+    ASSERT_TRUE(MakeDirs(dir_.path).ok());
+    ExitRecord r = Wait(Start("echo elsewhere\n", 30'000, 2'000, 0, "", shell));
+    EXPECT_EQ(r.status, RunStatus::kSucceeded);
+    EXPECT_EQ(Log(), "elsewhere\n");
+    EXPECT_TRUE(Stages().empty());
+  }
+}
+
+TEST_F(SupervisorTest, AStageOfADeadSpareIsRemovedAndALiveOneKept) {
+  std::string runs = root_ + "/runs";
+  // A dead spare's: lock free. One still being made: no lock yet.
+  for (std::string name : {".spare-1", ".spare-2.tmp"}) ASSERT_TRUE(MakeDirs(runs + "/" + name).ok());
+  ASSERT_TRUE(WriteFile(runs + "/.spare-1/lock", "").ok());
+  ASSERT_TRUE(WriteFile(runs + "/.spare-1/log", "x").ok());
+  // A live one: its lock held.
+  ASSERT_TRUE(MakeDirs(runs + "/.spare-3").ok());
+  int fd = open((runs + "/.spare-3/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(RemoveStaleStages(runs), 2);
+  EXPECT_EQ(Stages(), std::vector<std::string>{".spare-3"});
+  EXPECT_TRUE(IsDirectory(runs + "/1"));  // runs are not stages
+  close(fd);
+  EXPECT_EQ(RemoveStaleStages(runs), 1);
+  EXPECT_TRUE(Stages().empty());
+}
+
 TEST(WarmStartData, IsTheRunAsDataOrNothing) {
   RunSpec spec;
   spec.argv = {"/bin/bash", "-e", "/data/runs/7/script"};
   spec.workdir = "/tmp";
   spec.env = {"PATH=/usr/bin:/bin", "_=/usr/bin/jenky", "PWD=/somewhere", "SHLVL=1",
-              "OLDPWD=/", "V=a=b\nc"};
-  using namespace std::string_literals;
+              "OLDPWD=/", "V=a=b\nc", "Q=it's"};
   EXPECT_EQ(WarmStartData(spec, "/bin/bash"),
-            "/tmp\0/data/runs/7/script\0PATH=/usr/bin:/bin\0SHLVL=2\0OLDPWD=/\0V=a=b\nc\0"s);
-  spec.env = {"OLDPWD=/no/such/dir"};
-  EXPECT_EQ(WarmStartData(spec, "/bin/bash"), "/tmp\0/data/runs/7/script\0"s);
+            "cd -P -- '/tmp' || exit 125\nunset OLDPWD\n"
+            "export -- 'PATH=/usr/bin:/bin' 'SHLVL=2' 'OLDPWD=/' 'V=a=b\nc' 'Q=it'\\''s'\n"
+            "BASH_ARGV0='/data/runs/7/script'\n");
+  spec.env = {"OLDPWD=/no/such/dir"};  // and no `export` that would list every variable
+  EXPECT_EQ(WarmStartData(spec, "/bin/bash"),
+            "cd -P -- '/tmp' || exit 125\nunset OLDPWD\nBASH_ARGV0='/data/runs/7/script'\n");
   EXPECT_EQ(WarmStartData(spec, "/usr/bin/bash"), std::nullopt);  // another shell
   for (std::string bad : {"BASH_ENV=/x", "BASH_FUNC_f%%=() { :; }", "SHELLOPTS=xtrace", "IFS=,",
                           "ENV=/x", "UID=0", "SECONDS=5", "NOT-AN-IDENTIFIER=1", "1X=1",
