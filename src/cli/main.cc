@@ -46,16 +46,27 @@ int main(int argc, char** argv) {
   // The supervisor is this same binary; keep its start as cheap as possible.
   if (argc >= 2 && std::string_view(argv[1]) == "__supervise") {
     std::string warm_shell, stage_in;
+    jenky::WarmFds fds;
+    bool have_fds = false;
     bool ok = argc % 2 == 0;  // flag and value pairs
     for (int i = 2; ok && i + 1 < argc; i += 2) {
       std::string_view flag(argv[i]);
-      if (flag == "--warm-shell") warm_shell = argv[i + 1];
-      else if (flag == "--stage") stage_in = argv[i + 1];
-      else ok = false;
+      if (flag == "--warm-shell") {
+        warm_shell = argv[i + 1];
+      } else if (flag == "--stage") {
+        stage_in = argv[i + 1];
+      } else if (flag == "--warm-fds") {
+        char end = 0;
+        have_fds = std::sscanf(argv[i + 1], "%d,%d,%d%c", &fds.go_read, &fds.data, &fds.go_write,
+                               &end) == 3;
+        ok = have_fds;
+      } else {
+        ok = false;
+      }
     }
-    if (ok) return jenky::SupervisorMain(warm_shell, stage_in);
-    std::fprintf(stderr, "usage: jenky __supervise [--warm-shell SHELL] [--stage RUNS_DIR] "
-                         "(internal: started by jenky serve)\n");
+    if (ok) return jenky::SupervisorMain(warm_shell, stage_in, have_fds ? &fds : nullptr);
+    std::fprintf(stderr, "usage: jenky __supervise [--warm-shell SHELL [--warm-fds R,D,W]] "
+                         "[--stage RUNS_DIR] (internal: started by jenky serve)\n");
     return 2;
   }
 

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -30,18 +31,61 @@
 #include "exec/run_dir.h"
 #include "util/duration.h"
 #include "util/fs.h"
+#include "util/hash.h"
 #include "util/logger.h"
 #include "util/time.h"
+#include "util/utf8.h"
 
 namespace jenky {
 
+namespace {
+
+// JSON carries text; any other bytes (an environment value may hold anything
+// but NUL) travel as {"hex": "..."}, so that the run gets them unchanged.
+nlohmann::json Bytes(const std::string& s) {
+  if (IsValidUtf8(s)) return s;
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : s) {
+    hex.push_back(kDigits[c >> 4]);
+    hex.push_back(kDigits[c & 15]);
+  }
+  return nlohmann::json{{"hex", hex}};
+}
+
+nlohmann::json Bytes(const std::vector<std::string>& v) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const std::string& s : v) out.push_back(Bytes(s));
+  return out;
+}
+
+std::string StringOf(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  const std::string& hex = j.at("hex").get_ref<const std::string&>();
+  if (hex.size() % 2 != 0 || !IsLowerHex(hex)) throw std::invalid_argument("bad hex string");
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+    out.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
+  }
+  return out;
+}
+
+std::vector<std::string> StringsOf(const nlohmann::json& j) {
+  std::vector<std::string> out;
+  for (const auto& e : j) out.push_back(StringOf(e));
+  return out;
+}
+
+}  // namespace
+
 std::string EncodeRunSpec(const RunSpec& s) {
-  nlohmann::json j = {{"run_dir", s.run_dir},       {"run_id", s.run_id},
-                      {"project", s.project},       {"argv", s.argv},
-                      {"env", s.env},               {"workdir", s.workdir},
-                      {"timeout_ms", s.timeout_ms}, {"kill_grace_ms", s.kill_grace_ms},
-                      {"secrets", s.secrets},       {"max_log_bytes", s.max_log_bytes},
-                      {"staged", s.staged}};
+  nlohmann::json j = {{"run_dir", Bytes(s.run_dir)},   {"run_id", s.run_id},
+                      {"project", Bytes(s.project)},   {"argv", Bytes(s.argv)},
+                      {"env", Bytes(s.env)},           {"workdir", Bytes(s.workdir)},
+                      {"timeout_ms", s.timeout_ms},    {"kill_grace_ms", s.kill_grace_ms},
+                      {"secrets", Bytes(s.secrets)},   {"max_log_bytes", s.max_log_bytes},
+                      {"staged", s.staged},            {"warm_started", s.warm_started}};
   return DumpJson(j) + "\n";  // (one line: JSON escapes every newline in it)
 }
 
@@ -50,18 +94,19 @@ Result<RunSpec> DecodeRunSpec(const std::string& text) {
   if (!j.is_object()) return Status::Error("run spec is not a JSON object");
   RunSpec s;
   try {
-    s.run_dir = j.at("run_dir").get<std::string>();
+    s.run_dir = StringOf(j.at("run_dir"));
     s.run_id = j.at("run_id").get<int64_t>();
-    s.project = j.at("project").get<std::string>();
-    s.argv = j.at("argv").get<std::vector<std::string>>();
-    s.env = j.at("env").get<std::vector<std::string>>();
-    s.workdir = j.at("workdir").get<std::string>();
+    s.project = StringOf(j.at("project"));
+    s.argv = StringsOf(j.at("argv"));
+    s.env = StringsOf(j.at("env"));
+    s.workdir = StringOf(j.at("workdir"));
     s.timeout_ms = j.at("timeout_ms").get<int64_t>();
     s.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
-    if (j.contains("secrets")) s.secrets = j.at("secrets").get<std::vector<std::string>>();
+    if (j.contains("secrets")) s.secrets = StringsOf(j.at("secrets"));
     s.max_log_bytes = j.value("max_log_bytes", int64_t{0});
     s.staged = j.value("staged", false);
-  } catch (const nlohmann::json::exception& e) {
+    s.warm_started = j.value("warm_started", false);
+  } catch (const std::exception& e) {
     return Status::Error(std::string("run spec: ") + e.what());
   }
   if (s.argv.empty()) return Status::Error("run spec: empty argv");
@@ -121,16 +166,29 @@ struct WarmShell {
   }
 };
 
-std::optional<WarmShell> StartWarmShell(const std::string& shell, const SupervisorId& self) {
+// FROM_SERVER: the go pipe's two ends and the data memfd, made by the server
+// (which keeps a copy of the write end and the memfd, to start the shell
+// itself: supervisor.h); else this process makes them.
+std::optional<WarmShell> StartWarmShell(const std::string& shell, const SupervisorId& self,
+                                        const WarmFds* from_server) {
   int go[2], out[2];
-  if (pipe2(go, O_CLOEXEC) != 0) return std::nullopt;
+  int data = -1;
+  if (from_server) {
+    go[0] = from_server->go_read;
+    go[1] = from_server->go_write;
+    data = from_server->data;
+    for (int fd : {go[0], go[1], data}) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  } else {
+    if (pipe2(go, O_CLOEXEC) != 0) return std::nullopt;
+    data = memfd_create("jenky-warm-run", MFD_CLOEXEC);
+  }
   if (pipe2(out, O_CLOEXEC) != 0) {
     close(go[0]);
     close(go[1]);
+    if (data >= 0) close(data);
     return std::nullopt;
   }
   int boot = memfd_create("jenky-warm-bootstrap", MFD_CLOEXEC);
-  int data = memfd_create("jenky-warm-run", MFD_CLOEXEC);
   std::optional<WarmShell> warm;
   if (boot >= 0 && data >= 0 && WriteAll(boot, kWarmBootstrap, "warm shell bootstrap").ok()) {
     SpawnOptions o;
@@ -148,6 +206,7 @@ std::optional<WarmShell> StartWarmShell(const std::string& shell, const Supervis
     o.new_process_group = true;
     if (auto pid = Spawn(o); pid.ok()) warm = WarmShell{*pid, shell, go[1], data, out[0]};
   }
+  // The shell is the pipe's only reader: a write to it fails once it is gone.
   close(go[0]);
   close(out[1]);
   if (boot >= 0) close(boot);
@@ -255,7 +314,10 @@ class Supervisor {
       log_.emplace(std::move(writer).value());
     }
     if (!SetUpSignals()) return Finish(RunStatus::kFailed, std::nullopt, "cannot set up signals");
-    if (CancelPending()) {
+    // The server may have started the warm shell already (spec.warm_started):
+    // then a cancel is the script's, read from the signalfd like any other.
+    bool running = spec_.warm_started && warm_ && warm_->pid > 0;
+    if (!running && CancelPending()) {
       // Cancelled while this supervisor was still starting: the script never starts.
       return Finish(RunStatus::kCancelled, std::nullopt, CancelReason());
     }
@@ -295,6 +357,7 @@ class Supervisor {
   // warm shell is now the script.
   bool StartWarm() {
     if (!warm_ || warm_->pid <= 0) return false;
+    if (spec_.warm_started) return TakeWarmShell();
     std::optional<std::string> data = WarmStartData(spec_, warm_->shell);
     // Before the shell is the run: who we are names it (WarmShellMarker), so
     // that it is found if this supervisor dies. (A stage has it already.)
@@ -315,6 +378,11 @@ class Supervisor {
       warm_->Discard();
       return false;
     }
+    return TakeWarmShell();
+  }
+
+  // The warm shell was sent its run: it is the script now.
+  bool TakeWarmShell() {
     close(warm_->go_fd);
     close(warm_->data_fd);
     warm_->go_fd = warm_->data_fd = -1;
@@ -677,7 +745,8 @@ const std::vector<int>& SupervisorSignals() {
   return signals;
 }
 
-int SupervisorMain(const std::string& warm_shell, const std::string& stage_in) {
+int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
+                   const WarmFds* warm_fds) {
   // Block the signals the supervisor handles before anything else: a cancel
   // that arrives while a spare is still reading its RunSpec stays pending and
   // is read from the signalfd once the script runs.
@@ -689,7 +758,7 @@ int SupervisorMain(const std::string& warm_shell, const std::string& stage_in) {
   // for any of them.
   SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0)};
   std::optional<WarmShell> warm;
-  if (!warm_shell.empty()) warm = StartWarmShell(warm_shell, self);
+  if (!warm_shell.empty()) warm = StartWarmShell(warm_shell, self, warm_fds);
   std::optional<Stage> stage = stage_in.empty() ? std::nullopt : MakeStage(stage_in, self);
   // The RunSpec is one line: its end is known without waiting for EOF.
   std::string input;

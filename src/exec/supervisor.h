@@ -46,6 +46,9 @@ struct RunSpec {
   // run_dir is the stage this spare supervisor made (run_dir.h), renamed by
   // the server: its files are made and open already.
   bool staged = false;
+  // The server started the spare's warm shell on this run already, through
+  // the descriptors it gave the spare (WarmFds): the script runs.
+  bool warm_started = false;
 };
 
 // One line of JSON, ending in a newline.
@@ -72,7 +75,19 @@ int Supervise(const RunSpec& spec);
 // the script with $0 set to its path. Only what a cold start could show
 // differently is told apart: BASH_SOURCE and FUNCNAME have one more entry
 // (the bootstrap) and a top-level `return` ends the script instead of failing.
-int SupervisorMain(const std::string& warm_shell = "", const std::string& stage_in = "");
+// The warm shell's go pipe (both ends) and data memfd, when the server makes
+// them and passes them to the spare (`--warm-fds R,D,W`): with a copy of the
+// write end and the memfd, the server starts a staged run's warm shell
+// itself, in parallel with handing the spare its RunSpec (which then says
+// warm_started). The data is WarmStartData, the go byte the same one.
+struct WarmFds {
+  int go_read = -1;
+  int data = -1;
+  int go_write = -1;
+};
+
+int SupervisorMain(const std::string& warm_shell = "", const std::string& stage_in = "",
+                   const WarmFds* warm_fds = nullptr);
 
 // The run as a warm shell sources it: `cd` to the workdir, one `export` of
 // every KEY=VALUE and BASH_ARGV0 set to the script, each value a single-quoted

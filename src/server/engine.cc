@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +52,9 @@ struct Engine::Active {
   int watch_id = -1;
   pid_t child = -1;  // our own child: reap it when it exits
   bool cancel_sent = false;
+  // Its row is written. A new trigger's is written once, after its start
+  // (Trigger), not once queued and again when started.
+  bool recorded = true;
 };
 
 namespace {
@@ -206,6 +210,7 @@ void Engine::PollLogs() {
 void Engine::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  spare_.CloseWarmFds();
   if (spare_.stdin_fd >= 0) {
     close(spare_.stdin_fd);  // the spare reads EOF and exits
     spare_.stdin_fd = -1;
@@ -257,12 +262,15 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
   }
   int64_t id = run.id;
   Active& active = Track(std::move(run));
+  active.recorded = false;
   // Start first (if the lane is free), record after: the script's start is on
   // the trigger's critical path, the history row is not; the run directory's
   // meta.json covers the moment in between (Start() recovers from it).
   Apply(*decision);
-  // (active_ nodes are stable: Apply only finalizes other, superseded runs.)
+  // Written before the answer: a trigger that was answered is on disk. (active_
+  // nodes are stable: Apply only finalizes other, superseded runs.)
   Persist(active.run);
+  active.recorded = true;
   LogInfo("{}queued trigger={}{}{}", RunTag(id, project), TriggerKindName(trigger.kind),
           trigger.actor.empty() ? "" : " actor=" + trigger.actor,
           trigger.commit.empty() ? "" : " commit=" + trigger.commit);
@@ -409,12 +417,22 @@ void Engine::StartRun(int64_t id) {
   if (spare_.pid <= 0) SpawnSpare();
   if (spare_.pid <= 0) return FailToStart(a, "cannot start a supervisor process");
   Spare sup = std::exchange(spare_, Spare{});
+  // A staged run's warm shell starts from here, while the spare reads its
+  // RunSpec: the two run side by side (supervisor.h, WarmFds).
+  if (staged) spec.warm_started = StartWarmShell(sup, spec);
+  sup.CloseWarmFds();
   std::string text = EncodeRunSpec(spec);
   Status sent = WriteAll(sup.stdin_fd, text, "supervisor stdin");
   close(sup.stdin_fd);
   if (!sent.ok()) {
     close(sup.pidfd);
     waitpid(sup.pid, nullptr, WNOHANG);
+    if (spec.warm_started) {
+      // The script started, and the supervisor that was to watch it is gone.
+      ExitRecord rec = DeclareInterrupted(a.dir, "its supervisor died before it was handed the run");
+      net::post(io_, [this, id, rec] { Finalize(id, rec); });
+      return;
+    }
     return FailToStart(a, sent.message());
   }
   if (!staged) {
@@ -431,7 +449,7 @@ void Engine::StartRun(int64_t id) {
   Watch(a);
   r.status = RunStatus::kRunning;
   r.started_at = NowMillis();
-  Persist(r);
+  if (a.recorded) Persist(r);  // (else Trigger records it, started, in a moment)
   a.tail->Notify(io_);  // followers of a queued run see it start
   if (on_log_) on_log_(r.id);
   LogInfo("{}started {} pid={}", RunTag(r.id, r.project),
@@ -466,8 +484,24 @@ bool Engine::UseStage(const RunDir& dir, const std::string& script, const std::s
   // disk, a directory already named DIR) the run is started the other way,
   // which reports what is wrong; the stage stays the spare's, to be written
   // over by the next run.
-  return WriteFile(stage.script(), script, 0640).ok() && WriteFile(stage.meta(), meta, 0640).ok() &&
+  return Overwrite(stage.script(), script).ok() && Overwrite(stage.meta(), meta).ok() &&
          rename(stage.path.c_str(), dir.path.c_str()) == 0;
+}
+
+void Engine::Spare::CloseWarmFds() {
+  for (int* fd : {&go_fd, &data_fd}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+}
+
+bool Engine::StartWarmShell(Spare& sup, const RunSpec& spec) {
+  if (sup.go_fd < 0 || sup.data_fd < 0) return false;
+  std::optional<std::string> data = WarmStartData(spec, sup.warm_shell);
+  // (A failed write to the go pipe, EPIPE, means the shell is gone; the
+  // supervisor then starts the script the other way.)
+  return data && WriteAll(sup.data_fd, *data, "warm shell data").ok() &&
+         write(sup.go_fd, "g", 1) == 1;
 }
 
 bool Engine::SpareAlive() const {
@@ -479,6 +513,7 @@ bool Engine::SpareAlive() const {
 void Engine::DropSpare() {
   if (spare_.pid <= 0) return;
   Spare old = std::exchange(spare_, Spare{});
+  old.CloseWarmFds();
   close(old.stdin_fd);  // it reads EOF, removes its stage and exits
   if (old.pidfd < 0) return;
   pid_t pid = old.pid;
@@ -498,8 +533,23 @@ void Engine::SpawnSpare() {
   }
   SpawnOptions o;
   o.argv = {supervisor_binary_, "__supervise"};
-  if (std::string warm = WarmShellFor(config_); !warm.empty()) {
-    o.argv.insert(o.argv.end(), {"--warm-shell", warm});
+  std::string warm = WarmShellFor(config_);
+  // The warm shell's go pipe and data memfd: made here, so that this process
+  // can start a staged run's shell itself (StartWarmShell).
+  int go[2] = {-1, -1};
+  int data = -1;
+  if (!warm.empty() && pipe2(go, O_CLOEXEC) == 0) {
+    data = memfd_create("jenky-warm-run", MFD_CLOEXEC);
+    if (data < 0) {
+      close(go[0]);
+      close(go[1]);
+      go[0] = go[1] = -1;
+    }
+  }
+  if (!warm.empty()) o.argv.insert(o.argv.end(), {"--warm-shell", warm});
+  if (data >= 0) {
+    o.argv.insert(o.argv.end(), {"--warm-fds", "3,4,5"});
+    o.extra_fds = {{go[0], 3}, {data, 4}, {go[1], 5}};
   }
   std::string runs_dir = config_.server.data_dir + "/runs";
   o.argv.insert(o.argv.end(), {"--stage", runs_dir});
@@ -510,14 +560,22 @@ void Engine::SpawnSpare() {
   o.blocked_signals = SupervisorSignals();  // a cancel before it can block them waits
   auto pid = Spawn(o);
   close(in[0]);
+  if (go[0] >= 0) close(go[0]);  // the shell's, once the spare has started it
   if (!pid.ok()) {
     close(in[1]);
+    if (data >= 0) {
+      close(go[1]);
+      close(data);
+    }
     LogError("cannot start supervisor {}: {}", supervisor_binary_, pid.status().message());
     return;
   }
   spare_.pid = *pid;
   spare_.pidfd = PidfdOpen(*pid);
   spare_.stdin_fd = in[1];
+  spare_.warm_shell = data >= 0 ? warm : "";
+  spare_.go_fd = data >= 0 ? go[1] : -1;
+  spare_.data_fd = data;
   spare_.stage = RunDir::StagePath(runs_dir, *pid);
 }
 

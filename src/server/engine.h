@@ -33,6 +33,8 @@
 
 namespace jenky {
 
+struct RunSpec;  // exec/supervisor.h
+
 // What a log follower needs of a run's log: its size now, whether it can
 // still grow, and a signal to wait on. Shared with followers so it outlives
 // the run's bookkeeping while someone still reads.
@@ -133,6 +135,10 @@ class Engine {
   // (and DIR untouched) when there is no complete stage to take.
   bool UseStage(const RunDir& dir, const std::string& script, const std::string& meta);
   bool SpareAlive() const;
+  // Hands SPEC to SUP's warm shell (WarmStartData, then the go byte): true if
+  // the script is now running.
+  struct Spare;
+  bool StartWarmShell(Spare& sup, const RunSpec& spec);
   // Lets the spare go (it exits; its stage, if still its own, goes with it).
   void DropSpare();
   std::vector<std::string> ScriptEnv(const ProjectConfig& p, const Run& r) const;
@@ -154,6 +160,12 @@ class Engine {
     int pidfd = -1;
     int stdin_fd = -1;
     std::string stage;  // the run directory it makes ahead (run_dir.h)
+    // Its warm shell's go pipe (write end) and data memfd, and the shell
+    // (supervisor.h, WarmFds); -1 and "" without.
+    std::string warm_shell;
+    int go_fd = -1;
+    int data_fd = -1;
+    void CloseWarmFds();
   };
   Spare spare_;
   bool shutting_down_ = false;

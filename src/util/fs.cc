@@ -75,6 +75,19 @@ Status WriteFile(const std::string& path, std::string_view data, int mode) {
   return s;
 }
 
+Status Overwrite(const std::string& path, std::string_view data) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError("open " + path, errno);
+  Status s = WriteAll(fd, data, path);
+  struct stat st;
+  if (s.ok() && fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(data.size()) &&
+      ftruncate(fd, static_cast<off_t>(data.size())) != 0) {
+    s = PosixError("truncate " + path, errno);
+  }
+  close(fd);
+  return s;
+}
+
 Status MakeDirs(const std::string& path, int mode) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);

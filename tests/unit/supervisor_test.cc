@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "exec/process.h"
 #include "exec/run_dir.h"
@@ -27,14 +30,17 @@ using namespace std::chrono_literals;
 class SupervisorTest : public ::testing::Test {
  protected:
   // kPlain: `bash SCRIPT`; kCold: `bash -e SCRIPT`, as the server asks for it;
-  // kWarm: the same, given to a warm shell.
-  enum class Shell { kPlain, kCold, kWarm };
+  // kWarm: the same, given to a warm shell; kHandedOff: to a warm shell that
+  // the test starts itself through --warm-fds, as the server does for a
+  // staged run (the spare's stage is then always taken).
+  enum class Shell { kPlain, kCold, kWarm, kHandedOff };
 
   void SetUp() override {
     char tmpl[] = "/tmp/jenky-sup-XXXXXX";
     root_ = mkdtemp(tmpl);
     dir_ = RunDir{root_ + "/runs/1"};
     ASSERT_TRUE(MakeDirs(dir_.path).ok());
+    signal(SIGPIPE, SIG_IGN);  // as the server: a go byte to a dead shell is EPIPE
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 
@@ -42,8 +48,10 @@ class SupervisorTest : public ::testing::Test {
   pid_t Start(const std::string& script, int64_t timeout_ms = 30'000, int64_t grace_ms = 2'000,
               int64_t max_log_bytes = 0, const std::string& cancel_at_once = "",
               Shell shell = Shell::kPlain, std::vector<std::string> env = {}) {
-    bool warm = shell == Shell::kWarm;
-    if (stage_ != Stage::kTaken) {
+    bool handoff = shell == Shell::kHandedOff;
+    bool warm = shell == Shell::kWarm || handoff;
+    Stage stage_mode = handoff ? Stage::kTaken : stage_;
+    if (stage_mode != Stage::kTaken) {
       EXPECT_TRUE(WriteFileAtomic(dir_.script(), script).ok());
     }
     RunSpec spec;
@@ -63,7 +71,15 @@ class SupervisorTest : public ::testing::Test {
     SpawnOptions o;
     o.argv = {JENKY_BINARY, "__supervise"};
     if (warm) o.argv.insert(o.argv.end(), {"--warm-shell", "/bin/bash"});
-    if (stage_ != Stage::kNone) o.argv.insert(o.argv.end(), {"--stage", root_ + "/runs"});
+    if (stage_mode != Stage::kNone) o.argv.insert(o.argv.end(), {"--stage", root_ + "/runs"});
+    int go[2] = {-1, -1};
+    int data = -1;
+    if (handoff) {
+      EXPECT_EQ(pipe2(go, O_CLOEXEC), 0);
+      data = memfd_create("test-warm-run", MFD_CLOEXEC);
+      o.argv.insert(o.argv.end(), {"--warm-fds", "3,4,5"});
+      o.extra_fds = {{go[0], 3}, {data, 4}, {go[1], 5}};
+    }
     o.env = supervisor_env_;
     o.stdin_fd = in[0];
     o.stderr_fd = 2;
@@ -74,19 +90,42 @@ class SupervisorTest : public ::testing::Test {
     }
     auto pid = Spawn(o);
     close(in[0]);
+    if (go[0] >= 0) close(go[0]);
     EXPECT_TRUE(pid.ok()) << pid.status().message();
     // While the new process is still being loaded, long before its main().
     if (!cancel_at_once.empty()) {
       EXPECT_EQ(kill(*pid, SIGTERM), 0);
     }
-    if (stage_ == Stage::kUnused) WaitForStage(*pid);
-    if (stage_ == Stage::kTaken) {
+    if (stage_mode == Stage::kUnused) WaitForStage(*pid);
+    if (stage_mode == Stage::kTaken) {
       // As the server does: the spare's stage, filled in, becomes dir_.
       std::string stage = WaitForStage(*pid);
       std::filesystem::remove_all(dir_.path);
       EXPECT_TRUE(WriteFile(RunDir{stage}.script(), script).ok());
       EXPECT_EQ(rename(stage.c_str(), dir_.path.c_str()), 0) << std::strerror(errno);
       spec.staged = true;
+      if (!cancel_at_once.empty()) {  // the server writes it in the run's directory
+        EXPECT_TRUE(WriteFileAtomic(dir_.cancel(), cancel_at_once).ok());
+      }
+    }
+    if (handoff) {
+      if (kill_warm_shell_) {
+        // It died while it waited: the go byte finds no reader (EPIPE).
+        pid_t shell_pid = 0;
+        auto children = ReadFile(fmt::format("/proc/{0}/task/{0}/children", *pid));
+        if (children.ok()) shell_pid = std::atoi(children->c_str());
+        EXPECT_GT(shell_pid, 0);
+        kill(shell_pid, SIGKILL);
+        for (int i = 0; i < 500 && ReadFile(fmt::format("/proc/{}/stat", shell_pid))
+                                        .value_or(") Z").find(") Z") == std::string::npos; ++i) {
+          std::this_thread::sleep_for(2ms);
+        }
+      }
+      std::optional<std::string> text = WarmStartData(spec, "/bin/bash");
+      spec.warm_started = text && WriteAll(data, *text, "memfd").ok() && write(go[1], "g", 1) == 1;
+      EXPECT_EQ(spec.warm_started, !kill_warm_shell_);
+      close(go[1]);
+      close(data);
     }
     std::string text = EncodeRunSpec(spec);
     EXPECT_EQ(write(in[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
@@ -145,6 +184,7 @@ class SupervisorTest : public ::testing::Test {
   // stage, renamed, is dir_ (as the server hands it over).
   enum class Stage { kNone, kUnused, kTaken };
   Stage stage_ = Stage::kNone;
+  bool kill_warm_shell_ = false;  // kHandedOff: kill the warm shell before the go byte
 };
 
 TEST_F(SupervisorTest, CapturesStdoutAndStderrInOrderWithEnvironment) {
@@ -214,6 +254,24 @@ TEST_F(SupervisorTest, ACancelBeforeTheSupervisorStartedIsACancel) {
   EXPECT_EQ(r.reason, "cancelled at once");
   EXPECT_EQ(Log(), "");  // the script never started
   EXPECT_TRUE(Survivors().empty());
+}
+
+// Started by the server before the supervisor has its RunSpec, the script
+// runs; a cancel that came first stops it as any cancel would.
+TEST_F(SupervisorTest, ACancelBeforeAHandedOffRunReachesItsSupervisorStopsTheScript) {
+  pid_t pid = Start("echo started\nsleep 300\n", 30'000, 2'000, 0, "cancelled at once",
+                    Shell::kHandedOff);
+  ExitRecord r = Wait(pid);
+  EXPECT_EQ(r.status, RunStatus::kCancelled);
+  EXPECT_EQ(r.reason, "cancelled at once");
+  EXPECT_TRUE(Survivors().empty());
+}
+
+TEST_F(SupervisorTest, AHandOffToAWarmShellThatDiedStartsTheScriptCold) {
+  kill_warm_shell_ = true;
+  ExitRecord r = Wait(Start("echo \"cold $0\"\n", 30'000, 2'000, 0, "", Shell::kHandedOff));
+  EXPECT_EQ(r.status, RunStatus::kSucceeded);
+  EXPECT_EQ(Log(), "cold " + dir_.script() + "\n");
 }
 
 TEST_F(SupervisorTest, LeftoverProcessesEndWithTheRun) {
@@ -319,17 +377,23 @@ TEST_F(SupervisorTest, AWarmStartLooksToTheScriptLikeAColdOne) {
   dir_ = RunDir{root_ + "/runs/2"};
   ExitRecord warm = Wait(Start(kProbe, 30'000, 2'000, 0, "", Shell::kWarm, env));
   std::string warm_log = Log();
+  dir_ = RunDir{root_ + "/runs/3"};
+  ExitRecord handed = Wait(Start(kProbe, 30'000, 2'000, 0, "", Shell::kHandedOff, env));
+  std::string handed_log = Log();
   ASSERT_NE(cold_log.find("started=1\n"), std::string::npos) << cold_log;
   ASSERT_NE(warm_log.find("started=2\n"), std::string::npos) << warm_log;
-  // The run directory differs (runs/1 vs runs/2), and so the script's path.
+  ASSERT_NE(handed_log.find("started=2\n"), std::string::npos) << handed_log;
+  // The run directory differs (runs/1, 2, 3), and so the script's path.
   auto same = [&](std::string text) {
-    for (std::string from : {root_ + "/runs/1", root_ + "/runs/2"}) {
+    for (std::string from : {root_ + "/runs/1", root_ + "/runs/2", root_ + "/runs/3"}) {
       for (size_t at; (at = text.find(from)) != std::string::npos;) text.replace(at, from.size(), "RUN");
     }
     text.replace(0, text.find('\n'), "started=?");
     return text;
   };
   EXPECT_EQ(same(warm_log), same(cold_log));
+  EXPECT_EQ(same(handed_log), same(cold_log));
+  EXPECT_EQ(handed.exit_code, cold.exit_code);
   EXPECT_NE(cold_log.find("SHLVL=3 "), std::string::npos) << cold_log;
   EXPECT_NE(cold_log.find("QUOTES=it's \"$(not run)\" `x`\n"), std::string::npos) << cold_log;
   EXPECT_EQ(cold.status, RunStatus::kFailed);
@@ -457,6 +521,29 @@ TEST_F(SupervisorTest, AStageOfADeadSpareIsRemovedAndALiveOneKept) {
   close(fd);
   EXPECT_EQ(RemoveStaleStages(runs), 1);
   EXPECT_TRUE(Stages().empty());
+}
+
+TEST(RunSpec, TravelsByteForByte) {
+  RunSpec spec;
+  spec.run_dir = "/data/runs/9";
+  spec.run_id = 9;
+  spec.project = "p";
+  spec.argv = {"/bin/bash", "-e", "/data/runs/9/script"};
+  spec.env = {"TEXT=caf\xc3\xa9 \"quoted\"\nnext", "BYTES=\xff\xfe\xc3(\x01", "EMPTY="};
+  spec.workdir = "/srv/\xe9t\xe9";  // a Latin-1 path
+  spec.secrets = {"s3cr\x80t"};
+  spec.timeout_ms = 5;
+  spec.staged = spec.warm_started = true;
+  std::string line = EncodeRunSpec(spec);
+  ASSERT_EQ(line.find('\n'), line.size() - 1);  // one line
+  auto back = DecodeRunSpec(line);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->env, spec.env);
+  EXPECT_EQ(back->workdir, spec.workdir);
+  EXPECT_EQ(back->secrets, spec.secrets);
+  EXPECT_EQ(back->argv, spec.argv);
+  EXPECT_TRUE(back->staged && back->warm_started);
+  EXPECT_FALSE(DecodeRunSpec(R"({"run_dir":{"hex":"zz"}})").ok());
 }
 
 TEST(WarmStartData, IsTheRunAsDataOrNothing) {
