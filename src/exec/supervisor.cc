@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -134,8 +135,7 @@ std::string SignalName(int sig) {
 constexpr std::string_view kWarmBootstrap = R"BOOT(# jenky: a warm shell, waiting for its run
 IFS= read -r -N 1 __jenky_go <&3 || exit 125
 exec 3<&- 4<&-
-unset __jenky_go JENKY_SUPERVISOR LANG LC_ALL LC_CTYPE LC_NUMERIC LC_TIME LC_COLLATE LC_MONETARY \
-  LC_MESSAGES LC_PAPER LC_NAME LC_ADDRESS LC_TELEPHONE LC_MEASUREMENT LC_IDENTIFICATION
+unset __jenky_go JENKY_SUPERVISOR
 . /dev/fd/5 || exit 125
 exec 5<&-
 SECONDS=0
@@ -147,6 +147,7 @@ set -e
 struct WarmShell {
   pid_t pid = -1;
   std::string shell;
+  std::vector<std::string> env;  // what it started with (WarmShellEnv)
   int go_fd = -1;    // one byte: become the run
   int data_fd = -1;  // the run, as WarmStartData
   int out_fd = -1;   // its stdout and stderr
@@ -193,18 +194,20 @@ std::optional<WarmShell> StartWarmShell(const std::string& shell, const Supervis
   if (boot >= 0 && data >= 0 && WriteAll(boot, kWarmBootstrap, "warm shell bootstrap").ok()) {
     SpawnOptions o;
     o.argv = {shell, "/dev/fd/4"};
-    // With this process's locale, which the run most likely has too: the
-    // shell loads its files now, and when the run's LANG is exported glibc
-    // has them already (the bootstrap unsets these before the run's are set).
-    o.env = {WarmShellMarker(self)};
-    for (char** e = environ; e && *e; ++e) {
-      std::string_view kv(*e);
-      if (kv.rfind("LANG=", 0) == 0 || kv.rfind("LC_", 0) == 0) o.env.emplace_back(kv);
-    }
+    // With this process's environment, which is the server's less what it
+    // keeps from scripts: a run's is mostly the same, and its data then only
+    // sets what differs (the locale's files, for one, are loaded already).
+    std::vector<std::string> own;
+    for (char** e = environ; e && *e; ++e) own.emplace_back(*e);
+    std::vector<std::string> env = WarmShellEnv(own);
+    o.env = env;
+    o.env.push_back(WarmShellMarker(self));
     o.stdout_fd = o.stderr_fd = out[1];
     o.extra_fds = {{go[0], 3}, {boot, 4}, {data, 5}};
     o.new_process_group = true;
-    if (auto pid = Spawn(o); pid.ok()) warm = WarmShell{*pid, shell, go[1], data, out[0]};
+    if (auto pid = Spawn(o); pid.ok()) {
+      warm = WarmShell{*pid, shell, std::move(env), go[1], data, out[0]};
+    }
   }
   // The shell is the pipe's only reader: a write to it fails once it is gone.
   close(go[0]);
@@ -358,7 +361,7 @@ class Supervisor {
   bool StartWarm() {
     if (!warm_ || warm_->pid <= 0) return false;
     if (spec_.warm_started) return TakeWarmShell();
-    std::optional<std::string> data = WarmStartData(spec_, warm_->shell);
+    std::optional<std::string> data = WarmStartData(spec_, warm_->shell, warm_->env);
     // Before the shell is the run: who we are names it (WarmShellMarker), so
     // that it is found if this supervisor dies. (A stage has it already.)
     if (!data || (!stage_ && !WriteSupervisorId(dir_, self_).ok())) {
@@ -695,7 +698,21 @@ std::string ShellQuote(std::string_view text) {
 
 }  // namespace
 
-std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string& shell) {
+std::vector<std::string> WarmShellEnv(const std::vector<std::string>& env) {
+  std::vector<std::string> out;
+  for (const std::string& kv : env) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    std::string_view name(kv.data(), eq);
+    if (!IsIdentifier(name) || SpecialToTheShell(name)) continue;
+    if (name == "_" || name == "PWD" || name == "OLDPWD" || name == "SHLVL") continue;
+    out.push_back(kv);
+  }
+  return out;
+}
+
+std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string& shell,
+                                         const std::vector<std::string>& shell_env) {
   if (shell.empty() || spec.argv.size() != 3 || spec.argv[0] != shell || spec.argv[1] != "-e") {
     return std::nullopt;
   }
@@ -703,6 +720,13 @@ std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string&
       spec.workdir.find('\0') != std::string::npos || spec.argv[2].find('\0') != std::string::npos) {
     return std::nullopt;
   }
+  // What the shell has already, and what of it the run has too.
+  std::map<std::string_view, std::string_view> has;
+  for (const std::string& kv : shell_env) {
+    size_t eq = kv.find('=');
+    has.emplace(std::string_view(kv.data(), eq), std::string_view(kv).substr(eq + 1));
+  }
+  std::set<std::string_view> kept;
   std::string exports;
   auto add = [&exports](std::string_view kv) { exports += " " + ShellQuote(kv); };
   for (const std::string& kv : spec.env) {
@@ -726,10 +750,16 @@ std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string&
       add(fmt::format("SHLVL={}", level + 1));
       continue;
     }
-    add(kv);
+    auto it = has.find(name);
+    if (it != has.end()) kept.insert(name);
+    if (it == has.end() || it->second != value) add(kv);
   }
   // `cd` sets OLDPWD; a cold start has only the one it was given.
-  std::string out = "cd -P -- " + ShellQuote(spec.workdir) + " || exit 125\nunset OLDPWD\n";
+  std::string out = "cd -P -- " + ShellQuote(spec.workdir) + " || exit 125\nunset OLDPWD";
+  for (const auto& [name, value] : has) {
+    if (!kept.count(name)) out += " " + std::string(name);  // (identifiers: no quoting)
+  }
+  out += "\n";
   if (!exports.empty()) out += "export --" + exports + "\n";  // (no names: it would list them)
   out += "BASH_ARGV0=" + ShellQuote(spec.argv[2]) + "\n";
   return out;

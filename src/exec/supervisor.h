@@ -89,16 +89,25 @@ struct WarmFds {
 int SupervisorMain(const std::string& warm_shell = "", const std::string& stage_in = "",
                    const WarmFds* warm_fds = nullptr);
 
-// The run as a warm shell sources it: `cd` to the workdir, one `export` of
-// every KEY=VALUE and BASH_ARGV0 set to the script, each value a single-quoted
-// word (nothing in it is expanded). nullopt when a warm start could differ
-// from `SHELL -e SCRIPT` started with SPEC's environment in its workdir:
-// another command line, a workdir that is not a directory (the cold start
-// reports that), or an environment variable the shell treats specially at
-// start-up (BASH_ENV, SHELLOPTS, IFS, exported functions, names that are
-// not identifiers, ...). SHLVL, PWD, OLDPWD and _ get what a cold start
-// would make of them.
-std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string& shell);
+// The environment a warm shell starts with, from its spare's ENV (which the
+// server gives what it keeps from scripts: other projects' secrets, its
+// systemd variables): all of it but what bash acts on at start-up or sets
+// itself (see WarmStartData, and _, PWD, OLDPWD, SHLVL).
+std::vector<std::string> WarmShellEnv(const std::vector<std::string>& env);
+
+// The run as a warm shell that started with SHELL_ENV sources it: `cd` to the
+// workdir, one `unset` of what the shell has and the run has not, one
+// `export` of what the run has and the shell has not (or has otherwise), and
+// BASH_ARGV0 set to the script; every value a single-quoted word (nothing in
+// it is expanded). nullopt when a warm start could differ from
+// `SHELL -e SCRIPT` started with SPEC's environment in its workdir: another
+// command line, a workdir that is not a directory (the cold start reports
+// that), or an environment variable the shell treats specially at start-up
+// (BASH_ENV, SHELLOPTS, IFS, exported functions, names that are not
+// identifiers, ...). SHLVL, PWD, OLDPWD and _ get what a cold start would
+// make of them.
+std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string& shell,
+                                         const std::vector<std::string>& shell_env = {});
 
 // The signals a supervisor handles (SIGTERM and SIGINT cancel, SIGHUP too,
 // SIGCHLD). Whoever starts one blocks them in SpawnOptions::blocked_signals:

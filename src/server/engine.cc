@@ -114,6 +114,12 @@ std::string Engine::Reload(Config fresh) {
   }
   config_ = std::move(fresh);
   if (!config_.server.public_url.empty()) base_url_ = config_.server.public_url;
+  // The spare was made for the old configuration (its warm shell, the
+  // environment it keeps from scripts): a new one for the new.
+  if (spare_.pid > 0 && !shutting_down_) {
+    DropSpare();
+    SpawnSpare();
+  }
   return note;
 }
 
@@ -298,13 +304,15 @@ void Engine::Apply(const Decision& d) {
   for (int64_t id : d.start) StartRun(id);
 }
 
-std::vector<std::string> Engine::ScriptEnv(const ProjectConfig& p, const Run& r) const {
-  // The server's own environment (PATH, HOME, LANG, ...) minus what is not the
+std::map<std::string, std::string> Engine::ServerEnv(const ProjectConfig* p) const {
+  // The server's own environment (PATH, HOME, LANG, ...) minus what is not a
   // script's business: other projects' secrets, token variables, systemd's
   // protocol variables and jenky's own client settings.
   std::set<std::string> withheld;
   for (const auto& name : config_.SecretEnvNames()) withheld.insert(name);
-  for (const auto& [name, value] : p.secrets) withheld.erase(name);
+  if (p) {
+    for (const auto& [name, value] : p->secrets) withheld.erase(name);
+  }
   for (const char* name : {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
                            "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"}) {
     withheld.insert(name);
@@ -318,6 +326,11 @@ std::vector<std::string> Engine::ScriptEnv(const ProjectConfig& p, const Run& r)
     if (withheld.count(key) || key.rfind("JENKY_", 0) == 0) continue;
     env[key] = std::string(kv.substr(eq + 1));
   }
+  return env;
+}
+
+std::vector<std::string> Engine::ScriptEnv(const ProjectConfig& p, const Run& r) const {
+  std::map<std::string, std::string> env = ServerEnv(&p);
   for (const auto& [k, v] : p.env) env[k] = v;
   for (const auto& [k, v] : p.secrets) env[k] = v;
   env["JENKY_RUN_ID"] = std::to_string(r.id);
@@ -497,7 +510,7 @@ void Engine::Spare::CloseWarmFds() {
 
 bool Engine::StartWarmShell(Spare& sup, const RunSpec& spec) {
   if (sup.go_fd < 0 || sup.data_fd < 0) return false;
-  std::optional<std::string> data = WarmStartData(spec, sup.warm_shell);
+  std::optional<std::string> data = WarmStartData(spec, sup.warm_shell, sup.warm_env);
   // (A failed write to the go pipe, EPIPE, means the shell is gone; the
   // supervisor then starts the script the other way.)
   return data && WriteAll(sup.data_fd, *data, "warm shell data").ok() &&
@@ -553,7 +566,12 @@ void Engine::SpawnSpare() {
   }
   std::string runs_dir = config_.server.data_dir + "/runs";
   o.argv.insert(o.argv.end(), {"--stage", runs_dir});
-  for (char** e = environ; e && *e; ++e) o.env.push_back(*e);
+  // Not the server's whole environment: what scripts never get, a supervisor
+  // (and its warm shell) has no need of either.
+  for (const auto& [k, v] : ServerEnv(nullptr)) o.env.push_back(k + "=" + v);
+  if (const char* js = getenv("JOURNAL_STREAM")) {
+    o.env.push_back(std::string("JOURNAL_STREAM=") + js);  // its log lines, as the server's
+  }
   o.stdin_fd = in[0];
   o.stderr_fd = STDERR_FILENO;
   o.new_session = true;  // not in the server's session: a terminal's ^C is not for runs
@@ -574,6 +592,7 @@ void Engine::SpawnSpare() {
   spare_.pidfd = PidfdOpen(*pid);
   spare_.stdin_fd = in[1];
   spare_.warm_shell = data >= 0 ? warm : "";
+  if (data >= 0) spare_.warm_env = WarmShellEnv(o.env);
   spare_.go_fd = data >= 0 ? go[1] : -1;
   spare_.data_fd = data;
   spare_.stage = RunDir::StagePath(runs_dir, *pid);

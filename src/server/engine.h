@@ -142,6 +142,9 @@ class Engine {
   // Lets the spare go (it exits; its stage, if still its own, goes with it).
   void DropSpare();
   std::vector<std::string> ScriptEnv(const ProjectConfig& p, const Run& r) const;
+  // The server's environment less what scripts do not get (P's own secrets
+  // they do; with no P, no secret at all): what runs and spares start from.
+  std::map<std::string, std::string> ServerEnv(const ProjectConfig* p) const;
 
   net::io_context& io_;
   Config config_;
@@ -163,6 +166,7 @@ class Engine {
     // Its warm shell's go pipe (write end) and data memfd, and the shell
     // (supervisor.h, WarmFds); -1 and "" without.
     std::string warm_shell;
+    std::vector<std::string> warm_env;  // what the shell started with (WarmShellEnv)
     int go_fd = -1;
     int data_fd = -1;
     void CloseWarmFds();

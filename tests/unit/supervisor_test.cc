@@ -121,7 +121,9 @@ class SupervisorTest : public ::testing::Test {
           std::this_thread::sleep_for(2ms);
         }
       }
-      std::optional<std::string> text = WarmStartData(spec, "/bin/bash");
+      // As the server: against what the shell started with.
+      std::optional<std::string> text =
+          WarmStartData(spec, "/bin/bash", WarmShellEnv(supervisor_env_));
       spec.warm_started = text && WriteAll(data, *text, "memfd").ok() && write(go[1], "g", 1) == 1;
       EXPECT_EQ(spec.warm_started, !kill_warm_shell_);
       close(go[1]);
@@ -367,6 +369,10 @@ constexpr char kProbe[] =
     "echo not reached\n";
 
 TEST_F(SupervisorTest, AWarmStartLooksToTheScriptLikeAColdOne) {
+  // The spare's environment, and so its warm shell's at start, differs from
+  // the run's: one variable more, one with another value, another locale.
+  supervisor_env_ = {"PATH=/usr/bin:/bin", "ONLY_IN_SERVER=1", "GREETING=not hello",
+                     "LANG=C.UTF-8", "SHLVL=7"};
   std::vector<std::string> env = {"SHLVL=2", "OLDPWD=/tmp", "PWD=/nonexistent", "LANG=C.UTF-8",
                                   "WITH_NEWLINE=a\nb", "QUOTES=it's \"$(not run)\" `x`",
                                   "BYTES=\xff\xfe\xc3(\x01", "BACKSLASHES=a\\'b\\\\'c\\",
@@ -523,6 +529,13 @@ TEST_F(SupervisorTest, AStageOfADeadSpareIsRemovedAndALiveOneKept) {
   EXPECT_TRUE(Stages().empty());
 }
 
+TEST(WarmShellEnv, KeepsWhatBashDoesNotActOnAtStart) {
+  EXPECT_EQ(WarmShellEnv({"PATH=/bin", "LANG=C.UTF-8", "BASH_ENV=/x", "BASH_FUNC_f%%=() { :; }",
+                          "SHELLOPTS=xtrace", "IFS=,", "_=/usr/bin/jenky", "PWD=/", "OLDPWD=/",
+                          "SHLVL=4", "NOT-AN-IDENTIFIER=1", "NOEQUALS", "HOME=/root"}),
+            (std::vector<std::string>{"PATH=/bin", "LANG=C.UTF-8", "HOME=/root"}));
+}
+
 TEST(RunSpec, TravelsByteForByte) {
   RunSpec spec;
   spec.run_dir = "/data/runs/9";
@@ -556,6 +569,11 @@ TEST(WarmStartData, IsTheRunAsDataOrNothing) {
             "cd -P -- '/tmp' || exit 125\nunset OLDPWD\n"
             "export -- 'PATH=/usr/bin:/bin' 'SHLVL=2' 'OLDPWD=/' 'V=a=b\nc' 'Q=it'\\''s'\n"
             "BASH_ARGV0='/data/runs/7/script'\n");
+  // A shell that has most of it already: only the differences.
+  spec.env = {"PATH=/usr/bin:/bin", "LANG=C", "NEW=2", "SAME=it's"};
+  EXPECT_EQ(WarmStartData(spec, "/bin/bash", {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "GONE=1", "SAME=it's"}),
+            "cd -P -- '/tmp' || exit 125\nunset OLDPWD GONE\n"
+            "export -- 'LANG=C' 'NEW=2'\nBASH_ARGV0='/data/runs/7/script'\n");
   spec.env = {"OLDPWD=/no/such/dir"};  // and no `export` that would list every variable
   EXPECT_EQ(WarmStartData(spec, "/bin/bash"),
             "cd -P -- '/tmp' || exit 125\nunset OLDPWD\nBASH_ARGV0='/data/runs/7/script'\n");
