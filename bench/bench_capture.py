@@ -9,6 +9,10 @@ on the same filesystem, timed from fork to exit. Two kinds of output:
   zeros   head -c BYTES /dev/zero          (no newlines: no line index work)
   yes     yes | head -c BYTES              (2-byte lines: the worst case for
                                             jenky's line index)
+  yes-masked  the same, in a project with three secrets to mask (each with
+          its base64 and URL-encoded forms): every byte of the output goes
+          through the masker, and one secret starts with `y`, the byte half
+          the output is made of (none occurs in it: the log stays BYTES long)
 
 The peer is also timed with an fsync of its file at the end (`sync FILE`),
 since jenky fsyncs the log before it records the run as finished, and as
@@ -31,7 +35,12 @@ import benchlib as B  # noqa: E402
 KINDS = {
     "zeros": "head -c {n} /dev/zero",
     "yes": "yes | head -c {n}",
+    "yes-masked": "yes | head -c {n}",
 }
+# The masked project's secrets: server environment variables (SPEC.md).
+SECRETS = {"BENCH_DEPLOY_KEY": "y0ur-deploy-key-9f8e7d6c5b4a3210",
+           "BENCH_DB_PASSWORD": "db-pass-3c2b1a0f9e8d7c6b",
+           "BENCH_API_TOKEN": "tok_5a4b3c2d1e0f9a8b7c6d5e4f"}
 
 
 def settle():
@@ -62,15 +71,20 @@ def main():
     procs = B.Procs()
     results = {}
     try:
-        config = "".join(B.project_toml(k, cmd.format(n=a.bytes), timeout="10m")
-                         for k, cmd in KINDS.items())
+        config = ""
+        for k, cmd in KINDS.items():
+            config += B.project_toml(k, cmd.format(n=a.bytes), timeout="10m")
+            if k.endswith("-masked"):
+                config += f"secrets = {B.json.dumps(sorted(SECRETS))}\n"
+        os.environ.update(SECRETS)  # the server reads them from its environment
         server = B.Jenky(procs, work, config).start()
         http = B.Http("127.0.0.1", server.port)
         peer_file = os.path.join(work, "peer.out")
         last_log = None
         for kind, cmd_t in KINDS.items():
             cmd = cmd_t.format(n=a.bytes)
-            r = {"command": cmd, "jenky": [], "peer": [], "peer_fsync": [], "relay_fsync": []}
+            shown = cmd + (f" ({len(SECRETS)} secrets masked)" if kind.endswith("-masked") else "")
+            r = {"command": shown, "jenky": [], "peer": [], "peer_fsync": [], "relay_fsync": []}
             for rep in range(a.reps):
                 if last_log and os.path.exists(last_log):
                     os.unlink(last_log)  # keep the disk and page cache small

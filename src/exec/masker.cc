@@ -10,6 +10,10 @@ namespace {
 
 constexpr size_t kMinPattern = 4;
 
+unsigned PairAt(const char* p) {
+  return static_cast<unsigned char>(p[0]) | static_cast<unsigned>(static_cast<unsigned char>(p[1])) << 8;
+}
+
 std::string UrlEncode(std::string_view s) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -52,6 +56,8 @@ SecretMasker::SecretMasker(const std::vector<std::string>& secrets) {
   patterns_.erase(std::unique(patterns_.begin(), patterns_.end()), patterns_.end());
   for (size_t i = 0; i < patterns_.size(); ++i) {
     starting_with_[static_cast<unsigned char>(patterns_[i][0])].push_back(static_cast<uint32_t>(i));
+    unsigned pair = PairAt(patterns_[i].data());
+    first_pairs_[pair >> 6] |= uint64_t{1} << (pair & 63);
   }
 }
 
@@ -62,7 +68,11 @@ std::string SecretMasker::Mask(std::string_view in, size_t* consumed, bool at_en
   // longest one (patterns are sorted longest first).
   size_t pos = 0;  // what is before it is in OUT
   const size_t size = in.size();
-  for (size_t i = 0; i < size; ++i) {
+  const uint64_t* pairs = first_pairs_.data();
+  // (Every pattern is at least kMinPattern bytes: none starts in the last one.)
+  for (size_t i = 0; i + 1 < size; ++i) {
+    unsigned pair = PairAt(in.data() + i);
+    if (!(pairs[pair >> 6] >> (pair & 63) & 1)) continue;
     const std::vector<uint32_t>& candidates = starting_with_[static_cast<unsigned char>(in[i])];
     for (uint32_t k : candidates) {
       const std::string& p = patterns_[k];
@@ -98,6 +108,13 @@ std::string SecretMasker::Mask(std::string_view in, size_t* consumed, bool at_en
 
 std::string SecretMasker::Feed(std::string_view data) {
   if (patterns_.empty()) return std::string(data);
+  if (pending_.empty()) {
+    // Nothing held back: DATA as it is, without a copy first.
+    size_t consumed = 0;
+    std::string out = Mask(data, &consumed, false);
+    pending_.assign(data.substr(consumed));
+    return out;
+  }
   pending_.append(data);
   size_t consumed = 0;
   std::string out = Mask(pending_, &consumed, false);
