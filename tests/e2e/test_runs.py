@@ -353,3 +353,20 @@ def test_the_data_files_are_not_readable_by_other_users(world):
     for must in (".", "jenky.db", "runs", f"runs/{run['id']}/log", f"runs/{run['id']}/script",
                  f"runs/{run['id']}/exit.json", f"runs/{run['id']}/supervisor.json"):
         assert must in seen, (must, seen)
+
+
+def test_another_projects_secret_is_not_in_the_environment_of_anything_a_script_can_read(world):
+    """A script can read /proc/PID/environ of its own shell and of its
+    supervisor (same user); neither may hold another project's secret."""
+    world.extra_env = {"DB_PASSWORD": SECRET, "OTHER_TOKEN": "other-project-token-value"}
+    script = ('for pid in $$ $PPID; do\n'
+              '  if tr "\\0" "\\n" < /proc/$pid/environ | grep -q "^OTHER_TOKEN="; then\n'
+              '    echo "leak in $pid"; fi\n'
+              'done\n'
+              'echo "own: ${DB_PASSWORD:+set} other: ${OTHER_TOKEN:-unset}"\n')
+    srv = world.serve(project_toml("p", script, secrets=["DB_PASSWORD"]) +
+                      project_toml("q", "true\n", secrets=["OTHER_TOKEN"]))
+    for _ in range(2):  # the first spare, and one the server made after a run
+        rid = srv.trigger("p")["id"]
+        assert srv.wait_run(rid)["status"] == "succeeded"
+        assert srv.log(rid) == b"own: set other: unset\n"
