@@ -45,13 +45,7 @@ namespace {
 // but NUL) travel as {"hex": "..."}, so that the run gets them unchanged.
 nlohmann::json Bytes(const std::string& s) {
   if (IsValidUtf8(s)) return s;
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char c : s) {
-    hex.push_back(kDigits[c >> 4]);
-    hex.push_back(kDigits[c & 15]);
-  }
-  return nlohmann::json{{"hex", hex}};
+  return nlohmann::json{{"hex", HexEncode(s)}};
 }
 
 nlohmann::json Bytes(const std::vector<std::string>& v) {
@@ -62,14 +56,9 @@ nlohmann::json Bytes(const std::vector<std::string>& v) {
 
 std::string StringOf(const nlohmann::json& j) {
   if (j.is_string()) return j.get<std::string>();
-  const std::string& hex = j.at("hex").get_ref<const std::string&>();
-  if (hex.size() % 2 != 0 || !IsLowerHex(hex)) throw std::invalid_argument("bad hex string");
-  std::string out;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-    out.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
-  }
-  return out;
+  std::optional<std::string> bytes = HexDecode(j.at("hex").get_ref<const std::string&>());
+  if (!bytes) throw std::invalid_argument("bad hex string");
+  return *bytes;
 }
 
 std::vector<std::string> StringsOf(const nlohmann::json& j) {
@@ -400,11 +389,14 @@ class Supervisor {
   bool TakeStage() {
     lock_fd_ = stage_->lock_fd;
     stage_->lock_fd = -1;
-    if (PathExists(dir_.exit())) {
-      LogWarning("{}supervisor: run already has an exit record; not starting it",
-                 RunTag(spec_.run_id, spec_.project));
-      return false;
-    }
+    return !AlreadyOver();
+  }
+
+  // The server declared this run over before we got here; do not run it.
+  bool AlreadyOver() const {
+    if (!PathExists(dir_.exit())) return false;
+    LogWarning("{}supervisor: run already has an exit record; not starting it",
+               RunTag(spec_.run_id, spec_.project));
     return true;
   }
 
@@ -415,12 +407,7 @@ class Supervisor {
                std::strerror(errno));
       return false;
     }
-    if (PathExists(dir_.exit())) {
-      // The server declared this run over before we got here; do not run it.
-      LogWarning("{}supervisor: run already has an exit record; not starting it",
-                 RunTag(spec_.run_id, spec_.project));
-      return false;
-    }
+    if (AlreadyOver()) return false;
     // Without the reservation the run still runs; only a full disk at its end
     // could then leave it without a record (and the server would call it
     // interrupted).
@@ -766,8 +753,8 @@ std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string&
 }
 
 int Supervise(const RunSpec& spec) {
-  return Supervisor(spec, nullptr, nullptr, SupervisorId{getpid(), ProcessStartTime(getpid()).value_or(0)})
-      .Run();
+  SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0)};
+  return Supervisor(spec, nullptr, nullptr, self).Run();
 }
 
 const std::vector<int>& SupervisorSignals() {
@@ -799,7 +786,7 @@ int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
     if (n <= 0) break;
     input.append(buf, n);
   }
-  auto spec = input.empty() ? Result<RunSpec>(Status::Error("")) : DecodeRunSpec(input);
+  auto spec = DecodeRunSpec(input);  // (nothing is no RunSpec either)
   // The stage is the run's only if the server renamed it into place.
   if (stage && !(spec.ok() && spec->staged)) {
     stage->Remove();

@@ -427,12 +427,11 @@ void Engine::StartRun(int64_t id) {
   for (const auto& [name, value] : p->secrets) spec.secrets.push_back(value);
   if (p->webhook && !p->webhook->secret.empty()) spec.secrets.push_back(p->webhook->secret);
 
-  if (spare_.pid <= 0) SpawnSpare();
   if (spare_.pid <= 0) return FailToStart(a, "cannot start a supervisor process");
   Spare sup = std::exchange(spare_, Spare{});
   // A staged run's warm shell starts from here, while the spare reads its
   // RunSpec: the two run side by side (supervisor.h, WarmFds).
-  if (staged) spec.warm_started = StartWarmShell(sup, spec);
+  if (staged) spec.warm_started = HandOffToWarmShell(sup, spec);
   sup.CloseWarmFds();
   std::string text = EncodeRunSpec(spec);
   Status sent = WriteAll(sup.stdin_fd, text, "supervisor stdin");
@@ -508,7 +507,7 @@ void Engine::Spare::CloseWarmFds() {
   }
 }
 
-bool Engine::StartWarmShell(Spare& sup, const RunSpec& spec) {
+bool Engine::HandOffToWarmShell(Spare& sup, const RunSpec& spec) {
   if (sup.go_fd < 0 || sup.data_fd < 0) return false;
   std::optional<std::string> data = WarmStartData(spec, sup.warm_shell, sup.warm_env);
   // (A failed write to the go pipe, EPIPE, means the shell is gone; the
@@ -548,7 +547,7 @@ void Engine::SpawnSpare() {
   o.argv = {supervisor_binary_, "__supervise"};
   std::string warm = WarmShellFor(config_);
   // The warm shell's go pipe and data memfd: made here, so that this process
-  // can start a staged run's shell itself (StartWarmShell).
+  // can start a staged run's shell itself (HandOffToWarmShell).
   int go[2] = {-1, -1};
   int data = -1;
   if (!warm.empty() && pipe2(go, O_CLOEXEC) == 0) {

@@ -138,7 +138,7 @@ class Engine {
   // Hands SPEC to SUP's warm shell (WarmStartData, then the go byte): true if
   // the script is now running.
   struct Spare;
-  bool StartWarmShell(Spare& sup, const RunSpec& spec);
+  bool HandOffToWarmShell(Spare& sup, const RunSpec& spec);
   // Lets the spare go (it exits; its stage, if still its own, goes with it).
   void DropSpare();
   std::vector<std::string> ScriptEnv(const ProjectConfig& p, const Run& r) const;

@@ -21,6 +21,21 @@ std::string ToHex(const unsigned char* p, size_t n) {
 
 }  // namespace
 
+std::string HexEncode(std::string_view data) {
+  return ToHex(reinterpret_cast<const unsigned char*>(data.data()), data.size());
+}
+
+std::optional<std::string> HexDecode(std::string_view text) {
+  if (text.size() % 2 != 0 || !IsLowerHex(text)) return std::nullopt;
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  std::string out;
+  out.reserve(text.size() / 2);
+  for (size_t i = 0; i < text.size(); i += 2) {
+    out.push_back(static_cast<char>(nibble(text[i]) << 4 | nibble(text[i + 1])));
+  }
+  return out;
+}
+
 std::string Sha256Hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

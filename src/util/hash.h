@@ -1,6 +1,7 @@
 // SHA-256 and constant-time comparison, from OpenSSL.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -9,6 +10,10 @@ namespace jenky {
 std::string Sha256Hex(std::string_view data);
 // The raw 20-byte SHA-1 digest (only for the WebSocket handshake, RFC 6455).
 std::string Sha1(std::string_view data);
+
+// Lower-case hex, two digits a byte; and back (nullopt unless TEXT is that).
+std::string HexEncode(std::string_view data);
+std::optional<std::string> HexDecode(std::string_view text);
 
 // Standard base64 with padding.
 std::string Base64Encode(std::string_view data);
