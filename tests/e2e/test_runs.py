@@ -1,6 +1,8 @@
 """A run's life: trigger, script environment, log, result, timeout, leftovers."""
 
 import os
+import signal
+import time
 
 import jenky_harness as h
 from jenky_harness import project_toml
@@ -370,3 +372,25 @@ def test_another_projects_secret_is_not_in_the_environment_of_anything_a_script_
         rid = srv.trigger("p")["id"]
         assert srv.wait_run(rid)["status"] == "succeeded"
         assert srv.log(rid) == b"own: set other: unset\n"
+
+
+def test_a_spare_supervisor_that_died_is_replaced_and_the_run_still_runs(world):
+    srv = world.serve(project_toml("p", "echo ran\n"))
+    # The spare is the server's child waiting for its run; kill it (and its
+    # warm shell goes on its own once its pipe has no writer).
+    server_pid = srv.proc.pid
+    deadline = time.monotonic() + 10
+    spares = []
+    while not spares and time.monotonic() < deadline:
+        with open(f"/proc/{server_pid}/task/{server_pid}/children") as f:
+            kids = [int(p) for p in f.read().split()]
+        spares = [p for p in kids if b"__supervise" in open(f"/proc/{p}/cmdline", "rb").read()]
+        time.sleep(0.02)
+    assert spares, "no spare supervisor"
+    for p in spares:
+        os.kill(p, signal.SIGKILL)
+    time.sleep(0.2)
+    rid = srv.trigger("p")["id"]
+    run = srv.wait_run(rid)
+    assert run["status"] == "succeeded", run
+    assert srv.log(rid) == b"ran\n"
