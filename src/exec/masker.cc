@@ -54,79 +54,109 @@ SecretMasker::SecretMasker(const std::vector<std::string>& secrets) {
   std::sort(patterns_.begin(), patterns_.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   patterns_.erase(std::unique(patterns_.begin(), patterns_.end()), patterns_.end());
+  if (patterns_.empty()) return;
+  stride_ = patterns_.back().size() - 1;  // (at least kMinPattern - 1)
   for (size_t i = 0; i < patterns_.size(); ++i) {
-    starting_with_[static_cast<unsigned char>(patterns_[i][0])].push_back(static_cast<uint32_t>(i));
-    unsigned pair = PairAt(patterns_[i].data());
+    const std::string& p = patterns_[i];
+    starting_with_[static_cast<unsigned char>(p[0])].push_back(static_cast<uint32_t>(i));
+    unsigned pair = PairAt(p.data());
     first_pairs_[pair >> 6] |= uint64_t{1} << (pair & 63);
+    for (size_t j = 0; j < stride_; ++j) {
+      unsigned sampled = PairAt(p.data() + j);
+      sampled_pairs_[sampled >> 6] |= uint64_t{1} << (sampled & 63);
+    }
   }
 }
 
-std::string SecretMasker::Mask(std::string_view in, size_t* consumed, bool at_end) const {
-  std::string out;
-  out.reserve(in.size());
+size_t SecretMasker::MatchAt(std::string_view in, size_t i) const {
+  if (!Has(first_pairs_, PairAt(in.data() + i))) return 0;
+  for (uint32_t k : starting_with_[static_cast<unsigned char>(in[i])]) {
+    const std::string& p = patterns_[k];
+    if (p.size() <= in.size() - i && std::memcmp(in.data() + i, p.data(), p.size()) == 0) {
+      return p.size();
+    }
+  }
+  return 0;
+}
+
+size_t SecretMasker::Undecided(std::string_view in, size_t from) const {
+  // The longest tail some pattern starts with (but does not end with).
+  size_t longest = patterns_.front().size() - 1;
+  for (size_t n = std::min(longest, in.size() - from); n > 0; --n) {
+    std::string_view tail = in.substr(in.size() - n);
+    bool prefix = std::any_of(patterns_.begin(), patterns_.end(), [&](const std::string& p) {
+      return p.size() > n && std::string_view(p).substr(0, n) == tail;
+    });
+    if (prefix) return in.size() - n;
+  }
+  return in.size();
+}
+
+std::string_view SecretMasker::Mask(std::string_view in, bool at_end, size_t* consumed) {
   // One pass: the earliest position where a pattern matches, and there the
-  // longest one (patterns are sorted longest first).
-  size_t pos = 0;  // what is before it is in OUT
+  // longest one (patterns are sorted longest first). Where a pattern could
+  // still match with the bytes that come next, nothing is decided: the rest
+  // is held back.
+  out_.clear();
+  bool masked = false;
   const size_t size = in.size();
-  const uint64_t* pairs = first_pairs_.data();
-  // (Every pattern is at least kMinPattern bytes: none starts in the last one.)
-  for (size_t i = 0; i + 1 < size; ++i) {
-    unsigned pair = PairAt(in.data() + i);
-    if (!(pairs[pair >> 6] >> (pair & 63) & 1)) continue;
-    const std::vector<uint32_t>& candidates = starting_with_[static_cast<unsigned char>(in[i])];
-    for (uint32_t k : candidates) {
-      const std::string& p = patterns_[k];
-      if (p.size() <= size - i && in[i + 1] == p[1] &&
-          std::memcmp(in.data() + i, p.data(), p.size()) == 0) {
-        out.append(in.substr(pos, i - pos));
-        out.append(kMask);
-        pos = i + p.size();
-        i = pos - 1;
-        break;
-      }
+  size_t pos = 0;   // what is before it is in out_ (if masked)
+  size_t from = 0;  // no pattern starts before it, unless at or after pos
+  size_t limit = at_end ? size : Undecided(in, 0);  // where held back starts
+  // (A position q is only sampled with a byte after it: every pattern is
+  // longer than stride_, so one that fits covers a sample that has.)
+  for (size_t q = 0; q + 1 < size && from < limit;) {
+    if (!Has(sampled_pairs_, PairAt(in.data() + q))) {
+      q += stride_;
+      continue;
     }
-  }
-  size_t keep = in.size();
-  if (!at_end) {
-    // Hold back the longest tail that some pattern starts with.
-    size_t longest = patterns_.empty() ? 0 : patterns_.front().size() - 1;
-    for (size_t n = std::min(longest, in.size() - pos); n > 0; --n) {
-      std::string_view tail = in.substr(in.size() - n);
-      bool prefix = std::any_of(patterns_.begin(), patterns_.end(), [&](const std::string& p) {
-        return p.size() > n && std::string_view(p).substr(0, n) == tail;
-      });
-      if (prefix) {
-        keep = in.size() - n;
-        break;
-      }
+    // An occurrence covering q starts at most stride_ - 1 bytes before it.
+    size_t s = std::max(from, q - std::min(q, stride_ - 1));
+    size_t last = std::min(q, limit - 1);
+    size_t length = 0;
+    for (; s <= last; ++s) {
+      if ((length = MatchAt(in, s)) > 0) break;
     }
+    if (length == 0) {
+      from = q + 1;
+      q += stride_;
+      continue;
+    }
+    out_.append(in.substr(pos, s - pos));
+    out_.append(kMask);
+    masked = true;
+    pos = from = s + length;
+    if (from > limit) limit = Undecided(in, from);  // (decided: it started before)
+    q = (from + stride_ - 1) / stride_ * stride_;  // the first sample not inside it
   }
-  out.append(in.substr(pos, keep - pos));
-  *consumed = keep;
-  return out;
+  *consumed = limit;
+  if (!masked) return in.substr(0, limit);
+  out_.append(in.substr(pos, limit - pos));
+  return out_;
 }
 
-std::string SecretMasker::Feed(std::string_view data) {
-  if (patterns_.empty()) return std::string(data);
+std::string_view SecretMasker::Feed(std::string_view data) {
+  if (patterns_.empty()) return data;
+  size_t consumed = 0;
   if (pending_.empty()) {
     // Nothing held back: DATA as it is, without a copy first.
-    size_t consumed = 0;
-    std::string out = Mask(data, &consumed, false);
+    std::string_view out = Mask(data, false, &consumed);
     pending_.assign(data.substr(consumed));
     return out;
   }
   pending_.append(data);
-  size_t consumed = 0;
-  std::string out = Mask(pending_, &consumed, false);
+  std::string_view out = Mask(pending_, false, &consumed);
+  if (out.data() != out_.data()) out_.assign(out);  // a view into pending_
   pending_.erase(0, consumed);
-  return out;
+  return out_;
 }
 
-std::string SecretMasker::Finish() {
+std::string_view SecretMasker::Finish() {
   size_t consumed = 0;
-  std::string out = Mask(pending_, &consumed, true);
+  std::string_view out = Mask(pending_, true, &consumed);
+  if (out.data() != out_.data()) out_.assign(out);
   pending_.clear();
-  return out;
+  return out_;
 }
 
 }  // namespace jenky

@@ -23,27 +23,43 @@ class SecretMasker {
   explicit SecretMasker(const std::vector<std::string>& secrets);
 
   bool active() const { return !patterns_.empty(); }
-  // Returns the bytes of PENDING + DATA that are safe to write now.
-  std::string Feed(std::string_view data);
-  // End of output: whatever is held back, masked.
-  std::string Finish();
+  // Returns the bytes of PENDING + DATA that are safe to write now. The view
+  // is into DATA or into the masker, valid until the next Feed or Finish.
+  std::string_view Feed(std::string_view data);
+  // End of output: whatever is held back, masked (valid as Feed's).
+  std::string_view Finish();
 
   // The strings that are replaced, longest first (for tests).
   const std::vector<std::string>& patterns() const { return patterns_; }
 
  private:
-  std::string Mask(std::string_view in, size_t* consumed, bool at_end) const;
+  // IN masked, up to *CONSUMED (the rest is held back unless AT_END): a view
+  // into IN if nothing in it was masked, else into out_.
+  std::string_view Mask(std::string_view in, bool at_end, size_t* consumed);
+  // The first position from FROM on where the rest of IN is the start of a
+  // pattern (longer than the rest), or IN's size.
+  size_t Undecided(std::string_view in, size_t from) const;
+  // Length of the longest pattern at IN[I] (which has a byte after it), or 0.
+  size_t MatchAt(std::string_view in, size_t i) const;
+  static bool Has(const std::vector<uint64_t>& bits, unsigned pair) {
+    return bits[pair >> 6] >> (pair & 63) & 1;
+  }
 
   std::vector<std::string> patterns_;
-  // Whether some pattern starts with a byte: output is scanned for those
-  // bytes only, and compared with the patterns starting there.
   // (Indexes into patterns_, longest first, of the patterns starting with
   // each byte; empty for most bytes.)
   std::vector<std::vector<uint32_t>> starting_with_ = std::vector<std::vector<uint32_t>>(256);
-  // One bit per pair of bytes that some pattern starts with: most positions
-  // of a log are passed over on one test, whatever its bytes.
+  // One bit per pair of bytes that some pattern starts with.
   std::vector<uint64_t> first_pairs_ = std::vector<uint64_t>(65536 / 64);
+  // The scan looks at every stride_-th position only, stride_ = the shortest
+  // pattern's length - 1: every occurrence of a pattern covers one of them,
+  // at one of its first stride_ positions. sampled_pairs_ has a bit for each
+  // pair of bytes found there in some pattern; only where the output has one
+  // are the positions before it compared with the patterns.
+  size_t stride_ = 1;
+  std::vector<uint64_t> sampled_pairs_ = std::vector<uint64_t>(65536 / 64);
   std::string pending_;
+  std::string out_;
 };
 
 }  // namespace jenky

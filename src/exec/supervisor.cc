@@ -511,11 +511,7 @@ class Supervisor {
   // TERM cannot block on a full pipe) until the tree is gone.
   Status Write(std::string_view data) {
     if (log_cut_) return Status::Ok();
-    std::string masked;
-    if (masker_.active()) {
-      masked = masker_.Feed(data);
-      data = masked;
-    }
+    if (masker_.active()) data = masker_.Feed(data);
     int64_t limit = spec_.max_log_bytes;
     if (limit > 0 && log_->size() + static_cast<int64_t>(data.size()) > limit) {
       log_cut_ = true;
