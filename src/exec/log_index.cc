@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -13,27 +16,35 @@
 namespace jenky {
 namespace {
 
-// Number of '\n' bytes in the 8-byte word W (exact: no false positives).
-inline int NewlinesIn(uint64_t w) {
-  uint64_t x = w ^ 0x0a0a0a0a0a0a0a0aULL;  // newline bytes become zero
-  uint64_t t = (x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL;
-  t = ~(t | x | 0x7f7f7f7f7f7f7f7fULL);  // high bit set exactly for zero bytes
-  return __builtin_popcountll(t);
+// Bit I set where P[I] is '\n', for the 64 bytes at P.
+inline uint64_t NewlineMask(const char* p) {
+#if defined(__SSE2__)
+  const __m128i nl = _mm_set1_epi8('\n');
+  uint64_t mask = 0;
+  for (int i = 0; i < 4; ++i) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    mask |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)))} << (16 * i);
+  }
+  return mask;
+#else
+  uint64_t mask = 0;
+  for (int i = 0; i < 64; ++i) mask |= uint64_t{p[i] == '\n'} << i;
+  return mask;
+#endif
 }
 
 // Scans DATA (which starts at byte BASE of the log) for line starts and adds
 // index records where due. Shared by the writer and BuildIndex.
 //
 // Logs can be made of very short lines (`yes` writes two bytes a line), so the
-// scan counts newlines a word at a time and looks at single bytes only in the
-// words where a record falls due.
+// scan counts newlines 64 bytes at a time and looks at single newlines only in
+// the blocks where a record falls due.
 void IndexChunk(std::string_view data, int64_t base, int64_t& lines, IndexRecord& last,
                 std::vector<IndexRecord>& out) {
   const char* begin = data.data();
   const char* p = begin;
   const char* end = p + data.size();
-  auto slow_byte = [&](const char* q) {
-    if (*q != '\n') return;
+  auto newline_at = [&](const char* q) {
     ++lines;
     int64_t offset = base + (q + 1 - begin);
     if (lines - last.line >= kIndexLines || offset - last.offset >= kIndexBytes) {
@@ -41,22 +52,20 @@ void IndexChunk(std::string_view data, int64_t base, int64_t& lines, IndexRecord
       out.push_back(last);
     }
   };
-  while (p + 8 <= end) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    int n = NewlinesIn(w);
-    if (n > 0) {
-      int64_t word_end = base + (p + 8 - begin);
-      bool due = lines + n - last.line >= kIndexLines || word_end - last.offset >= kIndexBytes;
-      if (due) {
-        for (int i = 0; i < 8; ++i) slow_byte(p + i);
-      } else {
-        lines += n;
-      }
+  for (; p + 64 <= end; p += 64) {
+    uint64_t mask = NewlineMask(p);
+    if (mask == 0) continue;
+    int n = __builtin_popcountll(mask);
+    int64_t block_end = base + (p + 64 - begin);
+    if (lines + n - last.line >= kIndexLines || block_end - last.offset >= kIndexBytes) {
+      for (; mask != 0; mask &= mask - 1) newline_at(p + __builtin_ctzll(mask));
+    } else {
+      lines += n;
     }
-    p += 8;
   }
-  for (; p < end; ++p) slow_byte(p);
+  for (; p < end; ++p) {
+    if (*p == '\n') newline_at(p);
+  }
 }
 
 void EncodeRecords(const std::vector<IndexRecord>& records, std::string& out) {
@@ -87,13 +96,14 @@ Result<LogWriter> LogWriter::Open(const std::string& log_path, const std::string
     std::vector<IndexRecord> records;
     IndexChunk(*data, 0, w.lines_, w.last_, records);
     w.size_ = static_cast<int64_t>(data->size());
+    w.written_back_ = w.size_;
   }
   return w;
 }
 
 LogWriter::LogWriter(LogWriter&& o) noexcept
     : log_fd_(o.log_fd_), index_fd_(o.index_fd_), log_path_(std::move(o.log_path_)),
-      size_(o.size_), lines_(o.lines_), last_(o.last_) {
+      size_(o.size_), written_back_(o.written_back_), lines_(o.lines_), last_(o.last_) {
   o.log_fd_ = o.index_fd_ = -1;
 }
 
@@ -107,6 +117,11 @@ Status LogWriter::Append(std::string_view data) {
   pending_.clear();
   IndexChunk(data, size_, lines_, last_, pending_);
   size_ += static_cast<int64_t>(data.size());
+  if (size_ - written_back_ >= kWritebackBytes) {
+    // Only a hint: an error here shows again, and is reported, at Sync.
+    sync_file_range(log_fd_, written_back_, size_ - written_back_, SYNC_FILE_RANGE_WRITE);
+    written_back_ = size_;
+  }
   if (!pending_.empty()) {
     std::string bytes;
     EncodeRecords(pending_, bytes);

@@ -31,6 +31,13 @@ struct IndexRecord {
 // Appends to a log and its index. Single writer (the supervisor). Each Append
 // is written through to the files before it returns (no user-space buffer), so
 // a reader or a crash of any other process sees every byte appended so far.
+//
+// Every kWritebackBytes the writer asks the kernel to start writing the log's
+// new pages to disk (sync_file_range, without waiting): the disk works while
+// the script still writes, and the fdatasync at the end of a run waits only
+// for the last few MiB instead of the whole log.
+constexpr int64_t kWritebackBytes = 8 << 20;
+
 class LogWriter {
  public:
   static Result<LogWriter> Open(const std::string& log_path, const std::string& index_path);
@@ -51,6 +58,7 @@ class LogWriter {
   int index_fd_ = -1;
   std::string log_path_;
   int64_t size_ = 0;
+  int64_t written_back_ = 0;  // writeback was started for the bytes before this
   int64_t lines_ = 0;  // newlines seen = number of the line being written
   IndexRecord last_{0, 0};
   std::vector<IndexRecord> pending_;  // records of the current Append

@@ -16,10 +16,12 @@ FileWatcher::FileWatcher(net::io_context& io) {
     return;
   }
   stream_ = std::make_unique<net::posix::stream_descriptor>(io, fd_);
+  rest_ = std::make_unique<net::steady_timer>(io);
   Read();
 }
 
 FileWatcher::~FileWatcher() {
+  if (rest_) rest_->cancel();
   if (stream_) stream_->close();  // closes fd_
 }
 
@@ -56,7 +58,10 @@ void FileWatcher::Read() {
         callback(name);
       }
     }
-    Read();
+    rest_->expires_after(kRest);
+    rest_->async_wait([this](boost::system::error_code ec) {
+      if (!ec) Read();  // (cancelled: this watcher is gone)
+    });
   });
 }
 

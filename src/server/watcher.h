@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,6 +25,11 @@ class FileWatcher {
 
   // Calls ON_CHANGE whenever a file in DIR is written or renamed into place,
   // with the file's name. Returns a watch id for Remove, or -1.
+  //
+  // After a batch of events the watcher rests kRest before it reads again:
+  // a script writing its log 64 KiB at a time then costs the server one
+  // wake-up a millisecond (the kernel merges the repeated events meanwhile),
+  // not one per write, and viewers see its output at most kRest later.
   int Watch(const std::string& dir, std::function<void(const std::string& name)> on_change);
   // False when inotify could not be set up (e.g. fs.inotify.max_user_instances
   // reached); error() says why. Callers then poll instead.
@@ -31,11 +38,13 @@ class FileWatcher {
   void Remove(int id);
 
  private:
+  static constexpr auto kRest = std::chrono::milliseconds(1);
   void Read();
 
   int fd_ = -1;
   std::string error_;
   std::unique_ptr<net::posix::stream_descriptor> stream_;
+  std::unique_ptr<net::steady_timer> rest_;
   std::map<int, std::function<void(const std::string&)>> watches_;
   alignas(8) char buf_[16384];
 };
