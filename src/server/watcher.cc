@@ -43,25 +43,36 @@ void FileWatcher::Remove(int id) {
 
 void FileWatcher::Read() {
   stream_->async_wait(net::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
-    if (ec) return;  // closed
-    for (;;) {
-      ssize_t n = read(fd_, buf_, sizeof buf_);
-      if (n <= 0) break;
-      for (char* p = buf_; p < buf_ + n;) {
-        auto* ev = reinterpret_cast<struct inotify_event*>(p);
-        p += sizeof(struct inotify_event) + ev->len;
-        auto it = watches_.find(ev->wd);
-        if (it == watches_.end()) continue;
-        std::string name = ev->len ? std::string(ev->name) : std::string();
-        // Copy: the callback may Remove its own watch.
-        auto callback = it->second;
-        callback(name);
-      }
+    if (!ec) Drain();  // (else closed)
+  });
+}
+
+void FileWatcher::Drain() {
+  bool any = false;
+  for (;;) {
+    ssize_t n = read(fd_, buf_, sizeof buf_);
+    if (n <= 0) break;
+    any = true;
+    for (char* p = buf_; p < buf_ + n;) {
+      auto* ev = reinterpret_cast<struct inotify_event*>(p);
+      p += sizeof(struct inotify_event) + ev->len;
+      auto it = watches_.find(ev->wd);
+      if (it == watches_.end()) continue;
+      std::string name = ev->len ? std::string(ev->name) : std::string();
+      // Copy: the callback may Remove its own watch.
+      auto callback = it->second;
+      callback(name);
     }
-    rest_->expires_after(kRest);
-    rest_->async_wait([this](boost::system::error_code ec) {
-      if (!ec) Read();  // (cancelled: this watcher is gone)
-    });
+  }
+  if (!any) {
+    // Read to the end, so the next event is news to epoll (Asio waits for
+    // an edge): wait for it.
+    Read();
+    return;
+  }
+  rest_->expires_after(kRest);
+  rest_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) Drain();  // (cancelled: this watcher is gone)
   });
 }
 

@@ -26,7 +26,8 @@ class FileWatcher {
   // Calls ON_CHANGE whenever a file in DIR is written or renamed into place,
   // with the file's name. Returns a watch id for Remove, or -1.
   //
-  // After a batch of events the watcher rests kRest before it reads again:
+  // After a batch of events the watcher rests kRest before it reads again
+  // (and until it reads no more, it does not wait for epoll):
   // a script writing its log 64 KiB at a time then costs the server one
   // wake-up a millisecond (the kernel merges the repeated events meanwhile),
   // not one per write, and viewers see its output at most kRest later.
@@ -39,7 +40,8 @@ class FileWatcher {
 
  private:
   static constexpr auto kRest = std::chrono::milliseconds(1);
-  void Read();
+  void Read();   // waits for events, then Drain
+  void Drain();  // reads what is there; rests and drains again, or waits
 
   int fd_ = -1;
   std::string error_;
