@@ -5,6 +5,11 @@ Peers, measured in the same run, one after the other for each viewer count:
   jenky       GET /ws/v1/runs/ID/log of a running run whose script is
               `exec ws_load write 100 ...`: 100 timestamped lines a second go
               through jenky's supervisor into the log and out to the viewers.
+  floor       `ws_load fanout PORT FILE` (bench/ws_load.c) while the same
+              writer appends to FILE: one C thread that reads each growth of
+              FILE once and send()s one frame of it to every viewer, nothing
+              else. What it costs is this machine's floor for the job (the
+              kernel's loopback TCP on both ends, and the viewers' process).
   websocketd  `websocketd tail -f -n +1 FILE` (one `tail` per viewer) while
               `ws_load write 100 ... FILE` appends the same lines to FILE.
 
@@ -233,6 +238,33 @@ def measure_jenky(procs, work, ws_load, n, a):
         j.stop()
 
 
+def measure_floor(procs, work, ws_load, n, a):
+    """`ws_load fanout`: the least a server can do for the same job (see
+    ws_load.c), so the machine's own cost of N loopback viewers is measured
+    in the same run as the peers."""
+    log = os.path.join(work, "app.log")
+    start_file = os.path.join(work, "start")
+    open(log, "w").close()
+    port = B.free_port()
+    err = open(os.path.join(work, "floor.log"), "wb")
+    server = procs.spawn([ws_load, "fanout", str(port), log], stderr=err)
+    err.close()
+    writer = procs.spawn([ws_load, "write", str(a.rate), "900", log, start_file])
+    try:
+        B.wait_port(port)
+        base = mem([server.pid])
+        tcp0 = tcp_mem_kib()
+        r = view(ws_load, port, "/", n, "json", a, lambda: [server.pid], start_file)
+        r["server_base_mem"] = base
+        r["tcp_mem_base_kib"] = tcp0
+        with open(os.path.join(work, "floor.log"), errors="replace") as f:
+            r["floor_log"] = f.read()[-500:]
+        return r
+    finally:
+        procs.stop(server)
+        procs.stop(writer)
+
+
 def measure_websocketd(procs, work, ws_load, n, a):
     """One websocketd holds 4 to 5 descriptors per viewer (the socket, the
     tail's stdin, stdout and stderr pipes, and both ends of each pipe while it
@@ -366,7 +398,7 @@ def main():
     ap.add_argument("--connect-timeout", type=float, default=240)
     ap.add_argument("--bytes", type=int, default=1 << 30, help="throughput run size")
     ap.add_argument("--reps", type=int, default=3, help="throughput repetitions")
-    ap.add_argument("--peers", default="jenky,websocketd")
+    ap.add_argument("--peers", default="jenky,floor,websocketd")
     ap.add_argument("--no-throughput", action="store_true")
     ap.add_argument("--ws-load", help="compiled bench/ws_load.c (else built here with gcc)")
     ap.add_argument("--out", required=True)
@@ -406,7 +438,8 @@ def main():
                 d = os.path.join(work, f"{peer}-{n}")
                 os.mkdir(d)
                 print(f"  {peer}, {n} viewers", file=sys.stderr)
-                fn = measure_jenky if peer == "jenky" else measure_websocketd
+                fn = {"jenky": measure_jenky, "floor": measure_floor,
+                      "websocketd": measure_websocketd}[peer]
                 try:
                     r = fn(procs, d, ws_load, n, a)
                 except Exception as e:  # report what broke, go on with the others

@@ -206,7 +206,7 @@ def fanout_section(r):
     out += meta_lines(r["meta"])
     out += [
         f"One live log written at {r['rate']} lines a second (about 80-byte lines, each "
-        "stamped with the writer's CLOCK_MONOTONIC), N concurrent viewers, two peers one "
+        "stamped with the writer's CLOCK_MONOTONIC), N concurrent viewers, the peers one "
         "after the other for each N:",
         "",
         "- **jenky**: the viewers follow `GET /ws/v1/runs/ID/log` of a running run whose "
@@ -214,6 +214,12 @@ def fanout_section(r):
         "supervisor into the log and out to the viewers (JSON `log` messages).",
         "- **websocketd** (Debian, `%s`) serving `tail -f -n +1 FILE`, one `tail` per viewer, "
         "while the same writer appends to FILE (a text message per line)." % r["websocketd"],
+        "- **floor**: `ws_load fanout PORT FILE` (in `bench/ws_load.c`) while the same writer "
+        "appends to FILE: one C thread that, each time inotify says FILE grew, reads the new "
+        "bytes once and `send()`s one JSON frame of them to every viewer, and does nothing else "
+        "(no backlog for a full socket: it closes that viewer; no pings, auth, TLS or "
+        "supervisor). Its latency is what this machine can do at all with N loopback viewers "
+        "and the viewers' process on the same two CPUs.",
         "",
         "The viewers are one epoll process, `bench/ws_load.c` (no compression offered; it "
         "answers protocol pings, so jenky's `ws_idle_timeout` stays at its default). It connects "
@@ -238,7 +244,8 @@ def fanout_section(r):
     for n, peers in r["counts"].items():
         nn = int(n)
         for peer, v in peers.items():
-            label = "**jenky**" if peer == "jenky" else "websocketd + tail"
+            label = {"jenky": "**jenky**", "floor": "floor (`ws_load fanout`)"}.get(
+                peer, "websocketd + tail")
             if "error" in v or "p50_ms" not in v:
                 out.append(f"| {nn:,} | {label} | failed: {v.get('error', '?')} | | | | | | | | | | | |")
                 continue
@@ -275,6 +282,10 @@ def fanout_section(r):
                                  f"{c:,} × `{m[:120]}`" for m, c in error_kinds(v))
                                  if v.get("websocketd_errors") else "")
                              + ".")
+            elif peer == "floor":
+                closed = v.get("floor_log", "").strip().splitlines()
+                notes.append(f"floor with {nn:,}: " + (f"`{closed[-1][:160]}`" if closed else
+                             "no viewer was closed for a full socket") + ".")
             else:
                 notes.append(f"jenky with {nn:,}: the `jenky serve` process only (its run's "
                              f"supervisor: {v['supervisor_mem']['vmrss_kib'] / KIB:.1f} MiB, "
@@ -314,6 +325,11 @@ def fanout_section(r):
         per = (big["server_mem"]["vmrss_kib"] - big["server_base_mem"]["vmrss_kib"]) / max(1, big["connected"])
         out.append(f"| 10,000 viewers, p99 ≤ 100 ms | {big['p99_ms']:.1f} ms ({big['connected']:,} "
                    f"connected) | {verdict(big['p99_ms'] <= 100 and big['connected'] == 10000)} |")
+        floor = r["counts"].get("10000", {}).get("floor")
+        if floor and "p99_ms" in floor:
+            out.append(f"| (the same, for the floor peer in this run) | {floor['p99_ms']:.1f} ms "
+                       f"({floor['connected']:,} connected; jenky ÷ floor "
+                       f"{big['p99_ms'] / max(floor['p99_ms'], 1e-3):.2f}×) | |")
         out.append(f"| 10,000 viewers, ≤ 16 KiB per viewer | {per:.1f} KiB | {verdict(per <= 16)} |")
     else:
         out.append("| 10,000 viewers | not measured | **missed** |")

@@ -21,6 +21,17 @@
 //     options: --warmup S (2) --measure S (10) --grace S (5) --inflight K (100)
 //              --connect-timeout S (180) --hold S (300) --timeout S (count mode, 300)
 //
+//   ws_load fanout PORT FILE
+//       The floor peer: the least a server can do to fan a growing file out
+//       to WebSocket viewers. One thread, one epoll: it takes any upgrade
+//       request (answers 101 without checking it), follows FILE with inotify
+//       and, each time FILE grows, reads the new bytes once, makes one JSON
+//       text frame {"type":"log","offset":N,"data":"..."} of them and send()s
+//       it, non-blocking, to every viewer (a viewer whose socket is full is
+//       closed and counted on stderr). No files per viewer, no timers, no
+//       pings, no TLS, no auth, no supervisor: the rest of its cost is the
+//       kernel's, which every peer pays. Runs until killed.
+//
 // Every loop is bounded in time. Single-threaded, level-triggered epoll.
 
 #define _GNU_SOURCE
@@ -30,11 +41,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -644,9 +657,186 @@ static int viewers(int argc, char **argv) {
   return 0;
 }
 
+// ------------------------------------------------------------------ fanout
+
+struct fan_conn {
+  int fd;
+  int open;       // upgraded: gets the frames
+  int hs_match;   // progress through "\r\n\r\n" of the request
+};
+
+static void json_escape(const char *p, size_t n, char **out, size_t *len, size_t *cap) {
+  for (size_t i = 0; i < n; i++) {
+    if (*len + 8 > *cap) {
+      *cap = *cap * 2 + 64;
+      *out = realloc(*out, *cap);
+      if (!*out) die("realloc");
+    }
+    unsigned char c = (unsigned char)p[i];
+    char *o = *out + *len;
+    if (c == '"' || c == '\\') {
+      o[0] = '\\';
+      o[1] = (char)c;
+      *len += 2;
+    } else if (c == '\n') {
+      o[0] = '\\';
+      o[1] = 'n';
+      *len += 2;
+    } else if (c < 0x20) {
+      *len += (size_t)snprintf(o, 8, "\\u%04x", c);
+    } else {
+      o[0] = (char)c;
+      *len += 1;
+    }
+  }
+}
+
+static int fanout(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: ws_load fanout PORT FILE\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2])),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(lfd, 4096) < 0) die("listen");
+  int file = open(argv[3], O_RDONLY | O_CLOEXEC);
+  if (file < 0) die("open");
+  int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (ino < 0 || inotify_add_watch(ino, argv[3], IN_MODIFY) < 0) die("inotify");
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  int max = (int)(rl.rlim_cur > 1000000 ? 1000000 : rl.rlim_cur);
+  struct fan_conn *fc = calloc((size_t)max, sizeof *fc);  // indexed by descriptor
+  int *open_fds = calloc((size_t)max, sizeof *open_fds);
+  int nopen = 0;
+  if (!fc || !open_fds) die("calloc");
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+  epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+  ev.data.fd = ino;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, ino, &ev);
+  off_t offset = lseek(file, 0, SEEK_END);  // viewers see what is written from now on
+  static char data[1 << 16];
+  char *json = NULL, *frame = NULL;
+  size_t json_cap = 0, frame_cap = 0;
+  long long full_closed = 0;
+  static const char kResponse[] =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: not-checked-by-ws_load\r\n\r\n";
+  for (;;) {
+    struct epoll_event evs[512];
+    int n = epoll_wait(epfd, evs, 512, -1);
+    if (n < 0 && errno != EINTR) die("epoll_wait");
+    for (int i = 0; i < n; i++) {
+      int fd = evs[i].data.fd;
+      if (fd == lfd) {
+        int c;
+        while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+          if (c >= max) {
+            close(c);
+            continue;
+          }
+          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          fc[c] = (struct fan_conn){.fd = c};
+          struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
+          epoll_ctl(epfd, EPOLL_CTL_ADD, c, &cev);
+        }
+      } else if (fd == ino) {
+        char buf[4096];
+        while (read(ino, buf, sizeof buf) > 0) {
+        }
+        for (;;) {
+          ssize_t got = pread(file, data, sizeof data, offset);
+          if (got <= 0) break;
+          size_t jlen = 0;
+          char head[64];
+          int hl = snprintf(head, sizeof head, "{\"type\":\"log\",\"offset\":%lld,\"data\":\"",
+                            (long long)offset);
+          if (json_cap < (size_t)hl + 8) {
+            json_cap = (size_t)hl + 4096;
+            json = realloc(json, json_cap);
+          }
+          memcpy(json, head, (size_t)hl);
+          jlen = (size_t)hl;
+          json_escape(data, (size_t)got, &json, &jlen, &json_cap);
+          // (json_escape leaves at least 8 bytes free: room for the end.)
+          json[jlen++] = '"';
+          json[jlen++] = '}';
+          offset += got;
+          if (frame_cap < jlen + 10) {
+            frame_cap = jlen + 10;
+            frame = realloc(frame, frame_cap);
+          }
+          size_t flen = 0;
+          frame[flen++] = (char)0x81;
+          if (jlen < 126) {
+            frame[flen++] = (char)jlen;
+          } else if (jlen < 65536) {
+            frame[flen++] = 126;
+            frame[flen++] = (char)(jlen >> 8);
+            frame[flen++] = (char)jlen;
+          } else {
+            frame[flen++] = 127;
+            for (int k = 7; k >= 0; k--) frame[flen++] = (char)((uint64_t)jlen >> (8 * k));
+          }
+          memcpy(frame + flen, json, jlen);
+          flen += jlen;
+          for (int k = 0; k < nopen;) {
+            int c = open_fds[k];
+            ssize_t sent = send(c, frame, flen, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (sent == (ssize_t)flen) {
+              k++;
+              continue;
+            }
+            full_closed++;  // full (or gone): this floor keeps no backlog
+            close(c);
+            fc[c].open = 0;
+            open_fds[k] = open_fds[--nopen];
+          }
+        }
+      } else {
+        struct fan_conn *c = &fc[fd];
+        char buf[4096];
+        ssize_t got = recv(fd, buf, sizeof buf, 0);
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+          if (c->open) {
+            for (int k = 0; k < nopen; k++) {
+              if (open_fds[k] == fd) {
+                open_fds[k] = open_fds[--nopen];
+                break;
+              }
+            }
+          }
+          c->open = 0;
+          close(fd);
+          continue;
+        }
+        for (ssize_t k = 0; k < got && !c->open; k++) {
+          c->hs_match = buf[k] == "\r\n\r\n"[c->hs_match] ? c->hs_match + 1 : (buf[k] == '\r');
+          if (c->hs_match == 4) {
+            if (send(fd, kResponse, sizeof kResponse - 1, MSG_NOSIGNAL) == sizeof kResponse - 1) {
+              c->open = 1;
+              open_fds[nopen++] = fd;
+            }
+          }
+        }
+        // (After the upgrade: pongs and a close; nothing to answer.)
+      }
+    }
+    if (full_closed && full_closed % 1000 == 1) {
+      fprintf(stderr, "ws_load fanout: %lld viewers closed with a full socket\n", full_closed);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "write") == 0) return writer(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "view") == 0) return viewers(argc, argv);
-  fprintf(stderr, "usage: ws_load write RATE SECONDS [FILE] | ws_load view HOST PORT PATH N MODE [options]\n");
+  if (argc >= 2 && strcmp(argv[1], "fanout") == 0) return fanout(argc, argv);
+  fprintf(stderr, "usage: ws_load write RATE SECONDS [FILE] | ws_load view HOST PORT PATH N MODE [options] | ws_load fanout PORT FILE\n");
   return 2;
 }
