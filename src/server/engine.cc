@@ -164,8 +164,25 @@ Status Engine::Start() {
   if (!unfinished.ok()) return unfinished.status();
   std::vector<Run> queued;
   for (Run& r : *unfinished) {
-    if (r.status == RunStatus::kRunning) Adopt(std::move(r));
-    else queued.push_back(std::move(r));
+    if (r.status == RunStatus::kRunning) {
+      Adopt(std::move(r));
+      continue;
+    }
+    // Queued in the database, but the last server had started it and died
+    // before it recorded that: its supervisor is still at it (the lock is
+    // held) or has finished it. Starting it again would run the script twice
+    // (and the second supervisor could not take the lock).
+    RunDir dir = RunDir::For(config_.server.data_dir, r.id);
+    if (PathExists(dir.meta()) && (SupervisorAlive(dir) || ReadExitRecord(dir))) {
+      LogWarning("{}was started by the previous server, which stopped before it recorded that; "
+                 "adopting it", RunTag(r.id, r.project));
+      r.status = RunStatus::kRunning;
+      if (r.started_at == 0) r.started_at = NowMillis();
+      Persist(r);
+      Adopt(std::move(r));
+      continue;
+    }
+    queued.push_back(std::move(r));
   }
   // Queued runs wait again, in their order, behind whatever was adopted.
   for (Run& r : queued) {

@@ -2,6 +2,9 @@
 
 #include <cstdint>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace jenky {
 namespace {
@@ -76,12 +79,24 @@ size_t AppendCharOrReplacement(std::string_view d, size_t i, std::string& out) {
 }
 
 // Length of the run of bytes at the start of D that JSON takes as they are
-// (printable ASCII but '"' and '\\'), eight bytes at a time: log text is
+// (printable ASCII but '"' and '\\'), many bytes at a time: log text is
 // mostly such runs, and this loop is most of the cost of streaming a log.
 size_t PlainAsciiRun(const char* d, size_t n) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
   constexpr uint64_t kHigh = 0x8080808080808080ULL;
   size_t i = 0;
+#if defined(__SSE2__)
+  // Sixteen at a time: a signed compare with 0x20 takes both the control
+  // characters and every byte >= 0x80 (negative as signed).
+  const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                slash = _mm_set1_epi8('\\');
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+    __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)));
+    if (int mask = _mm_movemask_epi8(special)) return i + static_cast<size_t>(__builtin_ctz(mask));
+  }
+#endif
   for (; i + 8 <= n; i += 8) {
     uint64_t x;
     std::memcpy(&x, d + i, 8);
@@ -98,6 +113,19 @@ size_t PlainAsciiRun(const char* d, size_t n) {
     if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
     ++i;
   }
+  return i;
+}
+
+// Length of the run of ASCII bytes (< 0x80) at the start of D.
+size_t AsciiRun(const char* d, size_t n) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 16 <= n; i += 16) {
+    int mask = _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i)));
+    if (mask) return i + static_cast<size_t>(__builtin_ctz(mask));
+  }
+#endif
+  while (i < n && static_cast<unsigned char>(d[i]) < 0x80) ++i;
   return i;
 }
 
@@ -155,8 +183,7 @@ std::string SanitizeUtf8(std::string_view data) {
   size_t i = 0;
   while (i < data.size()) {
     // Runs of ASCII (control characters included) are copied as they are.
-    size_t j = i;
-    while (j < data.size() && static_cast<unsigned char>(data[j]) < 0x80) ++j;
+    size_t j = i + AsciiRun(data.data() + i, data.size() - i);
     out.append(data.data() + i, j - i);
     i = j;
     if (i == data.size()) break;

@@ -2,7 +2,10 @@
 
 import os
 import signal
+import sqlite3
 import time
+
+import pytest
 
 
 import jenky_harness as h
@@ -83,6 +86,43 @@ def test_kill_9_of_the_server_mid_run_loses_nothing(world):
     assert done["status"] == "succeeded", done
     assert srv2.log(rid) == b"line1\nline2\nline3\n"
     assert done["log_bytes"] == len(b"line1\nline2\nline3\n")
+
+
+def mark_queued(world, run_id):
+    """The database as a server leaves it that dies after it started a run
+    and before it recorded that (the row still says queued)."""
+    db = sqlite3.connect(os.path.join(world.data_dir, "jenky.db"))
+    with db:
+        db.execute("UPDATE runs SET status = 'queued', started_at = 0 WHERE id = ?", (run_id,))
+    db.close()
+
+
+@pytest.mark.parametrize("finish_first", [False, True])
+def test_a_run_started_just_before_the_server_died_is_adopted_not_started_twice(world, finish_first):
+    # (Found by the kill -9 loop: the next server started such a run again,
+    # its new supervisor could not take the lock, and the run that was
+    # running was stopped and called interrupted.)
+    counter = world.path("starts")
+    script = f'echo started >> {counter}\necho line1\n' + h.WAIT_GATE + 'echo line2\n'
+    srv = world.serve(project_toml("p", script, env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "line1\n")
+    srv.kill9()
+    mark_queued(world, rid)
+    if finish_first:
+        sup = h.read_supervisor_pid(world.data_dir, rid)
+        world.open_gate()
+        h.wait_until(lambda: not h.is_alive(sup), 10, what="the supervisor to finish")
+
+    srv2 = restart(world, srv)
+    world.open_gate()
+    done = srv2.wait_run(rid)
+    assert done["status"] == "succeeded", done
+    assert srv2.log(rid) == b"line1\nline2\n"
+    with open(counter) as f:
+        assert f.read() == "started\n"  # the script ran once
+    assert done["started_at"] is not None
+    srv2.wait_line(rf"run={rid} project=p was started by the previous server")
 
 
 def test_a_run_that_finishes_while_the_server_is_down_is_recorded_at_the_next_start(world):

@@ -39,13 +39,23 @@ TEST(Utf8Test, InvalidBytesBecomeReplacementCharacters) {
   EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
+TEST(Utf8Test, AnInvalidByteAnywhereInALongAsciiRunIsReplaced) {
+  // (ASCII runs are scanned sixteen bytes at a time.)
+  for (size_t at = 0; at < 40; ++at) {
+    std::string text(40, 'a');
+    text[at] = '\xFF';
+    std::string expected = std::string(at, 'a') + "\xEF\xBF\xBD" + std::string(39 - at, 'a');
+    EXPECT_EQ(SanitizeUtf8(text), expected) << at;
+  }
+}
+
 TEST(Utf8Test, JsonEscaping) {
   std::string out;
   AppendJsonEscapedUtf8("say \"hi\"\\\n\t\x01 ✔\xFF", out);
   EXPECT_EQ(out, "say \\\"hi\\\"\\\\\\n\\t\\u0001 ✔\xEF\xBF\xBD");
 }
 
-// The escaper scans eight bytes at a time; it must agree with the plain
+// The escaper scans sixteen (or eight) bytes at a time; it must agree with the plain
 // byte-by-byte rules at every position and for every byte value.
 TEST(Utf8Test, JsonEscapingAgreesWithTheByteByByteRulesAtEveryPosition) {
   auto reference = [](std::string_view d) {
