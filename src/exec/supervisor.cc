@@ -141,6 +141,13 @@ struct WarmShell {
   int data_fd = -1;  // the run, as WarmStartData
   int out_fd = -1;   // its stdout and stderr
 
+  // Whether the server gave this shell its run (WarmFds): it writes the
+  // run's data before the go byte, so the shell may have begun the script.
+  bool GivenItsRun() const {
+    struct stat st;
+    return data_fd >= 0 && fstat(data_fd, &st) == 0 && st.st_size > 0;
+  }
+
   // Ends a warm shell that will not be used.
   void Discard() {
     for (int* fd : {&go_fd, &data_fd, &out_fd}) {
@@ -148,6 +155,7 @@ struct WarmShell {
       *fd = -1;
     }
     if (pid > 0) {
+      kill(-pid, SIGKILL);  // its process group: what it may have started too
       kill(pid, SIGKILL);
       while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
       }
@@ -221,7 +229,44 @@ struct Stage {
     log.reset();
     RemoveTree(dir.path);
   }
+
+  // The run directory the server renamed this stage to, found through the
+  // lock's descriptor; "" while it is still a stage.
+  std::string TakenAs() const {
+    if (lock_fd < 0 || PathExists(dir.path)) return "";
+    char buf[4096];
+    ssize_t n = readlink(fmt::format("/proc/self/fd/{}", lock_fd).c_str(), buf, sizeof buf);
+    if (n <= 0 || static_cast<size_t>(n) == sizeof buf) return "";
+    std::string lock(buf, static_cast<size_t>(n));
+    const std::string_view suffix = "/lock";
+    if (lock.size() <= suffix.size() || lock.compare(lock.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      return "";
+    }
+    return lock.substr(0, lock.size() - suffix.size());
+  }
 };
+
+// The server renamed this spare's stage to a run's directory and handed its
+// warm shell the run, then ended before it sent the RunSpec: the script may
+// have begun, with nobody to mask its secrets, keep its log or time it. It
+// is stopped at once, and the run's record says so; the next server records
+// the run from it instead of starting the script a second time.
+void RecordCutOffRun(const RunDir& dir, WarmShell& warm, const SupervisorId& self) {
+  warm.Discard();
+  int killed = KillProcessesWithEnv({"JENKY_RUN_DIR=" + dir.path, WarmShellMarker(self)});
+  ExitRecord r;
+  r.status = RunStatus::kInterrupted;
+  r.reason = "jenky stopped while it was starting this run: the script was stopped as it "
+             "began, before it was supervised";
+  if (killed > 0) {
+    r.reason += fmt::format(" ({} more process{})", killed, killed == 1 ? "" : "es");
+  }
+  r.started_at = r.finished_at = NowMillis();
+  struct stat st;
+  if (stat(dir.log().c_str(), &st) == 0) r.log_bytes = st.st_size;
+  if (Status s = WriteExitRecord(dir, r); !s.ok()) LogError("supervisor: {}", s.message());
+  LogWarning("supervisor: {}: {}", dir.path, r.reason);
+}
 
 // Makes RUNS_DIR/.spare-PID, under another name until it is complete: the
 // server uses it only once it has every file. nullopt (and nothing left
@@ -785,6 +830,11 @@ int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
   auto spec = DecodeRunSpec(input);  // (nothing is no RunSpec either)
   // The stage is the run's only if the server renamed it into place.
   if (stage && !(spec.ok() && spec->staged)) {
+    std::string taken = input.empty() ? stage->TakenAs() : "";
+    if (!taken.empty() && warm && warm->GivenItsRun()) {
+      RecordCutOffRun(RunDir{taken}, *warm, self);
+      return 0;
+    }
     stage->Remove();
     stage.reset();
   }

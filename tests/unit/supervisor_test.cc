@@ -129,6 +129,15 @@ class SupervisorTest : public ::testing::Test {
       close(go[1]);
       close(data);
     }
+    if (handoff && !server_dies_after_handoff_.empty()) {
+      // The server ends before it sends the RunSpec, once the script began.
+      for (int i = 0; i < 1000 && !PathExists(server_dies_after_handoff_); ++i) {
+        std::this_thread::sleep_for(5ms);
+      }
+      EXPECT_TRUE(PathExists(server_dies_after_handoff_));
+      close(in[1]);
+      return *pid;
+    }
     std::string text = EncodeRunSpec(spec);
     EXPECT_EQ(write(in[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
     close(in[1]);
@@ -187,6 +196,8 @@ class SupervisorTest : public ::testing::Test {
   enum class Stage { kNone, kUnused, kTaken };
   Stage stage_ = Stage::kNone;
   bool kill_warm_shell_ = false;  // kHandedOff: kill the warm shell before the go byte
+  // kHandedOff: once this file exists, close the spare's stdin without a RunSpec.
+  std::string server_dies_after_handoff_;
 };
 
 TEST_F(SupervisorTest, CapturesStdoutAndStderrInOrderWithEnvironment) {
@@ -274,6 +285,22 @@ TEST_F(SupervisorTest, AHandOffToAWarmShellThatDiedStartsTheScriptCold) {
   ExitRecord r = Wait(Start("echo \"cold $0\"\n", 30'000, 2'000, 0, "", Shell::kHandedOff));
   EXPECT_EQ(r.status, RunStatus::kSucceeded);
   EXPECT_EQ(Log(), "cold " + dir_.script() + "\n");
+}
+
+TEST_F(SupervisorTest, ARunCutOffByTheServersEndAfterItsHandOffIsStoppedAndRecorded) {
+  // (Before, the spare ended its warm shell alone and left no record: what
+  // the script had started lived on, and the next server, finding no record,
+  // ran the script a second time.)
+  server_dies_after_handoff_ = root_ + "/began";
+  pid_t pid = Start("sleep 300 &\necho $! > " + root_ + "/began.tmp\nmv " + root_ + "/began.tmp " +
+                        root_ + "/began\nwait\n",
+                    30'000, 2'000, 0, "", Shell::kHandedOff);
+  ExitRecord r = Wait(pid);
+  EXPECT_EQ(r.status, RunStatus::kInterrupted);
+  EXPECT_NE(r.reason.find("jenky stopped while it was starting this run"), std::string::npos)
+      << r.reason;
+  EXPECT_TRUE(Survivors().empty());
+  EXPECT_EQ(Log(), "");  // unmasked output is never written
 }
 
 TEST_F(SupervisorTest, LeftoverProcessesEndWithTheRun) {
