@@ -132,6 +132,17 @@ set -e
 . "$0"
 )BOOT";
 
+// The script's output pipe, and the supervisor's reads of it. A pipe of
+// 256 KiB and reads of up to 128 KiB take about a tenth less of the
+// supervisor's CPU than the default 64 KiB of each for a script writing as
+// fast as it can; more than that loses the data's place in the cache.
+constexpr int kPipeBytes = 256 << 10;
+constexpr size_t kReadBytes = 128 << 10;
+
+// Widens the pipe of FD to kPipeBytes where the system allows it (else it
+// keeps its size: fs.pipe-max-size and the per-user pipe limits decide).
+void WidenPipe(int fd) { fcntl(fd, F_SETPIPE_SZ, kPipeBytes); }
+
 // A warm shell and the descriptors that reach it.
 struct WarmShell {
   pid_t pid = -1;
@@ -186,6 +197,7 @@ std::optional<WarmShell> StartWarmShell(const std::string& shell, const Supervis
     if (data >= 0) close(data);
     return std::nullopt;
   }
+  WidenPipe(out[0]);
   int boot = memfd_create("jenky-warm-bootstrap", MFD_CLOEXEC);
   std::optional<WarmShell> warm;
   if (boot >= 0 && data >= 0 && WriteAll(boot, kWarmBootstrap, "warm shell bootstrap").ok()) {
@@ -365,6 +377,7 @@ class Supervisor {
       if (pipe2(pipefd, O_CLOEXEC) != 0) {
         return Finish(RunStatus::kFailed, std::nullopt, PosixError("pipe", errno).message());
       }
+      WidenPipe(pipefd[0]);
       SpawnOptions o;
       o.argv = spec_.argv;
       o.env = spec_.env;
@@ -473,7 +486,7 @@ class Supervisor {
   }
 
   void Loop() {
-    char buf[1 << 16];
+    static char buf[kReadBytes];  // (static: one supervisor, one loop)
     for (;;) {
       if (child_exited_) {
         Reap();  // orphans that were reparented to us and already exited
