@@ -10,6 +10,7 @@ Peers, measured in the same run, one after the other for each viewer count:
               FILE once and send()s one frame of it to every viewer, nothing
               else. What it costs is this machine's floor for the job (the
               kernel's loopback TCP on both ends, and the viewers' process).
+              (bench/loopback_sends.c measures the loopback alone.)
   websocketd  `websocketd tail -f -n +1 FILE` (one `tail` per viewer) while
               `ws_load write 100 ... FILE` appends the same lines to FILE.
 

@@ -219,7 +219,8 @@ def fanout_section(r):
         "bytes once and `send()`s one JSON frame of them to every viewer, and does nothing else "
         "(no backlog for a full socket: it closes that viewer; no pings, auth, TLS or "
         "supervisor). Its latency is what this machine can do at all with N loopback viewers "
-        "and the viewers' process on the same two CPUs.",
+        "and the viewers' process on the same two CPUs. (`bench/loopback_sends.c` measures the "
+        "loopback alone: small sends to N sockets with a reader that only reads.)",
         "",
         "The viewers are one epoll process, `bench/ws_load.c` (no compression offered; it "
         "answers protocol pings, so jenky's `ws_idle_timeout` stays at its default). It connects "
