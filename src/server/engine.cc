@@ -49,6 +49,9 @@ struct Engine::Active {
   std::shared_ptr<LogTail> tail;
   std::unique_ptr<ProcessWatch> process;
   std::unique_ptr<net::steady_timer> lock_poll;  // adopted run without a pidfd
+  // Adopted before its supervisor took the lock: until this time (unix ms)
+  // a free lock means "not yet", not "gone".
+  int64_t lock_wait_until = 0;
   int watch_id = -1;
   pid_t child = -1;  // our own child: reap it when it exits
   bool cancel_sent = false;
@@ -643,10 +646,20 @@ void Engine::Adopt(Run run) {
     return;
   }
   if (!SupervisorAlive(act.dir)) {
-    ExitRecord rec = DeclareInterrupted(act.dir, "jenky lost the run: its supervisor is gone "
-                                                 "(machine restarted or process killed)");
-    LogWarning("{}interrupted: supervisor gone", RunTag(id, act.run.project));
-    Finalize(id, rec);
+    if (PathExists(act.dir.exit_reserve())) {
+      DeclareGone(id);
+      return;
+    }
+    // No supervisor has held this directory yet (one takes the lock, then
+    // exit.reserve): the one the last server started just before it stopped
+    // may still be on its way. Its lock is watched for a moment before the
+    // run is called lost.
+    act.lock_wait_until = NowMillis() + kLockWaitMs;
+    act.tail = std::make_shared<LogTail>(io_, act.dir.log());
+    Watch(act);
+    act.lock_poll = std::make_unique<net::steady_timer>(io_);
+    PollLock(id);
+    LogInfo("{}adopted; waiting for its supervisor to take the run", RunTag(id, act.run.project));
     return;
   }
   act.tail = std::make_shared<LogTail>(io_, act.dir.log());
@@ -663,16 +676,39 @@ void Engine::Adopt(Run run) {
   LogInfo("{}adopted running run", RunTag(id, act.run.project));
 }
 
+void Engine::DeclareGone(int64_t id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  if (auto rec = ReadExitRecord(it->second->dir)) {
+    Finalize(id, *rec);
+    return;
+  }
+  ExitRecord rec = DeclareInterrupted(it->second->dir, "jenky lost the run: its supervisor is gone "
+                                                       "(machine restarted or process killed)");
+  LogWarning("{}interrupted: supervisor gone", RunTag(id, it->second->run.project));
+  Finalize(id, rec);
+}
+
 void Engine::PollLock(int64_t id) {
   auto it = active_.find(id);
   if (it == active_.end() || !it->second->lock_poll) return;
-  it->second->lock_poll->expires_after(std::chrono::milliseconds(500));
+  bool waiting = it->second->lock_wait_until > 0;
+  it->second->lock_poll->expires_after(std::chrono::milliseconds(waiting ? 20 : 500));
   it->second->lock_poll->async_wait([this, id](boost::system::error_code ec) {
     if (ec) return;
     auto it = active_.find(id);
     if (it == active_.end()) return;
-    if (SupervisorAlive(it->second->dir)) PollLock(id);
-    else OnSupervisorExit(id);
+    Active& a = *it->second;
+    if (SupervisorAlive(a.dir)) {
+      a.lock_wait_until = 0;  // it came
+      PollLock(id);
+    } else if (a.lock_wait_until > 0 && NowMillis() < a.lock_wait_until) {
+      PollLock(id);
+    } else if (a.lock_wait_until > 0) {
+      DeclareGone(id);  // it never came
+    } else {
+      OnSupervisorExit(id);
+    }
   });
 }
 

@@ -121,6 +121,11 @@ class Engine {
   void Finalize(int64_t id, const ExitRecord& record);
   void OnSupervisorExit(int64_t id);
   void PollLock(int64_t id);
+  // Its supervisor is gone without a record: interrupted.
+  void DeclareGone(int64_t id);
+  // How long an adopted run whose supervisor has not taken its lock yet
+  // waits for it (Adopt).
+  static constexpr int64_t kLockWaitMs = 5000;
   void PollLogs();  // when inotify is unavailable: log sizes every 100 ms
   void Watch(Active& a);
   void Adopt(Run run);

@@ -1,5 +1,7 @@
 """Runs outlive the server: SIGTERM, kill -9, and losing the supervisor too."""
 
+import fcntl
+import json
 import os
 import signal
 import sqlite3
@@ -123,6 +125,45 @@ def test_a_run_started_just_before_the_server_died_is_adopted_not_started_twice(
         assert f.read() == "started\n"  # the script ran once
     assert done["started_at"] is not None
     srv2.wait_line(rf"run={rid} project=p was started by the previous server")
+
+
+@pytest.mark.parametrize("comes", [True, False])
+def test_an_adopted_run_whose_supervisor_has_not_taken_its_lock_yet_is_waited_for(world, comes):
+    # A server stopped just after starting a run whose supervisor had not yet
+    # taken the run's lock (slow to start: under a sanitizer the kill -9 loop
+    # caught one). The next server found the lock free and called the run
+    # lost; the supervisor, a moment later, could not take the lock.
+    srv = world.serve(project_toml("p", TWO_STEP, env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "line1\n")
+    sup = h.read_supervisor_pid(world.data_dir, rid)
+    srv.kill9()
+    os.kill(sup, signal.SIGKILL)
+    h.wait_until(lambda: not h.is_alive(sup), 10, what="the supervisor to die")
+    d = run_dir(world, rid)
+    os.unlink(os.path.join(d, "exit.reserve"))  # as before a supervisor's lock
+
+    srv2 = restart(world, srv)
+    srv2.wait_line(rf"run={rid} project=p adopted; waiting for its supervisor")
+    assert srv2.run(rid)["status"] == "running"
+    if comes:
+        # The late supervisor: takes the lock, records the end, lets go.
+        fd = os.open(os.path.join(d, "lock"), os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        time.sleep(0.1)
+        with open(os.path.join(d, "exit.json.tmp"), "w") as f:
+            json.dump({"status": "succeeded", "exit_code": 0, "reason": "", "started_at": 1,
+                       "finished_at": 2, "log_bytes": 6}, f)
+        os.rename(os.path.join(d, "exit.json.tmp"), os.path.join(d, "exit.json"))
+        os.close(fd)
+        done = srv2.wait_run(rid)
+        assert done["status"] == "succeeded", done
+    else:
+        t0 = time.monotonic()
+        done = srv2.wait_run(rid, timeout=20)
+        assert done["status"] == "interrupted", done
+        assert "supervisor is gone" in done["reason"]
+        assert time.monotonic() - t0 > 2  # it waited
 
 
 def test_a_run_that_finishes_while_the_server_is_down_is_recorded_at_the_next_start(world):
