@@ -90,6 +90,19 @@ def test_kill_9_of_the_server_mid_run_loses_nothing(world):
     assert done["log_bytes"] == len(b"line1\nline2\nline3\n")
 
 
+def kill_server_and_supervisor_mid_run(world):
+    """A run that has written line1, then kill -9 of its server and its
+    supervisor; returns the dead server and the run's id."""
+    srv = world.serve(project_toml("p", TWO_STEP, env={"GATE": world.gate}))
+    rid = srv.trigger("p")["id"]
+    srv.wait_log(rid, "line1\n")
+    sup = h.read_supervisor_pid(world.data_dir, rid)
+    srv.kill9()
+    os.kill(sup, signal.SIGKILL)
+    h.wait_until(lambda: not h.is_alive(sup), 10, what="the supervisor to die")
+    return srv, rid
+
+
 def mark_queued(world, run_id):
     """The database as a server leaves it that dies after it started a run
     and before it recorded that (the row still says queued)."""
@@ -133,13 +146,7 @@ def test_an_adopted_run_whose_supervisor_has_not_taken_its_lock_yet_is_waited_fo
     # taken the run's lock (slow to start: under a sanitizer the kill -9 loop
     # caught one). The next server found the lock free and called the run
     # lost; the supervisor, a moment later, could not take the lock.
-    srv = world.serve(project_toml("p", TWO_STEP, env={"GATE": world.gate}))
-    rid = srv.trigger("p")["id"]
-    srv.wait_log(rid, "line1\n")
-    sup = h.read_supervisor_pid(world.data_dir, rid)
-    srv.kill9()
-    os.kill(sup, signal.SIGKILL)
-    h.wait_until(lambda: not h.is_alive(sup), 10, what="the supervisor to die")
+    srv, rid = kill_server_and_supervisor_mid_run(world)
     d = run_dir(world, rid)
     os.unlink(os.path.join(d, "exit.reserve"))  # as before a supervisor's lock
 
@@ -184,13 +191,7 @@ def test_a_run_that_finishes_while_the_server_is_down_is_recorded_at_the_next_st
 
 
 def test_kill_9_of_server_and_supervisor_marks_the_run_interrupted(world):
-    srv = world.serve(project_toml("p", TWO_STEP, env={"GATE": world.gate}))
-    rid = srv.trigger("p")["id"]
-    srv.wait_log(rid, "line1\n")
-    sup = h.read_supervisor_pid(world.data_dir, rid)
-    srv.kill9()
-    os.kill(sup, signal.SIGKILL)
-    h.wait_until(lambda: not h.is_alive(sup), 10, what="the supervisor to die")
+    srv, rid = kill_server_and_supervisor_mid_run(world)
 
     srv2 = restart(world, srv)
     srv2.wait_line(rf"run={rid} project=p interrupted")
