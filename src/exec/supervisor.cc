@@ -370,7 +370,7 @@ class Supervisor {
       // Cancelled while this supervisor was still starting: the script never starts.
       return Finish(RunStatus::kCancelled, std::nullopt, CancelReason());
     }
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);  // (Supervise: no spare made us one)
 
     if (!StartWarm()) {
       int pipefd[2];
@@ -825,6 +825,11 @@ int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
   sigemptyset(&set);
   for (int s : SupervisorSignals()) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, nullptr);
+  // A subreaper before anything runs: with a warm shell the server may start
+  // the script before this process has read its RunSpec, and an orphan the
+  // script makes in that window must come to us, not to init, or no tree
+  // walk would find it again.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   // Who we are, the warm shell and the run directory, while no run waits
   // for any of them.
   SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0)};

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -138,6 +139,15 @@ class SupervisorTest : public ::testing::Test {
       close(in[1]);
       return *pid;
     }
+    if (handoff && !hold_runspec_until_.empty()) {
+      // The window a loaded machine opens: the script runs, its supervisor
+      // has no RunSpec yet. Held open until the script says it is done.
+      for (int i = 0; i < 2000 && !PathExists(hold_runspec_until_); ++i) {
+        std::this_thread::sleep_for(5ms);
+      }
+      EXPECT_TRUE(PathExists(hold_runspec_until_));
+      if (in_window_) in_window_(*pid);
+    }
     std::string text = EncodeRunSpec(spec);
     EXPECT_EQ(write(in[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
     close(in[1]);
@@ -198,6 +208,10 @@ class SupervisorTest : public ::testing::Test {
   bool kill_warm_shell_ = false;  // kHandedOff: kill the warm shell before the go byte
   // kHandedOff: once this file exists, close the spare's stdin without a RunSpec.
   std::string server_dies_after_handoff_;
+  // kHandedOff: the RunSpec is sent only once this file exists; IN_WINDOW,
+  // if set, is called with the spare's pid just before.
+  std::string hold_runspec_until_;
+  std::function<void(pid_t)> in_window_;
 };
 
 TEST_F(SupervisorTest, CapturesStdoutAndStderrInOrderWithEnvironment) {
@@ -234,6 +248,63 @@ TEST_F(SupervisorTest, TimeoutEndsTheWholeTreeIncludingDoubleForks) {
   EXPECT_EQ(r.reason, "timed out after 700ms");
   EXPECT_EQ(Log(), "started\n");
   EXPECT_TRUE(Survivors().empty());
+}
+
+// Pids whose command line holds TAG.
+std::vector<pid_t> PidsWithArgv(const std::string& tag) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto cmdline = ReadFile(e.path().string() + "/cmdline");
+    if (cmdline.ok() && cmdline->find(tag) != std::string::npos) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+pid_t ParentOf(pid_t pid) {
+  auto stat = ReadFile(fmt::format("/proc/{}/stat", pid));
+  if (!stat.ok()) return -1;
+  size_t close = stat->rfind(')');
+  int ppid = -1;
+  std::sscanf(stat->c_str() + close + 2, "%*c %d", &ppid);
+  return ppid;
+}
+
+// Issue 15: the server hands a staged run to the warm shell before the spare
+// has read its RunSpec, so the script runs while its supervisor is not yet
+// supervising. A double fork in that window used to be reparented to init,
+// out of the tree the cancel walks, and outlived the run.
+TEST_F(SupervisorTest, AnOrphanMadeBeforeTheSupervisorHasItsRunSpecIsStillEndedWithTheRun) {
+  std::string tag = fmt::format("jenky-orphan-{}-{}", getpid(), std::rand());
+  hold_runspec_until_ = root_ + "/forked";
+  pid_t orphan = -1;
+  pid_t orphan_parent = -1;
+  in_window_ = [&](pid_t) {
+    for (int i = 0; i < 500 && PidsWithArgv(tag).empty(); ++i) std::this_thread::sleep_for(5ms);
+    std::vector<pid_t> found = PidsWithArgv(tag);
+    ASSERT_EQ(found.size(), 1u);
+    orphan = found[0];
+    orphan_parent = ParentOf(orphan);
+  };
+  pid_t pid = Start(fmt::format("( setsid bash -c 'exec -a {} sleep 1000' & ) &\n"
+                                "wait  # the subshell is gone: its child is an orphan now\n"
+                                ": > \"$MARKER/forked\"\n"
+                                "echo forked\n"
+                                "sleep 1000\n",
+                                tag),
+                    30'000, 500, 0, "", Shell::kHandedOff);
+  // Reparented to the spare, which is a subreaper from its first instruction.
+  EXPECT_EQ(orphan_parent, pid);
+  for (int i = 0; i < 400 && Log().empty(); ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(WriteFileAtomic(dir_.cancel(), "cancelled by test").ok());
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ExitRecord r = Wait(pid);
+  EXPECT_EQ(r.status, RunStatus::kCancelled);
+  EXPECT_EQ(Log(), "forked\n");
+  EXPECT_TRUE(PidsWithArgv(tag).empty()) << "the orphan outlived the run";
+  EXPECT_TRUE(Survivors().empty());
+  if (orphan > 0) kill(orphan, SIGKILL);  // (on a failure: leave nothing behind)
 }
 
 TEST_F(SupervisorTest, CancelUsesTheReasonFromTheRunDirectory) {
