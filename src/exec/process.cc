@@ -19,7 +19,165 @@
 
 namespace jenky {
 
+namespace {
+
+// The kernel's struct clone_args (glibc 2.36 has no clone3 wrapper), up to
+// the cgroup field (CLONE_ARGS_SIZE_VER2).
+struct CloneArgs {
+  uint64_t flags = 0;
+  uint64_t pidfd = 0;
+  uint64_t child_tid = 0;
+  uint64_t parent_tid = 0;
+  uint64_t exit_signal = 0;
+  uint64_t stack = 0;
+  uint64_t stack_size = 0;
+  uint64_t tls = 0;
+  uint64_t set_tid = 0;
+  uint64_t set_tid_size = 0;
+  uint64_t cgroup = 0;
+};
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;  // CLONE_INTO_CGROUP
+
+// What a child that failed before its exec tells its parent.
+struct ChildError {
+  int step;  // 0 descriptors, 1 workdir, 2 exec, 3 joining the cgroup
+  int err;
+};
+
+// The child's side: only async-signal-safe calls (no allocation), then exec.
+[[noreturn]] void ExecChild(const SpawnOptions& o, const std::vector<std::pair<int, int>>& fds,
+                            int first_free, const sigset_t& mask, char* const* argv,
+                            char* const* envp, int report, bool join_cgroup) {
+  auto fail = [report](int step) {
+    ChildError e{step, errno};
+    (void)!write(report, &e, sizeof e);
+    _exit(127);
+  };
+  if (join_cgroup) {
+    // No clone3 here: the child moves itself before it runs anything.
+    int procs = openat(o.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (procs < 0 || write(procs, "0", 1) != 1) fail(3);
+    close(procs);
+  }
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &dfl, nullptr);
+  if (o.new_session) {
+    setsid();
+  } else if (o.new_process_group) {
+    setpgid(0, 0);
+  }
+  for (const auto& [fd, target] : fds) {
+    if (fd == target) {
+      if (fcntl(fd, F_SETFD, 0) != 0) fail(0);
+    } else if (dup2(fd, target) < 0) {
+      fail(0);
+    }
+  }
+  // Everything else closes at the exec (the report pipe included).
+  syscall(SYS_close_range, first_free, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+  if (!o.workdir.empty() && chdir(o.workdir.c_str()) != 0) fail(1);
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
+  if (o.argv[0].find('/') == std::string::npos) execvpe(argv[0], argv, envp);
+  else execve(argv[0], argv, envp);
+  fail(2);
+}
+
+Result<pid_t> SpawnIntoCgroup(const SpawnOptions& o) {
+  // Everything the child needs is made here, before the clone.
+  std::vector<char*> argv, envp;
+  for (const auto& a : o.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : o.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : o.blocked_signals) sigaddset(&mask, s);
+
+  std::vector<int> opened;  // closed here once the child has its copies
+  auto cleanup = [&opened] {
+    for (int fd : opened) close(fd);
+  };
+  auto keep = [&opened](int fd) {
+    if (fd >= 0) opened.push_back(fd);
+    return fd;
+  };
+  // Sources go above every target first, so one's target is never another's source.
+  auto high = [&](int fd) { return keep(fcntl(fd, F_DUPFD_CLOEXEC, 64)); };
+  std::vector<std::pair<int, int>> fds;
+  auto std_fd = [&](int fd, int target, int flags) {
+    if (fd < 0) {
+      int null_fd = open("/dev/null", flags | O_CLOEXEC);
+      fds.emplace_back(null_fd < 0 ? -1 : high(null_fd), target);
+      if (null_fd >= 0) close(null_fd);
+    } else {
+      fds.emplace_back(high(fd), target);
+    }
+  };
+  std_fd(o.stdin_fd, 0, O_RDONLY);
+  std_fd(o.stdout_fd, 1, O_WRONLY);
+  if (o.stderr_fd >= 0 && o.stderr_fd == o.stdout_fd) fds.emplace_back(fds.back().first, 2);
+  else std_fd(o.stderr_fd, 2, O_WRONLY);
+  int first_free = 3;
+  for (const auto& [fd, target] : o.extra_fds) {
+    fds.emplace_back(high(fd), target);
+    first_free = std::max(first_free, target + 1);
+  }
+  for (const auto& [fd, target] : fds) {
+    if (fd < 0) {
+      int err = errno;
+      cleanup();
+      return PosixError("copy a descriptor for the child", err);
+    }
+  }
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    int err = errno;
+    cleanup();
+    return PosixError("pipe", err);
+  }
+
+  CloneArgs args;
+  args.flags = kCloneIntoCgroup;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<uint64_t>(o.cgroup_fd);
+  bool join = false;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EPERM)) {
+    // A kernel or a seccomp filter without clone3: fork, and the child joins
+    // the cgroup itself before it execs anything.
+    join = true;
+    pid = fork();
+  }
+  if (pid == 0) {
+    close(report[0]);
+    ExecChild(o, fds, first_free, mask, argv.data(), envp.data(), report[1], join);
+  }
+  int clone_err = errno;
+  close(report[1]);
+  cleanup();
+  if (pid < 0) {
+    close(report[0]);
+    return PosixError(fmt::format("start {} in the cgroup", o.argv[0]), clone_err);
+  }
+  ChildError e{};
+  ssize_t n;
+  while ((n = read(report[0], &e, sizeof e)) < 0 && errno == EINTR) {
+  }
+  close(report[0]);
+  if (n != static_cast<ssize_t>(sizeof e)) return static_cast<pid_t>(pid);  // it exec'ed
+  while (waitpid(static_cast<pid_t>(pid), nullptr, 0) < 0 && errno == EINTR) {
+  }
+  std::string what = fmt::format("start {}", o.argv[0]);
+  if (!o.workdir.empty()) what += fmt::format(" in {}", o.workdir);
+  if (e.step == 3) what += " (joining its cgroup)";
+  return PosixError(what, e.err);
+}
+
+}  // namespace
+
 Result<pid_t> Spawn(const SpawnOptions& o) {
+  if (o.cgroup_fd >= 0) return SpawnIntoCgroup(o);
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
@@ -173,31 +331,38 @@ int SignalTree(pid_t root, pid_t pgid, int sig) {
   return n;
 }
 
-int KillProcessesWithEnv(const std::vector<std::string>& entries) {
+std::vector<pid_t> ProcessesWithEnv(const std::vector<std::string>& entries) {
   std::vector<std::string> needles;
   for (const std::string& entry : entries) needles.push_back(entry + '\0');
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (struct dirent* e = readdir(d)) {
+    char* end;
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0 || pid == getpid()) continue;
+    auto env = ReadFile(fmt::format("/proc/{}/environ", pid));
+    if (!env.ok()) continue;
+    // Entries are NUL-separated; match a whole entry.
+    bool match = std::any_of(needles.begin(), needles.end(), [&](const std::string& needle) {
+      size_t at = env->find(needle);
+      return at != std::string::npos && (at == 0 || (*env)[at - 1] == '\0');
+    });
+    if (match) out.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(d);
+  return out;
+}
+
+int KillProcessesWithEnv(const std::vector<std::string>& entries) {
   int killed = 0;
   for (int round = 0; round < 50; ++round) {
     int found = 0;
-    if (DIR* d = opendir("/proc")) {
-      while (struct dirent* e = readdir(d)) {
-        char* end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end != '\0' || pid <= 0 || pid == getpid()) continue;
-        auto env = ReadFile(fmt::format("/proc/{}/environ", pid));
-        if (!env.ok()) continue;
-        // Entries are NUL-separated; match a whole entry.
-        bool match = std::any_of(needles.begin(), needles.end(), [&](const std::string& needle) {
-          size_t at = env->find(needle);
-          return at != std::string::npos && (at == 0 || (*env)[at - 1] == '\0');
-        });
-        if (!match) continue;
-        if (kill(static_cast<pid_t>(pid), SIGKILL) == 0) {
-          ++found;
-          ++killed;
-        }
+    for (pid_t pid : ProcessesWithEnv(entries)) {
+      if (kill(pid, SIGKILL) == 0) {
+        ++found;
+        ++killed;
       }
-      closedir(d);
     }
     if (found == 0) break;
     usleep(20'000);  // let them die (and children forked meanwhile show up)

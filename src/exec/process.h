@@ -30,11 +30,16 @@ struct SpawnOptions {
   // More descriptors for the child: {descriptor here, its number there}, the
   // numbers from 3 up. Everything else above 2 is closed.
   std::vector<std::pair<int, int>> extra_fds;
+  // A cgroup v2 directory, open (cgroup.h): the child is created in it
+  // (clone3 with CLONE_INTO_CGROUP), so it is never anywhere else, not even
+  // between its fork and its exec. -1: the caller's cgroup.
+  int cgroup_fd = -1;
 };
 
 // posix_spawn with every other descriptor closed in the child, default signal
 // dispositions and a signal mask of just BLOCKED_SIGNALS. Returns the child's
-// pid.
+// pid. With a cgroup_fd: clone3 and exec, the same for the child (a fork, not
+// a vfork: meant for small single-threaded callers like the supervisor).
 Result<pid_t> Spawn(const SpawnOptions& options);
 
 // Field 22 of /proc/PID/stat: clock ticks since boot when PID started. With the
@@ -53,6 +58,10 @@ bool HasChildren();
 // catches children that left the group with setsid). Returns how many
 // processes were signalled.
 int SignalTree(pid_t root, pid_t pgid, int sig);
+
+// Every process but this one (of any parent) whose environment, as /proc
+// shows it (the one it was exec'ed with), holds one of ENTRIES ("KEY=VALUE").
+std::vector<pid_t> ProcessesWithEnv(const std::vector<std::string>& entries);
 
 // SIGKILLs every process (of any parent) whose environment holds one of
 // ENTRIES ("KEY=VALUE"), until none is left. For a run whose supervisor died: its
