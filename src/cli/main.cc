@@ -45,7 +45,7 @@ int ScriptsShow(const std::string& name) {
 int main(int argc, char** argv) {
   // The supervisor is this same binary; keep its start as cheap as possible.
   if (argc >= 2 && std::string_view(argv[1]) == "__supervise") {
-    std::string warm_shell, stage_in;
+    std::string warm_shell, stage_in, cgroup_tree;
     jenky::WarmFds fds;
     bool have_fds = false;
     bool ok = argc % 2 == 0;  // flag and value pairs
@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
         warm_shell = argv[i + 1];
       } else if (flag == "--stage") {
         stage_in = argv[i + 1];
+      } else if (flag == "--cgroup") {
+        cgroup_tree = argv[i + 1];
       } else if (flag == "--warm-fds") {
         char end = 0;
         have_fds = std::sscanf(argv[i + 1], "%d,%d,%d%c", &fds.go_read, &fds.data, &fds.go_write,
@@ -64,9 +66,11 @@ int main(int argc, char** argv) {
         ok = false;
       }
     }
-    if (ok) return jenky::SupervisorMain(warm_shell, stage_in, have_fds ? &fds : nullptr);
+    if (ok) {
+      return jenky::SupervisorMain(warm_shell, stage_in, have_fds ? &fds : nullptr, cgroup_tree);
+    }
     std::fprintf(stderr, "usage: jenky __supervise [--warm-shell SHELL [--warm-fds R,D,W]] "
-                         "[--stage RUNS_DIR] (internal: started by jenky serve)\n");
+                         "[--stage RUNS_DIR] [--cgroup TREE] (internal: started by jenky serve)\n");
     return 2;
   }
 

@@ -490,7 +490,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   L.CheckKeys(t, "[" + where + "]",
               {"description", "workdir", "script", "script_file", "recipe", "params", "shell",
                "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued",
-               "max_log_bytes", "webhook"});
+               "max_log_bytes", "memory_max", "tasks_max", "webhook"});
   if (auto d = L.String(t, "description", where)) p.description = *d;
   if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
 
@@ -636,6 +636,19 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
     else p.max_queued = static_cast<int>(*v);
   }
   if (auto n = L.Size(t, "max_log_bytes", where)) p.max_log_bytes = *n;
+  if (auto n = L.Size(t, "memory_max", where)) {
+    if (*n < (1 << 20)) L.Error(*t.get("memory_max"), where + ".memory_max must be at least 1M");
+    else p.memory_max = *n;
+  }
+  if (const toml::node* k = t.get("tasks_max")) {
+    auto v = k->value<int64_t>();
+    if (!v || *v < 1 || *v > 4'194'304) {
+      L.Error(*k, where + ".tasks_max must be a whole number from 1 to 4194304 (processes and "
+                          "threads of a run at once)");
+    } else {
+      p.tasks_max = *v;
+    }
+  }
   if (const toml::node* w = t.get("webhook")) {
     if (const toml::table* wt = w->as_table()) LoadWebhook(L, *wt, where + ".webhook", p);
     else L.Error(*w, where + ".webhook must be a table");

@@ -63,6 +63,11 @@ struct ProjectConfig {
   int keep_runs = 200;
   int max_queued = 100;  // triggers waiting behind the running one (queue policy)
   long long max_log_bytes = 0;  // 0 = [server] max_log_bytes; see MaxLogBytesOf
+  // Limits of each run's cgroup (memory.max, pids.max); 0 = none. They need
+  // the cgroup v2 memory and pids controllers: serve refuses a config that
+  // has them where the host has not (CheckRunLimits in server/engine.h).
+  long long memory_max = 0;
+  long long tasks_max = 0;
   std::optional<WebhookConfig> webhook;
 };
 

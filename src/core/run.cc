@@ -1,5 +1,7 @@
 #include "core/run.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "util/time.h"
@@ -92,6 +94,30 @@ std::optional<TriggerKind> ParseTriggerKind(std::string_view name) {
   return std::nullopt;
 }
 
+nlohmann::json ResourcesToJson(const RunResources& r) {
+  nlohmann::json j = nlohmann::json::object();
+  // Milliseconds are as precise as the figure deserves.
+  if (r.cpu_seconds) j["cpu_seconds"] = static_cast<double>(std::llround(*r.cpu_seconds * 1000)) / 1000;
+  if (r.memory_peak_bytes) j["memory_peak_bytes"] = *r.memory_peak_bytes;
+  if (r.processes_peak) j["processes_peak"] = *r.processes_peak;
+  return j;
+}
+
+std::optional<RunResources> ResourcesFromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return std::nullopt;
+  RunResources r;
+  if (auto it = j.find("cpu_seconds"); it != j.end() && it->is_number()) {
+    r.cpu_seconds = it->get<double>();
+  }
+  if (auto it = j.find("memory_peak_bytes"); it != j.end() && it->is_number_integer()) {
+    r.memory_peak_bytes = it->get<int64_t>();
+  }
+  if (auto it = j.find("processes_peak"); it != j.end() && it->is_number_integer()) {
+    r.processes_peak = it->get<int64_t>();
+  }
+  return r;
+}
+
 nlohmann::json RunToJson(const Run& r) {
   nlohmann::json trigger = {
       {"kind", TriggerKindName(r.trigger.kind)},
@@ -121,6 +147,8 @@ nlohmann::json RunToJson(const Run& r) {
       {"action", std::move(action)},
       {"rollback_to", r.trigger.rollback_to ? nlohmann::json(r.trigger.rollback_to) : nlohmann::json(nullptr)},
   };
+  // Only where it was measured (a finished run, on a host that counts).
+  if (r.resources) j["resources"] = ResourcesToJson(*r.resources);
   return j;
 }
 
@@ -154,6 +182,7 @@ Run RunFromJson(const nlohmann::json& j) {
   if (auto it = j.find("rollback_to"); it != j.end() && it->is_number_integer()) {
     r.trigger.rollback_to = it->get<int64_t>();
   }
+  if (auto it = j.find("resources"); it != j.end()) r.resources = ResourcesFromJson(*it);
   return r;
 }
 

@@ -38,6 +38,19 @@ struct Trigger {
   int64_t rollback_to = 0;
 };
 
+// What a run used, as far as the kernel counted it (docs/run_dir.md,
+// exit.json): each field is there only where this host could measure it.
+struct RunResources {
+  std::optional<double> cpu_seconds;         // user + system, every process of the run
+  std::optional<int64_t> memory_peak_bytes;  // cgroup memory.peak
+  std::optional<int64_t> processes_peak;     // cgroup pids.peak, else the most seen at once
+  bool operator==(const RunResources&) const = default;
+};
+
+nlohmann::json ResourcesToJson(const RunResources& r);
+// nullopt unless J is an object; unknown and ill-typed fields are ignored.
+std::optional<RunResources> ResourcesFromJson(const nlohmann::json& j);
+
 struct Run {
   int64_t id = 0;
   std::string project;
@@ -52,6 +65,7 @@ struct Run {
   std::string recipe;         // recipe name, "" for a script
   std::string script_sha256;  // of the exact text that ran
   bool log_pruned = false;    // keep_runs removed its log
+  std::optional<RunResources> resources;  // once finished, where measured
 };
 
 nlohmann::json RunToJson(const Run& run);

@@ -315,7 +315,17 @@ Status RunCgroup::Remove() {
 }
 
 int KillCgroupAt(const std::string& path) {
-  if (path.empty() || !IsDirectory(path)) return 0;
+  // Only a run's cgroup, named as a supervisor names it: the path comes from
+  // a file in the run directory, which is no reason to kill anything else.
+  size_t slash = path.rfind('/');
+  unsigned long pid = 0;
+  unsigned long long start = 0;
+  char end = 0;
+  if (slash == std::string::npos || path.find("/..") != std::string::npos ||
+      std::sscanf(path.c_str() + slash + 1, "sup-%lu.%llu%c", &pid, &start, &end) != 2 ||
+      !IsDirectory(path)) {
+    return 0;
+  }
   RunCgroup cg(path, -1);
   int n = static_cast<int>(cg.Pids().size());
   if (n > 0) {

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "exec/cgroup.h"
 #include "exec/process.h"
 #include "util/fs.h"
 #include "util/time.h"
@@ -80,6 +81,7 @@ Status WriteExitRecord(const RunDir& dir, const ExitRecord& r) {
       {"finished_at", r.finished_at},
       {"log_bytes", r.log_bytes},
   };
+  if (r.resources) j["resources"] = ResourcesToJson(*r.resources);
   std::string text = DumpJson(j) + "\n";
   if (PathExists(dir.exit_reserve()) && WriteIntoReserve(dir, text).ok()) return Status::Ok();
   return WriteFileAtomic(dir.exit(), text);
@@ -99,11 +101,13 @@ std::optional<ExitRecord> ReadExitRecord(const RunDir& dir) {
   r.started_at = j.value("started_at", int64_t{0});
   r.finished_at = j.value("finished_at", int64_t{0});
   r.log_bytes = j.value("log_bytes", int64_t{0});
+  if (auto it = j.find("resources"); it != j.end()) r.resources = ResourcesFromJson(*it);
   return r;
 }
 
 Status WriteSupervisorId(const RunDir& dir, const SupervisorId& id) {
   nlohmann::json j = {{"pid", id.pid}, {"start_time", id.start_time}};
+  if (!id.cgroup.empty()) j["cgroup"] = id.cgroup;
   // Not fsynced: it names a process, which a power cut ends anyway.
   return WriteFileAtomic(dir.supervisor(), DumpJson(j) + "\n", 0640, /*durable=*/false);
 }
@@ -116,6 +120,7 @@ std::optional<SupervisorId> ReadSupervisorId(const RunDir& dir) {
   SupervisorId id;
   id.pid = j.value("pid", 0);
   id.start_time = j.value("start_time", uint64_t{0});
+  if (auto it = j.find("cgroup"); it != j.end() && it->is_string()) id.cgroup = it->get<std::string>();
   if (id.pid <= 0) return std::nullopt;
   return id;
 }
@@ -163,8 +168,13 @@ ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason) {
     // The supervisor is gone but what it started may not be: end it, so the
     // project's next run never overlaps this one.
     std::vector<std::string> marks = {"JENKY_RUN_DIR=" + dir.path};
-    if (auto sid = ReadSupervisorId(dir)) marks.push_back(WarmShellMarker(*sid));
-    int killed = KillProcessesWithEnv(marks);
+    int killed = 0;
+    if (auto sid = ReadSupervisorId(dir)) {
+      marks.push_back(WarmShellMarker(*sid));
+      // Its cgroup first: nothing in it can escape or fork meanwhile.
+      killed += KillCgroupAt(sid->cgroup);
+    }
+    killed += KillProcessesWithEnv(marks);
     if (killed > 0) {
       r.reason += fmt::format("; stopped {} process{} it left running", killed,
                               killed == 1 ? "" : "es");

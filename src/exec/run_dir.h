@@ -61,6 +61,7 @@ struct ExitRecord {
   int64_t started_at = 0;
   int64_t finished_at = 0;
   int64_t log_bytes = 0;
+  std::optional<RunResources> resources;  // what the supervisor measured
 };
 
 // Takes kExitReserveBytes of disk for the exit record (exit.reserve).
@@ -74,6 +75,9 @@ std::optional<ExitRecord> ReadExitRecord(const RunDir& dir);
 struct SupervisorId {
   pid_t pid = 0;
   uint64_t start_time = 0;
+  // The run's cgroup (cgroup.h), "" if it has none: whoever finds the
+  // supervisor gone kills what is left in it.
+  std::string cgroup;
 };
 Status WriteSupervisorId(const RunDir& dir, const SupervisorId& id);
 std::optional<SupervisorId> ReadSupervisorId(const RunDir& dir);
@@ -93,8 +97,8 @@ int RemoveStaleStages(const std::string& runs_dir);
 
 // For a run whose supervisor is gone without an exit record: takes the lock
 // (so a supervisor that has not started yet will see the record and refuse to
-// run), ends what the run left running (processes with its JENKY_RUN_DIR or
-// its supervisor's WarmShellMarker) and writes an `interrupted` exit record. Returns the record in force,
+// run), ends what the run left running (its cgroup, and processes with its
+// JENKY_RUN_DIR or its supervisor's WarmShellMarker) and writes an `interrupted` exit record. Returns the record in force,
 // which is the supervisor's own if it finished in the meantime.
 ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason);
 

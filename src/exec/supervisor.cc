@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,6 +27,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "exec/cgroup.h"
 #include "exec/log_index.h"
 #include "exec/masker.h"
 #include "exec/process.h"
@@ -75,7 +77,8 @@ std::string EncodeRunSpec(const RunSpec& s) {
                       {"env", Bytes(s.env)},           {"workdir", Bytes(s.workdir)},
                       {"timeout_ms", s.timeout_ms},    {"kill_grace_ms", s.kill_grace_ms},
                       {"secrets", Bytes(s.secrets)},   {"max_log_bytes", s.max_log_bytes},
-                      {"staged", s.staged},            {"warm_started", s.warm_started}};
+                      {"staged", s.staged},            {"warm_started", s.warm_started},
+                      {"memory_max", s.memory_max},    {"tasks_max", s.tasks_max}};
   return DumpJson(j) + "\n";  // (one line: JSON escapes every newline in it)
 }
 
@@ -96,6 +99,8 @@ Result<RunSpec> DecodeRunSpec(const std::string& text) {
     s.max_log_bytes = j.value("max_log_bytes", int64_t{0});
     s.staged = j.value("staged", false);
     s.warm_started = j.value("warm_started", false);
+    s.memory_max = j.value("memory_max", int64_t{0});
+    s.tasks_max = j.value("tasks_max", int64_t{0});
   } catch (const std::exception& e) {
     return Status::Error(std::string("run spec: ") + e.what());
   }
@@ -179,7 +184,7 @@ struct WarmShell {
 // (which keeps a copy of the write end and the memfd, to start the shell
 // itself: supervisor.h); else this process makes them.
 std::optional<WarmShell> StartWarmShell(const std::string& shell, const SupervisorId& self,
-                                        const WarmFds* from_server) {
+                                        const WarmFds* from_server, const RunCgroup* cgroup) {
   int go[2], out[2];
   int data = -1;
   if (from_server) {
@@ -214,6 +219,8 @@ std::optional<WarmShell> StartWarmShell(const std::string& shell, const Supervis
     o.stdout_fd = o.stderr_fd = out[1];
     o.extra_fds = {{go[0], 3}, {boot, 4}, {data, 5}};
     o.new_process_group = true;
+    // In the run's cgroup already: it becomes the script without moving.
+    if (cgroup) o.cgroup_fd = cgroup->fd();
     if (auto pid = Spawn(o); pid.ok()) {
       warm = WarmShell{*pid, shell, std::move(env), go[1], data, out[0]};
     }
@@ -263,9 +270,15 @@ struct Stage {
 // have begun, with nobody to mask its secrets, keep its log or time it. It
 // is stopped at once, and the run's record says so; the next server records
 // the run from it instead of starting the script a second time.
-void RecordCutOffRun(const RunDir& dir, WarmShell& warm, const SupervisorId& self) {
+void RecordCutOffRun(const RunDir& dir, WarmShell& warm, const SupervisorId& self,
+                     const RunCgroup* cgroup) {
   warm.Discard();
-  int killed = KillProcessesWithEnv({"JENKY_RUN_DIR=" + dir.path, WarmShellMarker(self)});
+  int killed = 0;
+  if (cgroup) {
+    killed += static_cast<int>(cgroup->Pids().size());
+    cgroup->Kill();
+  }
+  killed += KillProcessesWithEnv({"JENKY_RUN_DIR=" + dir.path, WarmShellMarker(self)});
   ExitRecord r;
   r.status = RunStatus::kInterrupted;
   r.reason = "jenky stopped while it was starting this run: the script was stopped as it "
@@ -340,9 +353,18 @@ class Supervisor {
 
  public:
   // STAGE, if not null, is the run directory made ahead (spec.staged).
-  Supervisor(const RunSpec& spec, WarmShell* warm, Stage* stage, const SupervisorId& self)
+  Supervisor(const RunSpec& spec, WarmShell* warm, Stage* stage, const SupervisorId& self,
+             RunCgroup* cgroup)
       : spec_(spec), dir_{spec.run_dir}, masker_(spec.secrets), warm_(warm), stage_(stage),
-        self_(self) {}
+        self_(self), cgroup_(cgroup) {
+    // The run's marks, which every process it starts carries in its
+    // environment (the warm shell has its own until it is the script).
+    for (const std::string& kv : spec.env) {
+      if (kv.rfind("JENKY_RUN_DIR=", 0) == 0) marks_.push_back(kv);
+    }
+    marks_.push_back(WarmShellMarker(self));
+    pids_peak_known_ = cgroup && PathExists(cgroup->path() + "/pids.peak");
+  }
 
   int Run() {
     if (stage_) {
@@ -371,6 +393,16 @@ class Supervisor {
       return Finish(RunStatus::kCancelled, std::nullopt, CancelReason());
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1);  // (Supervise: no spare made us one)
+    // The project's limits, before the script starts (a handed-off one runs
+    // already: at once).
+    if (spec_.memory_max > 0 || spec_.tasks_max > 0) {
+      Status s = cgroup_ ? cgroup_->SetLimits(spec_.memory_max, spec_.tasks_max)
+                         : Status::Error("this run has no cgroup (the supervisor's log says why)");
+      if (!s.ok()) {
+        limit_error_ = "cannot apply the project's memory_max/tasks_max: " + s.message();
+        if (!running) return Finish(RunStatus::kFailed, std::nullopt, limit_error_);
+      }
+    }
 
     if (!StartWarm()) {
       int pipefd[2];
@@ -384,6 +416,7 @@ class Supervisor {
       o.workdir = spec_.workdir;
       o.stdout_fd = o.stderr_fd = pipefd[1];
       o.new_process_group = true;
+      if (cgroup_) o.cgroup_fd = cgroup_->fd();
       auto pid = Spawn(o);
       close(pipefd[1]);
       out_fd_ = pipefd[0];
@@ -397,7 +430,9 @@ class Supervisor {
       if (!stage_) WriteSupervisorId(dir_, self_);
     }
     deadline_ = MonotonicMillis() + spec_.timeout_ms;
+    if (!limit_error_.empty()) Terminate(Phase::kTerminating);
     Loop();
+    Measure();
     return Conclude();
   }
 
@@ -488,9 +523,10 @@ class Supervisor {
   void Loop() {
     static char buf[kReadBytes];  // (static: one supervisor, one loop)
     for (;;) {
+      if (cgroup_) SampleProcesses();
       if (child_exited_) {
         Reap();  // orphans that were reparented to us and already exited
-        size_t rest = HasChildren() ? Descendants(getpid()).size() : 0;
+        size_t rest = Remaining();
         if (rest == 0) {
           // Every writer of the pipe is gone: what is left in it is the end.
           if (out_fd_ >= 0) DrainAndClose(buf, sizeof buf);
@@ -514,6 +550,8 @@ class Supervisor {
           break;
         case Phase::kKilled: wait = 50; break;
       }
+      // Without pids.peak, the most processes seen at once is sampled.
+      if (cgroup_ && !pids_peak_known_) wait = std::min<int64_t>(wait, kSampleMs);
       int timeout = static_cast<int>(std::clamp<int64_t>(wait, 0, 60'000));
 
       struct pollfd fds[2] = {{sig_fd_, POLLIN, 0}, {out_fd_, POLLIN, 0}};
@@ -541,10 +579,10 @@ class Supervisor {
         Terminate(Phase::kTerminating);
       } else if ((phase_ == Phase::kTerminating || phase_ == Phase::kCleaningUp) &&
                  now >= kill_at_) {
-        SignalTree(getpid(), child_exited_ ? 0 : child_, SIGKILL);
+        KillRun();
         phase_ = Phase::kKilled;
       } else if (phase_ == Phase::kKilled) {
-        SignalTree(getpid(), 0, SIGKILL);  // anything forked since the last round
+        KillRun();  // anything forked since the last round
       }
     }
   }
@@ -627,10 +665,62 @@ class Supervisor {
   void Terminate(Phase next) {
     if (phase_ != Phase::kRunning) return;
     phase_ = next;
-    SignalTree(getpid(), child_exited_ ? 0 : child_, SIGTERM);
+    SignalRun(SIGTERM);
     // A TERM can be ignored; a stopped process would never see it.
-    SignalTree(getpid(), child_exited_ ? 0 : child_, SIGCONT);
+    SignalRun(SIGCONT);
     kill_at_ = MonotonicMillis() + spec_.kill_grace_ms;
+  }
+
+  // SIG to everything of the run, found three ways that do not depend on
+  // one another: the script's process group and every descendant (this
+  // process is a subreaper: orphans are still descendants), everything in
+  // the run's cgroup (nothing leaves it), and every process whose
+  // environment carries the run's mark, wherever it went.
+  void SignalRun(int sig) {
+    SignalTree(getpid(), child_exited_ ? 0 : child_, sig);
+    if (cgroup_) cgroup_->Signal(sig);
+    for (pid_t p : ProcessesWithEnv(marks_)) kill(p, sig);
+  }
+
+  void KillRun() {
+    if (cgroup_) cgroup_->Kill();  // all at once: nothing in it can fork meanwhile
+    SignalRun(SIGKILL);
+  }
+
+  // How many of the run's processes are left; 0 once the run is over.
+  size_t Remaining() {
+    size_t n = HasChildren() ? Descendants(getpid()).size() : 0;
+    if (n == 0 && cgroup_ && cgroup_->Populated()) n = std::max<size_t>(1, cgroup_->Pids().size());
+    if (n == 0) n = ProcessesWithEnv(marks_).size();  // (the slowest look: last)
+    return n;
+  }
+
+  void SampleProcesses() {
+    if (pids_peak_known_) return;
+    int64_t now = MonotonicMillis();
+    if (now < next_sample_) return;
+    next_sample_ = now + kSampleMs;
+    processes_peak_ = std::max<int64_t>(processes_peak_, static_cast<int64_t>(cgroup_->Pids().size()));
+  }
+
+  // What the run used (RunResources), from its cgroup where it has one.
+  void Measure() {
+    RunResources r;
+    if (cgroup_) {
+      CgroupUsage u = cgroup_->Usage();
+      if (u.cpu_usec) r.cpu_seconds = static_cast<double>(*u.cpu_usec) / 1e6;
+      r.memory_peak_bytes = u.memory_peak;
+      if (u.pids_peak) r.processes_peak = u.pids_peak;
+      else if (processes_peak_ > 0) r.processes_peak = processes_peak_;
+    } else {
+      // Every process of the run that was reaped, by us or by one we reaped.
+      struct rusage ru;
+      if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+        r.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                        static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+      }
+    }
+    resources_ = r;
   }
 
   int Conclude() {
@@ -645,6 +735,7 @@ class Supervisor {
     if (!write_error_.empty()) {
       return Finish(RunStatus::kFailed, code, "writing the log failed: " + write_error_);
     }
+    if (!limit_error_.empty()) return Finish(RunStatus::kFailed, code, limit_error_);
     if (log_cut_) {
       std::string limit = FormatSize(spec_.max_log_bytes);
       // The one line past the limit, so a reader of the log sees why it ends.
@@ -678,6 +769,7 @@ class Supervisor {
     r.reason = reason;
     r.started_at = started_at_;
     r.finished_at = NowMillis();
+    r.resources = resources_;
     // (What the masker holds back is the log's tail, unless the log was cut.)
     if (log_ && masker_.active() && !log_cut_) log_->Append(masker_.Finish());
     if (log_) {
@@ -707,6 +799,8 @@ class Supervisor {
   WarmShell* warm_;  // or null
   Stage* stage_;     // or null
   SupervisorId self_;
+  RunCgroup* cgroup_;  // or null: the host offers none (cgroup.h)
+  std::vector<std::string> marks_;  // KEY=VALUE entries only the run's processes have
   int lock_fd_ = -1;
   int sig_fd_ = -1;
   int out_fd_ = -1;
@@ -724,6 +818,12 @@ class Supervisor {
   bool log_cut_ = false;  // the log reached max_log_bytes
   char last_byte_ = '\n';  // of the log so far ('\n' while empty)
   int leftovers_ = 0;
+  std::string limit_error_;  // memory_max/tasks_max could not be applied
+  std::optional<RunResources> resources_;
+  static constexpr int64_t kSampleMs = 250;
+  bool pids_peak_known_ = false;  // the cgroup has pids.peak: no sampling
+  int64_t next_sample_ = 0;
+  int64_t processes_peak_ = 0;
 };
 
 // TEXT as one shell word, taken literally: in single quotes, each ' as '\''.
@@ -807,8 +907,8 @@ std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string&
 }
 
 int Supervise(const RunSpec& spec) {
-  SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0)};
-  return Supervisor(spec, nullptr, nullptr, self).Run();
+  SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0), ""};
+  return Supervisor(spec, nullptr, nullptr, self, nullptr).Run();
 }
 
 const std::vector<int>& SupervisorSignals() {
@@ -817,7 +917,7 @@ const std::vector<int>& SupervisorSignals() {
 }
 
 int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
-                   const WarmFds* warm_fds) {
+                   const WarmFds* warm_fds, const std::string& cgroup_tree) {
   // Block the signals the supervisor handles before anything else: a cancel
   // that arrives while a spare is still reading its RunSpec stays pending and
   // is read from the signalfd once the script runs.
@@ -832,9 +932,32 @@ int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   // Who we are, the warm shell and the run directory, while no run waits
   // for any of them.
-  SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0)};
+  SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0), ""};
+  // The run's cgroup, before anything of the run exists: the warm shell
+  // starts in it. This process stays outside it, so that it never kills itself.
+  std::optional<RunCgroup> cgroup;
+  if (!cgroup_tree.empty()) {
+    auto made = RunCgroup::Make(cgroup_tree, CgroupName(self.pid, self.start_time));
+    if (made.ok()) {
+      cgroup.emplace(std::move(made).value());
+      self.cgroup = cgroup->path();
+    } else {
+      LogWarning("supervisor: this run gets no cgroup: {}", made.status().message());
+    }
+  }
+  // Ends what is left in it (nothing, after a run) and removes it.
+  auto release_cgroup = [&cgroup] {
+    if (!cgroup) return;
+    if (cgroup->Populated()) {
+      cgroup->Kill();
+      for (int i = 0; i < 200 && cgroup->Populated(); ++i) usleep(5'000);
+    }
+    if (Status s = cgroup->Remove(); !s.ok()) LogWarning("supervisor: {}", s.message());
+  };
   std::optional<WarmShell> warm;
-  if (!warm_shell.empty()) warm = StartWarmShell(warm_shell, self, warm_fds);
+  if (!warm_shell.empty()) {
+    warm = StartWarmShell(warm_shell, self, warm_fds, cgroup ? &*cgroup : nullptr);
+  }
   std::optional<Stage> stage = stage_in.empty() ? std::nullopt : MakeStage(stage_in, self);
   // The RunSpec is one line: its end is known without waiting for EOF.
   std::string input;
@@ -850,7 +973,8 @@ int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
   if (stage && !(spec.ok() && spec->staged)) {
     std::string taken = input.empty() ? stage->TakenAs() : "";
     if (!taken.empty() && warm && warm->GivenItsRun()) {
-      RecordCutOffRun(RunDir{taken}, *warm, self);
+      RecordCutOffRun(RunDir{taken}, *warm, self, cgroup ? &*cgroup : nullptr);
+      release_cgroup();
       return 0;
     }
     stage->Remove();
@@ -858,12 +982,15 @@ int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
   }
   if (!spec.ok()) {
     if (warm) warm->Discard();
+    release_cgroup();
     if (input.empty()) return 0;  // a spare the server no longer needs
     LogError("supervisor: {}", spec.status().message());
     return 2;
   }
-  int code = Supervisor(*spec, warm ? &*warm : nullptr, stage ? &*stage : nullptr, self).Run();
+  int code = Supervisor(*spec, warm ? &*warm : nullptr, stage ? &*stage : nullptr, self,
+                        cgroup ? &*cgroup : nullptr).Run();
   if (warm) warm->Discard();  // unused (a run that never started); else a no-op
+  release_cgroup();
   return code;
 }
 

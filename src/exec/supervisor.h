@@ -16,8 +16,13 @@
 //   4. copy the pipe into log + log.idx as bytes arrive; a log that would
 //      grow past max_log_bytes is cut there and the run stopped as in 5
 //   5. on timeout (own timer) or SIGTERM (cancel: reason in `cancel`), TERM
-//      the whole tree, then KILL it after kill_grace
-//   6. when the script exits, end whatever it left behind the same way
+//      the whole run, then KILL it after kill_grace. The whole run is found
+//      three ways: descendants (a spare is a subreaper from its first
+//      instruction), the run's cgroup where there is one (cgroup.h), and
+//      every process whose environment carries the run's JENKY_RUN_DIR or
+//      the warm shell's marker
+//   6. when the script exits, end whatever it left behind the same way, and
+//      record what the run used (cgroup: cpu.stat, memory.peak, pids.peak)
 //   7. fsync the log, write exit.json atomically, exit (dropping the lock)
 #pragma once
 
@@ -49,6 +54,10 @@ struct RunSpec {
   // The server started the spare's warm shell on this run already, through
   // the descriptors it gave the spare (WarmFds): the script runs.
   bool warm_started = false;
+  // The project's limits for the run's cgroup (memory.max, pids.max);
+  // 0 = none. A run that has them and cannot have them applied fails.
+  int64_t memory_max = 0;
+  int64_t tasks_max = 0;
 };
 
 // One line of JSON, ending in a newline.
@@ -86,8 +95,12 @@ struct WarmFds {
   int go_write = -1;
 };
 
+// With a cgroup tree (`--cgroup TREE`, cgroup.h), the spare makes its run's
+// cgroup there before anything else, starts its warm shell (and later the
+// script) in it, ends the run by killing it, measures the run from it and
+// removes it at the end; it stays outside it itself.
 int SupervisorMain(const std::string& warm_shell = "", const std::string& stage_in = "",
-                   const WarmFds* warm_fds = nullptr);
+                   const WarmFds* warm_fds = nullptr, const std::string& cgroup_tree = "");
 
 // The environment a warm shell starts with, from its spare's ENV (which the
 // server gives what it keeps from scripts: other projects' secrets, its

@@ -13,9 +13,11 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
+#include "exec/cgroup.h"
 #include "exec/process.h"
 #include "exec/supervisor.h"
 #include "util/embedded.h"
@@ -202,6 +204,20 @@ Status Engine::Start() {
     }
     auto d = scheduler_.Enqueue(p->name, Concurrency::kQueue, id, 1 << 30);
     if (d.ok()) Apply(*d);
+  }
+  // A cgroup per run where the host offers one; else the supervisors'
+  // other two nets (subreaper, run marker) hold a run together alone.
+  if (auto tree = OpenCgroupTree(); tree.ok()) {
+    cgroup_tree_ = tree->path;
+    RemoveStaleCgroups(cgroup_tree_);
+    std::string controllers;
+    for (const std::string& c : tree->controllers) controllers += " " + c;
+    LogInfo("each run gets a cgroup in {} (controllers:{})", cgroup_tree_,
+            controllers.empty() ? " none; cpu.stat and cgroup.kill need none" : controllers);
+  } else {
+    LogInfo("runs get no cgroup: {}; each run is still contained by its supervisor "
+            "(subreaper) and the run marker in its processes' environment",
+            tree.status().message());
   }
   // Stages of spares that died with an earlier server (run_dir.h).
   if (int n = RemoveStaleStages(runs_dir); n > 0) {
@@ -444,6 +460,8 @@ void Engine::StartRun(int64_t id) {
   spec.kill_grace_ms = config_.server.kill_grace.count();
   spec.max_log_bytes = MaxLogBytesOf(config_.server, *p);
   spec.staged = staged;
+  spec.memory_max = p->memory_max;
+  spec.tasks_max = p->tasks_max;
   for (const auto& [name, value] : p->secrets) spec.secrets.push_back(value);
   if (p->webhook && !p->webhook->secret.empty()) spec.secrets.push_back(p->webhook->secret);
 
@@ -585,6 +603,7 @@ void Engine::SpawnSpare() {
   }
   std::string runs_dir = config_.server.data_dir + "/runs";
   o.argv.insert(o.argv.end(), {"--stage", runs_dir});
+  if (!cgroup_tree_.empty()) o.argv.insert(o.argv.end(), {"--cgroup", cgroup_tree_});
   // Not the server's whole environment: what scripts never get, a supervisor
   // (and its warm shell) has no need of either.
   for (const auto& [k, v] : ServerEnv(nullptr)) o.env.push_back(k + "=" + v);
@@ -793,6 +812,7 @@ void Engine::Finalize(int64_t id, const ExitRecord& rec) {
   r.status = rec.status;
   r.exit_code = rec.exit_code;
   r.reason = rec.reason;
+  r.resources = rec.resources;
   if (!r.started_at) r.started_at = rec.started_at;  // the server's own start time wins
   r.finished_at = rec.finished_at ? rec.finished_at : NowMillis();
   if (was_running) r.log_bytes = std::max(rec.log_bytes, FileSize(a->dir.log()));
@@ -949,6 +969,22 @@ std::shared_ptr<LogTail> Engine::Tail(int64_t run_id) {
     it->second->tail = std::make_shared<LogTail>(io_, it->second->dir.log());
   }
   return it->second->tail;
+}
+
+Status CheckRunLimits(const Config& config) {
+  std::optional<Result<CgroupTree>> tree;  // looked for only if some project has limits
+  std::string errors;
+  for (const ProjectConfig& p : config.projects) {
+    for (auto [value, controller, key] : {std::tuple{p.memory_max, "memory", "memory_max"},
+                                          std::tuple{p.tasks_max, "pids", "tasks_max"}}) {
+      if (value <= 0) continue;
+      if (!tree) tree = OpenCgroupTree();
+      Status s = RequireController(*tree, controller, "projects." + p.name + "." + key);
+      if (!s.ok()) errors += (errors.empty() ? "" : "\n") + s.message();
+    }
+  }
+  if (!errors.empty()) return Status::Error(errors);
+  return Status::Ok();
 }
 
 }  // namespace jenky

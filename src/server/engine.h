@@ -155,6 +155,9 @@ class Engine {
   Config config_;
   std::unique_ptr<Store> store_;
   std::string supervisor_binary_;
+  // Where each run gets its cgroup (exec/cgroup.h); "" where the host offers
+  // none (Start logs why, once).
+  std::string cgroup_tree_;
   Scheduler scheduler_;
   FileWatcher files_;
   std::map<int64_t, std::unique_ptr<Active>> active_;  // queued and running
@@ -192,5 +195,10 @@ class Engine {
   bool deliveries_flush_armed_ = false;
   void FlushDeliveries();
 };
+
+// Whether the host can apply every project's memory_max and tasks_max (the
+// cgroup v2 memory and pids controllers, in jenky's cgroup tree); else an
+// error per limit that cannot be, naming the key and why.
+Status CheckRunLimits(const Config& config);
 
 }  // namespace jenky

@@ -103,6 +103,11 @@ int BuildConfig(const ServeOptions& options, Config& config) {
     config.server.data_dir = std::filesystem::absolute(options.data_dir).lexically_normal().string();
   }
   if (options.demo && !config.FindProject("demo")) config.projects.push_back(DemoProject());
+  // memory_max and tasks_max need controllers this host may not have.
+  if (Status s = CheckRunLimits(config); !s.ok()) {
+    LogError("{}", s.message());
+    return 1;
+  }
   if (config.tokens.empty() && !IsLoopbackHost(config.server.host)) {
     LogError("refusing to listen on {} without [[tokens]]: jenky serves without authentication "
              "only on a loopback address; add a [[tokens]] entry to the config or listen on "

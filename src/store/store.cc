@@ -15,7 +15,10 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include "util/embedded.h"
+#include "util/json.h"
 #include "util/logger.h"
 
 namespace jenky {
@@ -73,7 +76,7 @@ namespace {
 constexpr const char* kRunColumns =
     "id, project, status, trigger_kind, provider, ref, branch, commit_sha, actor, delivery, "
     "created_at, started_at, finished_at, exit_code, reason, log_bytes, recipe, script_sha256, "
-    "log_pruned, action, rollback_to";
+    "log_pruned, action, rollback_to, resources";
 
 std::string Text(sqlite3_stmt* s, int col) {
   const unsigned char* t = sqlite3_column_text(s, col);
@@ -108,6 +111,8 @@ void BindRun(sqlite3_stmt* s, const Run& r) {
   sqlite3_bind_int(s, 19, r.log_pruned ? 1 : 0);
   BindText(s, 20, r.trigger.action);
   sqlite3_bind_int64(s, 21, r.trigger.rollback_to);
+  if (r.resources) BindText(s, 22, DumpJson(ResourcesToJson(*r.resources)));
+  else sqlite3_bind_null(s, 22);
 }
 
 Run ReadRun(sqlite3_stmt* s) {
@@ -133,6 +138,9 @@ Run ReadRun(sqlite3_stmt* s) {
   r.log_pruned = sqlite3_column_int(s, 18) != 0;
   r.trigger.action = Text(s, 19);
   r.trigger.rollback_to = sqlite3_column_int64(s, 20);
+  if (sqlite3_column_type(s, 21) != SQLITE_NULL) {
+    r.resources = ResourcesFromJson(nlohmann::json::parse(Text(s, 21), nullptr, false));
+  }
   return r;
 }
 
@@ -261,7 +269,7 @@ Status Store::InsertRun(const Run& run) { return InsertRuns({run}); }
 Status Store::InsertRuns(const std::vector<Run>& runs) {
   static const std::string sql = fmt::format(
       "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-      "?18,?19,?20,?21)", kRunColumns);
+      "?18,?19,?20,?21,?22)", kRunColumns);
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();
   if (runs.size() > 1) {
@@ -284,7 +292,7 @@ Status Store::InsertRuns(const std::vector<Run>& runs) {
 Status Store::UpdateRun(const Run& r) {
   auto stmt = Prepare(
       "UPDATE runs SET status=?3, started_at=?12, finished_at=?13, exit_code=?14, reason=?15, "
-      "log_bytes=?16, recipe=?17, script_sha256=?18, log_pruned=?19 WHERE id=?1");
+      "log_bytes=?16, recipe=?17, script_sha256=?18, log_pruned=?19, resources=?22 WHERE id=?1");
   if (!stmt.ok()) return stmt.status();
   StmtReset reset{*stmt};
   BindRun(*stmt, r);
@@ -297,9 +305,9 @@ Status Store::UpdateRun(const Run& r) {
 Status Store::SaveRun(const Run& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-      "?18,?19,?20,?21) ON CONFLICT(id) DO UPDATE SET status=?3, started_at=?12, "
+      "?18,?19,?20,?21,?22) ON CONFLICT(id) DO UPDATE SET status=?3, started_at=?12, "
       "finished_at=?13, exit_code=?14, reason=?15, log_bytes=?16, recipe=?17, script_sha256=?18, "
-      "log_pruned=?19", kRunColumns);
+      "log_pruned=?19, resources=?22", kRunColumns);
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();
   StmtReset reset{*stmt};

@@ -192,9 +192,23 @@ TEST_F(RealCgroupTest, DescriptorsAndSignalMaskReachTheChildAsAsked) {
   EXPECT_NE(text.find("err\n"), std::string::npos);
 }
 
-TEST_F(RealCgroupTest, KillCgroupAtEndsAndRemovesACgroupByItsPath) {
+TEST_F(RealCgroupTest, KillCgroupAtEndsAndRemovesARunsCgroupByItsPath) {
+  // Only a cgroup named as a supervisor names one: the path comes from a file.
   pid_t pid = SpawnIn("sleep 1000 & exec sleep 1000");
   for (int i = 0; i < 400 && cg_->Pids().size() < 2; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(KillCgroupAt(cg_->path()), 0);
+  EXPECT_EQ(cg_->Pids().size(), 2u);
+  cg_->Kill();
+  waitpid(pid, nullptr, 0);
+  for (int i = 0; i < 400 && cg_->Populated(); ++i) std::this_thread::sleep_for(5ms);
+  cg_->Remove();
+
+  auto run = RunCgroup::Make(tree_.path, CgroupName(getpid(), 1));
+  ASSERT_TRUE(run.ok());
+  cg_.emplace(std::move(run).value());
+  pid = SpawnIn("sleep 1000 & exec sleep 1000");
+  for (int i = 0; i < 400 && cg_->Pids().size() < 2; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(KillCgroupAt(cg_->path() + "/../" + CgroupName(getpid(), 1)), 0);
   EXPECT_EQ(KillCgroupAt(cg_->path()), 2);
   waitpid(pid, nullptr, 0);
   EXPECT_FALSE(IsDirectory(cg_->path()));

@@ -42,17 +42,20 @@ TEST_F(StoreTest, RunsSurviveReopening) {
     r.exit_code = 2;
     r.reason = "script exited with status 2";
     r.log_bytes = 10;
+    r.resources = RunResources{1.25, std::nullopt, 3};
     ASSERT_TRUE((*s)->UpdateRun(r).ok());
   }
   auto s = Store::Open(path_);
   ASSERT_TRUE(s.ok());
-  EXPECT_EQ((*s)->schema_version(), 4);
+  EXPECT_EQ((*s)->schema_version(), 5);
   auto r = (*s)->GetRun(1);
   ASSERT_TRUE(r.ok() && r->has_value());
   EXPECT_EQ((*r)->status, RunStatus::kFailed);
   EXPECT_EQ((*r)->exit_code, 2);
   EXPECT_EQ((*r)->trigger.provider, "github");
   EXPECT_EQ((*r)->log_bytes, 10);
+  // Measured what there was to measure (no memory controller): kept as is.
+  EXPECT_EQ((*r)->resources, (RunResources{1.25, std::nullopt, 3}));
   EXPECT_FALSE((*(*s)->GetRun(2)).has_value());
 }
 

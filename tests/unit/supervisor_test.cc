@@ -15,10 +15,12 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "exec/cgroup.h"
 #include "exec/process.h"
 #include "exec/run_dir.h"
 #include "util/fs.h"
@@ -63,6 +65,8 @@ class SupervisorTest : public ::testing::Test {
     if (shell != Shell::kPlain) spec.argv = {"/bin/bash", "-e", dir_.script()};  // as the server
     spec.env = {"PATH=/usr/bin:/bin", "GREETING=hello", "MARKER=" + root_};
     spec.env.insert(spec.env.end(), env.begin(), env.end());
+    spec.memory_max = memory_max_;
+    spec.tasks_max = tasks_max_;
     spec.workdir = root_;
     spec.timeout_ms = timeout_ms;
     spec.kill_grace_ms = grace_ms;
@@ -73,6 +77,7 @@ class SupervisorTest : public ::testing::Test {
     o.argv = {JENKY_BINARY, "__supervise"};
     if (warm) o.argv.insert(o.argv.end(), {"--warm-shell", "/bin/bash"});
     if (stage_mode != Stage::kNone) o.argv.insert(o.argv.end(), {"--stage", root_ + "/runs"});
+    if (!cgroup_tree_.empty()) o.argv.insert(o.argv.end(), {"--cgroup", cgroup_tree_});
     int go[2] = {-1, -1};
     int data = -1;
     if (handoff) {
@@ -163,7 +168,7 @@ class SupervisorTest : public ::testing::Test {
     return r.value_or(ExitRecord{});
   }
 
-  std::string Log() { return ReadFile(dir_.log()).value(); }
+  std::string Log() { return ReadFile(dir_.log()).value_or(""); }
 
   // The run directory spare PID makes ahead (run_dir.h), once complete.
   std::string WaitForStage(pid_t pid) {
@@ -211,6 +216,9 @@ class SupervisorTest : public ::testing::Test {
   // kHandedOff: the RunSpec is sent only once this file exists; IN_WINDOW,
   // if set, is called with the spare's pid just before.
   std::string hold_runspec_until_;
+  std::string cgroup_tree_;  // --cgroup
+  int64_t memory_max_ = 0;
+  int64_t tasks_max_ = 0;
   std::function<void(pid_t)> in_window_;
 };
 
@@ -305,6 +313,119 @@ TEST_F(SupervisorTest, AnOrphanMadeBeforeTheSupervisorHasItsRunSpecIsStillEndedW
   EXPECT_TRUE(PidsWithArgv(tag).empty()) << "the orphan outlived the run";
   EXPECT_TRUE(Survivors().empty());
   if (orphan > 0) kill(orphan, SIGKILL);  // (on a failure: leave nothing behind)
+}
+
+// The net that does not depend on ancestry: a process that carries the
+// run's JENKY_RUN_DIR but is no descendant of the supervisor (here: the
+// test's own child) is found through /proc and ended with the run.
+TEST_F(SupervisorTest, AProcessMarkedWithTheRunOutsideItsTreeIsEndedWhenTheRunIs) {
+  for (bool cancel : {true, false}) {
+    SCOPED_TRACE(cancel ? "on cancel" : "after the script exits");
+    SpawnOptions o;
+    o.argv = {"/bin/sleep", "1000"};
+    o.env = {"JENKY_RUN_DIR=" + dir_.path};
+    o.new_session = true;
+    auto stray = Spawn(o);
+    ASSERT_TRUE(stray.ok());
+    std::filesystem::remove(dir_.exit());
+    pid_t pid = Start(cancel ? "echo working\nsleep 1000\n" : "echo done\n", 30'000, 300, 0,
+                      "", Shell::kPlain, {"JENKY_RUN_DIR=" + dir_.path});
+    if (cancel) {
+      for (int i = 0; i < 400 && Log().empty(); ++i) std::this_thread::sleep_for(5ms);
+      ASSERT_TRUE(WriteFileAtomic(dir_.cancel(), "cancelled by test").ok());
+      kill(pid, SIGTERM);
+    }
+    ExitRecord r = Wait(pid);
+    EXPECT_EQ(r.status, cancel ? RunStatus::kCancelled : RunStatus::kSucceeded);
+    if (!cancel) {
+      EXPECT_EQ(r.reason, "stopped 1 process the script left running");
+    }
+    int status = 0;
+    EXPECT_EQ(waitpid(*stray, &status, WNOHANG), *stray) << "the marked process outlived the run";
+    EXPECT_TRUE(WIFSIGNALED(status));
+    kill(*stray, SIGKILL);
+    waitpid(*stray, nullptr, WNOHANG);
+  }
+}
+
+TEST_F(SupervisorTest, ARunRecordsTheCpuItUsed) {
+  ExitRecord r = Wait(Start("for ((i = 0; i < 100000; i++)); do :; done\n"));
+  ASSERT_TRUE(r.resources.has_value());
+  ASSERT_TRUE(r.resources->cpu_seconds.has_value());
+  EXPECT_GT(*r.resources->cpu_seconds, 0.01);
+  EXPECT_LT(*r.resources->cpu_seconds, 60);
+  auto json = ReadFile(dir_.exit());
+  EXPECT_NE(json->find("\"resources\":{\"cpu_seconds\":"), std::string::npos) << *json;
+}
+
+class SupervisorCgroupTest : public SupervisorTest {
+ protected:
+  void SetUp() override {
+    SupervisorTest::SetUp();
+    auto tree = OpenCgroupTree();
+    if (!tree.ok()) GTEST_SKIP() << "no writable cgroup v2 here: " << tree.status().message();
+    tree_ = *tree;
+    cgroup_tree_ = tree_.path;
+  }
+
+  // The run's cgroup, from supervisor.json.
+  std::string RunCgroupPath() {
+    auto id = ReadSupervisorId(dir_);
+    return id ? id->cgroup : "";
+  }
+
+  CgroupTree tree_;
+};
+
+TEST_F(SupervisorCgroupTest, EveryProcessOfAHandedOffRunIsInItsCgroupWhichGoesWithTheRun) {
+  hold_runspec_until_ = root_ + "/forked";
+  std::string cgroup;
+  std::vector<pid_t> in_it;
+  std::string supervisor_cgroup;
+  in_window_ = [&](pid_t spare) {
+    cgroup = RunCgroupPath();
+    ASSERT_FALSE(cgroup.empty());
+    // The warm shell (now the script) and the double-forked sleep; not the spare.
+    for (int i = 0; i < 400; ++i) {
+      auto procs = ReadFile(cgroup + "/cgroup.procs");
+      if (procs.ok() && std::count(procs->begin(), procs->end(), '\n') >= 2) break;
+      std::this_thread::sleep_for(5ms);
+    }
+    std::istringstream procs(ReadFile(cgroup + "/cgroup.procs").value_or(""));
+    for (pid_t p; procs >> p;) in_it.push_back(p);
+    supervisor_cgroup = ReadFile(fmt::format("/proc/{}/cgroup", spare)).value_or("");
+  };
+  pid_t pid = Start("( setsid sleep 1000 & ) &\nwait\n: > \"$MARKER/forked\"\n"
+                    "echo forked\nsleep 1000\n", 700, 300, 0, "", Shell::kHandedOff);
+  ExitRecord r = Wait(pid);
+  EXPECT_EQ(r.status, RunStatus::kTimedOut);
+  EXPECT_GE(in_it.size(), 2u);
+  EXPECT_EQ(std::count(in_it.begin(), in_it.end(), pid), 0);
+  EXPECT_EQ(supervisor_cgroup.find(cgroup.substr(cgroup.rfind('/'))), std::string::npos);
+  EXPECT_TRUE(Survivors().empty());
+  EXPECT_FALSE(IsDirectory(cgroup)) << "the run's cgroup outlived it";
+  // Measured from the cgroup: its CPU, and the processes seen in it at once.
+  ASSERT_TRUE(r.resources.has_value());
+  EXPECT_TRUE(r.resources->cpu_seconds.has_value());
+  ASSERT_TRUE(r.resources->processes_peak.has_value());
+  EXPECT_GE(*r.resources->processes_peak, 2);
+}
+
+TEST_F(SupervisorCgroupTest, ALimitTheCgroupCannotTakeFailsTheRunSayingWhy) {
+  if (tree_.controllers.count("pids")) {
+    // The limit holds: a fork past it fails inside the script.
+    tasks_max_ = 3;
+    ExitRecord r = Wait(Start("for i in 1 2 3 4 5; do sleep 5 & done 2>/dev/null; echo \"$(jobs -p | wc -l)\"\n"
+                              "kill $(jobs -p)\n"));
+    EXPECT_EQ(r.status, RunStatus::kSucceeded);
+    EXPECT_LT(std::stoi(Log()), 5) << Log();
+    return;
+  }
+  tasks_max_ = 3;
+  ExitRecord r = Wait(Start("echo should not run\n"));
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(r.reason.rfind("cannot apply the project's memory_max/tasks_max: ", 0), 0u) << r.reason;
+  EXPECT_EQ(Log(), "");
 }
 
 TEST_F(SupervisorTest, CancelUsesTheReasonFromTheRunDirectory) {
