@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 #include <boost/asio/signal_set.hpp>
 
@@ -105,7 +106,8 @@ int BuildConfig(const ServeOptions& options, Config& config) {
   if (options.demo && !config.FindProject("demo")) config.projects.push_back(DemoProject());
   // memory_max and tasks_max need controllers this host may not have.
   if (Status s = CheckRunLimits(config); !s.ok()) {
-    LogError("{}", s.message());
+    std::istringstream lines(s.message());
+    for (std::string line; std::getline(lines, line);) LogError("{}", line);
     return 1;
   }
   if (config.tokens.empty() && !IsLoopbackHost(config.server.host)) {
