@@ -27,6 +27,10 @@ WatchdogSec={watchdog}s
 # Deploys run in supervisor processes that must outlive jenky's restarts and
 # upgrades: stop only the main process; the next jenky adopts the runs.
 KillMode=process
+# The unit's cgroup is jenky's to divide: each run gets a cgroup of its own
+# in it, so that cancel and timeout end everything the deploy started
+# (docs/systemd.md, "Runs in cgroups").
+Delegate=yes
 User={user}
 Group={group}
 Environment=PATH={path}
@@ -36,8 +40,8 @@ LimitNOFILE=65536
 # Deliberately no ProtectKernel*/ProtectClock/ProtectHostname/LockPersonality/
 # RestrictRealtime/SystemCallArchitectures: with a non-root User= each of them
 # implies NoNewPrivileges, which would stop deploy scripts from using sudo
-# (e.g. `sudo systemctl restart app`). ProtectControlGroups does not.
-ProtectControlGroups=yes
+# (e.g. `sudo systemctl restart app`). No ProtectControlGroups either: it
+# makes /sys/fs/cgroup read-only, and jenky writes its delegated cgroup.
 
 [Install]
 WantedBy=multi-user.target

@@ -146,6 +146,16 @@ sudo -n /usr/local/bin/jenky upgrade /root/new/jenky
 echo "upgrade exited \$?"
 """
 
+[projects.contain]
+description = "a deploy that double-forks, then waits to be cancelled"
+script = """
+cat /proc/self/cgroup
+( setsid bash -c 'exec -a jenky-contain-\$JENKY_RUN_ID sleep 1000' & ) &
+wait
+echo forked
+sleep 1000
+"""
+
 [projects.privs]
 description = "what a deploy script may do"
 script = """
@@ -555,7 +565,7 @@ systemd_release_recipe() {
 
 all_checks=(
   service_print install_dry_run install ready_means_listening status_counts_deploys
-  deploy_survives_restart journal_fields kill9_restarts upgrade_keeps_deploy
+  deploy_survives_restart runs_get_a_cgroup_under_the_unit journal_fields kill9_restarts upgrade_keeps_deploy
   deploy_scripts_can_use_sudo deploy_upgrades_jenky_itself broken_upgrade_rolls_back socket_queues_during_restart
   reload_keeps_old_config_on_error watchdog_restarts_hung uninstall systemd_release_recipe
 )
@@ -573,6 +583,33 @@ mkdir -p "$STATE" "$RESULTS"
 log=$RESULTS/checks.log
 : > "$log"
 failed=0
+# Delegate=yes: each run in a cgroup of its own under the unit's, which the
+# cancel kills as a whole and the supervisor removes; jenky itself not in it.
+runs_get_a_cgroup_under_the_unit() {
+  needs_service
+  [ "$(systemctl show -p Delegate --value jenky.service)" = yes ] || fail "jenky.service is not Delegate=yes"
+  local unit_cg; unit_cg=$(systemctl show -p ControlGroup --value jenky.service)
+  journalctl -u jenky.service -o cat --no-pager | grep -q "each run gets a cgroup in /sys/fs/cgroup.*$unit_cg" \
+    || fail "jenky did not put runs under $unit_cg: $(journalctl -u jenky.service -o cat --no-pager | grep -E 'cgroup' | tail -n 1)"
+  local id
+  id=$(jenky deploy contain 2>>"$STATE/deploy.err") || fail "jenky deploy contain failed"
+  wait_for 20 log_has "$id" forked || fail "run $id did not start (status $(run_field "$id" status))"
+  local cg; cg=$(curl -fsS "$URL/api/v1/runs/$id/log" | sed -n 's/^0:://p')
+  case $cg in "$unit_cg"/sup-*) ;; *) fail "run $id's script is in cgroup '$cg', not in one under $unit_cg";; esac
+  grep -q "^0::$unit_cg\$" /proc/"$(main_pid)"/cgroup || fail "jenky's main process is not in $unit_cg itself: $(cat /proc/"$(main_pid)"/cgroup)"
+  local path; path=$(json "$DATA/runs/$id/supervisor.json" "j.get('cgroup')")
+  [ -d "$path" ] || fail "the run's cgroup $path (supervisor.json) does not exist"
+  grep -q . "$path/cgroup.procs" || fail "the run's cgroup $path is empty while the run runs"
+  jenky cancel "$id" >/dev/null || fail "jenky cancel $id failed"
+  wait_for 20 sh -c "[ \"\$(curl -fsS $URL/api/v1/runs/$id | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"status\"])')\" = cancelled ]" \
+    || fail "run $id is '$(run_field "$id" status)' after the cancel"
+  pgrep -f "jenky-contain-$id" >/dev/null && fail "the double-forked sleep of run $id outlived the cancel"
+  [ -d "$path" ] && fail "the run's cgroup $path outlived the run"
+  local cpu; cpu=$(curl -fsS "$URL/api/v1/runs/$id" | json - "j['resources']['cpu_seconds']")
+  [ -n "$cpu" ] || fail "run $id has no resources.cpu_seconds"
+  return 0
+}
+
 run_check() { # NAME [TIMEOUT]
   local name=$1 limit=${2:-90} rc t0
   rm -f "$STATE/reason" "$STATE/notes"

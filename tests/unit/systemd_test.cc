@@ -94,6 +94,10 @@ TEST(UnitFileTest, ServiceAndSocketPassSystemdAnalyzeVerify) {
   std::string service = JenkyServiceUnit(o);
   EXPECT_NE(service.find("Type=notify"), std::string::npos);
   EXPECT_NE(service.find("KillMode=process"), std::string::npos);
+  // Runs get cgroups of their own in the unit's (exec/cgroup.h), which
+  // ProtectControlGroups would make read-only.
+  EXPECT_NE(service.find("\nDelegate=yes\n"), std::string::npos);
+  EXPECT_EQ(service.find("\nProtectControlGroups="), std::string::npos);
   EXPECT_NE(service.find("WatchdogSec=30s"), std::string::npos);
   EXPECT_NE(service.find("Restart=always"), std::string::npos);
   EXPECT_NE(service.find("StateDirectory=jenky"), std::string::npos);
