@@ -28,6 +28,14 @@ export interface Run {
   recipe?: string | null;
   script_sha256?: string | null;
   log_pruned?: boolean;
+  resources?: RunResources;
+}
+
+// What a finished run used, where the host measured it (docs/spec-extensions.md).
+export interface RunResources {
+  cpu_seconds?: number;
+  memory_peak_bytes?: number;
+  processes_peak?: number;
 }
 
 export interface Webhook {

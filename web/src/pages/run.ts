@@ -14,6 +14,7 @@ import { confirmDialog } from '../ui/dialog';
 import { setConnectionProblem, toast } from '../ui/notice';
 import { commitCell } from '../ui/runs-table';
 import { age, duration } from '../ui/time';
+import { resourcesLabel } from '../ui/resources';
 
 const PRUNED = 'This run’s log was pruned (the project keeps only its newest runs’ logs).';
 
@@ -224,6 +225,8 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     items.push(['Duration', duration(runDuration(r), started, r.status === 'running')]);
     if (finished) items.push(['Finished', h('time', { datetime: r.finished_at ?? '', title: formatAbsolute(finished) }, formatAbsolute(finished))]);
     if (r.exit_code !== null) items.push(['Exit code', String(r.exit_code)]);
+    const used = resourcesLabel(r.resources);
+    if (used) items.push(['Used', used]);
     if (r.recipe) items.push(['Recipe', h('code', null, r.recipe)]);
     if (r.trigger.delivery) items.push(['Delivery', h('code', { title: r.trigger.delivery }, r.trigger.delivery.slice(0, 12))]);
     replace(meta, items.map(([k, v]) => h('div', { class: 'meta-item' }, h('dt', null, k), h('dd', null, v))));
