@@ -79,6 +79,14 @@ int Check(const std::string& config_path) {
     std::fprintf(stderr, "%zu error(s) in %s\n", load.errors.size(), path.c_str());
     return 1;
   }
+  // memory_max/tasks_max: what `serve` on this host would refuse.
+  if (Status s = CheckRunLimits(load.config); !s.ok()) {
+    std::istringstream lines(s.message());
+    for (std::string line; std::getline(lines, line);) {
+      std::fprintf(stderr, "error: %s: %s\n", path.c_str(), line.c_str());
+    }
+    return 1;
+  }
   if (load.config.server.tls) {
     for (const auto& w : load.config.server.tls->warnings()) {
       std::fprintf(stderr, "warning: %s\n", w.c_str());

@@ -103,6 +103,10 @@ def test_limits_the_host_cannot_apply_are_refused_at_start_saying_why(world):
     srv = world.server(path, start=False).spawn()
     rc, stderr = srv.run_to_exit()
     assert rc == 1
+    # `jenky check` on this host says the same.
+    p = world.cli("check", "--config", path)
+    assert p.returncode == 1, p
+    assert f"error: {path}: projects.p." in p.stderr, p.stderr
     missing = [c for c in ("memory", "pids") if c not in controllers]
     for controller in missing:
         key = "memory_max" if controller == "memory" else "tasks_max"

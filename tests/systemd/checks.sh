@@ -563,26 +563,6 @@ systemd_release_recipe() {
   [ $rc -eq 0 ] || fail "recipe tests exited $rc"
 }
 
-all_checks=(
-  service_print install_dry_run install ready_means_listening status_counts_deploys
-  deploy_survives_restart runs_get_a_cgroup_under_the_unit journal_fields kill9_restarts upgrade_keeps_deploy
-  deploy_scripts_can_use_sudo deploy_upgrades_jenky_itself broken_upgrade_rolls_back socket_queues_during_restart
-  reload_keeps_old_config_on_error watchdog_restarts_hung uninstall systemd_release_recipe
-)
-
-# --- driver ---------------------------------------------------------------
-
-if [ "${1:-}" = --one ]; then
-  set -x
-  "$2"
-  [ -s "$STATE/reason" ] && exit 1
-  exit 0
-fi
-
-mkdir -p "$STATE" "$RESULTS"
-log=$RESULTS/checks.log
-: > "$log"
-failed=0
 # Delegate=yes: each run in a cgroup of its own under the unit's, which the
 # cancel kills as a whole and the supervisor removes; jenky itself not in it.
 runs_get_a_cgroup_under_the_unit() {
@@ -610,6 +590,28 @@ runs_get_a_cgroup_under_the_unit() {
   return 0
 }
 
+all_checks=(
+  service_print install_dry_run install ready_means_listening status_counts_deploys
+  deploy_survives_restart runs_get_a_cgroup_under_the_unit journal_fields kill9_restarts upgrade_keeps_deploy
+  deploy_scripts_can_use_sudo deploy_upgrades_jenky_itself broken_upgrade_rolls_back socket_queues_during_restart
+  reload_keeps_old_config_on_error watchdog_restarts_hung uninstall systemd_release_recipe
+)
+
+# --- driver ---------------------------------------------------------------
+
+if [ "${1:-}" = --one ]; then
+  # A check that does not exist must not pass.
+  declare -F "$2" >/dev/null || fail "there is no check named '$2' in checks.sh"
+  set -x
+  "$2"
+  [ -s "$STATE/reason" ] && exit 1
+  exit 0
+fi
+
+mkdir -p "$STATE" "$RESULTS"
+log=$RESULTS/checks.log
+: > "$log"
+failed=0
 run_check() { # NAME [TIMEOUT]
   local name=$1 limit=${2:-90} rc t0
   rm -f "$STATE/reason" "$STATE/notes"
