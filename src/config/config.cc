@@ -637,7 +637,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   }
   if (auto n = L.Size(t, "max_log_bytes", where)) p.max_log_bytes = *n;
   if (auto n = L.Size(t, "memory_max", where)) {
-    if (*n < (1 << 20)) L.Error(*t.get("memory_max"), where + ".memory_max must be at least 1M");
+    if (*n < (1 << 20)) L.Error(*t.get("memory_max"), where + ".memory_max must be at least 1MiB");
     else p.memory_max = *n;
   }
   if (const toml::node* k = t.get("tasks_max")) {

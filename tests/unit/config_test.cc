@@ -120,6 +120,18 @@ TEST(ConfigTest, BadDurationNamesTheFix) {
   EXPECT_NE(c.errors[0].message.find("like 90s, 15m or 1h30m"), std::string::npos);
 }
 
+TEST(ConfigTest, RunLimitsAreSizesAndCountsInRange) {
+  auto ok = Parse("[projects.a]\nscript = \"true\"\nmemory_max = \"512MiB\"\ntasks_max = 200\n");
+  ASSERT_TRUE(ok.ok()) << Errors(ok);
+  EXPECT_EQ(ok.config.projects[0].memory_max, 512LL << 20);
+  EXPECT_EQ(ok.config.projects[0].tasks_max, 200);
+  auto bad = Parse("[projects.a]\nscript = \"true\"\nmemory_max = \"4KiB\"\ntasks_max = 0\n");
+  EXPECT_EQ(Errors(bad),
+            "/etc/jenky/jenky.toml:3:14: projects.a.memory_max must be at least 1MiB\n"
+            "/etc/jenky/jenky.toml:4:13: projects.a.tasks_max must be a whole number from 1 to "
+            "4194304 (processes and threads of a run at once)\n");
+}
+
 TEST(ConfigTest, ProjectNeedsExactlyOneThingToRun) {
   auto none = Parse("[projects.a]\ndescription = \"x\"\n");
   EXPECT_NE(Errors(none).find("has nothing to run"), std::string::npos);
