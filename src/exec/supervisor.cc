@@ -277,6 +277,8 @@ void RecordCutOffRun(const RunDir& dir, WarmShell& warm, const SupervisorId& sel
   if (cgroup) {
     killed += static_cast<int>(cgroup->Pids().size());
     cgroup->Kill();
+    // Gone before the look for marked processes, so that none counts twice.
+    for (int i = 0; i < 200 && cgroup->Populated(); ++i) usleep(5'000);
   }
   killed += KillProcessesWithEnv({"JENKY_RUN_DIR=" + dir.path, WarmShellMarker(self)});
   ExitRecord r;

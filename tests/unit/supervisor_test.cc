@@ -575,13 +575,17 @@ constexpr char kProbe[] =
     "echo \"source0=${BASH_SOURCE[0]} lineno=$LINENO umask=$(umask)\"\n"
     "echo \"ppid_is_supervisor=$([ \"$PPID\" = \"$(cat /proc/$PPID/stat | cut -d' ' -f1)\" ] && echo y)\"\n"
     "echo \"pgid_is_self=$([ \"$(ps -o pgid= -p $$ | tr -d ' ')\" = \"$$\" ] && echo y)\"\n"
-    "echo \"fds=$(ls /proc/$$/fd | sort -n | tr '\\n' ' ')\"\n"
+    // (Not listed from inside $(...): the shell may still hold both ends of
+    // that pipe when the listing runs, which a loaded machine shows.)
+    "ls /proc/$$/fd > \"$MARKER/fds\"; echo \"fds=$(sort -n \"$MARKER/fds\" | tr '\\n' ' ')\"\n"
     "echo \"stdin=$(readlink /proc/$$/fd/0)\"\n"
     "trap -p; shopt -p; set -o | tr -s ' \\t' ' '\n"
     "compgen -v | grep -v -x -e BASH_ARGC -e BASH_ARGV -e BASH_LINENO -e BASH_SOURCE "
     "-e FUNCNAME -e _ | tr '\\n' ' '; echo\n"
     "env -0 | sort -z | tr '\\0' '\\n' | grep -v '^_='\n"
-    "grep -E '^(SigBlk|SigIgn)' /proc/$$/status\n"
+    // What the script's commands start with (the shell's own mask, read from
+    // outside, is SIGCHLD-blocked or not depending on the instant it is read).
+    "grep -E '^(SigBlk|SigIgn)' /proc/self/status\n"
     "f() { echo \"in f: ${FUNCNAME[0]} line $LINENO\"; }\n"
     "f\n"
     "false\n"
