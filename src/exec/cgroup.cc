@@ -313,10 +313,28 @@ CgroupUsage RunCgroup::Usage() const {
   return u;
 }
 
-Status RunCgroup::Remove() {
-  if (rmdir(path_.c_str()) != 0 && errno != ENOENT) return PosixError("remove " + path_, errno);
+namespace {
+
+// rmdir of PATH and, first, of the cgroups a script made in it (a nested
+// jenky, a container runtime): a cgroup with children cannot be removed.
+Status RemoveCgroupTree(const std::string& path, int depth) {
+  if (DIR* d = depth < 32 ? opendir(path.c_str()) : nullptr) {
+    std::vector<std::string> children;
+    while (struct dirent* e = readdir(d)) {
+      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+        children.push_back(path + "/" + e->d_name);
+      }
+    }
+    closedir(d);
+    for (const std::string& child : children) RemoveCgroupTree(child, depth + 1);
+  }
+  if (rmdir(path.c_str()) != 0 && errno != ENOENT) return PosixError("remove " + path, errno);
   return Status::Ok();
 }
+
+}  // namespace
+
+Status RunCgroup::Remove() { return RemoveCgroupTree(path_, 0); }
 
 int KillCgroupAt(const std::string& path) {
   // Only a run's cgroup, named as a supervisor names it: the path comes from

@@ -109,7 +109,8 @@ class RunCgroup {
   // so that nothing forks meanwhile.
   Status Kill() const;
   CgroupUsage Usage() const;
-  // rmdir; fails (EBUSY) while a process is still in it.
+  // rmdir, of the cgroups the run made in it first; fails (EBUSY) while a
+  // process is still in it.
   Status Remove();
 
  private:

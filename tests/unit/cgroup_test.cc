@@ -133,6 +133,24 @@ TEST_F(RealCgroupTest, EverythingASpawnedScriptStartsIsInItsCgroupAndOneKillEnds
   cg_.reset();
 }
 
+TEST_F(RealCgroupTest, ARunThatMadeCgroupsOfItsOwnInItsCgroupIsKilledAndRemovedWhole) {
+  std::string nested = cg_->path() + "/inner/deeper";
+  pid_t pid = SpawnIn(fmt::format("mkdir -p {0} && echo $BASHPID > {0}/cgroup.procs && "
+                                  "exec sleep 1000", nested));
+  for (int i = 0; i < 400 && ReadFile(nested + "/cgroup.procs").value_or("").empty(); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_FALSE(ReadFile(nested + "/cgroup.procs").value_or("").empty());
+  EXPECT_TRUE(cg_->Pids().empty());  // (its own procs only)
+  EXPECT_TRUE(cg_->Populated());     // (and its children's)
+  ASSERT_TRUE(cg_->Kill().ok());
+  waitpid(pid, nullptr, 0);
+  for (int i = 0; i < 400 && cg_->Populated(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(cg_->Remove().ok());
+  EXPECT_FALSE(IsDirectory(cg_->path()));
+  cg_.reset();
+}
+
 TEST_F(RealCgroupTest, CountsTheCpuTimeOfProcessesThatAreGone) {
   pid_t pid = SpawnIn("( for ((i = 0; i < 200000; i++)); do :; done ) & wait");
   int status;
