@@ -260,16 +260,20 @@ RunCgroup::~RunCgroup() {
   if (fd_ >= 0) close(fd_);
 }
 
-Status RunCgroup::SetLimits(int64_t memory_max, int64_t tasks_max) {
+Status SetCgroupLimits(const std::string& path, int64_t memory_max, int64_t tasks_max) {
   if (memory_max > 0) {
     // No swap beyond the limit either: a limit that spills into swap is no limit.
-    if (Status s = WriteControl(path_ + "/memory.max", std::to_string(memory_max)); !s.ok()) {
+    if (Status s = WriteControl(path + "/memory.max", std::to_string(memory_max)); !s.ok()) {
       return s;
     }
-    WriteControl(path_ + "/memory.swap.max", "0");
+    WriteControl(path + "/memory.swap.max", "0");  // (no swap accounting: nothing to limit)
   }
-  if (tasks_max > 0) return WriteControl(path_ + "/pids.max", std::to_string(tasks_max));
+  if (tasks_max > 0) return WriteControl(path + "/pids.max", std::to_string(tasks_max));
   return Status::Ok();
+}
+
+Status RunCgroup::SetLimits(int64_t memory_max, int64_t tasks_max) {
+  return SetCgroupLimits(path_, memory_max, tasks_max);
 }
 
 std::vector<pid_t> RunCgroup::Pids() const {

@@ -120,6 +120,10 @@ class RunCgroup {
   int fd_ = -1;
 };
 
+// memory.max (with memory.swap.max 0) and pids.max of the cgroup at PATH;
+// 0 leaves one as it is. RunCgroup::SetLimits, for whoever has only the path.
+Status SetCgroupLimits(const std::string& path, int64_t memory_max, int64_t tasks_max);
+
 // Kills every process in the cgroup at PATH (a run whose supervisor is gone),
 // waits up to a second for it to empty and removes it. Returns how many
 // processes it held; 0 if there is no such cgroup.

@@ -547,6 +547,17 @@ void Engine::Spare::CloseWarmFds() {
 
 bool Engine::HandOffToWarmShell(Spare& sup, const RunSpec& spec) {
   if (sup.go_fd < 0 || sup.data_fd < 0) return false;
+  if (spec.memory_max > 0 || spec.tasks_max > 0) {
+    // The warm shell is in the spare's cgroup already: its limits before it
+    // is the script, so that the script never runs a moment without them.
+    // (Else the supervisor starts it, and applies them or fails the run.)
+    auto start = ProcessStartTime(sup.pid);
+    if (cgroup_tree_.empty() || !start ||
+        !SetCgroupLimits(cgroup_tree_ + "/" + CgroupName(sup.pid, *start), spec.memory_max,
+                         spec.tasks_max).ok()) {
+      return false;
+    }
+  }
   std::optional<std::string> data = WarmStartData(spec, sup.warm_shell, sup.warm_env);
   // (A failed write to the go pipe, EPIPE, means the shell is gone; the
   // supervisor then starts the script the other way.)
