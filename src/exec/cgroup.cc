@@ -169,8 +169,9 @@ Result<CgroupTree> OpenCgroupTree() {
   } else if (SystemdCgroup(*own) && !Delegated(own_dir)) {
     return Status::Error(fmt::format(
         "the cgroup jenky runs in, {}, is systemd's and not delegated to jenky (under systemd: "
-        "Delegate=yes in the unit, as `jenky service install` writes it; in a shell: systemd-run "
-        "--scope -p Delegate=yes jenky serve ...)", own_dir));
+        "Delegate=yes in the unit, as `jenky service install` writes it; from a shell: "
+        "systemd-run --user --scope -p Delegate=yes jenky serve ..., without --user as root)",
+        own_dir));
   } else {
     tree.path = own_dir;
   }
