@@ -590,9 +590,49 @@ runs_get_a_cgroup_under_the_unit() {
   return 0
 }
 
+# A jenky started in a systemd cgroup that is not delegated (this check's
+# own unit) never writes it: it says so once, and a run that double-forks is
+# still ended whole by the supervisor's other two nets.
+runs_without_delegation_still_end_whole() {
+  local dir=/tmp/nodeleg url=http://127.0.0.1:8091
+  rm -rf "$dir"; mkdir -p "$dir"
+  cat > "$dir/jenky.toml" <<CONF
+[server]
+listen = "127.0.0.1:8091"
+data_dir = "$dir/data"
+kill_grace = "1s"
+
+[projects.c]
+script = """
+( setsid bash -c 'exec -a nodeleg-\$JENKY_RUN_ID sleep 1000' & ) &
+wait
+echo forked
+sleep 1000
+"""
+CONF
+  "$BUILD" serve --config "$dir/jenky.toml" > "$dir/stderr" 2>&1 &
+  local pid=$!
+  wait_for 15 curl -fsS "$url/healthz" || fail "a jenky outside the unit did not start: $(tail -n 3 "$dir/stderr")"
+  grep -q "runs get no cgroup: the cgroup jenky runs in, .* is systemd's and not delegated to jenky" "$dir/stderr" \
+    || { kill "$pid"; fail "no 'not delegated' line: $(grep -i cgroup "$dir/stderr")"; }
+  local id
+  id=$(JENKY_SERVER=$url jenky deploy c) || { kill "$pid"; fail "deploy failed"; }
+  wait_for 20 sh -c "curl -fsS $url/api/v1/runs/$id/log | grep -qx forked" || { kill "$pid"; fail "run $id did not start"; }
+  pgrep -f "nodeleg-$id" >/dev/null || { kill "$pid"; fail "the double-forked sleep of run $id is not there"; }
+  JENKY_SERVER=$url jenky cancel "$id" >/dev/null || { kill "$pid"; fail "cancel failed"; }
+  wait_for 20 sh -c "curl -fsS $url/api/v1/runs/$id | grep -q '\"status\":\"cancelled\"'" \
+    || { kill "$pid"; fail "run $id not cancelled: $(curl -fsS $url/api/v1/runs/$id)"; }
+  if pgrep -f "nodeleg-$id" >/dev/null; then
+    kill "$pid"
+    fail "the double-forked sleep of run $id outlived the cancel"
+  fi
+  kill "$pid"; wait "$pid"
+  return 0
+}
+
 all_checks=(
   service_print install_dry_run install ready_means_listening status_counts_deploys
-  deploy_survives_restart runs_get_a_cgroup_under_the_unit journal_fields kill9_restarts upgrade_keeps_deploy
+  deploy_survives_restart runs_get_a_cgroup_under_the_unit runs_without_delegation_still_end_whole journal_fields kill9_restarts upgrade_keeps_deploy
   deploy_scripts_can_use_sudo deploy_upgrades_jenky_itself broken_upgrade_rolls_back socket_queues_during_restart
   reload_keeps_old_config_on_error watchdog_restarts_hung uninstall systemd_release_recipe
 )
