@@ -29,7 +29,7 @@ WatchdogSec={watchdog}s
 KillMode=process
 # The unit's cgroup is jenky's to divide: each run gets a cgroup of its own
 # in it, so that cancel and timeout end everything the deploy started
-# (docs/systemd.md, "Runs in cgroups").
+# (docs/systemd.md, Delegate=yes).
 Delegate=yes
 User={user}
 Group={group}
