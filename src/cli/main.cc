@@ -11,6 +11,7 @@
 #include "service/service.h"
 #include "service/unit.h"
 #include "util/embedded.h"
+#include "util/secret_env.h"
 
 namespace {
 
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
         ok = false;
       }
     }
+    // It holds the masker's secret values, and its script may ptrace its
+    // ancestors: its memory is not the script's to read (util/secret_env.h).
+    jenky::HideProcessMemory();
     if (ok) return jenky::SupervisorMain(warm_shell, stage_in, have_fds ? &fds : nullptr);
     std::fprintf(stderr, "usage: jenky __supervise [--warm-shell SHELL [--warm-fds R,D,W]] "
                          "[--stage RUNS_DIR] (internal: started by jenky serve)\n");

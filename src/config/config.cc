@@ -16,6 +16,7 @@
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
+#include "util/secret_env.h"
 #include "util/tls.h"
 
 namespace jenky {
@@ -58,11 +59,9 @@ std::vector<std::string> Config::SecretEnvNames() const {
 }
 
 EnvLookup ProcessEnv() {
-  return [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
-  };
+  // What the server withheld from its environment (util/secret_env.h) is
+  // still found: a reload reads secrets again.
+  return [](const std::string& name) { return LookupEnv(name); };
 }
 
 bool SplitHostPort(std::string_view listen, std::string& host, int& port) {
@@ -279,7 +278,7 @@ void LoadTls(Loader& L, const toml::table& t, const std::string& base_dir, Serve
 }
 
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
-  L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
+  L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins", "allowed_hosts",
                               "max_body", "kill_grace", "max_auth_failures",
                               "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
                               "ws_max_viewers_per_run", "max_log_bytes", "max_json_depth",
@@ -303,7 +302,29 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     while (!url->empty() && url->back() == '/') url->pop_back();
     c.server.public_url = *url;
   }
-  if (auto origins = L.Strings(t, "allowed_origins", "server")) c.server.allowed_origins = *origins;
+  if (auto origins = L.Strings(t, "allowed_origins", "server")) {
+    for (auto& o : *origins) {
+      while (!o.empty() && o.back() == '/') o.pop_back();
+      if ((o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0) ||
+          o.find('/', o.find("://") + 3) != std::string::npos) {
+        L.Error(*t.get("allowed_origins"),
+                fmt::format("server.allowed_origins: '{}' is not an origin; write scheme, host and "
+                            "port only, like \"https://deploy.example.com\"", o));
+      }
+    }
+    c.server.allowed_origins = *origins;
+  }
+  if (auto hosts = L.Strings(t, "allowed_hosts", "server")) {
+    for (const auto& h : *hosts) {
+      if (h.empty() || h.find_first_of("/: \t") != std::string::npos) {
+        L.Error(*t.get("allowed_hosts"),
+                fmt::format("server.allowed_hosts: '{}' is not a host name; write names only, "
+                            "like \"deploy.example.com\", \".example.com\" (and its subdomains) "
+                            "or \"*\" (any name)", h));
+      }
+    }
+    c.server.allowed_hosts = *hosts;
+  }
   if (auto size = L.String(t, "max_body", "server")) {
     auto n = ParseSize(*size);
     if (!n.ok()) L.Error(*t.get("max_body"), "server.max_body: " + n.status().message());

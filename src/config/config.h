@@ -73,6 +73,10 @@ struct ServerConfig {
   std::string data_dir;
   std::string public_url;  // "" = derived from listen
   std::vector<std::string> allowed_origins;
+  // Host names this server answers to besides IP addresses, localhost, the
+  // machine's name and public_url's host (http/request_guard.h): ".x" also
+  // takes x's subdomains, "*" any name.
+  std::vector<std::string> allowed_hosts;
   long long max_body_bytes = 1 << 20;
   Millis kill_grace = std::chrono::seconds(10);  // TERM -> KILL on cancel/timeout
   // Spare supervisors start bash ahead of need (supervisor.h, "warm shell").
