@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "config/toml.h"
+#include "http/client_address.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -278,7 +279,7 @@ void LoadTls(Loader& L, const toml::table& t, const std::string& base_dir, Serve
 }
 
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
-  L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins", "allowed_hosts",
+  L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins", "allowed_hosts", "trusted_proxies",
                               "max_body", "kill_grace", "max_auth_failures",
                               "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
                               "ws_max_viewers_per_run", "max_log_bytes", "max_json_depth",
@@ -324,6 +325,12 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
       }
     }
     c.server.allowed_hosts = *hosts;
+  }
+  if (auto proxies = L.Strings(t, "trusted_proxies", "server")) {
+    if (auto set = AddressSet::Parse(*proxies); !set.ok()) {
+      L.Error(*t.get("trusted_proxies"), "server.trusted_proxies: " + set.status().message());
+    }
+    c.server.trusted_proxies = *proxies;
   }
   if (auto size = L.String(t, "max_body", "server")) {
     auto n = ParseSize(*size);

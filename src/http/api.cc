@@ -98,7 +98,8 @@ bool HasControlChars(std::string_view s) {
 
 Api::Api(Engine& engine, std::string web_dir, std::function<void()> restart)
     : engine_(engine), web_dir_(std::move(web_dir)), restart_(std::move(restart)),
-      auth_failures_(engine.config().server.max_auth_failures) {
+      auth_failures_(engine.config().server.max_auth_failures),
+      hook_failures_(engine.config().server.max_auth_failures) {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) == 0) machine_name_ = name;
 }
@@ -106,14 +107,22 @@ Api::Api(Engine& engine, std::string web_dir, std::function<void()> restart)
 const SitePolicy& Api::Policy() {
   const ServerConfig& s = engine_.config().server;
   if (!policy_made_ || s.public_url != policy_public_url_ || s.allowed_hosts != policy_hosts_ ||
-      s.allowed_origins != policy_origins_) {
+      s.allowed_origins != policy_origins_ || s.trusted_proxies != policy_proxies_) {
     policy_ = SitePolicy(s, machine_name_);
+    auto proxies = AddressSet::Parse(s.trusted_proxies);  // checked when the config loaded
+    proxies_ = proxies.ok() ? *proxies : AddressSet();
+    policy_proxies_ = s.trusted_proxies;
     policy_public_url_ = s.public_url;
     policy_hosts_ = s.allowed_hosts;
     policy_origins_ = s.allowed_origins;
     policy_made_ = true;
   }
   return policy_;
+}
+
+std::string Api::Caller(const Exchange& ex) {
+  Policy();  // proxies_ follows reloads with it
+  return ClientAddress(ex.remote().to_string(), ex.Header("X-Forwarded-For"), proxies_);
 }
 
 net::awaitable<bool> Api::Guard(Exchange& ex, bool webhook, bool health) {
@@ -135,9 +144,10 @@ net::awaitable<bool> Api::Guard(Exchange& ex, bool webhook, bool health) {
   GuardAnswer a = AnswerFor(v, in);
   if (v != GuardVerdict::kNotJson) {
     int64_t held_back = 0;
-    if (rejection_log_.Allow(ex.remote().to_string(), NowMillis(), &held_back)) {
-      LogWarning("{} {} from {} refused: {}", std::string(req.method_string()), ex.path(),
-                 ex.remote().to_string(), a.message);
+    std::string caller = Caller(ex);
+    if (rejection_log_.Allow(caller, NowMillis(), &held_back)) {
+      LogWarning("{} {} from {} refused: {}{}", std::string(req.method_string()), ex.path(), caller,
+                 a.message, held_back ? fmt::format(" ({} more not logged)", held_back) : "");
     }
   }
   co_await ex.SendError(static_cast<http::status>(a.status), a.code, a.message);
@@ -156,7 +166,7 @@ Principal Api::Authenticate(const Exchange& ex) {
       if (ConstantTimeEquals(hash, t.sha256)) match = &t;
     }
     if (match) return {match->name, match->scopes};
-    auth_failures_.RecordFailure(ex.remote().to_string(), NowMillis());
+    auth_failures_.RecordFailure(Caller(ex), NowMillis());
     return {};
   }
   std::string cookie = CookieValue(ex.Header("Cookie"), kCookie);
@@ -242,8 +252,8 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
   const std::string& kind = parts[2];
   if (kind == "session" && parts.size() == 3) co_return co_await Session(ex);
 
-  if (!co_await CheckRateLimit(ex)) co_return;
   Principal p = Authenticate(ex);
+  if (p.scopes == 0 && !co_await CheckRateLimit(ex, auth_failures_)) co_return;
   if (kind == "version" && parts.size() == 3) {
     if (!get) co_return co_await not_allowed("GET");
     if (!co_await Require(ex, p, kScopeRead)) co_return;
@@ -758,7 +768,6 @@ net::awaitable<void> Api::Session(Exchange& ex) {
     co_return co_await ex.SendError(http::status::method_not_allowed, "method_not_allowed",
                                     "use POST to sign in, GET to see who you are, DELETE to sign out");
   }
-  if (!co_await CheckRateLimit(ex)) co_return;
   if (!co_await CheckJsonDepth(ex)) co_return;
   auto j = nlohmann::json::parse(ex.req().body(), nullptr, false);
   if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) {
@@ -775,8 +784,14 @@ net::awaitable<void> Api::Session(Exchange& ex) {
     if (ConstantTimeEquals(hash, t.sha256)) match = &t;
   }
   if (!match) {
-    LogWarning("sign-in with an unknown token from {}", ex.remote().to_string());
-    auth_failures_.RecordFailure(ex.remote().to_string(), NowMillis());
+    if (!co_await CheckRateLimit(ex, auth_failures_)) co_return;
+    std::string caller = Caller(ex);
+    int64_t held_back = 0;
+    if (rejection_log_.Allow(caller, NowMillis(), &held_back)) {
+      LogWarning("sign-in with an unknown token from {}{}", caller,
+                 held_back ? fmt::format(" ({} more refusals not logged)", held_back) : "");
+    }
+    auth_failures_.RecordFailure(caller, NowMillis());
     co_return co_await ex.SendError(http::status::unauthorized, "unauthorized", "unknown token");
   }
   // Expired sessions go when a new one comes; the map stays as small as the
@@ -858,15 +873,15 @@ net::awaitable<void> Api::ServeWebAsset(Exchange& ex) {
 }
 
 net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, const std::string& name) {
-  if (!co_await CheckRateLimit(ex)) co_return;
   Principal p = Authenticate(ex);
+  if (p.scopes == 0 && !co_await CheckRateLimit(ex, auth_failures_)) co_return;
   if (!co_await Require(ex, p, kScopeRead)) co_return;
   // A WebSocket has no same-origin rule: a page elsewhere could read live
   // logs through the visitor's cookie. Host does not vouch for the origin
   // unless it named this server (request_guard.h).
   std::string origin = ex.Header("Origin");
   if (!origin.empty() && !Policy().OriginAllowed(origin, ex.Header("Host"), ex.secure())) {
-    LogWarning("WebSocket from {} refused: Origin {} is not allowed", ex.remote().to_string(),
+    LogWarning("WebSocket from {} refused: Origin {} is not allowed", Caller(ex),
                ex.Header("Origin"));
     co_return co_await ex.SendError(http::status::forbidden, "forbidden_origin",
                                     fmt::format("Origin {} is not allowed; add it to [server] "
@@ -942,8 +957,8 @@ net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, cons
   hub_->Accept(stream.ReleaseSocket(), std::move(tls), std::move(leftover), ex.req(), std::move(o));
 }
 
-net::awaitable<bool> Api::CheckRateLimit(Exchange& ex) {
-  int64_t wait_ms = auth_failures_.RetryAfterMs(ex.remote().to_string(), NowMillis());
+net::awaitable<bool> Api::CheckRateLimit(Exchange& ex, RateLimiter& limiter) {
+  int64_t wait_ms = limiter.RetryAfterMs(Caller(ex), NowMillis());
   if (wait_ms == 0) co_return true;
   ex.extra_headers().emplace_back("Retry-After", std::to_string((wait_ms + 999) / 1000));
   co_await ex.SendError(http::status::too_many_requests, "rate_limited",
@@ -966,7 +981,7 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
   }
   // A copy: a reload (SIGHUP) may replace the configuration while we wait.
   const WebhookConfig config = *p->webhook;
-  std::string remote = ex.remote().to_string();
+  std::string remote = Caller(ex);
   int64_t now = NowMillis();
   Delivery record;
   record.project = project;
@@ -974,13 +989,6 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
   record.provider = config.provider;
   record.remote = remote;
 
-  if (!co_await CheckRateLimit(ex)) {
-    record.result = "rejected";
-    record.status = 429;
-    record.reason = "too many failed signatures from this address";
-    engine_.RecordDelivery(record);
-    co_return;
-  }
   HookRequest req;
   req.header = [&ex](std::string_view name) { return ex.Header(name); };
   req.body = ex.req().body();
@@ -1009,7 +1017,16 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
   };
   switch (v.kind) {
     case VerdictKind::kUnauthorized:
-      auth_failures_.RecordFailure(remote, now);
+      // Only deliveries that fail their signature are limited: a correctly
+      // signed one from the same address (a forge's, a proxy's) never is.
+      if (!co_await CheckRateLimit(ex, hook_failures_)) {
+        record.result = "rejected";
+        record.status = 429;
+        record.reason = "too many failed signatures from this address";
+        engine_.RecordDelivery(record);
+        co_return;
+      }
+      hook_failures_.RecordFailure(remote, now);
       co_return co_await reject(http::status::unauthorized, "bad_signature");
     case VerdictKind::kBadRequest:
       co_return co_await reject(http::status::bad_request, "bad_request");

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "http/client_address.h"
 #include "http/request_guard.h"
 #include "http/server.h"
 #include "server/engine.h"
@@ -59,8 +60,13 @@ class Api {
   const SitePolicy& Policy();
   // 400 if the request body nests JSON deeper than [server] max_json_depth.
   net::awaitable<bool> CheckJsonDepth(Exchange& ex);
-  // 429 with Retry-After if this address used up its failed-auth allowance.
-  net::awaitable<bool> CheckRateLimit(Exchange& ex);
+  // 429 with Retry-After if the caller used up its failed-auth allowance in
+  // LIMITER. Asked only of requests that did not prove a credential: a valid
+  // token, session or signature is never refused by it (behind a proxy every
+  // user shares one address with whoever guesses).
+  net::awaitable<bool> CheckRateLimit(Exchange& ex, RateLimiter& limiter);
+  // Who sent EX: the peer, or a trusted proxy's X-Forwarded-For.
+  std::string Caller(const Exchange& ex);
 
   Engine& engine_;
   class LogHub* hub_ = nullptr;
@@ -77,9 +83,11 @@ class Api {
   SitePolicy policy_;
   // What policy_ was made from, to notice a reload.
   std::string policy_public_url_;
-  std::vector<std::string> policy_hosts_, policy_origins_;
+  std::vector<std::string> policy_hosts_, policy_origins_, policy_proxies_;
+  AddressSet proxies_;
   bool policy_made_ = false;
-  RateLimiter auth_failures_;
+  RateLimiter auth_failures_;  // tokens, sessions, sign-ins
+  RateLimiter hook_failures_;  // webhook signatures: a flood of unsigned posts is its own
   LogThrottle rejection_log_{30};  // per address: a flood must not flood the journal
 };
 

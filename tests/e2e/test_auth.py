@@ -89,6 +89,51 @@ def test_repeated_wrong_tokens_from_one_address_are_rate_limited(srv):
                                          "address; try again later")
     assert int(r.headers["Retry-After"]) >= 1
     assert srv.get("/healthz").status == 200
+    # Without any credential: limited too (the caller proves nothing).
+    assert srv.get("/api/v1/projects").status == 429
+
+
+def test_a_valid_credential_is_never_refused_by_someone_elses_guessing(srv, world):
+    """Behind a reverse proxy every user shares one address with whoever
+    guesses tokens: the limit must not lock the legitimate users out."""
+    while srv.get("/api/v1/projects", headers=bearer("guess")).status != 429:
+        pass
+    assert srv.get("/api/v1/projects", headers=bearer(READ_TOKEN)).status == 200
+    r = srv.request("POST", "/api/v1/session", body=f'{{"token": "{DEPLOY_TOKEN}"}}',
+                    headers={"Content-Type": "application/json"})
+    assert r.status == 200, r
+    cookie = r.headers["Set-Cookie"].split(";")[0]
+    assert srv.get("/api/v1/runs", headers={"Cookie": cookie}).status == 200
+    run = srv.trigger("p", headers=bearer(DEPLOY_TOKEN))
+    world.open_gate()
+    assert srv.wait_run(run["id"], headers=bearer(DEPLOY_TOKEN))["status"] == "succeeded"
+    # A wrong sign-in is still limited.
+    r = srv.request("POST", "/api/v1/session", body='{"token": "guess"}',
+                    headers={"Content-Type": "application/json"})
+    assert r.status == 429, r
+
+
+def test_forwarded_for_counts_only_from_trusted_proxies(world):
+    world.extra_env = {"E2E_TOKEN_FROM_ENV": ENV_TOKEN}
+    proxied = world.serve(project_toml("p", "true\n"), extra=TOKENS, server_toml=(
+        h.SERVER_TOML + 'max_auth_failures = 3\ntrusted_proxies = ["127.0.0.1"]\n'))
+    guesser = {"X-Forwarded-For": "198.51.100.7", **bearer("guess")}
+    while proxied.get("/api/v1/projects", headers=guesser).status != 429:
+        pass
+    # Another client behind the same proxy is not that guesser.
+    other = {"X-Forwarded-For": "198.51.100.8", **bearer("guess")}
+    assert proxied.get("/api/v1/projects", headers=other).status == 401
+    # A client's own X-Forwarded-For entry is not believed: the proxy's last one counts.
+    spoofed = {"X-Forwarded-For": "203.0.113.1, 198.51.100.7", **bearer("guess")}
+    assert proxied.get("/api/v1/projects", headers=spoofed).status == 429
+
+    direct = world.serve(project_toml("p", "true\n"), extra=TOKENS, data_dir=world.path("data2"),
+                         server_toml=h.SERVER_TOML + 'max_auth_failures = 3\n')
+    # Not from a trusted proxy: inventing a new address per request does not help.
+    statuses = [direct.get("/api/v1/projects", headers={"X-Forwarded-For": f"198.51.100.{i}",
+                                                       **bearer("guess")}).status
+                for i in range(6)]
+    assert statuses[-1] == 429, statuses
 
 
 def test_a_read_token_reads_but_cannot_deploy_or_cancel(srv, world):
