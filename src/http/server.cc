@@ -131,6 +131,7 @@ std::string Exchange::Header(std::string_view name) const {
 
 net::awaitable<void> Exchange::Send(Response res) {
   responded_ = true;
+  if (stopping_ && *stopping_) keep_alive_ = false;
   res.version(req_.version());
   res.keep_alive(keep_alive_);
   res.set(http::field::server, "jenky");
@@ -219,9 +220,15 @@ Result<tcp::endpoint> HttpServer::Adopt(int fd) {
 }
 
 void HttpServer::Stop() {
+  stopping_ = true;
   for (auto& a : acceptors_) {
     boost::system::error_code ec;
     a->close(ec);
+  }
+  // Their sessions see the read aborted, close and end.
+  for (HttpStream* s : idle_) {
+    boost::system::error_code ec;
+    s->socket().cancel(ec);
   }
 }
 
@@ -320,9 +327,12 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
     // Wait for the start of a request (idle keep-alive), then give the whole
     // request a deadline of its own.
     if (!first && buffer.size() == 0) {
+      if (stopping_) break;
       stream.expires_after(limits_.idle_timeout);
+      idle_.insert(&stream);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
-      if (ec) break;
+      idle_.erase(&stream);
+      if (ec) break;  // cancelled by Stop, or the client went
       buffer.commit(n);
     }
     first = false;
@@ -377,6 +387,7 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
       break;
     }
     Exchange ex(req, stream, limits_, &buffer, remote);
+    ex.set_stopping_flag(&stopping_);
     bool failed = false;
     try {
       co_await handler_(ex);
@@ -394,7 +405,7 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
       break;
     }
     if (ex.stream_taken()) co_return;  // upgraded: the new owner has closed it
-    if (!ex.keep_alive()) break;
+    if (!ex.keep_alive() || stopping_) break;
   }
   co_await stream.Close(limits_.write_timeout);
 }

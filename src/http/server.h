@@ -19,6 +19,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,6 +94,8 @@ class Exchange {
   }
   bool stream_taken() const { return taken_; }
   void mark_responded() { responded_ = true; }
+  // Set by the server: while it stops, every answer says Connection: close.
+  void set_stopping_flag(const bool* stopping) { stopping_ = stopping; }
   // Headers every response gets (set by the API layer, e.g. Set-Cookie).
   std::vector<std::pair<std::string, std::string>>& extra_headers() { return extra_headers_; }
 
@@ -108,6 +111,7 @@ class Exchange {
   bool responded_ = false;
   bool taken_ = false;
   bool bad_path_ = false;
+  const bool* stopping_ = nullptr;
   std::vector<std::pair<std::string, std::string>> extra_headers_;
 };
 
@@ -128,7 +132,9 @@ class HttpServer {
   // Serves HTTPS with CTX on connections accepted from now on; null: plain HTTP.
   void SetTls(std::shared_ptr<const TlsContext> ctx) { tls_ = std::move(ctx); }
   bool tls() const { return tls_ != nullptr; }
-  // Stops accepting; open connections finish their current request.
+  // Stops accepting. Requests in flight are answered with Connection: close;
+  // connections waiting for their next request (keep-alive) are closed now,
+  // so no client goes on talking to a server that is going away.
   void Stop();
   int connections() const { return connections_; }
   // The first listening socket's descriptor, -1 if none.
@@ -145,6 +151,8 @@ class HttpServer {
   HttpLimits limits_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   int connections_ = 0;
+  bool stopping_ = false;
+  std::set<HttpStream*> idle_;  // sessions waiting for their next request
   std::shared_ptr<const TlsContext> tls_;
   LogThrottle tls_log_{20};  // handshake failures: scanners must not flood the journal
 };
