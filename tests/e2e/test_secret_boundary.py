@@ -114,3 +114,20 @@ def test_a_script_cannot_read_the_server_or_its_supervisor(world, unprivileged_r
     rid = srv.trigger("p", headers=auth)["id"]
     assert srv.wait_run(rid, headers=auth)["status"] == "succeeded"
     assert srv.log(rid, headers=auth) == b"no environ\nno mem\nno environ\nno mem\n"
+
+
+def test_encoded_and_coloured_forms_of_a_secret_are_masked(world):
+    world.extra_env = {"E2E_OWN": OWN, "E2E_URL": "p@ss/word-1357"}
+    script = ('printf "deploy:%s" "$E2E_OWN" | base64\n'           # curl -u's header
+              'echo "https://u:p%40ss%2fword-1357@git.example"\n'   # lower-case %xx
+              'printf "\\033[31m%s\\033[0m%s\\n" "${E2E_OWN:0:6}" "${E2E_OWN:6}"\n')
+    srv = world.serve(project_toml("p", script, secrets=["E2E_OWN", "E2E_URL"]))
+    rid = srv.trigger("p")["id"]
+    assert srv.wait_run(rid)["status"] == "succeeded"
+    log = srv.log(rid)
+    import base64
+    assert base64.b64encode(b"deploy:" + OWN.encode()) not in log
+    assert b"https://u:***@git.example" in log
+    assert OWN[:6].encode() not in log and OWN[6:].encode() not in log, log
+    assert log.count(b"***") == 3, log
+    assert b"\x1b[31m***\x1b[0m" in log  # the colours stay
