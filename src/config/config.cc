@@ -283,7 +283,7 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
                               "max_body", "kill_grace", "max_auth_failures",
                               "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
                               "ws_max_viewers_per_run", "max_log_bytes", "max_json_depth",
-                              "max_url", "max_connections", "session_lifetime", "tls_cert",
+                              "max_url", "max_connections", "max_connections_per_address", "session_lifetime", "tls_cert",
                               "tls_key", "tls_handshake_timeout", "warm_shell"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
@@ -380,6 +380,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
         c.server.ws_max_viewers_per_run);
   count("max_json_depth", 2, 10'000, "levels", c.server.max_json_depth);
   count("max_connections", 1, 1'000'000, "connections", c.server.max_connections);
+  count("max_connections_per_address", 0, 1'000'000, "connections (0 = no limit)",
+        c.server.max_connections_per_address);
 }
 
 void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>& names) {

@@ -101,6 +101,8 @@ struct ServerConfig {
   long long max_url_bytes = 8 << 10;
   // Open client connections; more are answered 503 and closed.
   int max_connections = 20000;
+  // Open connections from one address (loopback and trusted_proxies aside).
+  int max_connections_per_address = 256;
   // How long a UI sign-in (session cookie) lasts.
   Millis session_lifetime = std::chrono::hours(24 * 7);
   // WebSocket viewers at once, in all and of one run; more are refused (503).

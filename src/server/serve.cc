@@ -225,6 +225,10 @@ int Serve(const ServeOptions& options) {
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
   limits.target_bytes = static_cast<size_t>(config.server.max_url_bytes);
   limits.max_connections = config.server.max_connections;
+  limits.max_connections_per_address = config.server.max_connections_per_address;
+  if (auto proxies = AddressSet::Parse(config.server.trusted_proxies); proxies.ok()) {
+    limits.exempt = *proxies;
+  }
   limits.handshake_timeout = config.server.tls_handshake_timeout;
   HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);
   server.SetTls(config.server.tls);
