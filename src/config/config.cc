@@ -93,6 +93,10 @@ bool IsLoopbackHost(std::string_view host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+bool IsAllWhitespace(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n\v\f") == std::string_view::npos;
+}
+
 bool IsValidProjectName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   auto alnum = [](char c) {
@@ -413,6 +417,9 @@ void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>
       L.Error(*t.get("env"), fmt::format("token '{}' reads environment variable {}, which is not "
                                          "set; set it in the server's environment",
                                          tok.name, *env));
+    } else if (IsAllWhitespace(*value)) {
+      L.Error(*t.get("env"), fmt::format("token '{}': environment variable {} is only whitespace; "
+                                         "set it to the token", tok.name, *env));
     } else {
       tok.sha256 = Sha256Hex(*value);
     }
@@ -491,6 +498,9 @@ void LoadWebhook(Loader& L, const toml::table& t, const std::string& where, Proj
     w.secret = secret->first;
     if (w.secret.size() < 4) {
       L.Error(*secret->second, "webhook secret is shorter than 4 bytes; use a long random string");
+    } else if (IsAllWhitespace(w.secret)) {
+      L.Error(*secret->second, "webhook secret is only whitespace (an empty line of an "
+                               "EnvironmentFile?); use a long random string");
     }
   }
   if (signing) {
@@ -650,6 +660,10 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
       } else if (v->size() < 4) {
         L.Error(*t.get("secrets"), fmt::format("secret {} is shorter than 4 bytes, too short to "
                                                "mask in logs without hiding ordinary text", s));
+      } else if (IsAllWhitespace(*v)) {
+        L.Error(*t.get("secrets"), fmt::format("secret {} is only whitespace: masking it would hide "
+                                               "every run of spaces in the log; set its real value",
+                                               s));
       } else {
         p.secrets.emplace_back(s, *v);
       }

@@ -167,5 +167,6 @@ std::string WorkdirOf(const ServerConfig& server, const ProjectConfig& project);
 bool SplitHostPort(std::string_view listen, std::string& host, int& port);
 bool IsLoopbackHost(std::string_view host);
 bool IsValidProjectName(std::string_view name);
+bool IsAllWhitespace(std::string_view s);
 
 }  // namespace jenky

@@ -449,6 +449,9 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
         co_return co_await ex.SendError(http::status::bad_request, "bad_request",
                                         "ref must be 1-255 printable characters, like refs/heads/main");
       }
+      if (std::string why = RefProblem(t.ref); !why.empty()) {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request", why);
+      }
       if (t.ref.rfind("refs/heads/", 0) == 0) t.branch = t.ref.substr(11);
       else if (t.ref.find('/') == std::string::npos) {
         t.branch = t.ref;

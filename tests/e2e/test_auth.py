@@ -1,5 +1,8 @@
 """Tokens, scopes and the session cookie."""
 
+import os
+import subprocess
+
 import pytest
 
 import jenky_harness as h
@@ -247,3 +250,24 @@ def test_without_tokens_everything_is_allowed_as_local(world):
     r = srv.post("/api/v1/session", json_body={"token": "anything"})
     assert r.status == 200
     assert r.json()["auth"] == "none"
+
+
+def test_the_cli_reads_its_token_from_a_file_or_stdin_not_the_command_line(srv, world):
+    token_file = world.write("token", DEPLOY_TOKEN + "\n")
+    os.chmod(token_file, 0o600)
+    r = world.cli("runs", "--token-file", token_file, server=srv)
+    assert r.returncode == 0, r
+    p = subprocess.run([world.binary, "runs", "--token-file", "-", "--server", srv.url],
+                       input=DEPLOY_TOKEN + "\n", capture_output=True, text=True, timeout=30,
+                       env=world.env(), cwd=world.root)
+    assert p.returncode == 0, p
+    r = world.cli("runs", server=srv, env=world.env(JENKY_TOKEN_FILE=token_file))
+    assert r.returncode == 0, r
+    # Mistakes say what is wrong.
+    r = world.cli("runs", "--token-file", world.path("missing"), server=srv)
+    assert r.returncode == 2 and "cannot read the token file" in r.stderr, r
+    empty = world.write("empty", "\n")
+    r = world.cli("runs", "--token-file", empty, server=srv)
+    assert r.returncode == 2 and "is empty; put the token on its first line" in r.stderr, r
+    r = world.cli("runs", "--token", DEPLOY_TOKEN, "--token-file", token_file, server=srv)
+    assert r.returncode == 2 and "not both" in r.stderr, r

@@ -9,6 +9,8 @@ import json
 import time
 import urllib.parse
 
+import pytest
+
 import jenky_harness as h
 from jenky_harness import project_toml
 
@@ -231,3 +233,21 @@ def test_repeated_bad_signatures_from_one_address_are_rate_limited(world):
     assert srv.get("/api/v1/projects").status == 200
     deliveries = srv.get_json("/api/v1/projects/app/deliveries")
     assert any(d["status"] == 429 for d in deliveries), deliveries
+
+
+@pytest.mark.parametrize("ref", ["refs/heads/-oops", "refs/heads/$(touch pwned)", "refs/heads/a;id",
+                                 "refs/tags/`id`"])
+def test_a_ref_a_shell_or_git_would_act_on_is_refused_and_recorded(world, ref):
+    srv = hook_server(world, "github")
+    body = github_push(ref=ref)
+    r = post_hook(srv, body, {"Content-Type": "application/json", "X-GitHub-Event": "push",
+                              "X-Hub-Signature-256": "sha256=" + sign(body)})
+    assert r.status == 400, r
+    assert "jenky refuses such refs" in r.error()[1]
+    assert srv.get_json("/api/v1/runs") == []
+    d = srv.get_json("/api/v1/projects/app/deliveries")[0]
+    assert d["status"] == 400 and "refuses such refs" in d["reason"], d
+    # The same from the API.
+    r = srv.post("/api/v1/projects/app/runs", body=json.dumps({"ref": ref}),
+                 headers={"Content-Type": "application/json"})
+    assert r.status == 400 and "jenky refuses such refs" in r.error()[1], r
