@@ -13,7 +13,7 @@
 #include <openssl/evp.h>
 
 #include "config/toml.h"
-#include "http/client_address.h"
+#include "util/client_address.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"

@@ -78,7 +78,7 @@ struct ServerConfig {
   // takes x's subdomains, "*" any name.
   std::vector<std::string> allowed_hosts;
   // Reverse proxies (addresses, networks) whose X-Forwarded-For names the
-  // client (http/client_address.h); from anyone else it is ignored.
+  // client (util/client_address.h); from anyone else it is ignored.
   std::vector<std::string> trusted_proxies;
   long long max_body_bytes = 1 << 20;
   Millis kill_grace = std::chrono::seconds(10);  // TERM -> KILL on cancel/timeout

@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "http/client_address.h"
+#include "util/client_address.h"
 #include "http/request_guard.h"
 #include "http/server.h"
 #include "server/engine.h"

@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "http/client_address.h"
+#include "util/client_address.h"
 #include "http/net.h"
 #include "util/rate_limiter.h"
 #include "util/status.h"
