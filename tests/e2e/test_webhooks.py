@@ -152,15 +152,17 @@ def test_generic_sender_with_bearer_and_query_parameters(world):
 
 
 def test_payload_values_never_reach_the_script_text(world):
-    # A branch name made to look like shell: it arrives only as a variable.
-    srv = hook_server(world, "github", script='echo "branch=[$JENKY_BRANCH]"\n')
-    body = github_push(ref="refs/heads/x;touch${IFS}/tmp/pwned-jenky")
+    # A pusher name made to look like shell: it arrives only as a variable.
+    # (A ref like that is refused outright: see
+    # test_a_ref_a_shell_or_git_would_act_on_is_refused_and_recorded.)
+    srv = hook_server(world, "github", script='echo "actor=[$JENKY_ACTOR]"\n')
+    body = github_push(pusher="x;touch${IFS}/tmp/pwned-jenky")
     r = post_hook(srv, body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sign(body)})
     assert r.status == 202
     rid = r.json()["id"]
     srv.wait_run(rid)
-    assert srv.log(rid) == b"branch=[x;touch${IFS}/tmp/pwned-jenky]\n"
-    assert srv.get(f"/api/v1/runs/{rid}/script").body == b'echo "branch=[$JENKY_BRANCH]"\n'
+    assert srv.log(rid) == b"actor=[x;touch${IFS}/tmp/pwned-jenky]\n"
+    assert srv.get(f"/api/v1/runs/{rid}/script").body == b'echo "actor=[$JENKY_ACTOR]"\n'
 
 
 def test_filters_deletions_and_repeats_do_not_deploy(world):
