@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <thread>
@@ -54,11 +55,23 @@ std::optional<int64_t> Number(std::string_view text) {
   return v;
 }
 
+// Whether this process has CAP_SYS_ADMIN (CapEff in /proc/self/status).
+bool HasSysAdmin() {
+  std::istringstream in(ReadFile("/proc/self/status").value_or(""));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapEff:", 0) == 0) {
+      unsigned long long caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+      return (caps >> 21) & 1;  // CAP_SYS_ADMIN
+    }
+  }
+  return false;
+}
+
 // Whether systemd delegated the cgroup at PATH (Delegate=yes): it marks it
 // with trusted.delegate (or user.delegate, readable without privileges).
 bool Delegated(const std::string& path) {
-  // To a user other than root, systemd delegates by handing the cgroup over
-  // (and only root may read trusted.* attributes).
+  // To a user other than root, systemd delegates by handing the cgroup over.
   struct stat st;
   if (geteuid() != 0 && stat(path.c_str(), &st) == 0 && st.st_uid == geteuid()) return true;
   char v[8];
@@ -66,7 +79,11 @@ bool Delegated(const std::string& path) {
     ssize_t n = getxattr(path.c_str(), name, v, sizeof v);
     if (n > 0 && v[0] == '1') return true;
   }
-  return false;
+  // Root whose unit took CAP_SYS_ADMIN away (jenky's own does) cannot read
+  // trusted.* attributes at all: a unit's cgroup it may write is taken as
+  // delegated (systemd 252 marks delegation with nothing else).
+  return geteuid() == 0 && !HasSysAdmin() && path.size() > 8 &&
+         path.compare(path.size() - 8, 8, ".service") == 0 && access(path.c_str(), W_OK) == 0;
 }
 
 // Whether PATH (relative to the hierarchy) is a cgroup systemd manages:
