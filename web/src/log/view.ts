@@ -198,6 +198,13 @@ export class LogView {
     this.schedule();
   }
 
+  /** Marks match k (0-based; -1 for none) as the current one without scrolling. */
+  setCurrentMatch(k: number): void {
+    this.currentMatch = k >= 0 && k < this.matches.length ? k : -1;
+    this.dirtyAll = true;
+    this.schedule();
+  }
+
   /** Moves to match k (0-based) and scrolls it into view. */
   showMatch(k: number): void {
     if (k < 0 || k >= this.matches.length) return;
@@ -253,9 +260,11 @@ export class LogView {
     if (grew || this.dirtyAll) this.updateSize();
     this.empty.hidden = n > 0;
     if (this.pendingLine !== null && this.pendingLine <= n) {
+      // The selection (#L10-L14: the whole range) was made when the line was
+      // asked for; only the scroll waited for the line.
       const line = this.pendingLine;
       this.pendingLine = null;
-      this.scrollToLine(line, this.selected !== null);
+      this.scrollToLine(line, false);
     }
     // Following: stay at the bottom as lines arrive and when the view's size changes.
     if (this.following && (grew || !this.atBottom())) this.el.scrollTop = this.el.scrollHeight;
