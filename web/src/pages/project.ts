@@ -95,25 +95,24 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
   const before = Number(query.get('before')) || undefined;
   const cursors: number[] = (history.state as { cursors?: number[] } | null)?.cursors ?? [];
 
-  // Until the first answer: the heading, and the settings card's space held
-  // (nothing below it to push down: the sections come with the answer), so
-  // the page does not jump when it fills in. Deploy only for a project that exists.
-  const desc = h('p', { class: 'description', hidden: true });
-  const factsBox = h('div', { class: 'facts-box loading', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
+  // Until the first answer: the heading, and a placeholder holding the
+  // settings card's space. The answer replaces the placeholder with the
+  // description, the card and the sections at once: new content, nothing that
+  // was on the page moves (no layout shift). Deploy only for a project that exists.
+  const placeholder = h('div', { class: 'facts-placeholder', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
+  const desc = h('p', { class: 'description' });
+  const factsBox = h('div', { class: 'facts-box' });
   const runsBox = h('div', { class: 'table-box' });
   const pager = h('nav', { class: 'pager', 'aria-label': 'Runs pages' });
   const deliveriesBox = h('div', { class: 'table-box' });
   const actions = h('div', { class: 'page-actions' });
-  const runsSection = h('section', { 'aria-labelledby': 'runs-h', hidden: true }, h('h2', { id: 'runs-h' }, before ? 'Older runs' : 'Runs'), runsBox, pager);
-  const deliveriesSection = h('section', { 'aria-labelledby': 'deliveries-h', hidden: true }, h('h2', { id: 'deliveries-h' }, 'Webhook deliveries'), deliveriesBox);
+  const runsSection = h('section', { 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, before ? 'Older runs' : 'Runs'), runsBox, pager);
+  const deliveriesSection = h('section', { 'aria-labelledby': 'deliveries-h' }, h('h2', { id: 'deliveries-h' }, 'Webhook deliveries'), deliveriesBox);
 
   main.append(
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/' }, 'Projects'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { 'aria-current': 'page' }, name)),
     h('div', { class: 'page-head' }, h('h1', { tabindex: -1 }, name), actions),
-    desc,
-    factsBox,
-    runsSection,
-    deliveriesSection,
+    placeholder,
   );
 
   const renderPager = (runs: Run[]) => {
@@ -156,12 +155,8 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
     if (!projectLoaded) {
       projectLoaded = true;
       desc.textContent = project.description || '';
-      desc.hidden = !project.description;
-      factsBox.classList.remove('loading');
-      factsBox.removeAttribute('aria-busy');
+      placeholder.replaceWith(...(project.description ? [desc] : []), factsBox, runsSection, deliveriesSection);
       replace(actions, deployButton(name));
-      runsSection.hidden = false;
-      deliveriesSection.hidden = false;
     }
     // Redraw only what changed, so focus and selection survive the refresh.
     const key = JSON.stringify([project, runs, deliveries]);
@@ -201,13 +196,8 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
       return;
     }
     const msg = h('p', { class: 'error', role: 'alert' }, e instanceof ApiError ? e.message : String(e));
-    if (projectLoaded) {
-      replace(runsBox, msg);
-    } else {
-      factsBox.classList.remove('loading');
-      factsBox.removeAttribute('aria-busy');
-      replace(factsBox, msg);
-    }
+    if (projectLoaded) replace(runsBox, msg);
+    else replace(placeholder, msg);
   });
 }
 
