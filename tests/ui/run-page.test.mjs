@@ -78,9 +78,14 @@ test('the search count follows a live log, and Enter right after typing moves to
   await input.press('Enter');
   await until(async () => /of/.test(await count.textContent()), { message: 'a count' });
   assert.equal(await count.textContent(), '2 of 12'); // tick 3, 30-39, 300
-  assert.equal(await page.evaluate(() => [...document.querySelectorAll('.log mark.current')].map((m) => m.textContent).join('')), 'tick 3');
-  const currentLine = await page.evaluate(() => Number(document.querySelector('.log mark.current').closest('.log-row').querySelector('.log-no').textContent));
-  assert.equal(currentLine, 30, 'the second "tick 3" is on line 30');
+  // (The rows are redrawn on the next animation frame.)
+  const currentMark = () =>
+    page.evaluate(() => {
+      const marks = [...document.querySelectorAll('.log mark.current')];
+      return marks.length ? [marks.map((m) => m.textContent).join(''), Number(marks[0].closest('.log-row').querySelector('.log-no').textContent)] : null;
+    });
+  await until(async () => (await currentMark())?.[0] === 'tick 3', { message: 'the current match on "tick 3"' });
+  assert.deepEqual(await currentMark(), ['tick 3', 30], 'the second "tick 3" is on line 30');
   // And after waiting for the first match, Enter moves on too; Shift+Enter back.
   await input.fill('tick 29');
   await until(async () => (await count.textContent()) === '1 of 11', { message: 'the first of 11' });
