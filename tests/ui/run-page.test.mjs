@@ -188,7 +188,7 @@ test('the connection banner covers neither the breadcrumb nor the heading', { ti
   }
 });
 
-test('"Cancelling…" lasts as long as the cancel and covers no log line', { timeout: 60000 }, async () => {
+test('"Cancelling…" lasts as long as the cancel and covers no log line; exit code 143 is explained', { timeout: 60000 }, async () => {
   const run = await deploy('slow');
   const page = await ctx.newPage();
   const problems = watchPage(page, srv.url);
@@ -211,6 +211,13 @@ test('"Cancelling…" lasts as long as the cancel and covers no log line', { tim
   for (const el of await page.getByText(/Cancelling/).all()) if (await el.isVisible()) left.push(await el.textContent());
   assert.deepEqual(left, [], 'no "Cancelling…" after the run was cancelled');
   assert.equal(await page.locator('.toast').count(), 0, 'no toast over the log');
+  // The exit code says what happened: 143 is SIGTERM, the cancel.
+  const final = await srv.waitRun(run.id);
+  assert.equal(final.exit_code, 143);
+  const exit = page.locator('.meta-item', { hasText: 'Exit code' });
+  await until(async () => (await exit.count()) === 1, { message: 'the exit code shown' });
+  assert.equal(await exit.locator('dd').textContent(), '143 · terminated by SIGTERM: cancelled');
+  await screenshots(page, 'run-cancelled-exit-code', { phone: true });
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -2,7 +2,7 @@
 
 import { ApiError, api, isFinished, serverNow, type Run } from '../api';
 import { h, icon, ICONS, replace } from '../dom';
-import { formatAbsolute, formatBytes, parseTime, runDuration, triggerLabel } from '../format';
+import { explainExitCode, formatAbsolute, formatBytes, parseTime, runDuration, triggerLabel } from '../format';
 import { HttpLogStream } from '../log/http-stream';
 import { LogSocket, backoffDelay, type LogChunk, type SocketState } from '../log/socket';
 import { LineStore, UNKNOWN_TIME, type SearchMatch } from '../log/store';
@@ -230,7 +230,10 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     else if (created) items.push(['Queued', age(created)]);
     items.push(['Duration', duration(runDuration(r), started, r.status === 'running')]);
     if (finished) items.push(['Finished', h('time', { datetime: r.finished_at ?? '', title: formatAbsolute(finished) }, formatAbsolute(finished))]);
-    if (r.exit_code !== null) items.push(['Exit code', String(r.exit_code)]);
+    if (r.exit_code !== null) {
+      const why = r.exit_code === 0 ? null : explainExitCode(r.exit_code, r.status);
+      items.push(['Exit code', why ? h('span', { class: 'exit-code' }, String(r.exit_code), h('span', { class: 'muted' }, ` · ${why}`)) : String(r.exit_code)]);
+    }
     if (r.recipe) items.push(['Recipe', h('code', null, r.recipe)]);
     if (r.trigger.delivery) items.push(['Delivery', h('code', { title: r.trigger.delivery }, r.trigger.delivery.slice(0, 12))]);
     replace(meta, items.map(([k, v]) => h('div', { class: 'meta-item' }, h('dt', null, k), h('dd', null, v))));
