@@ -98,13 +98,40 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
 
   const followBtn = h(
     'button',
-    { type: 'button', class: 'btn toggle', 'aria-pressed': String(followProject), title: 'When this run ends, open the project’s next run here' },
+    { type: 'button', class: 'btn toggle', 'aria-pressed': String(followProject), 'aria-label': 'Follow next run', title: 'When this run ends, open the project’s next run here' },
     icon(ICONS.follow),
     h('span', null, 'Follow next run'),
   );
-  const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log`, download: `run-${id}.log`, 'data-native': '' }, icon(ICONS.download), h('span', null, 'Raw log'));
+  // Wrapping long lines: remembered per browser; on by default on a phone,
+  // where sideways scrolling is the worse choice.
+  const WRAP_KEY = 'jenky.log.wrap';
+  const savedWrap = (() => {
+    try {
+      return localStorage.getItem(WRAP_KEY);
+    } catch {
+      return null;
+    }
+  })();
+  const wrapOn = savedWrap !== null ? savedWrap === '1' : window.matchMedia('(max-width: 720px)').matches;
+  const wrapBtn = h(
+    'button',
+    { type: 'button', class: 'btn toggle wrap-toggle', 'aria-pressed': String(wrapOn), 'aria-label': 'Wrap lines', title: 'Wrap long lines instead of scrolling sideways' },
+    icon(ICONS.wrap),
+    h('span', null, 'Wrap lines'),
+  );
+  wrapBtn.addEventListener('click', () => {
+    const on = !view.isWrapping;
+    view.setWrap(on);
+    wrapBtn.setAttribute('aria-pressed', String(on));
+    try {
+      localStorage.setItem(WRAP_KEY, on ? '1' : '0');
+    } catch {
+      /* private mode: not remembered */
+    }
+  });
+  const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log`, download: `run-${id}.log`, 'data-native': '', 'aria-label': 'Raw log' }, icon(ICONS.download), h('span', null, 'Raw log'));
   const logSize = h('span', { class: 'log-size muted' });
-  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, followBtn, download));
+  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, wrapBtn, followBtn, download));
   const logNote = h('p', { class: 'log-note', hidden: true, role: 'status' });
   const logPanel = h(
     'section',
@@ -123,6 +150,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     scriptPanel,
   );
   view.mounted();
+  view.setWrap(wrapOn);
   cleanups.push(() => view.destroy());
 
   // ---- tabs ------------------------------------------------------------------
