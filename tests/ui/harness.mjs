@@ -38,6 +38,7 @@ function ensureInstalled(dir, pkg) {
 }
 
 ensureInstalled(here, 'playwright-core');
+ensureInstalled(here, '@axe-core/playwright'); // a node_modules from before it was added
 const { chromium } = await import('playwright-core');
 
 // ---- the UI build ---------------------------------------------------------------
