@@ -52,13 +52,20 @@ async function axe(page, what) {
   return out;
 }
 
-test('axe finds no violation on any page, light or dark', { timeout: 120000 }, async () => {
+test('axe finds no violation on any page, light or dark (and the assets come brotli-compressed)', { timeout: 120000 }, async () => {
   const live = (await srv.api('POST', '/api/v1/projects/ticker/runs', { kind: 'manual' })).json;
   const page = await ctx.newPage();
   const problems = watchPage(page, srv.url);
   const found = [];
+  const assets = [];
+  page.on('response', async (res) => {
+    if (/\/assets\/.*\.(js|css)$/.test(res.url())) assets.push([res.url(), (await res.allHeaders())['content-encoding']]);
+  });
   await page.goto(`${srv.url}/`);
   await page.locator('[data-project="demo"]').waitFor();
+  // The browser gets the JS and CSS brotli-compressed.
+  await until(() => assets.length >= 2, { message: 'the JS and CSS responses' });
+  assert.ok(assets.every(([, enc]) => enc === 'br'), `assets: ${JSON.stringify(assets)}`);
   found.push(...(await axe(page, 'projects')));
   await page.goto(`${srv.url}/projects/hooked`);
   await page.locator('.deliveries-table').waitFor();
