@@ -124,3 +124,27 @@ test('on a desktop wrapping is off until asked for, and search finds matches ins
   assert.deepEqual(problems, []);
   await ctx.close();
 });
+
+test('a resize (a phone turned, the banner coming) does not stop following the log', { timeout: 60000 }, async () => {
+  const own = await startServer({ config: CONFIG });
+  const live = (await own.api('POST', '/api/v1/projects/ticker/runs', { kind: 'manual' })).json;
+  const ctx = await launch();
+  const page = await ctx.newPage();
+  const problems = watchPage(page, own.url, { allow: [/WebSocket connection to .* failed/, /Failed to load resource: net::ERR_CONNECTION_REFUSED/] });
+  await page.goto(`${own.url}/runs/${live.id}`);
+  await until(async () => (await logState(page))?.lines > 60, { message: 'a screenful of log' });
+  assert.ok((await logState(page)).atBottom);
+  // No line arrives while jenky is down: only the layout changes.
+  await own.stop();
+  await page.locator('#connection-banner').waitFor({ state: 'visible' });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await sleep(500);
+  let st = await logState(page);
+  assert.ok(st.atBottom && !st.jumpVisible, `still at the bottom, following (${JSON.stringify(st)})`);
+  await page.setViewportSize({ width: 844, height: 390 });
+  await sleep(500);
+  st = await logState(page);
+  assert.ok(st.atBottom && !st.jumpVisible, `turned: still following (${JSON.stringify(st)})`);
+  assert.deepEqual(problems, []);
+  await ctx.close();
+});

@@ -53,6 +53,9 @@ export class LogView {
   private rowStart = new Int32Array(1025);
   private wrapped = 0;
   private gutterUsed = 0;
+  /** The view's size at the last render (to tell a resize from a scroll). */
+  private renderedWidth = 0;
+  private renderedHeight = 0;
 
   constructor(
     private readonly store: LineStore,
@@ -238,7 +241,11 @@ export class LogView {
   }
 
   private onScroll(): void {
-    this.setFollowing(this.atBottom());
+    // A scroll caused by the view changing size (a rotated phone, the
+    // connection banner coming or going) is not the user leaving the bottom:
+    // the scroll event arrives after the layout has settled elsewhere.
+    const resized = this.el.clientWidth !== this.renderedWidth || this.el.clientHeight !== this.renderedHeight;
+    if (!(resized && this.following)) this.setFollowing(this.atBottom());
     this.schedule();
   }
 
@@ -396,6 +403,8 @@ export class LogView {
     this.renderedLength = n;
     this.renderedVersion = store.version;
     this.el.dataset.lines = String(n);
+    this.renderedWidth = this.el.clientWidth;
+    this.renderedHeight = this.el.clientHeight;
     // The columns were counted with an estimated gutter (no row yet) or one
     // that has since changed (more digits, times shown): count again.
     if (this.wrap && n > 0 && this.gutterWidth() !== this.gutterUsed) {
