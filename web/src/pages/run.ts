@@ -20,6 +20,12 @@ const PRUNED = 'This run’s log was pruned (the project keeps only its newest r
 /** Matches found at most (each costs a small object). */
 const SEARCH_LIMIT = 200000;
 
+/**
+ * Whether a log WebSocket has opened in this tab (on any run page since it
+ * loaded): then no proxy blocks them, and a refusal is an outage.
+ */
+let webSocketWorked = false;
+
 /** Parses #L12 or #L12-L20 (1-based, inclusive). */
 export function parseLineHash(hash: string): [number, number] | null {
   const m = /^#L(\d+)(?:-L?(\d+))?$/.exec(hash);
@@ -91,10 +97,13 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     autocomplete: 'off',
     spellcheck: 'false',
   });
-  const searchCount = h('span', { class: 'search-count', 'aria-live': 'polite' });
+  // The count is announced when the user searches or moves, not each time a
+  // live log's new lines change it (that would talk over everything).
+  const searchCount = h('span', { class: 'search-count' });
+  const searchStatus = h('span', { class: 'sr-only', role: 'status' });
   const prevBtn = h('button', { type: 'button', class: 'btn icon-btn', 'aria-label': 'Previous match (Shift+Enter)', title: 'Previous match (Shift+Enter)' }, icon(ICONS.up));
   const nextBtn = h('button', { type: 'button', class: 'btn icon-btn', 'aria-label': 'Next match (Enter)', title: 'Next match (Enter)' }, icon(ICONS.down));
-  const search = h('div', { class: 'search', role: 'search' }, icon(ICONS.search), searchInput, searchCount, prevBtn, nextBtn);
+  const search = h('div', { class: 'search', role: 'search' }, icon(ICONS.search), searchInput, searchCount, searchStatus, prevBtn, nextBtn);
 
   const followBtn = h(
     'button',
@@ -378,7 +387,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     view.setMatches(matches);
     if (prev && current >= keep) current = matches.findIndex((m) => m.line === prev.line && m.start === prev.start);
     view.setCurrentMatch(current);
-    updateCount();
+    updateCount(false);
   };
   const scheduleSearchRefresh = () => {
     if (refreshTimer || !searchInput.value) return;
@@ -388,7 +397,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     if (refreshTimer) clearTimeout(refreshTimer);
     if (searchTimer) clearTimeout(searchTimer);
   });
-  const updateCount = () => {
+  const updateCount = (announce = true) => {
     const q = searchInput.value;
     const more = matches.length >= SEARCH_LIMIT ? '+' : '';
     searchCount.textContent = !q
@@ -399,6 +408,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
           ? `${matches.length}${more} ${matches.length === 1 ? 'match' : 'matches'}`
           : `${current + 1} of ${matches.length}${more}`;
     prevBtn.disabled = nextBtn.disabled = matches.length === 0;
+    if (announce) searchStatus.textContent = searchCount.textContent;
   };
   const step = (d: number) => {
     if (store.version !== searchedVersion && searchInput.value) refreshSearch();
@@ -604,7 +614,8 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     const source = `run-log-${id}`;
     // A refusal counts against WebSocket only while it has never worked here:
     // once it has, a refusal is jenky restarting (or the network), not a proxy.
-    if (s.kind === 'waiting' && !s.everOpened && s.refused >= 3 && httpWorks) {
+    if (s.kind === 'open') webSocketWorked = true;
+    if (s.kind === 'waiting' && !s.everOpened && !webSocketWorked && s.refused >= 3 && httpWorks) {
       fallBackToHttp();
       return;
     }
