@@ -798,22 +798,27 @@ net::awaitable<void> Api::ServeWebAsset(Exchange& ex) {
   // scripts/compress-web.mjs), chosen by Accept-Encoding.
   std::optional<std::string_view> br = find(path + ".br");
   std::optional<std::string_view> gz = find(path + ".gz");
-  ContentCoding coding = ChooseContentCoding(ex.Header("Accept-Encoding"), br.has_value(), gz.has_value());
+  ContentCoding coding =
+      ChooseContentCoding(ex.Header("Accept-Encoding"), br.has_value(), gz.has_value());
   if (coding == ContentCoding::kNotAcceptable) {
     co_return co_await ex.SendError(
         http::status::not_acceptable, "not_acceptable",
-        fmt::format("/{} is available as br, gzip or identity; Accept-Encoding refuses all three", path));
+        fmt::format("/{} is available as br, gzip or identity; Accept-Encoding refuses all three",
+                    path));
   }
   std::string_view body = coding == ContentCoding::kBrotli ? *br
                           : coding == ContentCoding::kGzip ? *gz
                                                            : *data;
   Response res{http::status::ok, ex.req().version()};
   res.set(http::field::content_type, ContentTypeFor(path));
-  if (coding != ContentCoding::kIdentity) res.set(http::field::content_encoding, ContentCodingToken(coding));
+  if (coding != ContentCoding::kIdentity) {
+    res.set(http::field::content_encoding, ContentCodingToken(coding));
+  }
   if (br || gz) res.set(http::field::vary, "Accept-Encoding");
   // Hashed names change with their content: cache them for good. Everything
   // else (index.html above all) is revalidated, so a new build shows at once.
-  res.set(http::field::cache_control, IsHashedAssetName(path) ? "public, max-age=31536000, immutable" : "no-cache");
+  res.set(http::field::cache_control,
+          IsHashedAssetName(path) ? "public, max-age=31536000, immutable" : "no-cache");
   res.set("X-Content-Type-Options", "nosniff");
   res.set("Referrer-Policy", "no-referrer");
   if (path == "index.html") {

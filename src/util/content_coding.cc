@@ -16,7 +16,8 @@ std::string_view Trim(std::string_view s) {
 bool EqualsNoCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
       return false;
     }
   }
@@ -44,7 +45,8 @@ int ParseQValue(std::string_view s) {
 
 }  // namespace
 
-ContentCoding ChooseContentCoding(std::string_view accept_encoding, bool have_brotli, bool have_gzip) {
+ContentCoding ChooseContentCoding(std::string_view accept_encoding, bool have_brotli,
+                                  bool have_gzip) {
   // q in thousandths per coding; -1 = not mentioned.
   int q_br = -1, q_gzip = -1, q_identity = -1, q_any = -1;
   std::string_view rest = accept_encoding;
@@ -68,10 +70,14 @@ ContentCoding ChooseContentCoding(std::string_view accept_encoding, bool have_br
     }
     if (q < 0) continue;  // a broken q-value: as if the element were not there
     auto keep = [q](int& slot) { slot = slot < 0 ? q : std::max(slot, q); };
-    if (EqualsNoCase(coding, "br")) keep(q_br);
-    else if (EqualsNoCase(coding, "gzip") || EqualsNoCase(coding, "x-gzip")) keep(q_gzip);
-    else if (EqualsNoCase(coding, "identity")) keep(q_identity);
-    else if (coding == "*") keep(q_any);
+    if (EqualsNoCase(coding, "br"))
+      keep(q_br);
+    else if (EqualsNoCase(coding, "gzip") || EqualsNoCase(coding, "x-gzip"))
+      keep(q_gzip);
+    else if (EqualsNoCase(coding, "identity"))
+      keep(q_identity);
+    else if (coding == "*")
+      keep(q_any);
   }
   // "*" stands for every coding the header does not name.
   if (q_br < 0) q_br = q_any;
@@ -98,17 +104,23 @@ ContentCoding ChooseContentCoding(std::string_view accept_encoding, bool have_br
 
 std::string_view ContentCodingToken(ContentCoding coding) {
   switch (coding) {
-    case ContentCoding::kBrotli: return "br";
-    case ContentCoding::kGzip: return "gzip";
-    default: return "";
+    case ContentCoding::kBrotli:
+      return "br";
+    case ContentCoding::kGzip:
+      return "gzip";
+    default:
+      return "";
   }
 }
 
 std::string_view ContentCodingSuffix(ContentCoding coding) {
   switch (coding) {
-    case ContentCoding::kBrotli: return ".br";
-    case ContentCoding::kGzip: return ".gz";
-    default: return "";
+    case ContentCoding::kBrotli:
+      return ".br";
+    case ContentCoding::kGzip:
+      return ".gz";
+    default:
+      return "";
   }
 }
 

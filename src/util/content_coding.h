@@ -23,7 +23,8 @@ enum class ContentCoding {
 // empty one) the answer is identity. Codings and parameters are matched
 // case-insensitively; "x-gzip" counts as gzip; an element whose q-value is not
 // a valid qvalue is ignored.
-ContentCoding ChooseContentCoding(std::string_view accept_encoding, bool have_brotli, bool have_gzip);
+ContentCoding ChooseContentCoding(std::string_view accept_encoding, bool have_brotli,
+                                  bool have_gzip);
 
 // The Content-Encoding token of a coding ("br", "gzip"; empty for identity).
 std::string_view ContentCodingToken(ContentCoding coding);

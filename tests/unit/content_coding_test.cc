@@ -51,7 +51,8 @@ TEST(ContentCodingTest, TheWildcardStandsForCodingsNotNamed) {
 TEST(ContentCodingTest, RefusingIdentityWithNoVariantLeftIsNotAcceptable) {
   EXPECT_EQ(Choose("identity;q=0"), ContentCoding::kNotAcceptable);
   EXPECT_EQ(Choose("*;q=0"), ContentCoding::kNotAcceptable);
-  EXPECT_EQ(Choose("gzip, identity;q=0", /*br=*/true, /*gzip=*/false), ContentCoding::kNotAcceptable);
+  EXPECT_EQ(Choose("gzip, identity;q=0", /*br=*/true, /*gzip=*/false),
+            ContentCoding::kNotAcceptable);
   EXPECT_EQ(Choose("gzip, identity;q=0"), ContentCoding::kGzip);
   EXPECT_EQ(Choose("*;q=0, br"), ContentCoding::kBrotli);
 }
@@ -61,7 +62,8 @@ TEST(ContentCodingTest, ABrokenQValueIgnoresItsElement) {
   EXPECT_EQ(Choose("br;q=abc"), ContentCoding::kIdentity);
   EXPECT_EQ(Choose("br;q=0.12345, gzip;q=1.5"), ContentCoding::kIdentity);
   EXPECT_EQ(Choose("br;q=, gzip;q=1.000"), ContentCoding::kGzip);
-  EXPECT_EQ(Choose("identity;q=x"), ContentCoding::kIdentity);  // ignored: identity stays acceptable
+  EXPECT_EQ(Choose("identity;q=x"),
+            ContentCoding::kIdentity);  // ignored: identity stays acceptable
 }
 
 TEST(ContentCodingTest, TokensAndSuffixes) {
