@@ -148,6 +148,7 @@ test('line numbers and line times meet 4.5:1 on plain, hovered and selected rows
     }
     await page.mouse.move(0, 0);
   }
+  await page.emulateMedia({ colorScheme: 'light' });
   await screenshots(page, 'run-live-times', { phone: false });
   for (const [what, ratio] of Object.entries(worst)) assert.ok(ratio >= 4.5, `${what}: ${ratio}:1 is under 4.5:1 (${JSON.stringify(worst)})`);
   console.log(`# contrast (lowest of each): ${JSON.stringify(worst)}`);
