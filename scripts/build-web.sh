@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web UI into OUT_DIR (called by CMake from web/). Installs the
-# npm packages pinned by package-lock.json when they are missing or stale.
+# npm packages pinned by package-lock.json when they are missing or stale, and
+# precompresses the result (scripts/compress-web.mjs).
 set -euo pipefail
 out=$1
 cd "$(dirname "$0")/../web"
@@ -8,3 +9,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build -- --outDir "$out" --emptyOutDir
+# Brotli and gzip copies beside each file, embedded and served by Accept-Encoding.
+node ../scripts/compress-web.mjs "$out"

@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <charconv>
+#include <deque>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "exec/log_index.h"
 #include "http/http_stream.h"
 #include "http/log_hub.h"
+#include "util/content_coding.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -837,14 +839,13 @@ net::awaitable<void> Api::ServeWebAsset(Exchange& ex) {
   // Files of the embedded UI by path; every other page path is the UI's own
   // route (/projects/x, /runs/42) and gets index.html.
   std::string path = ex.path().size() > 1 ? ex.path().substr(1) : "index.html";
-  std::string from_disk;
+  std::deque<std::string> from_disk;  // keeps each file read from --web-dir alive (and in place)
   auto find = [&](const std::string& p) -> std::optional<std::string_view> {
     if (p.find("..") != std::string::npos) return std::nullopt;
     if (web_dir_.empty()) return FindWebAsset(p);
     auto text = ReadFile(web_dir_ + "/" + p);  // --web-dir: UI development
     if (!text.ok()) return std::nullopt;
-    from_disk = std::move(*text);
-    return std::string_view(from_disk);
+    return std::string_view(from_disk.emplace_back(std::move(*text)));
   };
   auto data = find(path);
   if (!data) {
@@ -858,11 +859,31 @@ net::awaitable<void> Api::ServeWebAsset(Exchange& ex) {
   if (!data) {
     co_return co_await ex.SendError(http::status::not_found, "not_found", "this jenky has no web UI");
   }
+  // Precompressed variants built beside the file (NAME.br, NAME.gz; see
+  // scripts/compress-web.mjs), chosen by Accept-Encoding.
+  std::optional<std::string_view> br = find(path + ".br");
+  std::optional<std::string_view> gz = find(path + ".gz");
+  ContentCoding coding =
+      ChooseContentCoding(ex.Header("Accept-Encoding"), br.has_value(), gz.has_value());
+  if (coding == ContentCoding::kNotAcceptable) {
+    co_return co_await ex.SendError(
+        http::status::not_acceptable, "not_acceptable",
+        fmt::format("/{} is available as br, gzip or identity; Accept-Encoding refuses all three",
+                    path));
+  }
+  std::string_view body = coding == ContentCoding::kBrotli ? *br
+                          : coding == ContentCoding::kGzip ? *gz
+                                                           : *data;
   Response res{http::status::ok, ex.req().version()};
   res.set(http::field::content_type, ContentTypeFor(path));
-  res.set(http::field::cache_control, path.rfind("assets/", 0) == 0
-                                          ? "public, max-age=31536000, immutable"
-                                          : "no-cache");
+  if (coding != ContentCoding::kIdentity) {
+    res.set(http::field::content_encoding, ContentCodingToken(coding));
+  }
+  if (br || gz) res.set(http::field::vary, "Accept-Encoding");
+  // Hashed names change with their content: cache them for good. Everything
+  // else (index.html above all) is revalidated, so a new build shows at once.
+  res.set(http::field::cache_control,
+          IsHashedAssetName(path) ? "public, max-age=31536000, immutable" : "no-cache");
   res.set("X-Content-Type-Options", "nosniff");
   res.set("Referrer-Policy", "no-referrer");
   if (path == "index.html") {
@@ -871,7 +892,7 @@ net::awaitable<void> Api::ServeWebAsset(Exchange& ex) {
             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     res.set("X-Frame-Options", "DENY");
   }
-  if (ex.req().method() != http::verb::head) res.body().assign(data->data(), data->size());
+  if (ex.req().method() != http::verb::head) res.body().assign(body.data(), body.size());
   co_await ex.Send(std::move(res));
 }
 

@@ -38,6 +38,7 @@ function ensureInstalled(dir, pkg) {
 }
 
 ensureInstalled(here, 'playwright-core');
+ensureInstalled(here, '@axe-core/playwright'); // a node_modules from before it was added
 const { chromium } = await import('playwright-core');
 
 // ---- the UI build ---------------------------------------------------------------
@@ -58,15 +59,18 @@ function hashTree(paths) {
   return h.digest('hex').slice(0, 16);
 }
 
-/** Builds web/ (once per source state; test files share it) and returns the directory. */
+/** Builds web/ as CMake does (once per source state; test files share it) and returns the directory. */
 export function buildUI() {
   const web = path.join(repo, 'web');
-  const key = hashTree(['src', 'index.html', 'package.json', 'package-lock.json', 'vite.config.ts', 'tsconfig.json'].map((p) => path.join(web, p)));
+  const compress = path.join(repo, 'scripts', 'compress-web.mjs');
+  const key = hashTree([...['src', 'index.html', 'package.json', 'package-lock.json', 'vite.config.ts', 'tsconfig.json'].map((p) => path.join(web, p)), compress]);
   const out = path.join(os.tmpdir(), `jenky-ui-web-${key}`);
   if (fs.existsSync(path.join(out, 'index.html'))) return out;
   ensureInstalled(web, 'vite');
   const tmp = `${out}.${process.pid}`;
   execFileSync('npm', ['run', '--silent', 'build', '--', '--outDir', tmp, '--emptyOutDir', '--logLevel', 'warn'], { cwd: web, stdio: 'inherit' });
+  // The .br and .gz copies the binary embeds (scripts/build-web.sh does the same).
+  execFileSync(process.execPath, [compress, tmp], { stdio: 'ignore' });
   try {
     fs.renameSync(tmp, out);
   } catch {

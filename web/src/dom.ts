@@ -71,4 +71,5 @@ export const ICONS = {
   x: 'M6 6l12 12|M18 6L6 18',
   follow: 'M4 12h12|M12 6l6 6-6 6|M20 5v14',
   clock: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z|M12 7v5l3 3',
+  wrap: 'M4 6h16|M4 12h13a3 3 0 0 1 0 6h-4|M15 16l-2 2 2 2|M4 18h5',
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAge, formatDuration, formatOffset, refLabel, runDuration, triggerLabel } from './format';
+import { explainExitCode, formatAge, formatDuration, formatOffset, refLabel, runDuration, triggerLabel } from './format';
 import type { Run } from './api';
 
 describe('format', () => {
@@ -39,5 +39,21 @@ describe('format', () => {
     expect(runDuration(run)).toBe(42000);
     expect(runDuration({ ...run, started_at: null })).toBeNull();
     expect(runDuration({ ...run, status: 'running', finished_at: null }, Date.parse('2026-11-25T00:01:00Z'))).toBe(60000);
+  });
+
+  it('explains exit codes: signals, cancels, timeouts, missing commands', () => {
+    expect(explainExitCode(143, 'cancelled')).toBe('terminated by SIGTERM: cancelled');
+    expect(explainExitCode(137, 'cancelled')).toBe('killed by SIGKILL: cancelled, and still running after the grace period');
+    expect(explainExitCode(143, 'timed_out')).toBe('terminated by SIGTERM: timed out');
+    expect(explainExitCode(143, 'failed')).toBe('terminated by SIGTERM');
+    expect(explainExitCode(137, 'failed')).toBe('killed by SIGKILL: by jenky or the system (out of memory?)');
+    expect(explainExitCode(139, 'failed')).toBe('killed by SIGSEGV (segmentation fault)');
+    expect(explainExitCode(130, 'failed')).toBe('interrupted by SIGINT');
+    expect(explainExitCode(128 + 40, 'failed')).toBe('killed by signal 40');
+    expect(explainExitCode(127, 'failed')).toBe('a command was not found');
+    expect(explainExitCode(0, 'succeeded')).toBe('success');
+    expect(explainExitCode(1, 'failed')).toBeNull();
+    expect(explainExitCode(128, 'failed')).toBeNull();
+    expect(explainExitCode(null, 'cancelled')).toBeNull();
   });
 });

@@ -107,3 +107,49 @@ export function formatBytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+/** Signals a deploy script is commonly ended by: [name, what it did, a note]. */
+const SIGNALS: Record<number, [string, string, string?]> = {
+  1: ['SIGHUP', 'hung up'],
+  2: ['SIGINT', 'interrupted'],
+  3: ['SIGQUIT', 'quit'],
+  4: ['SIGILL', 'killed', 'illegal instruction'],
+  6: ['SIGABRT', 'aborted'],
+  7: ['SIGBUS', 'killed', 'bus error'],
+  8: ['SIGFPE', 'killed', 'arithmetic error'],
+  9: ['SIGKILL', 'killed'],
+  11: ['SIGSEGV', 'killed', 'segmentation fault'],
+  13: ['SIGPIPE', 'killed', 'broken pipe'],
+  14: ['SIGALRM', 'killed', 'alarm'],
+  15: ['SIGTERM', 'terminated'],
+};
+
+/**
+ * What an exit code says, in words, or null when it says nothing more than
+ * "failed": 143 of a cancelled run is "terminated by SIGTERM: cancelled".
+ * Codes above 128 are the shell's report of a signal (128 + its number).
+ */
+export function explainExitCode(code: number | null, status: string): string | null {
+  if (code === null) return null;
+  if (code === 0) return 'success';
+  if (code === 126) return 'a command could not be executed (not executable, or a directory)';
+  if (code === 127) return 'a command was not found';
+  if (code > 128 && code < 128 + 65) {
+    const n = code - 128;
+    const [name, what, note] = SIGNALS[n] ?? [`signal ${n}`, 'killed'];
+    const why =
+      status === 'cancelled'
+        ? n === 9
+          ? 'cancelled, and still running after the grace period'
+          : 'cancelled'
+        : status === 'timed_out'
+          ? n === 9
+            ? 'timed out, and still running after the grace period'
+            : 'timed out'
+          : n === 9
+            ? 'by jenky or the system (out of memory?)'
+            : '';
+    return `${what} by ${name}${note ? ` (${note})` : ''}${why ? `: ${why}` : ''}`;
+  }
+  return null;
+}

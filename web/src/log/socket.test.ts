@@ -159,6 +159,35 @@ describe('LogSocket', () => {
     expect(FakeSocket.all).toHaveLength(1);
   });
 
+  it('says a connection closed by a restarting jenky (1012, 1001) is a restart, not a refusal', () => {
+    const { states, last } = setup();
+    last().open();
+    last().drop(1012);
+    const waiting = states.filter((s) => s.kind === 'waiting');
+    expect(waiting[waiting.length - 1]).toMatchObject({ everOpened: true, restarting: true, refused: 0 });
+    // While it is down, the refused attempts still come with both facts.
+    for (let i = 0; i < 4; i++) {
+      vi.advanceTimersByTime(20000);
+      last().drop();
+    }
+    const later = states.filter((s) => s.kind === 'waiting');
+    expect(later[later.length - 1]).toMatchObject({ everOpened: true, restarting: true, refused: 4 });
+    vi.advanceTimersByTime(20000);
+    last().open();
+    last().drop(1006);
+    const after = states.filter((s) => s.kind === 'waiting');
+    expect(after[after.length - 1]).toMatchObject({ everOpened: true, restarting: false, refused: 0 });
+  });
+
+  it('reports attempts that never opened as refusals of a socket that never worked', () => {
+    const { states, last } = setup();
+    last().drop();
+    vi.advanceTimersByTime(2000);
+    last().drop();
+    const waiting = states.filter((s) => s.kind === 'waiting');
+    expect(waiting[waiting.length - 1]).toMatchObject({ everOpened: false, restarting: false, refused: 2 });
+  });
+
   it('close() stops everything', () => {
     const { sock, last } = setup();
     last().open();

@@ -9,6 +9,9 @@
 // On a lost connection it reconnects with exponential backoff (and jitter),
 // asking for ?offset=<last next> so no byte is shown twice or skipped. It
 // stops once the run has ended and the server closed the socket normally.
+// A close with 1001 (going away) or 1012 (service restart) is jenky stopping
+// or restarting: the attempts refused while it is down say nothing about
+// whether WebSocket gets through, so they are reported as `restarting`.
 
 import { FINISHED, type Run } from '../api';
 
@@ -22,7 +25,17 @@ export interface LogChunk {
 export type SocketState =
   | { kind: 'connecting'; attempt: number }
   | { kind: 'open' }
-  | { kind: 'waiting'; attempt: number; retryAt: number; refused: number }
+  | {
+      kind: 'waiting';
+      attempt: number;
+      retryAt: number;
+      /** Attempts in a row that never opened. */
+      refused: number;
+      /** Whether a connection of this socket ever opened (WebSocket gets through). */
+      everOpened: boolean;
+      /** The last connection was closed by jenky stopping or restarting (1001, 1012). */
+      restarting: boolean;
+    }
   | { kind: 'done' }
   | { kind: 'stopped'; reason: string };
 
@@ -39,6 +52,8 @@ export interface LogSocketHandlers {
 }
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+/** Close codes of a server that is going away or restarting, not refusing. */
+export const RESTART_CODES = new Set([1001, 1012]);
 const PING_MS = 20000;
 const SILENCE_MS = 50000;
 
@@ -61,6 +76,8 @@ export class LogSocket {
   private wait = 0;
   private finished = false;
   private closed = false;
+  private everOpened = false;
+  private restarting = false;
   /** Next byte expected, per run (a project stream moves from run to run). */
   private readonly offsets = new Map<number, number>();
   private currentRun: number | null = null;
@@ -134,6 +151,8 @@ export class LogSocket {
     this.ws = ws;
     ws.onopen = () => {
       opened = true;
+      this.everOpened = true;
+      this.restarting = false;
       this.refused = 0;
       this.lastMessage = Date.now();
       this.handlers.onState?.({ kind: 'open' });
@@ -154,9 +173,10 @@ export class LogSocket {
     ws.onerror = () => {
       /* onclose follows */
     };
-    ws.onclose = () => {
+    ws.onclose = (ev: CloseEvent) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (opened) this.restarting = RESTART_CODES.has(ev?.code);
       this.clearTimers();
       if (this.closed) return;
       if (this.finished) {
@@ -250,7 +270,14 @@ export class LogSocket {
     if (!wasOpen) this.refused++;
     const delay = wasOpen && attempt === 0 ? 250 : backoffDelay(attempt);
     const retryAt = Date.now() + delay;
-    this.handlers.onState?.({ kind: 'waiting', attempt: this.attempt, retryAt, refused: this.refused });
+    this.handlers.onState?.({
+      kind: 'waiting',
+      attempt: this.attempt,
+      retryAt,
+      refused: this.refused,
+      everOpened: this.everOpened,
+      restarting: this.restarting,
+    });
     const wait = ++this.wait;
     const go = () => {
       if (wait !== this.wait || this.closed || this.ws) return;

@@ -176,15 +176,16 @@ export class LineStore {
 
   /**
    * Finds `query` in the visible text of every line (case-insensitive unless
-   * the query has a capital letter), up to `limit` matches.
+   * the query has a capital letter), up to `limit` matches, in lines from
+   * `fromLine` on (a live log searches only what arrived since its last look).
    */
-  search(query: string, limit = 100000): SearchMatch[] {
+  search(query: string, limit = 100000, fromLine = 0): SearchMatch[] {
     const out: SearchMatch[] = [];
     if (!query) return out;
     const fold = query === query.toLowerCase();
     const q = query;
     const n = this.length;
-    for (let i = 0; i < n && out.length < limit; i++) {
+    for (let i = Math.max(0, fromLine); i < n && out.length < limit; i++) {
       const raw = this.line(i);
       let text = raw;
       const plain = raw.indexOf('\x1b') < 0 && raw.indexOf('\r') < 0;

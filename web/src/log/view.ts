@@ -1,7 +1,10 @@
 // The virtualized log view: only the lines in (and just around) the viewport
 // are in the DOM, each absolutely placed in a spacer as tall as the whole log.
-// Rows are fixed-height (no wrapping; long lines scroll sideways), which keeps
-// a 100,000-line log as cheap to scroll as a 100-line one.
+// Rows are fixed-height (long lines scroll sideways), which keeps a
+// 100,000-line log as cheap to scroll as a 100-line one. With wrapping on, a
+// line takes as many rows as its width needs at the view's width (monospace:
+// computed, not measured), kept as prefix sums so placing a line or finding
+// the one at a scroll position stays O(1) / O(log n).
 //
 // Following: while the view is scrolled to the bottom it stays there as lines
 // arrive; scrolling up (wheel, keys, scrollbar, touch) stops that, and
@@ -9,7 +12,7 @@
 
 import { h } from '../dom';
 import { formatOffset } from '../format';
-import { parseLine, styleCss, type Segment } from './ansi';
+import { lineWidth, parseLine, styleCss, type Segment } from './ansi';
 import { MAX_RENDERED_COLUMNS, UNKNOWN_TIME, type LineStore, type SearchMatch } from './store';
 
 const OVERSCAN = 30;
@@ -41,6 +44,18 @@ export class LogView {
   private pendingLine: number | null = null;
   private resizeObserver: ResizeObserver | null = null;
   private emptyText = 'Waiting for output…';
+  // Wrapping: columns a row holds, each line's width (complete lines never
+  // change), and rowStart[i] = rows above line i (valid for i <= wrapped).
+  private wrap = false;
+  private cols = 0;
+  private widths = new Int32Array(1024);
+  private widthsKnown = 0;
+  private rowStart = new Int32Array(1025);
+  private wrapped = 0;
+  private gutterUsed = 0;
+  /** The view's size at the last render (to tell a resize from a scroll). */
+  private renderedWidth = 0;
+  private renderedHeight = 0;
 
   constructor(
     private readonly store: LineStore,
@@ -73,7 +88,10 @@ export class LogView {
     });
     this.el.addEventListener('click', (e) => this.onClick(e));
     if (typeof ResizeObserver !== 'undefined') {
-      this.resizeObserver = new ResizeObserver(() => this.schedule());
+      this.resizeObserver = new ResizeObserver(() => {
+        this.charWidthCache = 0; // the font size may follow the width (phones)
+        this.schedule();
+      });
       this.resizeObserver.observe(this.el);
     }
   }
@@ -95,6 +113,88 @@ export class LogView {
     const lh = probe.getBoundingClientRect().height;
     probe.remove();
     if (lh > 0) this.lineHeight = lh;
+  }
+
+  // ---- wrapping -------------------------------------------------------------
+
+  get isWrapping(): boolean {
+    return this.wrap;
+  }
+
+  /** Wraps long lines at the view's width (true) or scrolls them sideways. */
+  setWrap(on: boolean): void {
+    if (on === this.wrap) return;
+    // Keep the line at the top of the view where it is.
+    const topLine = this.lineAt(this.el.scrollTop);
+    this.wrap = on;
+    this.el.classList.toggle('wrap', on);
+    this.cols = 0;
+    this.wrapped = 0;
+    this.dirtyAll = true;
+    this.updateSize();
+    if (!this.following) this.el.scrollTop = this.lineTop(topLine);
+    this.schedule();
+  }
+
+  /** Rows line i takes. */
+  private rowsOf(i: number): number {
+    if (!this.wrap || this.cols <= 0) return 1;
+    const w = i < this.widthsKnown ? this.widths[i] : Math.min(MAX_RENDERED_COLUMNS + 80, lineWidth(this.store.line(i)));
+    return Math.max(1, Math.ceil(w / this.cols));
+  }
+
+  /** Brings the widths and row prefix sums up to the store's length. */
+  private updateWrap(changedFrom: number): void {
+    if (!this.wrap) return; // widths are counted only once wrapping is asked for
+    const store = this.store;
+    const n = store.length;
+    const complete = store.completeLines;
+    if (this.widths.length < n) {
+      let size = this.widths.length;
+      while (size < n) size *= 2;
+      const w = new Int32Array(size);
+      w.set(this.widths.subarray(0, this.widthsKnown));
+      this.widths = w;
+      const r = new Int32Array(size + 1);
+      r.set(this.rowStart.subarray(0, this.wrapped + 1));
+      this.rowStart = r;
+    }
+    // The cut view adds its note "… (N more characters …)": about 80 columns.
+    for (let i = this.widthsKnown; i < complete; i++) this.widths[i] = Math.min(MAX_RENDERED_COLUMNS + 80, lineWidth(store.line(i)));
+    this.widthsKnown = Math.max(this.widthsKnown, complete);
+    const charW = this.charWidth();
+    const gutter = this.gutterWidth() || charW * (String(n).length + 3);
+    this.gutterUsed = gutter;
+    // The text has 1ch of padding on the left and 2ch on the right.
+    const cols = Math.max(20, Math.floor((this.el.clientWidth - gutter) / charW) - 3);
+    if (cols !== this.cols) {
+      this.cols = cols;
+      this.wrapped = 0;
+      this.dirtyAll = true;
+    }
+    let from = Math.min(this.wrapped, changedFrom, n);
+    for (let i = from; i < n; i++) this.rowStart[i + 1] = this.rowStart[i] + this.rowsOf(i);
+    this.wrapped = n;
+  }
+
+  /** Top of line i (0-based), in pixels. */
+  private lineTop(i: number): number {
+    if (!this.wrap) return i * this.lineHeight;
+    return this.rowStart[Math.min(i, this.wrapped)] * this.lineHeight;
+  }
+
+  /** The line (0-based) at y pixels from the top of the log. */
+  private lineAt(y: number): number {
+    const row = Math.max(0, Math.floor(y / this.lineHeight));
+    if (!this.wrap) return row;
+    let lo = 0;
+    let hi = this.wrapped;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.rowStart[mid] <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    return Math.min(lo, Math.max(0, this.wrapped - 1));
   }
 
   /** Redraw on the next frame (call after appending to the store). */
@@ -141,7 +241,11 @@ export class LogView {
   }
 
   private onScroll(): void {
-    this.setFollowing(this.atBottom());
+    // A scroll caused by the view changing size (a rotated phone, the
+    // connection banner coming or going) is not the user leaving the bottom:
+    // the scroll event arrives after the layout has settled elsewhere.
+    const resized = this.el.clientWidth !== this.renderedWidth || this.el.clientHeight !== this.renderedHeight;
+    if (!(resized && this.following)) this.setFollowing(this.atBottom());
     this.schedule();
   }
 
@@ -158,7 +262,7 @@ export class LogView {
     this.setFollowing(false);
     if (select) this.select(n, n, false);
     this.updateSize();
-    const top = (n - 1) * this.lineHeight - this.el.clientHeight / 3;
+    const top = this.lineTop(n - 1) - this.el.clientHeight / 3;
     this.el.scrollTop = Math.max(0, top);
     this.schedule();
   }
@@ -198,18 +302,30 @@ export class LogView {
     this.schedule();
   }
 
+  /** Marks match k (0-based; -1 for none) as the current one without scrolling. */
+  setCurrentMatch(k: number): void {
+    this.currentMatch = k >= 0 && k < this.matches.length ? k : -1;
+    this.dirtyAll = true;
+    this.schedule();
+  }
+
   /** Moves to match k (0-based) and scrolls it into view. */
   showMatch(k: number): void {
     if (k < 0 || k >= this.matches.length) return;
     this.currentMatch = k;
     const m = this.matches[k];
     this.setFollowing(false);
-    const top = m.line * this.lineHeight;
+    const top = this.lineTop(m.line) + (this.wrap && this.cols > 0 ? Math.floor(m.start / this.cols) * this.lineHeight : 0);
     const view = this.el.clientHeight;
     if (top < this.el.scrollTop + this.lineHeight || top > this.el.scrollTop + view - 2 * this.lineHeight) {
       this.el.scrollTop = Math.max(0, top - view / 3);
     }
     // Bring the match into view sideways too.
+    if (this.wrap) {
+      this.dirtyAll = true;
+      this.schedule();
+      return;
+    }
     const charW = this.charWidth();
     const x = this.gutterWidth() + m.start * charW;
     if (x < this.el.scrollLeft + this.gutterWidth() || x > this.el.scrollLeft + this.el.clientWidth - 40) {
@@ -222,7 +338,8 @@ export class LogView {
   private charWidthCache = 0;
   private charWidth(): number {
     if (!this.charWidthCache) {
-      const probe = h('span', { class: 'log-text', style: 'position:absolute;visibility:hidden' }, 'M'.repeat(100));
+      // (white-space: pre: a wrapping view must not wrap its own ruler.)
+      const probe = h('span', { class: 'log-text', style: 'position:absolute;visibility:hidden;white-space:pre;padding:0' }, 'M'.repeat(100));
       this.spacer.appendChild(probe);
       this.charWidthCache = probe.getBoundingClientRect().width / 100 || 8;
       probe.remove();
@@ -241,8 +358,8 @@ export class LogView {
     const n = this.store.length;
     const digits = Math.max(3, String(n).length);
     this.el.style.setProperty('--no-w', `${digits + 1}ch`);
-    this.spacer.style.height = `${n * this.lineHeight}px`;
-    this.spacer.style.minWidth = `calc(var(--gutter-w) + ${this.store.maxWidth + 2}ch)`;
+    this.spacer.style.height = `${this.wrap ? this.rowStart[this.wrapped] * this.lineHeight : n * this.lineHeight}px`;
+    this.spacer.style.minWidth = this.wrap ? '' : `calc(var(--gutter-w) + ${this.store.maxWidth + 2}ch)`;
   }
 
   private render(): void {
@@ -250,21 +367,23 @@ export class LogView {
     const n = store.length;
     const changedFrom = store.takeChanges();
     const grew = n !== this.renderedLength || store.version !== this.renderedVersion;
+    this.updateWrap(changedFrom);
     if (grew || this.dirtyAll) this.updateSize();
     this.empty.hidden = n > 0;
     if (this.pendingLine !== null && this.pendingLine <= n) {
+      // The selection (#L10-L14: the whole range) was made when the line was
+      // asked for; only the scroll waited for the line.
       const line = this.pendingLine;
       this.pendingLine = null;
-      this.scrollToLine(line, this.selected !== null);
+      this.scrollToLine(line, false);
     }
     // Following: stay at the bottom as lines arrive and when the view's size changes.
     if (this.following && (grew || !this.atBottom())) this.el.scrollTop = this.el.scrollHeight;
 
-    const lh = this.lineHeight;
     const top = this.el.scrollTop;
     const height = this.el.clientHeight || 600;
-    const first = Math.max(0, Math.floor(top / lh) - OVERSCAN);
-    const last = Math.min(n - 1, Math.ceil((top + height) / lh) + OVERSCAN);
+    const first = Math.max(0, this.lineAt(top) - OVERSCAN);
+    const last = Math.min(n - 1, this.lineAt(top + height) + OVERSCAN);
 
     for (const [i, row] of this.rows) {
       if (i < first || i > last || i >= changedFrom || this.dirtyAll || i >= n) {
@@ -284,6 +403,14 @@ export class LogView {
     this.renderedLength = n;
     this.renderedVersion = store.version;
     this.el.dataset.lines = String(n);
+    this.renderedWidth = this.el.clientWidth;
+    this.renderedHeight = this.el.clientHeight;
+    // The columns were counted with an estimated gutter (no row yet) or one
+    // that has since changed (more digits, times shown): count again.
+    if (this.wrap && n > 0 && this.gutterWidth() !== this.gutterUsed) {
+      this.cols = 0;
+      this.schedule();
+    }
 
     if (!this.firstPaintMarked && n > 0) {
       this.firstPaintMarked = true;
@@ -297,7 +424,8 @@ export class LogView {
     const n = i + 1;
     const row = document.createElement('div');
     row.className = 'log-row';
-    row.style.top = `${i * this.lineHeight}px`;
+    row.style.top = `${this.lineTop(i)}px`;
+    if (this.wrap) row.style.height = `${this.rowsOf(i) * this.lineHeight}px`;
     if (this.selected && n >= this.selected[0] && n <= this.selected[1]) row.classList.add('selected');
     const gutter = document.createElement('span');
     gutter.className = 'log-gutter';

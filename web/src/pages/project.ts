@@ -95,20 +95,24 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
   const before = Number(query.get('before')) || undefined;
   const cursors: number[] = (history.state as { cursors?: number[] } | null)?.cursors ?? [];
 
+  // Until the first answer: the heading, and a placeholder holding the
+  // settings card's space. The answer replaces the placeholder with the
+  // description, the card and the sections at once: new content, nothing that
+  // was on the page moves (no layout shift). Deploy only for a project that exists.
+  const placeholder = h('div', { class: 'facts-placeholder', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
   const desc = h('p', { class: 'description' });
   const factsBox = h('div', { class: 'facts-box' });
-  const runsBox = h('div', { class: 'table-box' }, h('p', { class: 'muted' }, 'Loading runs…'));
+  const runsBox = h('div', { class: 'table-box' });
   const pager = h('nav', { class: 'pager', 'aria-label': 'Runs pages' });
-  const deliveriesBox = h('div', { class: 'table-box' }, h('p', { class: 'muted' }, 'Loading deliveries…'));
-  const actions = h('div', { class: 'page-actions' }, deployButton(name));
+  const deliveriesBox = h('div', { class: 'table-box' });
+  const actions = h('div', { class: 'page-actions' });
+  const runsSection = h('section', { 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, before ? 'Older runs' : 'Runs'), runsBox, pager);
+  const deliveriesSection = h('section', { 'aria-labelledby': 'deliveries-h' }, h('h2', { id: 'deliveries-h' }, 'Webhook deliveries'), deliveriesBox);
 
   main.append(
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/' }, 'Projects'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { 'aria-current': 'page' }, name)),
     h('div', { class: 'page-head' }, h('h1', { tabindex: -1 }, name), actions),
-    desc,
-    factsBox,
-    h('section', { 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, before ? 'Older runs' : 'Runs'), runsBox, pager),
-    h('section', { 'aria-labelledby': 'deliveries-h' }, h('h2', { id: 'deliveries-h' }, 'Webhook deliveries'), deliveriesBox),
+    placeholder,
   );
 
   const renderPager = (runs: Run[]) => {
@@ -151,6 +155,8 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
     if (!projectLoaded) {
       projectLoaded = true;
       desc.textContent = project.description || '';
+      placeholder.replaceWith(...(project.description ? [desc] : []), factsBox, runsSection, deliveriesSection);
+      replace(actions, deployButton(name));
     }
     // Redraw only what changed, so focus and selection survive the refresh.
     const key = JSON.stringify([project, runs, deliveries]);
@@ -177,9 +183,21 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
           ),
     );
   }, 5000, (e) => {
-    const msg = e instanceof ApiError ? (e.status === 404 ? `There is no project named “${name}”.` : e.message) : String(e);
-    replace(runsBox, h('p', { class: 'error', role: 'alert' }, msg));
-    replace(deliveriesBox);
+    if (e instanceof ApiError && e.status === 404) {
+      // No such project (or no longer): no Deploy, no runs, no deliveries.
+      document.title = `No project ${name} · jenky`;
+      replace(
+        main,
+        h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/' }, 'Projects')),
+        h('div', { class: 'page-head' }, h('h1', { tabindex: -1 }, name)),
+        h('p', { class: 'error', role: 'alert' }, `There is no project named “${name}”. Projects are declared as [projects.NAME] in jenky.toml.`),
+        h('p', null, h('a', { href: '/' }, 'Back to projects')),
+      );
+      return;
+    }
+    const msg = h('p', { class: 'error', role: 'alert' }, e instanceof ApiError ? e.message : String(e));
+    if (projectLoaded) replace(runsBox, msg);
+    else replace(placeholder, msg);
   });
 }
 

@@ -2,9 +2,9 @@
 
 import { ApiError, api, isFinished, serverNow, type Run } from '../api';
 import { h, icon, ICONS, replace } from '../dom';
-import { formatAbsolute, formatBytes, parseTime, runDuration, triggerLabel } from '../format';
+import { explainExitCode, formatAbsolute, formatBytes, parseTime, runDuration, triggerLabel } from '../format';
 import { HttpLogStream } from '../log/http-stream';
-import { LogSocket, type LogChunk, type SocketState } from '../log/socket';
+import { LogSocket, backoffDelay, type LogChunk, type SocketState } from '../log/socket';
 import { LineStore, UNKNOWN_TIME, type SearchMatch } from '../log/store';
 import { LogView } from '../log/view';
 import { navigate } from '../router';
@@ -20,6 +20,12 @@ const PRUNED = 'This run’s log was pruned (the project keeps only its newest r
 
 /** Matches found at most (each costs a small object). */
 const SEARCH_LIMIT = 200000;
+
+/**
+ * Whether a log WebSocket has opened in this tab (on any run page since it
+ * loaded): then no proxy blocks them, and a refusal is an outage.
+ */
+let webSocketWorked = false;
 
 /** Parses #L12 or #L12-L20 (1-based, inclusive). */
 export function parseLineHash(hash: string): [number, number] | null {
@@ -45,8 +51,6 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   let socket: LogSocket | null = null;
   let httpStream: HttpLogStream | null = null;
   let httpPoll: ReturnType<typeof setTimeout> | null = null;
-  /** Whether a message came over the stream (newer than the HTTP answer). */
-  let streamSpoke = false;
   /** Whether the last HTTP look at the run worked (the server is up). */
   let httpWorks = false;
   let destroyed = false;
@@ -94,20 +98,50 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     autocomplete: 'off',
     spellcheck: 'false',
   });
-  const searchCount = h('span', { class: 'search-count', 'aria-live': 'polite' });
+  // The count is announced when the user searches or moves, not each time a
+  // live log's new lines change it (that would talk over everything).
+  const searchCount = h('span', { class: 'search-count' });
+  const searchStatus = h('span', { class: 'sr-only', role: 'status' });
   const prevBtn = h('button', { type: 'button', class: 'btn icon-btn', 'aria-label': 'Previous match (Shift+Enter)', title: 'Previous match (Shift+Enter)' }, icon(ICONS.up));
   const nextBtn = h('button', { type: 'button', class: 'btn icon-btn', 'aria-label': 'Next match (Enter)', title: 'Next match (Enter)' }, icon(ICONS.down));
-  const search = h('div', { class: 'search', role: 'search' }, icon(ICONS.search), searchInput, searchCount, prevBtn, nextBtn);
+  const search = h('div', { class: 'search', role: 'search' }, icon(ICONS.search), searchInput, searchCount, searchStatus, prevBtn, nextBtn);
 
   const followBtn = h(
     'button',
-    { type: 'button', class: 'btn toggle', 'aria-pressed': String(followProject), title: 'When this run ends, open the project’s next run here' },
+    { type: 'button', class: 'btn toggle', 'aria-pressed': String(followProject), 'aria-label': 'Follow next run', title: 'When this run ends, open the project’s next run here' },
     icon(ICONS.follow),
     h('span', null, 'Follow next run'),
   );
-  const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log`, download: `run-${id}.log`, 'data-native': '' }, icon(ICONS.download), h('span', null, 'Raw log'));
+  // Wrapping long lines: remembered per browser; on by default on a phone,
+  // where sideways scrolling is the worse choice.
+  const WRAP_KEY = 'jenky.log.wrap';
+  const savedWrap = (() => {
+    try {
+      return localStorage.getItem(WRAP_KEY);
+    } catch {
+      return null;
+    }
+  })();
+  const wrapOn = savedWrap !== null ? savedWrap === '1' : window.matchMedia('(max-width: 720px)').matches;
+  const wrapBtn = h(
+    'button',
+    { type: 'button', class: 'btn toggle wrap-toggle', 'aria-pressed': String(wrapOn), 'aria-label': 'Wrap lines', title: 'Wrap long lines instead of scrolling sideways' },
+    icon(ICONS.wrap),
+    h('span', null, 'Wrap lines'),
+  );
+  wrapBtn.addEventListener('click', () => {
+    const on = !view.isWrapping;
+    view.setWrap(on);
+    wrapBtn.setAttribute('aria-pressed', String(on));
+    try {
+      localStorage.setItem(WRAP_KEY, on ? '1' : '0');
+    } catch {
+      /* private mode: not remembered */
+    }
+  });
+  const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log`, download: `run-${id}.log`, 'data-native': '', 'aria-label': 'Raw log' }, icon(ICONS.download), h('span', null, 'Raw log'));
   const logSize = h('span', { class: 'log-size muted' });
-  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, followBtn, download));
+  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, wrapBtn, followBtn, download));
   const logNote = h('p', { class: 'log-note', hidden: true, role: 'status' });
   const logPanel = h(
     'section',
@@ -126,6 +160,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     scriptPanel,
   );
   view.mounted();
+  view.setWrap(wrapOn);
   cleanups.push(() => view.destroy());
 
   // ---- tabs ------------------------------------------------------------------
@@ -192,16 +227,25 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
       danger: true,
     });
     if (!ok || !run) return;
-    cancelBtn.disabled = true;
+    // The button itself says "Cancelling…" until the run has ended (no toast:
+    // it would outlive the cancel, over the log).
+    setCancelling(true);
     try {
       const r = await api.cancel(run.id);
       if (r) setRun(r);
-      toast(`Cancelling run #${id}…`);
+      if (run && !isFinished(run)) followState.textContent = `Cancelling run #${id}…`;
     } catch (e) {
-      cancelBtn.disabled = false;
+      setCancelling(false);
       toast(e instanceof ApiError ? (e.status === 409 ? `Run #${id} has already finished.` : e.message) : String(e), 'error');
     }
   });
+
+  const cancelLabel = cancelBtn.querySelector('span')!;
+  const setCancelling = (on: boolean) => {
+    cancelBtn.disabled = on;
+    cancelLabel.textContent = on ? 'Cancelling…' : 'Cancel';
+    cancelBtn.toggleAttribute('data-cancelling', on);
+  };
 
   const renderHeader = () => {
     if (!run) return;
@@ -212,7 +256,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     replace(badgeSlot, statusBadge(r.status));
     const running = r.status === 'running' || r.status === 'queued';
     replace(actions, running && can('deploy') ? cancelBtn : null);
-    if (!running) cancelBtn.disabled = false;
+    if (!running) setCancelling(false);
     const created = parseTime(r.created_at);
     const started = parseTime(r.started_at);
     const finished = parseTime(r.finished_at);
@@ -224,7 +268,10 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     else if (created) items.push(['Queued', age(created)]);
     items.push(['Duration', duration(runDuration(r), started, r.status === 'running')]);
     if (finished) items.push(['Finished', h('time', { datetime: r.finished_at ?? '', title: formatAbsolute(finished) }, formatAbsolute(finished))]);
-    if (r.exit_code !== null) items.push(['Exit code', String(r.exit_code)]);
+    if (r.exit_code !== null) {
+      const why = r.exit_code === 0 ? null : explainExitCode(r.exit_code, r.status);
+      items.push(['Exit code', why ? h('span', { class: 'exit-code' }, String(r.exit_code), h('span', { class: 'muted' }, ` · ${why}`)) : String(r.exit_code)]);
+    }
     const used = resourcesLabel(r.resources);
     if (used) items.push(['Used', used]);
     if (r.recipe) items.push(['Recipe', h('code', null, r.recipe)]);
@@ -293,7 +340,8 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
       clearTimeout(nextRunTimer);
       nextRunTimer = null;
     }
-    toast(on ? 'This page will open the project’s next run when it starts.' : 'Staying on this run.');
+    // Said to screen readers; the pressed button shows it (a toast would cover the log).
+    followState.textContent = on ? 'This page will open the project’s next run when it starts.' : 'Staying on this run.';
   };
   followBtn.addEventListener('click', () => setFollowProject(!followProject));
   cleanups.push(() => {
@@ -304,12 +352,18 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   let matches: SearchMatch[] = [];
   let current = -1;
   let searchTimer: ReturnType<typeof setTimeout> | null = null;
+  let refreshTimer: ReturnType<typeof setTimeout> | null = null;
   let searchedVersion = -1;
+  let searchedQuery = '';
+  /** Lines that were complete at the last search: their matches cannot change. */
+  let searchedComplete = 0;
   const runSearch = (keepPosition: boolean) => {
     const q = searchInput.value;
     const prev = current >= 0 ? matches[current] : null;
     matches = q ? store.search(q, SEARCH_LIMIT) : [];
     searchedVersion = store.version;
+    searchedQuery = q;
+    searchedComplete = store.completeLines;
     view.setMatches(matches);
     if (keepPosition && prev) {
       current = matches.findIndex((m) => m.line === prev.line && m.start === prev.start);
@@ -320,31 +374,68 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     }
     updateCount();
   };
-  const updateCount = () => {
+  // A live log: the lines that arrived since the last look are searched too,
+  // so the count stays true; the view and the current match stay where they are.
+  const refreshSearch = () => {
+    refreshTimer = null;
     const q = searchInput.value;
-    searchCount.textContent = !q ? '' : matches.length === 0 ? 'no matches' : `${current + 1} of ${matches.length}${matches.length >= SEARCH_LIMIT ? '+' : ''}`;
+    if (!q || q !== searchedQuery || searchTimer || store.version === searchedVersion) return;
+    const from = searchedComplete;
+    let keep = matches.length;
+    while (keep > 0 && matches[keep - 1].line >= from) keep--;
+    const prev = current >= 0 ? matches[current] : null;
+    matches = matches.slice(0, keep).concat(store.search(q, SEARCH_LIMIT - keep, from));
+    searchedVersion = store.version;
+    searchedComplete = store.completeLines;
+    view.setMatches(matches);
+    if (prev && current >= keep) current = matches.findIndex((m) => m.line === prev.line && m.start === prev.start);
+    view.setCurrentMatch(current);
+    updateCount(false);
+  };
+  const scheduleSearchRefresh = () => {
+    if (refreshTimer || !searchInput.value) return;
+    refreshTimer = setTimeout(refreshSearch, store.length > 20000 ? 500 : 150);
+  };
+  cleanups.push(() => {
+    if (refreshTimer) clearTimeout(refreshTimer);
+    if (searchTimer) clearTimeout(searchTimer);
+  });
+  const updateCount = (announce = true) => {
+    const q = searchInput.value;
+    const more = matches.length >= SEARCH_LIMIT ? '+' : '';
+    searchCount.textContent = !q
+      ? ''
+      : matches.length === 0
+        ? 'no matches'
+        : current < 0
+          ? `${matches.length}${more} ${matches.length === 1 ? 'match' : 'matches'}`
+          : `${current + 1} of ${matches.length}${more}`;
     prevBtn.disabled = nextBtn.disabled = matches.length === 0;
+    if (announce) searchStatus.textContent = searchCount.textContent;
   };
   const step = (d: number) => {
-    if (store.version !== searchedVersion && searchInput.value) runSearch(true);
+    if (store.version !== searchedVersion && searchInput.value) refreshSearch();
     if (!matches.length) return;
-    current = (current + d + matches.length) % matches.length;
+    current = current < 0 ? (d > 0 ? 0 : matches.length - 1) : (current + d + matches.length) % matches.length;
     view.showMatch(current);
     updateCount();
   };
   searchInput.addEventListener('input', () => {
     if (searchTimer) clearTimeout(searchTimer);
-    searchTimer = setTimeout(() => runSearch(false), store.length > 20000 ? 250 : 80);
+    searchTimer = setTimeout(() => {
+      searchTimer = null;
+      runSearch(false);
+    }, store.length > 20000 ? 250 : 80);
   });
   searchInput.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') {
       e.preventDefault();
+      // Typing shows the first match (once the short wait is over); Enter
+      // always moves on from it, however fast it follows the typing.
       if (searchTimer) {
         clearTimeout(searchTimer);
         searchTimer = null;
         runSearch(false);
-        if (e.shiftKey) step(-2);
-        return;
       }
       step(e.shiftKey ? -1 : 1);
     } else if (e.key === 'Escape') {
@@ -373,8 +464,8 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   const applyHash = () => {
     const sel = parseLineHash(location.hash);
     if (sel) {
-      view.scrollToLine(sel[0]);
-      if (sel[1] !== sel[0]) view.select(sel[0], sel[1], false);
+      view.scrollToLine(sel[0], false);
+      view.select(sel[0], sel[1], false);
     }
   };
   window.addEventListener('hashchange', applyHash);
@@ -395,32 +486,28 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     }
     store.append(c.data, time);
     view.schedule();
+    scheduleSearchRefresh();
     if (run && c.next > run.log_bytes) {
       run = { ...run, log_bytes: c.next };
       logSize.textContent = formatBytes(c.next);
     }
   };
 
-  // WebSocket refused again and again while HTTP works: a proxy that does not
-  // pass upgrades on. Follow the log over the HTTP stream instead.
-  const fallBackToHttp = async () => {
+  // WebSocket refused again and again while HTTP works, on a page where it
+  // never worked: a proxy that does not pass upgrades on. Follow the log over
+  // the HTTP stream instead, and keep trying to get back to WebSocket.
+  const showHttpNote = () => {
+    logNote.hidden = false;
+    logNote.textContent =
+      'Live updates come over plain HTTP: this page’s WebSocket connections are refused (a reverse proxy that does not forward WebSocket upgrades?). It keeps trying WebSocket.';
+  };
+  const fallBackToHttp = () => {
     if (!socket || destroyed) return;
     const offset = socket.offsetOf(id);
     socket.close();
     socket = null;
-    try {
-      // Bytes written before now arrive late: their arrival time says nothing.
-      const r = await api.run(id);
-      if (destroyed) return;
-      historyUntil = isFinished(r) ? Infinity : r.log_bytes;
-      setRun(r);
-    } catch {
-      historyUntil = Infinity;
-    }
     setConnectionProblem(`run-log-${id}`, null);
-    logNote.hidden = false;
-    logNote.textContent =
-      'Live updates come over plain HTTP: this page’s WebSocket connections are refused (a reverse proxy that does not forward WebSocket upgrades?).';
+    showHttpNote();
     view.el.dataset.transport = 'http';
     const refreshRun = async (): Promise<boolean> => {
       try {
@@ -437,11 +524,15 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     };
     const pollRun = () => {
       httpPoll = setTimeout(async () => {
-        if (destroyed) return;
+        if (destroyed || !httpStream) return;
         if (!(await refreshRun())) pollRun();
       }, 3000);
     };
     pollRun();
+    // Until the run says how long its log was when this stream (re)connected,
+    // bytes arriving are history: their arrival time says nothing.
+    historyUntil = Infinity;
+    let opens = 0;
     httpStream = new HttpLogStream(id, offset, {
       onLog,
       onEnd: refreshRun,
@@ -449,23 +540,91 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         if (st.kind === 'open') {
           setConnectionProblem(`run-log-${id}`, null);
           view.el.dataset.connection = 'open';
+          const mine = ++opens;
+          historyUntil = Infinity;
+          api
+            .run(id)
+            .then((r) => {
+              if (destroyed || mine !== opens) return;
+              historyUntil = isFinished(r) ? Infinity : r.log_bytes;
+              setRun(r);
+            })
+            .catch(() => {
+              /* lines stay without times until the next connection */
+            });
         } else {
           setConnectionProblem(`run-log-${id}`, { message: 'Lost the connection to jenky; the log will resume where it stopped.', retryAt: st.retryAt, retry: st.retry });
           view.el.dataset.connection = 'waiting';
         }
       },
     });
+    tryWebSocketAgain(0);
   };
+
+  // While on HTTP: now and then, a WebSocket of our own; once one opens, the
+  // log goes back to WebSocket at the byte the HTTP stream reached.
+  let wsTry: ReturnType<typeof setTimeout> | null = null;
+  let wsProbe: WebSocket | null = null;
+  const WS_RETRY_MS = [5000, 10000, 20000, 40000, 60000];
+  const tryWebSocketAgain = (attempt: number) => {
+    if (destroyed || !httpStream) return;
+    wsTry = setTimeout(() => {
+      wsTry = null;
+      if (destroyed || !httpStream) return;
+      const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+      let ws: WebSocket;
+      try {
+        ws = new WebSocket(`${proto}//${location.host}/ws/v1/runs/${id}/log?offset=${httpStream.nextOffset}`);
+      } catch {
+        tryWebSocketAgain(attempt + 1);
+        return;
+      }
+      wsProbe = ws;
+      ws.onopen = () => {
+        ws.onclose = ws.onerror = null;
+        ws.close(1000);
+        wsProbe = null;
+        if (destroyed || !httpStream) return;
+        backToWebSocket();
+      };
+      ws.onclose = () => {
+        wsProbe = null;
+        tryWebSocketAgain(attempt + 1);
+      };
+    }, WS_RETRY_MS[Math.min(attempt, WS_RETRY_MS.length - 1)]);
+  };
+  const backToWebSocket = () => {
+    if (!httpStream) return;
+    const offset = httpStream.nextOffset;
+    httpStream.close();
+    httpStream = null;
+    if (httpPoll) clearTimeout(httpPoll);
+    httpPoll = null;
+    logNote.hidden = true;
+    logNote.textContent = '';
+    delete view.el.dataset.transport;
+    startStream(offset);
+  };
+  cleanups.push(() => {
+    if (wsTry) clearTimeout(wsTry);
+    if (wsProbe) {
+      wsProbe.onopen = wsProbe.onclose = wsProbe.onerror = null;
+      wsProbe.close();
+    }
+  });
 
   const onState = (s: SocketState) => {
     const source = `run-log-${id}`;
-    if (s.kind === 'waiting' && s.refused >= 3 && httpWorks) {
-      void fallBackToHttp();
+    // A refusal counts against WebSocket only while it has never worked here:
+    // once it has, a refusal is jenky restarting (or the network), not a proxy.
+    if (s.kind === 'open') webSocketWorked = true;
+    if (s.kind === 'waiting' && !s.everOpened && !webSocketWorked && s.refused >= 3 && httpWorks) {
+      fallBackToHttp();
       return;
     }
     if (s.kind === 'waiting') {
       setConnectionProblem(source, {
-        message: 'Lost the connection to jenky; the log will resume where it stopped.',
+        message: s.restarting ? 'jenky is restarting; the log will resume where it stopped.' : 'Lost the connection to jenky; the log will resume where it stopped.',
         retryAt: s.retryAt,
         retry: () => socket?.retryNow(),
       });
@@ -481,18 +640,17 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     }
   };
 
-  const startStream = () => {
+  const startStream = (offset: number) => {
     if (destroyed) return;
     socket = new LogSocket(
       `/ws/v1/runs/${id}/log`,
       {
         onRun: (r) => {
-          streamSpoke = true;
+          // Bytes the run had written before this connection are history.
           historyUntil = r.status === 'queued' ? 0 : r.log_bytes;
           setRun(r);
         },
         onStatus: (r) => {
-          streamSpoke = true;
           setRun(r);
           if (isFinished(r)) view.el.dataset.complete = '1';
         },
@@ -513,41 +671,55 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         },
       },
       id,
-      0,
+      offset,
     );
   };
 
-  // The stream starts at once (its first message is the run itself); the run's
-  // JSON comes over HTTP in parallel, for the header and to tell a pruned log.
+  // The run's JSON first: an unknown run is a 404 page without any WebSocket
+  // (or connection banner), and a pruned log needs no stream at all.
   const showPruned = () => {
     logNote.hidden = false;
     logNote.textContent = PRUNED;
     view.setEmptyText('No log.');
     download.hidden = true;
   };
-  startStream();
-  api
-    .run(id)
-    .then((r) => {
-      if (destroyed) return;
-      if (r.log_pruned) {
-        socket?.close();
-        socket = null;
-        setConnectionProblem(`run-log-${id}`, null);
+  const load = () => {
+    api
+      .run(id)
+      .then((r) => {
+        if (destroyed) return;
+        httpWorks = true;
+        setConnectionProblem(`run-load-${id}`, null);
         setRun(r);
-        showPruned();
-        return;
-      }
-      if (!streamSpoke) setRun(r);
-    })
-    .catch((e) => {
-      if (destroyed || (e instanceof ApiError && e.offline)) return; // the stream retries and says so
-      socket?.close();
-      socket = null;
-      setConnectionProblem(`run-log-${id}`, null);
-      const msg = e instanceof ApiError ? (e.status === 404 ? `There is no run #${id}.` : e.message) : String(e);
-      replace(main, h('h1', { tabindex: -1 }, `Run #${id}`), h('p', { class: 'error', role: 'alert' }, msg), h('p', null, h('a', { href: '/' }, 'Back to projects')));
-    });
+        if (r.log_pruned) showPruned();
+        else startStream(0);
+      })
+      .catch((e) => {
+        if (destroyed) return;
+        if (e instanceof ApiError && e.offline) {
+          // jenky cannot be reached: say so and try again, as the stream would.
+          const retryAt = Date.now() + backoffDelay(loadFailures++);
+          const again = () => {
+            if (loadTimer) clearTimeout(loadTimer);
+            loadTimer = null;
+            load();
+          };
+          setConnectionProblem(`run-load-${id}`, { message: 'jenky cannot be reached.', retryAt, retry: again });
+          loadTimer = setTimeout(again, retryAt - Date.now());
+          return;
+        }
+        setConnectionProblem(`run-load-${id}`, null);
+        const msg = e instanceof ApiError ? (e.status === 404 ? `There is no run #${id}.` : e.message) : String(e);
+        replace(main, h('h1', { tabindex: -1 }, `Run #${id}`), h('p', { class: 'error', role: 'alert' }, msg), h('p', null, h('a', { href: '/' }, 'Back to projects')));
+      });
+  };
+  let loadFailures = 0;
+  let loadTimer: ReturnType<typeof setTimeout> | null = null;
+  cleanups.push(() => {
+    if (loadTimer) clearTimeout(loadTimer);
+    setConnectionProblem(`run-load-${id}`, null);
+  });
+  load();
 
   return () => {
     destroyed = true;

@@ -27,7 +27,18 @@ export function mountNotices(root: HTMLElement): void {
   });
   banner = h('div', { class: 'banner', role: 'status', 'aria-live': 'polite', hidden: true, id: 'connection-banner' }, h('span', { class: 'banner-msg' }, bannerText, bannerCountdown), bannerButton);
   toasts = h('div', { class: 'toasts', role: 'status', 'aria-live': 'polite' });
-  root.append(banner, toasts);
+  // The banner takes its place in the page, under the top bar (covering
+  // nothing); the toasts float.
+  const header = root.querySelector('.topbar');
+  if (header) header.after(banner);
+  else root.prepend(banner);
+  root.append(toasts);
+  if (typeof ResizeObserver !== 'undefined') {
+    // Pages that fill the viewport (the run page) subtract its height.
+    new ResizeObserver(() => {
+      document.documentElement.style.setProperty('--banner-h', `${banner.hidden ? 0 : banner.offsetHeight}px`);
+    }).observe(banner);
+  }
 }
 
 /** Reports (or, with null, clears) a connection problem of one source. */
