@@ -7,7 +7,7 @@
 
 #include "cli/client_commands.h"
 #include "exec/supervisor.h"
-#include "server/serve.h"
+#include "app/serve.h"
 #include "service/service.h"
 #include "service/unit.h"
 #include "util/embedded.h"

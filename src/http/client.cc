@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "http/net.h"
+#include "net/asio.h"
 #include "util/tls.h"
 
 namespace jenky {

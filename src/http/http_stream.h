@@ -18,7 +18,7 @@
 
 #include <boost/asio/compose.hpp>
 
-#include "http/net.h"
+#include "net/asio.h"
 #include "util/tls.h"
 
 namespace jenky {

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "util/client_address.h"
-#include "http/net.h"
+#include "net/asio.h"
 #include "util/rate_limiter.h"
 #include "util/status.h"
 

@@ -26,7 +26,7 @@
 #include "core/run.h"
 #include "core/scheduler.h"
 #include "exec/run_dir.h"
-#include "http/net.h"
+#include "net/asio.h"
 #include "server/watcher.h"
 #include "store/delivery_log.h"
 #include "store/store.h"

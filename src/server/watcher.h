@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "http/net.h"
+#include "net/asio.h"
 
 namespace jenky {
 

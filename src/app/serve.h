@@ -1,5 +1,4 @@
-// `jenky serve` and `jenky check`: load the configuration, open the data
-// directory, and run the event loop with the engine and the HTTP API.
+// `jenky serve` and `jenky check`: the entry points `main` calls.
 #pragma once
 
 #include <string>
@@ -16,7 +15,10 @@ struct ServeOptions {
   std::vector<std::string> argv;  // the command line, to re-execute on upgrade
 };
 
+// Runs the server (app/server_process.h) until it is stopped.
 int Serve(const ServeOptions& options);
+// Validates a config file the way `serve` would load it; prints every error
+// as file:line:col (app/check.cc).
 int Check(const std::string& config_path);
 
 }  // namespace jenky
