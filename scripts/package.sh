@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Debian package build/jenky_VERSION_amd64.deb (and its debug
-# symbols, build/jenky-dbgsym_VERSION_amd64.ddeb) from a release build, and
+# symbols, build/jenky-dbgsym_VERSION_amd64.deb) from a release build, and
 # checks it with lintian. docs/packaging.md explains what is in it and why.
 #
 #   scripts/package.sh                   version from `build/jenky version`
@@ -94,20 +94,21 @@ echo "package.sh: building the package in $stage"
   || { tail -n 40 "$out/dpkg-buildpackage.log" >&2; echo "package.sh: dpkg-buildpackage failed (log: $out/dpkg-buildpackage.log)" >&2; exit 1; }
 
 deb=jenky_${version}_amd64.deb
-ddeb=jenky-dbgsym_${version}_amd64.ddeb
+# dpkg-buildpackage names the debug symbols' package .deb (bookworm) or .ddeb.
+ddeb=$(cd "$out" && ls jenky-dbgsym_"${version}"_amd64.*deb 2>/dev/null | head -n1)
 [ -f "$out/$deb" ] || { echo "package.sh: no $out/$deb" >&2; exit 1; }
 
 echo "package.sh: lintian $deb"
 lintian --fail-on error --info --display-level '>=warning' "$out/$deb" \
   || { echo "package.sh: lintian reports errors (above)" >&2; exit 1; }
 
-rm -f build/jenky_*_amd64.deb build/jenky-dbgsym_*_amd64.ddeb
+rm -f build/jenky_*_amd64.deb build/jenky-dbgsym_*_amd64.*deb
 cp "$out/$deb" build/
-[ -f "$out/$ddeb" ] && cp "$out/$ddeb" build/
+[ -n "$ddeb" ] && cp "$out/$ddeb" build/
 size=$(stat -c %s "build/$deb")
 installed=$(dpkg-deb -f "build/$deb" Installed-Size)
 binary=$(dpkg-deb --fsys-tarfile "build/$deb" | tar -tvf - ./usr/bin/jenky | awk '{print $3}')
 echo "package.sh: build/$deb: $size bytes ($(awk -v b="$size" 'BEGIN{printf "%.2f", b/1048576}') MiB);" \
      "installed size $installed KiB; /usr/bin/jenky $binary bytes, stripped"
-[ -f "build/$ddeb" ] && echo "package.sh: debug symbols: build/$ddeb ($(stat -c %s "build/$ddeb") bytes)"
+[ -n "$ddeb" ] && echo "package.sh: debug symbols: build/$ddeb ($(stat -c %s "build/$ddeb") bytes)"
 echo "$repo/build/$deb"

@@ -21,7 +21,7 @@ INSTALLED=/usr/local/bin/jenky   # where `service install` puts it
 # The package's checks (JENKY_CHECKS_SETUP=package_setup): the .debs are
 # bind-mounted in this folder, and jenky is installed by them.
 DEBS=${JENKY_DEBS:-/opt/jenky-debs}
-[ "${JENKY_CHECKS_SETUP:-setup}" = package_setup ] && INSTALLED=/usr/bin/jenky
+
 CONFIG=/etc/jenky/jenky.toml
 DATA=/var/lib/jenky
 URL=http://127.0.0.1:8080
@@ -29,6 +29,10 @@ RESULTS=${JENKY_TEST_RESULTS:-/opt/jenky-test/results}
 STATE=/run/jenky-checks          # values one check leaves for a later one
 UNIT=/etc/systemd/system/jenky.service
 SOCKET=/etc/systemd/system/jenky.socket
+if [ "${JENKY_CHECKS_SETUP:-setup}" = package_setup ]; then
+  INSTALLED=/usr/bin/jenky BUILD=/usr/bin/jenky
+  UNIT=/usr/lib/systemd/system/jenky.service SOCKET=/usr/lib/systemd/system/jenky.socket
+fi
 STEPS=${JENKY_STEPS:-40}         # the slow project prints step 1..STEPS, 0.1 s apart
 export JENKY_SERVER=$URL
 export SYSTEMD_PAGER= SYSTEMD_COLORS=0 PAGER=cat
@@ -655,6 +659,7 @@ package_remove_keeps_data() {
 }
 
 package_reinstall_finds_history() {
+  cp "$DEBS/new.deb" /root/jenky_new.deb
   apt_get install /root/jenky_new.deb
   wait_for 30 active || fail "jenky.service is $(systemctl is-active jenky.service) after reinstalling"
   wait_for 10 healthz || fail "/healthz does not answer after reinstalling"
