@@ -611,6 +611,9 @@ package_install() {
   [ "$(stat -c %U:%G:%a /etc/jenky/jenky.toml)" = root:jenky:640 ] \
     || problem "/etc/jenky/jenky.toml is $(stat -c %U:%G:%a /etc/jenky/jenky.toml), not root:jenky:640"
   /usr/bin/jenky check --config /etc/jenky/jenky.toml >&2 || fail "jenky check refuses the starter config"
+  # For docs/benchmarks.md ("Install"): the installed service's memory, idle.
+  sleep 2
+  note "idle $(grep -E '^VmRSS' "/proc/$(main_pid)/status" | tr -s '\t ' ' ') of jenky.service (MainPID $(main_pid))"
   grep -q '^listen = "127.0.0.1:' /etc/jenky/jenky.toml || fail "the starter config does not listen on loopback"
   [ -f /usr/share/man/man1/jenky.1.gz ] || [ -f /usr/share/man/man1/jenky.1 ] || note "no man page (the root drops /usr/share/man)"
   [ -f /usr/share/doc/jenky/copyright ] || note "no copyright file (the root drops /usr/share/doc)"

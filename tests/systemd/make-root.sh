@@ -36,8 +36,10 @@ revision=2
 key=$(printf '%s\n' "$suite" "$revision" "bare=$bare" "${packages[@]}" | sha256sum | cut -c1-16)
 dir="$cache/$key"
 root="$dir/root"
+# What a finished root has: systemd, or (--bare) at least apt.
+if [ "$bare" = 1 ]; then marker=usr/bin/apt-get; else marker=lib/systemd/systemd; fi
 
-if [ -f "$dir/ok" ] && [ -x "$root/lib/systemd/systemd" ]; then
+if [ -f "$dir/ok" ] && [ -x "$root/$marker" ]; then
   echo "$root"
   exit 0
 fi
@@ -51,7 +53,7 @@ mkdir -p "$cache"
 # One builder at a time for a given cache.
 exec 9>"$cache/.lock"
 flock 9
-if [ -f "$dir/ok" ] && [ -x "$root/lib/systemd/systemd" ]; then
+if [ -f "$dir/ok" ] && [ -x "$root/$marker" ]; then
   echo "$root"
   exit 0
 fi
