@@ -86,6 +86,7 @@ args=(
 [ "$ccache" = 1 ] && args+=(--bind="$cache/ccache:/root/.cache/ccache")
 
 log=$work/demo.log
+t_command=$SECONDS
 (
   enter_cgroups
   exec setsid systemd-nspawn "${args[@]}" /bin/bash -c "$first"
@@ -143,7 +144,7 @@ while [ -z "$url" ]; do
   fi
   sleep 1
 done
-echo "firstrun: the demo listens on $url after $((SECONDS - t0)) s"
+echo "firstrun: the demo listens on $url $((SECONDS - t_command)) s after \`$first\` started"
 grep '^demo: ' "$log"
 
 # The README's next commands, from the clone, against the demo's address.
@@ -156,6 +157,7 @@ for cmd in "${then[@]}"; do
   sed 's/^/  | /' "$out" | tail -n 40
   [ "$rc" -eq 0 ] || die "\`$cmd\` exited $rc"
   if [[ $cmd == *"deploy demo --follow"* ]]; then
+    echo "firstrun: a fresh clone to a deploy streamed in the demo: $((SECONDS - t_command)) s (including the root's clone and container start)"
     grep -q $'\e\\[' "$out" || die "\`$cmd\` streamed no coloured output"
     [ "$(wc -l < "$out")" -ge 5 ] || die "\`$cmd\` streamed fewer than 5 lines"
   fi
