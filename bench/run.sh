@@ -7,7 +7,8 @@
 #
 # Installs what it needs, like the README's other commands: its Debian
 # packages (scripts/setup.sh bench: webhook, wrk, websocketd, gcc, python3)
-# and, when JENKY_BIN is not set, build/jenky (scripts/build.sh jenky).
+# and, when JENKY_BIN is not set, build/jenky (scripts/setup.sh demo and
+# scripts/build.sh jenky).
 # Every benchmark uses fresh temporary data dirs, ends every process it starts
 # and is bounded by `timeout`.
 set -euo pipefail
@@ -26,9 +27,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
 py=/usr/bin/python3
-"$repo/scripts/setup.sh" bench
 if [[ -z ${JENKY_BIN:-} ]]; then
+  "$repo/scripts/setup.sh" demo bench
   CCACHE_BASEDIR=${CCACHE_BASEDIR:-$repo} "$repo/scripts/build.sh" jenky
+else
+  "$repo/scripts/setup.sh" bench
 fi
 export JENKY_BIN=${JENKY_BIN:-$repo/build/jenky}
 
