@@ -3,12 +3,13 @@
 #
 #   scripts/build.sh                  everything: jenky and its tests
 #   scripts/build.sh jenky            only these targets
-#   scripts/build.sh --no-tests jenky configure without the tests (no GoogleTest
-#                                     needed: what scripts/demo.sh does)
-#   scripts/build.sh --tests          turn the tests back on
+#   scripts/build.sh --no-tests       configure without the tests (no GoogleTest)
+#   scripts/build.sh --tests          with the tests (scripts/test.sh)
 #
-# A build directory keeps its choice of --tests/--no-tests until told
-# otherwise. Builds on a shared machine take turns on JENKY_BUILD_LOCK (a
+# A new build directory gets the tests when it builds everything or is told
+# --tests, not when it builds named targets (scripts/demo.sh, bench/run.sh
+# and scripts/package.sh build `jenky` alone, without GoogleTest installed).
+# Then it keeps its choice until told otherwise. Builds on a shared machine take turns on JENKY_BUILD_LOCK (a
 # flock file, default /tmp/jenky-build.lock). JENKY_BUILD_TYPE picks the
 # CMake build type of a new build directory (default RelWithDebInfo).
 set -euo pipefail
@@ -21,7 +22,7 @@ for arg in "$@"; do
   case $arg in
     --tests) tests=ON ;;
     --no-tests) tests=OFF ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "build.sh: unknown option '$arg' (use --tests, --no-tests or target names)" >&2; exit 2 ;;
     *) targets+=("$arg") ;;
   esac
@@ -30,6 +31,9 @@ done
 configure=()
 if [ ! -f build/build.ninja ]; then
   configure=(-DCMAKE_BUILD_TYPE="${JENKY_BUILD_TYPE:-RelWithDebInfo}")
+  if [ -z "$tests" ]; then
+    if [ "${#targets[@]}" -gt 0 ]; then tests=OFF; else tests=ON; fi
+  fi
 fi
 if [ -n "$tests" ] && ! grep -qx "JENKY_BUILD_TESTS:BOOL=$tests" build/CMakeCache.txt 2>/dev/null; then
   configure+=(-DJENKY_BUILD_TESTS="$tests")

@@ -53,7 +53,7 @@ phase_done apt
 scripts/build-web.sh --deps
 phase_done npm
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
-scripts/build.sh --no-tests jenky
+scripts/build.sh jenky
 phase_done build
 echo "demo: built in $SECONDS s ($timings)"
 

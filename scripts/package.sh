@@ -7,8 +7,8 @@
 #   scripts/package.sh --version 0.1.0+1 another version (a changelog entry is
 #                                        added for it; the upgrade test uses it)
 #
-# Installs debhelper, help2man and lintian if missing (scripts/setup.sh
-# package). The binary is build/jenky, built by scripts/build.sh if needed;
+# Installs what building jenky and the package needs if missing
+# (scripts/setup.sh demo package: debhelper, help2man, lintian...). The binary is build/jenky, built by scripts/build.sh if needed;
 # its build type must be a release one (RelWithDebInfo, the default, or
 # Release): the package strips it and keeps the symbols apart.
 set -euo pipefail
@@ -29,7 +29,7 @@ if [ -n "$version" ] && ! [[ $version =~ ^[0-9][A-Za-z0-9.+~]*$ ]]; then
   exit 2
 fi
 
-scripts/setup.sh package >/dev/null
+scripts/setup.sh demo package >/dev/null
 
 if [ -f build/CMakeCache.txt ]; then
   type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' build/CMakeCache.txt)
