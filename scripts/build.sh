@@ -9,9 +9,11 @@
 # A new build directory gets the tests when it builds everything or is told
 # --tests, not when it builds named targets (scripts/demo.sh, bench/run.sh
 # and scripts/package.sh build `jenky` alone, without GoogleTest installed).
-# Then it keeps its choice until told otherwise. Builds on a shared machine take turns on JENKY_BUILD_LOCK (a
-# flock file, default /tmp/jenky-build.lock). JENKY_BUILD_TYPE picks the
-# CMake build type of a new build directory (default RelWithDebInfo).
+# Then it keeps its choice until told otherwise.
+#
+# Builds on a shared machine take turns on JENKY_BUILD_LOCK (a flock file,
+# default /tmp/jenky-build.lock). JENKY_BUILD_TYPE picks the CMake build type
+# of a new build directory (default RelWithDebInfo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lock=${JENKY_BUILD_LOCK:-/tmp/jenky-build.lock}
@@ -22,7 +24,7 @@ for arg in "$@"; do
   case $arg in
     --tests) tests=ON ;;
     --no-tests) tests=OFF ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "build.sh: unknown option '$arg' (use --tests, --no-tests or target names)" >&2; exit 2 ;;
     *) targets+=("$arg") ;;
   esac
