@@ -7,11 +7,14 @@
 # coloured log), loads / in Debian's chromium (the browser tests' browser) and
 # checks that the UI rendered the demo project, and stops the demo.
 #
-#   tests/firstrun/run.sh [--no-ccache] [--command CMD]
+#   tests/firstrun/run.sh [--no-ccache] [--port-taken] [--command CMD]
 #
 # --no-ccache     compile from scratch (the newcomer's time, for
 #                 docs/benchmarks.md); by default the container keeps a ccache
 #                 of its own between runs, so CI stays cheap
+# --port-taken    hold 127.0.0.1:8080 meanwhile: the demo must say so and
+#                 take another port (the README's commands then get it in
+#                 JENKY_SERVER, as the demo's banner says)
 # --command CMD   run CMD (another README command, e.g. "bench/run.sh --setup")
 #                 in the same fresh container instead; it must exit 0
 #
@@ -29,12 +32,13 @@ repo=$(cd "$here/../.." && pwd)
 cache=${JENKY_CI_CACHE:-/var/cache/jenky-ci}
 lock=${JENKY_BUILD_LOCK:-/tmp/jenky-build.lock}
 ca=${JENKY_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
-ccache=1 command=""
+ccache=1 command="" port_taken=0
 while [ $# -gt 0 ]; do
   case $1 in
     --no-ccache) ccache=0; shift ;;
+    --port-taken) port_taken=1; shift ;;
     --command) command=${2:?--command needs a command}; shift 2 ;;
-    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
@@ -94,6 +98,17 @@ args=(
 )
 [ "$ccache" = 1 ] && args+=(--bind="$cache/ccache:/root/.cache/ccache")
 
+# Something else on 8080 (unless something already is).
+holder=""
+if [ "$port_taken" = 1 ] && ! (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null; then
+  python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 8080)); s.listen(); print("held", flush=True); time.sleep(3600)' \
+    > "$work/holder.out" 2>&1 &
+  holder=$!
+  for _ in $(seq 1 50); do grep -q held "$work/holder.out" && break; sleep 0.1; done
+  grep -q held "$work/holder.out" || die "could not hold 127.0.0.1:8080: $(cat "$work/holder.out")"
+fi
+
 log=$work/demo.log
 t_command=$SECONDS
 (
@@ -130,6 +145,7 @@ stop() {
 }
 finish() {
   stop
+  [ -n "$holder" ] && kill "$holder" 2>/dev/null && wait "$holder" 2>/dev/null
   sed -n 's/^demo: .* took .*/firstrun: &/p; s/^demo: built in.*/firstrun: &/p' "$log"
   echo "firstrun: $((SECONDS - t0)) s in all"
   rm -rf "$work"
@@ -164,6 +180,12 @@ while [ -z "$url" ]; do
 done
 echo "firstrun: the demo listens on $url $((SECONDS - t_command)) s after \`$first\` started"
 grep '^demo: ' "$log"
+if [ "$port_taken" = 1 ]; then
+  grep -q '^demo: 127.0.0.1:8080 is taken' "$log" || die "the demo did not say that 8080 is taken"
+  grep -q 'demo.sh --listen 127.0.0.1:0' "$log" || die "the demo did not suggest --listen 127.0.0.1:0"
+  [ "$url" != http://127.0.0.1:8080 ] || die "the demo listens on the taken 8080"
+  grep -q "deploy demo --follow --server $url" "$log" || die "the demo's banner does not give the deploy command for $url"
+fi
 
 # The README's next commands, from the clone, against the demo's address.
 export JENKY_SERVER=$url
