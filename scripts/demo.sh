@@ -35,6 +35,7 @@ if [ -z "$listen" ]; then
   port=8080
   if listening 8080; then
     for ((port = 8081; port < 8200; port++)); do listening "$port" || break; done
+    [ "$port" -lt 8200 ] || port=0   # the kernel's choice; jenky prints it
     echo "demo: 127.0.0.1:8080 is taken (something already listens on it); using 127.0.0.1:$port instead."
     echo "demo: to choose the address yourself: scripts/demo.sh --listen 127.0.0.1:PORT"
     echo "demo: (scripts/demo.sh --listen 127.0.0.1:0 takes any free port)"
