@@ -31,10 +31,11 @@ bench=(
 package=(
   # scripts/package.sh: debhelper builds the .deb, help2man the man page,
   # lintian checks it
-  debhelper help2man lintian dpkg-dev fakeroot
+  debhelper help2man lintian dpkg-dev
 )
 test=(
   "${demo[@]}" "${bench[@]}" "${package[@]}"
+  # unit tests
   libgtest-dev libgmock-dev
   # sanitizer and fuzz builds (docs/fuzzing.md): gcc's sanitizer runtimes come
   # with g++; the fuzz targets need clang's libFuzzer and sanitizer runtimes
