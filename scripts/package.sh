@@ -74,7 +74,9 @@ build/jenky check --config "$stage/jenky.toml" >/dev/null \
 # jenky(1) from the CLI's own help, every subcommand included.
 help2man --no-info --section=1 --name="self-hosted continuous deployment server" \
   --version-string="$upstream" --help-option=--help-all \
-  --include=packaging/jenky.1.include --output="$stage/jenky.1" build/jenky
+  --include=packaging/jenky.1.include --output="$stage/jenky.1.help2man" build/jenky
+awk -f packaging/man-sections.awk "$stage/jenky.1.help2man" > "$stage/jenky.1"
+rm "$stage/jenky.1.help2man"
 
 if [ "$version" != "$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)" ]; then
   {
