@@ -100,6 +100,21 @@ deb=jenky_${version}_amd64.deb
 ddeb=$(cd "$out" && ls jenky-dbgsym_"${version}"_amd64.*deb 2>/dev/null | head -n1)
 [ -f "$out/$deb" ] || { echo "package.sh: no $out/$deb" >&2; exit 1; }
 
+# What the package must hold (docs/packaging.md, "What is in it").
+contents=$(dpkg-deb -c "$out/$deb" | awk '{print $6}')
+for f in ./usr/bin/jenky ./usr/lib/systemd/system/jenky.service ./usr/lib/systemd/system/jenky.socket \
+         ./usr/lib/sysusers.d/jenky.conf ./etc/jenky/jenky.toml ./usr/share/man/man1/jenky.1.gz \
+         ./usr/share/doc/jenky/copyright ./usr/share/doc/jenky/changelog.gz; do
+  grep -qx -- "$f" <<< "$contents" || { echo "package.sh: $deb has no $f" >&2; exit 1; }
+done
+dpkg-deb -I "$out/$deb" conffiles | grep -qx /etc/jenky/jenky.toml \
+  || { echo "package.sh: /etc/jenky/jenky.toml is not a conffile" >&2; exit 1; }
+dpkg-deb --fsys-tarfile "$out/$deb" | tar -xOf - ./usr/bin/jenky > "$out/jenky.packaged"
+if readelf -S "$out/jenky.packaged" | grep -q '\.debug_info'; then
+  echo "package.sh: /usr/bin/jenky in $deb is not stripped" >&2; exit 1
+fi
+rm "$out/jenky.packaged"
+
 echo "package.sh: lintian $deb"
 lintian --fail-on error --info --display-level '>=warning' "$out/$deb" \
   || { echo "package.sh: lintian reports errors (above)" >&2; exit 1; }
