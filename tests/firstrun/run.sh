@@ -117,17 +117,23 @@ t_command=$SECONDS
 ) > "$log" 2>&1 < /dev/null &
 pid=$!
 
-# ctrl_c: stops the demo as the newcomer does, with SIGINT to jenky (found
-# in this run's cgroups); true when the container then ended on its own.
-ctrl_c() {
+# jenky_pid: the demo's `jenky serve`, found in this run's cgroups.
+jenky_pid() {
   local cg p found=""
   for cg in "${cgroups[@]}"; do
     while read -r p; do
       [ "$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -d' ' -f1-2)" = "build/jenky serve" ] && found=$p
     done < <(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null)
   done
-  [ -n "$found" ] || return 1
-  kill -INT "$found"
+  [ -n "$found" ] && echo "$found"
+}
+
+# ctrl_c: stops the demo as the newcomer does, with SIGINT to jenky; true
+# when the container then ended on its own.
+ctrl_c() {
+  local p
+  p=$(jenky_pid) || return 1
+  kill -INT "$p"
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
   return 1
 }
@@ -185,6 +191,19 @@ if [ "$port_taken" = 1 ]; then
   grep -q 'demo.sh --listen 127.0.0.1:0' "$log" || die "the demo did not suggest --listen 127.0.0.1:0"
   [ "$url" != http://127.0.0.1:8080 ] || die "the demo listens on the taken 8080"
   grep -q "deploy demo --follow --server $url" "$log" || die "the demo's banner does not give the deploy command for $url"
+fi
+
+# The demo installed only what building and running need: nothing of the
+# test command's set (asked inside the container, in jenky's mount namespace).
+if jpid=$(jenky_pid); then
+  test_only=(chromium clang llvm mmdebstrap systemd-container webhook wrk websocketd shellcheck
+             stress-ng python3-pytest libgtest-dev lintian debhelper)
+  extra=$(nsenter -t "$jpid" -m -- dpkg-query -W -f='${Package} ${Status}\n' "${test_only[@]}" 2>/dev/null \
+          | awk '/install ok installed/ {print $1}' | tr '\n' ' ')
+  [ -z "$extra" ] || die "the demo installed packages only the tests need: $extra"
+  echo "firstrun: the demo installed none of: ${test_only[*]}"
+else
+  die "no jenky serve process in the container"
 fi
 
 # The README's next commands, from the clone, against the demo's address.
