@@ -9,6 +9,9 @@
 # port and says which. `--listen 127.0.0.1:0` lets the kernel pick one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case ${1:-} in
+  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 
 phase_start=$SECONDS
 timings=""

@@ -81,6 +81,13 @@ if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1 \
   packages=("${filtered[@]}")
 fi
 
+if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "setup: this installs Debian 12's packages with apt-get, which this system does not have." >&2
+  echo "setup: install these (or your system's equivalents) yourself, then run it again:" >&2
+  echo "  ${packages[*]}" >&2
+  exit 1
+fi
+
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 
 missing=()
