@@ -213,6 +213,15 @@ int Serve(const ServeOptions& options) {
     LogError("{}", bound.status().message());
     return 1;
   }
+  // A socket systemd passes is bound where jenky.socket says, not where the
+  // config says: the same rule as for `listen` (BuildConfig) applies to it.
+  if (!passed.empty() && config.tokens.empty() && !bound->address().is_loopback()) {
+    LogError("refusing to serve on {} (the socket systemd passed) without [[tokens]]: jenky "
+             "serves without authentication only on a loopback address; add a [[tokens]] "
+             "entry to the config or set ListenStream= to 127.0.0.1:PORT in jenky.socket "
+             "(systemctl edit jenky.socket)", UrlFor(*bound, server.tls()));
+    return 1;
+  }
   std::string url = UrlFor(*bound, server.tls());
   LogInfo("listening on {}", url);
   LogTls(config.server, "");
