@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 
 #include "core/run.h"
 #include "http/client.h"
+#include "util/fs.h"
 #include "util/time.h"
 
 namespace jenky {
@@ -42,6 +44,44 @@ std::optional<Client> Connect(const ClientOptions& o) {
   }
   return std::move(c).value();
 }
+
+}  // namespace
+
+bool ResolveTokenFile(ClientOptions& o) {
+  if (!o.token.empty() && !o.token_file.empty()) {
+    std::fprintf(stderr, "jenky: give --token or --token-file, not both\n");
+    return false;
+  }
+  std::string path = o.token_file;
+  if (path.empty() && o.token.empty() && !std::getenv("JENKY_TOKEN")) {
+    if (const char* env = std::getenv("JENKY_TOKEN_FILE")) path = env;
+  }
+  if (path.empty()) return true;
+  std::string text;
+  if (path == "-") {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0 && text.size() < 65536) text.append(buf, n);
+  } else {
+    auto data = ReadFile(path);
+    if (!data.ok()) {
+      std::fprintf(stderr, "jenky: cannot read the token file: %s\n", data.status().message().c_str());
+      return false;
+    }
+    text = std::move(*data);
+  }
+  text = text.substr(0, text.find('\n'));
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (text.empty()) {
+    std::fprintf(stderr, "jenky: the token file %s is empty; put the token on its first line\n",
+                 path == "-" ? "(standard input)" : path.c_str());
+    return false;
+  }
+  o.token = std::move(text);
+  return true;
+}
+
+namespace {
 
 // Prints the server's error and returns the exit code for it.
 int Fail(const ClientResponse& r) {

@@ -9,9 +9,17 @@ namespace jenky {
 
 struct ClientOptions {
   std::string server;  // --server, else JENKY_SERVER, else http://127.0.0.1:8080
-  std::string token;   // --token, else JENKY_TOKEN
+  std::string token;   // --token, else --token-file, else JENKY_TOKEN, else JENKY_TOKEN_FILE
+  // A file holding the token ("-" = standard input), so that the token is not
+  // on the command line, where every local user sees it in /proc/PID/cmdline.
+  std::string token_file;
   std::string cacert;  // --cacert, else JENKY_CACERT: CA file for an https:// server
 };
+
+// Reads --token-file (or JENKY_TOKEN_FILE when neither --token nor
+// JENKY_TOKEN is given) into O.token: its first line, trailing whitespace
+// cut. Prints what is wrong and returns false.
+bool ResolveTokenFile(ClientOptions& o);
 
 int DeployCommand(const ClientOptions& o, const std::string& project, bool follow,
                   const std::string& ref, const std::string& commit);

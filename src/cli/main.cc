@@ -11,6 +11,7 @@
 #include "service/service.h"
 #include "service/unit.h"
 #include "util/embedded.h"
+#include "util/secret_env.h"
 
 namespace {
 
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
         ok = false;
       }
     }
+    // It holds the masker's secret values, and its script may ptrace its
+    // ancestors: its memory is not the script's to read (util/secret_env.h).
+    jenky::HideProcessMemory();
     if (ok) return jenky::SupervisorMain(warm_shell, stage_in, have_fds ? &fds : nullptr);
     std::fprintf(stderr, "usage: jenky __supervise [--warm-shell SHELL [--warm-fds R,D,W]] "
                          "[--stage RUNS_DIR] (internal: started by jenky serve)\n");
@@ -85,7 +89,10 @@ int main(int argc, char** argv) {
   jenky::ClientOptions client;
   auto add_client_flags = [&](CLI::App* cmd) {
     cmd->add_option("--server", client.server, "Server URL (default $JENKY_SERVER or http://127.0.0.1:8080)");
-    cmd->add_option("--token", client.token, "API token (default $JENKY_TOKEN)");
+    cmd->add_option("--token", client.token, "API token (default $JENKY_TOKEN); --token-file keeps "
+                    "it out of the process list");
+    cmd->add_option("--token-file", client.token_file, "Read the API token from this file's first "
+                    "line, - for standard input (default $JENKY_TOKEN_FILE)");
     cmd->add_option("--cacert", client.cacert,
                     "CA certificate (PEM) to verify an https:// server with (default $JENKY_CACERT, "
                     "else the system's trusted CAs)");
@@ -214,6 +221,13 @@ int main(int argc, char** argv) {
   }
   if (*service_uninstall) return jenky::ServiceUninstall(dry_run);
   if (*package_files) return jenky::ServiceWritePackageFiles(svc, package_dir);
+  bool client_command = false;
+  for (const CLI::App* sub : app.get_subcommands()) {
+    client_command = client_command || sub->get_name() == "upgrade" || sub->get_name() == "deploy" ||
+                     sub->get_name() == "runs" || sub->get_name() == "logs" ||
+                     sub->get_name() == "cancel";
+  }
+  if (client_command && !jenky::ResolveTokenFile(client)) return kUsage;
   if (*upgrade) {
     std::string url = client.server;
     if (url.empty()) {

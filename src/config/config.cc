@@ -13,9 +13,11 @@
 #include <openssl/evp.h>
 
 #include "config/toml.h"
+#include "util/client_address.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/hash.h"
+#include "util/secret_env.h"
 #include "util/tls.h"
 
 namespace jenky {
@@ -58,11 +60,9 @@ std::vector<std::string> Config::SecretEnvNames() const {
 }
 
 EnvLookup ProcessEnv() {
-  return [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
-  };
+  // What the server withheld from its environment (util/secret_env.h) is
+  // still found: a reload reads secrets again.
+  return [](const std::string& name) { return LookupEnv(name); };
 }
 
 bool SplitHostPort(std::string_view listen, std::string& host, int& port) {
@@ -91,6 +91,10 @@ bool SplitHostPort(std::string_view listen, std::string& host, int& port) {
 
 bool IsLoopbackHost(std::string_view host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+bool IsAllWhitespace(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n\v\f") == std::string_view::npos;
 }
 
 bool IsValidProjectName(std::string_view name) {
@@ -279,11 +283,11 @@ void LoadTls(Loader& L, const toml::table& t, const std::string& base_dir, Serve
 }
 
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
-  L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins",
+  L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins", "allowed_hosts", "trusted_proxies",
                               "max_body", "kill_grace", "max_auth_failures",
                               "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
                               "ws_max_viewers_per_run", "max_log_bytes", "max_json_depth",
-                              "max_url", "max_connections", "session_lifetime", "tls_cert",
+                              "max_url", "max_connections", "max_connections_per_address", "session_lifetime", "tls_cert",
                               "tls_key", "tls_handshake_timeout", "warm_shell"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
@@ -303,7 +307,35 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     while (!url->empty() && url->back() == '/') url->pop_back();
     c.server.public_url = *url;
   }
-  if (auto origins = L.Strings(t, "allowed_origins", "server")) c.server.allowed_origins = *origins;
+  if (auto origins = L.Strings(t, "allowed_origins", "server")) {
+    for (auto& o : *origins) {
+      while (!o.empty() && o.back() == '/') o.pop_back();
+      if ((o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0) ||
+          o.find('/', o.find("://") + 3) != std::string::npos) {
+        L.Error(*t.get("allowed_origins"),
+                fmt::format("server.allowed_origins: '{}' is not an origin; write scheme, host and "
+                            "port only, like \"https://deploy.example.com\"", o));
+      }
+    }
+    c.server.allowed_origins = *origins;
+  }
+  if (auto hosts = L.Strings(t, "allowed_hosts", "server")) {
+    for (const auto& h : *hosts) {
+      if (h.empty() || h.find_first_of("/: \t") != std::string::npos) {
+        L.Error(*t.get("allowed_hosts"),
+                fmt::format("server.allowed_hosts: '{}' is not a host name; write names only, "
+                            "like \"deploy.example.com\", \".example.com\" (and its subdomains) "
+                            "or \"*\" (any name)", h));
+      }
+    }
+    c.server.allowed_hosts = *hosts;
+  }
+  if (auto proxies = L.Strings(t, "trusted_proxies", "server")) {
+    if (auto set = AddressSet::Parse(*proxies); !set.ok()) {
+      L.Error(*t.get("trusted_proxies"), "server.trusted_proxies: " + set.status().message());
+    }
+    c.server.trusted_proxies = *proxies;
+  }
   if (auto size = L.String(t, "max_body", "server")) {
     auto n = ParseSize(*size);
     if (!n.ok()) L.Error(*t.get("max_body"), "server.max_body: " + n.status().message());
@@ -352,6 +384,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
         c.server.ws_max_viewers_per_run);
   count("max_json_depth", 2, 10'000, "levels", c.server.max_json_depth);
   count("max_connections", 1, 1'000'000, "connections", c.server.max_connections);
+  count("max_connections_per_address", 0, 1'000'000, "connections (0 = no limit)",
+        c.server.max_connections_per_address);
 }
 
 void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>& names) {
@@ -383,6 +417,9 @@ void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>
       L.Error(*t.get("env"), fmt::format("token '{}' reads environment variable {}, which is not "
                                          "set; set it in the server's environment",
                                          tok.name, *env));
+    } else if (IsAllWhitespace(*value)) {
+      L.Error(*t.get("env"), fmt::format("token '{}': environment variable {} is only whitespace; "
+                                         "set it to the token", tok.name, *env));
     } else {
       tok.sha256 = Sha256Hex(*value);
     }
@@ -461,6 +498,9 @@ void LoadWebhook(Loader& L, const toml::table& t, const std::string& where, Proj
     w.secret = secret->first;
     if (w.secret.size() < 4) {
       L.Error(*secret->second, "webhook secret is shorter than 4 bytes; use a long random string");
+    } else if (IsAllWhitespace(w.secret)) {
+      L.Error(*secret->second, "webhook secret is only whitespace (an empty line of an "
+                               "EnvironmentFile?); use a long random string");
     }
   }
   if (signing) {
@@ -620,6 +660,10 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
       } else if (v->size() < 4) {
         L.Error(*t.get("secrets"), fmt::format("secret {} is shorter than 4 bytes, too short to "
                                                "mask in logs without hiding ordinary text", s));
+      } else if (IsAllWhitespace(*v)) {
+        L.Error(*t.get("secrets"), fmt::format("secret {} is only whitespace: masking it would hide "
+                                               "every run of spaces in the log; set its real value",
+                                               s));
       } else {
         p.secrets.emplace_back(s, *v);
       }

@@ -73,6 +73,13 @@ struct ServerConfig {
   std::string data_dir;
   std::string public_url;  // "" = derived from listen
   std::vector<std::string> allowed_origins;
+  // Host names this server answers to besides IP addresses, localhost, the
+  // machine's name and public_url's host (http/request_guard.h): ".x" also
+  // takes x's subdomains, "*" any name.
+  std::vector<std::string> allowed_hosts;
+  // Reverse proxies (addresses, networks) whose X-Forwarded-For names the
+  // client (util/client_address.h); from anyone else it is ignored.
+  std::vector<std::string> trusted_proxies;
   long long max_body_bytes = 1 << 20;
   Millis kill_grace = std::chrono::seconds(10);  // TERM -> KILL on cancel/timeout
   // Spare supervisors start bash ahead of need (supervisor.h, "warm shell").
@@ -94,6 +101,8 @@ struct ServerConfig {
   long long max_url_bytes = 8 << 10;
   // Open client connections; more are answered 503 and closed.
   int max_connections = 20000;
+  // Open connections from one address (loopback and trusted_proxies aside).
+  int max_connections_per_address = 256;
   // How long a UI sign-in (session cookie) lasts.
   Millis session_lifetime = std::chrono::hours(24 * 7);
   // WebSocket viewers at once, in all and of one run; more are refused (503).
@@ -158,5 +167,6 @@ std::string WorkdirOf(const ServerConfig& server, const ProjectConfig& project);
 bool SplitHostPort(std::string_view listen, std::string& host, int& port);
 bool IsLoopbackHost(std::string_view host);
 bool IsValidProjectName(std::string_view name);
+bool IsAllWhitespace(std::string_view s);
 
 }  // namespace jenky

@@ -14,19 +14,46 @@ unsigned PairAt(const char* p) {
   return static_cast<unsigned char>(p[0]) | static_cast<unsigned>(static_cast<unsigned char>(p[1])) << 8;
 }
 
-std::string UrlEncode(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
+// LOWER: %2f instead of %2F (both are in use). PLUS: a space as '+' (forms).
+std::string UrlEncode(std::string_view s, bool lower = false, bool plus = false) {
+  const char* hex = lower ? "0123456789abcdef" : "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
     if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
       out.push_back(static_cast<char>(c));
+    } else if (plus && c == ' ') {
+      out.push_back('+');
     } else {
       out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
     }
   }
   return out;
+}
+
+// The base64 characters that depend on S's bytes alone when S follows SHIFT
+// bytes of other data (`user:SECRET` in HTTP Basic is SECRET at shift 2):
+// whatever comes before or after, those characters are in the encoding.
+std::string Base64Core(std::string_view s, size_t shift) {
+  std::string encoded = Base64Encode(std::string(shift, '\0') + std::string(s));
+  size_t first = (8 * shift + 5) / 6;       // the first character of S's bits only
+  size_t end = 8 * (shift + s.size()) / 6;  // past the last one
+  return end > first ? encoded.substr(first, end - first) : "";
+}
+
+// An ANSI escape sequence (CSI: ESC [ parameters final) at IN[I]: its length,
+// 0 if there is none, or npos if IN ends before it does.
+size_t EscapeAt(std::string_view in, size_t i) {
+  if (in[i] != '\x1b') return 0;
+  if (i + 1 >= in.size()) return std::string_view::npos;
+  if (in[i + 1] != '[') return 0;
+  for (size_t j = i + 2; j < in.size() && j < i + 64; ++j) {
+    unsigned char c = static_cast<unsigned char>(in[j]);
+    if (c >= 0x40 && c <= 0x7e) return j + 1 - i;
+    if (c < 0x20 || c > 0x3f) return 0;  // not a CSI after all
+  }
+  return in.size() - i < 64 ? std::string_view::npos : 0;
 }
 
 }  // namespace
@@ -42,7 +69,33 @@ SecretMasker::SecretMasker(const std::vector<std::string>& secrets) {
     std::string trimmed = s;
     while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r')) trimmed.pop_back();
     if (trimmed != s) add(Base64Encode(trimmed));
+    for (size_t shift = 0; shift < 3; ++shift) {
+      std::string core = Base64Core(trimmed, shift);
+      add(core);
+      std::string url_safe = core;  // base64url (JWTs, many tokens)
+      std::replace(url_safe.begin(), url_safe.end(), '+', '-');
+      std::replace(url_safe.begin(), url_safe.end(), '/', '_');
+      add(url_safe);
+    }
+    // `base64` wraps at 76 columns, `openssl base64` at 64: a long secret's
+    // encoding spans lines. The whole wrapped text, and each full line of it
+    // (a partial last line is too short to stand for the secret alone).
+    for (size_t width : {size_t{76}, size_t{64}}) {
+      std::string encoded = Base64Core(trimmed, 0);
+      if (encoded.size() <= width) continue;
+      std::string wrapped;
+      for (size_t at = 0; at < encoded.size(); at += width) {
+        std::string line = encoded.substr(at, width);
+        if (at > 0) wrapped += '\n';
+        wrapped += line;
+        if (line.size() == width) add(line);
+      }
+      add(wrapped);
+    }
     add(UrlEncode(s));
+    add(UrlEncode(s, true));
+    add(UrlEncode(s, false, true));
+    add(UrlEncode(s, true, true));
     size_t start = 0;
     while (start < s.size()) {
       size_t nl = s.find('\n', start);
@@ -92,7 +145,73 @@ size_t SecretMasker::Undecided(std::string_view in, size_t from) const {
   return in.size();
 }
 
+std::string_view SecretMasker::MaskEscaped(std::string_view in, bool at_end, size_t* consumed) {
+  // The visible text (escape sequences taken out) and where each of its
+  // bytes is in IN; an escape sequence that IN ends inside is held back.
+  visible_.clear();
+  where_.clear();
+  size_t held = in.size();
+  for (size_t i = 0; i < in.size();) {
+    size_t esc = EscapeAt(in, i);
+    if (esc == std::string_view::npos) {
+      if (!at_end) {
+        held = i;
+        break;
+      }
+      esc = 0;
+    }
+    if (esc > 0) {
+      i += esc;
+      continue;
+    }
+    visible_.push_back(in[i]);
+    where_.push_back(i);
+    ++i;
+  }
+  std::string_view v = visible_;
+  size_t limit = at_end ? v.size() : Undecided(v, 0);
+  // Where the held-back part starts in IN: at its first visible byte (an
+  // escape sequence before it is written now), or at the incomplete escape.
+  size_t in_limit = limit < v.size() ? std::min(where_[limit], held) : held;
+  out_.clear();
+  size_t pos = 0;  // IN before it is in out_
+  for (size_t s = 0; s + 1 < v.size() && s < limit;) {
+    size_t length = MatchAt(v, s);
+    if (length == 0) {
+      ++s;
+      continue;
+    }
+    // Visible bytes from where_[s] to the last one matched become the mask;
+    // escape sequences among them stay, so the colours are what they were.
+    size_t first = where_[s], last = where_[s + length - 1];
+    out_.append(in.substr(pos, first - pos));
+    out_.append(kMask);
+    for (size_t i = first; i <= last;) {
+      size_t esc = EscapeAt(in, i);
+      if (esc > 0 && esc != std::string_view::npos) {
+        out_.append(in.substr(i, esc));
+        i += esc;
+      } else {
+        ++i;
+      }
+    }
+    pos = last + 1;
+    s += length;
+    if (s > limit) {
+      limit = Undecided(v, s);
+      in_limit = limit < v.size() ? std::min(where_[limit], held) : held;
+    }
+  }
+  in_limit = std::max(in_limit, pos);
+  out_.append(in.substr(pos, in_limit - pos));
+  *consumed = in_limit;
+  return out_;
+}
+
 std::string_view SecretMasker::Mask(std::string_view in, bool at_end, size_t* consumed) {
+  // Colour codes may split a secret ("\e[1mpass\e[0mword"): output that has
+  // an escape character is matched on its visible text instead.
+  if (std::memchr(in.data(), '\x1b', in.size())) return MaskEscaped(in, at_end, consumed);
   // One pass: the earliest position where a pattern matches, and there the
   // longest one (patterns are sorted longest first). Where a pattern could
   // still match with the bytes that come next, nothing is decided: the rest

@@ -1,7 +1,9 @@
-// Secret masking for a run's output: every configured secret, its base64 and
-// URL-encoded forms and each line (of 4 bytes or more) of a multi-line secret
-// become "***" before the bytes reach the log, also when a secret is split
-// across two reads. Used by the supervisor, so nothing unmasked is ever
+// Secret masking for a run's output: every configured secret, its base64
+// forms (also inside a longer encoding, like HTTP Basic's `user:SECRET`, as
+// base64url, and wrapped at 76 or 64 columns), its URL-encoded forms (%2F
+// and %2f, space as + or %20) and each line (of 4 bytes or more) of a
+// multi-line secret become "***" before the bytes reach the log, also when a
+// secret is split across two reads or by ANSI colour codes. Used by the supervisor, so nothing unmasked is ever
 // stored or streamed.
 //
 // To catch a split secret, Feed holds back a tail that could be the start of
@@ -36,6 +38,9 @@ class SecretMasker {
   // IN masked, up to *CONSUMED (the rest is held back unless AT_END): a view
   // into IN if nothing in it was masked, else into out_.
   std::string_view Mask(std::string_view in, bool at_end, size_t* consumed);
+  // Mask for output with escape sequences: matched on the text without them,
+  // and those inside a masked secret kept (after the mask).
+  std::string_view MaskEscaped(std::string_view in, bool at_end, size_t* consumed);
   // The first position from FROM on where the rest of IN is the start of a
   // pattern (longer than the rest), or IN's size.
   size_t Undecided(std::string_view in, size_t from) const;
@@ -60,6 +65,8 @@ class SecretMasker {
   std::vector<uint64_t> sampled_pairs_ = std::vector<uint64_t>(65536 / 64);
   std::string pending_;
   std::string out_;
+  std::string visible_;        // MaskEscaped's visible text
+  std::vector<size_t> where_;  // and where each of its bytes is in its input
 };
 
 }  // namespace jenky

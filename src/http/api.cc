@@ -98,7 +98,61 @@ bool HasControlChars(std::string_view s) {
 
 Api::Api(Engine& engine, std::string web_dir, std::function<void()> restart)
     : engine_(engine), web_dir_(std::move(web_dir)), restart_(std::move(restart)),
-      auth_failures_(engine.config().server.max_auth_failures) {}
+      auth_failures_(engine.config().server.max_auth_failures),
+      hook_failures_(engine.config().server.max_auth_failures) {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) == 0) machine_name_ = name;
+}
+
+const SitePolicy& Api::Policy() {
+  const ServerConfig& s = engine_.config().server;
+  if (!policy_made_ || s.public_url != policy_public_url_ || s.allowed_hosts != policy_hosts_ ||
+      s.allowed_origins != policy_origins_ || s.trusted_proxies != policy_proxies_) {
+    policy_ = SitePolicy(s, machine_name_);
+    auto proxies = AddressSet::Parse(s.trusted_proxies);  // checked when the config loaded
+    proxies_ = proxies.ok() ? *proxies : AddressSet();
+    policy_proxies_ = s.trusted_proxies;
+    policy_public_url_ = s.public_url;
+    policy_hosts_ = s.allowed_hosts;
+    policy_origins_ = s.allowed_origins;
+    policy_made_ = true;
+  }
+  return policy_;
+}
+
+std::string Api::Caller(const Exchange& ex) {
+  Policy();  // proxies_ follows reloads with it
+  return ClientAddress(ex.remote().to_string(), ex.Header("X-Forwarded-For"), proxies_);
+}
+
+net::awaitable<bool> Api::Guard(Exchange& ex, bool webhook, bool health) {
+  const Request& req = ex.req();
+  std::string host = ex.Header("Host"), origin = ex.Header("Origin"),
+              fetch_site = ex.Header("Sec-Fetch-Site"), type = ex.Header("Content-Type");
+  GuardInput in;
+  in.method = req.method_string();
+  in.host = host;
+  in.origin = origin;
+  in.sec_fetch_site = fetch_site;
+  in.content_type = type;
+  in.has_body = req.body().find_first_not_of(" \t\r\n") != std::string::npos;
+  in.secure = ex.secure();
+  in.webhook = webhook;
+  in.health = health;
+  GuardVerdict v = CheckRequest(Policy(), in);
+  if (v == GuardVerdict::kOk) co_return true;
+  GuardAnswer a = AnswerFor(v, in);
+  if (v != GuardVerdict::kNotJson) {
+    int64_t held_back = 0;
+    std::string caller = Caller(ex);
+    if (rejection_log_.Allow(caller, NowMillis(), &held_back)) {
+      LogWarning("{} {} from {} refused: {}{}", std::string(req.method_string()), ex.path(), caller,
+                 a.message, held_back ? fmt::format(" ({} more not logged)", held_back) : "");
+    }
+  }
+  co_await ex.SendError(static_cast<http::status>(a.status), a.code, a.message);
+  co_return false;
+}
 
 Principal Api::Authenticate(const Exchange& ex) {
   const Config& c = engine_.config();
@@ -112,7 +166,7 @@ Principal Api::Authenticate(const Exchange& ex) {
       if (ConstantTimeEquals(hash, t.sha256)) match = &t;
     }
     if (match) return {match->name, match->scopes};
-    auth_failures_.RecordFailure(ex.remote().to_string(), NowMillis());
+    auth_failures_.RecordFailure(Caller(ex), NowMillis());
     return {};
   }
   std::string cookie = CookieValue(ex.Header("Cookie"), kCookie);
@@ -167,7 +221,10 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
                                       std::string(ex.req().method_string()), ex.path(), allow));
   };
 
-  if (parts.size() == 1 && parts[0] == "healthz") {
+  bool is_hook = parts.size() == 2 && parts[0] == "hooks";
+  bool is_health = parts.size() == 1 && parts[0] == "healthz";
+  if (!co_await Guard(ex, is_hook, is_health)) co_return;
+  if (is_health) {
     if (!get) co_return co_await not_allowed("GET");
     Response res{http::status::ok, ex.req().version()};
     res.set(http::field::content_type, "text/plain; charset=utf-8");
@@ -195,8 +252,8 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
   const std::string& kind = parts[2];
   if (kind == "session" && parts.size() == 3) co_return co_await Session(ex);
 
-  if (!co_await CheckRateLimit(ex)) co_return;
   Principal p = Authenticate(ex);
+  if (p.scopes == 0 && !co_await CheckRateLimit(ex, auth_failures_)) co_return;
   if (kind == "version" && parts.size() == 3) {
     if (!get) co_return co_await not_allowed("GET");
     if (!co_await Require(ex, p, kScopeRead)) co_return;
@@ -391,6 +448,9 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
       if (t.ref.empty() || t.ref.size() > 255 || HasControlChars(t.ref)) {
         co_return co_await ex.SendError(http::status::bad_request, "bad_request",
                                         "ref must be 1-255 printable characters, like refs/heads/main");
+      }
+      if (std::string why = RefProblem(t.ref); !why.empty()) {
+        co_return co_await ex.SendError(http::status::bad_request, "bad_request", why);
       }
       if (t.ref.rfind("refs/heads/", 0) == 0) t.branch = t.ref.substr(11);
       else if (t.ref.find('/') == std::string::npos) {
@@ -711,7 +771,6 @@ net::awaitable<void> Api::Session(Exchange& ex) {
     co_return co_await ex.SendError(http::status::method_not_allowed, "method_not_allowed",
                                     "use POST to sign in, GET to see who you are, DELETE to sign out");
   }
-  if (!co_await CheckRateLimit(ex)) co_return;
   if (!co_await CheckJsonDepth(ex)) co_return;
   auto j = nlohmann::json::parse(ex.req().body(), nullptr, false);
   if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) {
@@ -728,8 +787,14 @@ net::awaitable<void> Api::Session(Exchange& ex) {
     if (ConstantTimeEquals(hash, t.sha256)) match = &t;
   }
   if (!match) {
-    LogWarning("sign-in with an unknown token from {}", ex.remote().to_string());
-    auth_failures_.RecordFailure(ex.remote().to_string(), NowMillis());
+    if (!co_await CheckRateLimit(ex, auth_failures_)) co_return;
+    std::string caller = Caller(ex);
+    int64_t held_back = 0;
+    if (rejection_log_.Allow(caller, NowMillis(), &held_back)) {
+      LogWarning("sign-in with an unknown token from {}{}", caller,
+                 held_back ? fmt::format(" ({} more refusals not logged)", held_back) : "");
+    }
+    auth_failures_.RecordFailure(caller, NowMillis());
     co_return co_await ex.SendError(http::status::unauthorized, "unauthorized", "unknown token");
   }
   // Expired sessions go when a new one comes; the map stays as small as the
@@ -810,31 +875,16 @@ net::awaitable<void> Api::ServeWebAsset(Exchange& ex) {
   co_await ex.Send(std::move(res));
 }
 
-bool Api::OriginAllowed(const Exchange& ex) const {
-  std::string origin = ex.Header("Origin");
-  if (origin.empty()) return true;  // not a browser: auth alone decides
-  std::string host = ex.Header("Host");
-  // The page jenky itself served (directly or through a proxy that keeps Host).
-  if (!host.empty() && (origin == "http://" + host || origin == "https://" + host)) return true;
-  const ServerConfig& server = engine_.config().server;
-  if (!server.public_url.empty()) {
-    std::string_view pub = server.public_url;
-    size_t scheme = pub.find("://");
-    size_t path = pub.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
-    if (origin == pub.substr(0, path)) return true;
-  }
-  for (const auto& allowed : server.allowed_origins) {
-    if (origin == allowed) return true;
-  }
-  return false;
-}
-
 net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, const std::string& name) {
-  if (!co_await CheckRateLimit(ex)) co_return;
   Principal p = Authenticate(ex);
+  if (p.scopes == 0 && !co_await CheckRateLimit(ex, auth_failures_)) co_return;
   if (!co_await Require(ex, p, kScopeRead)) co_return;
-  if (!OriginAllowed(ex)) {
-    LogWarning("WebSocket from {} refused: Origin {} is not allowed", ex.remote().to_string(),
+  // A WebSocket has no same-origin rule: a page elsewhere could read live
+  // logs through the visitor's cookie. Host does not vouch for the origin
+  // unless it named this server (request_guard.h).
+  std::string origin = ex.Header("Origin");
+  if (!origin.empty() && !Policy().OriginAllowed(origin, ex.Header("Host"), ex.secure())) {
+    LogWarning("WebSocket from {} refused: Origin {} is not allowed", Caller(ex),
                ex.Header("Origin"));
     co_return co_await ex.SendError(http::status::forbidden, "forbidden_origin",
                                     fmt::format("Origin {} is not allowed; add it to [server] "
@@ -910,8 +960,8 @@ net::awaitable<void> Api::LogSocketRoute(Exchange& ex, bool project_stream, cons
   hub_->Accept(stream.ReleaseSocket(), std::move(tls), std::move(leftover), ex.req(), std::move(o));
 }
 
-net::awaitable<bool> Api::CheckRateLimit(Exchange& ex) {
-  int64_t wait_ms = auth_failures_.RetryAfterMs(ex.remote().to_string(), NowMillis());
+net::awaitable<bool> Api::CheckRateLimit(Exchange& ex, RateLimiter& limiter) {
+  int64_t wait_ms = limiter.RetryAfterMs(Caller(ex), NowMillis());
   if (wait_ms == 0) co_return true;
   ex.extra_headers().emplace_back("Retry-After", std::to_string((wait_ms + 999) / 1000));
   co_await ex.SendError(http::status::too_many_requests, "rate_limited",
@@ -934,7 +984,7 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
   }
   // A copy: a reload (SIGHUP) may replace the configuration while we wait.
   const WebhookConfig config = *p->webhook;
-  std::string remote = ex.remote().to_string();
+  std::string remote = Caller(ex);
   int64_t now = NowMillis();
   Delivery record;
   record.project = project;
@@ -942,13 +992,6 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
   record.provider = config.provider;
   record.remote = remote;
 
-  if (!co_await CheckRateLimit(ex)) {
-    record.result = "rejected";
-    record.status = 429;
-    record.reason = "too many failed signatures from this address";
-    engine_.RecordDelivery(record);
-    co_return;
-  }
   HookRequest req;
   req.header = [&ex](std::string_view name) { return ex.Header(name); };
   req.body = ex.req().body();
@@ -977,7 +1020,16 @@ net::awaitable<void> Api::Hook(Exchange& ex, const std::string& project) {
   };
   switch (v.kind) {
     case VerdictKind::kUnauthorized:
-      auth_failures_.RecordFailure(remote, now);
+      // Only deliveries that fail their signature are limited: a correctly
+      // signed one from the same address (a forge's, a proxy's) never is.
+      if (!co_await CheckRateLimit(ex, hook_failures_)) {
+        record.result = "rejected";
+        record.status = 429;
+        record.reason = "too many failed signatures from this address";
+        engine_.RecordDelivery(record);
+        co_return;
+      }
+      hook_failures_.RecordFailure(remote, now);
       co_return co_await reject(http::status::unauthorized, "bad_signature");
     case VerdictKind::kBadRequest:
       co_return co_await reject(http::status::bad_request, "bad_request");

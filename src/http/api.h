@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 
+#include "util/client_address.h"
+#include "http/request_guard.h"
 #include "http/server.h"
 #include "server/engine.h"
 #include "util/rate_limiter.h"
@@ -51,11 +53,20 @@ class Api {
   net::awaitable<void> ListDeliveries(Exchange& ex, const std::string& project);
   net::awaitable<void> ServeWebAsset(Exchange& ex);
   net::awaitable<void> LogSocketRoute(Exchange& ex, bool project_stream, const std::string& name);
-  bool OriginAllowed(const Exchange& ex) const;
+  // The Host, Origin and Content-Type rules of http/request_guard.h; sends
+  // the refusal and returns false when EX breaks one.
+  net::awaitable<bool> Guard(Exchange& ex, bool webhook, bool health);
+  // The policy for the configuration in force (rebuilt after a reload).
+  const SitePolicy& Policy();
   // 400 if the request body nests JSON deeper than [server] max_json_depth.
   net::awaitable<bool> CheckJsonDepth(Exchange& ex);
-  // 429 with Retry-After if this address used up its failed-auth allowance.
-  net::awaitable<bool> CheckRateLimit(Exchange& ex);
+  // 429 with Retry-After if the caller used up its failed-auth allowance in
+  // LIMITER. Asked only of requests that did not prove a credential: a valid
+  // token, session or signature is never refused by it (behind a proxy every
+  // user shares one address with whoever guesses).
+  net::awaitable<bool> CheckRateLimit(Exchange& ex, RateLimiter& limiter);
+  // Who sent EX: the peer, or a trusted proxy's X-Forwarded-For.
+  std::string Caller(const Exchange& ex);
 
   Engine& engine_;
   class LogHub* hub_ = nullptr;
@@ -68,7 +79,15 @@ class Api {
     int64_t expires_at;  // unix ms
   };
   std::map<std::string, SessionEntry> sessions_;  // sha256(session id) -> entry
-  RateLimiter auth_failures_;
+  std::string machine_name_;
+  SitePolicy policy_;
+  // What policy_ was made from, to notice a reload.
+  std::string policy_public_url_;
+  std::vector<std::string> policy_hosts_, policy_origins_, policy_proxies_;
+  AddressSet proxies_;
+  bool policy_made_ = false;
+  RateLimiter auth_failures_;  // tokens, sessions, sign-ins
+  RateLimiter hook_failures_;  // webhook signatures: a flood of unsigned posts is its own
   LogThrottle rejection_log_{30};  // per address: a flood must not flood the journal
 };
 

@@ -705,7 +705,7 @@ void LogHub::Shutdown() {
     if (v->phase() == Viewer::Phase::kStreaming && v->options().project.empty()) {
       reason += fmt::format(" with ?offset={}", v->offset());
     }
-    v->Close(static_cast<uint16_t>(WsClose::kGoingAway), reason);
+    v->Close(static_cast<uint16_t>(WsClose::kServiceRestart), reason);
     v->Pump();
   }
 }

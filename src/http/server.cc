@@ -28,16 +28,23 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 // The answer to a connection over max_connections, sent without a session
 // (which is what the limit saves) and without waiting: if the client's
 // receive window is full it just gets the close.
-void RefuseConnection(tcp::socket& socket, int limit) {
-  std::string body = fmt::format(
-      "{{\"error\":{{\"code\":\"unavailable\",\"message\":\"the server has its limit of {} "
-      "open connections ([server] max_connections); retry later\"}}}}\n", limit);
+// A 503 written without waiting, then the close; what the client sent so far
+// is read first, so the kernel sends a FIN after the answer, not a reset.
+void Refuse(int fd, std::string_view message) {
+  char sink[4096];
+  (void)::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+  std::string body = fmt::format("{{\"error\":{{\"code\":\"unavailable\",\"message\":\"{}\"}}}}\n",
+                                 message);
   std::string answer = fmt::format(
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
       "Connection: close\r\nContent-Length: {}\r\n\r\n{}", body.size(), body);
-  (void)::send(socket.native_handle(), answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_WR);
+}
+
+void RefuseConnection(tcp::socket& socket, std::string_view message) {
+  Refuse(socket.native_handle(), message);
   boost::system::error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_send, ignored);
   socket.close(ignored);
 }
 
@@ -131,6 +138,7 @@ std::string Exchange::Header(std::string_view name) const {
 
 net::awaitable<void> Exchange::Send(Response res) {
   responded_ = true;
+  if (stopping_ && *stopping_) keep_alive_ = false;
   res.version(req_.version());
   res.keep_alive(keep_alive_);
   res.set(http::field::server, "jenky");
@@ -167,7 +175,10 @@ net::awaitable<void> Exchange::SendError(http::status status, std::string code,
 HttpServer::HttpServer(net::io_context& io, Handler handler, HttpLimits limits)
     : io_(io), handler_(std::move(handler)), limits_(limits) {}
 
-HttpServer::~HttpServer() { Stop(); }
+HttpServer::~HttpServer() {
+  Stop();
+  if (reserve_fd_ >= 0) close(reserve_fd_);
+}
 
 Result<tcp::endpoint> HttpServer::Listen(const std::string& host, int port) {
   boost::system::error_code ec;
@@ -219,39 +230,96 @@ Result<tcp::endpoint> HttpServer::Adopt(int fd) {
 }
 
 void HttpServer::Stop() {
+  stopping_ = true;
   for (auto& a : acceptors_) {
     boost::system::error_code ec;
     a->close(ec);
   }
+  // Their sessions see the read aborted, close and end.
+  for (HttpStream* s : idle_) {
+    boost::system::error_code ec;
+    s->socket().cancel(ec);
+  }
+}
+
+void HttpServer::AnswerWhileOutOfDescriptors(tcp::acceptor& acceptor) {
+  if (reserve_fd_ < 0) return;
+  close(reserve_fd_);
+  int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) {
+    Refuse(fd, "jenky has run out of file descriptors (see `ulimit -n`, LimitNOFILE=); retry later");
+    close(fd);
+  }
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 net::awaitable<void> HttpServer::Accept(tcp::acceptor& acceptor) {
+  if (reserve_fd_ < 0) reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kTuple);
     if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
-      // EMFILE and friends: back off a little instead of spinning.
-      LogWarning("accept: {}", ec.message());
+      LogWarning("accept: {}", ec.message());  // (repeats are folded: util/logger.h)
+      if (ec == boost::system::errc::too_many_files_open ||
+          ec == boost::system::errc::too_many_files_open_in_system) {
+        // The connection waiting would wait as long as descriptors are out
+        // (a health check among them): answer it now, through the reserve.
+        AnswerWhileOutOfDescriptors(acceptor);
+      }
+      // Back off a little instead of spinning.
       net::steady_timer t(io_, std::chrono::milliseconds(50));
       co_await t.async_wait(kTuple);
       continue;
     }
     if (connections_ >= limits_.max_connections) {
-      RefuseConnection(socket, limits_.max_connections);
+      RefuseConnection(socket, fmt::format("the server has its limit of {} open connections "
+                                           "([server] max_connections); retry later",
+                                           limits_.max_connections));
       continue;
+    }
+    // Per address, except loopback (a proxy on this machine) and trusted proxies.
+    std::string counted_as;
+    if (limits_.max_connections_per_address > 0) {
+      boost::system::error_code pec;
+      net::ip::address peer = socket.remote_endpoint(pec).address();
+      bool loopback = peer.is_loopback() ||
+                      (peer.is_v6() && peer.to_v6().is_v4_mapped() &&
+                       net::ip::make_address_v4(net::ip::v4_mapped, peer.to_v6()).is_loopback());
+      if (!pec && !(loopback && limits_.exempt_loopback)) {
+        std::string address = peer.to_string();
+        if (!limits_.exempt.Contains(address)) counted_as = std::move(address);
+      }
+      if (!counted_as.empty() && per_address_[counted_as] >= limits_.max_connections_per_address) {
+        int64_t held_back = 0;
+        if (refusal_log_.Allow(counted_as, NowMillis(), &held_back)) {
+          LogWarning("connection from {} refused: it has {} open ([server] "
+                     "max_connections_per_address){}", counted_as,
+                     limits_.max_connections_per_address,
+                     held_back ? fmt::format(" ({} more refused)", held_back) : "");
+        }
+        RefuseConnection(socket, fmt::format("this address has its limit of {} open connections "
+                                             "([server] max_connections_per_address); retry later",
+                                             limits_.max_connections_per_address));
+        continue;
+      }
     }
     // Not inherited by a re-executed jenky (upgrade): its clients must see EOF.
     fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
-    net::co_spawn(io_, Session(std::move(socket)), net::detached);
+    net::co_spawn(io_, Session(std::move(socket), std::move(counted_as)), net::detached);
   }
 }
 
-net::awaitable<void> HttpServer::Session(tcp::socket socket) {
+net::awaitable<void> HttpServer::Session(tcp::socket socket, std::string counted_as) {
   ++connections_;
+  if (!counted_as.empty()) ++per_address_[counted_as];
   struct Count {
-    int& n;
-    ~Count() { --n; }
-  } count{connections_};
+    HttpServer& server;
+    const std::string& address;
+    ~Count() {
+      --server.connections_;
+      if (!address.empty() && --server.per_address_[address] <= 0) server.per_address_.erase(address);
+    }
+  } count{*this, counted_as};
   boost::system::error_code peer_ec;
   net::ip::address peer = socket.remote_endpoint(peer_ec).address();
   std::shared_ptr<const TlsContext> tls = tls_;  // this connection's, whatever a reload does
@@ -320,9 +388,12 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
     // Wait for the start of a request (idle keep-alive), then give the whole
     // request a deadline of its own.
     if (!first && buffer.size() == 0) {
+      if (stopping_) break;
       stream.expires_after(limits_.idle_timeout);
+      idle_.insert(&stream);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
-      if (ec) break;
+      idle_.erase(&stream);
+      if (ec) break;  // cancelled by Stop, or the client went
       buffer.commit(n);
     }
     first = false;
@@ -366,7 +437,26 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
       co_await ex.SendError(status, code, message);
       break;
     }
+    // A Transfer-Encoding whose last coding is not chunked leaves the body's
+    // end unknown: Beast then reads no body, and the body's bytes would be
+    // parsed as the next request (smuggling past a proxy that reads it
+    // otherwise). RFC 9112 section 6.3: answer 400 and close.
+    bool chunked = parser.chunked();
     Request req = parser.release();
+    if (!chunked && req.find(http::field::transfer_encoding) != req.end()) {
+      LogWarning("{} {} from {} rejected: Transfer-Encoding '{}'", std::string(req.method_string()),
+                 std::string(req.target()), remote ? remote->to_string() : std::string("?"),
+                 std::string(req[http::field::transfer_encoding]));
+      Request dummy{http::verb::get, "/", 11};
+      Exchange refused(dummy, stream, limits_);
+      refused.set_keep_alive(false);
+      co_await refused.SendError(
+          http::status::bad_request, "bad_request",
+          fmt::format("Transfer-Encoding '{}' is not supported: send the body with Content-Length, "
+                      "or with Transfer-Encoding: chunked",
+                      std::string(req[http::field::transfer_encoding])));
+      break;
+    }
     if (req.target().size() > limits_.target_bytes) {
       Request dummy{http::verb::get, "/", 11};
       Exchange refused(dummy, stream, limits_);
@@ -377,6 +467,7 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
       break;
     }
     Exchange ex(req, stream, limits_, &buffer, remote);
+    ex.set_stopping_flag(&stopping_);
     bool failed = false;
     try {
       co_await handler_(ex);
@@ -394,7 +485,7 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
       break;
     }
     if (ex.stream_taken()) co_return;  // upgraded: the new owner has closed it
-    if (!ex.keep_alive()) break;
+    if (!ex.keep_alive() || stopping_) break;
   }
   co_await stream.Close(limits_.write_timeout);
 }

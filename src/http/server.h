@@ -19,10 +19,13 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "util/client_address.h"
 #include "http/net.h"
 #include "util/rate_limiter.h"
 #include "util/status.h"
@@ -41,6 +44,11 @@ struct HttpLimits {
   std::chrono::seconds write_timeout{30};
   std::chrono::milliseconds handshake_timeout{10000};  // TLS: ClientHello to Finished
   int max_connections = 20000;
+  // Open connections from one address; loopback (a reverse proxy on this
+  // machine) and EXEMPT (trusted_proxies) are not counted. 0 = no limit.
+  int max_connections_per_address = 256;
+  AddressSet exempt;
+  bool exempt_loopback = true;
 };
 
 using Request = http::request<http::string_body>;
@@ -93,6 +101,8 @@ class Exchange {
   }
   bool stream_taken() const { return taken_; }
   void mark_responded() { responded_ = true; }
+  // Set by the server: while it stops, every answer says Connection: close.
+  void set_stopping_flag(const bool* stopping) { stopping_ = stopping; }
   // Headers every response gets (set by the API layer, e.g. Set-Cookie).
   std::vector<std::pair<std::string, std::string>>& extra_headers() { return extra_headers_; }
 
@@ -108,6 +118,7 @@ class Exchange {
   bool responded_ = false;
   bool taken_ = false;
   bool bad_path_ = false;
+  const bool* stopping_ = nullptr;
   std::vector<std::pair<std::string, std::string>> extra_headers_;
 };
 
@@ -128,7 +139,9 @@ class HttpServer {
   // Serves HTTPS with CTX on connections accepted from now on; null: plain HTTP.
   void SetTls(std::shared_ptr<const TlsContext> ctx) { tls_ = std::move(ctx); }
   bool tls() const { return tls_ != nullptr; }
-  // Stops accepting; open connections finish their current request.
+  // Stops accepting. Requests in flight are answered with Connection: close;
+  // connections waiting for their next request (keep-alive) are closed now,
+  // so no client goes on talking to a server that is going away.
   void Stop();
   int connections() const { return connections_; }
   // The first listening socket's descriptor, -1 if none.
@@ -136,7 +149,10 @@ class HttpServer {
 
  private:
   net::awaitable<void> Accept(tcp::acceptor& acceptor);
-  net::awaitable<void> Session(tcp::socket socket);
+  net::awaitable<void> Session(tcp::socket socket, std::string counted_as);
+  // Out of descriptors: answers one waiting connection 503 through the
+  // reserved descriptor, so clients (health checks) get an answer, not a wait.
+  void AnswerWhileOutOfDescriptors(tcp::acceptor& acceptor);
   net::awaitable<void> Serve(HttpStream& stream, const net::ip::address* peer);
   net::awaitable<void> RefusePlainHttp(HttpStream& stream);
 
@@ -145,8 +161,13 @@ class HttpServer {
   HttpLimits limits_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   int connections_ = 0;
+  std::unordered_map<std::string, int> per_address_;  // connections by counted address
+  int reserve_fd_ = -1;  // /dev/null, closed to make room for one accept when out
+  bool stopping_ = false;
+  std::set<HttpStream*> idle_;  // sessions waiting for their next request
   std::shared_ptr<const TlsContext> tls_;
-  LogThrottle tls_log_{20};  // handshake failures: scanners must not flood the journal
+  LogThrottle tls_log_{20};
+  LogThrottle refusal_log_{20};  // per-address cap refusals  // handshake failures: scanners must not flood the journal
 };
 
 }  // namespace jenky

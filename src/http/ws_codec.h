@@ -36,6 +36,9 @@ enum class WsClose : uint16_t {
   kPolicy = 1008,
   kTooBig = 1009,
   kInternalError = 1011,
+  // The server is stopping or restarting (RFC 6455 registry): reconnect,
+  // to the next server. Sent on stop and on upgrade.
+  kServiceRestart = 1012,
 };
 
 // Sec-WebSocket-Accept for a client's Sec-WebSocket-Key.

@@ -22,6 +22,7 @@
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/logger.h"
+#include "util/secret_env.h"
 #include "util/time.h"
 
 extern char** environ;
@@ -349,6 +350,24 @@ std::map<std::string, std::string> Engine::ServerEnv(const ProjectConfig* p) con
   return env;
 }
 
+std::vector<std::string> Engine::MaskedValues() const {
+  // Every project's, not only the run's own: a script that reads another
+  // project's secret by other means must not be able to print it either.
+  std::set<std::string> values;
+  for (const auto& p : config_.projects) {
+    for (const auto& [name, value] : p.secrets) values.insert(value);
+    if (p.webhook && !p.webhook->secret.empty()) values.insert(p.webhook->secret);
+  }
+  // Token and webhook values the server read from its environment.
+  for (auto& v : WithheldValues()) values.insert(std::move(v));
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    // Shorter ones would mask ordinary text (config refuses them for secrets).
+    if (v.size() >= 4 && v.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(v);
+  }
+  return out;
+}
+
 std::vector<std::string> Engine::ScriptEnv(const ProjectConfig& p, const Run& r) const {
   std::map<std::string, std::string> env = ServerEnv(&p);
   for (const auto& [k, v] : p.env) env[k] = v;
@@ -444,8 +463,7 @@ void Engine::StartRun(int64_t id) {
   spec.kill_grace_ms = config_.server.kill_grace.count();
   spec.max_log_bytes = MaxLogBytesOf(config_.server, *p);
   spec.staged = staged;
-  for (const auto& [name, value] : p->secrets) spec.secrets.push_back(value);
-  if (p->webhook && !p->webhook->secret.empty()) spec.secrets.push_back(p->webhook->secret);
+  spec.secrets = MaskedValues();
 
   if (spare_.pid <= 0) return FailToStart(a, "cannot start a supervisor process");
   Spare sup = std::exchange(spare_, Spare{});

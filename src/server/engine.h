@@ -146,6 +146,8 @@ class Engine {
   bool HandOffToWarmShell(Spare& sup, const RunSpec& spec);
   // Lets the spare go (it exits; its stage, if still its own, goes with it).
   void DropSpare();
+  // The values a run's log masks: every configured secret of every project.
+  std::vector<std::string> MaskedValues() const;
   std::vector<std::string> ScriptEnv(const ProjectConfig& p, const Run& r) const;
   // The server's environment less what scripts do not get (P's own secrets
   // they do; with no P, no secret at all): what runs and spares start from.

@@ -20,6 +20,7 @@
 #include "store/store.h"
 #include "util/fs.h"
 #include "util/logger.h"
+#include "util/secret_env.h"
 #include "util/systemd.h"
 
 namespace jenky {
@@ -47,6 +48,25 @@ bool LoadConfig(const std::string& explicit_path, Config& out) {
   }
   out = std::move(load.config);
   return true;
+}
+
+// Loopback, also as an IPv4-mapped IPv6 address (::ffff:127.0.0.1).
+bool IsLoopback(const net::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).is_loopback();
+  }
+  return a.is_loopback();
+}
+
+// "no [[tokens]] means loopback only" for a socket jenky did not bind itself
+// (systemd's, or its own from before an upgrade): refused like a --listen.
+Status CheckOpenWithoutTokens(const Config& config, const tcp::endpoint& bound) {
+  if (!config.tokens.empty() || IsLoopback(bound.address())) return Status::Ok();
+  return Status::Error(fmt::format(
+      "refusing to serve on {} (a socket passed by systemd) without [[tokens]]: anyone who can "
+      "reach it could deploy. Add a [[tokens]] entry to {} or make the socket listen on "
+      "127.0.0.1 (ListenStream=127.0.0.1:{} in jenky.socket)",
+      bound.address().to_string(), config.path.empty() ? "the config" : config.path, bound.port()));
 }
 
 std::string UrlFor(const tcp::endpoint& ep, bool tls) {
@@ -114,8 +134,12 @@ int BuildConfig(const ServeOptions& options, Config& config) {
 
 int Serve(const ServeOptions& options) {
   signal(SIGPIPE, SIG_IGN);
+  // Scripts run as this user: they must not read this process's memory or
+  // the environment it started with (util/secret_env.h).
+  HideProcessMemory();
   Config config;
   if (int rc = BuildConfig(options, config); rc != 0) return rc;
+  WithholdFromEnvironment(config.SecretEnvNames());
 
   const std::string& data_dir = config.server.data_dir;
   // A data directory jenky creates is its own (an existing one keeps its mode).
@@ -171,6 +195,7 @@ int Serve(const ServeOptions& options) {
     fcntl(3, F_SETFD, 0);
     setenv("LISTEN_FDS", "1", 1);
     setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+    RestoreForExec();  // the next jenky reads its secrets from the environment again
     // Everything else (server.lock included) is close-on-exec.
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -184,13 +209,15 @@ int Serve(const ServeOptions& options) {
   api.set_log_hub(&hub);
   // The next process loads the config (and the TLS pair) again: one that
   // would not start must not replace one that serves.
-  api.set_restart_check([&options] {
+  const tcp::endpoint* listening_ptr = nullptr;
+  api.set_restart_check([&options, &listening_ptr] {
     Config next;
     if (BuildConfig(options, next) != 0) {
       return Status::Error("the configuration does not load (the server log has its errors; "
                            "`jenky check` shows them): fix it and upgrade again; the running "
                            "jenky keeps serving");
     }
+    if (listening_ptr) return CheckOpenWithoutTokens(next, *listening_ptr);
     return Status::Ok();
   });
   hub_ptr = &hub;
@@ -198,6 +225,10 @@ int Serve(const ServeOptions& options) {
   limits.body_bytes = static_cast<uint64_t>(config.server.max_body_bytes);
   limits.target_bytes = static_cast<size_t>(config.server.max_url_bytes);
   limits.max_connections = config.server.max_connections;
+  limits.max_connections_per_address = config.server.max_connections_per_address;
+  if (auto proxies = AddressSet::Parse(config.server.trusted_proxies); proxies.ok()) {
+    limits.exempt = *proxies;
+  }
   limits.handshake_timeout = config.server.tls_handshake_timeout;
   HttpServer server(io, [&api](Exchange& ex) { return api.Handle(ex); }, limits);
   server.SetTls(config.server.tls);
@@ -213,15 +244,12 @@ int Serve(const ServeOptions& options) {
     LogError("{}", bound.status().message());
     return 1;
   }
-  // A socket systemd passes is bound where jenky.socket says, not where the
-  // config says: the same rule as for `listen` (BuildConfig) applies to it.
-  if (!passed.empty() && config.tokens.empty() && !bound->address().is_loopback()) {
-    LogError("refusing to serve on {} (the socket systemd passed) without [[tokens]]: jenky "
-             "serves without authentication only on a loopback address; add a [[tokens]] "
-             "entry to the config or set ListenStream= to 127.0.0.1:PORT in jenky.socket "
-             "(systemctl edit jenky.socket)", UrlFor(*bound, server.tls()));
+  if (Status s = CheckOpenWithoutTokens(config, *bound); !s.ok()) {
+    LogError("{}", s.message());
     return 1;
   }
+  const tcp::endpoint listening = *bound;
+  listening_ptr = &listening;
   std::string url = UrlFor(*bound, server.tls());
   LogInfo("listening on {}", url);
   LogTls(config.server, "");
@@ -265,7 +293,12 @@ int Serve(const ServeOptions& options) {
       SdNotify(fmt::format("RELOADING=1\nMONOTONIC_USEC={}",
                            ts.tv_sec * 1000000LL + ts.tv_nsec / 1000));
       Config fresh;
-      if (BuildConfig(options, fresh) == 0) {
+      Status open_check = Status::Ok();
+      if (BuildConfig(options, fresh) != 0) {
+        LogError("SIGHUP: the new configuration has errors (above); keeping the current one");
+      } else if (!(open_check = CheckOpenWithoutTokens(fresh, listening)).ok()) {
+        LogError("SIGHUP: {}; keeping the current configuration", open_check.message());
+      } else {
         // Renewed certificate files take effect here, for new connections;
         // open ones keep the pair they started with.
         if (static_cast<bool>(fresh.server.tls) != server.tls()) {
@@ -274,10 +307,9 @@ int Serve(const ServeOptions& options) {
         }
         server.SetTls(fresh.server.tls);
         LogTls(fresh.server, "SIGHUP: ");
+        WithholdFromEnvironment(fresh.SecretEnvNames());
         std::string note = engine.Reload(std::move(fresh));
         LogInfo("SIGHUP: configuration reloaded: {} project(s){}", engine.config().projects.size(), note);
-      } else {
-        LogError("SIGHUP: the new configuration has errors (above); keeping the current one");
       }
       SdNotify("READY=1\n" + status_line());
       signals.async_wait(on_signal);

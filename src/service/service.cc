@@ -1,5 +1,6 @@
 #include "service/service.h"
 
+
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -19,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "config/config.h"
 #include "exec/process.h"
 #include "http/client.h"
 #include "util/fs.h"
@@ -191,7 +193,39 @@ int ServicePrint(const ServiceOptions& o) {
   return 0;
 }
 
+// "no [[tokens]] means loopback only", before a socket is set up that breaks
+// it: jenky would refuse to start on it (serve.cc), so say so now.
+Status CheckListenNeedsTokens(const ServiceOptions& o) {
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(o.listen, host, port)) {
+    return Status::Error(fmt::format("--listen '{}' is not HOST:PORT; write it like 127.0.0.1:8080",
+                                     o.listen));
+  }
+  if (IsLoopbackHost(host)) return Status::Ok();
+  size_t tokens = 0;
+  if (PathExists(o.config)) {
+    ConfigLoad load = LoadConfigFile(o.config);
+    if (!load.ok()) {
+      return Status::Error(fmt::format("{} has errors (`jenky check --config {}` lists them); fix "
+                                       "them before installing a socket on {}",
+                                       o.config, o.config, o.listen));
+    }
+    tokens = load.config.tokens.size();
+  }
+  if (tokens > 0) return Status::Ok();
+  return Status::Error(fmt::format(
+      "refusing to listen on {} without [[tokens]] in {}: anyone who can reach that address "
+      "could deploy. Add a [[tokens]] entry there first (docs/security.md), or keep the "
+      "default --listen 127.0.0.1:8080 behind a reverse proxy",
+      o.listen, o.config));
+}
+
 int ServiceInstall(const ServiceOptions& o, bool dry_run) {
+  if (Status s = CheckListenNeedsTokens(o); !s.ok()) {
+    std::fprintf(stderr, "jenky: %s\n", s.message().c_str());
+    return 1;
+  }
   if (!dry_run) {
     for (Status s : {CheckRoot("jenky service install"), CheckSystemd()}) {
       if (!s.ok()) {

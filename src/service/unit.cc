@@ -33,6 +33,19 @@ Environment=PATH={path}
 WorkingDirectory={data_dir}
 {state}ConfigurationDirectory=jenky
 LimitNOFILE=65536
+# Files jenky and its deploys create are not for other users (logs, the
+# database, workspaces); scripts may widen their own umask.
+UMask=0027
+# Deliberately no ProtectProc=invisible: it hides every process its user may
+# not ptrace, and jenky's supervisors are not ptraceable (they hold secrets
+# their scripts must not read), so a restarted server could no longer find
+# the supervisors of the runs it adopts by their start time in /proc.
+# What even root through a deploy script's `sudo` cannot get: loading
+# modules, raw I/O, ptrace (it would read jenky's memory and secrets),
+# mounts and the rest of CAP_SYS_ADMIN, the clock, ... A script that needs one
+# of them under sudo: a drop-in with `CapabilityBoundingSet=` (which resets
+# the set) and then the ~ line below without that capability.
+CapabilityBoundingSet=~CAP_SYS_ADMIN CAP_SYS_PTRACE CAP_SYS_MODULE CAP_SYS_RAWIO CAP_SYS_BOOT CAP_SYS_TIME CAP_MKNOD CAP_MAC_ADMIN CAP_MAC_OVERRIDE CAP_SYSLOG CAP_WAKE_ALARM CAP_BLOCK_SUSPEND CAP_LINUX_IMMUTABLE CAP_BPF CAP_PERFMON CAP_SYS_PACCT CAP_SYS_TTY_CONFIG CAP_AUDIT_CONTROL CAP_AUDIT_READ CAP_IPC_OWNER CAP_LEASE CAP_CHECKPOINT_RESTORE
 # Deliberately no ProtectKernel*/ProtectClock/ProtectHostname/LockPersonality/
 # RestrictRealtime/SystemCallArchitectures: with a non-root User= each of them
 # implies NoNewPrivileges, which would stop deploy scripts from using sudo

@@ -5,9 +5,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <vector>
 
 #include "util/systemd.h"
+#include "util/time.h"
 
 namespace jenky {
 namespace {
@@ -38,9 +40,7 @@ std::vector<std::pair<std::string, std::string>> RunFields(std::string_view line
   return fields;
 }
 
-}  // namespace
-
-void LogLine(LogLevel level, std::string_view line) {
+void WriteLine(LogLevel level, std::string_view line) {
   static const bool journal = StderrIsJournal();
   // Under journald, send entries with fields; fall back to the stream.
   if (journal && JournalSend(static_cast<int>(level), line, RunFields(line))) return;
@@ -58,6 +58,39 @@ void LogLine(LogLevel level, std::string_view line) {
   // One write so concurrent lines never interleave; stderr is unbuffered anyway.
   ssize_t ignored = write(STDERR_FILENO, out.data(), out.size());
   (void)ignored;
+}
+
+}  // namespace
+
+std::vector<std::string> RepeatFilter::Take(LogLevel level, std::string_view line, int64_t now_ms) {
+  std::vector<std::string> out;
+  if (line == last_ && level == last_level_ && now_ms - last_written_ms_ < kRepeatWindowMs) {
+    ++repeats_;
+    return out;
+  }
+  if (repeats_ > 0) {
+    out.push_back(fmt::format("(the previous message was repeated {} more time{})", repeats_,
+                              repeats_ == 1 ? "" : "s"));
+  }
+  out.emplace_back(line);
+  last_.assign(line);
+  last_level_ = level;
+  last_written_ms_ = now_ms;
+  repeats_ = 0;
+  return out;
+}
+
+void LogLine(LogLevel level, std::string_view line) {
+  static std::mutex mu;
+  static RepeatFilter filter;
+  std::vector<std::string> lines;
+  {
+    std::lock_guard lock(mu);
+    lines = filter.Take(level, line, NowMillis());
+  }
+  for (size_t i = 0; i < lines.size(); ++i) {
+    WriteLine(i + 1 < lines.size() ? LogLevel::kInfo : level, lines[i]);
+  }
 }
 
 std::string RunTag(int64_t run_id, std::string_view project) {

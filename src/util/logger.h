@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -31,6 +32,24 @@ template <typename... Args>
 void LogError(fmt::format_string<Args...> f, Args&&... args) {
   LogLine(LogLevel::kError, fmt::format(f, std::forward<Args>(args)...));
 }
+
+// Repeats of one line (an `accept` failing while descriptors are out, a
+// scanner's identical requests) are not written one by one: a line equal to
+// the last one written is held back and counted, and the count is written
+// ("the previous message was repeated N times") before the next different
+// line, or with the same line once kRepeatWindowMs has passed.
+class RepeatFilter {
+ public:
+  static constexpr int64_t kRepeatWindowMs = 30'000;
+  // The lines to write for LINE at NOW_MS (none while it is a repeat).
+  std::vector<std::string> Take(LogLevel level, std::string_view line, int64_t now_ms);
+
+ private:
+  std::string last_;
+  LogLevel last_level_ = LogLevel::kInfo;
+  int64_t last_written_ms_ = 0;
+  int64_t repeats_ = 0;
+};
 
 // Prefix for run events: "run=42 project=taowai ".
 std::string RunTag(int64_t run_id, std::string_view project);

@@ -166,12 +166,39 @@ bool ParsePayload(const HookRequest& req, nlohmann::json& out, std::string& why)
   return true;
 }
 
+}  // namespace
+
+std::string RefProblem(std::string_view ref) {
+  static constexpr std::string_view kShell = "$`;|&<>(){}'\"\\!*?[]~^ \t";
+  size_t at = ref.find_first_of(kShell);
+  if (at != std::string_view::npos) {
+    return fmt::format("ref '{}' holds '{}', which a shell acts on; jenky refuses such refs so a "
+                       "script that uses $JENKY_REF unquoted cannot be made to run them",
+                       ref, ref[at] == '\t' ? std::string("\\t") : std::string(1, ref[at]));
+  }
+  for (size_t start = 0; start < ref.size();) {
+    if (ref[start] == '-') {
+      return fmt::format("ref '{}' has a part that starts with '-', which git and other commands "
+                         "would take for an option; jenky refuses such refs", ref);
+    }
+    size_t slash = ref.find('/', start);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return "";
+}
+
+namespace {
+
 // Applies the deletion, branch and value checks common to every provider.
 Verdict Finish(const WebhookConfig& config, Verdict v) {
   Trigger& t = v.trigger;
   if (t.ref.rfind("refs/heads/", 0) == 0) t.branch = t.ref.substr(11);
   if (t.ref.size() > 255 || !Printable(t.ref)) {
     return Reject(VerdictKind::kBadRequest, "ref must be at most 255 printable characters");
+  }
+  if (std::string why = RefProblem(t.ref); !why.empty()) {
+    return Reject(VerdictKind::kBadRequest, why);
   }
   if (t.actor.size() > 255 || !Printable(t.actor)) t.actor.clear();
   if (t.delivery.size() > 128 || !Printable(t.delivery)) {

@@ -51,6 +51,13 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data);
 
 // Branch filter globs: `*` matches within a path segment, `**` across `/`,
 // `?` one character. "main", "release/*", "feature/**".
+// Why REF (a ref or branch name from a delivery or a trigger) is refused, or
+// "" when it is fine: a component that starts with '-' (an option to git
+// checkout, to anything a script hands it to) or a character a shell acts
+// on ($ ` ; | & < > ( ) { } ' " \\ ! * ? [ ] ~ ^ and white space). Git allows
+// some of them; a script that uses $JENKY_REF unquoted would run them.
+std::string RefProblem(std::string_view ref);
+
 bool GlobMatch(std::string_view pattern, std::string_view text);
 
 }  // namespace jenky

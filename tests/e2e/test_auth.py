@@ -1,5 +1,8 @@
 """Tokens, scopes and the session cookie."""
 
+import os
+import subprocess
+
 import pytest
 
 import jenky_harness as h
@@ -89,6 +92,51 @@ def test_repeated_wrong_tokens_from_one_address_are_rate_limited(srv):
                                          "address; try again later")
     assert int(r.headers["Retry-After"]) >= 1
     assert srv.get("/healthz").status == 200
+    # Without any credential: limited too (the caller proves nothing).
+    assert srv.get("/api/v1/projects").status == 429
+
+
+def test_a_valid_credential_is_never_refused_by_someone_elses_guessing(srv, world):
+    """Behind a reverse proxy every user shares one address with whoever
+    guesses tokens: the limit must not lock the legitimate users out."""
+    while srv.get("/api/v1/projects", headers=bearer("guess")).status != 429:
+        pass
+    assert srv.get("/api/v1/projects", headers=bearer(READ_TOKEN)).status == 200
+    r = srv.request("POST", "/api/v1/session", body=f'{{"token": "{DEPLOY_TOKEN}"}}',
+                    headers={"Content-Type": "application/json"})
+    assert r.status == 200, r
+    cookie = r.headers["Set-Cookie"].split(";")[0]
+    assert srv.get("/api/v1/runs", headers={"Cookie": cookie}).status == 200
+    run = srv.trigger("p", headers=bearer(DEPLOY_TOKEN))
+    world.open_gate()
+    assert srv.wait_run(run["id"], headers=bearer(DEPLOY_TOKEN))["status"] == "succeeded"
+    # A wrong sign-in is still limited.
+    r = srv.request("POST", "/api/v1/session", body='{"token": "guess"}',
+                    headers={"Content-Type": "application/json"})
+    assert r.status == 429, r
+
+
+def test_forwarded_for_counts_only_from_trusted_proxies(world):
+    world.extra_env = {"E2E_TOKEN_FROM_ENV": ENV_TOKEN}
+    proxied = world.serve(project_toml("p", "true\n"), extra=TOKENS, server_toml=(
+        h.SERVER_TOML + 'max_auth_failures = 3\ntrusted_proxies = ["127.0.0.1"]\n'))
+    guesser = {"X-Forwarded-For": "198.51.100.7", **bearer("guess")}
+    while proxied.get("/api/v1/projects", headers=guesser).status != 429:
+        pass
+    # Another client behind the same proxy is not that guesser.
+    other = {"X-Forwarded-For": "198.51.100.8", **bearer("guess")}
+    assert proxied.get("/api/v1/projects", headers=other).status == 401
+    # A client's own X-Forwarded-For entry is not believed: the proxy's last one counts.
+    spoofed = {"X-Forwarded-For": "203.0.113.1, 198.51.100.7", **bearer("guess")}
+    assert proxied.get("/api/v1/projects", headers=spoofed).status == 429
+
+    direct = world.serve(project_toml("p", "true\n"), extra=TOKENS, data_dir=world.path("data2"),
+                         server_toml=h.SERVER_TOML + 'max_auth_failures = 3\n')
+    # Not from a trusted proxy: inventing a new address per request does not help.
+    statuses = [direct.get("/api/v1/projects", headers={"X-Forwarded-For": f"198.51.100.{i}",
+                                                       **bearer("guess")}).status
+                for i in range(6)]
+    assert statuses[-1] == 429, statuses
 
 
 def test_a_read_token_reads_but_cannot_deploy_or_cancel(srv, world):
@@ -202,3 +250,24 @@ def test_without_tokens_everything_is_allowed_as_local(world):
     r = srv.post("/api/v1/session", json_body={"token": "anything"})
     assert r.status == 200
     assert r.json()["auth"] == "none"
+
+
+def test_the_cli_reads_its_token_from_a_file_or_stdin_not_the_command_line(srv, world):
+    token_file = world.write("token", DEPLOY_TOKEN + "\n")
+    os.chmod(token_file, 0o600)
+    r = world.cli("runs", "--token-file", token_file, server=srv)
+    assert r.returncode == 0, r
+    p = subprocess.run([world.binary, "runs", "--token-file", "-", "--server", srv.url],
+                       input=DEPLOY_TOKEN + "\n", capture_output=True, text=True, timeout=30,
+                       env=world.env(), cwd=world.root)
+    assert p.returncode == 0, p
+    r = world.cli("runs", server=srv, env=world.env(JENKY_TOKEN_FILE=token_file))
+    assert r.returncode == 0, r
+    # Mistakes say what is wrong.
+    r = world.cli("runs", "--token-file", world.path("missing"), server=srv)
+    assert r.returncode == 2 and "cannot read the token file" in r.stderr, r
+    empty = world.write("empty", "\n")
+    r = world.cli("runs", "--token-file", empty, server=srv)
+    assert r.returncode == 2 and "is empty; put the token on its first line" in r.stderr, r
+    r = world.cli("runs", "--token", DEPLOY_TOKEN, "--token-file", token_file, server=srv)
+    assert r.returncode == 2 and "not both" in r.stderr, r

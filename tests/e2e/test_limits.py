@@ -277,3 +277,58 @@ def test_connections_over_max_connections_are_refused_with_503(world):
             s.close()
     # Once they are gone, new connections are served again.
     h.wait_until(lambda: srv.get("/healthz").status == 200, 10, what="service after the limit")
+
+
+def test_out_of_descriptors_a_health_check_is_answered_not_left_waiting(world):
+    """With its descriptors used up by idle connections, jenky cannot accept
+    more; a health check must still get an answer (503) at once, and /healthz
+    is 200 again when descriptors come back."""
+    srv = world.server(world.config(project_toml("p", "true\n")), start=False)
+    plain = srv.argv
+    srv.argv = lambda: ["bash", "-c", 'ulimit -n 64 && exec "$@"', "bash"] + plain()
+    srv.start()
+    idle = []
+    try:
+        # Fill the descriptor table: connect until the server starts refusing.
+        while len(idle) < 200:
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            idle.append(s)
+            s.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode())
+            head = s.recv(4096)
+            if not head.startswith(b"HTTP/1.1 200 "):
+                break
+        assert head.startswith(b"HTTP/1.1 503 "), head
+        assert b"run out of file descriptors" in head
+        for _ in range(3):  # every further check is answered too, not queued
+            r = h.http_request(srv.port, "GET", "/healthz", timeout=5)
+            assert r.status == 503 and "LimitNOFILE" in r.error()[1], r
+        assert srv.wait_line(lambda l: "accept: Too many open files" in l)
+    finally:
+        for s in idle:
+            s.close()
+    h.wait_until(lambda: h.http_request(srv.port, "GET", "/healthz", timeout=5).status == 200, 10,
+                 what="healthz back to 200")
+    # The repeated accept failures were folded, not logged one by one.
+    assert sum("accept: Too many open files" in l for l in srv.lines) <= 2, srv.lines
+
+
+@pytest.mark.parametrize("coding", ["gzip", "chunked, gzip", "identity", "x-custom"])
+def test_an_unknown_transfer_encoding_is_400_and_the_connection_closed(world, coding):
+    """RFC 9112 section 6.3: the body's end is unknown, so nothing after the
+    headers may be taken for the next request (request smuggling)."""
+    srv = world.serve(project_toml("p", "echo deployed\n"))
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    smuggled = f"POST /api/v1/projects/p/runs HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n"
+    s.sendall((f"POST /api/v1/projects/p/runs HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+               f"Transfer-Encoding: {coding}\r\n\r\n" + smuggled).encode())
+    answer = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert answer.count(b"HTTP/1.1 ") == 1, answer  # the smuggled request got no answer
+    assert b"Transfer-Encoding" in answer and b"Content-Length" in answer
+    assert srv.get_json("/api/v1/runs") == []

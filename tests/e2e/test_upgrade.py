@@ -51,7 +51,7 @@ def test_upgrade_reexecutes_the_server_and_a_running_deploy_survives(world):
         viewer.sock.settimeout(10)
         while True:
             viewer.recv()
-    assert e.value.code == 1001 and "?offset=7" in e.value.reason, e.value
+    assert e.value.code == 1012 and "?offset=7" in e.value.reason, e.value
     world.open_gate()
     done = srv.wait_run(rid, timeout=20)
     assert done["status"] == "succeeded"

@@ -9,6 +9,8 @@ import json
 import time
 import urllib.parse
 
+import pytest
+
 import jenky_harness as h
 from jenky_harness import project_toml
 
@@ -150,15 +152,17 @@ def test_generic_sender_with_bearer_and_query_parameters(world):
 
 
 def test_payload_values_never_reach_the_script_text(world):
-    # A branch name made to look like shell: it arrives only as a variable.
-    srv = hook_server(world, "github", script='echo "branch=[$JENKY_BRANCH]"\n')
-    body = github_push(ref="refs/heads/x;touch${IFS}/tmp/pwned-jenky")
+    # A pusher name made to look like shell: it arrives only as a variable.
+    # (A ref like that is refused outright: see
+    # test_a_ref_a_shell_or_git_would_act_on_is_refused_and_recorded.)
+    srv = hook_server(world, "github", script='echo "actor=[$JENKY_ACTOR]"\n')
+    body = github_push(pusher="x;touch${IFS}/tmp/pwned-jenky")
     r = post_hook(srv, body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sign(body)})
     assert r.status == 202
     rid = r.json()["id"]
     srv.wait_run(rid)
-    assert srv.log(rid) == b"branch=[x;touch${IFS}/tmp/pwned-jenky]\n"
-    assert srv.get(f"/api/v1/runs/{rid}/script").body == b'echo "branch=[$JENKY_BRANCH]"\n'
+    assert srv.log(rid) == b"actor=[x;touch${IFS}/tmp/pwned-jenky]\n"
+    assert srv.get(f"/api/v1/runs/{rid}/script").body == b'echo "actor=[$JENKY_ACTOR]"\n'
 
 
 def test_filters_deletions_and_repeats_do_not_deploy(world):
@@ -221,6 +225,31 @@ def test_repeated_bad_signatures_from_one_address_are_rate_limited(world):
                                       "X-Hub-Signature-256": "sha256=" + "1" * 64}).status
                 for _ in range(8)]
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429] * 3
-    # Even a correct signature waits now; the answer says when to retry.
-    r = post_hook(srv, body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sign(body)})
+    r = post_hook(srv, body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "2" * 64})
     assert r.status == 429 and int(r.headers["Retry-After"]) >= 1
+    # A correctly signed delivery from the same address (the forge's, or every
+    # forge's behind a proxy) is never held back by someone else's guessing.
+    r = post_hook(srv, body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sign(body)})
+    assert r.status == 202, r
+    # Nor are API users from that address: unsigned posts have their own count.
+    assert srv.get("/api/v1/projects").status == 200
+    deliveries = srv.get_json("/api/v1/projects/app/deliveries")
+    assert any(d["status"] == 429 for d in deliveries), deliveries
+
+
+@pytest.mark.parametrize("ref", ["refs/heads/-oops", "refs/heads/$(touch pwned)", "refs/heads/a;id",
+                                 "refs/tags/`id`"])
+def test_a_ref_a_shell_or_git_would_act_on_is_refused_and_recorded(world, ref):
+    srv = hook_server(world, "github")
+    body = github_push(ref=ref)
+    r = post_hook(srv, body, {"Content-Type": "application/json", "X-GitHub-Event": "push",
+                              "X-Hub-Signature-256": "sha256=" + sign(body)})
+    assert r.status == 400, r
+    assert "jenky refuses such refs" in r.error()[1]
+    assert srv.get_json("/api/v1/runs") == []
+    d = srv.get_json("/api/v1/projects/app/deliveries")[0]
+    assert d["status"] == 400 and "refuses such refs" in d["reason"], d
+    # The same from the API.
+    r = srv.post("/api/v1/projects/app/runs", body=json.dumps({"ref": ref}),
+                 headers={"Content-Type": "application/json"})
+    assert r.status == 400 and "jenky refuses such refs" in r.error()[1], r

@@ -5,6 +5,7 @@ limits, protocol errors and shutdown. The client is the suite's own
 
 import base64
 import os
+import signal
 import socket
 import struct
 import time
@@ -155,7 +156,7 @@ def test_bad_handshakes_are_refused_before_the_upgrade(world):
         s.close()
 
 
-def test_stopping_the_server_closes_viewers_with_1001_and_where_to_resume(world):
+def test_stopping_the_server_closes_viewers_with_1012_and_where_to_resume(world):
     srv = world.serve(project_toml("p", "echo started\n" + WAIT_GATE),
                       env=world.env(GATE=world.gate))
     rid = srv.trigger("p")["id"]
@@ -169,6 +170,39 @@ def test_stopping_the_server_closes_viewers_with_1001_and_where_to_resume(world)
         sock.sock.settimeout(10)
         while True:
             sock.recv()
-    assert e.value.code == 1001
+    assert e.value.code == 1012  # service restart: reconnect (to the next server)
     assert f"?offset={nxt}" in e.value.reason
+    world.open_gate()
+
+
+def test_on_stop_idle_keep_alive_connections_close_at_once_and_requests_in_flight_say_close(world):
+    """For ~2 s after SIGTERM the old server used to keep answering on open
+    keep-alive connections while refusing new ones."""
+    srv = world.serve(project_toml("p", "echo started\n" + WAIT_GATE),
+                      env=world.env(GATE=world.gate))
+    rid = srv.trigger("p")["id"]
+    # A follower keeps the server draining after SIGTERM (up to 2 s).
+    follow = srv.stream(f"/api/v1/runs/{rid}/log?follow=1")
+    follow.read_until(b"started")
+    idle = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    idle.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode())
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200 ")
+    half = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    half.sendall(f"GET /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n".encode())
+    srv.send_signal(signal.SIGTERM)
+    srv.wait_line(lambda l: "SIGTERM: stopping" in l)
+    # The idle one is closed now, while the server is still draining.
+    assert idle.recv(4096) == b""
+    assert srv.proc.poll() is None
+    # The one in flight is answered, with Connection: close, then closed.
+    half.sendall(b"\r\n")
+    answer = b""
+    while True:
+        chunk = half.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    head = answer.split(b"\r\n\r\n")[0].decode().lower()
+    assert head.startswith("http/1.1 200 ") and "connection: close" in head, head
+    follow.close()
     world.open_gate()

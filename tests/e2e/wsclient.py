@@ -45,7 +45,7 @@ class WebSocket:
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
             f"GET /{path} HTTP/1.1",
-            f"Host: {hostport}",
+            f"Host: {(headers or {}).get('Host', hostport)}",
             "Upgrade: websocket",
             "Connection: Upgrade",
             f"Sec-WebSocket-Key: {key}",
@@ -54,7 +54,8 @@ class WebSocket:
         if deflate:
             lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
         for k, v in (headers or {}).items():
-            lines.append(f"{k}: {v}")
+            if k != "Host":
+                lines.append(f"{k}: {v}")
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self.buf = b""
         head = self._read_until(b"\r\n\r\n")

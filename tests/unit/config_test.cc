@@ -149,6 +149,26 @@ TEST(ConfigTest, ShortSecretsAreRefused) {
   EXPECT_NE(Errors(c).find("shorter than 4 bytes"), std::string::npos);
 }
 
+TEST(ConfigTest, SecretsThatAreOnlyWhitespaceAreRefused) {
+  // Masking "    " would hide every indentation in every log.
+  auto c = Parse(R"(
+[[tokens]]
+name = "ci"
+env = "T"
+scopes = ["read"]
+[projects.a]
+script = "true"
+secrets = ["BLANK"]
+[projects.a.webhook]
+provider = "github"
+secret_env = "HOOK"
+)", {{"T", "  \t "}, {"BLANK", "    \n"}, {"HOOK", "\t\t\t\t"}});
+  std::string e = Errors(c);
+  EXPECT_NE(e.find("secret BLANK is only whitespace"), std::string::npos) << e;
+  EXPECT_NE(e.find("webhook secret is only whitespace"), std::string::npos) << e;
+  EXPECT_NE(e.find("token 'ci': environment variable T is only whitespace"), std::string::npos) << e;
+}
+
 TEST(ConfigTest, TokenEnvIsHashed) {
   auto c = Parse("[[tokens]]\nname = \"ci\"\nenv = \"T\"\nscopes = [\"admin\"]\n", {{"T", "test"}});
   ASSERT_TRUE(c.ok()) << Errors(c);

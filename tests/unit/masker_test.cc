@@ -1,4 +1,5 @@
 #include "exec/masker.h"
+#include "util/hash.h"
 
 #include <gtest/gtest.h>
 
@@ -120,6 +121,63 @@ TEST(SecretMaskerTest, MasksLikeTheObviousRuleOnRandomOutputInRandomReads) {
     ASSERT_EQ(MaskAll(m, reads), MaskSlowly(m.patterns(), text))
         << "round " << round << ", secrets " << ::testing::PrintToString(secrets);
   }
+}
+
+// What `curl -v -u deploy:SECRET` prints: base64 of the pair, the secret at
+// an offset that is not a multiple of 3.
+TEST(SecretMaskerTest, MasksTheSecretInsideHttpBasicCredentials) {
+  for (const char* user : {"deploy", "ci", "x", "admin1"}) {
+    std::string pair = std::string(user) + ":hunter2!pw";
+    std::string line = "> Authorization: Basic " + Base64Encode(pair) + "\n";
+    SecretMasker m({"hunter2!pw"});
+    std::string out = MaskAll(m, {line});
+    EXPECT_NE(out.find("***"), std::string::npos) << user << ": " << out;
+    // What is left of the encoding can no longer be decoded to the secret.
+    EXPECT_EQ(out.find(Base64Encode(pair)), std::string::npos) << out;
+  }
+  SecretMasker url_safe({"\xfb\xff\xbe-token-value"});
+  std::string b64 = Base64Encode("\xfb\xff\xbe-token-value");
+  std::string b64url = b64;
+  for (char& c : b64url) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  ASSERT_NE(b64, b64url);
+  EXPECT_EQ(MaskAll(url_safe, {"jwt=" + b64url + "\n"}).find(b64url.substr(0, 8)), std::string::npos);
+}
+
+TEST(SecretMaskerTest, MasksABase64EncodingWrappedAcrossLines) {
+  std::string secret(100, 'k');
+  secret += "-long-private-key-material";
+  std::string encoded = Base64Encode(secret + "\n");  // echo "$SECRET" | base64
+  for (size_t width : {76, 64}) {
+    std::string wrapped;
+    for (size_t at = 0; at < encoded.size(); at += width) wrapped += encoded.substr(at, width) + "\n";
+    SecretMasker m({secret});
+    std::string out = MaskAll(m, {wrapped});
+    EXPECT_EQ(out.find(encoded.substr(0, width)), std::string::npos) << width << ": " << out;
+    EXPECT_EQ(out.find(encoded.substr(width, width)), std::string::npos) << width << ": " << out;
+  }
+}
+
+TEST(SecretMaskerTest, MasksLowerCasePercentEscapesAndFormSpaces) {
+  SecretMasker m({"p@ss word/1"});
+  EXPECT_EQ(MaskAll(m, {"a=p%40ss%20word%2F1 b=p%40ss%20word%2f1 c=p%40ss+word%2f1\n"}),
+            "a=*** b=*** c=***\n");
+}
+
+TEST(SecretMaskerTest, MasksASecretSplitByColourCodesKeepingTheColours) {
+  SecretMasker m({"hunter2!pw"});
+  EXPECT_EQ(MaskAll(m, {"pw=\x1b[31mhunter\x1b[0m2!pw ok\n"}), "pw=\x1b[31m***\x1b[0m ok\n");
+  // Split across reads too, also inside an escape sequence.
+  std::string text = "a \x1b[1;32mhun\x1b[0mter2\x1b[1m!pw\x1b[0m b";
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    SecretMasker split({"hunter2!pw"});
+    EXPECT_EQ(MaskAll(split, {text.substr(0, cut), text.substr(cut)}),
+              "a \x1b[1;32m***\x1b[0m\x1b[1m\x1b[0m b")
+        << cut;
+  }
+  // Colour codes with no secret are left alone, and text after an escape
+  // that is not a CSI sequence is matched as it is.
+  SecretMasker plain({"hunter2!pw"});
+  EXPECT_EQ(MaskAll(plain, {"\x1b[1mbold\x1b[0m \x1b(Bhunter2!pw\n"}), "\x1b[1mbold\x1b[0m \x1b(B***\n");
 }
 
 TEST(SecretMaskerTest, NoSecretsPassesBytesThrough) {

@@ -266,3 +266,23 @@ TEST(GlobTest, SegmentsAndDoubleStar) {
 
 }  // namespace
 }  // namespace jenky
+
+namespace jenky {
+namespace {
+
+TEST(WebhookTest, RefsAShellOrGitWouldActOnAreRefused) {
+  for (const char* ok : {"refs/heads/main", "refs/tags/v1.2.3", "main", "feature/x-y_z.1",
+                         "refs/heads/release@2026", "refs/heads/a+b=c,d#e%f"}) {
+    EXPECT_EQ(RefProblem(ok), "") << ok;
+  }
+  for (const char* bad : {"refs/heads/-f", "--upload-pack=touch /tmp/x", "refs/heads/a/-b",
+                          "refs/heads/$(id)", "refs/heads/`id`", "refs/heads/a;b", "main|x",
+                          "a&b", "a>b", "it's", "a\"b", "a\\b", "a b", "a\tb", "x!y", "a{b}"}) {
+    std::string why = RefProblem(bad);
+    EXPECT_NE(why, "") << bad;
+    EXPECT_NE(why.find("jenky refuses such refs"), std::string::npos) << why;
+  }
+}
+
+}  // namespace
+}  // namespace jenky
