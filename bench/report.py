@@ -388,11 +388,12 @@ def main():
         "```sh",
         "bench/run.sh            # every benchmark, full sizes (about 3 minutes)",
         "bench/run.sh --quick    # smaller sizes (under 2 minutes)",
+        "bench/run.sh --setup    # only install and build what they need",
         "```",
         "",
-        "It needs `build/jenky` (or `JENKY_BIN=/path/to/jenky`), `webhook` and `gcc` "
-        "(`apt-get install webhook gcc`) and Debian's `/usr/bin/python3` (standard library "
-        "only). Each benchmark is one script, runnable alone (`--help` for its options): "
+        "It installs what it needs (`scripts/setup.sh bench`: `webhook`, `wrk`, `websocketd`, "
+        "`gcc`, Debian's `/usr/bin/python3`, standard library only) and builds `build/jenky` "
+        "unless `JENKY_BIN=/path/to/jenky` names another. Each benchmark is one script, runnable alone (`--help` for its options): "
         "`bench/bench_trigger.py`, `bench/bench_capture.py`, `bench/bench_rss.py`, "
         "`bench/bench_listing.py`; `bench/spawn_baseline.c` is the bare-spawn peer. They "
         "use fresh temporary data dirs under /tmp, end every process they start (including "

@@ -3,18 +3,23 @@
 #
 #   bench/run.sh            full run  (~3 minutes)
 #   bench/run.sh --quick    smaller sizes (~1.5 minutes)
+#   bench/run.sh --setup    only install and build what they need, then exit
 #
-# Needs: build/jenky (or JENKY_BIN), webhook, gcc, /usr/bin/python3.
+# Installs what it needs, like the README's other commands: its Debian
+# packages (scripts/setup.sh bench: webhook, wrk, websocketd, gcc, python3)
+# and, when JENKY_BIN is not set, build/jenky (scripts/setup.sh demo and
+# scripts/build.sh jenky).
 # Every benchmark uses fresh temporary data dirs, ends every process it starts
 # and is bounded by `timeout`.
 set -euo pipefail
 
-quick=0
+quick=0 setup_only=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "bench/run.sh: unknown argument '$arg' (use --quick or nothing)" >&2; exit 2 ;;
+    --setup) setup_only=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$arg' (use --quick, --setup or nothing)" >&2; exit 2 ;;
   esac
 done
 
@@ -22,16 +27,28 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
 py=/usr/bin/python3
+if [[ -z ${JENKY_BIN:-} ]]; then
+  "$repo/scripts/setup.sh" demo bench
+  CCACHE_BASEDIR=${CCACHE_BASEDIR:-$repo} "$repo/scripts/build.sh" jenky
+else
+  "$repo/scripts/setup.sh" bench
+fi
 export JENKY_BIN=${JENKY_BIN:-$repo/build/jenky}
 
 missing=()
-[[ -x $JENKY_BIN ]] || missing+=("$JENKY_BIN (build jenky first)")
+[[ -x $JENKY_BIN ]] || missing+=("$JENKY_BIN (JENKY_BIN names no executable)")
 command -v webhook >/dev/null || missing+=("webhook (apt-get install webhook)")
 command -v gcc >/dev/null || missing+=("gcc (apt-get install gcc)")
 [[ -x $py ]] || missing+=("$py (apt-get install python3)")
+command -v wrk >/dev/null || missing+=("wrk (apt-get install wrk)")
+command -v websocketd >/dev/null || missing+=("websocketd (apt-get install websocketd)")
 if ((${#missing[@]})); then
   printf 'bench/run.sh: missing %s\n' "${missing[@]}" >&2
   exit 2
+fi
+if ((setup_only)); then
+  echo "bench/run.sh: everything the benchmarks need is here ($JENKY_BIN, webhook, wrk, websocketd, gcc, python3)"
+  exit 0
 fi
 
 results=$(mktemp -d /tmp/jenky-bench-results.XXXXXX)

@@ -12,7 +12,7 @@
 # CI=true: CI runs every stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh test
 # CI clones into a new directory each run: with paths hashed relative to the
 # clone, ccache still finds the objects of the last run on this machine.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
@@ -32,7 +32,7 @@ stage() {
 
 # (Called as an `if` condition, where set -e is off: hence the &&.)
 normal() {
-  scripts/build.sh && (cd build && ctest --output-on-failure --timeout 900 "$@")
+  scripts/build.sh --tests && (cd build && ctest --output-on-failure --timeout 900 "$@")
 }
 
 stage build normal "$@"

@@ -178,6 +178,14 @@ int main(int argc, char** argv) {
   auto* service_uninstall = service->add_subcommand("uninstall", "Stop and remove jenky's units (data stays)");
   service_uninstall->add_flag("--dry-run", dry_run, "Show every step; change nothing");
 
+  // Hidden: scripts/package.sh takes the .deb's units and starter config from here.
+  std::string package_dir;
+  auto* package_files = app.add_subcommand("__package-files", "Write the Debian package's "
+                                           "jenky.service, jenky.socket and jenky.toml into DIR");
+  package_files->group("");
+  add_service_flags(package_files);
+  package_files->add_option("DIR", package_dir, "Where to write them")->required();
+
   auto* upgrade = app.add_subcommand("upgrade", "Replace the jenky binary and restart without losing deploys");
   upgrade->add_option("NEW_BINARY", upgrade_binary, "The new jenky binary")->required();
   upgrade->add_option("--target", upgrade_target, "The installed binary to replace (default: this one)");
@@ -216,6 +224,7 @@ int main(int argc, char** argv) {
     return jenky::ServiceInstall(svc, dry_run);
   }
   if (*service_uninstall) return jenky::ServiceUninstall(dry_run);
+  if (*package_files) return jenky::ServiceWritePackageFiles(svc, package_dir);
   bool client_command = false;
   for (const CLI::App* sub : app.get_subcommands()) {
     client_command = client_command || sub->get_name() == "upgrade" || sub->get_name() == "deploy" ||

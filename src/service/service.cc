@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -131,25 +132,60 @@ Status InstallFile(const std::string& from, const std::string& to) {
   return WriteFileAtomic(to, *data, 0755);
 }
 
-constexpr const char* kStarterConfig = R"(# jenky configuration: see `jenky check` and the project's docs.
+
+}  // namespace
+
+std::string StarterConfig(const ServiceOptions& o) {
+  return fmt::format(R"(# jenky's configuration. `jenky check --config {config}` validates it;
+# `systemctl reload jenky` applies it (a config with errors is refused and
+# the running one kept). Every key: `man jenky` and the project's docs.
+
 [server]
-listen = "127.0.0.1:8080"
+# Under systemd, jenky.socket holds the listening address and this line is
+# not used: change it with `systemctl edit jenky.socket` (ListenStream=).
+# Without [[tokens]] jenky serves only on a loopback address.
+listen = "{listen}"
+data_dir = "{data_dir}"
 # public_url = "https://deploy.example.com"
 
+# An API token: put its SHA-256 here, give the token itself to the client
+# (`jenky deploy --token`, $JENKY_TOKEN).
 # [[tokens]]
 # name = "laptop"
 # sha256 = "<printf %s TOKEN | sha256sum>"
 # scopes = ["read", "deploy"]
 
+# A project: its script runs in workdir as the user jenky runs as.
 # [projects.myapp]
 # workdir = "/srv/myapp"
 # script = """
 # git pull --ff-only
 # make deploy
 # """
-)";
+# timeout = "15m"
+)",
+                     fmt::arg("config", o.config), fmt::arg("listen", o.listen),
+                     fmt::arg("data_dir", o.data_dir));
+}
 
-}  // namespace
+int ServiceWritePackageFiles(const ServiceOptions& o, const std::string& dir) {
+  if (Status s = MakeDirs(dir); !s.ok()) {
+    std::fprintf(stderr, "jenky: %s\n", s.message().c_str());
+    return 1;
+  }
+  const std::pair<const char*, std::string> files[] = {
+      {"jenky.service", JenkyServiceUnit(o)},
+      {"jenky.socket", JenkySocketUnit(o)},
+      {"jenky.toml", StarterConfig(o)},
+  };
+  for (const auto& [name, text] : files) {
+    if (Status s = WriteFileAtomic(dir + "/" + name, text, 0644); !s.ok()) {
+      std::fprintf(stderr, "jenky: %s\n", s.message().c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
 
 int ServicePrint(const ServiceOptions& o) {
   std::printf("# %s\n%s\n# %s\n%s", kServicePath, JenkyServiceUnit(o).c_str(), kSocketPath,
@@ -216,7 +252,7 @@ int ServiceInstall(const ServiceOptions& o, bool dry_run) {
     steps.push_back({fmt::format("write a starter configuration to {}", o.config), [o] {
                        std::string dir = std::filesystem::path(o.config).parent_path().string();
                        if (Status s = MakeDirs(dir, 0755); !s.ok()) return s;
-                       if (Status s = WriteFileAtomic(o.config, kStarterConfig, 0640); !s.ok()) return s;
+                       if (Status s = WriteFileAtomic(o.config, StarterConfig(o), 0640); !s.ok()) return s;
                        std::string group = o.group.empty() ? o.user : o.group;
                        if (struct group* g = getgrnam(group.c_str())) chown(o.config.c_str(), 0, g->gr_gid);
                        return Status::Ok();

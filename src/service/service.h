@@ -13,6 +13,13 @@ int ServicePrint(const ServiceOptions& o);
 int ServiceInstall(const ServiceOptions& o, bool dry_run);
 int ServiceUninstall(bool dry_run);
 
+// A commented /etc/jenky/jenky.toml that `jenky check` accepts, listening on
+// O.listen (loopback by default).
+std::string StarterConfig(const ServiceOptions& o);
+// The Debian package's files, from the same code as `service print|install`:
+// DIR/jenky.service, DIR/jenky.socket and DIR/jenky.toml (scripts/package.sh).
+int ServiceWritePackageFiles(const ServiceOptions& o, const std::string& dir);
+
 // Installs NEW_BINARY over TARGET (default: this binary) atomically, keeps
 // the old one as TARGET.prev, restarts jenky (systemd, or asks a running
 // server to re-exec), and rolls back if the new binary does not come up.

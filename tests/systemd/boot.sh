@@ -70,42 +70,14 @@ if [ -n "${JENKY_NSPAWN_ARGS:-}" ]; then read -ra extra <<< "$JENKY_NSPAWN_ARGS"
 # a container reads as its kernel command line.
 init_args=(systemd.wants=jenky-test.service systemd.show_status=auto)
 
-# cgroups. systemd is not PID 1 on the host, so nothing delegates a cgroup to
-# us: with --keep-unit nspawn uses the cgroup it is started in, which is the
-# root of the hierarchy here, and would leave its payload/ and supervisor/
-# there (shared by concurrent runs). Give each run its own cgroup in every
-# hierarchy systemd uses and remove it afterwards.
-# The container gets the unified hierarchy (cgroup v2, as on a real bookworm
-# host) unless SYSTEMD_NSPAWN_UNIFIED_HIERARCHY says otherwise; the host here
-# is hybrid (v1 controllers + name=systemd + cgroup2 at /sys/fs/cgroup/unified).
-export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=${SYSTEMD_NSPAWN_UNIFIED_HIERARCHY:-1}
-cgroups=()
-for h in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
-  [ -f "$h/cgroup.procs" ] || continue
-  # /sys/fs/cgroup itself only when it is the (pure v2) hierarchy
-  [ "$h" = /sys/fs/cgroup ] && [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] && continue
-  # Start from our own cgroup in that hierarchy.
-  if [ "$(stat -fc %T "$h")" = cgroup2fs ]; then
-    own=$(sed -n 's/^0:://p' /proc/self/cgroup)
-  else
-    own=$(sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup)
-  fi
-  cgroups+=("$h${own%/}/jenky-systemd-test-$$")
-done
-
-remove_cgroups() {
-  local cg
-  for cg in "${cgroups[@]}"; do
-    [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
-  done
-}
+# A cgroup of our own in each hierarchy (see cgroups.sh).
+# shellcheck source=tests/systemd/cgroups.sh
+. "$here/cgroups.sh"
+cgroups_for "jenky-systemd-test-$$"
 
 start=$(date +%s.%N)
 (
-  for cg in "${cgroups[@]}"; do
-    mkdir -p "$cg" && echo "$BASHPID" > "$cg/cgroup.procs" \
-      || echo "boot: cannot use cgroup $cg; continuing in the current one" >&2
-  done
+  enter_cgroups
   exec setsid systemd-nspawn "${args[@]}" "${init_args[@]}"
 ) > "$results/console.txt" 2>&1 < /dev/null &
 pid=$!
@@ -124,11 +96,7 @@ cleanup() {
     kill -KILL -- "-$pid" 2>/dev/null
     # The container's init is in another PID namespace and may outlive
     # nspawn: kill whatever is left in our cgroups.
-    local cg
-    for cg in "${cgroups[@]}"; do
-      [ -d "$cg" ] || continue
-      find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
-    done
+    kill_cgroups
     sleep 1
   fi
   wait "$pid" 2>/dev/null

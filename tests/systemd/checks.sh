@@ -18,6 +18,10 @@ set -u
 SRC=/opt/jenky-src/jenky
 BUILD=/root/build/jenky          # "the binary the user just built"
 INSTALLED=/usr/local/bin/jenky   # where `service install` puts it
+# The package's checks (JENKY_CHECKS_SETUP=package_setup): the .debs are
+# bind-mounted in this folder, and jenky is installed by them.
+DEBS=${JENKY_DEBS:-/opt/jenky-debs}
+
 CONFIG=/etc/jenky/jenky.toml
 DATA=/var/lib/jenky
 URL=http://127.0.0.1:8080
@@ -25,7 +29,11 @@ RESULTS=${JENKY_TEST_RESULTS:-/opt/jenky-test/results}
 STATE=/run/jenky-checks          # values one check leaves for a later one
 UNIT=/etc/systemd/system/jenky.service
 SOCKET=/etc/systemd/system/jenky.socket
-STEPS=40                         # the slow project prints step 1..40, 0.1 s apart
+if [ "${JENKY_CHECKS_SETUP:-setup}" = package_setup ]; then
+  INSTALLED=/usr/bin/jenky BUILD=/usr/bin/jenky
+  UNIT=/usr/lib/systemd/system/jenky.service SOCKET=/usr/lib/systemd/system/jenky.socket
+fi
+STEPS=${JENKY_STEPS:-40}         # the slow project prints step 1..STEPS, 0.1 s apart
 export JENKY_SERVER=$URL
 export SYSTEMD_PAGER= SYSTEMD_COLORS=0 PAGER=cat
 
@@ -653,6 +661,126 @@ CONF
   return 0
 }
 
+# --- the Debian package (tests/systemd/package.sh) -------------------------
+# DEBS holds old.deb (the package under test) and new.deb (the same with a
+# higher version). These checks run in their own container, in this order.
+
+SLOW_PROJECT="[projects.slow]
+description = \"prints $STEPS steps, 0.1 s apart\"
+script = \"\"\"
+echo \"start run \$JENKY_RUN_ID\"
+for i in \$(seq 1 $STEPS); do echo \"step \$i\"; sleep 0.1; done
+echo \"finished run \$JENKY_RUN_ID\"
+\"\"\""
+
+package_setup() {
+  [ -f "$DEBS/old.deb" ] && [ -f "$DEBS/new.deb" ] || fail "no old.deb and new.deb in $DEBS"
+  ! id jenky >/dev/null 2>&1 || fail "the root already has a user jenky"
+  [ ! -e /var/lib/jenky ] || fail "the root already has /var/lib/jenky"
+}
+
+# apt-get VERB ARGS...: no network in here; local .debs only.
+apt_get() {
+  DEBIAN_FRONTEND=noninteractive timeout 120 apt-get -y -q -o Dpkg::Options::=--force-confold "$@" \
+    > "$STATE/apt.out" 2>&1 || fail "apt-get $* exited $?: $(tail -n 5 "$STATE/apt.out" | tr '\n' ' ')"
+  cat "$STATE/apt.out" >&2
+}
+
+package_version() { dpkg-query -W -f='${Version}' jenky 2>/dev/null; }
+
+package_install() {
+  cp "$DEBS/old.deb" /root/jenky_old.deb
+  apt_get install /root/jenky_old.deb
+  [ -x /usr/bin/jenky ] || fail "no /usr/bin/jenky"
+  for u in jenky.service jenky.socket; do
+    [ -f "/usr/lib/systemd/system/$u" ] || fail "no /usr/lib/systemd/system/$u"
+  done
+  diff <(/usr/bin/jenky service print --binary /usr/bin/jenky | grep -v '^# /') \
+       <(cat /usr/lib/systemd/system/jenky.service; echo; cat /usr/lib/systemd/system/jenky.socket) >&2 \
+    || problem "the packaged units differ from \`jenky service print --binary /usr/bin/jenky\`"
+  wait_for 30 active || fail "jenky.service is $(systemctl is-active jenky.service) after the install"
+  systemctl is-active --quiet jenky.socket || fail "jenky.socket is not active"
+  systemctl is-enabled --quiet jenky.service || problem "jenky.service is not enabled"
+  wait_for 10 healthz || fail "/healthz does not answer"
+  id jenky >/dev/null 2>&1 || fail "no user jenky (sysusers.d)"
+  [ "$(stat -c %U /var/lib/jenky)" = jenky ] || fail "/var/lib/jenky belongs to $(stat -c %U /var/lib/jenky)"
+  [ "$(ps -o user= -p "$(main_pid)")" = jenky ] || fail "jenky runs as $(ps -o user= -p "$(main_pid)")"
+  dpkg-query -W -f='${Conffiles}' jenky | grep -q '/etc/jenky/jenky.toml' \
+    || fail "/etc/jenky/jenky.toml is not a conffile"
+  [ "$(stat -c %U:%G:%a /etc/jenky/jenky.toml)" = root:jenky:640 ] \
+    || problem "/etc/jenky/jenky.toml is $(stat -c %U:%G:%a /etc/jenky/jenky.toml), not root:jenky:640"
+  /usr/bin/jenky check --config /etc/jenky/jenky.toml >&2 || fail "jenky check refuses the starter config"
+  # For docs/benchmarks.md ("Install"): the installed service's memory, idle.
+  sleep 2
+  note "idle $(grep -E '^VmRSS' "/proc/$(main_pid)/status" | tr -s '\t ' ' ') of jenky.service (MainPID $(main_pid))"
+  grep -q '^listen = "127.0.0.1:' /etc/jenky/jenky.toml || fail "the starter config does not listen on loopback"
+  [ -f /usr/share/man/man1/jenky.1.gz ] || [ -f /usr/share/man/man1/jenky.1 ] || note "no man page (the root drops /usr/share/man)"
+  [ -f /usr/share/doc/jenky/copyright ] || note "no copyright file (the root drops /usr/share/doc)"
+}
+
+package_deploy() {
+  needs_service
+  printf '\n%s\n' "$SLOW_PROJECT" >> /etc/jenky/jenky.toml
+  /usr/bin/jenky check --config /etc/jenky/jenky.toml >&2 || fail "jenky check refuses the config with a project"
+  local old; old=$(main_pid)
+  systemctl reload jenky.service || fail "systemctl reload jenky failed"
+  [ "$(main_pid)" = "$old" ] || problem "reload changed the MainPID"
+  local id rc out=$STATE/deploy.out
+  timeout 60 jenky deploy slow --follow > "$out" 2>&1; rc=$?
+  [ "$rc" -eq 0 ] || fail "jenky deploy slow --follow exited $rc: $(tail -n 3 "$out" | tr '\n' ' ')"
+  grep -qx "step $STEPS" "$out" || fail "the followed log has no 'step $STEPS'"
+}
+
+package_upgrade_keeps_deploy() {
+  needs_service
+  local id old before
+  before=$(package_version)
+  id=$(start_slow_run) || exit 1
+  old=$(main_pid)
+  cp "$DEBS/new.deb" /root/jenky_new.deb
+  apt_get install /root/jenky_new.deb
+  [ "$(package_version)" != "$before" ] || fail "the package is still version $before"
+  wait_for 30 active || fail "jenky.service is $(systemctl is-active jenky.service) after the upgrade"
+  [ "$(main_pid)" != "$old" ] || fail "MainPID $old did not change: the upgrade did not restart jenky"
+  local st; st=$(run_field "$id" status)
+  [ "$st" = running ] || problem "run $id was already '$st' when the upgrade finished (the check proves nothing)"
+  check_complete_run "$id" "across the package upgrade"
+  journalctl -u jenky --no-pager -o cat | grep -qi "adopt" || note "the journal does not mention adopting run $id"
+}
+
+package_remove_keeps_data() {
+  needs_service
+  local runs; runs=$(jenky runs slow --json | json - 'len(j)')
+  echo "$runs" > "$STATE/runs_before_remove"
+  apt_get remove jenky
+  ! systemctl is-active --quiet jenky.service || fail "jenky.service still active after remove"
+  [ ! -e /usr/bin/jenky ] || fail "/usr/bin/jenky still there after remove"
+  [ -d /var/lib/jenky ] || fail "remove deleted /var/lib/jenky"
+  find /var/lib/jenky -name '*.db' | grep -q . || fail "no database left in /var/lib/jenky: $(ls /var/lib/jenky)"
+  [ -f /etc/jenky/jenky.toml ] || fail "remove deleted the conffile /etc/jenky/jenky.toml"
+}
+
+package_reinstall_finds_history() {
+  cp "$DEBS/new.deb" /root/jenky_new.deb
+  apt_get install /root/jenky_new.deb
+  wait_for 30 active || fail "jenky.service is $(systemctl is-active jenky.service) after reinstalling"
+  wait_for 10 healthz || fail "/healthz does not answer after reinstalling"
+  local want runs; want=$(cat "$STATE/runs_before_remove")
+  runs=$(jenky runs slow --json | json - 'len(j)')
+  [ "$runs" = "$want" ] && [ "$runs" -ge 2 ] || fail "after reinstalling, jenky runs lists $runs slow runs, not the $want from before"
+  grep -q '^\[projects.slow\]' /etc/jenky/jenky.toml || fail "the edited config was not kept"
+}
+
+package_purge() {
+  apt_get purge jenky
+  [ ! -e /var/lib/jenky ] || fail "purge left /var/lib/jenky: $(ls /var/lib/jenky | tr '\n' ' ')"
+  [ ! -e /etc/jenky/jenky.toml ] || fail "purge left /etc/jenky/jenky.toml"
+  [ ! -e /usr/lib/systemd/system/jenky.service ] || fail "purge left jenky.service"
+  ! systemctl is-active --quiet jenky.service || fail "jenky.service active after purge"
+  dpkg-query -W -f='${Status}' jenky 2>/dev/null | grep -q 'not-installed\|^$' \
+    || [ -z "$(dpkg-query -W -f='${Status}' jenky 2>/dev/null)" ] || fail "dpkg still knows jenky: $(dpkg-query -W -f='${Status}' jenky)"
+}
+
 all_checks=(
   service_print install_dry_run install ready_means_listening status_counts_deploys
   deploy_survives_restart runs_get_a_cgroup_under_the_unit runs_without_delegation_still_end_whole journal_fields kill9_restarts upgrade_keeps_deploy
@@ -696,7 +824,7 @@ run_check() { # NAME [TIMEOUT]
   return 0
 }
 
-run_check setup 30
+run_check "${JENKY_CHECKS_SETUP:-setup}" 30
 if [ -n "${JENKY_CHECKS:-}" ]; then read -ra all_checks <<< "$JENKY_CHECKS"; fi
 for c in "${all_checks[@]}"; do
   case $c in
