@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "app/serve.h"
 #include "cli/client_commands.h"
 #include "exec/supervisor.h"
-#include "app/serve.h"
 #include "service/service.h"
 #include "service/unit.h"
 #include "util/embedded.h"
