@@ -1,24 +1,27 @@
-// HTTP API v1 (SPEC.md "HTTP API"): routing, authentication and the handlers
-// that turn requests into Engine calls and Engine results into JSON.
+// HTTP API v1 (SPEC.md "HTTP API"): the route table and the handlers that
+// turn requests into Engine calls and Engine results into JSON. What a route
+// needs besides (who is asking: auth.h; a run's log: log_routes.h; webhooks:
+// hook_route.h; the UI's files: web_assets.h; error codes: api_error.h)
+// lives beside it.
+//
+// Every request passes, in this order: the cross-site and Host rules
+// (Auth::Guard), the route table (404 for no route, 405 with Allow for a
+// route without that method), authentication and the failed-auth limit for
+// routes with a scope, the scope itself (401/403), then the handler.
 //
 // Loop-thread only, like the Engine it drives.
 #pragma once
 
-#include <map>
+#include <functional>
 #include <string>
+#include <vector>
 
-#include "util/client_address.h"
-#include "http/request_guard.h"
+#include "http/auth.h"
+#include "http/log_routes.h"
 #include "http/server.h"
 #include "server/engine.h"
-#include "util/rate_limiter.h"
 
 namespace jenky {
-
-struct Principal {
-  std::string name;     // token name, "local" when no tokens are configured
-  unsigned scopes = 0;  // kScope* bits; 0 = not authenticated
-};
 
 class Api {
  public:
@@ -28,16 +31,46 @@ class Api {
 
   net::awaitable<void> Handle(Exchange& ex);
   // Where WebSocket log viewers go once their upgrade is accepted.
-  void set_log_hub(class LogHub* hub) { hub_ = hub; }
+  void set_log_hub(class LogHub* hub) { logs_.set_log_hub(hub); }
   // Asked before a restart is accepted: the process that replaces this one
   // must be able to start (its config, TLS pair included, loads). An error
   // refuses the restart (409) and this process keeps serving.
   void set_restart_check(std::function<Status()> check) { restart_check_ = std::move(check); }
 
+  // A path segment of a matched route: "{name}" as written, "{id}" parsed.
+  struct Args {
+    std::string name;
+    int64_t id = 0;
+  };
+  using Handler = net::awaitable<void> (Api::*)(Exchange&, const Args&, const Principal&);
+  struct Route {
+    http::verb method;     // GET also answers HEAD; unknown: every method
+    const char* pattern;   // "/api/v1/runs/{id}/log"
+    unsigned scope;        // kScope*; 0: the handler authenticates itself, or nobody must
+    Handler handler;
+  };
+  // The table, in the order routes are matched and Allow lists methods.
+  static const std::vector<Route>& Routes();
+
  private:
-  Principal Authenticate(const Exchange& ex);
-  // Sends 401/403 and returns false if P lacks SCOPE.
-  net::awaitable<bool> Require(Exchange& ex, const Principal& p, unsigned scope);
+  net::awaitable<void> Health(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> Version(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> Restart(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> SessionRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> ListProjectsRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> GetProjectRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> TriggerRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> RollbackRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> DeliveriesRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> ListProjectRunsRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> ListAllRunsRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> GetRunRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> CancelRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> LogRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> ScriptRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> RunSocketRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> ProjectSocketRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> HookRoute(Exchange& ex, const Args& a, const Principal& p);
 
   net::awaitable<void> ListProjects(Exchange& ex);
   net::awaitable<void> GetProject(Exchange& ex, const std::string& name);
@@ -46,49 +79,15 @@ class Api {
   net::awaitable<void> Rollback(Exchange& ex, const std::string& project, const Principal& who);
   net::awaitable<void> GetRun(Exchange& ex, int64_t id);
   net::awaitable<void> CancelRun(Exchange& ex, int64_t id, const Principal& p);
-  net::awaitable<void> GetLog(Exchange& ex, int64_t id);
   net::awaitable<void> GetScript(Exchange& ex, int64_t id);
-  net::awaitable<void> Session(Exchange& ex);
-  net::awaitable<void> Hook(Exchange& ex, const std::string& project);
   net::awaitable<void> ListDeliveries(Exchange& ex, const std::string& project);
-  net::awaitable<void> ServeWebAsset(Exchange& ex);
-  net::awaitable<void> LogSocketRoute(Exchange& ex, bool project_stream, const std::string& name);
-  // The Host, Origin and Content-Type rules of http/request_guard.h; sends
-  // the refusal and returns false when EX breaks one.
-  net::awaitable<bool> Guard(Exchange& ex, bool webhook, bool health);
-  // The policy for the configuration in force (rebuilt after a reload).
-  const SitePolicy& Policy();
-  // 400 if the request body nests JSON deeper than [server] max_json_depth.
-  net::awaitable<bool> CheckJsonDepth(Exchange& ex);
-  // 429 with Retry-After if the caller used up its failed-auth allowance in
-  // LIMITER. Asked only of requests that did not prove a credential: a valid
-  // token, session or signature is never refused by it (behind a proxy every
-  // user shares one address with whoever guesses).
-  net::awaitable<bool> CheckRateLimit(Exchange& ex, RateLimiter& limiter);
-  // Who sent EX: the peer, or a trusted proxy's X-Forwarded-For.
-  std::string Caller(const Exchange& ex);
 
   Engine& engine_;
-  class LogHub* hub_ = nullptr;
+  Auth auth_;
+  LogRoutes logs_;
   std::string web_dir_;
   std::function<void()> restart_;
   std::function<Status()> restart_check_;
-  struct SessionEntry {
-    std::string name;
-    unsigned scopes;
-    int64_t expires_at;  // unix ms
-  };
-  std::map<std::string, SessionEntry> sessions_;  // sha256(session id) -> entry
-  std::string machine_name_;
-  SitePolicy policy_;
-  // What policy_ was made from, to notice a reload.
-  std::string policy_public_url_;
-  std::vector<std::string> policy_hosts_, policy_origins_, policy_proxies_;
-  AddressSet proxies_;
-  bool policy_made_ = false;
-  RateLimiter auth_failures_;  // tokens, sessions, sign-ins
-  RateLimiter hook_failures_;  // webhook signatures: a flood of unsigned posts is its own
-  LogThrottle rejection_log_{30};  // per address: a flood must not flood the journal
 };
 
 }  // namespace jenky
