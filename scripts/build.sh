@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 lock=${JENKY_BUILD_LOCK:-/tmp/jenky-build.lock}
 if [ ! -f build/build.ninja ]; then
-  flock "$lock" cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${JENKY_BUILD_TYPE:-RelWithDebInfo}"
+  # The dev preset (CMakePresets.json): Ninja, ccache, the tests, build/.
+  flock "$lock" cmake --preset dev -DCMAKE_BUILD_TYPE="${JENKY_BUILD_TYPE:-RelWithDebInfo}"
 fi
 flock "$lock" cmake --build build "$@"
