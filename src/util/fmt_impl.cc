@@ -5,7 +5,7 @@
 // fmt (FMT_HEADER_ONLY) would get there by compiling format-inl.h -- the
 // formatting engine and Dragonbox's tables -- into every translation unit
 // that includes <fmt/format.h>, which is most of them: 1 s became 4 s for a
-// small file, a third of a clean build. Instead every file sees fmt as a
+// small file, a fifth of a clean build. Instead every file sees fmt as a
 // library (declarations only) and this file is that library: format-inl.h's
 // functions, defined out of line, and the templates format.h declares but
 // leaves to the library to instantiate, for char (jenky formats no wide
