@@ -1,6 +1,12 @@
 #include "util/json.h"
 
+#include <nlohmann/json.hpp>
+
 namespace jenky {
+
+std::string DumpJson(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 bool JsonNestedDeeperThan(std::string_view text, int max_depth) {
   int depth = 0;

@@ -5,14 +5,15 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
+// The forward declarations only: a file that builds or reads JSON values
+// includes <nlohmann/json.hpp> itself (a second of parsing per file that
+// does not need it).
+#include <nlohmann/json_fwd.hpp>
 
 namespace jenky {
 
 // Invalid UTF-8 becomes U+FFFD instead of an exception.
-inline std::string DumpJson(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string DumpJson(const nlohmann::json& j);
 
 // True if TEXT nests arrays and objects more than MAX_DEPTH levels deep
 // (`[]` is one level, `{"a": [1]}` two). Brackets inside strings do not

@@ -389,7 +389,8 @@ def test_a_spare_supervisor_that_died_is_replaced_and_the_run_still_runs(world):
     assert spares, "no spare supervisor"
     for p in spares:
         os.kill(p, signal.SIGKILL)
-    time.sleep(0.2)
+    # Dead (a zombie until the server reaps it) before the trigger looks at it.
+    h.wait_until(lambda: not any(h.is_alive(p) for p in spares), 10, what="the spare's death")
     rid = srv.trigger("p")["id"]
     run = srv.wait_run(rid)
     assert run["status"] == "succeeded", run

@@ -192,12 +192,32 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def held_connections(port):
+    """TCP connections to PORT whose socket a process still holds: in
+    /proc/net/tcp{,6}, the local port is PORT, the state is not LISTEN (0A) and
+    the inode is not 0 (TIME_WAIT and orphaned sockets have none)."""
+    held = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] != "0A" and fields[9] != "0":
+                held += 1
+    return held
+
+
 def test_a_vanished_viewer_is_detected_and_freed(world):
     srv = world.serve(project_toml("p", WAIT_GATE), env=world.env(GATE=world.gate),
                       server_toml=FAST_WS)
     rid = srv.trigger("p")["id"]
     h.wait_until(lambda: srv.run(rid)["status"] == "running", 10, what="run started")
-    time.sleep(0.2)  # let the HTTP connection of the poll above close
+    h.wait_until(lambda: held_connections(srv.port) == 0, 10,
+                 what="the server to close the HTTP connections of the poll above")
     before = fd_count(srv.proc.pid)
     # A peer that stops answering without closing (no FIN): it never reads
     # again, so it never answers the server's pings.

@@ -41,14 +41,19 @@ def test_many_viewers_of_one_live_log_each_get_every_byte_once(world):
     rid = srv.trigger("p")["id"]
     # Half compressed, half plain, half joining before the gate and half after.
     early = [ws(srv, f"/ws/v1/runs/{rid}/log", deflate=i % 2 == 0) for i in range(40)]
-    time.sleep(0.3)
+    # Each early viewer has its first message (it is attached) and the run
+    # waits at line 100 before the gate opens.
+    for sock in early:
+        assert sock.recv_json()["type"] == "run"
+    srv.wait_log(rid, "line 100 ")
     world.open_gate()
     late = [ws(srv, f"/ws/v1/runs/{rid}/log", deflate=i % 2 == 0) for i in range(40)]
+    for sock in late:
+        assert sock.recv_json()["type"] == "run"
     srv.wait_run(rid)
     full = srv.log(rid)
     assert len(full.splitlines()) == 300
     for sock in early + late:
-        assert sock.recv_json()["type"] == "run"
         msgs, code, reason = collect(sock)
         assert code == 1000, reason
         data, nxt = log_bytes_of(msgs, rid)

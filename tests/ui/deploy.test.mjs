@@ -161,7 +161,7 @@ test('every kind of ANSI styling renders', { timeout: 30000 }, async () => {
 test('projects, a project and all runs pages', { timeout: 60000 }, async () => {
   // A few more runs so the tables have something to show.
   const a = await srv.api('POST', '/api/v1/projects/slow/runs', { kind: 'cli' });
-  await sleep(300);
+  await until(async () => (await srv.api('GET', `/api/v1/runs/${a.json.id}`)).json?.status === 'running', { message: 'the slow run to start' });
   await srv.api('POST', `/api/v1/runs/${a.json.id}/cancel`);
   await srv.waitRun(a.json.id);
   const b = await srv.api('POST', '/api/v1/projects/demo/runs', { kind: 'api' });

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { TEST_PROJECTS, launch, logState, screenshot, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
+import { TEST_PROJECTS, launch, logState, screenshot, screenshots, startServer, until, watchPage } from './harness.mjs';
 
 let srv;
 let ctx;
@@ -31,44 +31,46 @@ test('scrolling up stops the follow; jump to bottom resumes it; cancel ends the 
     return s && s.lines > 80 && s.scrollHeight > s.clientHeight * 1.5 && s;
   }, { message: 'a screenful of log' });
   assert.equal(st.status, 'running');
-  await sleep(300);
-  st = await logState(page);
-  assert.ok(st.atBottom, 'follows the bottom');
+  const screenful = st.lines;
+  st = await until(async () => {
+    const s = await logState(page);
+    return s.lines > screenful && s.atBottom && s;
+  }, { message: 'the view at the bottom, following new lines' });
   assert.equal(st.jumpVisible, false);
   assert.ok(st.rows < 400, `only the visible lines are in the DOM (${st.rows} rows)`);
 
   // The user scrolls up with the wheel: the view stays where they put it.
   await page.locator('.log').hover();
   await page.mouse.wheel(0, -400);
-  await sleep(200);
-  const held = await logState(page);
-  assert.equal(held.atBottom, false);
-  assert.equal(held.jumpVisible, true, 'a jump-to-bottom button appears');
-  await sleep(1000);
-  const later = await logState(page);
-  assert.ok(later.lines > held.lines + 5, 'lines kept arriving');
+  const held = await until(async () => {
+    const s = await logState(page);
+    return !s.atBottom && s.jumpVisible && s;
+  }, { message: 'the view scrolled up and a jump-to-bottom button' });
+  const later = await until(async () => {
+    const s = await logState(page);
+    return s.lines > held.lines + 5 && s;
+  }, { message: 'more lines while scrolled up' });
   assert.ok(Math.abs(later.scrollTop - held.scrollTop) <= 1, `the view did not move (${held.scrollTop} → ${later.scrollTop})`);
   assert.equal(later.atBottom, false);
   await screenshots(page, 'run-scrolled-up', { dark: false });
 
   // Jump to bottom: following again.
   await page.getByRole('button', { name: 'Jump to bottom' }).click();
-  await sleep(600);
-  st = await logState(page);
-  assert.ok(st.atBottom, 'back at the bottom');
-  assert.equal(st.jumpVisible, false);
-  await sleep(600);
-  const st2 = await logState(page);
-  assert.ok(st2.lines > st.lines && st2.atBottom, 'and following the new lines');
+  st = await until(async () => {
+    const s = await logState(page);
+    return s.atBottom && !s.jumpVisible && s;
+  }, { message: 'back at the bottom, the button gone' });
+  await until(async () => {
+    const s = await logState(page);
+    return s.lines > st.lines && s.atBottom;
+  }, { message: 'the view following the new lines' });
 
   // Keyboard: Page Up leaves the bottom, End comes back and follows.
   await page.locator('.log').focus();
   await page.keyboard.press('PageUp');
-  await sleep(300);
-  assert.equal((await logState(page)).atBottom, false);
+  await until(async () => !(await logState(page)).atBottom, { message: 'Page Up to leave the bottom' });
   await page.keyboard.press('End');
-  await sleep(300);
-  assert.equal((await logState(page)).atBottom, true);
+  await until(async () => (await logState(page)).atBottom, { message: 'End to come back to the bottom' });
 
   // Search within the live log.
   await page.keyboard.press('Control+f');
@@ -148,10 +150,10 @@ test('when WebSockets are refused (a proxy without upgrades) the log follows ove
   await until(async () => (await page.locator('.log').getAttribute('data-transport')) === 'http', { message: 'the HTTP fallback', timeout: 20000 });
   assert.match(await page.locator('.log-note').textContent(), /plain HTTP/);
   const a = await logState(page);
-  await sleep(1000);
-  const b = await logState(page);
-  assert.ok(b.lines > a.lines, 'the log keeps streaming');
-  assert.ok(b.atBottom, 'and the view follows it');
+  await until(async () => {
+    const b = await logState(page);
+    return b.lines > a.lines && b.atBottom;
+  }, { message: 'the log streaming over HTTP, the view following it' });
   await until(async () => (await logState(page)).status === 'succeeded', { message: 'the end of the run', timeout: 30000 });
   const st = await logState(page);
   assert.equal(st.lines, 300);

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include "temp_dir.h"
 
 namespace jenky {
 namespace {
@@ -10,17 +10,11 @@ namespace {
 class DeliveryLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("jenky-delivery-log-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
     Reopen();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   void Reopen() {
     store_.reset();
-    auto s = Store::Open((dir_ / "jenky.db").string());
+    auto s = Store::Open(dir_ / "jenky.db");
     ASSERT_TRUE(s.ok()) << s.status().message();
     store_ = std::move(s).value();
   }
@@ -37,7 +31,7 @@ class DeliveryLogTest : public ::testing::Test {
     return d;
   }
 
-  std::filesystem::path dir_;
+  TempDir dir_{"delivery-log"};
   std::unique_ptr<Store> store_;
 };
 

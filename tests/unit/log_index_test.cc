@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <random>
 
+#include "temp_dir.h"
 #include "util/fs.h"
 
 namespace jenky {
@@ -13,13 +13,8 @@ namespace {
 
 class LogIndexTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/jenky-log-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string log() const { return dir_ + "/log"; }
-  std::string idx() const { return dir_ + "/log.idx"; }
+  std::string log() const { return dir_ / "log"; }
+  std::string idx() const { return dir_ / "log.idx"; }
 
   // Line starts the slow way.
   static std::vector<int64_t> LineStarts(const std::string& data) {
@@ -55,7 +50,7 @@ class LogIndexTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
+  TempDir dir_{"log"};
 };
 
 TEST_F(LogIndexTest, DenseShortLinesAreIndexedExactly) {

@@ -4,20 +4,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include "temp_dir.h"
 
 namespace jenky {
 namespace {
 
 class StoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/jenky-store-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    path_ = dir_ + "/jenky.db";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   static ::jenky::Run MakeRun(int64_t id, const std::string& project) {
     ::jenky::Run r;
     r.id = id;
@@ -29,7 +22,8 @@ class StoreTest : public ::testing::Test {
     return r;
   }
 
-  std::string dir_, path_;
+  TempDir dir_{"store"};
+  std::string path_ = dir_ / "jenky.db";
 };
 
 TEST_F(StoreTest, RunsSurviveReopening) {

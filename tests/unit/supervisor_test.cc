@@ -642,11 +642,12 @@ TEST_F(SupervisorTest, AnEnvironmentTheShellReadsAtStartGetsAColdStart) {
 TEST_F(SupervisorTest, AWarmShellWhoseSupervisorDiedIsEndedWithTheRun) {
   pid_t pid = Start("echo $$ > \"$MARKER/shell.pid\"\necho up\nsleep 300\n", 30'000, 2'000, 0, "",
                     Shell::kWarm, {"JENKY_RUN_DIR=" + dir_.path});  // as the server sets it
-  for (int i = 0; i < 500 && !PathExists(root_ + "/shell.pid"); ++i) {
+  std::string written;  // "PID\n" in full: echo writes the pid and its newline at once
+  for (int i = 0; i < 1000 && !written.ends_with('\n'); ++i) {
     std::this_thread::sleep_for(10ms);
+    written = ReadFile(root_ + "/shell.pid").value_or("");
   }
-  std::this_thread::sleep_for(50ms);  // the pid written in full
-  pid_t shell = std::stoi(ReadFile(root_ + "/shell.pid").value_or("0"));
+  pid_t shell = written.ends_with('\n') ? std::stoi(written) : 0;
   ASSERT_GT(shell, 0);
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   waitpid(pid, nullptr, 0);

@@ -7,10 +7,10 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 
 #include "service/unit.h"
+#include "temp_dir.h"
 
 namespace jenky {
 namespace {
@@ -19,15 +19,12 @@ namespace {
 class NotifySocketTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/jenky-notify-XXXXXX";
-    dir_ = mkdtemp(tmpl);
     fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd_, 0);
   }
   void TearDown() override {
     close(fd_);
     unsetenv("NOTIFY_SOCKET");
-    std::filesystem::remove_all(dir_);
   }
   void Bind(const std::string& path, bool abstract) {
     sockaddr_un addr{};
@@ -42,12 +39,12 @@ class NotifySocketTest : public ::testing::Test {
     ssize_t n = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
     return n > 0 ? std::string(buf, n) : "";
   }
-  std::string dir_;
+  TempDir dir_{"notify"};
   int fd_ = -1;
 };
 
 TEST_F(NotifySocketTest, SendsStatesToAPathSocket) {
-  Bind(dir_ + "/notify", false);
+  Bind(dir_ / "notify", false);
   EXPECT_TRUE(SdNotify("READY=1\nSTATUS=0 running deploy(s), 0 queued"));
   EXPECT_EQ(Receive(), "READY=1\nSTATUS=0 running deploy(s), 0 queued");
   EXPECT_TRUE(SdNotify("WATCHDOG=1"));
@@ -86,8 +83,8 @@ TEST(UnitFileTest, ServiceAndSocketPassSystemdAnalyzeVerify) {
   if (system("command -v systemd-analyze >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "systemd-analyze not installed";
   }
-  char tmpl[] = "/tmp/jenky-unit-XXXXXX";
-  std::string dir = mkdtemp(tmpl);
+  TempDir tmp("unit");
+  const std::string& dir = tmp.path();
   ServiceOptions o;
   o.binary = JENKY_BINARY;
   o.user = "root";
@@ -112,7 +109,6 @@ TEST(UnitFileTest, ServiceAndSocketPassSystemdAnalyzeVerify) {
   // anything about our units is a failure.
   bool about_us = text.find("jenky.s") != std::string::npos;
   EXPECT_TRUE(rc == 0 || !about_us) << text;
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -10,8 +10,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "config/config.h"
+#include "temp_dir.h"
 
 namespace jenky {
 namespace {
@@ -21,8 +23,8 @@ namespace fs = std::filesystem;
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/jenky-tls-test-XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    tmp_ = std::make_unique<TempDir>("tls-test");
+    dir_ = tmp_->path();
     // Two unrelated self-signed pairs: a and b.
     for (const char* name : {"a", "b"}) {
       std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
@@ -34,7 +36,7 @@ class TlsTest : public ::testing::Test {
     }
     std::ofstream(dir_ + "/garbage.pem") << "this is not PEM at all\n";
   }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static void TearDownTestSuite() { tmp_.reset(); }
 
   static ConfigLoad Load(const std::string& server_keys) {
     std::string text = "[server]\nlisten = \"127.0.0.1:0\"\n" + server_keys;
@@ -49,10 +51,9 @@ class TlsTest : public ::testing::Test {
   }
   static std::string Path(const std::string& name) { return dir_ + "/" + name; }
 
-  static std::string dir_;
+  static inline std::unique_ptr<TempDir> tmp_;
+  static inline std::string dir_;  // tmp_'s path
 };
-
-std::string TlsTest::dir_;
 
 TEST_F(TlsTest, MatchingPairLoadsAndRelativePathsAreBesideTheConfig) {
   auto c = Load("tls_cert = \"a.crt\"\ntls_key = \"a.key\"\n");
