@@ -166,7 +166,7 @@ void LoadTls(Loader& L, const toml::table& t, const std::string& base_dir, Serve
   s.tls_key = Absolute(base_dir, *key);
   auto ctx = TlsContext::Server(s.tls_cert, s.tls_key);
   if (!ctx.ok()) {
-    L.Error(*t.get(ctx.status().code() == "tls_key" ? "tls_key" : "tls_cert"), ctx.status().message());
+    L.Error(*t.get(ctx.status().kind() == StatusCode::kTlsKey ? "tls_key" : "tls_cert"), ctx.status().message());
     return;
   }
   s.tls = *ctx;
