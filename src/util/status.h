@@ -45,8 +45,11 @@ class Status {
   bool ok() const { return !failed_; }
   const std::string& message() const { return message_; }
   StatusCode kind() const { return code_; }
-  // kind()'s name, as the API sends it.
-  const std::string& code() const { return StatusCodeName(code_); }
+  // kind()'s name, as the API sends it; "" when ok.
+  const std::string& code() const {
+    static const std::string none;
+    return failed_ ? StatusCodeName(code_) : none;
+  }
 
  private:
   Status(std::string message, StatusCode code)
