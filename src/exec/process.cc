@@ -398,6 +398,4 @@ std::string SelfExecutable() {
   return buf;
 }
 
-void WidenPipe(int fd) { fcntl(fd, F_SETPIPE_SZ, 256 << 10); }
-
 }  // namespace jenky

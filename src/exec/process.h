@@ -3,6 +3,7 @@
 // All OS process handling in jenky goes through here.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -48,7 +49,7 @@ Result<pid_t> Spawn(const SpawnOptions& options);
 // of the supervisor's CPU than the default 64 KiB of each for a script
 // writing as fast as it can; more than that loses the data's place in the
 // cache.
-void WidenPipe(int fd);
+inline void WidenPipe(int fd) { fcntl(fd, F_SETPIPE_SZ, 256 << 10); }
 
 // Field 22 of /proc/PID/stat: clock ticks since boot when PID started. With the
 // pid it names one process for the life of the machine.
