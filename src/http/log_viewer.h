@@ -35,7 +35,7 @@ class LogViewer : public std::enable_shared_from_this<LogViewer> {
   enum class Phase { kStreaming, kBetweenRuns, kClosing, kClosed };
 
   LogViewer(LogHub& hub, tcp::socket socket, std::unique_ptr<TlsConn> tls, LogSocketOptions o,
-         bool deflate)
+            bool deflate)
       : hub_(hub), socket_(std::move(socket)), fd_(socket_.native_handle()), tls_(std::move(tls)),
         o_(std::move(o)), deflate_(deflate), parser_(kMaxClientMessage, deflate),
         heard_(Clock::now()) {}
@@ -98,7 +98,7 @@ class LogViewer : public std::enable_shared_from_this<LogViewer> {
   bool deflate_;
   WsFrameParser parser_;
   Phase phase_ = Phase::kStreaming;
-  LogLogFeed* feed_ = nullptr;
+  LogFeed* feed_ = nullptr;
   size_t feed_index_ = 0;
   int64_t offset_ = 0;
   int64_t current_run_ = 0;
