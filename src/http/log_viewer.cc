@@ -301,7 +301,7 @@ void LogViewer::Pump() {
 }
 
 bool LogViewer::Produce() {
-  Feed& f = *feed_;
+  LogFeed& f = *feed_;
   if (!f.run) {
     Close(static_cast<uint16_t>(WsClose::kInternalError), "the run vanished");
     return true;
