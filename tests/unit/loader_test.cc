@@ -49,7 +49,7 @@ TEST_F(LoaderTest, AValueOfAnotherTypeIsAnErrorAtItsPositionSayingWhatToWrite) {
   EXPECT_EQ(errors_[1].line, 2);
   EXPECT_NE(errors_[1].message.find("must be true or false (without quotes)"), std::string::npos);
   EXPECT_EQ(errors_[2].line, 3);
-  EXPECT_EQ(errors_[2].column, 12);
+  EXPECT_EQ(errors_[2].column, 11);
   EXPECT_NE(errors_[2].message.find("server.l must contain only strings"), std::string::npos);
   EXPECT_EQ(errors_[3].line, 4);
   EXPECT_NE(errors_[3].message.find("server.d: "), std::string::npos);
