@@ -25,10 +25,12 @@ void LoadRecipeParams(Loader& L, const toml::table& t, const std::string& where,
   if (const toml::node* params = t.get("params")) {
     if (const toml::table* pt = params->as_table()) {
       for (auto&& [key, value] : *pt) {
-        if (auto s = value.value<std::string>()) p.params[std::string(key.str())] = *s;
-        else if (auto i = value.value<int64_t>()) p.params[std::string(key.str())] = std::to_string(*i);
-        else if (auto b = value.value<bool>()) p.params[std::string(key.str())] = *b ? "true" : "false";
-        else L.Error(value, fmt::format("{}.params.{} must be a string, number or boolean", where, key.str()));
+        std::string k(key.str());
+        // (Booleans first: toml++ converts a boolean to the integer 0 or 1.)
+        if (auto s = value.value<std::string>()) p.params[k] = *s;
+        else if (auto b = value.as_boolean()) p.params[k] = b->get() ? "true" : "false";
+        else if (auto i = value.value<int64_t>()) p.params[k] = std::to_string(*i);
+        else L.Error(value, fmt::format("{}.params.{} must be a string, number or boolean", where, k));
       }
       if (!recipe) L.Error(*params, where + ".params is only used with recipe = \"NAME\"");
     } else {
