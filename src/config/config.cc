@@ -10,8 +10,10 @@
 #include <set>
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
+#include "config/loader.h"
+#include "config/recipe_params.h"
+#include "config/webhook_config.h"
 #include "config/toml.h"
 #include "util/client_address.h"
 #include "util/embedded.h"
@@ -139,118 +141,6 @@ ProjectConfig DemoProject() {
 
 namespace {
 
-// Reads one TOML table, remembering which keys were used so that the rest can
-// be reported as unknown at their own position.
-class Loader {
- public:
-  Loader(std::string file, const EnvLookup& env, std::vector<ConfigError>& errors)
-      : file_(std::move(file)), env_(env), errors_(errors) {}
-
-  void Error(const toml::source_region& where, std::string message) {
-    errors_.push_back({file_, static_cast<int>(where.begin.line),
-                       static_cast<int>(where.begin.column), std::move(message)});
-  }
-  void Error(const toml::node& where, std::string message) {
-    Error(where.source(), std::move(message));
-  }
-
-  // Every key of TABLE not in ALLOWED is an error.
-  void CheckKeys(const toml::table& table, std::string_view where,
-                 std::initializer_list<std::string_view> allowed) {
-    for (auto&& [key, node] : table) {
-      if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
-      std::string list;
-      for (auto a : allowed) list += fmt::format("{}{}", list.empty() ? "" : ", ", a);
-      Error(key.source(), fmt::format("unknown key '{}' in {}; known keys are: {}", key.str(),
-                                      where, list));
-    }
-  }
-
-  std::optional<std::string> String(const toml::table& t, std::string_view key,
-                                    std::string_view where) {
-    const toml::node* n = t.get(key);
-    if (!n) return std::nullopt;
-    if (auto s = n->value<std::string>()) return *s;
-    Error(*n, fmt::format("{}.{} must be a string", where, key));
-    return std::nullopt;
-  }
-
-  std::optional<bool> Bool(const toml::table& t, std::string_view key, std::string_view where) {
-    const toml::node* n = t.get(key);
-    if (!n) return std::nullopt;
-    if (auto b = n->value<bool>()) return *b;
-    Error(*n, fmt::format("{}.{} must be true or false (without quotes)", where, key));
-    return std::nullopt;
-  }
-
-  std::optional<std::vector<std::string>> Strings(const toml::table& t, std::string_view key,
-                                                  std::string_view where) {
-    const toml::node* n = t.get(key);
-    if (!n) return std::nullopt;
-    const toml::array* arr = n->as_array();
-    if (!arr) {
-      Error(*n, fmt::format("{}.{} must be an array of strings, like [\"a\", \"b\"]", where, key));
-      return std::nullopt;
-    }
-    std::vector<std::string> out;
-    for (const toml::node& item : *arr) {
-      if (auto s = item.value<std::string>()) {
-        out.push_back(*s);
-      } else {
-        Error(item, fmt::format("{}.{} must contain only strings", where, key));
-      }
-    }
-    return out;
-  }
-
-  std::optional<Millis> Duration(const toml::table& t, std::string_view key,
-                                 std::string_view where) {
-    auto s = String(t, key, where);
-    if (!s) return std::nullopt;
-    auto d = ParseDuration(*s);
-    if (!d.ok()) {
-      Error(*t.get(key), fmt::format("{}.{}: {}", where, key, d.status().message()));
-      return std::nullopt;
-    }
-    return *d;
-  }
-
-  std::optional<long long> Size(const toml::table& t, std::string_view key,
-                                std::string_view where) {
-    auto s = String(t, key, where);
-    if (!s) return std::nullopt;
-    auto n = ParseSize(*s);
-    if (!n.ok()) {
-      Error(*t.get(key), fmt::format("{}.{}: {}", where, key, n.status().message()));
-      return std::nullopt;
-    }
-    return *n;
-  }
-
-  std::optional<std::string> Env(const std::string& name) { return env_(name); }
-  size_t ErrorCount() const { return errors_.size(); }
-  const std::string& file() const { return file_; }
-
- private:
-  std::string file_;
-  const EnvLookup& env_;
-  std::vector<ConfigError>& errors_;
-};
-
-std::string Absolute(const std::string& base_dir, const std::string& p) {
-  if (p.empty()) return p;
-  fs::path path(p);
-  if (path.is_absolute()) return path.lexically_normal().string();
-  return (fs::path(base_dir) / path).lexically_normal().string();
-}
-
-bool IsEnvName(std::string_view s) {
-  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
 // [server] tls_cert / tls_key: both or neither, and a pair that works, or
 // the server does not start (and a reload keeps the running pair).
 void LoadTls(Loader& L, const toml::table& t, const std::string& base_dir, ServerConfig& s) {
@@ -276,10 +166,63 @@ void LoadTls(Loader& L, const toml::table& t, const std::string& base_dir, Serve
   s.tls_key = Absolute(base_dir, *key);
   auto ctx = TlsContext::Server(s.tls_cert, s.tls_key);
   if (!ctx.ok()) {
-    L.Error(*t.get(ctx.status().code() == "tls_key" ? "tls_key" : "tls_cert"), ctx.status().message());
+    L.Error(*t.get(ctx.status().kind() == StatusCode::kTlsKey ? "tls_key" : "tls_cert"), ctx.status().message());
     return;
   }
   s.tls = *ctx;
+}
+
+// [server]'s limits and timeouts.
+void LoadServerLimits(Loader& L, const toml::table& t, ServerConfig& s) {
+  if (auto size = L.String(t, "max_body", "server")) {
+    auto n = ParseSize(*size);
+    if (!n.ok()) L.Error(*t.get("max_body"), "server.max_body: " + n.status().message());
+    else s.max_body_bytes = *n;
+  }
+  if (auto d = L.Duration(t, "kill_grace", "server")) s.kill_grace = *d;
+  if (auto b = L.Bool(t, "warm_shell", "server")) s.warm_shell = *b;
+  if (auto size = L.String(t, "ws_max_lag", "server")) {
+    auto n = ParseSize(*size);
+    if (!n.ok()) L.Error(*t.get("ws_max_lag"), "server.ws_max_lag: " + n.status().message());
+    else s.ws_max_lag_bytes = *n;
+  }
+  if (auto d = L.Duration(t, "ws_idle_timeout", "server")) {
+    if (*d < std::chrono::seconds(1)) L.Error(*t.get("ws_idle_timeout"), "server.ws_idle_timeout must be at least 1s");
+    else s.ws_idle_timeout = *d;
+  }
+  if (auto n = L.Size(t, "max_log_bytes", "server")) s.max_log_bytes = *n;
+  if (auto n = L.Size(t, "max_url", "server")) {
+    // Below 256 bytes jenky's own URLs (a run's log with offset and line) break.
+    if (*n < 256) L.Error(*t.get("max_url"), "server.max_url must be at least 256B");
+    else s.max_url_bytes = *n;
+  }
+  if (auto d = L.Duration(t, "session_lifetime", "server")) {
+    if (*d < std::chrono::seconds(1)) {
+      L.Error(*t.get("session_lifetime"), "server.session_lifetime must be at least 1s");
+    } else {
+      s.session_lifetime = *d;
+    }
+  }
+  // A whole number in [LO, HI]; WHAT says what it counts, for the error.
+  auto count = [&](const char* key, int lo, int hi, const char* what, int& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    auto v = n->value<int64_t>();
+    if (!v || *v < lo || *v > hi) {
+      L.Error(*n, fmt::format("server.{} must be a whole number of {}, {} to {}", key, what, lo, hi));
+    } else {
+      out = static_cast<int>(*v);
+    }
+  };
+  count("max_auth_failures", 0, 1'000'000, "failures per minute (0 = no limit)",
+        s.max_auth_failures);
+  count("ws_max_viewers", 1, 1'000'000, "WebSocket viewers", s.ws_max_viewers);
+  count("ws_max_viewers_per_run", 1, 1'000'000, "WebSocket viewers of one run",
+        s.ws_max_viewers_per_run);
+  count("max_json_depth", 2, 10'000, "levels", s.max_json_depth);
+  count("max_connections", 1, 1'000'000, "connections", s.max_connections);
+  count("max_connections_per_address", 0, 1'000'000, "connections (0 = no limit)",
+        s.max_connections_per_address);
 }
 
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
@@ -336,56 +279,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     }
     c.server.trusted_proxies = *proxies;
   }
-  if (auto size = L.String(t, "max_body", "server")) {
-    auto n = ParseSize(*size);
-    if (!n.ok()) L.Error(*t.get("max_body"), "server.max_body: " + n.status().message());
-    else c.server.max_body_bytes = *n;
-  }
-  if (auto d = L.Duration(t, "kill_grace", "server")) c.server.kill_grace = *d;
-  if (auto b = L.Bool(t, "warm_shell", "server")) c.server.warm_shell = *b;
-  if (auto size = L.String(t, "ws_max_lag", "server")) {
-    auto n = ParseSize(*size);
-    if (!n.ok()) L.Error(*t.get("ws_max_lag"), "server.ws_max_lag: " + n.status().message());
-    else c.server.ws_max_lag_bytes = *n;
-  }
-  if (auto d = L.Duration(t, "ws_idle_timeout", "server")) {
-    if (*d < std::chrono::seconds(1)) L.Error(*t.get("ws_idle_timeout"), "server.ws_idle_timeout must be at least 1s");
-    else c.server.ws_idle_timeout = *d;
-  }
-  if (auto n = L.Size(t, "max_log_bytes", "server")) c.server.max_log_bytes = *n;
-  if (auto n = L.Size(t, "max_url", "server")) {
-    // Below 256 bytes jenky's own URLs (a run's log with offset and line) break.
-    if (*n < 256) L.Error(*t.get("max_url"), "server.max_url must be at least 256B");
-    else c.server.max_url_bytes = *n;
-  }
-  if (auto d = L.Duration(t, "session_lifetime", "server")) {
-    if (*d < std::chrono::seconds(1)) {
-      L.Error(*t.get("session_lifetime"), "server.session_lifetime must be at least 1s");
-    } else {
-      c.server.session_lifetime = *d;
-    }
-  }
+  LoadServerLimits(L, t, c.server);
   LoadTls(L, t, base_dir, c.server);
-  // A whole number in [LO, HI]; WHAT says what it counts, for the error.
-  auto count = [&](const char* key, int lo, int hi, const char* what, int& out) {
-    const toml::node* n = t.get(key);
-    if (!n) return;
-    auto v = n->value<int64_t>();
-    if (!v || *v < lo || *v > hi) {
-      L.Error(*n, fmt::format("server.{} must be a whole number of {}, {} to {}", key, what, lo, hi));
-    } else {
-      out = static_cast<int>(*v);
-    }
-  };
-  count("max_auth_failures", 0, 1'000'000, "failures per minute (0 = no limit)",
-        c.server.max_auth_failures);
-  count("ws_max_viewers", 1, 1'000'000, "WebSocket viewers", c.server.ws_max_viewers);
-  count("ws_max_viewers_per_run", 1, 1'000'000, "WebSocket viewers of one run",
-        c.server.ws_max_viewers_per_run);
-  count("max_json_depth", 2, 10'000, "levels", c.server.max_json_depth);
-  count("max_connections", 1, 1'000'000, "connections", c.server.max_connections);
-  count("max_connections_per_address", 0, 1'000'000, "connections (0 = no limit)",
-        c.server.max_connections_per_address);
 }
 
 void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>& names) {
@@ -441,114 +336,25 @@ void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>
   c.tokens.push_back(std::move(tok));
 }
 
-// "whsec_<base64>" -> key bytes; "" if malformed.
-std::string DecodeSigningToken(std::string_view token) {
-  if (token.rfind("whsec_", 0) != 0) return "";
-  std::string_view b64 = token.substr(6);
-  if (b64.empty() || b64.size() % 4 != 0) return "";
-  std::string out(b64.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(b64.data()),
-                          static_cast<int>(b64.size()));
-  if (n < 0) return "";
-  size_t pad = b64.size() - b64.find_last_not_of('=') - 1;
-  out.resize(n - pad);
-  return out;
-}
-
-void LoadWebhook(Loader& L, const toml::table& t, const std::string& where, ProjectConfig& p) {
-  L.CheckKeys(t, "[" + where + "]", {"provider", "secret", "secret_env", "signing_token",
-                                     "signing_token_env", "branches", "events"});
-  WebhookConfig w;
-  auto provider = L.String(t, "provider", where);
-  static const std::set<std::string> kProviders = {"github", "gitea", "forgejo", "gitlab",
-                                                   "generic"};
-  if (!provider) {
-    L.Error(t, where + " needs provider = \"github\" (or gitea, forgejo, gitlab, generic)");
-  } else if (!kProviders.count(*provider)) {
-    L.Error(*t.get("provider"), fmt::format("unknown webhook provider '{}'; use github, gitea, "
-                                            "forgejo, gitlab or generic", *provider));
-  } else {
-    w.provider = *provider;
-  }
-  // A value given inline or through an environment variable; never both.
-  auto secret_value = [&](const char* key, const char* env_key, std::string& env_name)
-      -> std::optional<std::pair<std::string, const toml::node*>> {
-    auto inline_value = L.String(t, key, where);
-    auto env = L.String(t, env_key, where);
-    if (inline_value && env) {
-      L.Error(*t.get(env_key), fmt::format("{} has both {} and {}; keep one", where, key, env_key));
-      return std::nullopt;
-    }
-    if (inline_value) return std::make_pair(*inline_value, t.get(key));
-    if (!env) return std::nullopt;
-    env_name = *env;
-    auto v = L.Env(*env);
-    if (!v || v->empty()) {
-      L.Error(*t.get(env_key), fmt::format("webhook {} variable {} is not set in the server's "
-                                           "environment", key, *env));
-      return std::nullopt;
-    }
-    return std::make_pair(*v, t.get(env_key));
-  };
-  size_t errors_before = L.ErrorCount();
-  auto secret = secret_value("secret", "secret_env", w.secret_env);
-  auto signing = secret_value("signing_token", "signing_token_env", w.signing_token_env);
-  if (secret) {
-    w.secret = secret->first;
-    if (w.secret.size() < 4) {
-      L.Error(*secret->second, "webhook secret is shorter than 4 bytes; use a long random string");
-    } else if (IsAllWhitespace(w.secret)) {
-      L.Error(*secret->second, "webhook secret is only whitespace (an empty line of an "
-                               "EnvironmentFile?); use a long random string");
-    }
-  }
-  if (signing) {
-    if (w.provider != "gitlab") {
-      L.Error(*signing->second, "signing_token is only for provider = \"gitlab\"");
-    }
-    w.signing_key = DecodeSigningToken(signing->first);
-    if (w.signing_key.empty()) {
-      L.Error(*signing->second, "signing_token must be GitLab's \"whsec_<base64>\" value");
-    }
-  }
-  bool has_credential = secret || (signing && w.provider == "gitlab");
-  if (!has_credential && L.ErrorCount() == errors_before) {
-    L.Error(t, where + " needs secret_env = \"VARIABLE\" (or secret = \"...\"" +
-                   std::string(w.provider == "gitlab" ? ", or signing_token" : "") +
-                   "): an unsigned webhook would let anyone deploy");
-  }
-  if (auto b = L.Strings(t, "branches", where)) w.branches = *b;
-  if (auto e = L.Strings(t, "events", where)) w.events = *e;
-  p.webhook = std::move(w);
-}
-
-void LoadProject(Loader& L, const std::string& name, const toml::table& t,
-                 const std::string& base_dir, ProjectConfig& p) {
-  std::string where = "projects." + name;
-  p.name = name;
-  L.CheckKeys(t, "[" + where + "]",
-              {"description", "workdir", "script", "script_file", "recipe", "params", "shell",
-               "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued",
-               "max_log_bytes", "memory_max", "tasks_max", "webhook"});
-  if (auto d = L.String(t, "description", where)) p.description = *d;
-  if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
-
+// Exactly one of script, script_file and recipe: what the project runs.
+// Returns the recipe's name when it has one (checked by LoadRecipeParams).
+std::optional<std::string> LoadScript(Loader& L, const toml::table& t, const std::string& where,
+                                      const std::string& base_dir, ProjectConfig& p) {
   auto script = L.String(t, "script", where);
   auto script_file = L.String(t, "script_file", where);
   auto recipe = L.String(t, "recipe", where);
   int sources = !!script + !!script_file + !!recipe;
   if (sources == 0) {
     L.Error(t, fmt::format("project '{}' has nothing to run: give it script = \"...\", "
-                           "script_file = \"deploy.sh\" or recipe = \"NAME\"", name));
+                           "script_file = \"deploy.sh\" or recipe = \"NAME\"", p.name));
   } else if (sources > 1) {
     const char* second = script_file && (script || recipe) ? "script_file" : "recipe";
     L.Error(*t.get(second), fmt::format("project '{}' has more than one of script, script_file and "
-                                        "recipe; keep exactly one", name));
+                                        "recipe; keep exactly one", p.name));
   }
   if (script) {
     if (script->find_first_not_of(" \t\r\n") == std::string::npos) {
-      L.Error(*t.get("script"), fmt::format("project '{}' has an empty script", name));
+      L.Error(*t.get("script"), fmt::format("project '{}' has an empty script", p.name));
     }
     p.script = *script;
   }
@@ -559,79 +365,12 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
                                                  p.script_file, std::strerror(errno)));
     }
   }
-  if (recipe) {
-    if (!FindRecipe(*recipe)) {
-      std::string names;
-      for (const auto& r : Recipes()) {
-        std::string_view n = r.name.substr(0, r.name.size() - 3);
-        names += fmt::format("{}{}", names.empty() ? "" : ", ", n);
-      }
-      L.Error(*t.get("recipe"), fmt::format("no recipe named '{}'; jenky has: {} (see `jenky "
-                                            "scripts list`)", *recipe, names));
-    }
-    p.recipe = *recipe;
-  }
-  if (const toml::node* params = t.get("params")) {
-    if (const toml::table* pt = params->as_table()) {
-      for (auto&& [key, value] : *pt) {
-        if (auto s = value.value<std::string>()) p.params[std::string(key.str())] = *s;
-        else if (auto i = value.value<int64_t>()) p.params[std::string(key.str())] = std::to_string(*i);
-        else if (auto b = value.value<bool>()) p.params[std::string(key.str())] = *b ? "true" : "false";
-        else L.Error(value, fmt::format("{}.params.{} must be a string, number or boolean", where, key.str()));
-      }
-      if (!recipe) L.Error(*params, where + ".params is only used with recipe = \"NAME\"");
-    } else {
-      L.Error(*params, where + ".params must be a table");
-    }
-  }
-  // Recipe parameters: each known, each required one given, defaults filled.
-  if (recipe) {
-    if (auto text = FindRecipe(*recipe)) {
-      std::vector<RecipeParam> declared = RecipeParams(*text);
-      const toml::table* pt = t.get("params") ? t.get("params")->as_table() : nullptr;
-      std::string names;
-      for (const auto& d : declared) names += (names.empty() ? "" : ", ") + d.name;
-      if (pt) {
-        for (auto&& [key, value] : *pt) {
-          // (A lambda may not capture a structured binding before clang 16.)
-          std::string_view name = key.str();
-          bool known = std::any_of(declared.begin(), declared.end(),
-                                   [name](const RecipeParam& d) { return d.name == name; });
-          if (!known) {
-            L.Error(key.source(), fmt::format("recipe '{}' has no parameter '{}'; its parameters are: {}",
-                                              *recipe, key.str(), names.empty() ? "(none)" : names));
-          }
-        }
-      }
-      for (const auto& d : declared) {
-        if (p.params.count(d.name)) continue;
-        if (d.required) {
-          const toml::node& where_node = pt ? static_cast<const toml::node&>(*pt) : static_cast<const toml::node&>(t);
-          L.Error(where_node, fmt::format("recipe '{}' needs parameter '{}' ({}): add it under "
-                                          "[projects.{}.params]", *recipe, d.name, d.description, name));
-        } else {
-          p.params[d.name] = d.default_value;
-        }
-      }
-    }
-  }
+  return recipe;
+}
 
-  if (auto shell = L.String(t, "shell", where)) {
-    if (shell->empty() || (*shell)[0] != '/') {
-      L.Error(*t.get("shell"), fmt::format("{}.shell must be an absolute path, like \"/bin/bash\"", where));
-    } else if (access(shell->c_str(), X_OK) != 0) {
-      L.Error(*t.get("shell"), fmt::format("{}.shell '{}' is not an executable file", where, *shell));
-    }
-    p.shell = *shell;
-  }
-  if (auto d = L.Duration(t, "timeout", where)) p.timeout = *d;
-  if (auto c = L.String(t, "concurrency", where)) {
-    if (*c == "coalesce") p.concurrency = Concurrency::kCoalesce;
-    else if (*c == "queue") p.concurrency = Concurrency::kQueue;
-    else if (*c == "cancel-previous") p.concurrency = Concurrency::kCancelPrevious;
-    else L.Error(*t.get("concurrency"), fmt::format("{}.concurrency '{}' is not one of coalesce, "
-                                                    "queue, cancel-previous", where, *c));
-  }
+// The project's env table and the secrets it reads from the environment.
+void LoadEnvAndSecrets(Loader& L, const toml::table& t, const std::string& where,
+                       ProjectConfig& p) {
   if (const toml::node* env = t.get("env")) {
     if (const toml::table* et = env->as_table()) {
       for (auto&& [key, value] : *et) {
@@ -656,7 +395,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
       } else if (!v) {
         L.Error(*t.get("secrets"), fmt::format("secret {} of project '{}' is not in the server's "
                                                "environment; export it before starting jenky",
-                                               s, name));
+                                               s, p.name));
       } else if (v->size() < 4) {
         L.Error(*t.get("secrets"), fmt::format("secret {} is shorter than 4 bytes, too short to "
                                                "mask in logs without hiding ordinary text", s));
@@ -669,6 +408,10 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
       }
     }
   }
+}
+
+// How many runs are kept and queued, and what one run may use.
+void LoadRunLimits(Loader& L, const toml::table& t, const std::string& where, ProjectConfig& p) {
   if (const toml::node* k = t.get("keep_runs")) {
     auto v = k->value<int64_t>();
     if (!v || *v < 1 || *v > 1'000'000) L.Error(*k, where + ".keep_runs must be a whole number from 1 to 1000000");
@@ -693,6 +436,41 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
       p.tasks_max = *v;
     }
   }
+}
+
+void LoadProject(Loader& L, const std::string& name, const toml::table& t,
+                 const std::string& base_dir, ProjectConfig& p) {
+  std::string where = "projects." + name;
+  p.name = name;
+  L.CheckKeys(t, "[" + where + "]",
+              {"description", "workdir", "script", "script_file", "recipe", "params", "shell",
+               "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued",
+               "max_log_bytes", "memory_max", "tasks_max", "webhook"});
+  if (auto d = L.String(t, "description", where)) p.description = *d;
+  if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
+
+  std::optional<std::string> recipe = LoadScript(L, t, where, base_dir, p);
+  if (recipe) p.recipe = *recipe;
+  LoadRecipeParams(L, t, where, recipe, p);
+
+  if (auto shell = L.String(t, "shell", where)) {
+    if (shell->empty() || (*shell)[0] != '/') {
+      L.Error(*t.get("shell"), fmt::format("{}.shell must be an absolute path, like \"/bin/bash\"", where));
+    } else if (access(shell->c_str(), X_OK) != 0) {
+      L.Error(*t.get("shell"), fmt::format("{}.shell '{}' is not an executable file", where, *shell));
+    }
+    p.shell = *shell;
+  }
+  if (auto d = L.Duration(t, "timeout", where)) p.timeout = *d;
+  if (auto c = L.String(t, "concurrency", where)) {
+    if (*c == "coalesce") p.concurrency = Concurrency::kCoalesce;
+    else if (*c == "queue") p.concurrency = Concurrency::kQueue;
+    else if (*c == "cancel-previous") p.concurrency = Concurrency::kCancelPrevious;
+    else L.Error(*t.get("concurrency"), fmt::format("{}.concurrency '{}' is not one of coalesce, "
+                                                    "queue, cancel-previous", where, *c));
+  }
+  LoadEnvAndSecrets(L, t, where, p);
+  LoadRunLimits(L, t, where, p);
   if (const toml::node* w = t.get("webhook")) {
     if (const toml::table* wt = w->as_table()) LoadWebhook(L, *wt, where + ".webhook", p);
     else L.Error(*w, where + ".webhook must be a table");

@@ -37,7 +37,9 @@ struct TokenConfig {
 };
 
 struct WebhookConfig {
-  std::string provider;  // github | gitea | forgejo | gitlab | generic
+  // A WebhookProviderName (config/webhook_provider.h), checked when loaded;
+  // code that acts on it converts it with ParseWebhookProvider.
+  std::string provider;
   std::string secret;    // resolved from `secret` or `secret_env`
   std::string secret_env;
   std::string signing_key;  // GitLab signing token, base64-decoded ("whsec_..." in the config)

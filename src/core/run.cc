@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/run_action.h"
 #include "util/time.h"
 
 namespace jenky {
@@ -178,7 +179,7 @@ Run RunFromJson(const nlohmann::json& j) {
   r.recipe = StringOr(j, "recipe");
   r.script_sha256 = StringOr(j, "script_sha256");
   r.log_pruned = j.value("log_pruned", false);
-  r.trigger.action = j.value("action", "deploy");
+  r.trigger.action = j.value("action", RunActionName(RunAction::kDeploy));
   if (auto it = j.find("rollback_to"); it != j.end() && it->is_number_integer()) {
     r.trigger.rollback_to = it->get<int64_t>();
   }

@@ -33,7 +33,8 @@ struct Trigger {
   std::string commit;
   std::string actor;     // pusher, or the token name that clicked
   std::string delivery;  // webhook delivery id
-  // "deploy", or "rollback" to release ROLLBACK_TO (0 = the previous one).
+  // A RunActionName (core/run_action.h): "deploy", or "rollback" to release
+  // ROLLBACK_TO (0 = the previous one).
   std::string action = "deploy";
   int64_t rollback_to = 0;
 };

@@ -1,11 +1,9 @@
 #include "exec/supervisor.h"
-#include "util/json.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -14,99 +12,26 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
-#include <map>
 #include <optional>
-#include <set>
-#include <stdexcept>
 #include <string_view>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "exec/cgroup.h"
 #include "exec/log_index.h"
 #include "exec/masker.h"
 #include "exec/process.h"
 #include "exec/run_dir.h"
+#include "exec/stage.h"
+#include "exec/warm_shell.h"
 #include "util/duration.h"
 #include "util/fs.h"
-#include "util/hash.h"
 #include "util/logger.h"
 #include "util/time.h"
-#include "util/utf8.h"
 
 namespace jenky {
-
-namespace {
-
-// JSON carries text; any other bytes (an environment value may hold anything
-// but NUL) travel as {"hex": "..."}, so that the run gets them unchanged.
-nlohmann::json Bytes(const std::string& s) {
-  if (IsValidUtf8(s)) return s;
-  return nlohmann::json{{"hex", HexEncode(s)}};
-}
-
-nlohmann::json Bytes(const std::vector<std::string>& v) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const std::string& s : v) out.push_back(Bytes(s));
-  return out;
-}
-
-std::string StringOf(const nlohmann::json& j) {
-  if (j.is_string()) return j.get<std::string>();
-  std::optional<std::string> bytes = HexDecode(j.at("hex").get_ref<const std::string&>());
-  if (!bytes) throw std::invalid_argument("bad hex string");
-  return *bytes;
-}
-
-std::vector<std::string> StringsOf(const nlohmann::json& j) {
-  std::vector<std::string> out;
-  for (const auto& e : j) out.push_back(StringOf(e));
-  return out;
-}
-
-}  // namespace
-
-std::string EncodeRunSpec(const RunSpec& s) {
-  nlohmann::json j = {{"run_dir", Bytes(s.run_dir)},   {"run_id", s.run_id},
-                      {"project", Bytes(s.project)},   {"argv", Bytes(s.argv)},
-                      {"env", Bytes(s.env)},           {"workdir", Bytes(s.workdir)},
-                      {"timeout_ms", s.timeout_ms},    {"kill_grace_ms", s.kill_grace_ms},
-                      {"secrets", Bytes(s.secrets)},   {"max_log_bytes", s.max_log_bytes},
-                      {"staged", s.staged},            {"warm_started", s.warm_started},
-                      {"memory_max", s.memory_max},    {"tasks_max", s.tasks_max}};
-  return DumpJson(j) + "\n";  // (one line: JSON escapes every newline in it)
-}
-
-Result<RunSpec> DecodeRunSpec(const std::string& text) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return Status::Error("run spec is not a JSON object");
-  RunSpec s;
-  try {
-    s.run_dir = StringOf(j.at("run_dir"));
-    s.run_id = j.at("run_id").get<int64_t>();
-    s.project = StringOf(j.at("project"));
-    s.argv = StringsOf(j.at("argv"));
-    s.env = StringsOf(j.at("env"));
-    s.workdir = StringOf(j.at("workdir"));
-    s.timeout_ms = j.at("timeout_ms").get<int64_t>();
-    s.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
-    if (j.contains("secrets")) s.secrets = StringsOf(j.at("secrets"));
-    s.max_log_bytes = j.value("max_log_bytes", int64_t{0});
-    s.staged = j.value("staged", false);
-    s.warm_started = j.value("warm_started", false);
-    s.memory_max = j.value("memory_max", int64_t{0});
-    s.tasks_max = j.value("tasks_max", int64_t{0});
-  } catch (const std::exception& e) {
-    return Status::Error(std::string("run spec: ") + e.what());
-  }
-  if (s.argv.empty()) return Status::Error("run spec: empty argv");
-  return s;
-}
 
 namespace {
 
@@ -121,234 +46,8 @@ std::string SignalName(int sig) {
   return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
 }
 
-// What a warm shell runs (supervisor.h), read from fd 4. Fd 3 is a pipe that
-// brings one byte once the run is ready, or EOF when none will come; fd 5
-// holds WarmStartData, which the bootstrap sources: one `cd`, one `export`
-// and one assignment, every value in single quotes. (Bash reads this file
-// through its own descriptor, 255.)
-constexpr std::string_view kWarmBootstrap = R"BOOT(# jenky: a warm shell, waiting for its run
-IFS= read -r -N 1 __jenky_go <&3 || exit 125
-exec 3<&- 4<&-
-unset __jenky_go JENKY_SUPERVISOR
-. /dev/fd/5 || exit 125
-exec 5<&-
-SECONDS=0
-set -e
-. "$0"
-)BOOT";
-
-// The script's output pipe, and the supervisor's reads of it. A pipe of
-// 256 KiB and reads of up to 128 KiB take about a tenth less of the
-// supervisor's CPU than the default 64 KiB of each for a script writing as
-// fast as it can; more than that loses the data's place in the cache.
-constexpr int kPipeBytes = 256 << 10;
+// The supervisor's reads of the script's output pipe (WidenPipe, process.h).
 constexpr size_t kReadBytes = 128 << 10;
-
-// Widens the pipe of FD to kPipeBytes where the system allows it (else it
-// keeps its size: fs.pipe-max-size and the per-user pipe limits decide).
-void WidenPipe(int fd) { fcntl(fd, F_SETPIPE_SZ, kPipeBytes); }
-
-// A warm shell and the descriptors that reach it.
-struct WarmShell {
-  pid_t pid = -1;
-  std::string shell;
-  std::vector<std::string> env;  // what it started with (WarmShellEnv)
-  int go_fd = -1;    // one byte: become the run
-  int data_fd = -1;  // the run, as WarmStartData
-  int out_fd = -1;   // its stdout and stderr
-
-  // Whether the server gave this shell its run (WarmFds): it writes the
-  // run's data before the go byte, so the shell may have begun the script.
-  bool GivenItsRun() const {
-    struct stat st;
-    return data_fd >= 0 && fstat(data_fd, &st) == 0 && st.st_size > 0;
-  }
-
-  // Ends a warm shell that will not be used.
-  void Discard() {
-    for (int* fd : {&go_fd, &data_fd, &out_fd}) {
-      if (*fd >= 0) close(*fd);
-      *fd = -1;
-    }
-    if (pid > 0) {
-      kill(-pid, SIGKILL);  // its process group: what it may have started too
-      kill(pid, SIGKILL);
-      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
-    }
-    pid = -1;
-  }
-};
-
-// FROM_SERVER: the go pipe's two ends and the data memfd, made by the server
-// (which keeps a copy of the write end and the memfd, to start the shell
-// itself: supervisor.h); else this process makes them.
-std::optional<WarmShell> StartWarmShell(const std::string& shell, const SupervisorId& self,
-                                        const WarmFds* from_server, const RunCgroup* cgroup) {
-  int go[2], out[2];
-  int data = -1;
-  if (from_server) {
-    go[0] = from_server->go_read;
-    go[1] = from_server->go_write;
-    data = from_server->data;
-    for (int fd : {go[0], go[1], data}) fcntl(fd, F_SETFD, FD_CLOEXEC);
-  } else {
-    if (pipe2(go, O_CLOEXEC) != 0) return std::nullopt;
-    data = memfd_create("jenky-warm-run", MFD_CLOEXEC);
-  }
-  if (pipe2(out, O_CLOEXEC) != 0) {
-    close(go[0]);
-    close(go[1]);
-    if (data >= 0) close(data);
-    return std::nullopt;
-  }
-  WidenPipe(out[0]);
-  int boot = memfd_create("jenky-warm-bootstrap", MFD_CLOEXEC);
-  std::optional<WarmShell> warm;
-  if (boot >= 0 && data >= 0 && WriteAll(boot, kWarmBootstrap, "warm shell bootstrap").ok()) {
-    SpawnOptions o;
-    o.argv = {shell, "/dev/fd/4"};
-    // With this process's environment, which is the server's less what it
-    // keeps from scripts: a run's is mostly the same, and its data then only
-    // sets what differs (the locale's files, for one, are loaded already).
-    std::vector<std::string> own;
-    for (char** e = environ; e && *e; ++e) own.emplace_back(*e);
-    std::vector<std::string> env = WarmShellEnv(own);
-    o.env = env;
-    o.env.push_back(WarmShellMarker(self));
-    o.stdout_fd = o.stderr_fd = out[1];
-    o.extra_fds = {{go[0], 3}, {boot, 4}, {data, 5}};
-    o.new_process_group = true;
-    // In the run's cgroup already: it becomes the script without moving.
-    if (cgroup) o.cgroup_fd = cgroup->fd();
-    if (auto pid = Spawn(o); pid.ok()) {
-      warm = WarmShell{*pid, shell, std::move(env), go[1], data, out[0]};
-    }
-  }
-  // The shell is the pipe's only reader: a write to it fails once it is gone.
-  close(go[0]);
-  close(out[1]);
-  if (boot >= 0) close(boot);
-  if (!warm) {
-    close(go[1]);
-    close(out[0]);
-    if (data >= 0) close(data);
-  }
-  return warm;
-}
-
-// A spare's run directory, made before its run exists (run_dir.h).
-struct Stage {
-  RunDir dir;  // runs/.spare-PID until the server renames it
-  int lock_fd = -1;
-  std::optional<LogWriter> log;
-
-  // Deletes a stage no run will use (the lock goes when this process exits).
-  void Remove() {
-    log.reset();
-    RemoveTree(dir.path);
-  }
-
-  // The run directory the server renamed this stage to, found through the
-  // lock's descriptor; "" while it is still a stage.
-  std::string TakenAs() const {
-    if (lock_fd < 0 || PathExists(dir.path)) return "";
-    char buf[4096];
-    ssize_t n = readlink(fmt::format("/proc/self/fd/{}", lock_fd).c_str(), buf, sizeof buf);
-    if (n <= 0 || static_cast<size_t>(n) == sizeof buf) return "";
-    std::string lock(buf, static_cast<size_t>(n));
-    const std::string_view suffix = "/lock";
-    if (lock.size() <= suffix.size() || lock.compare(lock.size() - suffix.size(), suffix.size(), suffix) != 0) {
-      return "";
-    }
-    return lock.substr(0, lock.size() - suffix.size());
-  }
-};
-
-// The server renamed this spare's stage to a run's directory and handed its
-// warm shell the run, then ended before it sent the RunSpec: the script may
-// have begun, with nobody to mask its secrets, keep its log or time it. It
-// is stopped at once, and the run's record says so; the next server records
-// the run from it instead of starting the script a second time.
-void RecordCutOffRun(const RunDir& dir, WarmShell& warm, const SupervisorId& self,
-                     const RunCgroup* cgroup) {
-  warm.Discard();
-  int killed = 0;
-  if (cgroup) {
-    killed += static_cast<int>(cgroup->Pids().size());
-    cgroup->Kill();
-    // Gone before the look for marked processes, so that none counts twice.
-    for (int i = 0; i < 200 && cgroup->Populated(); ++i) usleep(5'000);
-  }
-  killed += KillProcessesWithEnv({"JENKY_RUN_DIR=" + dir.path, WarmShellMarker(self)});
-  ExitRecord r;
-  r.status = RunStatus::kInterrupted;
-  r.reason = "jenky stopped while it was starting this run: the script was stopped as it "
-             "began, before it was supervised";
-  if (killed > 0) {
-    r.reason += fmt::format(" ({} more process{})", killed, killed == 1 ? "" : "es");
-  }
-  r.started_at = r.finished_at = NowMillis();
-  struct stat st;
-  if (stat(dir.log().c_str(), &st) == 0) r.log_bytes = st.st_size;
-  if (Status s = WriteExitRecord(dir, r); !s.ok()) LogError("supervisor: {}", s.message());
-  LogWarning("supervisor: {}: {}", dir.path, r.reason);
-}
-
-// Makes RUNS_DIR/.spare-PID, under another name until it is complete: the
-// server uses it only once it has every file. nullopt (and nothing left
-// behind) when any step fails; the run is then started the slower way.
-std::optional<Stage> MakeStage(const std::string& runs_dir, const SupervisorId& self) {
-  const std::string ready = RunDir::StagePath(runs_dir, self.pid);
-  RunDir dir{ready + ".tmp"};
-  // Left by a process that had this pid before.
-  RemoveTree(ready);
-  RemoveTree(dir.path);
-  Stage stage;
-  stage.dir = dir;
-  auto fail = [&](const std::string& what) -> std::optional<Stage> {
-    LogWarning("supervisor: cannot prepare {}: {}", ready, what);
-    stage.Remove();
-    if (stage.lock_fd >= 0) close(stage.lock_fd);
-    return std::nullopt;
-  };
-  if (mkdir(dir.path.c_str(), 0750) != 0) return fail(std::strerror(errno));
-  chmod(dir.path.c_str(), 0750);  // whatever the umask
-  // The lock first: a stage whose lock is free is a dead spare's.
-  stage.lock_fd = open(dir.lock().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (stage.lock_fd < 0 || flock(stage.lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    return fail("lock: " + std::string(std::strerror(errno)));
-  }
-  if (Status s = ReserveExitRecord(dir); !s.ok()) return fail(s.message());
-  auto log = LogWriter::Open(dir.log(), dir.index());
-  if (!log.ok()) return fail(log.status().message());
-  stage.log.emplace(std::move(log).value());
-  for (const std::string& path : {dir.script(), dir.meta()}) {
-    if (Status s = WriteFile(path, "", 0640); !s.ok()) return fail(s.message());
-  }
-  if (Status s = WriteSupervisorId(dir, self); !s.ok()) return fail(s.message());
-  if (rename(dir.path.c_str(), ready.c_str()) != 0) return fail(std::strerror(errno));
-  stage.dir.path = ready;
-  return stage;
-}
-
-bool IsIdentifier(std::string_view name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return c == '_' || std::isalnum(static_cast<unsigned char>(c));
-  });
-}
-
-// Variables bash reads at start-up, sets itself or keeps read-only: exported
-// later they would not act as they do when found in the environment at start.
-bool SpecialToTheShell(std::string_view name) {
-  static const std::set<std::string_view> names = {
-      "ENV", "SHELLOPTS", "POSIXLY_CORRECT", "IFS", "PS4", "UID", "EUID", "PPID", "GROUPS",
-      "LINENO", "RANDOM", "SRANDOM", "SECONDS", "EPOCHSECONDS", "EPOCHREALTIME", "HISTCMD",
-      "FUNCNAME", "DIRSTACK", "PIPESTATUS", "OPTIND", "OPTERR", "COMP_WORDBREAKS", "HOSTTYPE",
-      "MACHTYPE", "OSTYPE", "JENKY_SUPERVISOR"};
-  return name.rfind("BASH", 0) == 0 || names.count(name) > 0;
-}
 
 class Supervisor {
   enum class Phase { kRunning, kTerminating, kCleaningUp, kKilled };
@@ -452,16 +151,7 @@ class Supervisor {
       warm_->Discard();
       return false;
     }
-    size_t done = 0;
-    while (done < data->size()) {
-      ssize_t n = pwrite(warm_->data_fd, data->data() + done, data->size() - done,
-                         static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    // A warm shell that died while it waited makes this write fail (EPIPE).
-    if (done < data->size() || write(warm_->go_fd, "g", 1) != 1) {
+    if (!warm_->Send(*data)) {
       warm_->Discard();
       return false;
     }
@@ -470,13 +160,7 @@ class Supervisor {
 
   // The warm shell was sent its run: it is the script now.
   bool TakeWarmShell() {
-    close(warm_->go_fd);
-    close(warm_->data_fd);
-    warm_->go_fd = warm_->data_fd = -1;
-    child_ = warm_->pid;
-    out_fd_ = warm_->out_fd;
-    warm_->out_fd = -1;
-    warm_->pid = -1;  // the run's now
+    warm_->BecomeScript(&child_, &out_fd_);
     return true;
   }
 
@@ -828,85 +512,7 @@ class Supervisor {
   int64_t processes_peak_ = 0;
 };
 
-// TEXT as one shell word, taken literally: in single quotes, each ' as '\''.
-std::string ShellQuote(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') out += "'\\''";
-    else out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
-
 }  // namespace
-
-std::vector<std::string> WarmShellEnv(const std::vector<std::string>& env) {
-  std::vector<std::string> out;
-  for (const std::string& kv : env) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos) continue;
-    std::string_view name(kv.data(), eq);
-    if (!IsIdentifier(name) || SpecialToTheShell(name)) continue;
-    if (name == "_" || name == "PWD" || name == "OLDPWD" || name == "SHLVL") continue;
-    out.push_back(kv);
-  }
-  return out;
-}
-
-std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string& shell,
-                                         const std::vector<std::string>& shell_env) {
-  if (shell.empty() || spec.argv.size() != 3 || spec.argv[0] != shell || spec.argv[1] != "-e") {
-    return std::nullopt;
-  }
-  if (spec.workdir.empty() || spec.workdir[0] != '/' || !IsDirectory(spec.workdir) ||
-      spec.workdir.find('\0') != std::string::npos || spec.argv[2].find('\0') != std::string::npos) {
-    return std::nullopt;
-  }
-  // What the shell has already, and what of it the run has too.
-  std::map<std::string_view, std::string_view> has;
-  for (const std::string& kv : shell_env) {
-    size_t eq = kv.find('=');
-    has.emplace(std::string_view(kv.data(), eq), std::string_view(kv).substr(eq + 1));
-  }
-  std::set<std::string_view> kept;
-  std::string exports;
-  auto add = [&exports](std::string_view kv) { exports += " " + ShellQuote(kv); };
-  for (const std::string& kv : spec.env) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos) return std::nullopt;
-    std::string_view name(kv.data(), eq);
-    std::string_view value(kv.data() + eq + 1, kv.size() - eq - 1);
-    if (!IsIdentifier(name) || SpecialToTheShell(name)) return std::nullopt;
-    if (name == "_" || name == "PWD") continue;  // the shell sets both
-    if (name == "OLDPWD") {
-      if (IsDirectory(std::string(value))) add(kv);  // else bash drops it
-      continue;
-    }
-    if (name == "SHLVL") {
-      // A cold start raises it by one.
-      int level = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), level);
-      if (ec != std::errc() || end != value.data() + value.size() || level < 0 || level >= 998) {
-        return std::nullopt;
-      }
-      add(fmt::format("SHLVL={}", level + 1));
-      continue;
-    }
-    auto it = has.find(name);
-    if (it != has.end()) kept.insert(name);
-    if (it == has.end() || it->second != value) add(kv);
-  }
-  // `cd` sets OLDPWD; a cold start has only the one it was given.
-  std::string out = "cd -P -- " + ShellQuote(spec.workdir) + " || exit 125\nunset OLDPWD";
-  for (const auto& [name, value] : has) {
-    if (!kept.count(name)) out += " " + std::string(name);  // (identifiers: no quoting)
-  }
-  out += "\n";
-  if (!exports.empty()) out += "export --" + exports + "\n";  // (no names: it would list them)
-  out += "BASH_ARGV0=" + ShellQuote(spec.argv[2]) + "\n";
-  return out;
-}
 
 int Supervise(const RunSpec& spec) {
   SupervisorId self{getpid(), ProcessStartTime(getpid()).value_or(0), ""};
@@ -961,15 +567,7 @@ int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
     warm = StartWarmShell(warm_shell, self, warm_fds, cgroup ? &*cgroup : nullptr);
   }
   std::optional<Stage> stage = stage_in.empty() ? std::nullopt : MakeStage(stage_in, self);
-  // The RunSpec is one line: its end is known without waiting for EOF.
-  std::string input;
-  char buf[65536];
-  while (input.empty() || input.back() != '\n') {
-    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    input.append(buf, n);
-  }
+  std::string input = ReadRunSpecLine(STDIN_FILENO);
   auto spec = DecodeRunSpec(input);  // (nothing is no RunSpec either)
   // The stage is the run's only if the server renamed it into place.
   if (stage && !(spec.ok() && spec->staged)) {

@@ -24,45 +24,20 @@
 //   6. when the script exits, end whatever it left behind the same way, and
 //      record what the run used (cgroup: cpu.stat, memory.peak, pids.peak)
 //   7. fsync the log, write exit.json atomically, exit (dropping the lock)
+//
+// Its pieces, one file each: the RunSpec and its wire form (run_spec.h), the
+// warm shell (warm_shell.h), the stage (stage.h); this file runs them.
+// Threads: a supervisor is one single-threaded process; it owns its run's
+// files, the script's process tree and the run's cgroup until it exits.
 #pragma once
 
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "util/status.h"
+#include "exec/run_spec.h"
+#include "exec/warm_shell.h"
 
 namespace jenky {
-
-struct RunSpec {
-  std::string run_dir;
-  int64_t run_id = 0;
-  std::string project;
-  std::vector<std::string> argv;  // shell and the script file
-  std::vector<std::string> env;   // KEY=VALUE, complete
-  std::string workdir;
-  int64_t timeout_ms = 0;
-  int64_t kill_grace_ms = 10'000;
-  // The log is cut at this many bytes and the script's tree stopped; the run
-  // fails. 0 = no limit. The log then ends with one line saying so.
-  int64_t max_log_bytes = 0;
-  std::vector<std::string> secrets;  // values masked in the log (masker.h)
-  // run_dir is the stage this spare supervisor made (run_dir.h), renamed by
-  // the server: its files are made and open already.
-  bool staged = false;
-  // The server started the spare's warm shell on this run already, through
-  // the descriptors it gave the spare (WarmFds): the script runs.
-  bool warm_started = false;
-  // The project's limits for the run's cgroup (memory.max, pids.max);
-  // 0 = none. A run that has them and cannot have them applied fails.
-  int64_t memory_max = 0;
-  int64_t tasks_max = 0;
-};
-
-// One line of JSON, ending in a newline.
-std::string EncodeRunSpec(const RunSpec& spec);
-Result<RunSpec> DecodeRunSpec(const std::string& text);
 
 // Runs SPEC to completion in this process (steps 2-7). Returns the process
 // exit code for the supervisor: 0 when an exit record was written.
@@ -75,52 +50,16 @@ int Supervise(const RunSpec& spec);
 // A RunSpec that is `staged` runs in it, under the name the server gave it;
 // any other RunSpec, or none, and the spare removes it.
 //
-// With a warm shell, the spare starts SHELL (bash) before its run exists,
-// waiting on a pipe with a small bootstrap; a run for `SHELL -e SCRIPT` is
-// then handed to that shell instead of starting one, which takes the shell's
-// start-up (about a millisecond and a half of exec, dynamic linking and
-// initialisation here) off the trigger's path. The bootstrap changes to the
-// workdir, exports the run's environment, resets SECONDS, sets -e and sources
-// the script with $0 set to its path. Only what a cold start could show
-// differently is told apart: BASH_SOURCE and FUNCNAME have one more entry
-// (the bootstrap) and a top-level `return` ends the script instead of failing.
-// The warm shell's go pipe (both ends) and data memfd, when the server makes
-// them and passes them to the spare (`--warm-fds R,D,W`): with a copy of the
-// write end and the memfd, the server starts a staged run's warm shell
-// itself, in parallel with handing the spare its RunSpec (which then says
-// warm_started). The data is WarmStartData, the go byte the same one.
-struct WarmFds {
-  int go_read = -1;
-  int data = -1;
-  int go_write = -1;
-};
-
+// With a warm shell, the spare starts SHELL (bash) before its run exists and
+// hands it the run instead of starting one (warm_shell.h); WARM_FDS are the
+// pipe and memfd the server made for it (`--warm-fds R,D,W`).
+//
 // With a cgroup tree (`--cgroup TREE`, cgroup.h), the spare makes its run's
 // cgroup there before anything else, starts its warm shell (and later the
 // script) in it, ends the run by killing it, measures the run from it and
 // removes it at the end; it stays outside it itself.
 int SupervisorMain(const std::string& warm_shell = "", const std::string& stage_in = "",
                    const WarmFds* warm_fds = nullptr, const std::string& cgroup_tree = "");
-
-// The environment a warm shell starts with, from its spare's ENV (which the
-// server gives what it keeps from scripts: other projects' secrets, its
-// systemd variables): all of it but what bash acts on at start-up or sets
-// itself (see WarmStartData, and _, PWD, OLDPWD, SHLVL).
-std::vector<std::string> WarmShellEnv(const std::vector<std::string>& env);
-
-// The run as a warm shell that started with SHELL_ENV sources it: `cd` to the
-// workdir, one `unset` of what the shell has and the run has not, one
-// `export` of what the run has and the shell has not (or has otherwise), and
-// BASH_ARGV0 set to the script; every value a single-quoted word (nothing in
-// it is expanded). nullopt when a warm start could differ from
-// `SHELL -e SCRIPT` started with SPEC's environment in its workdir: another
-// command line, a workdir that is not a directory (the cold start reports
-// that), or an environment variable the shell treats specially at start-up
-// (BASH_ENV, SHELLOPTS, IFS, exported functions, names that are not
-// identifiers, ...). SHLVL, PWD, OLDPWD and _ get what a cold start would
-// make of them.
-std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string& shell,
-                                         const std::vector<std::string>& shell_env = {});
 
 // The signals a supervisor handles (SIGTERM and SIGINT cancel, SIGHUP too,
 // SIGCHLD). Whoever starts one blocks them in SpawnOptions::blocked_signals:

@@ -271,7 +271,7 @@ Result<int> Client::Stream(const std::string& target,
       if (status / 100 == 2) on_data(std::string_view(buf, n));
       else if (error_body) error_body->append(buf, n);
     }
-    if (ec) return Status::Error("connection to " + url_ + " lost: " + ec.message(), "disconnected");
+    if (ec) return Status::Error("connection to " + url_ + " lost: " + ec.message(), StatusCode::kDisconnected);
   }
   return status;
 }

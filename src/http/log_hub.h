@@ -31,6 +31,10 @@
 // silent for half of ws_idle_timeout and drops one silent (or unable to take
 // a write) for all of it.
 //
+// The pieces, one file each: the feed of one run's log and the frames its
+// viewers share (log_feed.h), one viewer's state machine (log_viewer.h); the
+// hub (this file) owns both, admits viewers, fans growth out and sweeps.
+//
 // Loop-thread only, like the engine it reads from.
 #pragma once
 
@@ -48,6 +52,9 @@
 #include "util/tls.h"
 
 namespace jenky {
+
+class LogViewer;  // http/log_viewer.h
+struct LogFeed;   // http/log_feed.h
 
 struct LogSocketOptions {
   int64_t run_id = 0;       // stream this run ...
@@ -87,10 +94,12 @@ class LogHub {
   void Shutdown();
   size_t viewers() const { return viewers_.size(); }
 
-  class Viewer;
-  struct Feed;
+  using Viewer = LogViewer;  // log_viewer.h
+  using Feed = LogFeed;      // log_feed.h
 
  private:
+  friend class LogViewer;  // it finds its feed and leaves the hub through these
+
   Feed* FeedFor(int64_t run_id);
   void OnLog(int64_t run_id);
   void FlushSlice(int64_t run_id);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/delivery_result.h"
+
 namespace jenky {
 namespace {
 
@@ -9,7 +11,8 @@ constexpr int64_t kFoldWindowMs = 60'000;
 
 bool Repeats(const Delivery& newest, const Delivery& d) {
   int64_t last = newest.last_at ? newest.last_at : newest.received_at;
-  return d.result == "rejected" && newest.result == "rejected" && newest.status == d.status &&
+  const char* rejected = DeliveryResultName(DeliveryResult::kRejected);
+  return d.result == rejected && newest.result == rejected && newest.status == d.status &&
          newest.remote == d.remote && newest.reason == d.reason &&
          newest.provider == d.provider && d.received_at - last <= kFoldWindowMs;
 }

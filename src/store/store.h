@@ -35,7 +35,7 @@ struct Delivery {
   std::string provider;
   std::string event;
   std::string delivery;  // the forge's delivery id
-  std::string result;    // deployed | duplicate | ignored | ping | rejected
+  std::string result;    // a DeliveryResultName (core/delivery_result.h)
   int status = 0;        // HTTP status answered
   std::string reason;
   int64_t run_id = 0;    // 0 = none

@@ -96,7 +96,7 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Server(const std::string& 
                                      "certificate (with its chain, e.g. certbot's fullchain.pem) "
                                      "and make it readable by jenky's user",
                                      cert_path, cert_text.status().message()),
-                         "tls_cert");
+                         StatusCode::kTlsCert);
   }
   auto key_text = ReadPem(key_path);
   if (!key_text.ok()) {
@@ -104,13 +104,13 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Server(const std::string& 
                                      "private key of the certificate (e.g. certbot's privkey.pem) "
                                      "and make it readable by jenky's user",
                                      key_path, key_text.status().message()),
-                         "tls_key");
+                         StatusCode::kTlsKey);
   }
   auto not_pem_cert = [&](const std::string& why) {
     return Status::Error(fmt::format("server.tls_cert: {} is not a PEM certificate ({}); it must "
                                      "start with -----BEGIN CERTIFICATE-----",
                                      cert_path, why),
-                         "tls_cert");
+                         StatusCode::kTlsCert);
   };
   std::unique_ptr<BIO, BioFree> cert_bio(
       BIO_new_mem_buf(cert_text->data(), static_cast<int>(cert_text->size())));
@@ -143,7 +143,7 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Server(const std::string& 
                   : fmt::format("server.tls_key: {} is not a PEM private key ({}); it must start "
                                 "with -----BEGIN PRIVATE KEY----- (or RSA/EC PRIVATE KEY)",
                                 key_path, why),
-        "tls_key");
+        StatusCode::kTlsKey);
   }
 
   SSL_CTX* raw = NewCtx(true);
@@ -163,7 +163,7 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Server(const std::string& 
                                      "in {}; give the key the certificate was issued for (for "
                                      "certbot: privkey.pem next to fullchain.pem)",
                                      key_path, cert_path),
-                         "tls_key");
+                         StatusCode::kTlsKey);
   }
   ctx->summary_ = fmt::format("{}, expires {}", SubjectName(leaf.get()),
                               Asn1Time(X509_get0_notAfter(leaf.get())));

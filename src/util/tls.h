@@ -39,8 +39,8 @@ class TlsContext {
   // Server side: CERT is a PEM file with the certificate and optionally its
   // chain after it (certbot's fullchain.pem); KEY is its PEM private key, not
   // encrypted. Checks that both are readable and parse and that the key
-  // belongs to the certificate. An error's code() is "tls_cert" or
-  // "tls_key": the file to blame. Problems that do not stop serving (an
+  // belongs to the certificate. An error's kind() is StatusCode::kTlsCert
+  // or kTlsKey: the file to blame. Problems that do not stop serving (an
   // expired certificate, a key other users can read) are in warnings().
   static Result<std::shared_ptr<const TlsContext>> Server(const std::string& cert,
                                                           const std::string& key);

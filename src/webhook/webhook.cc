@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "config/webhook_provider.h"
 #include "util/hash.h"
 #include "util/json.h"
 #include "util/url.h"
@@ -386,7 +387,7 @@ Verdict Generic(const WebhookConfig& config, const HookRequest& req) {
   Verdict v;
   v.event = event;
   v.trigger.kind = TriggerKind::kWebhook;
-  v.trigger.provider = "generic";
+  v.trigger.provider = WebhookProviderName(WebhookProvider::kGeneric);
   v.trigger.ref = FirstOf({q("ref"), Str(j, {"ref"})});
   if (v.trigger.ref.empty()) {
     std::string branch = FirstOf({q("branch"), Str(j, {"branch"})});
@@ -402,9 +403,13 @@ Verdict Generic(const WebhookConfig& config, const HookRequest& req) {
 }  // namespace
 
 Verdict EvaluateDelivery(const WebhookConfig& config, const HookRequest& req) {
-  if (config.provider == "github") return GitHub(config, req);
-  if (config.provider == "gitea" || config.provider == "forgejo") return Gitea(config, req);
-  if (config.provider == "gitlab") return GitLab(config, req);
+  switch (ParseWebhookProvider(config.provider).value_or(WebhookProvider::kGeneric)) {
+    case WebhookProvider::kGitHub: return GitHub(config, req);
+    case WebhookProvider::kGitea:
+    case WebhookProvider::kForgejo: return Gitea(config, req);
+    case WebhookProvider::kGitLab: return GitLab(config, req);
+    case WebhookProvider::kGeneric: break;
+  }
   return Generic(config, req);
 }
 

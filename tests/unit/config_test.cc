@@ -233,26 +233,6 @@ recipe = "nope"
   EXPECT_NE(e.find("keep_runs must be"), std::string::npos);
 }
 
-TEST(ConfigTest, UnknownRecipeListsTheKnownOnes) {
-  auto c = Parse("[projects.a]\nrecipe = \"nope\"\n");
-  EXPECT_NE(Errors(c).find("no recipe named 'nope'; jenky has: demo"), std::string::npos)
-      << Errors(c);
-}
-
-TEST(ConfigTest, RecipeParamsAreChecked) {
-  auto c = Parse("[projects.a]\nrecipe = \"demo\"\n[projects.a.params]\nspeed = \"fast\"\n");
-  ASSERT_EQ(c.errors.size(), 1u) << Errors(c);
-  EXPECT_EQ(c.errors[0].line, 4);
-  EXPECT_NE(c.errors[0].message.find("recipe 'demo' has no parameter 'speed'"), std::string::npos);
-  auto script = Parse("[projects.a]\nscript = \"x\"\n[projects.a.params]\nspeed = \"fast\"\n");
-  EXPECT_NE(Errors(script).find("only used with recipe"), std::string::npos);
-}
-
-TEST(ConfigTest, WebhookNeedsASecret) {
-  auto c = Parse("[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"github\"\n");
-  EXPECT_NE(Errors(c).find("unsigned webhook would let anyone deploy"), std::string::npos);
-}
-
 TEST(ConfigTest, DefaultsFollowXdg) {
   Config c = DefaultConfig(FakeEnv({{"XDG_DATA_HOME", "/x"}, {"HOME", "/home/u"}}));
   EXPECT_EQ(c.server.data_dir, "/x/jenky");

@@ -1,0 +1,127 @@
+#include "http/log_feed.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "http/ws_codec.h"
+#include "server/engine.h"
+#include "util/json.h"
+#include "util/utf8.h"
+
+namespace jenky {
+namespace {
+
+constexpr size_t kChunk = 64 * 1024;   // log bytes in one message at most
+constexpr size_t kCachedChunks = 4;    // encoded chunks a feed keeps for sharing
+constexpr size_t kCompressAbove = 128;  // smaller messages gain nothing from deflate
+
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+}  // namespace
+
+// One text message as a ready frame, deflated when the viewer negotiated it
+// and it is worth it.
+std::shared_ptr<const std::string> LogTextFrame(std::string_view payload, bool deflate) {
+  auto frame = std::make_shared<std::string>();
+  if (deflate && payload.size() > kCompressAbove) {
+    WsAppendFrame(*frame, WsOpcode::kText, WsDeflate(payload), true);
+  } else {
+    WsAppendFrame(*frame, WsOpcode::kText, payload);
+  }
+  return frame;
+}
+
+std::string LogRunMessage(const char* type, const Run* run) {
+  nlohmann::json j = {{"type", type}, {"run", run ? RunToJson(*run) : nlohmann::json(nullptr)}};
+  return DumpJson(j);
+}
+
+LogFeed::~LogFeed() {
+  if (fd >= 0) close(fd);
+}
+
+
+void LogFeed::Refresh(Engine& engine) {
+  if (std::shared_ptr<LogTail> tail = engine.Tail(run_id)) {
+    size = tail->size;
+    complete = false;
+  } else {
+    size = FileSize(path);
+    complete = true;
+  }
+  auto found = engine.GetRun(run_id);
+  if (found.ok() && found->has_value()) {
+    run = **found;
+  } else {
+    run.reset();
+  }
+  for (auto& f : status_frames) f.reset();
+  for (auto& f : run_frames) f.reset();
+}
+
+
+std::shared_ptr<const std::string> LogFeed::StatusFrame(bool deflate) {
+  auto& f = status_frames[deflate];
+  if (!f) f = LogTextFrame(LogRunMessage("status", run ? &*run : nullptr), deflate);
+  return f;
+}
+
+
+std::shared_ptr<const std::string> LogFeed::RunFrame(bool deflate) {
+  auto& f = run_frames[deflate];
+  if (!f) f = LogTextFrame(LogRunMessage("run", run ? &*run : nullptr), deflate);
+  return f;
+}
+
+
+LogFeed::Read LogFeed::FrameAt(int64_t offset, bool raw, bool deflate,
+                               std::shared_ptr<const std::string>* frame, int64_t* next) {
+  Chunk* chunk = nullptr;
+  for (Chunk& c : chunks) {
+    if (c.offset == offset) chunk = &c;
+  }
+  if (!chunk) {
+    if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Read::kError;
+    size_t want = static_cast<size_t>(std::min<int64_t>(size - offset, kChunk));
+    std::string data(want, '\0');
+    ssize_t n = pread(fd, data.data(), want, offset);
+    if (n < 0) return Read::kError;
+    if (n == 0) return Read::kWait;
+    data.resize(n);
+    bool at_end = complete && offset + n == size;
+    size_t keep = at_end ? data.size() : CompleteUtf8Prefix(data);
+    if (keep == 0) return Read::kWait;  // only the start of a character so far
+    data.resize(keep);
+    if (chunks.size() == kCachedChunks) chunks.pop_front();
+    chunks.push_back(Chunk{offset, offset + static_cast<int64_t>(keep), std::move(data), {}});
+    chunk = &chunks.back();
+  }
+  auto& f = chunk->frames[raw * 2 + deflate];
+  if (!f) {
+    if (raw) {
+      f = LogTextFrame(SanitizeUtf8(chunk->bytes), deflate);
+    } else {
+      std::string msg = fmt::format(R"({{"type":"log","run":{},"offset":{},"next":{},"data":")",
+                                    run_id, chunk->offset, chunk->next);
+      AppendJsonEscapedUtf8(chunk->bytes, msg);
+      msg += "\"}";
+      f = LogTextFrame(msg, deflate);
+    }
+  }
+  *frame = f;
+  *next = chunk->next;
+  return Read::kFrame;
+}
+
+
+}  // namespace jenky

@@ -1,0 +1,81 @@
+// The log of one run as its WebSocket viewers see it (log_hub.h): one
+// descriptor of the log file for all of them, the run's size and state as of
+// the last Refresh, and the last few chunks of the log each encoded once per
+// format (JSON or raw, plain or deflated) into a ready frame that every viewer
+// at that offset sends as it is.
+//
+// Ownership and threads: the hub owns each feed (one per run that has
+// viewers) and frees it once the last viewer left; the viewers listed are the
+// hub's too. Loop-thread only, like the hub and the engine it reads from.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/run.h"
+
+namespace jenky {
+
+class Engine;     // server/engine.h
+class LogViewer;  // http/log_viewer.h
+
+// The log of one run as its viewers see it, and the frames they share.
+struct LogFeed {
+  struct Chunk {
+    int64_t offset = 0;
+    int64_t next = 0;
+    std::string bytes;
+    std::shared_ptr<const std::string> frames[4];  // [raw * 2 + deflate]
+  };
+  enum class Read { kFrame, kWait, kError };
+
+  int64_t run_id = 0;
+  std::string path;
+  int fd = -1;  // one descriptor of the log for all of the run's viewers
+  int64_t size = 0;
+  bool complete = false;   // the run is over: its log is whole on disk
+  std::optional<Run> run;  // as of the last refresh
+  std::vector<LogViewer*> viewers;  // (log_viewer.h)
+  // Flushes go over the viewers in slices (kSlice, log_hub.cc), each slice a turn of the
+  // loop: growth that arrives meanwhile reaches the slices not yet sent, so
+  // a viewer waits at most about one pass for a line, not two.
+  bool slice_posted = false;
+  size_t cursor = 0;   // next viewer of the pass in progress
+  bool again = false;  // grew (or lost viewers) during the pass: one more
+  std::deque<Chunk> chunks;
+  std::shared_ptr<const std::string> status_frames[2];  // [deflate], for `run` as it is
+  std::shared_ptr<const std::string> run_frames[2];
+
+  ~LogFeed();
+
+  // Takes the run's size and state from ENGINE (its tail while it runs,
+  // the file once it is over) and drops the status/run frames made for the
+  // old state.
+  void Refresh(Engine& engine);
+
+  // {"type":"status"|"run","run":...} for `run` as it is, made once per
+  // state and format.
+  std::shared_ptr<const std::string> StatusFrame(bool deflate);
+  std::shared_ptr<const std::string> RunFrame(bool deflate);
+
+  // kFrame: *FRAME is the message for the log bytes from OFFSET (at most
+  // 64 KiB of them, never ending inside a character unless the log is
+  // complete there) and *NEXT the offset after them; kWait: nothing to send
+  // there yet; kError: the log cannot be read.
+  Read FrameAt(int64_t offset, bool raw, bool deflate, std::shared_ptr<const std::string>* frame,
+               int64_t* next);
+};
+
+// One text message as a ready frame, deflated when DEFLATE (the viewer
+// negotiated it) and it is worth it.
+std::shared_ptr<const std::string> LogTextFrame(std::string_view payload, bool deflate);
+
+// {"type": TYPE, "run": RUN as JSON, or null}.
+std::string LogRunMessage(const char* type, const Run* run);
+
+}  // namespace jenky

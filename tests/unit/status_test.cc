@@ -1,0 +1,46 @@
+#include "util/status.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace jenky {
+namespace {
+
+TEST(StatusCode, EachCodeHasOneWireNameThatParsesBackToIt) {
+  const std::pair<StatusCode, std::string> names[] = {
+      {StatusCode::kInternal, "internal"},   {StatusCode::kNotFound, "not_found"},
+      {StatusCode::kConflict, "conflict"},   {StatusCode::kQueueFull, "queue_full"},
+      {StatusCode::kTlsCert, "tls_cert"},    {StatusCode::kTlsKey, "tls_key"},
+      {StatusCode::kDisconnected, "disconnected"}};
+  for (const auto& [code, name] : names) {
+    EXPECT_EQ(StatusCodeName(code), name);
+    EXPECT_EQ(ParseStatusCode(name), code) << name;
+  }
+  EXPECT_EQ(ParseStatusCode("NOT_FOUND"), std::nullopt);
+}
+
+TEST(StatusCode, AnErrorIsInternalUnlessItSaysOtherwise) {
+  Status s = Status::Error("disk full");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.kind(), StatusCode::kInternal);
+  EXPECT_EQ(s.code(), "internal");
+  Status q = Status::Error("queue is full", StatusCode::kQueueFull);
+  EXPECT_EQ(q.code(), "queue_full");
+  EXPECT_EQ(q.message(), "queue is full");
+}
+
+TEST(StatusCode, ACodeGivenByNameIsTheSameCode) {
+  EXPECT_EQ(Status::Error("x", "not_found").kind(), StatusCode::kNotFound);
+  EXPECT_EQ(Status::Error("x", "conflict").code(), "conflict");
+  EXPECT_EQ(Status::Error("x", "no_such_code").kind(), StatusCode::kInternal);
+}
+
+TEST(StatusCode, AResultCarriesItsErrorsCode) {
+  Result<int> r = Status::Error("no run with id 3", StatusCode::kNotFound);
+  EXPECT_EQ(r.status().kind(), StatusCode::kNotFound);
+  EXPECT_EQ(Result<int>(3).status().kind(), StatusCode::kInternal);  // ok: no kind to speak of
+}
+
+}  // namespace
+}  // namespace jenky

@@ -1,0 +1,59 @@
+// A project's webhook, as loaded from jenky.toml.
+#include "config/webhook_config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace jenky {
+namespace {
+
+ConfigLoad Parse(const std::string& text) {
+  return ParseConfig(text, "/etc/jenky/jenky.toml",
+                     [](const std::string&) -> std::optional<std::string> { return std::nullopt; });
+}
+
+// All error strings joined, for matching.
+std::string Errors(const ConfigLoad& c) {
+  std::string out;
+  for (const auto& e : c.errors) out += e.ToString() + "\n";
+  return out;
+}
+
+TEST(WebhookConfigTest, WebhookNeedsASecret) {
+  auto c = Parse("[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"github\"\n");
+  EXPECT_NE(Errors(c).find("unsigned webhook would let anyone deploy"), std::string::npos);
+}
+
+TEST(WebhookConfigTest, AnUnknownProviderListsTheKnownOnes) {
+  auto c = Parse("[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"GitHub\"\n"
+                 "secret = \"s3cret\"\n");
+  ASSERT_EQ(c.errors.size(), 1u) << Errors(c);
+  EXPECT_EQ(c.errors[0].line, 4);
+  EXPECT_NE(c.errors[0].message.find("unknown webhook provider 'GitHub'; use github, gitea, "
+                                     "forgejo, gitlab or generic"), std::string::npos);
+}
+
+TEST(WebhookConfigTest, ASigningTokenIsGitLabsAndDecodedToItsKey) {
+  auto c = Parse("[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"gitlab\"\n"
+                 "signing_token = \"whsec_aGVsbG8=\"\n");
+  ASSERT_TRUE(c.ok()) << Errors(c);
+  ASSERT_TRUE(c.config.projects[0].webhook.has_value());
+  EXPECT_EQ(c.config.projects[0].webhook->provider, "gitlab");
+  EXPECT_EQ(c.config.projects[0].webhook->signing_key, "hello");
+  auto github = Parse("[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"github\"\n"
+                      "secret = \"s3cret\"\nsigning_token = \"whsec_aGVsbG8=\"\n");
+  EXPECT_NE(Errors(github).find("signing_token is only for provider = \"gitlab\""),
+            std::string::npos) << Errors(github);
+}
+
+TEST(WebhookConfigTest, SigningTokensThatAreNotWhsecBase64AreRefused) {
+  EXPECT_EQ(DecodeSigningToken("whsec_aGVsbG8="), "hello");
+  EXPECT_EQ(DecodeSigningToken("whsec_aGk="), "hi");
+  EXPECT_EQ(DecodeSigningToken("aGVsbG8="), "");
+  EXPECT_EQ(DecodeSigningToken("whsec_"), "");
+  EXPECT_EQ(DecodeSigningToken("whsec_abc"), "");  // not a multiple of 4
+}
+
+}  // namespace
+}  // namespace jenky
