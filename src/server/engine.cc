@@ -123,6 +123,9 @@ Result<std::vector<Run>> Engine::RunsMissingFromStore() {
 }
 
 Status Engine::Start() {
+  // The options spares are made with, already for the queued runs that
+  // recovery starts below (Launcher::Start comes after it).
+  launcher_->Reconfigure(SpareOptionsFor(config_, supervisor_binary_));
   auto max_id = store_->MaxRunId();
   if (!max_id.ok()) return max_id.status();
   next_id_ = *max_id + 1;

@@ -43,7 +43,8 @@ class Launcher {
   // Once, at the engine's start: the host's cgroups, leftovers of earlier
   // servers, and the first spare, made with OPTIONS.
   virtual void Start(const SpareOptions& options) = 0;
-  // The configuration changed (OPTIONS for spares from now on).
+  // OPTIONS for spares from now on: the configuration changed, or, before
+  // Start, the runs recovery starts need them already.
   virtual void Reconfigure(const SpareOptions& options) = 0;
   // Lets the spare go. Running supervisors go on.
   virtual void Shutdown() = 0;

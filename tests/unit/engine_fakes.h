@@ -63,11 +63,13 @@ struct FakeWorld {
 class FakeLauncher final : public Launcher {
  public:
   explicit FakeLauncher(FakeWorld& w) : w_(w) {}
-  void Start(const SpareOptions&) override {}
-  void Reconfigure(const SpareOptions&) override {}
+  void Start(const SpareOptions& o) override { options_ = o; }
+  void Reconfigure(const SpareOptions& o) override { options_ = o; }
   void Shutdown() override {}
   Result<Launched> Launch(const RunDir& dir, const std::string&, const std::string&,
                           RunSpec) override {
+    // A real launcher without options cannot start a supervisor.
+    if (options_.supervisor_binary.empty()) return Status::Error("no supervisor binary yet");
     w_.launched.push_back(dir.path);
     w_.dirs[dir.path] = FakeSupervisor{true, true, true, std::nullopt};
     Launched l;
@@ -103,6 +105,7 @@ class FakeLauncher final : public Launcher {
 
  private:
   FakeWorld& w_;
+  SpareOptions options_;
   std::map<pid_t, std::string> pid_dir_;
 };
 

@@ -46,7 +46,8 @@ class EngineTest : public ::testing::Test {
   Engine& Start() {
     EngineSeams seams{std::make_unique<FakeLauncher>(world_), std::make_unique<FakeWatcher>(world_),
                       [this] { return world_.now; }};
-    engine_ = std::make_unique<Engine>(io_, config_, std::move(store_owned_), std::move(seams));
+    engine_ = std::make_unique<Engine>(io_, config_, std::move(store_owned_), std::move(seams),
+                                       "/usr/lib/jenky/jenky");
     Status s = engine_->Start();
     EXPECT_TRUE(s.ok()) << s.message();
     Drain();
@@ -260,6 +261,15 @@ TEST_F(EngineTest, OtherQueuedRunsAreQueuedAgainInOrder) {
   world_.Exit(RunPath(2), Record(RunStatus::kSucceeded));
   Drain();
   EXPECT_EQ(world_.launched, (std::vector<std::string>{RunPath(2), RunPath(3)}));
+}
+
+// Queued runs that recovery starts at once (nothing holds their lane) get a
+// supervisor made with the configuration's options, as later runs do.
+TEST_F(EngineTest, QueuedRunsRecoveryStartsGetASupervisor) {
+  StoredRun(2, RunStatus::kQueued);
+  Start();
+  EXPECT_EQ(world_.launched, std::vector<std::string>{RunPath(2)});
+  EXPECT_EQ(StatusOf(2), RunStatus::kRunning);
 }
 
 // A run whose supervisor exits without a record is interrupted.
