@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,8 +28,10 @@
 #include "core/scheduler.h"
 #include "exec/run_dir.h"
 #include "net/asio.h"
+#include "server/journal.h"
+#include "server/launcher.h"
+#include "server/run_env.h"
 #include "server/watcher.h"
-#include "store/delivery_log.h"
 #include "store/store.h"
 
 namespace jenky {
@@ -52,10 +55,26 @@ struct LogTail {
   void Notify(net::io_context& io);
 };
 
+// What the engine reaches the world through, each an interface with a fake
+// for tests (tests/unit/engine_test.cc): supervisors, kernel notifications
+// and the time. The store is the fourth (store/store.h).
+struct EngineSeams {
+  std::unique_ptr<Launcher> launcher;
+  std::unique_ptr<Watcher> watcher;
+  std::function<int64_t()> clock;  // unix ms
+};
+
 class Engine {
  public:
+  // How long an adopted run whose supervisor has not taken its lock yet
+  // waits for it (Adopt).
+  static constexpr int64_t kLockWaitMs = 5000;
+
+  // The real seams: supervisors run as SUPERVISOR_BINARY __supervise.
   Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
          std::string supervisor_binary);
+  Engine(net::io_context& io, Config config, std::unique_ptr<Store> store, EngineSeams seams,
+         std::string supervisor_binary = "");
   ~Engine();
 
   // Reconciles history with run directories: adopts runs whose supervisors
@@ -85,9 +104,9 @@ class Engine {
 
   // Webhook bookkeeping (store passthroughs, on the loop like everything else).
   Result<std::optional<Run>> RunForDelivery(const std::string& project, const std::string& delivery);
-  void RecordDelivery(const Delivery& d);
+  void RecordDelivery(const Delivery& d) { journal_.RecordDelivery(d); }
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) {
-    return deliveries_.List(project, limit);
+    return journal_.ListDeliveries(project, limit);
   }
 
   // The live tail of an active run, or nullptr when the run is not active (its
@@ -123,84 +142,37 @@ class Engine {
   void PollLock(int64_t id);
   // Its supervisor is gone without a record: interrupted.
   void DeclareGone(int64_t id);
-  // How long an adopted run whose supervisor has not taken its lock yet
-  // waits for it (Adopt).
-  static constexpr int64_t kLockWaitMs = 5000;
   void PollLogs();  // when inotify is unavailable: log sizes every 100 ms
   void Watch(Active& a);
   void Adopt(Run run);
   void Prune(const std::string& project);
-  // Writes RUN's row (insert or update); if the database refuses, keeps RUN
-  // in unsaved_ for RetrySaves.
-  void Persist(const Run& run);
-  void ScheduleRetry();
-  void RetrySaves();
-  void SpawnSpare();
-  // Makes the spare's stage DIR, with SCRIPT and META written in it; false
-  // (and DIR untouched) when there is no complete stage to take.
-  bool UseStage(const RunDir& dir, const std::string& script, const std::string& meta);
-  bool SpareAlive() const;
-  // Hands SPEC to SUP's warm shell (WarmStartData, then the go byte): true if
-  // the script is now running.
-  struct Spare;
-  bool HandOffToWarmShell(Spare& sup, const RunSpec& spec);
-  // Lets the spare go (it exits; its stage, if still its own, goes with it).
-  void DropSpare();
-  // The values a run's log masks: every configured secret of every project.
-  std::vector<std::string> MaskedValues() const;
-  std::vector<std::string> ScriptEnv(const ProjectConfig& p, const Run& r) const;
-  // The server's environment less what scripts do not get (P's own secrets
-  // they do; with no P, no secret at all): what runs and spares start from.
-  std::map<std::string, std::string> ServerEnv(const ProjectConfig* p) const;
+  // Writes RUN's row through the journal (journal.h).
+  void Persist(const Run& run) { journal_.Persist(run); }
+  // Runs found in run directories but not in the store (Start).
+  Result<std::vector<Run>> RunsMissingFromStore();
+  int64_t Now() const { return clock_(); }
 
   net::io_context& io_;
   Config config_;
   std::unique_ptr<Store> store_;
   std::string supervisor_binary_;
-  // Where each run gets its cgroup (exec/cgroup.h); "" where the host offers
-  // none (Start logs why, once).
-  std::string cgroup_tree_;
+  std::unique_ptr<Launcher> launcher_;
+  std::unique_ptr<Watcher> files_;
+  std::function<int64_t()> clock_;
   Scheduler scheduler_;
-  FileWatcher files_;
   std::map<int64_t, std::unique_ptr<Active>> active_;  // queued and running
   int64_t next_id_ = 1;
   std::string base_url_;
 
-  // One supervisor started ahead of need, waiting for its RunSpec on stdin:
-  // a trigger costs one process spawn (the script), not two.
-  struct Spare {
-    pid_t pid = -1;
-    int pidfd = -1;
-    int stdin_fd = -1;
-    std::string stage;  // the run directory it makes ahead (run_dir.h)
-    // Its warm shell's go pipe (write end) and data memfd, and the shell
-    // (supervisor.h, WarmFds); -1 and "" without.
-    std::string warm_shell;
-    std::vector<std::string> warm_env;  // what the shell started with (WarmShellEnv)
-    int go_fd = -1;
-    int data_fd = -1;
-    void CloseWarmFds();
-  };
-  Spare spare_;
   bool shutting_down_ = false;
   std::function<void()> on_change_;
   std::function<void(int64_t)> on_log_;
   std::function<void(const std::string&)> on_new_run_;
   std::unique_ptr<net::steady_timer> log_poll_;
-  // Rows SQLite refused to write yet, newest state of each run; reads look
-  // here before the store.
-  std::map<int64_t, Run> unsaved_;
-  std::unique_ptr<net::steady_timer> save_retry_;
-  // Recent webhook deliveries: in memory, saved in batches (delivery_log.h).
-  DeliveryLog deliveries_;
-  net::steady_timer deliveries_flush_;
-  bool deliveries_flush_armed_ = false;
-  void FlushDeliveries();
+  // Run rows and webhook deliveries on their way to the store; reads look
+  // there before the store.
+  Journal journal_;
 };
 
-// Whether the host can apply every project's memory_max and tasks_max (the
-// cgroup v2 memory and pids controllers, in jenky's cgroup tree); else an
-// error per limit that cannot be, naming the key and why.
-Status CheckRunLimits(const Config& config);
 
 }  // namespace jenky

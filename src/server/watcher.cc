@@ -8,7 +8,7 @@
 
 namespace jenky {
 
-FileWatcher::FileWatcher(net::io_context& io) {
+FileWatcher::FileWatcher(net::io_context& io) : io_(io) {
   fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd_ < 0) {
     // Reported by the engine once the server is listening; it polls instead.
@@ -97,6 +97,10 @@ void ProcessWatch::Wait() {
 ProcessWatch::~ProcessWatch() {
   boost::system::error_code ec;
   stream_.close(ec);  // closes the pidfd; a pending wait completes with an error
+}
+
+std::unique_ptr<ExitWatch> FileWatcher::WatchExit(UniqueFd pidfd, std::function<void()> on_exit) {
+  return std::make_unique<ProcessWatch>(io_, pidfd.release(), std::move(on_exit));
 }
 
 }  // namespace jenky

@@ -25,7 +25,7 @@ namespace jenky {
 
 // Runs PRAGMA wal_checkpoint(PASSIVE) once a second on its own connection, so
 // the fsyncs a checkpoint needs never happen on the event loop.
-class Store::Checkpointer {
+class SqliteStore::Checkpointer {
  public:
   explicit Checkpointer(const std::string& path) {
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
@@ -156,7 +156,13 @@ struct StmtReset {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
-  std::unique_ptr<Store> store(new Store());
+  auto sqlite = SqliteStore::Open(path);
+  if (!sqlite.ok()) return sqlite.status();
+  return std::unique_ptr<Store>(std::move(*sqlite));
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore());
   store->path_ = path;
   // The history is not for every user of the machine: no access for others,
   // also for a database an older jenky made (SQLite gives its -wal and -shm
@@ -194,13 +200,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
-Store::~Store() {
+SqliteStore::~SqliteStore() {
   checkpointer_.reset();
   for (sqlite3_stmt* s : statements_) sqlite3_finalize(s);
   if (db_) sqlite3_close(db_);
 }
 
-Status Store::Exec(const std::string& sql) {
+Status SqliteStore::Exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = fmt::format("database {}: {}", path_, err ? err : sqlite3_errmsg(db_));
@@ -210,7 +216,7 @@ Status Store::Exec(const std::string& sql) {
   return Status::Ok();
 }
 
-Status Store::Migrate() {
+Status SqliteStore::Migrate() {
   sqlite3_stmt* s = nullptr;
   sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr);
   if (sqlite3_step(s) == SQLITE_ROW) schema_version_ = sqlite3_column_int(s, 0);
@@ -237,7 +243,7 @@ Status Store::Migrate() {
   return Status::Ok();
 }
 
-Result<sqlite3_stmt*> Store::Prepare(const char* sql) {
+Result<sqlite3_stmt*> SqliteStore::Prepare(const char* sql) {
   // Statements are cached by their SQL text; there are only a handful.
   for (sqlite3_stmt* s : statements_) {
     if (sqlite3_sql(s) && std::string_view(sqlite3_sql(s)) == sql) return s;
@@ -250,7 +256,7 @@ Result<sqlite3_stmt*> Store::Prepare(const char* sql) {
   return s;
 }
 
-Result<std::vector<Run>> Store::Query(sqlite3_stmt* s) {
+Result<std::vector<Run>> SqliteStore::Query(sqlite3_stmt* s) {
   std::vector<Run> out;
   for (;;) {
     int rc = sqlite3_step(s);
@@ -264,9 +270,9 @@ Result<std::vector<Run>> Store::Query(sqlite3_stmt* s) {
   }
 }
 
-Status Store::InsertRun(const Run& run) { return InsertRuns({run}); }
+Status SqliteStore::InsertRun(const Run& run) { return InsertRuns({run}); }
 
-Status Store::InsertRuns(const std::vector<Run>& runs) {
+Status SqliteStore::InsertRuns(const std::vector<Run>& runs) {
   static const std::string sql = fmt::format(
       "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
       "?18,?19,?20,?21,?22)", kRunColumns);
@@ -289,7 +295,7 @@ Status Store::InsertRuns(const std::vector<Run>& runs) {
   return Status::Ok();
 }
 
-Status Store::UpdateRun(const Run& r) {
+Status SqliteStore::UpdateRun(const Run& r) {
   auto stmt = Prepare(
       "UPDATE runs SET status=?3, started_at=?12, finished_at=?13, exit_code=?14, reason=?15, "
       "log_bytes=?16, recipe=?17, script_sha256=?18, log_pruned=?19, resources=?22 WHERE id=?1");
@@ -302,7 +308,7 @@ Status Store::UpdateRun(const Run& r) {
   return Status::Ok();
 }
 
-Status Store::SaveRun(const Run& r) {
+Status SqliteStore::SaveRun(const Run& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
       "?18,?19,?20,?21,?22) ON CONFLICT(id) DO UPDATE SET status=?3, started_at=?12, "
@@ -318,7 +324,7 @@ Status Store::SaveRun(const Run& r) {
   return Status::Ok();
 }
 
-Result<std::optional<Run>> Store::GetRun(int64_t id) {
+Result<std::optional<Run>> SqliteStore::GetRun(int64_t id) {
   static const std::string sql = fmt::format("SELECT {} FROM runs WHERE id=?1", kRunColumns);
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();
@@ -330,7 +336,7 @@ Result<std::optional<Run>> Store::GetRun(int64_t id) {
   return std::optional<Run>(std::move(rows->front()));
 }
 
-Result<std::vector<Run>> Store::ListRuns(const std::string& project, int limit, int64_t before) {
+Result<std::vector<Run>> SqliteStore::ListRuns(const std::string& project, int limit, int64_t before) {
   static const std::string by_project = fmt::format(
       "SELECT {} FROM runs WHERE project=?1 AND id<?2 ORDER BY id DESC LIMIT ?3", kRunColumns);
   static const std::string all = fmt::format(
@@ -344,14 +350,14 @@ Result<std::vector<Run>> Store::ListRuns(const std::string& project, int limit, 
   return Query(*stmt);
 }
 
-Result<std::optional<Run>> Store::LastRun(const std::string& project) {
+Result<std::optional<Run>> SqliteStore::LastRun(const std::string& project) {
   auto rows = ListRuns(project, 1, 0);
   if (!rows.ok()) return rows.status();
   if (rows->empty()) return std::optional<Run>();
   return std::optional<Run>(std::move(rows->front()));
 }
 
-Result<std::vector<Run>> Store::UnfinishedRuns() {
+Result<std::vector<Run>> SqliteStore::UnfinishedRuns() {
   static const std::string sql = fmt::format(
       "SELECT {} FROM runs WHERE status IN ('queued', 'running') ORDER BY id", kRunColumns);
   auto stmt = Prepare(sql.c_str());
@@ -360,7 +366,7 @@ Result<std::vector<Run>> Store::UnfinishedRuns() {
   return Query(*stmt);
 }
 
-Result<int64_t> Store::MaxRunId() {
+Result<int64_t> SqliteStore::MaxRunId() {
   auto stmt = Prepare("SELECT COALESCE(MAX(id), 0) FROM runs");
   if (!stmt.ok()) return stmt.status();
   StmtReset reset{*stmt};
@@ -370,7 +376,7 @@ Result<int64_t> Store::MaxRunId() {
   return static_cast<int64_t>(sqlite3_column_int64(*stmt, 0));
 }
 
-Result<std::vector<int64_t>> Store::RunsToPrune(const std::string& project, int keep) {
+Result<std::vector<int64_t>> SqliteStore::RunsToPrune(const std::string& project, int keep) {
   auto stmt = Prepare(
       "SELECT id FROM runs WHERE project=?1 AND log_pruned=0 AND status NOT IN "
       "('queued','running') AND id < (SELECT COALESCE(MIN(id), 0) FROM (SELECT id FROM runs "
@@ -388,7 +394,7 @@ Result<std::vector<int64_t>> Store::RunsToPrune(const std::string& project, int 
   }
 }
 
-Status Store::MarkPruned(int64_t id) {
+Status SqliteStore::MarkPruned(int64_t id) {
   auto stmt = Prepare("UPDATE runs SET log_pruned=1 WHERE id=?1");
   if (!stmt.ok()) return stmt.status();
   StmtReset reset{*stmt};
@@ -399,7 +405,7 @@ Status Store::MarkPruned(int64_t id) {
   return Status::Ok();
 }
 
-Result<std::optional<Run>> Store::FindRunByDelivery(const std::string& project,
+Result<std::optional<Run>> SqliteStore::FindRunByDelivery(const std::string& project,
                                                     const std::string& delivery) {
   static const std::string sql = fmt::format(
       "SELECT {} FROM runs WHERE project=?1 AND delivery=?2 AND delivery != '' ORDER BY id LIMIT 1",
@@ -415,7 +421,7 @@ Result<std::optional<Run>> Store::FindRunByDelivery(const std::string& project,
   return std::optional<Run>(std::move(rows->front()));
 }
 
-Status Store::SaveDeliveries(const std::vector<Delivery>& deliveries) {
+Status SqliteStore::SaveDeliveries(const std::vector<Delivery>& deliveries) {
   if (deliveries.empty()) return Status::Ok();
   auto put = Prepare(
       "INSERT OR REPLACE INTO deliveries (id, project, received_at, provider, event, delivery, "
@@ -463,7 +469,7 @@ Status Store::SaveDeliveries(const std::vector<Delivery>& deliveries) {
   return Exec("COMMIT");
 }
 
-Result<int64_t> Store::MaxDeliveryId() {
+Result<int64_t> SqliteStore::MaxDeliveryId() {
   auto stmt = Prepare("SELECT COALESCE(MAX(id), 0) FROM deliveries");
   if (!stmt.ok()) return stmt.status();
   StmtReset reset{*stmt};
@@ -473,7 +479,7 @@ Result<int64_t> Store::MaxDeliveryId() {
   return static_cast<int64_t>(sqlite3_column_int64(*stmt, 0));
 }
 
-Result<std::vector<Delivery>> Store::ListDeliveries(const std::string& project, int limit) {
+Result<std::vector<Delivery>> SqliteStore::ListDeliveries(const std::string& project, int limit) {
   auto stmt = Prepare(
       "SELECT id, project, received_at, provider, event, delivery, result, status, reason, "
       "COALESCE(run_id, 0), remote, count, last_at FROM deliveries WHERE project=?1 "

@@ -47,44 +47,77 @@ struct Delivery {
 constexpr int kDeliveriesKept = 100;
 constexpr int kBusyTimeoutMs = 100;
 
+// What the engine keeps of runs and deliveries. The interface is the seam
+// the engine is tested through (tests/unit/fake_store.h keeps it in memory);
+// SqliteStore below is the real one. Errors are the backend's (a locked or
+// full database): callers keep what was refused and retry (server/journal.h).
 class Store {
  public:
+  // The SQLite history at PATH (SqliteStore), migrated to the newest schema.
   static Result<std::unique_ptr<Store>> Open(const std::string& path);
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
 
-  Status InsertRun(const Run& run);
+  virtual Status InsertRun(const Run& run) { return InsertRuns({run}); }
   // Many runs in one transaction (recovery, benchmarks).
-  Status InsertRuns(const std::vector<Run>& runs);
+  virtual Status InsertRuns(const std::vector<Run>& runs) = 0;
   // Writes every mutable field of RUN (status, times, exit code, ...).
-  Status UpdateRun(const Run& run);
+  virtual Status UpdateRun(const Run& run) = 0;
   // Inserts RUN, or updates its row if it has one.
-  Status SaveRun(const Run& run);
+  virtual Status SaveRun(const Run& run) = 0;
 
-  Result<std::optional<Run>> GetRun(int64_t id);
+  virtual Result<std::optional<Run>> GetRun(int64_t id) = 0;
   // Newest first. PROJECT "" lists all projects; BEFORE 0 means from the newest.
-  Result<std::vector<Run>> ListRuns(const std::string& project, int limit, int64_t before);
-  Result<std::optional<Run>> LastRun(const std::string& project);
-  Result<std::vector<Run>> UnfinishedRuns();
-  Result<int64_t> MaxRunId();
+  virtual Result<std::vector<Run>> ListRuns(const std::string& project, int limit,
+                                            int64_t before) = 0;
+  virtual Result<std::optional<Run>> LastRun(const std::string& project) = 0;
+  // Queued and running runs, oldest first.
+  virtual Result<std::vector<Run>> UnfinishedRuns() = 0;
+  virtual Result<int64_t> MaxRunId() = 0;
   // Finished runs of PROJECT older than its newest KEEP runs whose logs remain.
-  Result<std::vector<int64_t>> RunsToPrune(const std::string& project, int keep);
-  Status MarkPruned(int64_t id);
+  virtual Result<std::vector<int64_t>> RunsToPrune(const std::string& project, int keep) = 0;
+  virtual Status MarkPruned(int64_t id) = 0;
 
   // The run PROJECT's delivery DELIVERY started, if any.
-  Result<std::optional<Run>> FindRunByDelivery(const std::string& project,
-                                               const std::string& delivery);
+  virtual Result<std::optional<Run>> FindRunByDelivery(const std::string& project,
+                                                       const std::string& delivery) = 0;
   // Writes DELIVERIES (new, or updated by id) in one transaction and drops
   // each of their projects' deliveries beyond kDeliveriesKept.
-  Status SaveDeliveries(const std::vector<Delivery>& deliveries);
-  Result<int64_t> MaxDeliveryId();
-  Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit);
+  virtual Status SaveDeliveries(const std::vector<Delivery>& deliveries) = 0;
+  virtual Result<int64_t> MaxDeliveryId() = 0;
+  virtual Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) = 0;
 
-  int schema_version() const { return schema_version_; }
+  // The migration last applied (0 for a store without migrations).
+  virtual int schema_version() const { return 0; }
+};
+
+class SqliteStore final : public Store {
+ public:
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Status InsertRun(const Run& run) override;
+  Status InsertRuns(const std::vector<Run>& runs) override;
+  Status UpdateRun(const Run& run) override;
+  Status SaveRun(const Run& run) override;
+  Result<std::optional<Run>> GetRun(int64_t id) override;
+  Result<std::vector<Run>> ListRuns(const std::string& project, int limit,
+                                    int64_t before) override;
+  Result<std::optional<Run>> LastRun(const std::string& project) override;
+  Result<std::vector<Run>> UnfinishedRuns() override;
+  Result<int64_t> MaxRunId() override;
+  Result<std::vector<int64_t>> RunsToPrune(const std::string& project, int keep) override;
+  Status MarkPruned(int64_t id) override;
+  Result<std::optional<Run>> FindRunByDelivery(const std::string& project,
+                                               const std::string& delivery) override;
+  Status SaveDeliveries(const std::vector<Delivery>& deliveries) override;
+  Result<int64_t> MaxDeliveryId() override;
+  Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) override;
+  int schema_version() const override { return schema_version_; }
 
  private:
-  Store() = default;
+  SqliteStore() = default;
   Status Exec(const std::string& sql);
   Status Migrate();
   Result<std::vector<Run>> Query(sqlite3_stmt* stmt);

@@ -1,0 +1,115 @@
+#include "server/journal.h"
+
+#include <algorithm>
+#include <set>
+
+#include "util/logger.h"
+
+namespace jenky {
+
+Journal::Journal(net::io_context& io, Store& store)
+    : io_(io), store_(store), deliveries_(store), deliveries_flush_(io) {}
+
+Journal::~Journal() {
+  FlushDeliveries();  // what requests answered during the drain recorded
+}
+
+void Journal::Shutdown() {
+  shutting_down_ = true;
+  if (save_retry_) save_retry_->cancel();
+  // A last try for rows the database refused; what is still refused is
+  // rebuilt from the run directories at the next start.
+  if (!unsaved_.empty()) RetrySaves();
+  deliveries_flush_.cancel();
+  FlushDeliveries();
+}
+
+void Journal::Persist(const Run& run) {
+  // Behind an earlier refused write: keep the order, wait for the retry.
+  if (!unsaved_.empty()) {
+    unsaved_[run.id] = run;
+    return;
+  }
+  if (Status s = store_.SaveRun(run); !s.ok()) {
+    LogError("{}{}; keeping it in memory and retrying every second", RunTag(run.id, run.project),
+             s.message());
+    unsaved_[run.id] = run;
+    ScheduleRetry();
+  }
+}
+
+void Journal::ScheduleRetry() {
+  if (shutting_down_) return;
+  if (!save_retry_) save_retry_ = std::make_unique<net::steady_timer>(io_);
+  save_retry_->expires_after(std::chrono::seconds(1));
+  save_retry_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) RetrySaves();
+  });
+}
+
+void Journal::RetrySaves() {
+  size_t saved = 0;
+  while (!unsaved_.empty()) {
+    auto it = unsaved_.begin();
+    if (!store_.SaveRun(it->second).ok()) break;
+    unsaved_.erase(it);
+    ++saved;
+  }
+  if (!unsaved_.empty()) {
+    ScheduleRetry();  // still refused: the first failure was logged already
+  } else if (saved > 0) {
+    LogInfo("the database takes writes again: saved {} run(s) kept in memory", saved);
+  }
+}
+
+Result<std::optional<Run>> Journal::GetRun(int64_t id) {
+  if (auto u = unsaved_.find(id); u != unsaved_.end()) return std::optional<Run>(u->second);
+  return store_.GetRun(id);
+}
+
+Result<std::vector<Run>> Journal::ListRuns(const std::string& project, int limit, int64_t before) {
+  auto runs = store_.ListRuns(project, limit, before);
+  if (!runs.ok()) return runs;
+  // Runs whose row is not written yet, or is stale, come from memory.
+  std::set<int64_t> listed;
+  for (const Run& r : *runs) listed.insert(r.id);
+  for (const auto& [id, run] : unsaved_) {
+    if (!listed.count(id) && (project.empty() || run.project == project) &&
+        (before == 0 || id < before)) {
+      runs->push_back(run);
+    }
+  }
+  if (runs->size() != listed.size()) {
+    std::sort(runs->begin(), runs->end(), [](const Run& a, const Run& b) { return a.id > b.id; });
+    if (runs->size() > static_cast<size_t>(limit)) runs->resize(limit);
+  }
+  for (Run& r : *runs) {
+    if (auto u = unsaved_.find(r.id); u != unsaved_.end()) r = u->second;
+  }
+  return runs;
+}
+
+Result<std::optional<Run>> Journal::FindRunByDelivery(const std::string& project,
+                                                      const std::string& delivery) {
+  for (const auto& [id, run] : unsaved_) {
+    if (run.project == project && run.trigger.delivery == delivery) return std::optional<Run>(run);
+  }
+  return store_.FindRunByDelivery(project, delivery);
+}
+
+void Journal::RecordDelivery(const Delivery& d) {
+  deliveries_.Record(d);
+  if (deliveries_flush_armed_ || shutting_down_) return;
+  deliveries_flush_armed_ = true;
+  deliveries_flush_.expires_after(std::chrono::milliseconds(250));
+  deliveries_flush_.async_wait([this](boost::system::error_code ec) {
+    deliveries_flush_armed_ = false;
+    if (!ec) FlushDeliveries();
+  });
+}
+
+void Journal::FlushDeliveries() {
+  if (Status s = deliveries_.Flush(); !s.ok()) LogError("webhook deliveries: {}", s.message());
+}
+
+}  // namespace jenky

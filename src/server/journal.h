@@ -1,0 +1,74 @@
+// The engine's write-behind history: run rows and webhook deliveries on their
+// way to the store.
+//
+// A run's row is written when Persist is called; when the store refuses (another
+// process holds SQLite's lock, the disk is full) the row is kept in memory,
+// newest state of each run, and written later in order, retried every
+// second; rows behind a refused one wait for it, so the store never sees a
+// run's states out of order. Reads (GetRun, ListRuns, FindRunByDelivery) look
+// at those unsaved rows before the store, so the API never shows an older
+// state than the engine has. Webhook deliveries are recorded in memory
+// (store/delivery_log.h) and flushed 250 ms after the first unsaved one.
+//
+// Shutdown makes a last try for both; what the store still refuses then is
+// rebuilt from the run directories at the next start (engine.h, Start).
+//
+// Loop-thread only, like the engine that owns it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/run.h"
+#include "net/asio.h"
+#include "store/delivery_log.h"
+#include "store/store.h"
+
+namespace jenky {
+
+class Journal {
+ public:
+  Journal(net::io_context& io, Store& store);
+  ~Journal();  // flushes the deliveries recorded since the last flush
+
+  // Writes RUN's row (insert or update); if the store refuses, keeps RUN in
+  // memory and retries.
+  void Persist(const Run& run);
+  // Rows the store has not taken yet.
+  size_t unsaved() const { return unsaved_.size(); }
+
+  // The store's view with the unsaved rows laid over it.
+  Result<std::optional<Run>> GetRun(int64_t id);
+  Result<std::vector<Run>> ListRuns(const std::string& project, int limit, int64_t before);
+  Result<std::optional<Run>> FindRunByDelivery(const std::string& project,
+                                               const std::string& delivery);
+
+  void RecordDelivery(const Delivery& d);
+  Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) {
+    return deliveries_.List(project, limit);
+  }
+
+  // Stops the timers and makes a last try at everything unsaved.
+  void Shutdown();
+
+ private:
+  void ScheduleRetry();
+  void RetrySaves();
+  void FlushDeliveries();
+
+  net::io_context& io_;
+  Store& store_;
+  bool shutting_down_ = false;
+  // Rows the store refused to write yet, newest state of each run.
+  std::map<int64_t, Run> unsaved_;
+  std::unique_ptr<net::steady_timer> save_retry_;
+  DeliveryLog deliveries_;
+  net::steady_timer deliveries_flush_;
+  bool deliveries_flush_armed_ = false;
+};
+
+}  // namespace jenky

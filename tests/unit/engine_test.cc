@@ -1,0 +1,354 @@
+// The engine through its seams (engine_fakes.h, fake_store.h): the recovery
+// matrix of docs/architecture.md ("Adoption and recovery") and the three
+// concurrency policies, with no process, lock or SQLite, in milliseconds.
+#include "server/engine.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+
+#include "engine_fakes.h"
+#include "fake_store.h"
+#include "util/fs.h"
+#include "util/json.h"
+
+namespace jenky {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/jenky-engine-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    config_.server.data_dir = dir_;
+    config_.server.warm_shell = false;
+    AddProject("app", Concurrency::kQueue);
+    auto store = std::make_unique<FakeStore>();
+    store_ = store.get();
+    store_owned_ = std::move(store);
+  }
+  void TearDown() override {
+    Drain();  // the watches a finished run let go of
+    engine_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void AddProject(const std::string& name, Concurrency c) {
+    ProjectConfig p;
+    p.name = name;
+    p.script = "echo hi";
+    p.workdir = dir_;
+    p.concurrency = c;
+    config_.projects.push_back(p);
+  }
+  Engine& Start() {
+    EngineSeams seams{std::make_unique<FakeLauncher>(world_), std::make_unique<FakeWatcher>(world_),
+                      [this] { return world_.now; }};
+    engine_ = std::make_unique<Engine>(io_, config_, std::move(store_owned_), std::move(seams),
+                                       "/usr/lib/jenky/jenky");
+    Status s = engine_->Start();
+    EXPECT_TRUE(s.ok()) << s.message();
+    Drain();
+    return *engine_;
+  }
+  // Runs what the loop has ready (posted finalizations), without waiting.
+  void Drain() {
+    io_.restart();
+    io_.poll();
+  }
+  // Runs the loop until PRED holds (timers included), at most two seconds.
+  void RunFor(std::chrono::milliseconds d) {
+    io_.restart();
+    io_.run_for(d);
+  }
+  template <typename Pred>
+  bool RunUntil(Pred pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io_.restart();
+      io_.run_one_for(std::chrono::milliseconds(10));
+    }
+    return true;
+  }
+
+  std::string RunPath(int64_t id) const { return RunDir::For(dir_, id).path; }
+  jenky::Run StoredRun(int64_t id, RunStatus status, const std::string& project = "app") {
+    jenky::Run r;
+    r.id = id;
+    r.project = project;
+    r.status = status;
+    r.created_at = world_.now - 1000;
+    if (status == RunStatus::kRunning) r.started_at = world_.now - 900;
+    store_->runs[id] = r;
+    return r;
+  }
+  void WriteMeta(const jenky::Run& r) {
+    ASSERT_TRUE(MakeDirs(RunPath(r.id), 0750).ok());
+    ASSERT_TRUE(WriteFile(RunDir::For(dir_, r.id).meta(), DumpJson(RunToJson(r)), 0640).ok());
+  }
+  RunStatus StatusOf(int64_t id) {
+    auto r = engine_->GetRun(id);
+    EXPECT_TRUE(r.ok() && r->has_value()) << "run " << id;
+    return r.ok() && r->has_value() ? (*r)->status : RunStatus::kQueued;
+  }
+  static ExitRecord Record(RunStatus status, int code = 0) {
+    ExitRecord rec;
+    rec.status = status;
+    rec.exit_code = code;
+    rec.finished_at = 1'700'000'000'500;
+    return rec;
+  }
+  int64_t TriggerRun(const std::string& project = "app") {
+    auto run = engine_->Trigger(project, Trigger{});
+    EXPECT_TRUE(run.ok()) << run.status().message();
+    Drain();
+    return run.ok() ? run->id : 0;
+  }
+
+  std::string dir_;
+  Config config_;
+  FakeWorld world_;
+  FakeStore* store_ = nullptr;
+  std::unique_ptr<FakeStore> store_owned_;
+  net::io_context io_;
+  std::unique_ptr<Engine> engine_;
+};
+
+// --- The recovery matrix (docs/architecture.md, "Adoption and recovery") ---
+
+// A run directory whose id the database lacks is put back from meta.json.
+TEST_F(EngineTest, RunDirectoryMissingFromTheStoreIsPutBack) {
+  jenky::Run r;
+  r.id = 7;
+  r.project = "app";
+  r.trigger.commit = "abc123";
+  WriteMeta(r);
+  world_.dirs[RunPath(7)].alive = true;
+  Engine& e = Start();
+  ASSERT_TRUE(store_->runs.count(7));
+  EXPECT_EQ(store_->runs[7].trigger.commit, "abc123");
+  EXPECT_EQ(StatusOf(7), RunStatus::kRunning);  // and adopted: its supervisor lives
+  EXPECT_EQ(TriggerRun(), 8);                    // ids go on after it
+  (void)e;
+}
+
+// A `running` run with exit.json finished while jenky was down: recorded.
+TEST_F(EngineTest, RunningRunWithExitRecordIsRecorded) {
+  StoredRun(3, RunStatus::kRunning);
+  world_.dirs[RunPath(3)].exit = Record(RunStatus::kFailed, 2);
+  Start();
+  EXPECT_EQ(store_->runs[3].status, RunStatus::kFailed);
+  EXPECT_EQ(store_->runs[3].exit_code, 2);
+  EXPECT_EQ(engine_->RunningCount(), 0);
+  EXPECT_TRUE(world_.launched.empty());
+}
+
+// A `running` run whose lock is held is adopted, watched through a pidfd for
+// its verified supervisor, and recorded when that exits.
+TEST_F(EngineTest, RunningRunWithHeldLockIsAdopted) {
+  StoredRun(4, RunStatus::kRunning);
+  world_.dirs[RunPath(4)].alive = true;
+  Start();
+  EXPECT_EQ(StatusOf(4), RunStatus::kRunning);
+  EXPECT_EQ(engine_->RunningCount(), 1);
+  EXPECT_EQ(world_.exit_watches.size(), 1u);
+  EXPECT_NE(engine_->Tail(4), nullptr);  // followers stream it as before
+  world_.Exit(RunPath(4), Record(RunStatus::kSucceeded));
+  Drain();
+  EXPECT_EQ(store_->runs[4].status, RunStatus::kSucceeded);
+  EXPECT_EQ(engine_->RunningCount(), 0);
+  EXPECT_TRUE(world_.launched.empty());  // never started a second time
+}
+
+// Alive by its lock but not identifiable by pid (a reused pid is never
+// trusted): the lock is watched instead, and its release ends the run.
+TEST_F(EngineTest, AdoptedRunWithoutVerifiedPidIsWatchedByItsLock) {
+  StoredRun(4, RunStatus::kRunning);
+  world_.dirs[RunPath(4)].alive = true;
+  world_.dirs[RunPath(4)].identifiable = false;
+  Start();
+  EXPECT_TRUE(world_.exit_watches.empty());
+  EXPECT_EQ(StatusOf(4), RunStatus::kRunning);
+  world_.dirs[RunPath(4)].alive = false;
+  world_.dirs[RunPath(4)].exit = Record(RunStatus::kSucceeded);
+  ASSERT_TRUE(RunUntil([&] { return store_->runs[4].status == RunStatus::kSucceeded; }));
+}
+
+// Lock free, no exit.json, no exit.reserve: the supervisor the last server
+// started may be on its way; when it takes the lock in time, the run lives,
+// watched by its lock from then on.
+TEST_F(EngineTest, SupervisorThatTakesTheLockLateIsWaitedFor) {
+  StoredRun(5, RunStatus::kRunning);
+  Start();
+  EXPECT_EQ(StatusOf(5), RunStatus::kRunning);
+  world_.now += 1000;
+  world_.dirs[RunPath(5)].alive = true;
+  RunFor(std::chrono::milliseconds(60));  // a few of its 20 ms looks
+  world_.now += Engine::kLockWaitMs + 1;  // past the wait: it came, so no matter
+  RunFor(std::chrono::milliseconds(60));
+  EXPECT_EQ(StatusOf(5), RunStatus::kRunning);
+  EXPECT_TRUE(world_.interrupted.empty());
+  world_.dirs[RunPath(5)].alive = false;
+  world_.dirs[RunPath(5)].exit = Record(RunStatus::kSucceeded);
+  ASSERT_TRUE(RunUntil([&] { return store_->runs[5].status == RunStatus::kSucceeded; }));
+}
+
+// ... and when none takes it within kLockWaitMs, the run is lost.
+TEST_F(EngineTest, SupervisorThatNeverTakesTheLockIsDeclaredLost) {
+  StoredRun(5, RunStatus::kRunning);
+  Start();
+  Drain();
+  EXPECT_EQ(StatusOf(5), RunStatus::kRunning);  // waiting, not lost yet
+  EXPECT_TRUE(world_.interrupted.empty());
+  world_.now += Engine::kLockWaitMs + 1;
+  ASSERT_TRUE(RunUntil([&] { return store_->runs[5].status == RunStatus::kInterrupted; }));
+  ASSERT_EQ(world_.interrupted.size(), 1u);
+  EXPECT_NE(store_->runs[5].reason.find("supervisor is gone"), std::string::npos);
+}
+
+// Lock free, no exit.json, but exit.reserve: its supervisor was there and
+// is gone (reboot, kill -9): interrupted at once.
+TEST_F(EngineTest, RunningRunWhoseSupervisorIsGoneIsInterrupted) {
+  StoredRun(6, RunStatus::kRunning);
+  world_.dirs[RunPath(6)].reserved = true;
+  Start();
+  EXPECT_EQ(store_->runs[6].status, RunStatus::kInterrupted);
+  EXPECT_EQ(world_.interrupted, std::vector<std::string>{RunPath(6)});
+  EXPECT_EQ(engine_->RunningCount(), 0);
+}
+
+// A `queued` run with meta.json and a held lock was started by the last
+// server: adopted, never started again.
+TEST_F(EngineTest, QueuedRunWithHeldLockIsAdoptedNotRestarted) {
+  jenky::Run r = StoredRun(2, RunStatus::kQueued);
+  WriteMeta(r);
+  world_.dirs[RunPath(2)].alive = true;
+  Start();
+  EXPECT_EQ(StatusOf(2), RunStatus::kRunning);
+  EXPECT_EQ(store_->runs[2].status, RunStatus::kRunning);
+  EXPECT_EQ(store_->runs[2].started_at, world_.now);
+  EXPECT_TRUE(world_.launched.empty());
+}
+
+// ... and with exit.json: recorded.
+TEST_F(EngineTest, QueuedRunWithExitRecordIsRecorded) {
+  jenky::Run r = StoredRun(2, RunStatus::kQueued);
+  WriteMeta(r);
+  world_.dirs[RunPath(2)].exit = Record(RunStatus::kSucceeded);
+  Start();
+  EXPECT_EQ(store_->runs[2].status, RunStatus::kSucceeded);
+  EXPECT_TRUE(world_.launched.empty());
+}
+
+// Other queued runs are queued again, in order, behind what was adopted; a
+// queued run of a project no longer configured is cancelled.
+TEST_F(EngineTest, OtherQueuedRunsAreQueuedAgainInOrder) {
+  StoredRun(1, RunStatus::kRunning);
+  world_.dirs[RunPath(1)].alive = true;
+  StoredRun(2, RunStatus::kQueued);
+  StoredRun(3, RunStatus::kQueued);
+  StoredRun(4, RunStatus::kQueued, "gone");
+  Start();
+  EXPECT_EQ(store_->runs[4].status, RunStatus::kCancelled);
+  EXPECT_EQ(StatusOf(2), RunStatus::kQueued);
+  EXPECT_TRUE(world_.launched.empty());  // behind the adopted run 1
+  world_.Exit(RunPath(1), Record(RunStatus::kSucceeded));
+  Drain();
+  EXPECT_EQ(world_.launched, std::vector<std::string>{RunPath(2)});
+  world_.Exit(RunPath(2), Record(RunStatus::kSucceeded));
+  Drain();
+  EXPECT_EQ(world_.launched, (std::vector<std::string>{RunPath(2), RunPath(3)}));
+}
+
+// Queued runs that recovery starts at once (nothing holds their lane) get a
+// supervisor made with the configuration's options, as later runs do.
+TEST_F(EngineTest, QueuedRunsRecoveryStartsGetASupervisor) {
+  StoredRun(2, RunStatus::kQueued);
+  Start();
+  EXPECT_EQ(world_.launched, std::vector<std::string>{RunPath(2)});
+  EXPECT_EQ(StatusOf(2), RunStatus::kRunning);
+}
+
+// A run whose supervisor exits without a record is interrupted.
+TEST_F(EngineTest, SupervisorExitWithoutRecordIsInterrupted) {
+  Start();
+  int64_t id = TriggerRun();
+  EXPECT_EQ(StatusOf(id), RunStatus::kRunning);
+  world_.Exit(RunPath(id), std::nullopt);
+  Drain();
+  EXPECT_EQ(store_->runs[id].status, RunStatus::kInterrupted);
+  EXPECT_NE(store_->runs[id].reason.find("exited without a result"), std::string::npos);
+}
+
+// --- The concurrency policies, through the Engine ---
+
+TEST_F(EngineTest, QueuePolicyRunsEveryTriggerInTurn) {
+  Start();
+  int64_t a = TriggerRun(), b = TriggerRun(), c = TriggerRun();
+  EXPECT_EQ(world_.launched, std::vector<std::string>{RunPath(a)});
+  EXPECT_EQ(StatusOf(b), RunStatus::kQueued);
+  EXPECT_EQ(engine_->QueuedCount(), 2);
+  world_.Exit(RunPath(a), Record(RunStatus::kSucceeded));
+  Drain();
+  EXPECT_EQ(world_.launched, (std::vector<std::string>{RunPath(a), RunPath(b)}));
+  world_.Exit(RunPath(b), Record(RunStatus::kFailed, 1));
+  Drain();
+  EXPECT_EQ(world_.launched, (std::vector<std::string>{RunPath(a), RunPath(b), RunPath(c)}));
+  EXPECT_EQ(store_->runs[b].status, RunStatus::kFailed);
+}
+
+TEST_F(EngineTest, CoalescePolicyKeepsOnlyTheNewestPendingTrigger) {
+  config_.projects[0].concurrency = Concurrency::kCoalesce;
+  Start();
+  int64_t a = TriggerRun(), b = TriggerRun(), c = TriggerRun();
+  EXPECT_EQ(StatusOf(b), RunStatus::kCancelled);  // superseded by c
+  EXPECT_EQ(StatusOf(c), RunStatus::kQueued);
+  EXPECT_EQ(engine_->QueuedCount(), 1);
+  world_.Exit(RunPath(a), Record(RunStatus::kSucceeded));
+  Drain();
+  EXPECT_EQ(world_.launched, (std::vector<std::string>{RunPath(a), RunPath(c)}));
+  EXPECT_EQ(store_->runs[b].status, RunStatus::kCancelled);
+}
+
+TEST_F(EngineTest, CancelPreviousPolicyStartsTheNewestOnlyOnceTheOldHasEnded) {
+  config_.projects[0].concurrency = Concurrency::kCancelPrevious;
+  Start();
+  int64_t a = TriggerRun(), b = TriggerRun();
+  EXPECT_EQ(world_.cancelled, std::vector<std::string>{RunPath(a)});
+  EXPECT_EQ(world_.launched, std::vector<std::string>{RunPath(a)});  // never two at once
+  EXPECT_EQ(StatusOf(b), RunStatus::kQueued);
+  world_.Exit(RunPath(a), Record(RunStatus::kCancelled));
+  Drain();
+  EXPECT_EQ(store_->runs[a].status, RunStatus::kCancelled);
+  EXPECT_EQ(world_.launched, (std::vector<std::string>{RunPath(a), RunPath(b)}));
+}
+
+// --- The write-behind journal ---
+
+// A refused write keeps the run's newest state readable, and it reaches the
+// store, in order, once the store takes writes again.
+TEST_F(EngineTest, RefusedWritesAreServedFromMemoryAndSavedLater) {
+  Start();
+  store_->refuse_writes = true;
+  int64_t id = TriggerRun();
+  EXPECT_FALSE(store_->runs.count(id));
+  EXPECT_EQ(StatusOf(id), RunStatus::kRunning);
+  world_.Exit(RunPath(id), Record(RunStatus::kSucceeded));
+  Drain();
+  EXPECT_EQ(StatusOf(id), RunStatus::kSucceeded);  // from memory
+  auto listed = engine_->ListRuns("app", 10, 0);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().status, RunStatus::kSucceeded);
+  store_->refuse_writes = false;
+  engine_->Shutdown();  // the last try
+  ASSERT_TRUE(store_->runs.count(id));
+  EXPECT_EQ(store_->runs[id].status, RunStatus::kSucceeded);
+}
+
+}  // namespace
+}  // namespace jenky

@@ -1,0 +1,112 @@
+#include "fake_store.h"
+
+#include <algorithm>
+
+namespace jenky {
+
+Status FakeStore::InsertRuns(const std::vector<Run>& in) {
+  if (refuse_writes) return Refused();
+  for (const Run& r : in) {
+    if (runs.count(r.id)) return Status::Error("run " + std::to_string(r.id) + " exists");
+  }
+  for (const Run& r : in) runs[r.id] = r;
+  writes += static_cast<int>(in.size());
+  return Status::Ok();
+}
+
+Status FakeStore::UpdateRun(const Run& run) {
+  if (refuse_writes) return Refused();
+  if (!runs.count(run.id)) return Status::Error("no run " + std::to_string(run.id));
+  runs[run.id] = run;
+  ++writes;
+  return Status::Ok();
+}
+
+Status FakeStore::SaveRun(const Run& run) {
+  if (refuse_writes) return Refused();
+  runs[run.id] = run;
+  ++writes;
+  return Status::Ok();
+}
+
+Result<std::optional<Run>> FakeStore::GetRun(int64_t id) {
+  auto it = runs.find(id);
+  if (it == runs.end()) return std::optional<Run>();
+  return std::optional<Run>(it->second);
+}
+
+Result<std::vector<Run>> FakeStore::ListRuns(const std::string& project, int limit,
+                                             int64_t before) {
+  std::vector<Run> out;
+  for (auto it = runs.rbegin(); it != runs.rend() && static_cast<int>(out.size()) < limit; ++it) {
+    if ((project.empty() || it->second.project == project) && (before == 0 || it->first < before)) {
+      out.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+Result<std::optional<Run>> FakeStore::LastRun(const std::string& project) {
+  auto list = ListRuns(project, 1, 0);
+  if (list->empty()) return std::optional<Run>();
+  return std::optional<Run>(list->front());
+}
+
+Result<std::vector<Run>> FakeStore::UnfinishedRuns() {
+  std::vector<Run> out;
+  for (const auto& [id, r] : runs) {
+    if (!IsFinished(r.status)) out.push_back(r);
+  }
+  return out;
+}
+
+Result<int64_t> FakeStore::MaxRunId() { return runs.empty() ? int64_t{0} : runs.rbegin()->first; }
+
+Result<std::vector<int64_t>> FakeStore::RunsToPrune(const std::string& project, int keep) {
+  std::vector<int64_t> newest;
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    if (it->second.project == project) newest.push_back(it->first);
+  }
+  std::vector<int64_t> out;
+  for (size_t i = keep; i < newest.size(); ++i) {
+    const Run& r = runs[newest[i]];
+    if (!r.log_pruned && IsFinished(r.status)) out.push_back(r.id);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status FakeStore::MarkPruned(int64_t id) {
+  if (refuse_writes) return Refused();
+  runs[id].log_pruned = true;
+  return Status::Ok();
+}
+
+Result<std::optional<Run>> FakeStore::FindRunByDelivery(const std::string& project,
+                                                        const std::string& delivery) {
+  for (const auto& [id, r] : runs) {
+    if (r.project == project && r.trigger.delivery == delivery) return std::optional<Run>(r);
+  }
+  return std::optional<Run>();
+}
+
+Status FakeStore::SaveDeliveries(const std::vector<Delivery>& in) {
+  if (refuse_writes) return Refused();
+  for (const Delivery& d : in) deliveries[d.id] = d;
+  return Status::Ok();
+}
+
+Result<int64_t> FakeStore::MaxDeliveryId() {
+  return deliveries.empty() ? int64_t{0} : deliveries.rbegin()->first;
+}
+
+Result<std::vector<Delivery>> FakeStore::ListDeliveries(const std::string& project, int limit) {
+  std::vector<Delivery> out;
+  for (auto it = deliveries.rbegin(); it != deliveries.rend() && static_cast<int>(out.size()) < limit;
+       ++it) {
+    if (it->second.project == project) out.push_back(it->second);
+  }
+  return out;
+}
+
+}  // namespace jenky

@@ -1,0 +1,42 @@
+// An in-memory Store (store/store.h) for tests, in the manner of leveldb's
+// memenv: the same contract, no disk. `refuse_writes` makes every write fail
+// as a locked database does, for the engine's write-behind journal.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace jenky {
+
+class FakeStore final : public Store {
+ public:
+  Status InsertRuns(const std::vector<Run>& runs) override;
+  Status UpdateRun(const Run& run) override;
+  Status SaveRun(const Run& run) override;
+  Result<std::optional<Run>> GetRun(int64_t id) override;
+  Result<std::vector<Run>> ListRuns(const std::string& project, int limit,
+                                    int64_t before) override;
+  Result<std::optional<Run>> LastRun(const std::string& project) override;
+  Result<std::vector<Run>> UnfinishedRuns() override;
+  Result<int64_t> MaxRunId() override;
+  Result<std::vector<int64_t>> RunsToPrune(const std::string& project, int keep) override;
+  Status MarkPruned(int64_t id) override;
+  Result<std::optional<Run>> FindRunByDelivery(const std::string& project,
+                                               const std::string& delivery) override;
+  Status SaveDeliveries(const std::vector<Delivery>& deliveries) override;
+  Result<int64_t> MaxDeliveryId() override;
+  Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) override;
+
+  std::map<int64_t, Run> runs;
+  std::map<int64_t, Delivery> deliveries;
+  bool refuse_writes = false;
+  int writes = 0;  // successful run writes
+
+ private:
+  Status Refused() const { return Status::Error("database is locked (fake)"); }
+};
+
+}  // namespace jenky
