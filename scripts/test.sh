@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, then, each in its own build directory:
+#   layers      no #include goes up the layer order       (scripts/check-layers.sh)
 #   build       the normal build; unit, e2e, web UI, browser, systemd tests (CTest)
 #   asan        ASan + UBSan build; unit and e2e tests      (scripts/sanitize.sh)
 #   tsan        TSan build; unit and e2e tests              (scripts/sanitize.sh)
@@ -35,6 +36,8 @@ normal() {
   scripts/build.sh --tests && (cd build && ctest --output-on-failure --timeout 900 "$@")
 }
 
+# Includes never go up the layer order (docs/architecture.md, "Layers").
+stage layers scripts/check-layers.sh
 stage build normal "$@"
 if [ "${JENKY_QUICK:-0}" = 1 ] && [ "${CI:-}" != true ]; then
   echo "=== test.sh: JENKY_QUICK=1: sanitizer and fuzz stages skipped"
