@@ -271,7 +271,7 @@ net::awaitable<void> HttpServer::Accept(tcp::acceptor& acceptor) {
       co_await t.async_wait(kTuple);
       continue;
     }
-    if (connections_ >= limits_.max_connections) {
+    if (counts_->connections >= limits_.max_connections) {
       RefuseConnection(socket, fmt::format("the server has its limit of {} open connections "
                                            "([server] max_connections); retry later",
                                            limits_.max_connections));
@@ -289,7 +289,7 @@ net::awaitable<void> HttpServer::Accept(tcp::acceptor& acceptor) {
         std::string address = peer.to_string();
         if (!limits_.exempt.Contains(address)) counted_as = std::move(address);
       }
-      if (!counted_as.empty() && per_address_[counted_as] >= limits_.max_connections_per_address) {
+      if (!counted_as.empty() && counts_->per_address[counted_as] >= limits_.max_connections_per_address) {
         int64_t held_back = 0;
         if (refusal_log_.Allow(counted_as, NowMillis(), &held_back)) {
           LogWarning("connection from {} refused: it has {} open ([server] "
@@ -310,16 +310,16 @@ net::awaitable<void> HttpServer::Accept(tcp::acceptor& acceptor) {
 }
 
 net::awaitable<void> HttpServer::Session(tcp::socket socket, std::string counted_as) {
-  ++connections_;
-  if (!counted_as.empty()) ++per_address_[counted_as];
+  ++counts_->connections;
+  if (!counted_as.empty()) ++counts_->per_address[counted_as];
   struct Count {
-    HttpServer& server;
+    std::shared_ptr<Counts> counts;
     const std::string& address;
     ~Count() {
-      --server.connections_;
-      if (!address.empty() && --server.per_address_[address] <= 0) server.per_address_.erase(address);
+      --counts->connections;
+      if (!address.empty() && --counts->per_address[address] <= 0) counts->per_address.erase(address);
     }
-  } count{*this, counted_as};
+  } count{counts_, counted_as};
   boost::system::error_code peer_ec;
   net::ip::address peer = socket.remote_endpoint(peer_ec).address();
   std::shared_ptr<const TlsContext> tls = tls_;  // this connection's, whatever a reload does

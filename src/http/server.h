@@ -143,7 +143,7 @@ class HttpServer {
   // connections waiting for their next request (keep-alive) are closed now,
   // so no client goes on talking to a server that is going away.
   void Stop();
-  int connections() const { return connections_; }
+  int connections() const { return counts_->connections; }
   // The first listening socket's descriptor, -1 if none.
   int listen_fd() { return acceptors_.empty() ? -1 : acceptors_.front()->native_handle(); }
 
@@ -160,8 +160,14 @@ class HttpServer {
   Handler handler_;
   HttpLimits limits_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
-  int connections_ = 0;
-  std::unordered_map<std::string, int> per_address_;  // connections by counted address
+  // Open connections, in all and by counted address. Shared with the
+  // sessions: a session's frame may be destroyed after the server (with the
+  // io_context), and still counts itself out.
+  struct Counts {
+    int connections = 0;
+    std::unordered_map<std::string, int> per_address;
+  };
+  std::shared_ptr<Counts> counts_ = std::make_shared<Counts>();
   int reserve_fd_ = -1;  // /dev/null, closed to make room for one accept when out
   bool stopping_ = false;
   std::set<HttpStream*> idle_;  // sessions waiting for their next request
