@@ -5,20 +5,13 @@
 
 #include <string>
 
+#include "config_parse.h"
+
 namespace jenky {
 namespace {
 
-ConfigLoad Parse(const std::string& text) {
-  return ParseConfig(text, "/etc/jenky/jenky.toml",
-                     [](const std::string&) -> std::optional<std::string> { return std::nullopt; });
-}
-
-// All error strings joined, for matching.
-std::string Errors(const ConfigLoad& c) {
-  std::string out;
-  for (const auto& e : c.errors) out += e.ToString() + "\n";
-  return out;
-}
+ConfigLoad Parse(const std::string& text) { return ParseWithoutEnv(text); }
+std::string Errors(const ConfigLoad& c) { return AllErrors(c); }
 
 TEST(RecipeParamsTest, UnknownRecipeListsTheKnownOnes) {
   auto c = Parse("[projects.a]\nrecipe = \"nope\"\n");
