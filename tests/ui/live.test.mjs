@@ -69,6 +69,14 @@ test('scrolling up stops the follow; jump to bottom resumes it; cancel ends the 
   await page.locator('.log').focus();
   await page.keyboard.press('PageUp');
   await until(async () => !(await logState(page)).atBottom, { message: 'Page Up to leave the bottom' });
+  // Page Up's scroll may still be moving: End once it has come to rest.
+  let lastTop = -1;
+  await until(async () => {
+    const top = (await logState(page)).scrollTop;
+    const still = top === lastTop;
+    lastTop = top;
+    return still;
+  }, { interval: 100, message: 'the scroll to come to rest after Page Up' });
   await page.keyboard.press('End');
   await until(async () => (await logState(page)).atBottom, { message: 'End to come back to the bottom' });
 
