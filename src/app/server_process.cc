@@ -49,14 +49,6 @@ bool LoadConfig(const std::string& explicit_path, Config& out) {
   return true;
 }
 
-// Loopback, also as an IPv4-mapped IPv6 address (::ffff:127.0.0.1).
-bool IsLoopback(const net::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-    return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).is_loopback();
-  }
-  return a.is_loopback();
-}
-
 std::string UrlFor(const tcp::endpoint& ep, bool tls) {
   std::string host = ep.address().to_string();
   if (ep.address().is_v6()) host = "[" + host + "]";

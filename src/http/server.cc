@@ -58,6 +58,13 @@ bool LooksLikeHttp(std::string_view bytes) {
 
 }  // namespace
 
+bool IsLoopback(const net::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).is_loopback();
+  }
+  return a.is_loopback();
+}
+
 std::string HttpDate() {
   // Formatted at most once a second.
   static time_t cached_at = 0;
@@ -282,10 +289,7 @@ net::awaitable<void> HttpServer::Accept(tcp::acceptor& acceptor) {
     if (limits_.max_connections_per_address > 0) {
       boost::system::error_code pec;
       net::ip::address peer = socket.remote_endpoint(pec).address();
-      bool loopback = peer.is_loopback() ||
-                      (peer.is_v6() && peer.to_v6().is_v4_mapped() &&
-                       net::ip::make_address_v4(net::ip::v4_mapped, peer.to_v6()).is_loopback());
-      if (!pec && !(loopback && limits_.exempt_loopback)) {
+      if (!pec && !(IsLoopback(peer) && limits_.exempt_loopback)) {
         std::string address = peer.to_string();
         if (!limits_.exempt.Contains(address)) counted_as = std::move(address);
       }

@@ -122,6 +122,9 @@ class Exchange {
   std::vector<std::pair<std::string, std::string>> extra_headers_;
 };
 
+// Loopback, also as an IPv4-mapped IPv6 address (::ffff:127.0.0.1).
+bool IsLoopback(const net::ip::address& a);
+
 // The current time as an HTTP Date header value.
 std::string HttpDate();
 
