@@ -120,6 +120,13 @@ std::string Str(const nlohmann::json& j, std::initializer_list<const char*> path
   return cur->is_string() ? cur->get<std::string>() : "";
 }
 
+// True only for a JSON true at `key`: a forge's payload is input, and a
+// "deleted": "yes" must read as not deleted rather than throw.
+bool IsTrue(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 std::string FirstOf(std::initializer_list<std::string> values) {
   for (const auto& v : values) {
     if (!v.empty()) return v;
@@ -299,7 +306,7 @@ Verdict GitHub(const WebhookConfig& config, const HookRequest& req) {
   if (!ReadPush(config, req, event, "github", delivery, j, v)) return v;
   v.trigger.commit = FirstOf({Str(j, {"after"}), Str(j, {"head_commit", "id"})});
   v.trigger.actor = FirstOf({Str(j, {"pusher", "name"}), Str(j, {"sender", "login"})});
-  if (j.value("deleted", false) && v.trigger.commit.empty()) v.trigger.commit = std::string(40, '0');
+  if (IsTrue(j, "deleted") && v.trigger.commit.empty()) v.trigger.commit = std::string(40, '0');
   return Finish(config, std::move(v));
 }
 

@@ -133,6 +133,19 @@ TEST(WebhookTest, BranchDeletionDoesNotDeploy) {
   EXPECT_EQ(v.reason, "branch old was deleted");
 }
 
+TEST(WebhookTest, AFieldOfTheWrongTypeIsReadAsAbsentNotThrown) {
+  // Found by the webhook fuzzer: "deleted" that is not a boolean threw
+  // nlohmann::json::type_error out of the evaluation.
+  for (const char* deleted : {R"("yes")", "1", "null", "[]", "{}"}) {
+    std::string body = std::string(R"J({"ref":"refs/heads/main","after":"9f1c3a2b7d4e","deleted":)J") +
+                       deleted + R"J(,"pusher":{"name":7}})J";
+    Verdict v = EvaluateDelivery(Config("github"), GitHub("push", body, "s3cret-hook").Request());
+    EXPECT_EQ(v.kind, VerdictKind::kDeploy) << deleted;
+    EXPECT_EQ(v.trigger.commit, "9f1c3a2b7d4e") << deleted;
+    EXPECT_EQ(v.trigger.actor, "") << deleted;
+  }
+}
+
 TEST(WebhookTest, TagsAreNotBranches) {
   WebhookConfig c = Config("github");
   c.branches = {"main"};
