@@ -41,6 +41,8 @@ test=(
   # with g++; the fuzz targets need clang's libFuzzer and sanitizer runtimes
   # and llvm-symbolizer for readable reports
   clang libclang-rt-14-dev llvm
+  # the format check (scripts/check-format.sh)
+  clang-format
   # end-to-end tests; the web UI's browser tests drive Debian's chromium
   # (openssl: the TLS tests make their certificates with it)
   python3 python3-pytest procps curl chromium shellcheck openssl git

@@ -11,7 +11,7 @@ struct ServeOptions {
   std::string listen;       // overrides [server].listen
   std::string data_dir;     // overrides [server].data_dir
   bool demo = false;
-  std::string web_dir;      // serve the UI from here instead of the embedded copy
+  std::string web_dir;            // serve the UI from here instead of the embedded copy
   std::vector<std::string> argv;  // the command line, to re-execute on upgrade
 };
 

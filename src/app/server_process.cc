@@ -34,8 +34,9 @@ bool LoadConfig(const std::string& explicit_path, Config& out) {
     return true;
   }
   if (!PathExists(path)) {
-    LogError("config file {} does not exist; create it or drop --config to use the embedded default",
-             path);
+    LogError(
+        "config file {} does not exist; create it or drop --config to use the embedded default",
+        path);
     return false;
   }
   ConfigLoad load = LoadConfigFile(path);
@@ -111,7 +112,8 @@ int BuildConfig(const ServeOptions& options, Config& config) {
     config.server.listen = options.listen;
   }
   if (!options.data_dir.empty()) {
-    config.server.data_dir = std::filesystem::absolute(options.data_dir).lexically_normal().string();
+    config.server.data_dir =
+        std::filesystem::absolute(options.data_dir).lexically_normal().string();
   }
   if (options.demo && !config.FindProject("demo")) config.projects.push_back(DemoProject());
   // memory_max and tasks_max need controllers this host may not have.
@@ -121,9 +123,11 @@ int BuildConfig(const ServeOptions& options, Config& config) {
     return 1;
   }
   if (config.tokens.empty() && !IsLoopbackHost(config.server.host)) {
-    LogError("refusing to listen on {} without [[tokens]]: jenky serves without authentication "
-             "only on a loopback address; add a [[tokens]] entry to the config or listen on "
-             "127.0.0.1", config.server.listen);
+    LogError(
+        "refusing to listen on {} without [[tokens]]: jenky serves without authentication "
+        "only on a loopback address; add a [[tokens]] entry to the config or listen on "
+        "127.0.0.1",
+        config.server.listen);
     return 1;
   }
   return 0;
@@ -145,7 +149,8 @@ int ServerProcess::Open() {
   // A data directory jenky creates is its own (an existing one keeps its mode).
   if (!PathExists(data_dir)) MakeDirs(data_dir, 0750);
   if (Status s = MakeDirs(data_dir + "/runs", 0750); !s.ok()) {
-    LogError("{}; pass --data-dir DIR or set [server].data_dir to a writable directory", s.message());
+    LogError("{}; pass --data-dir DIR or set [server].data_dir to a writable directory",
+             s.message());
     return 1;
   }
   lock_fd_ = LockDataDir(data_dir);
@@ -171,9 +176,10 @@ int ServerProcess::Open() {
   api_->set_restart_check([this] {
     Config next;
     if (BuildConfig(options_, next) != 0) {
-      return Status::Error("the configuration does not load (the server log has its errors; "
-                           "`jenky check` shows them): fix it and upgrade again; the running "
-                           "jenky keeps serving");
+      return Status::Error(
+          "the configuration does not load (the server log has its errors; "
+          "`jenky check` shows them): fix it and upgrade again; the running "
+          "jenky keeps serving");
     }
     return listening_ ? CheckOpenWithoutTokens(next, *listening_) : Status::Ok();
   });
@@ -202,8 +208,9 @@ int ServerProcess::Open() {
   LogTls(config_.server, "");
   if (!passed.empty()) LogInfo("listening socket passed by systemd (socket activation)");
   engine_->SetBaseUrl(config_.server.public_url.empty() ? url : config_.server.public_url);
-  LogInfo("data in {}; {} project(s){}", data_dir, config_.projects.size(),
-          config_.path.empty() ? " (no config file: embedded default)" : ", config " + config_.path);
+  LogInfo(
+      "data in {}; {} project(s){}", data_dir, config_.projects.size(),
+      config_.path.empty() ? " (no config file: embedded default)" : ", config " + config_.path);
   if (Status s = engine_->Start(); !s.ok()) {
     LogError("{}", s.message());
     return 1;
@@ -260,7 +267,8 @@ void ServerProcess::Reload() {
   // A config with errors is rejected and the running one kept.
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  SdNotify(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", ts.tv_sec * 1000000LL + ts.tv_nsec / 1000));
+  SdNotify(
+      fmt::format("RELOADING=1\nMONOTONIC_USEC={}", ts.tv_sec * 1000000LL + ts.tv_nsec / 1000));
   Config fresh;
   Status open_check = Status::Ok();
   if (BuildConfig(options_, fresh) != 0) {
@@ -278,7 +286,8 @@ void ServerProcess::Reload() {
     LogTls(fresh.server, "SIGHUP: ");
     WithholdFromEnvironment(fresh.SecretEnvNames());
     std::string note = engine_->Reload(std::move(fresh));
-    LogInfo("SIGHUP: configuration reloaded: {} project(s){}", engine_->config().projects.size(), note);
+    LogInfo("SIGHUP: configuration reloaded: {} project(s){}", engine_->config().projects.size(),
+            note);
   }
   SdNotify("READY=1\n" + StatusLine());
 }

@@ -61,11 +61,13 @@ bool ResolveTokenFile(ClientOptions& o) {
   if (path == "-") {
     char buf[4096];
     size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0 && text.size() < 65536) text.append(buf, n);
+    while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0 && text.size() < 65536)
+      text.append(buf, n);
   } else {
     auto data = ReadFile(path);
     if (!data.ok()) {
-      std::fprintf(stderr, "jenky: cannot read the token file: %s\n", data.status().message().c_str());
+      std::fprintf(stderr, "jenky: cannot read the token file: %s\n",
+                   data.status().message().c_str());
       return false;
     }
     text = std::move(*data);
@@ -140,13 +142,14 @@ int Follow(Client& client, int64_t id, int64_t offset) {
   bool connected = false;
   for (;;) {
     std::string error_body;
-    auto status = client.Stream(fmt::format("/api/v1/runs/{}/log?follow=1&offset={}", id, offset),
-                                [&](std::string_view data) {
-                                  WriteOut(data);
-                                  offset += static_cast<int64_t>(data.size());
-                                  connected = true;
-                                },
-                                &error_body);
+    auto status = client.Stream(
+        fmt::format("/api/v1/runs/{}/log?follow=1&offset={}", id, offset),
+        [&](std::string_view data) {
+          WriteOut(data);
+          offset += static_cast<int64_t>(data.size());
+          connected = true;
+        },
+        &error_body);
     if (status.ok()) connected = true;
     if (!status.ok() && !connected) {
       // Never reached the server: nothing to resume, say so at once.
@@ -202,7 +205,8 @@ int StartRun(Client& client, const std::string& target, const nlohmann::json& bo
   auto j = ParseJson(*r);
   if (!j) return kServerError;
   Run run = RunFromJson(*j);
-  std::fprintf(stderr, "jenky: run %lld %s\n", static_cast<long long>(run.id), describe(run).c_str());
+  std::fprintf(stderr, "jenky: run %lld %s\n", static_cast<long long>(run.id),
+               describe(run).c_str());
   if (!follow) {
     std::printf("%lld\n", static_cast<long long>(run.id));
     return 0;
@@ -219,9 +223,10 @@ int DeployCommand(const ClientOptions& o, const std::string& project, bool follo
   nlohmann::json body = {{"kind", "cli"}};
   if (!ref.empty()) body["ref"] = ref;
   if (!commit.empty()) body["commit"] = commit;
-  return StartRun(*client, "/api/v1/projects/" + project + "/runs", body, follow, [](const Run& run) {
-    return fmt::format("of {} {}", run.project, RunStatusName(run.status));
-  });
+  return StartRun(*client, "/api/v1/projects/" + project + "/runs", body, follow,
+                  [](const Run& run) {
+                    return fmt::format("of {} {}", run.project, RunStatusName(run.status));
+                  });
 }
 
 int RunsCommand(const ClientOptions& o, const std::string& project, int limit, bool json) {
@@ -241,9 +246,9 @@ int RunsCommand(const ClientOptions& o, const std::string& project, int limit, b
   }
   auto j = ParseJson(*r);
   if (!j || !j->is_array()) return kServerError;
-  std::string out = fmt::format("{:>6}  {:<16} {:<11} {:<8} {:<10} {:<9} {:>8}  {}\n", "ID",
-                                "PROJECT", "STATUS", "TRIGGER", "COMMIT", "CREATED", "DURATION",
-                                "REASON");
+  std::string out =
+      fmt::format("{:>6}  {:<16} {:<11} {:<8} {:<10} {:<9} {:>8}  {}\n", "ID", "PROJECT", "STATUS",
+                  "TRIGGER", "COMMIT", "CREATED", "DURATION", "REASON");
   for (const auto& item : *j) {
     Run run = RunFromJson(item);
     out += fmt::format("{:>6}  {:<16} {:<11} {:<8} {:<10} {:<9} {:>8}  {}\n", run.id, run.project,
@@ -289,7 +294,8 @@ int RollbackCommand(const ClientOptions& o, const std::string& project, long lon
   if (!client) return kServerError;
   nlohmann::json body = {{"kind", "cli"}};
   if (to_run > 0) body["to"] = to_run;
-  std::string to = to_run > 0 ? fmt::format("the release of run {}", to_run) : "the previous release";
+  std::string to =
+      to_run > 0 ? fmt::format("the release of run {}", to_run) : "the previous release";
   return StartRun(*client, "/api/v1/projects/" + project + "/rollback", body, follow,
                   [&](const Run&) { return fmt::format("rolls {} back to {}", project, to); });
 }

@@ -27,6 +27,7 @@ int RunsCommand(const ClientOptions& o, const std::string& project, int limit, b
 int LogsCommand(const ClientOptions& o, long long run_id, bool follow);
 int CancelCommand(const ClientOptions& o, long long run_id);
 // TO_RUN 0 = the release before the current one.
-int RollbackCommand(const ClientOptions& o, const std::string& project, long long to_run, bool follow);
+int RollbackCommand(const ClientOptions& o, const std::string& project, long long to_run,
+                    bool follow);
 
 }  // namespace jenky

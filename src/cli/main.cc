@@ -34,7 +34,8 @@ int ScriptsList() {
 int ScriptsShow(const std::string& name) {
   auto text = jenky::FindRecipe(name);
   if (!text) {
-    std::fprintf(stderr, "jenky: no recipe named '%s'; `jenky scripts list` shows them\n", name.c_str());
+    std::fprintf(stderr, "jenky: no recipe named '%s'; `jenky scripts list` shows them\n",
+                 name.c_str());
     return 1;
   }
   std::fwrite(text->data(), 1, text->size(), stdout);
@@ -73,8 +74,9 @@ int main(int argc, char** argv) {
     if (ok) {
       return jenky::SupervisorMain(warm_shell, stage_in, have_fds ? &fds : nullptr, cgroup_tree);
     }
-    std::fprintf(stderr, "usage: jenky __supervise [--warm-shell SHELL [--warm-fds R,D,W]] "
-                         "[--stage RUNS_DIR] [--cgroup TREE] (internal: started by jenky serve)\n");
+    std::fprintf(stderr,
+                 "usage: jenky __supervise [--warm-shell SHELL [--warm-fds R,D,W]] "
+                 "[--stage RUNS_DIR] [--cgroup TREE] (internal: started by jenky serve)\n");
     return 2;
   }
 
@@ -84,22 +86,29 @@ int main(int argc, char** argv) {
 
   jenky::ServeOptions serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run the server (HTTP API, UI, runs)");
-  serve_cmd->add_option("--config", serve.config_path, "Config file (default ./jenky.toml if present)");
-  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0 = any free port)");
+  serve_cmd->add_option("--config", serve.config_path,
+                        "Config file (default ./jenky.toml if present)");
+  serve_cmd->add_option("--listen", serve.listen,
+                        "HOST:PORT to listen on (port 0 = any free port)");
   serve_cmd->add_option("--data-dir", serve.data_dir, "Where runs, logs and history are kept");
   serve_cmd->add_flag("--demo", serve.demo, "Add a demo project that shows off a live deploy");
-  serve_cmd->add_option("--web-dir", serve.web_dir, "Serve the web UI from this directory (UI development)");
+  serve_cmd->add_option("--web-dir", serve.web_dir,
+                        "Serve the web UI from this directory (UI development)");
 
   jenky::ClientOptions client;
   auto add_client_flags = [&](CLI::App* cmd) {
-    cmd->add_option("--server", client.server, "Server URL (default $JENKY_SERVER or http://127.0.0.1:8080)");
-    cmd->add_option("--token", client.token, "API token (default $JENKY_TOKEN); --token-file keeps "
+    cmd->add_option("--server", client.server,
+                    "Server URL (default $JENKY_SERVER or http://127.0.0.1:8080)");
+    cmd->add_option("--token", client.token,
+                    "API token (default $JENKY_TOKEN); --token-file keeps "
                     "it out of the process list");
-    cmd->add_option("--token-file", client.token_file, "Read the API token from this file's first "
+    cmd->add_option("--token-file", client.token_file,
+                    "Read the API token from this file's first "
                     "line, - for standard input (default $JENKY_TOKEN_FILE)");
-    cmd->add_option("--cacert", client.cacert,
-                    "CA certificate (PEM) to verify an https:// server with (default $JENKY_CACERT, "
-                    "else the system's trusted CAs)");
+    cmd->add_option(
+        "--cacert", client.cacert,
+        "CA certificate (PEM) to verify an https:// server with (default $JENKY_CACERT, "
+        "else the system's trusted CAs)");
   };
 
   std::string project, ref, commit;
@@ -130,9 +139,12 @@ int main(int argc, char** argv) {
   add_client_flags(cancel);
 
   long long rollback_to = 0;
-  auto* rollback = app.add_subcommand("rollback", "Switch PROJECT back to an earlier release (recorded as a run)");
+  auto* rollback = app.add_subcommand(
+      "rollback", "Switch PROJECT back to an earlier release (recorded as a run)");
   rollback->add_option("PROJECT", project, "Project name")->required();
-  rollback->add_option("--to", rollback_to, "The run whose release to go back to (default: the previous)")
+  rollback
+      ->add_option("--to", rollback_to,
+                   "The run whose release to go back to (default: the previous)")
       ->check(CLI::PositiveNumber);
   rollback->add_flag("-f,--follow", follow, "Stream the log and exit with the run's result");
   add_client_flags(rollback);
@@ -158,37 +170,46 @@ int main(int argc, char** argv) {
     cmd->add_option("--config", svc.config, "Config file (default /etc/jenky/jenky.toml)");
     cmd->add_option("--data-dir", svc.data_dir, "Data directory (default /var/lib/jenky)");
     cmd->add_option("--listen", svc.listen, "Address systemd listens on (default 127.0.0.1:8080)");
-    cmd->add_option("--binary", svc.binary, "Where the binary is installed (default /usr/local/bin/jenky)");
+    cmd->add_option("--binary", svc.binary,
+                    "Where the binary is installed (default /usr/local/bin/jenky)");
     cmd->add_option("--watchdog", svc.watchdog_sec, "WatchdogSec in seconds (default 30)")
         ->check(CLI::Range(2, 3600));
   };
   auto* service_print = service->add_subcommand("print", "Print jenky.service and jenky.socket");
   add_service_flags(service_print);
   jenky::AppUnitOptions app_opts;
-  service_print->add_option("--app", app_opts.name, "Print instead a unit for an application deployed "
+  service_print->add_option("--app", app_opts.name,
+                            "Print instead a unit for an application deployed "
                             "with the systemd-release recipe");
-  service_print->add_option("--releases", app_opts.releases, "With --app: the recipe's releases "
+  service_print->add_option("--releases", app_opts.releases,
+                            "With --app: the recipe's releases "
                             "directory (default /var/lib/jenky-apps/APP)");
-  service_print->add_option("--exec", app_opts.command, "With --app: the command in current/ "
+  service_print->add_option("--exec", app_opts.command,
+                            "With --app: the command in current/ "
                             "(default: APP)");
   service_print->add_option("--app-user", app_opts.user, "With --app: the user the app runs as");
-  auto* service_install = service->add_subcommand("install", "Install, enable and start jenky under systemd");
+  auto* service_install =
+      service->add_subcommand("install", "Install, enable and start jenky under systemd");
   add_service_flags(service_install);
   service_install->add_flag("--dry-run", dry_run, "Show every step; change nothing");
-  auto* service_uninstall = service->add_subcommand("uninstall", "Stop and remove jenky's units (data stays)");
+  auto* service_uninstall =
+      service->add_subcommand("uninstall", "Stop and remove jenky's units (data stays)");
   service_uninstall->add_flag("--dry-run", dry_run, "Show every step; change nothing");
 
   // Hidden: scripts/package.sh takes the .deb's units and starter config from here.
   std::string package_dir;
-  auto* package_files = app.add_subcommand("__package-files", "Write the Debian package's "
+  auto* package_files = app.add_subcommand("__package-files",
+                                           "Write the Debian package's "
                                            "jenky.service, jenky.socket and jenky.toml into DIR");
   package_files->group("");
   add_service_flags(package_files);
   package_files->add_option("DIR", package_dir, "Where to write them")->required();
 
-  auto* upgrade = app.add_subcommand("upgrade", "Replace the jenky binary and restart without losing deploys");
+  auto* upgrade =
+      app.add_subcommand("upgrade", "Replace the jenky binary and restart without losing deploys");
   upgrade->add_option("NEW_BINARY", upgrade_binary, "The new jenky binary")->required();
-  upgrade->add_option("--target", upgrade_target, "The installed binary to replace (default: this one)");
+  upgrade->add_option("--target", upgrade_target,
+                      "The installed binary to replace (default: this one)");
   upgrade->add_flag("--dry-run", dry_run, "Show every step; change nothing");
   add_client_flags(upgrade);
 
@@ -227,9 +248,9 @@ int main(int argc, char** argv) {
   if (*package_files) return jenky::ServiceWritePackageFiles(svc, package_dir);
   bool client_command = false;
   for (const CLI::App* sub : app.get_subcommands()) {
-    client_command = client_command || sub->get_name() == "upgrade" || sub->get_name() == "deploy" ||
-                     sub->get_name() == "runs" || sub->get_name() == "logs" ||
-                     sub->get_name() == "cancel";
+    client_command = client_command || sub->get_name() == "upgrade" ||
+                     sub->get_name() == "deploy" || sub->get_name() == "runs" ||
+                     sub->get_name() == "logs" || sub->get_name() == "cancel";
   }
   if (client_command && !jenky::ResolveTokenFile(client)) return kUsage;
   if (*upgrade) {

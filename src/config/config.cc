@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -13,8 +13,8 @@
 
 #include "config/loader.h"
 #include "config/recipe_params.h"
-#include "config/webhook_config.h"
 #include "config/toml.h"
+#include "config/webhook_config.h"
 #include "util/client_address.h"
 #include "util/embedded.h"
 #include "util/fs.h"
@@ -146,7 +146,8 @@ namespace {
 void LoadTls(Loader& L, const toml::table& t, const std::string& base_dir, ServerConfig& s) {
   if (auto d = L.Duration(t, "tls_handshake_timeout", "server")) {
     if (*d < std::chrono::milliseconds(100)) {
-      L.Error(*t.get("tls_handshake_timeout"), "server.tls_handshake_timeout must be at least 100ms");
+      L.Error(*t.get("tls_handshake_timeout"),
+              "server.tls_handshake_timeout must be at least 100ms");
     } else {
       s.tls_handshake_timeout = *d;
     }
@@ -166,7 +167,8 @@ void LoadTls(Loader& L, const toml::table& t, const std::string& base_dir, Serve
   s.tls_key = Absolute(base_dir, *key);
   auto ctx = TlsContext::Server(s.tls_cert, s.tls_key);
   if (!ctx.ok()) {
-    L.Error(*t.get(ctx.status().kind() == StatusCode::kTlsKey ? "tls_key" : "tls_cert"), ctx.status().message());
+    L.Error(*t.get(ctx.status().kind() == StatusCode::kTlsKey ? "tls_key" : "tls_cert"),
+            ctx.status().message());
     return;
   }
   s.tls = *ctx;
@@ -187,7 +189,8 @@ void LoadServerLimits(Loader& L, const toml::table& t, ServerConfig& s) {
     else s.ws_max_lag_bytes = *n;
   }
   if (auto d = L.Duration(t, "ws_idle_timeout", "server")) {
-    if (*d < std::chrono::seconds(1)) L.Error(*t.get("ws_idle_timeout"), "server.ws_idle_timeout must be at least 1s");
+    if (*d < std::chrono::seconds(1))
+      L.Error(*t.get("ws_idle_timeout"), "server.ws_idle_timeout must be at least 1s");
     else s.ws_idle_timeout = *d;
   }
   if (auto n = L.Size(t, "max_log_bytes", "server")) s.max_log_bytes = *n;
@@ -209,7 +212,8 @@ void LoadServerLimits(Loader& L, const toml::table& t, ServerConfig& s) {
     if (!n) return;
     auto v = n->value<int64_t>();
     if (!v || *v < lo || *v > hi) {
-      L.Error(*n, fmt::format("server.{} must be a whole number of {}, {} to {}", key, what, lo, hi));
+      L.Error(*n,
+              fmt::format("server.{} must be a whole number of {}, {} to {}", key, what, lo, hi));
     } else {
       out = static_cast<int>(*v);
     }
@@ -226,16 +230,35 @@ void LoadServerLimits(Loader& L, const toml::table& t, ServerConfig& s) {
 }
 
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
-  L.CheckKeys(t, "[server]", {"listen", "data_dir", "public_url", "allowed_origins", "allowed_hosts", "trusted_proxies",
-                              "max_body", "kill_grace", "max_auth_failures",
-                              "ws_idle_timeout", "ws_max_lag", "ws_max_viewers",
-                              "ws_max_viewers_per_run", "max_log_bytes", "max_json_depth",
-                              "max_url", "max_connections", "max_connections_per_address", "session_lifetime", "tls_cert",
-                              "tls_key", "tls_handshake_timeout", "warm_shell"});
+  L.CheckKeys(t, "[server]",
+              {"listen",
+               "data_dir",
+               "public_url",
+               "allowed_origins",
+               "allowed_hosts",
+               "trusted_proxies",
+               "max_body",
+               "kill_grace",
+               "max_auth_failures",
+               "ws_idle_timeout",
+               "ws_max_lag",
+               "ws_max_viewers",
+               "ws_max_viewers_per_run",
+               "max_log_bytes",
+               "max_json_depth",
+               "max_url",
+               "max_connections",
+               "max_connections_per_address",
+               "session_lifetime",
+               "tls_cert",
+               "tls_key",
+               "tls_handshake_timeout",
+               "warm_shell"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "
-                                            "\"127.0.0.1:8080\" or \"[::1]:8080\"", *listen));
+                                            "\"127.0.0.1:8080\" or \"[::1]:8080\"",
+                                            *listen));
     } else {
       c.server.listen = *listen;
     }
@@ -257,7 +280,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
           o.find('/', o.find("://") + 3) != std::string::npos) {
         L.Error(*t.get("allowed_origins"),
                 fmt::format("server.allowed_origins: '{}' is not an origin; write scheme, host and "
-                            "port only, like \"https://deploy.example.com\"", o));
+                            "port only, like \"https://deploy.example.com\"",
+                            o));
       }
     }
     c.server.allowed_origins = *origins;
@@ -268,7 +292,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
         L.Error(*t.get("allowed_hosts"),
                 fmt::format("server.allowed_hosts: '{}' is not a host name; write names only, "
                             "like \"deploy.example.com\", \".example.com\" (and its subdomains) "
-                            "or \"*\" (any name)", h));
+                            "or \"*\" (any name)",
+                            h));
       }
     }
     c.server.allowed_hosts = *hosts;
@@ -301,8 +326,9 @@ void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>
     L.Error(*t.get("env"), "a token has either sha256 or env, not both");
   } else if (sha) {
     if (sha->size() != 64 || !IsLowerHex(*sha)) {
-      L.Error(*t.get("sha256"), "tokens.sha256 must be 64 lower-case hex digits: the output of "
-                                "`printf %s TOKEN | sha256sum`");
+      L.Error(*t.get("sha256"),
+              "tokens.sha256 must be 64 lower-case hex digits: the output of "
+              "`printf %s TOKEN | sha256sum`");
     }
     tok.sha256 = *sha;
   } else if (env) {
@@ -314,24 +340,30 @@ void LoadToken(Loader& L, const toml::table& t, Config& c, std::set<std::string>
                                          tok.name, *env));
     } else if (IsAllWhitespace(*value)) {
       L.Error(*t.get("env"), fmt::format("token '{}': environment variable {} is only whitespace; "
-                                         "set it to the token", tok.name, *env));
+                                         "set it to the token",
+                                         tok.name, *env));
     } else {
       tok.sha256 = Sha256Hex(*value);
     }
   } else {
     L.Error(t, fmt::format("token '{}' needs sha256 = \"<hex sha256 of the token>\" or "
-                           "env = \"VARIABLE\"", tok.name));
+                           "env = \"VARIABLE\"",
+                           tok.name));
   }
   if (auto scopes = L.Strings(t, "scopes", "tokens")) {
     for (const auto& s : *scopes) {
       if (s == "read") tok.scopes |= kScopeRead;
       else if (s == "deploy") tok.scopes |= kScopeDeploy;
       else if (s == "admin") tok.scopes |= kAllScopes;
-      else L.Error(*t.get("scopes"), fmt::format("unknown scope '{}'; scopes are read, deploy and admin", s));
+      else
+        L.Error(*t.get("scopes"),
+                fmt::format("unknown scope '{}'; scopes are read, deploy and admin", s));
     }
-    if (scopes->empty()) L.Error(*t.get("scopes"), "tokens.scopes is empty; give at least \"read\"");
+    if (scopes->empty())
+      L.Error(*t.get("scopes"), "tokens.scopes is empty; give at least \"read\"");
   } else {
-    L.Error(t, fmt::format("token '{}' needs scopes, like scopes = [\"read\", \"deploy\"]", tok.name));
+    L.Error(t,
+            fmt::format("token '{}' needs scopes, like scopes = [\"read\", \"deploy\"]", tok.name));
   }
   c.tokens.push_back(std::move(tok));
 }
@@ -346,11 +378,13 @@ std::optional<std::string> LoadScript(Loader& L, const toml::table& t, const std
   int sources = !!script + !!script_file + !!recipe;
   if (sources == 0) {
     L.Error(t, fmt::format("project '{}' has nothing to run: give it script = \"...\", "
-                           "script_file = \"deploy.sh\" or recipe = \"NAME\"", p.name));
+                           "script_file = \"deploy.sh\" or recipe = \"NAME\"",
+                           p.name));
   } else if (sources > 1) {
     const char* second = script_file && (script || recipe) ? "script_file" : "recipe";
     L.Error(*t.get(second), fmt::format("project '{}' has more than one of script, script_file and "
-                                        "recipe; keep exactly one", p.name));
+                                        "recipe; keep exactly one",
+                                        p.name));
   }
   if (script) {
     if (script->find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -378,7 +412,8 @@ void LoadEnvAndSecrets(Loader& L, const toml::table& t, const std::string& where
         if (!IsEnvName(k)) {
           L.Error(key.source(), fmt::format("'{}' is not a valid environment variable name", k));
         } else if (k.rfind("JENKY_", 0) == 0) {
-          L.Error(key.source(), fmt::format("{}.env.{}: JENKY_* variables are set by jenky", where, k));
+          L.Error(key.source(),
+                  fmt::format("{}.env.{}: JENKY_* variables are set by jenky", where, k));
         }
         if (auto s = value.value<std::string>()) p.env.emplace_back(k, *s);
         else L.Error(value, fmt::format("{}.env.{} must be a string", where, k));
@@ -398,11 +433,13 @@ void LoadEnvAndSecrets(Loader& L, const toml::table& t, const std::string& where
                                                s, p.name));
       } else if (v->size() < 4) {
         L.Error(*t.get("secrets"), fmt::format("secret {} is shorter than 4 bytes, too short to "
-                                               "mask in logs without hiding ordinary text", s));
-      } else if (IsAllWhitespace(*v)) {
-        L.Error(*t.get("secrets"), fmt::format("secret {} is only whitespace: masking it would hide "
-                                               "every run of spaces in the log; set its real value",
+                                               "mask in logs without hiding ordinary text",
                                                s));
+      } else if (IsAllWhitespace(*v)) {
+        L.Error(*t.get("secrets"),
+                fmt::format("secret {} is only whitespace: masking it would hide "
+                            "every run of spaces in the log; set its real value",
+                            s));
       } else {
         p.secrets.emplace_back(s, *v);
       }
@@ -414,12 +451,14 @@ void LoadEnvAndSecrets(Loader& L, const toml::table& t, const std::string& where
 void LoadRunLimits(Loader& L, const toml::table& t, const std::string& where, ProjectConfig& p) {
   if (const toml::node* k = t.get("keep_runs")) {
     auto v = k->value<int64_t>();
-    if (!v || *v < 1 || *v > 1'000'000) L.Error(*k, where + ".keep_runs must be a whole number from 1 to 1000000");
+    if (!v || *v < 1 || *v > 1'000'000)
+      L.Error(*k, where + ".keep_runs must be a whole number from 1 to 1000000");
     else p.keep_runs = static_cast<int>(*v);
   }
   if (const toml::node* k = t.get("max_queued")) {
     auto v = k->value<int64_t>();
-    if (!v || *v < 1 || *v > 10'000) L.Error(*k, where + ".max_queued must be a whole number from 1 to 10000");
+    if (!v || *v < 1 || *v > 10'000)
+      L.Error(*k, where + ".max_queued must be a whole number from 1 to 10000");
     else p.max_queued = static_cast<int>(*v);
   }
   if (auto n = L.Size(t, "max_log_bytes", where)) p.max_log_bytes = *n;
@@ -430,8 +469,9 @@ void LoadRunLimits(Loader& L, const toml::table& t, const std::string& where, Pr
   if (const toml::node* k = t.get("tasks_max")) {
     auto v = k->value<int64_t>();
     if (!v || *v < 1 || *v > 4'194'304) {
-      L.Error(*k, where + ".tasks_max must be a whole number from 1 to 4194304 (processes and "
-                          "threads of a run at once)");
+      L.Error(*k, where +
+                      ".tasks_max must be a whole number from 1 to 4194304 (processes and "
+                      "threads of a run at once)");
     } else {
       p.tasks_max = *v;
     }
@@ -455,9 +495,11 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
 
   if (auto shell = L.String(t, "shell", where)) {
     if (shell->empty() || (*shell)[0] != '/') {
-      L.Error(*t.get("shell"), fmt::format("{}.shell must be an absolute path, like \"/bin/bash\"", where));
+      L.Error(*t.get("shell"),
+              fmt::format("{}.shell must be an absolute path, like \"/bin/bash\"", where));
     } else if (access(shell->c_str(), X_OK) != 0) {
-      L.Error(*t.get("shell"), fmt::format("{}.shell '{}' is not an executable file", where, *shell));
+      L.Error(*t.get("shell"),
+              fmt::format("{}.shell '{}' is not an executable file", where, *shell));
     }
     p.shell = *shell;
   }
@@ -466,8 +508,10 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
     if (*c == "coalesce") p.concurrency = Concurrency::kCoalesce;
     else if (*c == "queue") p.concurrency = Concurrency::kQueue;
     else if (*c == "cancel-previous") p.concurrency = Concurrency::kCancelPrevious;
-    else L.Error(*t.get("concurrency"), fmt::format("{}.concurrency '{}' is not one of coalesce, "
-                                                    "queue, cancel-previous", where, *c));
+    else
+      L.Error(*t.get("concurrency"), fmt::format("{}.concurrency '{}' is not one of coalesce, "
+                                                 "queue, cancel-previous",
+                                                 where, *c));
   }
   LoadEnvAndSecrets(L, t, where, p);
   LoadRunLimits(L, t, where, p);
@@ -516,7 +560,8 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& path, const Env
         std::string name(key.str());
         if (!IsValidProjectName(name)) {
           L.Error(key.source(), fmt::format("project name '{}' must be 1-64 letters, digits, '-', "
-                                            "'_' or '.', starting with a letter or digit", name));
+                                            "'_' or '.', starting with a letter or digit",
+                                            name));
           continue;
         }
         const toml::table* proj = value.as_table();
@@ -539,9 +584,11 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& path, const Env
       e.line = static_cast<int>(listen->source().begin.line);
       e.column = static_cast<int>(listen->source().begin.column);
     }
-    e.message = fmt::format("server.listen is {} but no [[tokens]] are configured: without tokens "
-                            "jenky serves only on a loopback address (127.0.0.1 or [::1]); add a "
-                            "[[tokens]] entry", c.server.listen);
+    e.message = fmt::format(
+        "server.listen is {} but no [[tokens]] are configured: without tokens "
+        "jenky serves only on a loopback address (127.0.0.1 or [::1]); add a "
+        "[[tokens]] entry",
+        c.server.listen);
     out.errors.push_back(std::move(e));
   }
   return out;

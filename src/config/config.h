@@ -40,7 +40,7 @@ struct WebhookConfig {
   // A WebhookProviderName (config/webhook_provider.h), checked when loaded;
   // code that acts on it converts it with ParseWebhookProvider.
   std::string provider;
-  std::string secret;    // resolved from `secret` or `secret_env`
+  std::string secret;  // resolved from `secret` or `secret_env`
   std::string secret_env;
   std::string signing_key;  // GitLab signing token, base64-decoded ("whsec_..." in the config)
   std::string signing_token_env;
@@ -54,16 +54,16 @@ struct ProjectConfig {
   std::string workdir;  // absolute, or "" for data_dir/workspaces/NAME; see WorkdirOf
   std::string shell = "/bin/bash";
   // Exactly one of these three says what runs.
-  std::string script;       // inline text
-  std::string script_file;  // absolute path, read at each run
-  std::string recipe;       // name of an embedded recipe
+  std::string script;                         // inline text
+  std::string script_file;                    // absolute path, read at each run
+  std::string recipe;                         // name of an embedded recipe
   std::map<std::string, std::string> params;  // recipe parameters
   Millis timeout = std::chrono::minutes(30);
   Concurrency concurrency = Concurrency::kCoalesce;
   std::vector<std::pair<std::string, std::string>> env;
   std::vector<std::pair<std::string, std::string>> secrets;  // name, value
   int keep_runs = 200;
-  int max_queued = 100;  // triggers waiting behind the running one (queue policy)
+  int max_queued = 100;         // triggers waiting behind the running one (queue policy)
   long long max_log_bytes = 0;  // 0 = [server] max_log_bytes; see MaxLogBytesOf
   // Limits of each run's cgroup (memory.max, pids.max); 0 = none. They need
   // the cgroup v2 memory and pids controllers: serve refuses a config that

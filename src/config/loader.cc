@@ -17,18 +17,18 @@ void Loader::Error(const toml::node& where, std::string message) {
 
 // Every key of TABLE not in ALLOWED is an error.
 void Loader::CheckKeys(const toml::table& table, std::string_view where,
-               std::initializer_list<std::string_view> allowed) {
+                       std::initializer_list<std::string_view> allowed) {
   for (auto&& [key, node] : table) {
     if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
     std::string list;
     for (auto a : allowed) list += fmt::format("{}{}", list.empty() ? "" : ", ", a);
-    Error(key.source(), fmt::format("unknown key '{}' in {}; known keys are: {}", key.str(),
-                                    where, list));
+    Error(key.source(),
+          fmt::format("unknown key '{}' in {}; known keys are: {}", key.str(), where, list));
   }
 }
 
 std::optional<std::string> Loader::String(const toml::table& t, std::string_view key,
-                                  std::string_view where) {
+                                          std::string_view where) {
   const toml::node* n = t.get(key);
   if (!n) return std::nullopt;
   if (auto s = n->value<std::string>()) return *s;
@@ -36,7 +36,8 @@ std::optional<std::string> Loader::String(const toml::table& t, std::string_view
   return std::nullopt;
 }
 
-std::optional<bool> Loader::Bool(const toml::table& t, std::string_view key, std::string_view where) {
+std::optional<bool> Loader::Bool(const toml::table& t, std::string_view key,
+                                 std::string_view where) {
   const toml::node* n = t.get(key);
   if (!n) return std::nullopt;
   if (auto b = n->value<bool>()) return *b;
@@ -65,7 +66,7 @@ std::optional<std::vector<std::string>> Loader::Strings(const toml::table& t, st
 }
 
 std::optional<Millis> Loader::Duration(const toml::table& t, std::string_view key,
-                               std::string_view where) {
+                                       std::string_view where) {
   auto s = String(t, key, where);
   if (!s) return std::nullopt;
   auto d = ParseDuration(*s);
@@ -77,7 +78,7 @@ std::optional<Millis> Loader::Duration(const toml::table& t, std::string_view ke
 }
 
 std::optional<long long> Loader::Size(const toml::table& t, std::string_view key,
-                              std::string_view where) {
+                                      std::string_view where) {
   auto s = String(t, key, where);
   if (!s) return std::nullopt;
   auto n = ParseSize(*s);

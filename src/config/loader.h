@@ -45,8 +45,7 @@ class Loader {
   std::optional<Millis> Duration(const toml::table& t, std::string_view key,
                                  std::string_view where);
   // "1MiB", "512k" (util/duration.h).
-  std::optional<long long> Size(const toml::table& t, std::string_view key,
-                                std::string_view where);
+  std::optional<long long> Size(const toml::table& t, std::string_view key, std::string_view where);
 
   std::optional<std::string> Env(const std::string& name) { return env_(name); }
   size_t ErrorCount() const { return errors_.size(); }

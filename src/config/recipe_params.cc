@@ -19,7 +19,8 @@ void LoadRecipeParams(Loader& L, const toml::table& t, const std::string& where,
         names += fmt::format("{}{}", names.empty() ? "" : ", ", n);
       }
       L.Error(*t.get("recipe"), fmt::format("no recipe named '{}'; jenky has: {} (see `jenky "
-                                            "scripts list`)", *recipe, names));
+                                            "scripts list`)",
+                                            *recipe, names));
     }
   }
   if (const toml::node* params = t.get("params")) {
@@ -30,7 +31,8 @@ void LoadRecipeParams(Loader& L, const toml::table& t, const std::string& where,
         if (auto s = value.value<std::string>()) p.params[k] = *s;
         else if (auto b = value.as_boolean()) p.params[k] = b->get() ? "true" : "false";
         else if (auto i = value.value<int64_t>()) p.params[k] = std::to_string(*i);
-        else L.Error(value, fmt::format("{}.params.{} must be a string, number or boolean", where, k));
+        else
+          L.Error(value, fmt::format("{}.params.{} must be a string, number or boolean", where, k));
       }
       if (!recipe) L.Error(*params, where + ".params is only used with recipe = \"NAME\"");
     } else {
@@ -51,17 +53,20 @@ void LoadRecipeParams(Loader& L, const toml::table& t, const std::string& where,
           bool known = std::any_of(declared.begin(), declared.end(),
                                    [name](const RecipeParam& d) { return d.name == name; });
           if (!known) {
-            L.Error(key.source(), fmt::format("recipe '{}' has no parameter '{}'; its parameters are: {}",
-                                              *recipe, key.str(), names.empty() ? "(none)" : names));
+            L.Error(key.source(),
+                    fmt::format("recipe '{}' has no parameter '{}'; its parameters are: {}",
+                                *recipe, key.str(), names.empty() ? "(none)" : names));
           }
         }
       }
       for (const auto& d : declared) {
         if (p.params.count(d.name)) continue;
         if (d.required) {
-          const toml::node& where_node = pt ? static_cast<const toml::node&>(*pt) : static_cast<const toml::node&>(t);
+          const toml::node& where_node =
+              pt ? static_cast<const toml::node&>(*pt) : static_cast<const toml::node&>(t);
           L.Error(where_node, fmt::format("recipe '{}' needs parameter '{}' ({}): add it under "
-                                          "[projects.{}.params]", *recipe, d.name, d.description, p.name));
+                                          "[projects.{}.params]",
+                                          *recipe, d.name, d.description, p.name));
         } else {
           p.params[d.name] = d.default_value;
         }

@@ -26,22 +26,25 @@ std::string DecodeSigningToken(std::string_view token) {
 }
 
 void LoadWebhook(Loader& L, const toml::table& t, const std::string& where, ProjectConfig& p) {
-  L.CheckKeys(t, "[" + where + "]", {"provider", "secret", "secret_env", "signing_token",
-                                     "signing_token_env", "branches", "events"});
+  L.CheckKeys(t, "[" + where + "]",
+              {"provider", "secret", "secret_env", "signing_token", "signing_token_env", "branches",
+               "events"});
   WebhookConfig w;
   auto provider = L.String(t, "provider", where);
   if (!provider) {
     L.Error(t, where + " needs provider = \"github\" (or gitea, forgejo, gitlab, generic)");
   } else if (auto kind = ParseWebhookProvider(*provider); !kind) {
     L.Error(*t.get("provider"), fmt::format("unknown webhook provider '{}'; use github, gitea, "
-                                            "forgejo, gitlab or generic", *provider));
+                                            "forgejo, gitlab or generic",
+                                            *provider));
   } else {
     w.provider = WebhookProviderName(*kind);
   }
   const bool gitlab = ParseWebhookProvider(w.provider) == WebhookProvider::kGitLab;
   // A value given inline or through an environment variable; never both.
-  auto secret_value = [&](const char* key, const char* env_key, std::string& env_name)
-      -> std::optional<std::pair<std::string, const toml::node*>> {
+  auto secret_value =
+      [&](const char* key, const char* env_key,
+          std::string& env_name) -> std::optional<std::pair<std::string, const toml::node*>> {
     auto inline_value = L.String(t, key, where);
     auto env = L.String(t, env_key, where);
     if (inline_value && env) {
@@ -54,7 +57,8 @@ void LoadWebhook(Loader& L, const toml::table& t, const std::string& where, Proj
     auto v = L.Env(*env);
     if (!v || v->empty()) {
       L.Error(*t.get(env_key), fmt::format("webhook {} variable {} is not set in the server's "
-                                           "environment", key, *env));
+                                           "environment",
+                                           key, *env));
       return std::nullopt;
     }
     return std::make_pair(*v, t.get(env_key));
@@ -67,8 +71,9 @@ void LoadWebhook(Loader& L, const toml::table& t, const std::string& where, Proj
     if (w.secret.size() < 4) {
       L.Error(*secret->second, "webhook secret is shorter than 4 bytes; use a long random string");
     } else if (IsAllWhitespace(w.secret)) {
-      L.Error(*secret->second, "webhook secret is only whitespace (an empty line of an "
-                               "EnvironmentFile?); use a long random string");
+      L.Error(*secret->second,
+              "webhook secret is only whitespace (an empty line of an "
+              "EnvironmentFile?); use a long random string");
     }
   }
   if (signing) {

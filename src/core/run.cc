@@ -10,17 +10,25 @@
 namespace jenky {
 
 namespace {
-struct StatusName { RunStatus status; const char* name; };
+struct StatusName {
+  RunStatus status;
+  const char* name;
+};
 constexpr StatusName kStatusNames[] = {
-    {RunStatus::kQueued, "queued"},       {RunStatus::kRunning, "running"},
-    {RunStatus::kSucceeded, "succeeded"}, {RunStatus::kFailed, "failed"},
-    {RunStatus::kCancelled, "cancelled"}, {RunStatus::kTimedOut, "timed_out"},
+    {RunStatus::kQueued, "queued"},           {RunStatus::kRunning, "running"},
+    {RunStatus::kSucceeded, "succeeded"},     {RunStatus::kFailed, "failed"},
+    {RunStatus::kCancelled, "cancelled"},     {RunStatus::kTimedOut, "timed_out"},
     {RunStatus::kInterrupted, "interrupted"},
 };
-struct KindName { TriggerKind kind; const char* name; };
+struct KindName {
+  TriggerKind kind;
+  const char* name;
+};
 constexpr KindName kKindNames[] = {
-    {TriggerKind::kManual, "manual"}, {TriggerKind::kApi, "api"},
-    {TriggerKind::kCli, "cli"},       {TriggerKind::kWebhook, "webhook"},
+    {TriggerKind::kManual, "manual"},
+    {TriggerKind::kApi, "api"},
+    {TriggerKind::kCli, "cli"},
+    {TriggerKind::kWebhook, "webhook"},
 };
 
 nlohmann::json TimeOrNull(int64_t ms) {
@@ -98,7 +106,8 @@ std::optional<TriggerKind> ParseTriggerKind(std::string_view name) {
 nlohmann::json ResourcesToJson(const RunResources& r) {
   nlohmann::json j = nlohmann::json::object();
   // Milliseconds are as precise as the figure deserves.
-  if (r.cpu_seconds) j["cpu_seconds"] = static_cast<double>(std::llround(*r.cpu_seconds * 1000)) / 1000;
+  if (r.cpu_seconds)
+    j["cpu_seconds"] = static_cast<double>(std::llround(*r.cpu_seconds * 1000)) / 1000;
   if (r.memory_peak_bytes) j["memory_peak_bytes"] = *r.memory_peak_bytes;
   if (r.processes_peak) j["processes_peak"] = *r.processes_peak;
   return j;
@@ -146,7 +155,8 @@ nlohmann::json RunToJson(const Run& r) {
       {"script_sha256", StringOrNull(r.script_sha256)},
       {"log_pruned", r.log_pruned},
       {"action", std::move(action)},
-      {"rollback_to", r.trigger.rollback_to ? nlohmann::json(r.trigger.rollback_to) : nlohmann::json(nullptr)},
+      {"rollback_to",
+       r.trigger.rollback_to ? nlohmann::json(r.trigger.rollback_to) : nlohmann::json(nullptr)},
   };
   // Only where it was measured (a finished run, on a host that counts).
   if (r.resources) j["resources"] = ResourcesToJson(*r.resources);

@@ -12,7 +12,15 @@
 
 namespace jenky {
 
-enum class RunStatus { kQueued, kRunning, kSucceeded, kFailed, kCancelled, kTimedOut, kInterrupted };
+enum class RunStatus {
+  kQueued,
+  kRunning,
+  kSucceeded,
+  kFailed,
+  kCancelled,
+  kTimedOut,
+  kInterrupted
+};
 
 const char* RunStatusName(RunStatus s);
 std::optional<RunStatus> ParseRunStatus(std::string_view name);
@@ -61,11 +69,11 @@ struct Run {
   int64_t started_at = 0;  // 0 = not yet
   int64_t finished_at = 0;
   std::optional<int> exit_code;
-  std::string reason;     // why it ended the way it did, "" if plainly
+  std::string reason;  // why it ended the way it did, "" if plainly
   int64_t log_bytes = 0;
-  std::string recipe;         // recipe name, "" for a script
-  std::string script_sha256;  // of the exact text that ran
-  bool log_pruned = false;    // keep_runs removed its log
+  std::string recipe;                     // recipe name, "" for a script
+  std::string script_sha256;              // of the exact text that ran
+  bool log_pruned = false;                // keep_runs removed its log
   std::optional<RunResources> resources;  // once finished, where measured
 };
 

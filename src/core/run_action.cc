@@ -7,9 +7,7 @@ struct Name {
   RunAction value;
   const char* name;
 };
-constexpr Name kNames[] = {
-    {RunAction::kDeploy, "deploy"},
-    {RunAction::kRollback, "rollback"}};
+constexpr Name kNames[] = {{RunAction::kDeploy, "deploy"}, {RunAction::kRollback, "rollback"}};
 
 }  // namespace
 

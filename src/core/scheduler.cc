@@ -6,8 +6,8 @@
 
 namespace jenky {
 
-Result<Decision> Scheduler::Enqueue(const std::string& project, Concurrency policy,
-                                    int64_t run_id, int max_queued) {
+Result<Decision> Scheduler::Enqueue(const std::string& project, Concurrency policy, int64_t run_id,
+                                    int max_queued) {
   Lane& lane = lanes_[project];
   Decision d;
   if (!lane.running && lane.pending.empty()) {
@@ -21,7 +21,8 @@ Result<Decision> Scheduler::Enqueue(const std::string& project, Concurrency poli
       if (static_cast<int>(lane.pending.size()) >= max_queued) {
         return Status::Error(fmt::format(
             "project '{}' already has {} runs waiting (max_queued); wait for them or raise "
-            "max_queued", project, lane.pending.size()));
+            "max_queued",
+            project, lane.pending.size()));
       }
       lane.pending.push_back(run_id);
       break;

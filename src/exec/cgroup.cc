@@ -136,7 +136,7 @@ std::string UnifiedMountFrom(std::string_view mountinfo) {
     std::istringstream before(line.substr(0, dash));
     std::string f, root, mount;
     before >> f >> f >> f >> root >> mount;  // id, parent, dev, root, mount point
-    if (root != "/") continue;  // a bind mount of a sub-tree: not the hierarchy
+    if (root != "/") continue;               // a bind mount of a sub-tree: not the hierarchy
     return mount;
   }
   return "";
@@ -169,11 +169,13 @@ Result<CgroupTree> OpenCgroupTree() {
   std::string mountinfo = ReadFile("/proc/self/mountinfo").value_or("");
   std::string mount = UnifiedMountFrom(mountinfo);
   if (mount.empty()) {
-    return Status::Error("no cgroup v2 (unified) hierarchy is mounted (mount -t cgroup2 none "
-                         "/sys/fs/cgroup/unified, or boot with systemd.unified_cgroup_hierarchy=1)");
+    return Status::Error(
+        "no cgroup v2 (unified) hierarchy is mounted (mount -t cgroup2 none "
+        "/sys/fs/cgroup/unified, or boot with systemd.unified_cgroup_hierarchy=1)");
   }
   auto own = UnifiedPathFrom(ReadFile("/proc/self/cgroup").value_or(""));
-  if (!own) return Status::Error("this process is in no cgroup v2 (/proc/self/cgroup has no 0:: line)");
+  if (!own)
+    return Status::Error("this process is in no cgroup v2 (/proc/self/cgroup has no 0:: line)");
   std::string own_dir = *own == "/" ? mount : mount + *own;
   CgroupTree tree;
   if (*own == "/") {
@@ -181,7 +183,9 @@ Result<CgroupTree> OpenCgroupTree() {
     tree.path = mount + "/jenky";
     if (mkdir(tree.path.c_str(), 0755) != 0 && errno != EEXIST) {
       return PosixError(fmt::format("cannot make {} (this process is at the root of the cgroup v2 "
-                                    "hierarchy {})", tree.path, mount), errno);
+                                    "hierarchy {})",
+                                    tree.path, mount),
+                        errno);
     }
   } else if (SystemdCgroup(*own) && !Delegated(own_dir)) {
     return Status::Error(fmt::format(
@@ -195,7 +199,9 @@ Result<CgroupTree> OpenCgroupTree() {
   if (access((tree.path + "/cgroup.procs").c_str(), W_OK) != 0 ||
       access(tree.path.c_str(), W_OK) != 0) {
     return PosixError(fmt::format("the cgroup {} is not writable by this user (under systemd: "
-                                  "Delegate=yes)", tree.path), errno);
+                                  "Delegate=yes)",
+                                  tree.path),
+                      errno);
   }
   // Accounting and limits: memory and pids, where they can be had. A cgroup
   // that holds processes (the server's own, when delegated) cannot hand
@@ -211,22 +217,27 @@ Result<CgroupTree> OpenCgroupTree() {
     }
     if (!offered.count(c)) {
       std::string v1 = V1MountOf(mountinfo, c);
-      tree.why_not[c] =
-          v1.empty() ? fmt::format("the {} controller is not offered to {} (its "
-                                   "cgroup.controllers)", c, tree.path)
-                     : fmt::format("the {} controller is bound to the cgroup v1 hierarchy at {} on "
-                                   "this host, not to the v2 one at {} (boot with "
-                                   "systemd.unified_cgroup_hierarchy=1 to move it)", c, v1, mount);
+      tree.why_not[c] = v1.empty()
+                            ? fmt::format(
+                                  "the {} controller is not offered to {} (its "
+                                  "cgroup.controllers)",
+                                  c, tree.path)
+                            : fmt::format(
+                                  "the {} controller is bound to the cgroup v1 hierarchy at {} on "
+                                  "this host, not to the v2 one at {} (boot with "
+                                  "systemd.unified_cgroup_hierarchy=1 to move it)",
+                                  c, v1, mount);
       continue;
     }
     Status s = WriteControl(tree.path + "/cgroup.subtree_control", "+" + c);
     if (s.ok()) {
       tree.controllers.insert(c);
     } else {
-      tree.why_not[c] = fmt::format("the {} controller cannot be enabled in {}/cgroup.subtree_control "
-                                    "({}; a cgroup that holds processes, like a delegated unit's "
-                                    "with jenky in it, cannot hand controllers down)", c, tree.path,
-                                    s.message());
+      tree.why_not[c] = fmt::format(
+          "the {} controller cannot be enabled in {}/cgroup.subtree_control "
+          "({}; a cgroup that holds processes, like a delegated unit's "
+          "with jenky in it, cannot hand controllers down)",
+          c, tree.path, s.message());
     }
   }
   return tree;
@@ -235,16 +246,18 @@ Result<CgroupTree> OpenCgroupTree() {
 Status RequireController(const Result<CgroupTree>& tree, std::string_view controller,
                          std::string_view key) {
   if (!tree.ok()) {
-    return Status::Error(fmt::format("{} needs a cgroup v2 for each run, which jenky cannot have "
-                                     "here: {}; remove {} or fix that", key,
-                                     tree.status().message(), key));
+    return Status::Error(
+        fmt::format("{} needs a cgroup v2 for each run, which jenky cannot have "
+                    "here: {}; remove {} or fix that",
+                    key, tree.status().message(), key));
   }
   std::string name(controller);
   if (tree->controllers.count(name)) return Status::Ok();
   auto why = tree->why_not.find(name);
   return Status::Error(fmt::format(
       "{} needs the cgroup v2 {} controller, which jenky cannot use here: {}; remove {} or fix "
-      "that", key, controller,
+      "that",
+      key, controller,
       why != tree->why_not.end() ? why->second : "it is not enabled for " + tree->path, key));
 }
 
@@ -343,7 +356,8 @@ Status RemoveCgroupTree(const std::string& path, int depth) {
   if (DIR* d = depth < 32 ? opendir(path.c_str()) : nullptr) {
     std::vector<std::string> children;
     while (struct dirent* e = readdir(d)) {
-      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 &&
+          std::strcmp(e->d_name, "..") != 0) {
         children.push_back(path + "/" + e->d_name);
       }
     }

@@ -68,9 +68,9 @@ std::optional<std::string> UnifiedPathFrom(std::string_view proc_cgroup);
 
 // What a run used, as far as the kernel counts it.
 struct CgroupUsage {
-  std::optional<int64_t> cpu_usec;          // cpu.stat usage_usec
-  std::optional<int64_t> memory_peak;       // memory.peak (memory controller)
-  std::optional<int64_t> pids_peak;         // pids.peak (pids controller)
+  std::optional<int64_t> cpu_usec;     // cpu.stat usage_usec
+  std::optional<int64_t> memory_peak;  // memory.peak (memory controller)
+  std::optional<int64_t> pids_peak;    // pids.peak (pids controller)
 };
 // usage_usec in cpu.stat's TEXT.
 std::optional<int64_t> CpuUsecFrom(std::string_view cpu_stat);

@@ -102,8 +102,13 @@ Result<LogWriter> LogWriter::Open(const std::string& log_path, const std::string
 }
 
 LogWriter::LogWriter(LogWriter&& o) noexcept
-    : log_fd_(o.log_fd_), index_fd_(o.index_fd_), log_path_(std::move(o.log_path_)),
-      size_(o.size_), written_back_(o.written_back_), lines_(o.lines_), last_(o.last_) {
+    : log_fd_(o.log_fd_),
+      index_fd_(o.index_fd_),
+      log_path_(std::move(o.log_path_)),
+      size_(o.size_),
+      written_back_(o.written_back_),
+      lines_(o.lines_),
+      last_(o.last_) {
   o.log_fd_ = o.index_fd_ = -1;
 }
 

@@ -59,7 +59,7 @@ class LogWriter {
   std::string log_path_;
   int64_t size_ = 0;
   int64_t written_back_ = 0;  // writeback was started for the bytes before this
-  int64_t lines_ = 0;  // newlines seen = number of the line being written
+  int64_t lines_ = 0;         // newlines seen = number of the line being written
   IndexRecord last_{0, 0};
   std::vector<IndexRecord> pending_;  // records of the current Append
 };

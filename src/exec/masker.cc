@@ -11,7 +11,8 @@ namespace {
 constexpr size_t kMinPattern = 4;
 
 unsigned PairAt(const char* p) {
-  return static_cast<unsigned char>(p[0]) | static_cast<unsigned>(static_cast<unsigned char>(p[1])) << 8;
+  return static_cast<unsigned char>(p[0]) | static_cast<unsigned>(static_cast<unsigned char>(p[1]))
+                                                << 8;
 }
 
 // LOWER: %2f instead of %2F (both are in use). PLUS: a space as '+' (forms).
@@ -67,7 +68,8 @@ SecretMasker::SecretMasker(const std::vector<std::string>& secrets) {
     add(s);
     add(Base64Encode(s));
     std::string trimmed = s;
-    while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r')) trimmed.pop_back();
+    while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r'))
+      trimmed.pop_back();
     if (trimmed != s) add(Base64Encode(trimmed));
     for (size_t shift = 0; shift < 3; ++shift) {
       std::string core = Base64Core(trimmed, shift);
@@ -246,7 +248,7 @@ std::string_view SecretMasker::Mask(std::string_view in, bool at_end, size_t* co
     masked = true;
     pos = from = s + length;
     if (from > limit) limit = Undecided(in, from);  // (decided: it started before)
-    q = (from + stride_ - 1) / stride_ * stride_;  // the first sample not inside it
+    q = (from + stride_ - 1) / stride_ * stride_;   // the first sample not inside it
   }
   *consumed = limit;
   if (!masked) return in.substr(0, limit);

@@ -3,8 +3,8 @@
 // base64url, and wrapped at 76 or 64 columns), its URL-encoded forms (%2F
 // and %2f, space as + or %20) and each line (of 4 bytes or more) of a
 // multi-line secret become "***" before the bytes reach the log, also when a
-// secret is split across two reads or by ANSI colour codes. Used by the supervisor, so nothing unmasked is ever
-// stored or streamed.
+// secret is split across two reads or by ANSI colour codes. Used by the supervisor, so nothing
+// unmasked is ever stored or streamed.
 //
 // To catch a split secret, Feed holds back a tail that could be the start of
 // a secret until more output (or Finish) decides it; at most the longest

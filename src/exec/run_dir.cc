@@ -120,7 +120,8 @@ std::optional<SupervisorId> ReadSupervisorId(const RunDir& dir) {
   SupervisorId id;
   id.pid = j.value("pid", 0);
   id.start_time = j.value("start_time", uint64_t{0});
-  if (auto it = j.find("cgroup"); it != j.end() && it->is_string()) id.cgroup = it->get<std::string>();
+  if (auto it = j.find("cgroup"); it != j.end() && it->is_string())
+    id.cgroup = it->get<std::string>();
   if (id.pid <= 0) return std::nullopt;
   return id;
 }
@@ -176,8 +177,8 @@ ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason) {
     }
     killed += KillProcessesWithEnv(marks);
     if (killed > 0) {
-      r.reason += fmt::format("; stopped {} process{} it left running", killed,
-                              killed == 1 ? "" : "es");
+      r.reason +=
+          fmt::format("; stopped {} process{} it left running", killed, killed == 1 ? "" : "es");
     }
     r.finished_at = NowMillis();
     struct stat st;

@@ -98,8 +98,8 @@ int RemoveStaleStages(const std::string& runs_dir);
 // For a run whose supervisor is gone without an exit record: takes the lock
 // (so a supervisor that has not started yet will see the record and refuse to
 // run), ends what the run left running (its cgroup, and processes with its
-// JENKY_RUN_DIR or its supervisor's WarmShellMarker) and writes an `interrupted` exit record. Returns the record in force,
-// which is the supervisor's own if it finished in the meantime.
+// JENKY_RUN_DIR or its supervisor's WarmShellMarker) and writes an `interrupted` exit record.
+// Returns the record in force, which is the supervisor's own if it finished in the meantime.
 ExitRecord DeclareInterrupted(const RunDir& dir, const std::string& reason);
 
 }  // namespace jenky

@@ -45,13 +45,13 @@ std::vector<std::string> StringsOf(const nlohmann::json& j) {
 }  // namespace
 
 std::string EncodeRunSpec(const RunSpec& s) {
-  nlohmann::json j = {{"run_dir", Bytes(s.run_dir)},   {"run_id", s.run_id},
-                      {"project", Bytes(s.project)},   {"argv", Bytes(s.argv)},
-                      {"env", Bytes(s.env)},           {"workdir", Bytes(s.workdir)},
-                      {"timeout_ms", s.timeout_ms},    {"kill_grace_ms", s.kill_grace_ms},
-                      {"secrets", Bytes(s.secrets)},   {"max_log_bytes", s.max_log_bytes},
-                      {"staged", s.staged},            {"warm_started", s.warm_started},
-                      {"memory_max", s.memory_max},    {"tasks_max", s.tasks_max}};
+  nlohmann::json j = {{"run_dir", Bytes(s.run_dir)}, {"run_id", s.run_id},
+                      {"project", Bytes(s.project)}, {"argv", Bytes(s.argv)},
+                      {"env", Bytes(s.env)},         {"workdir", Bytes(s.workdir)},
+                      {"timeout_ms", s.timeout_ms},  {"kill_grace_ms", s.kill_grace_ms},
+                      {"secrets", Bytes(s.secrets)}, {"max_log_bytes", s.max_log_bytes},
+                      {"staged", s.staged},          {"warm_started", s.warm_started},
+                      {"memory_max", s.memory_max},  {"tasks_max", s.tasks_max}};
   return DumpJson(j) + "\n";  // (one line: JSON escapes every newline in it)
 }
 

@@ -113,7 +113,8 @@ bool Spare::HandOffToWarmShell(const RunSpec& spec, const std::string& cgroup_tr
     auto start = ProcessStartTime(pid_);
     if (cgroup_tree.empty() || !start ||
         !SetCgroupLimits(cgroup_tree + "/" + CgroupName(pid_, *start), spec.memory_max,
-                         spec.tasks_max).ok()) {
+                         spec.tasks_max)
+             .ok()) {
       return false;
     }
   }

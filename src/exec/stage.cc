@@ -33,7 +33,8 @@ std::string Stage::TakenAs() const {
   if (n <= 0 || static_cast<size_t>(n) == sizeof buf) return "";
   std::string lock(buf, static_cast<size_t>(n));
   const std::string_view suffix = "/lock";
-  if (lock.size() <= suffix.size() || lock.compare(lock.size() - suffix.size(), suffix.size(), suffix) != 0) {
+  if (lock.size() <= suffix.size() ||
+      lock.compare(lock.size() - suffix.size(), suffix.size(), suffix) != 0) {
     return "";
   }
   return lock.substr(0, lock.size() - suffix.size());
@@ -57,8 +58,9 @@ void RecordCutOffRun(const RunDir& dir, WarmShell& warm, const SupervisorId& sel
   killed += KillProcessesWithEnv({"JENKY_RUN_DIR=" + dir.path, WarmShellMarker(self)});
   ExitRecord r;
   r.status = RunStatus::kInterrupted;
-  r.reason = "jenky stopped while it was starting this run: the script was stopped as it "
-             "began, before it was supervised";
+  r.reason =
+      "jenky stopped while it was starting this run: the script was stopped as it "
+      "began, before it was supervised";
   if (killed > 0) {
     r.reason += fmt::format(" ({} more process{})", killed, killed == 1 ? "" : "es");
   }

@@ -56,8 +56,13 @@ class Supervisor {
   // STAGE, if not null, is the run directory made ahead (spec.staged).
   Supervisor(const RunSpec& spec, WarmShell* warm, Stage* stage, const SupervisorId& self,
              RunCgroup* cgroup)
-      : spec_(spec), dir_{spec.run_dir}, masker_(spec.secrets), warm_(warm), stage_(stage),
-        self_(self), cgroup_(cgroup) {
+      : spec_(spec),
+        dir_{spec.run_dir},
+        masker_(spec.secrets),
+        warm_(warm),
+        stage_(stage),
+        self_(self),
+        cgroup_(cgroup) {
     // The run's marks, which every process it starts carries in its
     // environment (the warm shell has its own until it is the script).
     for (const std::string& kv : spec.env) {
@@ -386,7 +391,8 @@ class Supervisor {
     int64_t now = MonotonicMillis();
     if (now < next_sample_) return;
     next_sample_ = now + kSampleMs;
-    processes_peak_ = std::max<int64_t>(processes_peak_, static_cast<int64_t>(cgroup_->Pids().size()));
+    processes_peak_ =
+        std::max<int64_t>(processes_peak_, static_cast<int64_t>(cgroup_->Pids().size()));
   }
 
   // What the run used (RunResources), from its cgroup where it has one.
@@ -425,13 +431,15 @@ class Supervisor {
     if (log_cut_) {
       std::string limit = FormatSize(spec_.max_log_bytes);
       // The one line past the limit, so a reader of the log sees why it ends.
-      std::string note = fmt::format("{}jenky: the log reached its limit of {} (max_log_bytes); "
-                                     "the script was stopped\n",
-                                     last_byte_ == '\n' ? "" : "\n", limit);
+      std::string note = fmt::format(
+          "{}jenky: the log reached its limit of {} (max_log_bytes); "
+          "the script was stopped\n",
+          last_byte_ == '\n' ? "" : "\n", limit);
       log_->Append(note);
       return Finish(RunStatus::kFailed, code,
                     fmt::format("the log reached its limit of {} (max_log_bytes): the script "
-                                "was stopped", limit));
+                                "was stopped",
+                                limit));
     }
     if (timed_out_) {
       return Finish(RunStatus::kTimedOut, code,
@@ -440,8 +448,8 @@ class Supervisor {
     if (cancelled_) return Finish(RunStatus::kCancelled, code, cancel_reason_);
     std::string reason = signal_note;
     if (leftovers_ > 0) {
-      reason += fmt::format("{}stopped {} process{} the script left running", reason.empty() ? "" : "; ",
-                            leftovers_, leftovers_ == 1 ? "" : "es");
+      reason += fmt::format("{}stopped {} process{} the script left running",
+                            reason.empty() ? "" : "; ", leftovers_, leftovers_ == 1 ? "" : "es");
     }
     if (code && *code == 0) return Finish(RunStatus::kSucceeded, code, reason);
     if (reason.empty() && code) reason = fmt::format("script exited with status {}", *code);
@@ -485,7 +493,7 @@ class Supervisor {
   WarmShell* warm_;  // or null
   Stage* stage_;     // or null
   SupervisorId self_;
-  RunCgroup* cgroup_;  // or null: the host offers none (cgroup.h)
+  RunCgroup* cgroup_;               // or null: the host offers none (cgroup.h)
   std::vector<std::string> marks_;  // KEY=VALUE entries only the run's processes have
   int lock_fd_ = -1;
   int sig_fd_ = -1;
@@ -501,7 +509,7 @@ class Supervisor {
   bool cancelled_ = false;
   std::string cancel_reason_;
   std::string write_error_;
-  bool log_cut_ = false;  // the log reached max_log_bytes
+  bool log_cut_ = false;   // the log reached max_log_bytes
   char last_byte_ = '\n';  // of the log so far ('\n' while empty)
   int leftovers_ = 0;
   std::string limit_error_;  // memory_max/tasks_max could not be applied
@@ -588,7 +596,8 @@ int SupervisorMain(const std::string& warm_shell, const std::string& stage_in,
     return 2;
   }
   int code = Supervisor(*spec, warm ? &*warm : nullptr, stage ? &*stage : nullptr, self,
-                        cgroup ? &*cgroup : nullptr).Run();
+                        cgroup ? &*cgroup : nullptr)
+                 .Run();
   if (warm) warm->Discard();  // unused (a run that never started); else a no-op
   release_cgroup();
   return code;

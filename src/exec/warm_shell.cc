@@ -146,11 +146,32 @@ bool IsIdentifier(std::string_view name) {
 // Variables bash reads at start-up, sets itself or keeps read-only: exported
 // later they would not act as they do when found in the environment at start.
 bool SpecialToTheShell(std::string_view name) {
-  static const std::set<std::string_view> names = {
-      "ENV", "SHELLOPTS", "POSIXLY_CORRECT", "IFS", "PS4", "UID", "EUID", "PPID", "GROUPS",
-      "LINENO", "RANDOM", "SRANDOM", "SECONDS", "EPOCHSECONDS", "EPOCHREALTIME", "HISTCMD",
-      "FUNCNAME", "DIRSTACK", "PIPESTATUS", "OPTIND", "OPTERR", "COMP_WORDBREAKS", "HOSTTYPE",
-      "MACHTYPE", "OSTYPE", "JENKY_SUPERVISOR"};
+  static const std::set<std::string_view> names = {"ENV",
+                                                   "SHELLOPTS",
+                                                   "POSIXLY_CORRECT",
+                                                   "IFS",
+                                                   "PS4",
+                                                   "UID",
+                                                   "EUID",
+                                                   "PPID",
+                                                   "GROUPS",
+                                                   "LINENO",
+                                                   "RANDOM",
+                                                   "SRANDOM",
+                                                   "SECONDS",
+                                                   "EPOCHSECONDS",
+                                                   "EPOCHREALTIME",
+                                                   "HISTCMD",
+                                                   "FUNCNAME",
+                                                   "DIRSTACK",
+                                                   "PIPESTATUS",
+                                                   "OPTIND",
+                                                   "OPTERR",
+                                                   "COMP_WORDBREAKS",
+                                                   "HOSTTYPE",
+                                                   "MACHTYPE",
+                                                   "OSTYPE",
+                                                   "JENKY_SUPERVISOR"};
   return name.rfind("BASH", 0) == 0 || names.count(name) > 0;
 }
 
@@ -183,7 +204,8 @@ std::optional<std::string> WarmStartData(const RunSpec& spec, const std::string&
     return std::nullopt;
   }
   if (spec.workdir.empty() || spec.workdir[0] != '/' || !IsDirectory(spec.workdir) ||
-      spec.workdir.find('\0') != std::string::npos || spec.argv[2].find('\0') != std::string::npos) {
+      spec.workdir.find('\0') != std::string::npos ||
+      spec.argv[2].find('\0') != std::string::npos) {
     return std::nullopt;
   }
   // What the shell has already, and what of it the run has too.

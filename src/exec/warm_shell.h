@@ -69,9 +69,9 @@ struct WarmShell {
   pid_t pid = -1;
   std::string shell;
   std::vector<std::string> env;  // what it started with (WarmShellEnv)
-  int go_fd = -1;    // one byte: become the run
-  int data_fd = -1;  // the run, as WarmStartData
-  int out_fd = -1;   // its stdout and stderr
+  int go_fd = -1;                // one byte: become the run
+  int data_fd = -1;              // the run, as WarmStartData
+  int out_fd = -1;               // its stdout and stderr
 
   // Whether the server gave this shell its run (WarmFds): it writes the
   // run's data before the go byte, so the shell may have begun the script.

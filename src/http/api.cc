@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "http/api_error.h"
-#include "http/http_stream.h"
 #include "http/hook_route.h"
+#include "http/http_stream.h"
 #include "http/params.h"
 #include "http/web_assets.h"
 #include "util/embedded.h"
@@ -75,7 +75,10 @@ const std::vector<Api::Route>& Api::Routes() {
 }
 
 Api::Api(Engine& engine, std::string web_dir, std::function<void()> restart)
-    : engine_(engine), auth_(engine), logs_(engine, auth_), web_dir_(std::move(web_dir)),
+    : engine_(engine),
+      auth_(engine),
+      logs_(engine, auth_),
+      web_dir_(std::move(web_dir)),
       restart_(std::move(restart)) {}
 
 net::awaitable<void> Api::Handle(Exchange& ex) {
@@ -98,7 +101,8 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
   bool api_path = !parts.empty() && (parts[0] == "api" || parts[0] == "ws" || parts[0] == "hooks");
   if (!api_path && !is_health) {
     // The UI's files, and its own routes (/projects/x, /runs/42) as index.html.
-    if (method != http::verb::get && method != http::verb::head) co_return co_await not_allowed("GET");
+    if (method != http::verb::get && method != http::verb::head)
+      co_return co_await not_allowed("GET");
     co_return co_await ServeWebAsset(ex, web_dir_);
   }
 
@@ -123,7 +127,8 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
     int64_t id = 0;
     if (bad_id || (scoped && parts.size() >= 4 && parts[2] == "runs" && !ParseInt(parts[3], id))) {
       co_return co_await SendApiError(
-          ex, ApiError::kNotFound, fmt::format("'{}' is not a run id; run ids are numbers", parts[3]));
+          ex, ApiError::kNotFound,
+          fmt::format("'{}' is not a run id; run ids are numbers", parts[3]));
     }
     co_return co_await SendApiError(ex, ApiError::kNotFound,
                                     fmt::format("no such endpoint: {}", ex.path()));
@@ -243,7 +248,8 @@ net::awaitable<void> Api::ListProjects(Exchange& ex) {
 net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
   const ProjectConfig* p = engine_.config().FindProject(name);
   if (!p) {
-    co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no project named '{}'", name));
+    co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                    fmt::format("no project named '{}'", name));
   }
   auto last = engine_.LastRun(p->name);
   if (!last.ok()) {
@@ -259,9 +265,12 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
       {"timeout_seconds", p->timeout.count() / 1000},
       {"concurrency", ConcurrencyName(p->concurrency)},
       {"keep_runs", p->keep_runs},
-      {"source", !p->recipe.empty() ? "recipe" : !p->script_file.empty() ? "script_file" : "script"},
+      {"source", !p->recipe.empty()        ? "recipe"
+                 : !p->script_file.empty() ? "script_file"
+                                           : "script"},
       {"recipe", p->recipe.empty() ? nlohmann::json(nullptr) : nlohmann::json(p->recipe)},
-      {"script_file", p->script_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(p->script_file)},
+      {"script_file",
+       p->script_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(p->script_file)},
       {"env_names", nlohmann::json::array()},
       {"secret_names", nlohmann::json::array()},
       {"webhook", nullptr},
@@ -276,9 +285,11 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
   co_await ex.SendJson(http::status::ok, DumpJson(j));
 }
 
-net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, const Principal& who) {
+net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
+                                     const Principal& who) {
   if (!engine_.config().FindProject(project)) {
-    co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no project named '{}'", project));
+    co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                    fmt::format("no project named '{}'", project));
   }
   Trigger t;
   t.kind = TriggerKind::kApi;
@@ -287,7 +298,8 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
   if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
     std::string type = ex.Header("Content-Type");
     if (type.rfind("application/json", 0) != 0) {
-      co_return co_await SendApiError(ex, ApiError::kUnsupportedMediaType, "send the body as JSON with Content-Type: application/json");
+      co_return co_await SendApiError(ex, ApiError::kUnsupportedMediaType,
+                                      "send the body as JSON with Content-Type: application/json");
     }
     if (!co_await CheckJsonDepth(ex, engine_.config().server.max_json_depth)) co_return;
     auto j = nlohmann::json::parse(body, nullptr, false);
@@ -298,25 +310,32 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
       } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range: huge numbers
         why = e.what();
       }
-      co_return co_await SendApiError(ex, ApiError::kBadJson, "request body is not valid JSON: " + why);
+      co_return co_await SendApiError(ex, ApiError::kBadJson,
+                                      "request body is not valid JSON: " + why);
     }
     if (!j.is_object()) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest, "request body must be a JSON object like {\"ref\": "
+      co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                      "request body must be a JSON object like {\"ref\": "
                                       "\"refs/heads/main\", \"commit\": \"9f1c...\"}");
     }
     for (auto& [key, value] : j.items()) {
       if (key != "ref" && key != "commit" && key != "kind") {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, fmt::format("unknown field '{}'; known fields are ref, "
-                                                    "commit and kind", key));
+        co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                        fmt::format("unknown field '{}'; known fields are ref, "
+                                                    "commit and kind",
+                                                    key));
       }
       if (!value.is_string()) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, fmt::format("field '{}' must be a string", key));
+        co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                        fmt::format("field '{}' must be a string", key));
       }
     }
     if (j.contains("ref")) {
       t.ref = j["ref"].get<std::string>();
       if (t.ref.empty() || t.ref.size() > 255 || HasControlChars(t.ref)) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, "ref must be 1-255 printable characters, like refs/heads/main");
+        co_return co_await SendApiError(
+            ex, ApiError::kBadRequest,
+            "ref must be 1-255 printable characters, like refs/heads/main");
       }
       if (std::string why = RefProblem(t.ref); !why.empty()) {
         co_return co_await SendApiError(ex, ApiError::kBadRequest, why);
@@ -330,13 +349,15 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project, c
     if (j.contains("commit")) {
       t.commit = j["commit"].get<std::string>();
       if (t.commit.size() < 4 || t.commit.size() > 64 || !IsHex(t.commit)) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, "commit must be a hex commit id of 4 to 64 digits");
+        co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                        "commit must be a hex commit id of 4 to 64 digits");
       }
     }
     if (j.contains("kind")) {
       auto k = ParseTriggerKind(j["kind"].get<std::string>());
       if (!k || *k == TriggerKind::kWebhook) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, "kind must be manual, api or cli");
+        co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                        "kind must be manual, api or cli");
       }
       t.kind = *k;
     }
@@ -354,12 +375,16 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
   if (!co_await CheckJsonDepth(ex, engine_.config().server.max_json_depth)) co_return;
   const ProjectConfig* p = engine_.config().FindProject(project);
   if (!p) {
-    co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no project named '{}'", project));
+    co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                    fmt::format("no project named '{}'", project));
   }
   auto text = p->recipe.empty() ? std::nullopt : FindRecipe(p->recipe);
   if (!text || !RecipeSupportsRollback(*text)) {
-    co_return co_await SendApiError(ex, ApiError::kConflict, fmt::format("project '{}' does not keep releases to roll back to; rollback needs a recipe "
-                    "that keeps them (systemd-release, static-site)", project));
+    co_return co_await SendApiError(
+        ex, ApiError::kConflict,
+        fmt::format("project '{}' does not keep releases to roll back to; rollback needs a recipe "
+                    "that keeps them (systemd-release, static-site)",
+                    project));
   }
   Trigger t;
   t.kind = TriggerKind::kApi;
@@ -373,18 +398,23 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
     }
     if (auto to = j.find("to"); to != j.end() && !to->is_null()) {
       if (!to->is_number_integer() || to->get<int64_t>() < 1) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, "to must be the id of an earlier run of the project");
+        co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                        "to must be the id of an earlier run of the project");
       }
       t.rollback_to = to->get<int64_t>();
       auto target = engine_.GetRun(t.rollback_to);
       if (!target.ok() || !target->has_value() || (*target)->project != project ||
           (*target)->status != RunStatus::kSucceeded || (*target)->trigger.action != "deploy") {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, fmt::format("run {} is not a succeeded deploy of '{}': only those made a release",
+        co_return co_await SendApiError(
+            ex, ApiError::kBadRequest,
+            fmt::format("run {} is not a succeeded deploy of '{}': only those made a release",
                         t.rollback_to, project));
       }
     }
   } else if (!ex.req().body().empty()) {
-    co_return co_await SendApiError(ex, ApiError::kBadJson, "send {\"to\": RUN_ID} as JSON, or no body for the previous release");
+    co_return co_await SendApiError(
+        ex, ApiError::kBadJson,
+        "send {\"to\": RUN_ID} as JSON, or no body for the previous release");
   }
   auto run = engine_.Trigger(project, t);
   if (!run.ok()) {
@@ -400,18 +430,21 @@ net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
     // Runs of a project removed from the config are still listed if any exist.
     auto any = engine_.ListRuns(project, 1, 0);
     if (!any.ok() || any->empty()) {
-      co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no project named '{}'", project));
+      co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                      fmt::format("no project named '{}'", project));
     }
   }
   int64_t limit = kDefaultLimit, before = 0;
   if (const std::string* l = ex.Query("limit")) {
     if (!ParseInt(*l, limit) || limit < 1 || limit > kMaxLimit) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest, fmt::format("limit must be a number from 1 to {}", kMaxLimit));
+      co_return co_await SendApiError(
+          ex, ApiError::kBadRequest, fmt::format("limit must be a number from 1 to {}", kMaxLimit));
     }
   }
   if (const std::string* b = ex.Query("before")) {
     if (!ParseInt(*b, before) || before < 1) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest, "before must be a run id (a positive number)");
+      co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                      "before must be a run id (a positive number)");
     }
   }
   auto runs = engine_.ListRuns(project, static_cast<int>(limit), before);
@@ -450,8 +483,10 @@ net::awaitable<void> Api::GetScript(Exchange& ex, int64_t id) {
   }
   auto text = ReadFile(engine_.ScriptPath(id));
   if (!text.ok()) {
-    co_return co_await SendApiError(ex, ApiError::kGone, (*run)->log_pruned ? "this run's files were pruned (keep_runs)"
-                                                       : "this run has no script: it never started");
+    co_return co_await SendApiError(ex, ApiError::kGone,
+                                    (*run)->log_pruned
+                                        ? "this run's files were pruned (keep_runs)"
+                                        : "this run has no script: it never started");
   }
   Response res{http::status::ok, ex.req().version()};
   res.set(http::field::content_type, "text/plain; charset=utf-8");
@@ -463,12 +498,15 @@ net::awaitable<void> Api::GetScript(Exchange& ex, int64_t id) {
 
 net::awaitable<void> Api::ListDeliveries(Exchange& ex, const std::string& project) {
   if (!engine_.config().FindProject(project)) {
-    co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no project named '{}'", project));
+    co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                    fmt::format("no project named '{}'", project));
   }
   int64_t limit = kDeliveriesKept;
   if (const std::string* l = ex.Query("limit")) {
     if (!ParseInt(*l, limit) || limit < 1 || limit > kDeliveriesKept) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest, fmt::format("limit must be a number from 1 to {}", kDeliveriesKept));
+      co_return co_await SendApiError(
+          ex, ApiError::kBadRequest,
+          fmt::format("limit must be a number from 1 to {}", kDeliveriesKept));
     }
   }
   auto list = engine_.ListDeliveries(project, static_cast<int>(limit));
@@ -477,22 +515,22 @@ net::awaitable<void> Api::ListDeliveries(Exchange& ex, const std::string& projec
   }
   nlohmann::json out = nlohmann::json::array();
   for (const Delivery& d : *list) {
-    out.push_back({{"id", d.id},
-                   {"received_at", FormatRfc3339(d.received_at)},
-                   {"provider", d.provider},
-                   {"event", d.event.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.event)},
-                   {"delivery", d.delivery.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.delivery)},
-                   {"result", d.result},
-                   {"status", d.status},
-                   {"reason", d.reason},
-                   {"run_id", d.run_id > 0 ? nlohmann::json(d.run_id) : nlohmann::json(nullptr)},
-                   {"remote", d.remote},
-                   {"count", d.count},
-                   {"last_at", FormatRfc3339(d.last_at ? d.last_at : d.received_at)}});
+    out.push_back(
+        {{"id", d.id},
+         {"received_at", FormatRfc3339(d.received_at)},
+         {"provider", d.provider},
+         {"event", d.event.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.event)},
+         {"delivery", d.delivery.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.delivery)},
+         {"result", d.result},
+         {"status", d.status},
+         {"reason", d.reason},
+         {"run_id", d.run_id > 0 ? nlohmann::json(d.run_id) : nlohmann::json(nullptr)},
+         {"remote", d.remote},
+         {"count", d.count},
+         {"last_at", FormatRfc3339(d.last_at ? d.last_at : d.received_at)}});
   }
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
-
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

@@ -44,9 +44,9 @@ class Api {
   };
   using Handler = net::awaitable<void> (Api::*)(Exchange&, const Args&, const Principal&);
   struct Route {
-    http::verb method;     // GET also answers HEAD; unknown: every method
-    const char* pattern;   // "/api/v1/runs/{id}/log"
-    unsigned scope;        // kScope*; 0: the handler authenticates itself, or nobody must
+    http::verb method;    // GET also answers HEAD; unknown: every method
+    const char* pattern;  // "/api/v1/runs/{id}/log"
+    unsigned scope;       // kScope*; 0: the handler authenticates itself, or nobody must
     Handler handler;
   };
   // The table, in the order routes are matched and Allow lists methods.

@@ -23,7 +23,8 @@ ApiErrorInfo Describe(ApiError error) {
     case ApiError::kGone: return {s::gone, "gone"};
     case ApiError::kTooLarge: return {s::payload_too_large, "too_large"};
     case ApiError::kUriTooLong: return {s::uri_too_long, "uri_too_long"};
-    case ApiError::kUnsupportedMediaType: return {s::unsupported_media_type, "unsupported_media_type"};
+    case ApiError::kUnsupportedMediaType:
+      return {s::unsupported_media_type, "unsupported_media_type"};
     case ApiError::kOffsetOutOfRange: return {s::range_not_satisfiable, "offset_out_of_range"};
     case ApiError::kUpgradeRequired: return {s::upgrade_required, "upgrade_required"};
     case ApiError::kRateLimited: return {s::too_many_requests, "rate_limited"};
@@ -46,7 +47,8 @@ net::awaitable<bool> CheckJsonDepth(Exchange& ex, int max) {
   if (!JsonNestedDeeperThan(ex.req().body(), max)) co_return true;
   co_await SendApiError(ex, ApiError::kBadJson,
                         fmt::format("request body nests arrays and objects more than {} levels "
-                                    "deep ([server] max_json_depth)", max));
+                                    "deep ([server] max_json_depth)",
+                                    max));
   co_return false;
 }
 

@@ -130,12 +130,14 @@ net::awaitable<bool> Auth::Require(Exchange& ex, const Principal& p, unsigned sc
   if (p.scopes & scope) co_return true;
   if (p.scopes == 0) {
     ex.extra_headers().emplace_back("WWW-Authenticate", "Bearer realm=\"jenky\"");
-    co_await SendApiError(ex, ApiError::kUnauthorized, "missing or invalid token: send Authorization: Bearer TOKEN, or sign "
+    co_await SendApiError(ex, ApiError::kUnauthorized,
+                          "missing or invalid token: send Authorization: Bearer TOKEN, or sign "
                           "in through POST /api/v1/session");
     co_return false;
   }
   const char* name = scope == kScopeRead ? "read" : scope == kScopeDeploy ? "deploy" : "admin";
-  co_await SendApiError(ex, ApiError::kForbidden, fmt::format("token '{}' lacks the '{}' scope this needs", p.name, name));
+  co_await SendApiError(ex, ApiError::kForbidden,
+                        fmt::format("token '{}' lacks the '{}' scope this needs", p.name, name));
   co_return false;
 }
 
@@ -143,7 +145,8 @@ net::awaitable<bool> Auth::CheckRateLimit(Exchange& ex, RateLimiter& limiter) {
   int64_t wait_ms = limiter.RetryAfterMs(Caller(ex), NowMillis());
   if (wait_ms == 0) co_return true;
   ex.extra_headers().emplace_back("Retry-After", std::to_string((wait_ms + 999) / 1000));
-  co_await SendApiError(ex, ApiError::kRateLimited, "too many failed authentication attempts from this address; try again "
+  co_await SendApiError(ex, ApiError::kRateLimited,
+                        "too many failed authentication attempts from this address; try again "
                         "later");
   co_return false;
 }
@@ -155,10 +158,12 @@ net::awaitable<void> Auth::SessionRoute(Exchange& ex) {
     // Who am I: 200 either way, so a signed-out page is not an error.
     Principal p = Authenticate(ex);
     if (p.scopes == 0) {
-      nlohmann::json j = {{"name", nullptr}, {"scopes", nlohmann::json::array()}, {"auth", "token"}};
+      nlohmann::json j = {
+          {"name", nullptr}, {"scopes", nlohmann::json::array()}, {"auth", "token"}};
       co_return co_await ex.SendJson(http::status::ok, DumpJson(j));
     }
-    nlohmann::json j = {{"name", p.name}, {"scopes", ScopesJson(p.scopes)},
+    nlohmann::json j = {{"name", p.name},
+                        {"scopes", ScopesJson(p.scopes)},
                         {"auth", c.tokens.empty() ? "none" : "token"}};
     co_return co_await ex.SendJson(http::status::ok, DumpJson(j));
   }
@@ -171,12 +176,15 @@ net::awaitable<void> Auth::SessionRoute(Exchange& ex) {
   }
   if (method != http::verb::post) {
     ex.extra_headers().emplace_back("Allow", "GET, POST, DELETE");
-    co_return co_await SendApiError(ex, ApiError::kMethodNotAllowed, "use POST to sign in, GET to see who you are, DELETE to sign out");
+    co_return co_await SendApiError(
+        ex, ApiError::kMethodNotAllowed,
+        "use POST to sign in, GET to see who you are, DELETE to sign out");
   }
   if (!co_await CheckJsonDepth(ex, engine_.config().server.max_json_depth)) co_return;
   auto j = nlohmann::json::parse(ex.req().body(), nullptr, false);
   if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) {
-    co_return co_await SendApiError(ex, ApiError::kBadRequest, "send {\"token\": \"YOUR TOKEN\"} as JSON");
+    co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                    "send {\"token\": \"YOUR TOKEN\"} as JSON");
   }
   if (c.tokens.empty()) {
     nlohmann::json out = {{"name", "local"}, {"scopes", ScopesJson(kAllScopes)}, {"auth", "none"}};
@@ -209,7 +217,8 @@ net::awaitable<void> Auth::SessionRoute(Exchange& ex) {
   ex.extra_headers().emplace_back(
       "Set-Cookie", fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kCookie,
                                 id, lifetime_ms / 1000, secure ? "; Secure" : ""));
-  nlohmann::json out = {{"name", match->name}, {"scopes", ScopesJson(match->scopes)}, {"auth", "token"}};
+  nlohmann::json out = {
+      {"name", match->name}, {"scopes", ScopesJson(match->scopes)}, {"auth", "token"}};
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
 

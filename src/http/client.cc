@@ -38,7 +38,8 @@ class ClientStream {
     if (!tls_) return tcp_.socket().read_some(buffers, ec);
     ec = {};
     net::mutable_buffer first;
-    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
+         ++it) {
       if (net::mutable_buffer(*it).size() > 0) {
         first = *it;
         break;
@@ -73,7 +74,8 @@ class ClientStream {
   size_t write_some(const Buffers& buffers, boost::system::error_code& ec) {
     if (!tls_) return tcp_.socket().write_some(buffers, ec);
     size_t taken = 0;
-    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
+         ++it) {
       net::const_buffer piece(*it);
       tls_->Write(static_cast<const char*>(piece.data()), piece.size());
       taken += piece.size();
@@ -122,14 +124,16 @@ Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
-Result<Client> Client::Create(const std::string& url, std::string token, const std::string& cacert) {
+Result<Client> Client::Create(const std::string& url, std::string token,
+                              const std::string& cacert) {
   Client c;
   c.url_ = url;
   c.token_ = std::move(token);
   std::string_view rest = url;
   bool https = rest.rfind("https://", 0) == 0;
   if (!https && rest.rfind("http://", 0) != 0) {
-    return Status::Error("server URL '" + url + "' must start with http:// or https://, like "
+    return Status::Error("server URL '" + url +
+                         "' must start with http:// or https://, like "
                          "http://127.0.0.1:8080");
   }
   if (https) {
@@ -271,7 +275,9 @@ Result<int> Client::Stream(const std::string& target,
       if (status / 100 == 2) on_data(std::string_view(buf, n));
       else if (error_body) error_body->append(buf, n);
     }
-    if (ec) return Status::Error("connection to " + url_ + " lost: " + ec.message(), StatusCode::kDisconnected);
+    if (ec)
+      return Status::Error("connection to " + url_ + " lost: " + ec.message(),
+                           StatusCode::kDisconnected);
   }
   return status;
 }

@@ -40,8 +40,8 @@ class Client {
 
   // GET TARGET and pass the body to ON_DATA as it arrives (chunked or not).
   // Returns the HTTP status; the body of a non-2xx answer goes to ERROR_BODY.
-  Result<int> Stream(const std::string& target, const std::function<void(std::string_view)>& on_data,
-                     std::string* error_body);
+  Result<int> Stream(const std::string& target,
+                     const std::function<void(std::string_view)>& on_data, std::string* error_body);
 
   const std::string& url() const { return url_; }
 

@@ -11,13 +11,17 @@
 
 namespace jenky {
 
-net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth, const std::string& project) {
+net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
+                               const std::string& project) {
   const ProjectConfig* p = engine.config().FindProject(project);
   if (!p) {
-    co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no project named '{}'", project));
+    co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                    fmt::format("no project named '{}'", project));
   }
   if (!p->webhook) {
-    co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("project '{}' has no webhook; add [projects.{}.webhook] to the config", project,
+    co_return co_await SendApiError(
+        ex, ApiError::kNotFound,
+        fmt::format("project '{}' has no webhook; add [projects.{}.webhook] to the config", project,
                     project));
   }
   // A copy: a reload (SIGHUP) may replace the configuration while we wait.
@@ -70,14 +74,14 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth, const s
       }
       auth.hook_failures().RecordFailure(remote, now);
       co_return co_await reject(ApiError::kBadSignature);
-    case VerdictKind::kBadRequest:
-      co_return co_await reject(ApiError::kBadRequest);
+    case VerdictKind::kBadRequest: co_return co_await reject(ApiError::kBadRequest);
     case VerdictKind::kPing: {
       record.result = "ping";
       record.status = 200;
       engine.RecordDelivery(record);
       LogInfo("project={} webhook ping from {}", project, remote);
-      nlohmann::json j = {{"ok", true}, {"event", "ping"},
+      nlohmann::json j = {{"ok", true},
+                          {"event", "ping"},
                           {"message", fmt::format("jenky is listening for project '{}'", project)}};
       co_return co_await ex.SendJson(http::status::ok, DumpJson(j));
     }
@@ -95,8 +99,7 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth, const s
       res.set("X-Jenky-Reason", reason);
       co_return co_await ex.Send(std::move(res));
     }
-    case VerdictKind::kDeploy:
-      break;
+    case VerdictKind::kDeploy: break;
   }
   if (!v.trigger.delivery.empty()) {
     auto earlier = engine.RunForDelivery(project, v.trigger.delivery);
@@ -104,8 +107,8 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth, const s
       record.result = "duplicate";
       record.status = 200;
       record.run_id = (*earlier)->id;
-      record.reason = fmt::format("delivery {} already started run {}", v.trigger.delivery,
-                                  (*earlier)->id);
+      record.reason =
+          fmt::format("delivery {} already started run {}", v.trigger.delivery, (*earlier)->id);
       engine.RecordDelivery(record);
       LogInfo("project={} webhook: {}", project, record.reason);
       co_return co_await ex.SendJson(http::status::ok, DumpJson(RunToJson(**earlier)));
@@ -120,8 +123,9 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth, const s
   record.result = "deployed";
   record.status = 202;
   record.run_id = run->id;
-  record.reason = fmt::format("{} {} by {}", v.trigger.branch.empty() ? v.trigger.ref : v.trigger.branch,
-                              v.trigger.commit.substr(0, 12), v.trigger.actor);
+  record.reason =
+      fmt::format("{} {} by {}", v.trigger.branch.empty() ? v.trigger.ref : v.trigger.branch,
+                  v.trigger.commit.substr(0, 12), v.trigger.actor);
   engine.RecordDelivery(record);
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));

@@ -12,6 +12,7 @@
 
 namespace jenky {
 
-net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth, const std::string& project);
+net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
+                               const std::string& project);
 
 }  // namespace jenky

@@ -24,7 +24,9 @@ net::awaitable<HandshakeResult> HttpStream::Handshake(std::chrono::milliseconds 
       tls_->TakeOutput(pending_);
       auto [ec, n] = co_await net::async_write(tcp_, net::buffer(pending_), kTuple);
       pending_.clear();
-      if (ec) co_return ec == beast::error::timeout ? HandshakeResult::kTimeout : HandshakeResult::kClosed;
+      if (ec)
+        co_return ec == beast::error::timeout ? HandshakeResult::kTimeout
+                                              : HandshakeResult::kClosed;
     }
     if (state == TlsState::kOk) break;
     if (state != TlsState::kWantRead) co_return HandshakeResult::kFailed;

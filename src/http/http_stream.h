@@ -38,7 +38,9 @@ class HttpStream {
   beast::tcp_stream& tcp_layer() { return tcp_; }
   tcp::socket& socket() { return tcp_.socket(); }
   template <class Duration>
-  void expires_after(Duration d) { tcp_.expires_after(d); }
+  void expires_after(Duration d) {
+    tcp_.expires_after(d);
+  }
   void expires_never() { tcp_.expires_never(); }
   bool secure() const { return tls_ != nullptr; }
   // Gives the socket and the TLS state to a new owner (the WebSocket hub).

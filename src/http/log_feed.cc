@@ -17,8 +17,8 @@
 namespace jenky {
 namespace {
 
-constexpr size_t kChunk = 64 * 1024;   // log bytes in one message at most
-constexpr size_t kCachedChunks = 4;    // encoded chunks a feed keeps for sharing
+constexpr size_t kChunk = 64 * 1024;    // log bytes in one message at most
+constexpr size_t kCachedChunks = 4;     // encoded chunks a feed keeps for sharing
 constexpr size_t kCompressAbove = 128;  // smaller messages gain nothing from deflate
 
 int64_t FileSize(const std::string& path) {
@@ -49,7 +49,6 @@ LogFeed::~LogFeed() {
   if (fd >= 0) close(fd);
 }
 
-
 void LogFeed::Refresh(Engine& engine) {
   if (std::shared_ptr<LogTail> tail = engine.Tail(run_id)) {
     size = tail->size;
@@ -68,20 +67,17 @@ void LogFeed::Refresh(Engine& engine) {
   for (auto& f : run_frames) f.reset();
 }
 
-
 std::shared_ptr<const std::string> LogFeed::StatusFrame(bool deflate) {
   auto& f = status_frames[deflate];
   if (!f) f = LogTextFrame(LogRunMessage("status", run ? &*run : nullptr), deflate);
   return f;
 }
 
-
 std::shared_ptr<const std::string> LogFeed::RunFrame(bool deflate) {
   auto& f = run_frames[deflate];
   if (!f) f = LogTextFrame(LogRunMessage("run", run ? &*run : nullptr), deflate);
   return f;
 }
-
 
 LogFeed::Read LogFeed::FrameAt(int64_t offset, bool raw, bool deflate,
                                std::shared_ptr<const std::string>* frame, int64_t* next) {
@@ -122,6 +118,5 @@ LogFeed::Read LogFeed::FrameAt(int64_t offset, bool raw, bool deflate,
   *next = chunk->next;
   return Read::kFrame;
 }
-
 
 }  // namespace jenky

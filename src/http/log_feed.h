@@ -38,8 +38,8 @@ struct LogFeed {
   std::string path;
   int fd = -1;  // one descriptor of the log for all of the run's viewers
   int64_t size = 0;
-  bool complete = false;   // the run is over: its log is whole on disk
-  std::optional<Run> run;  // as of the last refresh
+  bool complete = false;            // the run is over: its log is whole on disk
+  std::optional<Run> run;           // as of the last refresh
   std::vector<LogViewer*> viewers;  // (log_viewer.h)
   // Flushes go over the viewers in slices (kSlice, log_hub.cc), each slice a turn of the
   // loop: growth that arrives meanwhile reaches the slices not yet sent, so

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <thread>
 
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
+#include <boost/asio/post.hpp>
 
 #include "http/log_feed.h"
 #include "http/log_viewer.h"
@@ -20,7 +20,9 @@ constexpr size_t kSlice = 1024;  // viewers flushed in one turn of the loop
 }  // namespace
 
 LogHub::LogHub(net::io_context& io, Engine& engine)
-    : io_(io), engine_(engine), sweep_(std::make_unique<net::steady_timer>(io)),
+    : io_(io),
+      engine_(engine),
+      sweep_(std::make_unique<net::steady_timer>(io)),
       pool_(std::clamp(static_cast<int>(std::thread::hardware_concurrency()) - 1, 0, 3)) {
   engine_.SetLogListener([this](int64_t id) { OnLog(id); });
   engine_.SetNewRunListener([this](const std::string& project) { OnNewRun(project); });
@@ -38,20 +40,25 @@ std::optional<WsRefusal> LogHub::Check(const Request& req, const LogSocketOption
     return it == req.end() ? std::string() : std::string(it->value());
   };
   if (header(http::field::sec_websocket_version) != "13") {
-    return WsRefusal{426, "upgrade_required", "this server speaks WebSocket version 13 (RFC 6455)",
+    return WsRefusal{426,
+                     "upgrade_required",
+                     "this server speaks WebSocket version 13 (RFC 6455)",
                      {{"Sec-WebSocket-Version", "13"}}};
   }
   if (!WsValidClientKey(header(http::field::sec_websocket_key))) {
-    return WsRefusal{400, "bad_request",
-                     "Sec-WebSocket-Key must be the base64 of 16 random bytes (RFC 6455)", {}};
+    return WsRefusal{400,
+                     "bad_request",
+                     "Sec-WebSocket-Key must be the base64 of 16 random bytes (RFC 6455)",
+                     {}};
   }
   const ServerConfig& server = engine_.config().server;
   if (shutting_down_) {
-    return WsRefusal{503, "unavailable", "jenky is restarting; reconnect in a moment",
-                     {{"Retry-After", "1"}}};
+    return WsRefusal{
+        503, "unavailable", "jenky is restarting; reconnect in a moment", {{"Retry-After", "1"}}};
   }
   if (viewers_.size() >= static_cast<size_t>(server.ws_max_viewers)) {
-    return WsRefusal{503, "too_many_viewers",
+    return WsRefusal{503,
+                     "too_many_viewers",
                      fmt::format("{} WebSocket viewers are connected, the most [server] "
                                  "ws_max_viewers allows; try again later",
                                  viewers_.size()),
@@ -61,7 +68,8 @@ std::optional<WsRefusal> LogHub::Check(const Request& req, const LogSocketOption
     auto it = feeds_.find(o.run_id);
     size_t of_run = it == feeds_.end() ? 0 : it->second->viewers.size();
     if (of_run >= static_cast<size_t>(server.ws_max_viewers_per_run)) {
-      return WsRefusal{503, "too_many_viewers",
+      return WsRefusal{503,
+                       "too_many_viewers",
                        fmt::format("run {} has {} viewers, the most [server] "
                                    "ws_max_viewers_per_run allows; try again later",
                                    o.run_id, of_run),

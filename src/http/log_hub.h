@@ -57,11 +57,11 @@ class LogViewer;  // http/log_viewer.h
 struct LogFeed;   // http/log_feed.h
 
 struct LogSocketOptions {
-  int64_t run_id = 0;       // stream this run ...
-  std::string project;      // ... or follow this project's latest run
-  int64_t after_run = 0;    // project stream: start with the first run newer than this
+  int64_t run_id = 0;     // stream this run ...
+  std::string project;    // ... or follow this project's latest run
+  int64_t after_run = 0;  // project stream: start with the first run newer than this
   int64_t offset = 0;
-  bool raw = false;         // ?format=raw: log bytes as plain text frames
+  bool raw = false;  // ?format=raw: log bytes as plain text frames
   std::chrono::milliseconds idle_timeout{30000};
   int64_t max_lag_bytes = 8 << 20;
 };

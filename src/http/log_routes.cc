@@ -38,7 +38,8 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   }
   const Run& run = **found;
   if (run.log_pruned) {
-    co_return co_await SendApiError(ex, ApiError::kGone, fmt::format("the log of run {} was pruned (keep_runs)", id));
+    co_return co_await SendApiError(ex, ApiError::kGone,
+                                    fmt::format("the log of run {} was pruned (keep_runs)", id));
   }
   bool follow = false;
   if (const std::string* f = ex.Query("follow")) follow = *f == "1" || *f == "true";
@@ -48,12 +49,14 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   int64_t offset = 0;
   if (const std::string* o = ex.Query("offset")) {
     if (!ParseInt(*o, offset)) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest, "offset must be a byte count (0 or more)");
+      co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                      "offset must be a byte count (0 or more)");
     }
   } else if (const std::string* l = ex.Query("line")) {
     int64_t line;
     if (!ParseInt(*l, line) || line < 1) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest, "line must be a line number (1 or more)");
+      co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                      "line must be a line number (1 or more)");
     }
     auto off = OffsetOfLine(path, engine_.IndexPath(id), line - 1);
     offset = off.ok() ? *off : 0;
@@ -71,7 +74,9 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
     }
   } closer{fd};
   if (!tail && offset > size) {
-    co_return co_await SendApiError(ex, ApiError::kOffsetOutOfRange, fmt::format("offset {} is past the end of the log ({} bytes)", offset, size));
+    co_return co_await SendApiError(
+        ex, ApiError::kOffsetOutOfRange,
+        fmt::format("offset {} is past the end of the log ({} bytes)", offset, size));
   }
 
   http::response<http::empty_body> res{http::status::ok, ex.req().version()};
@@ -108,10 +113,11 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
       stream.expires_after(ex.limits().write_timeout);
       boost::system::error_code ec;
       if (follow) {
-        std::tie(ec, std::ignore) = co_await net::async_write(
-            stream, http::make_chunk(net::buffer(buf.data(), n)), kTuple);
+        std::tie(ec, std::ignore) =
+            co_await net::async_write(stream, http::make_chunk(net::buffer(buf.data(), n)), kTuple);
       } else {
-        std::tie(ec, std::ignore) = co_await net::async_write(stream, net::buffer(buf.data(), n), kTuple);
+        std::tie(ec, std::ignore) =
+            co_await net::async_write(stream, net::buffer(buf.data(), n), kTuple);
       }
       if (ec) co_return false;
       offset += n;
@@ -160,8 +166,10 @@ net::awaitable<void> LogRoutes::Socket(Exchange& ex, bool project_stream, const 
   if (!origin.empty() && !auth_.Policy().OriginAllowed(origin, ex.Header("Host"), ex.secure())) {
     LogWarning("WebSocket from {} refused: Origin {} is not allowed", auth_.Caller(ex),
                ex.Header("Origin"));
-    co_return co_await SendApiError(ex, ApiError::kForbiddenOrigin, fmt::format("Origin {} is not allowed; add it to [server] "
-                                                "allowed_origins", ex.Header("Origin")));
+    co_return co_await SendApiError(ex, ApiError::kForbiddenOrigin,
+                                    fmt::format("Origin {} is not allowed; add it to [server] "
+                                                "allowed_origins",
+                                                ex.Header("Origin")));
   }
   LogSocketOptions o;
   o.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -169,44 +177,55 @@ net::awaitable<void> LogRoutes::Socket(Exchange& ex, bool project_stream, const 
   o.max_lag_bytes = engine_.config().server.ws_max_lag_bytes;
   if (const std::string* f = ex.Query("format")) {
     if (*f != "raw" && *f != "json") {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest, "format must be json (default) or raw");
+      co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                      "format must be json (default) or raw");
     }
     o.raw = *f == "raw";
   }
   if (project_stream) {
     if (!engine_.config().FindProject(name)) {
-      co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no project named '{}'", name));
+      co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                      fmt::format("no project named '{}'", name));
     }
     o.project = name;
     if (const std::string* after = ex.Query("after")) {
       if (!ParseInt(*after, o.after_run)) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, "after must be a run id (a number)");
+        co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                        "after must be a run id (a number)");
       }
     }
   } else {
     if (!ParseInt(name, o.run_id)) {
-      co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("'{}' is not a run id; run ids are numbers", name));
+      co_return co_await SendApiError(
+          ex, ApiError::kNotFound, fmt::format("'{}' is not a run id; run ids are numbers", name));
     }
     auto run = engine_.GetRun(o.run_id);
     if (!run.ok() || !run->has_value()) {
-      co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no run with id {}", o.run_id));
+      co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                      fmt::format("no run with id {}", o.run_id));
     }
     if ((*run)->log_pruned) {
-      co_return co_await SendApiError(ex, ApiError::kGone, fmt::format("the log of run {} was pruned (keep_runs)", o.run_id));
+      co_return co_await SendApiError(
+          ex, ApiError::kGone, fmt::format("the log of run {} was pruned (keep_runs)", o.run_id));
     }
     if (const std::string* off = ex.Query("offset")) {
       if (!ParseInt(*off, o.offset)) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, "offset must be a byte count (0 or more)");
+        co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                        "offset must be a byte count (0 or more)");
       }
     }
     if (IsFinished((*run)->status) && o.offset > (*run)->log_bytes) {
-      co_return co_await SendApiError(ex, ApiError::kOffsetOutOfRange, fmt::format("offset {} is past the end of the log ({} bytes)", o.offset, (*run)->log_bytes));
+      co_return co_await SendApiError(ex, ApiError::kOffsetOutOfRange,
+                                      fmt::format("offset {} is past the end of the log ({} bytes)",
+                                                  o.offset, (*run)->log_bytes));
     }
   }
   if (!beast::websocket::is_upgrade(ex.req())) {
     ex.extra_headers().emplace_back("Upgrade", "websocket");
-    co_return co_await SendApiError(ex, ApiError::kUpgradeRequired, "this is a WebSocket endpoint; connect with a WebSocket client, "
-                                    "or use GET /api/v1/runs/{id}/log?follow=1 for plain HTTP");
+    co_return co_await SendApiError(
+        ex, ApiError::kUpgradeRequired,
+        "this is a WebSocket endpoint; connect with a WebSocket client, "
+        "or use GET /api/v1/runs/{id}/log?follow=1 for plain HTTP");
   }
   if (!hub_) {
     co_return co_await SendApiError(ex, ApiError::kUnavailable, "log streaming is not available");

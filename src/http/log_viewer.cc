@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
+#include <boost/asio/post.hpp>
 
 #include "server/engine.h"
 
@@ -103,10 +103,9 @@ void LogViewer::SwitchTo(int64_t run_id) {
 }
 
 void LogViewer::Read() {
-  socket_.async_read_some(net::buffer(rbuf_), [self = shared_from_this()](
-                                                   boost::system::error_code ec, size_t n) {
-    self->OnRead(ec, n);
-  });
+  socket_.async_read_some(
+      net::buffer(rbuf_),
+      [self = shared_from_this()](boost::system::error_code ec, size_t n) { self->OnRead(ec, n); });
 }
 
 void LogViewer::OnRead(boost::system::error_code ec, size_t n) {
@@ -153,12 +152,9 @@ void LogViewer::Handle(std::string_view bytes) {
         if (phase_ == Phase::kClosing) return Drop();  // the answer to our close
         Close(SendableCloseCode(e.close_code) ? e.close_code : 1000, "");
         return;  // nothing may follow a close frame
-      case WsEvent::Kind::kError:
-        Close(e.close_code, e.reason);
-        return;
+      case WsEvent::Kind::kError: Close(e.close_code, e.reason); return;
       case WsEvent::Kind::kBinary:
-      case WsEvent::Kind::kPong:
-        break;
+      case WsEvent::Kind::kPong: break;
     }
   }
 }
@@ -325,8 +321,7 @@ bool LogViewer::Produce() {
               fmt::format("cannot read the log: {}; retry with ?offset={}", std::strerror(errno),
                           offset_));
         return true;
-      case LogFeed::Read::kWait:
-        break;
+      case LogFeed::Read::kWait: break;
     }
   } else if (!f.complete) {
     live_ = true;

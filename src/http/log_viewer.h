@@ -36,8 +36,13 @@ class LogViewer : public std::enable_shared_from_this<LogViewer> {
 
   LogViewer(LogHub& hub, tcp::socket socket, std::unique_ptr<TlsConn> tls, LogSocketOptions o,
             bool deflate)
-      : hub_(hub), socket_(std::move(socket)), fd_(socket_.native_handle()), tls_(std::move(tls)),
-        o_(std::move(o)), deflate_(deflate), parser_(kMaxClientMessage, deflate),
+      : hub_(hub),
+        socket_(std::move(socket)),
+        fd_(socket_.native_handle()),
+        tls_(std::move(tls)),
+        o_(std::move(o)),
+        deflate_(deflate),
+        parser_(kMaxClientMessage, deflate),
         heard_(Clock::now()) {}
 
   void Start(std::string handshake, std::string leftover);
@@ -103,7 +108,7 @@ class LogViewer : public std::enable_shared_from_this<LogViewer> {
   int64_t offset_ = 0;
   int64_t current_run_ = 0;
   std::optional<RunStatus> sent_status_;
-  bool live_ = false;  // has caught up with a running log at least once
+  bool live_ = false;                       // has caught up with a running log at least once
   std::shared_ptr<const std::string> out_;  // a shared frame being sent
   size_t out_pos_ = 0;
   std::string control_;  // handshake, pongs, pings, close: before the next frame

@@ -48,7 +48,8 @@ std::string OriginFor(bool secure, std::string_view host) {
 std::string HostNameOf(std::string_view host) {
   if (!host.empty() && host.front() == '[') {
     size_t close = host.find(']');
-    return Lower(host.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
+    return Lower(
+        host.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
   }
   size_t colon = host.find(':');
   std::string name = Lower(host.substr(0, colon));
@@ -138,8 +139,7 @@ GuardAnswer AnswerFor(GuardVerdict verdict, const GuardInput& in) {
     case GuardVerdict::kNotJson:
       return {415, "unsupported_media_type",
               "send the body as JSON with Content-Type: application/json"};
-    case GuardVerdict::kOk:
-      break;
+    case GuardVerdict::kOk: break;
   }
   return {200, "ok", ""};
 }

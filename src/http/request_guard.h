@@ -48,9 +48,9 @@ class SitePolicy {
   enum class HostMatch { kNo, kYes, kOnlyWildcard };
   HostMatch MatchHost(std::string_view host) const;
 
-  std::vector<std::string> names_;     // lower case; ".x" = x and its subdomains
-  bool any_host_ = false;              // allowed_hosts has "*"
-  std::vector<std::string> origins_;   // public_url's origin, allowed_origins
+  std::vector<std::string> names_;    // lower case; ".x" = x and its subdomains
+  bool any_host_ = false;             // allowed_hosts has "*"
+  std::vector<std::string> origins_;  // public_url's origin, allowed_origins
 };
 
 // The verdict on one request; kOk or what to answer.
@@ -59,11 +59,11 @@ enum class GuardVerdict { kOk, kBadHost, kForeignOrigin, kNotJson };
 struct GuardInput {
   std::string_view method;  // "GET", "POST", ...
   std::string_view host;
-  std::string_view origin;           // "" when absent
-  std::string_view sec_fetch_site;   // "" when absent
-  std::string_view content_type;     // "" when absent
-  bool has_body = false;             // any byte that is not whitespace
-  bool secure = false;               // arrived over TLS
+  std::string_view origin;          // "" when absent
+  std::string_view sec_fetch_site;  // "" when absent
+  std::string_view content_type;    // "" when absent
+  bool has_body = false;            // any byte that is not whitespace
+  bool secure = false;              // arrived over TLS
   // Webhooks: forges sign them, send any Host they were given and bodies
   // that need not be JSON (GitHub's form-encoded payloads); only a browser's
   // Origin is checked.

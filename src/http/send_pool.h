@@ -50,8 +50,8 @@ class SendPool {
   int helpers_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
-  std::condition_variable work_;   // helpers wait for a new batch
-  std::condition_variable done_;   // the caller waits for the helpers
+  std::condition_variable work_;       // helpers wait for a new batch
+  std::condition_variable done_;       // the caller waits for the helpers
   std::vector<Job>* batch_ = nullptr;  // guarded by mu_
   unsigned long generation_ = 0;       // guarded by mu_
   int pending_ = 0;                    // guarded by mu_: helpers still working

@@ -33,11 +33,12 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 void Refuse(int fd, std::string_view message) {
   char sink[4096];
   (void)::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
-  std::string body = fmt::format("{{\"error\":{{\"code\":\"unavailable\",\"message\":\"{}\"}}}}\n",
-                                 message);
+  std::string body =
+      fmt::format("{{\"error\":{{\"code\":\"unavailable\",\"message\":\"{}\"}}}}\n", message);
   std::string answer = fmt::format(
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-      "Connection: close\r\nContent-Length: {}\r\n\r\n{}", body.size(), body);
+      "Connection: close\r\nContent-Length: {}\r\n\r\n{}",
+      body.size(), body);
   (void)::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   ::shutdown(fd, SHUT_WR);
 }
@@ -195,8 +196,10 @@ Result<tcp::endpoint> HttpServer::Listen(const std::string& host, int port) {
   } else {
     addr = net::ip::make_address(host, ec);
     if (ec) {
-      return Status::Error(fmt::format("listen address '{}' is not an IP address; use one like "
-                                       "127.0.0.1, 0.0.0.0 or ::1", host));
+      return Status::Error(
+          fmt::format("listen address '{}' is not an IP address; use one like "
+                      "127.0.0.1, 0.0.0.0 or ::1",
+                      host));
     }
   }
   tcp::endpoint ep(addr, static_cast<unsigned short>(port));
@@ -210,7 +213,8 @@ Result<tcp::endpoint> HttpServer::Listen(const std::string& host, int port) {
                            ? "; another process (maybe another jenky) uses it: stop it or pick "
                              "another port with --listen"
                            : "";
-    return Status::Error(fmt::format("cannot listen on {}:{}: {}{}", host, port, ec.message(), hint));
+    return Status::Error(
+        fmt::format("cannot listen on {}:{}: {}{}", host, port, ec.message(), hint));
   }
   tcp::endpoint bound = acceptor->local_endpoint();
   net::co_spawn(io_, Accept(*acceptor), net::detached);
@@ -254,7 +258,8 @@ void HttpServer::AnswerWhileOutOfDescriptors(tcp::acceptor& acceptor) {
   close(reserve_fd_);
   int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
   if (fd >= 0) {
-    Refuse(fd, "jenky has run out of file descriptors (see `ulimit -n`, LimitNOFILE=); retry later");
+    Refuse(fd,
+           "jenky has run out of file descriptors (see `ulimit -n`, LimitNOFILE=); retry later");
     close(fd);
   }
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -293,13 +298,15 @@ net::awaitable<void> HttpServer::Accept(tcp::acceptor& acceptor) {
         std::string address = peer.to_string();
         if (!limits_.exempt.Contains(address)) counted_as = std::move(address);
       }
-      if (!counted_as.empty() && counts_->per_address[counted_as] >= limits_.max_connections_per_address) {
+      if (!counted_as.empty() &&
+          counts_->per_address[counted_as] >= limits_.max_connections_per_address) {
         int64_t held_back = 0;
         if (refusal_log_.Allow(counted_as, NowMillis(), &held_back)) {
-          LogWarning("connection from {} refused: it has {} open ([server] "
-                     "max_connections_per_address){}", counted_as,
-                     limits_.max_connections_per_address,
-                     held_back ? fmt::format(" ({} more refused)", held_back) : "");
+          LogWarning(
+              "connection from {} refused: it has {} open ([server] "
+              "max_connections_per_address){}",
+              counted_as, limits_.max_connections_per_address,
+              held_back ? fmt::format(" ({} more refused)", held_back) : "");
         }
         RefuseConnection(socket, fmt::format("this address has its limit of {} open connections "
                                              "([server] max_connections_per_address); retry later",
@@ -321,7 +328,8 @@ net::awaitable<void> HttpServer::Session(tcp::socket socket, std::string counted
     const std::string& address;
     ~Count() {
       --counts->connections;
-      if (!address.empty() && --counts->per_address[address] <= 0) counts->per_address.erase(address);
+      if (!address.empty() && --counts->per_address[address] <= 0)
+        counts->per_address.erase(address);
     }
   } count{counts_, counted_as};
   boost::system::error_code peer_ec;
@@ -360,7 +368,8 @@ net::awaitable<void> HttpServer::RefusePlainHttp(HttpStream& stream) {
       "This port speaks HTTPS: use https:// in the URL (jenky has [server] tls_cert set).\n";
   std::string answer = fmt::format(
       "HTTP/1.1 400 Bad Request\r\nServer: jenky\r\nContent-Type: text/plain; charset=utf-8\r\n"
-      "Connection: close\r\nContent-Length: {}\r\n\r\n{}", body.size(), body);
+      "Connection: close\r\nContent-Length: {}\r\n\r\n{}",
+      body.size(), body);
   beast::tcp_stream& tcp = stream.tcp_layer();
   tcp.expires_after(limits_.write_timeout);
   auto [ec, n] = co_await net::async_write(tcp, net::buffer(answer), kTuple);
@@ -414,7 +423,8 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
       if (ec == http::error::body_limit) {
         status = http::status::payload_too_large;
         code = "too_large";
-        message = fmt::format("request body is larger than the limit of {} bytes", limits_.body_bytes);
+        message =
+            fmt::format("request body is larger than the limit of {} bytes", limits_.body_bytes);
       } else if (ec == http::error::header_limit &&
                  (parser.get().target().empty() ||  // the request line alone was too long
                   parser.get().target().size() > limits_.target_bytes)) {
@@ -467,7 +477,8 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
       refused.set_keep_alive(false);
       co_await refused.SendError(http::status::uri_too_long, "uri_too_long",
                                  fmt::format("the request's URL is longer than {} bytes "
-                                             "([server] max_url)", limits_.target_bytes));
+                                             "([server] max_url)",
+                                             limits_.target_bytes));
       break;
     }
     Exchange ex(req, stream, limits_, &buffer, remote);

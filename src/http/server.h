@@ -19,14 +19,14 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <set>
-#include <unordered_map>
 #include <memory>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
-#include "util/client_address.h"
 #include "net/asio.h"
+#include "util/client_address.h"
 #include "util/rate_limiter.h"
 #include "util/status.h"
 
@@ -66,7 +66,7 @@ class Exchange {
 
   const Request& req() const { return req_; }
   const std::string& path() const { return path_; }  // percent-decoded, no query
-  bool bad_path() const { return bad_path_; }          // a malformed %-escape
+  bool bad_path() const { return bad_path_; }        // a malformed %-escape
   // Query parameter NAME, or nullptr.
   const std::string* Query(const std::string& name) const;
   const std::map<std::string, std::string>& query() const { return query_; }
@@ -176,7 +176,8 @@ class HttpServer {
   std::set<HttpStream*> idle_;  // sessions waiting for their next request
   std::shared_ptr<const TlsContext> tls_;
   LogThrottle tls_log_{20};
-  LogThrottle refusal_log_{20};  // per-address cap refusals  // handshake failures: scanners must not flood the journal
+  LogThrottle refusal_log_{
+      20};  // per-address cap refusals  // handshake failures: scanners must not flood the journal
 };
 
 }  // namespace jenky

@@ -14,13 +14,21 @@ namespace jenky {
 namespace {
 
 const char* ContentTypeFor(std::string_view path) {
-  struct Type { const char* ext; const char* type; };
+  struct Type {
+    const char* ext;
+    const char* type;
+  };
   static constexpr Type kTypes[] = {
-      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-      {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
-      {".png", "image/png"},                 {".ico", "image/x-icon"},
-      {".json", "application/json"},         {".map", "application/json"},
-      {".woff2", "font/woff2"},              {".txt", "text/plain; charset=utf-8"},
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".json", "application/json"},
+      {".map", "application/json"},
+      {".woff2", "font/woff2"},
+      {".txt", "text/plain; charset=utf-8"},
       {".webmanifest", "application/manifest+json"},
   };
   for (const auto& t : kTypes) {
@@ -47,7 +55,8 @@ net::awaitable<void> ServeWebAsset(Exchange& ex, const std::string& web_dir) {
   auto data = find(path);
   if (!data) {
     if (path.rfind("assets/", 0) == 0) {
-      co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no such file: /{}", path));
+      co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                      fmt::format("no such file: /{}", path));
     }
     path = "index.html";
     data = find(path);
@@ -62,7 +71,9 @@ net::awaitable<void> ServeWebAsset(Exchange& ex, const std::string& web_dir) {
   ContentCoding coding =
       ChooseContentCoding(ex.Header("Accept-Encoding"), br.has_value(), gz.has_value());
   if (coding == ContentCoding::kNotAcceptable) {
-    co_return co_await SendApiError(ex, ApiError::kNotAcceptable, fmt::format("/{} is available as br, gzip or identity; Accept-Encoding refuses all three",
+    co_return co_await SendApiError(
+        ex, ApiError::kNotAcceptable,
+        fmt::format("/{} is available as br, gzip or identity; Accept-Encoding refuses all three",
                     path));
   }
   std::string_view body = coding == ContentCoding::kBrotli ? *br

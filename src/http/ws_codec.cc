@@ -108,7 +108,8 @@ std::optional<std::string> WsNegotiateDeflate(std::string_view offer) {
       }
     }
     if (!acceptable) continue;
-    std::string answer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+    std::string answer =
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
     if (server_bits) answer += "; server_max_window_bits=" + std::to_string(server_bits);
     return answer;
   }
@@ -128,7 +129,8 @@ void WsAppendFrame(std::string& out, WsOpcode op, std::string_view payload, bool
     head[n++] = static_cast<unsigned char>(len);
   } else {
     head[n++] = 127;
-    for (int shift = 56; shift >= 0; shift -= 8) head[n++] = static_cast<unsigned char>(len >> shift);
+    for (int shift = 56; shift >= 0; shift -= 8)
+      head[n++] = static_cast<unsigned char>(len >> shift);
   }
   out.reserve(out.size() + n + payload.size());
   out.append(reinterpret_cast<char*>(head), n);
@@ -228,11 +230,8 @@ bool WsFrameParser::ParseFrame(std::vector<WsEvent>& out) {
     case WsOpcode::kBinary:
     case WsOpcode::kClose:
     case WsOpcode::kPing:
-    case WsOpcode::kPong:
-      break;
-    default:
-      Fail(WsClose::kProtocolError, "unknown opcode", out);
-      return false;
+    case WsOpcode::kPong: break;
+    default: Fail(WsClose::kProtocolError, "unknown opcode", out); return false;
   }
   if (!masked) {
     Fail(WsClose::kProtocolError, "client frames must be masked", out);
@@ -319,8 +318,10 @@ void WsFrameParser::FinishMessage(std::vector<WsEvent>& out) {
   if (message_compressed_) {
     auto inflated = WsInflate(body, max_message_);
     if (!inflated) {
-      Fail(WsClose::kTooBig, "compressed message is invalid or inflates past " +
-                                 std::to_string(max_message_) + " bytes", out);
+      Fail(WsClose::kTooBig,
+           "compressed message is invalid or inflates past " + std::to_string(max_message_) +
+               " bytes",
+           out);
       return;
     }
     body = std::move(*inflated);
@@ -330,7 +331,8 @@ void WsFrameParser::FinishMessage(std::vector<WsEvent>& out) {
     Fail(WsClose::kInvalidData, "text message is not UTF-8", out);
     return;
   }
-  out.push_back(WsEvent{text ? WsEvent::Kind::kText : WsEvent::Kind::kBinary, std::move(body), 0, {}});
+  out.push_back(
+      WsEvent{text ? WsEvent::Kind::kText : WsEvent::Kind::kBinary, std::move(body), 0, {}});
 }
 
 }  // namespace jenky

@@ -52,7 +52,8 @@ bool WsValidClientKey(std::string_view key);
 std::optional<std::string> WsNegotiateDeflate(std::string_view offer);
 
 // Appends a whole unfragmented server frame: header, then PAYLOAD.
-void WsAppendFrame(std::string& out, WsOpcode op, std::string_view payload, bool compressed = false);
+void WsAppendFrame(std::string& out, WsOpcode op, std::string_view payload,
+                   bool compressed = false);
 // A close frame with CODE and REASON (cut to fit a control frame).
 std::string WsCloseFrame(uint16_t code, std::string_view reason);
 
@@ -98,8 +99,8 @@ class WsFrameParser {
   size_t max_message_;
   bool deflate_;
   bool failed_ = false;
-  std::string pending_;       // bytes of a frame not yet complete
-  std::string message_;       // payload of a fragmented message so far
+  std::string pending_;  // bytes of a frame not yet complete
+  std::string message_;  // payload of a fragmented message so far
   bool in_message_ = false;
   WsOpcode message_op_ = WsOpcode::kText;
   bool message_compressed_ = false;

@@ -18,7 +18,6 @@
 #include "util/logger.h"
 #include "util/time.h"
 
-
 namespace jenky {
 
 namespace {
@@ -69,11 +68,16 @@ Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
                          std::make_unique<FileWatcher>(io), NowMillis},
              std::move(supervisor_binary)) {}
 
-Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
-               EngineSeams seams, std::string supervisor_binary)
-    : io_(io), config_(std::move(config)), store_(std::move(store)),
-      supervisor_binary_(std::move(supervisor_binary)), launcher_(std::move(seams.launcher)),
-      files_(std::move(seams.watcher)), clock_(std::move(seams.clock)), journal_(io, *store_) {
+Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store, EngineSeams seams,
+               std::string supervisor_binary)
+    : io_(io),
+      config_(std::move(config)),
+      store_(std::move(store)),
+      supervisor_binary_(std::move(supervisor_binary)),
+      launcher_(std::move(seams.launcher)),
+      files_(std::move(seams.watcher)),
+      clock_(std::move(seams.clock)),
+      journal_(io, *store_) {
   base_url_ = config_.server.public_url;
 }
 
@@ -81,7 +85,8 @@ Engine::~Engine() { Shutdown(); }
 
 std::string Engine::Reload(Config fresh) {
   std::string note;
-  if (fresh.server.listen != config_.server.listen || fresh.server.data_dir != config_.server.data_dir) {
+  if (fresh.server.listen != config_.server.listen ||
+      fresh.server.data_dir != config_.server.data_dir) {
     note = "; listen and data_dir changes take effect at the next restart";
     fresh.server.listen = config_.server.listen;
     fresh.server.host = config_.server.host;
@@ -94,9 +99,15 @@ std::string Engine::Reload(Config fresh) {
   return note;
 }
 
-std::string Engine::LogPath(int64_t id) const { return RunDir::For(config_.server.data_dir, id).log(); }
-std::string Engine::IndexPath(int64_t id) const { return RunDir::For(config_.server.data_dir, id).index(); }
-std::string Engine::ScriptPath(int64_t id) const { return RunDir::For(config_.server.data_dir, id).script(); }
+std::string Engine::LogPath(int64_t id) const {
+  return RunDir::For(config_.server.data_dir, id).log();
+}
+std::string Engine::IndexPath(int64_t id) const {
+  return RunDir::For(config_.server.data_dir, id).index();
+}
+std::string Engine::ScriptPath(int64_t id) const {
+  return RunDir::For(config_.server.data_dir, id).script();
+}
 
 Result<std::vector<Run>> Engine::RunsMissingFromStore() {
   // Run directories newer than the database: the server died (or the machine
@@ -104,7 +115,8 @@ Result<std::vector<Run>> Engine::RunsMissingFromStore() {
   // the run was; put it back.
   std::vector<Run> missing;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(config_.server.data_dir + "/runs", ec)) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(config_.server.data_dir + "/runs", ec)) {
     std::string name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     int64_t id = std::stoll(name);
@@ -153,8 +165,10 @@ Status Engine::Start() {
     // (and the second supervisor could not take the lock).
     RunDir dir = RunDir::For(config_.server.data_dir, r.id);
     if (PathExists(dir.meta()) && (launcher_->LockHeld(dir) || launcher_->ReadExitRecord(dir))) {
-      LogWarning("{}was started by the previous server, which stopped before it recorded that; "
-                 "adopting it", RunTag(r.id, r.project));
+      LogWarning(
+          "{}was started by the previous server, which stopped before it recorded that; "
+          "adopting it",
+          RunTag(r.id, r.project));
       r.status = RunStatus::kRunning;
       if (r.started_at == 0) r.started_at = Now();
       Persist(r);
@@ -181,8 +195,10 @@ Status Engine::Start() {
   }
   launcher_->Start(SpareOptionsFor(config_, supervisor_binary_));
   if (!files_->ok()) {
-    LogWarning("inotify is unavailable ({}; see fs.inotify.max_user_instances): live logs are "
-               "polled every 100 ms instead", files_->error());
+    LogWarning(
+        "inotify is unavailable ({}; see fs.inotify.max_user_instances): live logs are "
+        "polled every 100 ms instead",
+        files_->error());
     log_poll_ = std::make_unique<net::steady_timer>(io_);
     PollLogs();
   }
@@ -325,7 +341,7 @@ void Engine::StartRun(int64_t id) {
   r.status = RunStatus::kRunning;
   r.started_at = Now();
   if (a.recorded) Persist(r);  // (else Trigger records it, started, in a moment)
-  a.tail->Notify(io_);  // followers of a queued run see it start
+  a.tail->Notify(io_);         // followers of a queued run see it start
   if (on_log_) on_log_(r.id);
   LogInfo("{}started {} pid={}", RunTag(r.id, r.project),
           r.recipe.empty() ? "script sha256=" + r.script_sha256.substr(0, 12)
@@ -410,7 +426,8 @@ void Engine::DeclareGone(int64_t id) {
     return;
   }
   ExitRecord rec = launcher_->DeclareInterrupted(
-      it->second->dir, "jenky lost the run: its supervisor is gone (machine restarted or process killed)");
+      it->second->dir,
+      "jenky lost the run: its supervisor is gone (machine restarted or process killed)");
   LogWarning("{}interrupted: supervisor gone", RunTag(id, it->second->run.project));
   Finalize(id, rec);
 }
@@ -448,8 +465,10 @@ void Engine::OnSupervisorExit(int64_t id) {
   // Then the lock tells.
   if (a.child > 0 && launcher_->ChildRunning(a.child)) {
     if (a.process) {
-      LogWarning("{}supervisor pid={} is still running after an exit notification; watching "
-                 "its lock instead", RunTag(id, a.run.project), a.child);
+      LogWarning(
+          "{}supervisor pid={} is still running after an exit notification; watching "
+          "its lock instead",
+          RunTag(id, a.run.project), a.child);
       ExitWatch* watch = a.process.release();  // it may be the caller
       net::post(io_, [watch] { delete watch; });
     }
@@ -460,8 +479,8 @@ void Engine::OnSupervisorExit(int64_t id) {
   std::optional<ExitRecord> rec = launcher_->ReadExitRecord(a.dir);
   if (!rec) {
     LogError("{}supervisor exited without recording a result", RunTag(id, a.run.project));
-    rec = launcher_->DeclareInterrupted(a.dir,
-                                        "jenky lost the run: its supervisor exited without a result");
+    rec = launcher_->DeclareInterrupted(
+        a.dir, "jenky lost the run: its supervisor exited without a result");
   }
   Finalize(id, *rec);
 }
@@ -525,7 +544,8 @@ void Engine::Finalize(int64_t id, const ExitRecord& rec) {
   if (r.exit_code) detail += fmt::format(" exit_code={}", *r.exit_code);
   if (!r.reason.empty()) detail += " reason=\"" + r.reason + "\"";
   auto level = r.status == RunStatus::kSucceeded || r.status == RunStatus::kCancelled
-                   ? LogLevel::kInfo : LogLevel::kWarning;
+                   ? LogLevel::kInfo
+                   : LogLevel::kWarning;
   LogLine(level, fmt::format("{}{}{} duration={}ms log_bytes={}", RunTag(id, r.project),
                              RunStatusName(r.status), detail,
                              r.started_at ? r.finished_at - r.started_at : 0, r.log_bytes));

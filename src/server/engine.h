@@ -103,7 +103,8 @@ class Engine {
   Result<std::optional<Run>> LastRun(const std::string& project);
 
   // Webhook bookkeeping (store passthroughs, on the loop like everything else).
-  Result<std::optional<Run>> RunForDelivery(const std::string& project, const std::string& delivery);
+  Result<std::optional<Run>> RunForDelivery(const std::string& project,
+                                            const std::string& delivery);
   void RecordDelivery(const Delivery& d) { journal_.RecordDelivery(d); }
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) {
     return journal_.ListDeliveries(project, limit);
@@ -173,6 +174,5 @@ class Engine {
   // there before the store.
   Journal journal_;
 };
-
 
 }  // namespace jenky

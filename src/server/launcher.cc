@@ -28,9 +28,10 @@ void SupervisorLauncher::Start(const SpareOptions& options) {
     LogInfo("each run gets a cgroup in {} (controllers:{})", cgroup_tree_,
             controllers.empty() ? " none; cpu.stat and cgroup.kill need none" : controllers);
   } else {
-    LogInfo("runs get no cgroup: {}; each run is still contained by its supervisor "
-            "(subreaper) and the run marker in its processes' environment",
-            tree.status().message());
+    LogInfo(
+        "runs get no cgroup: {}; each run is still contained by its supervisor "
+        "(subreaper) and the run marker in its processes' environment",
+        tree.status().message());
   }
   // Stages of spares that died with an earlier server (run_dir.h).
   if (int n = RemoveStaleStages(options_.runs_dir); n > 0) {
@@ -154,7 +155,8 @@ std::optional<ExitRecord> SupervisorLauncher::ReadExitRecord(const RunDir& dir) 
 bool SupervisorLauncher::ExitReserved(const RunDir& dir) { return PathExists(dir.exit_reserve()); }
 
 UniqueFd SupervisorLauncher::OpenSupervisor(const RunDir& dir) {
-  if (auto sid = ReadSupervisorId(dir)) return UniqueFd(PidfdOpenVerified(sid->pid, sid->start_time));
+  if (auto sid = ReadSupervisorId(dir))
+    return UniqueFd(PidfdOpenVerified(sid->pid, sid->start_time));
   return UniqueFd();
 }
 

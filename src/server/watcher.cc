@@ -42,9 +42,10 @@ void FileWatcher::Remove(int id) {
 }
 
 void FileWatcher::Read() {
-  stream_->async_wait(net::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
-    if (!ec) Drain();  // (else closed)
-  });
+  stream_->async_wait(net::posix::stream_descriptor::wait_read,
+                      [this](boost::system::error_code ec) {
+                        if (!ec) Drain();  // (else closed)
+                      });
 }
 
 void FileWatcher::Drain() {

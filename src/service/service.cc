@@ -1,6 +1,5 @@
 #include "service/service.h"
 
-
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -10,8 +9,8 @@
 
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -118,8 +117,10 @@ Status CheckSystemd() {
 
 Status CheckRoot(const std::string& what) {
   if (geteuid() != 0) {
-    return Status::Error(fmt::format("{} needs root: run it with sudo (or see what it would do "
-                                     "with --dry-run)", what));
+    return Status::Error(
+        fmt::format("{} needs root: run it with sudo (or see what it would do "
+                    "with --dry-run)",
+                    what));
   }
   return Status::Ok();
 }
@@ -131,7 +132,6 @@ Status InstallFile(const std::string& from, const std::string& to) {
   if (Status s = MakeDirs(std::filesystem::path(to).parent_path().string()); !s.ok()) return s;
   return WriteFileAtomic(to, *data, 0755);
 }
-
 
 }  // namespace
 
@@ -199,17 +199,18 @@ Status CheckListenNeedsTokens(const ServiceOptions& o) {
   std::string host;
   int port = 0;
   if (!SplitHostPort(o.listen, host, port)) {
-    return Status::Error(fmt::format("--listen '{}' is not HOST:PORT; write it like 127.0.0.1:8080",
-                                     o.listen));
+    return Status::Error(
+        fmt::format("--listen '{}' is not HOST:PORT; write it like 127.0.0.1:8080", o.listen));
   }
   if (IsLoopbackHost(host)) return Status::Ok();
   size_t tokens = 0;
   if (PathExists(o.config)) {
     ConfigLoad load = LoadConfigFile(o.config);
     if (!load.ok()) {
-      return Status::Error(fmt::format("{} has errors (`jenky check --config {}` lists them); fix "
-                                       "them before installing a socket on {}",
-                                       o.config, o.config, o.listen));
+      return Status::Error(
+          fmt::format("{} has errors (`jenky check --config {}` lists them); fix "
+                      "them before installing a socket on {}",
+                      o.config, o.config, o.listen));
     }
     tokens = load.config.tokens.size();
   }
@@ -237,7 +238,8 @@ int ServiceInstall(const ServiceOptions& o, bool dry_run) {
   std::vector<Step> steps;
   if (o.user != "root" && !getpwnam(o.user.c_str())) {
     steps.push_back({fmt::format("create the system user {} (useradd --system --home-dir {} "
-                                 "--shell /usr/sbin/nologin {})", o.user, o.data_dir, o.user),
+                                 "--shell /usr/sbin/nologin {})",
+                                 o.user, o.data_dir, o.user),
                      [o] {
                        return Command({"/usr/sbin/useradd", "--system", "--home-dir", o.data_dir,
                                        "--no-create-home", "--shell", "/usr/sbin/nologin", o.user});
@@ -252,30 +254,40 @@ int ServiceInstall(const ServiceOptions& o, bool dry_run) {
     steps.push_back({fmt::format("write a starter configuration to {}", o.config), [o] {
                        std::string dir = std::filesystem::path(o.config).parent_path().string();
                        if (Status s = MakeDirs(dir, 0755); !s.ok()) return s;
-                       if (Status s = WriteFileAtomic(o.config, StarterConfig(o), 0640); !s.ok()) return s;
+                       if (Status s = WriteFileAtomic(o.config, StarterConfig(o), 0640); !s.ok())
+                         return s;
                        std::string group = o.group.empty() ? o.user : o.group;
-                       if (struct group* g = getgrnam(group.c_str())) chown(o.config.c_str(), 0, g->gr_gid);
+                       if (struct group* g = getgrnam(group.c_str()))
+                         chown(o.config.c_str(), 0, g->gr_gid);
                        return Status::Ok();
                      }});
   }
-  steps.push_back({fmt::format("create the data directory {} owned by {}", o.data_dir, o.user), [o] {
-                     if (Status s = MakeDirs(o.data_dir, 0750); !s.ok()) return s;
-                     if (struct passwd* p = getpwnam(o.user.c_str())) {
-                       chown(o.data_dir.c_str(), p->pw_uid, p->pw_gid);
-                     }
-                     return Status::Ok();
-                   }});
+  steps.push_back(
+      {fmt::format("create the data directory {} owned by {}", o.data_dir, o.user), [o] {
+         if (Status s = MakeDirs(o.data_dir, 0750); !s.ok()) return s;
+         if (struct passwd* p = getpwnam(o.user.c_str())) {
+           chown(o.data_dir.c_str(), p->pw_uid, p->pw_gid);
+         }
+         return Status::Ok();
+       }});
   steps.push_back({fmt::format("write {} and {}", kServicePath, kSocketPath), [o] {
-                     if (Status s = WriteFileAtomic(kServicePath, JenkyServiceUnit(o)); !s.ok()) return s;
+                     if (Status s = WriteFileAtomic(kServicePath, JenkyServiceUnit(o)); !s.ok())
+                       return s;
                      return WriteFileAtomic(kSocketPath, JenkySocketUnit(o));
                    }});
-  steps.push_back({"systemctl daemon-reload", [] { return Command({"systemctl", "daemon-reload"}); }});
-  steps.push_back({"systemctl enable --now jenky.socket jenky.service (waits until jenky is ready)",
-                   [] { return Command({"systemctl", "enable", "--now", "jenky.socket", "jenky.service"}); }});
+  steps.push_back({"systemctl daemon-reload", [] {
+                     return Command({"systemctl", "daemon-reload"});
+                   }});
+  steps.push_back(
+      {"systemctl enable --now jenky.socket jenky.service (waits until jenky is ready)", [] {
+         return Command({"systemctl", "enable", "--now", "jenky.socket", "jenky.service"});
+       }});
   int rc = RunSteps(steps, dry_run);
   if (rc == 0 && !dry_run) {
-    std::printf("jenky is running: systemctl status jenky; logs: journalctl -u jenky; "
-                "config: %s (then systemctl reload jenky)\n", o.config.c_str());
+    std::printf(
+        "jenky is running: systemctl status jenky; logs: journalctl -u jenky; "
+        "config: %s (then systemctl reload jenky)\n",
+        o.config.c_str());
   }
   return rc;
 }
@@ -291,13 +303,19 @@ int ServiceUninstall(bool dry_run) {
   }
   std::vector<Step> steps = {
       {"systemctl disable --now jenky.service jenky.socket (running deploys finish on their own)",
-       [] { return Command({"systemctl", "disable", "--now", "jenky.service", "jenky.socket"}); }},
-      {fmt::format("remove {} and {}", kServicePath, kSocketPath), [] {
+       [] {
+         return Command({"systemctl", "disable", "--now", "jenky.service", "jenky.socket"});
+       }},
+      {fmt::format("remove {} and {}", kServicePath, kSocketPath),
+       [] {
          unlink(kServicePath);
          unlink(kSocketPath);
          return Status::Ok();
        }},
-      {"systemctl daemon-reload", [] { return Command({"systemctl", "daemon-reload"}); }},
+      {"systemctl daemon-reload",
+       [] {
+         return Command({"systemctl", "daemon-reload"});
+       }},
   };
   int rc = RunSteps(steps, dry_run);
   if (rc == 0 && !dry_run) {
@@ -351,9 +369,9 @@ Result<std::string> BinaryVersion(const std::string& binary) {
     return Status::Error(fmt::format("`{} version` did not finish within 10 s", binary));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.rfind("jenky ", 0) != 0) {
-    return Status::Error(fmt::format("`{} version` did not answer like jenky (exit {}, output '{}')",
-                                     binary, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                                     text.substr(0, 80)));
+    return Status::Error(
+        fmt::format("`{} version` did not answer like jenky (exit {}, output '{}')", binary,
+                    WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.substr(0, 80)));
   }
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return text;
@@ -442,11 +460,16 @@ int Upgrade(const std::string& new_binary, const std::string& target_arg, bool d
        [=] { return SwapIn(new_binary, target); }},
   };
   if (systemd) {
-    steps.push_back({"systemctl restart jenky.service (running deploys continue; the new jenky "
-                     "adopts them)", [] { return Command({"systemctl", "restart", "jenky.service"}); }});
+    steps.push_back(
+        {"systemctl restart jenky.service (running deploys continue; the new jenky "
+         "adopts them)",
+         [] {
+           return Command({"systemctl", "restart", "jenky.service"});
+         }});
   } else {
     steps.push_back({fmt::format("ask the jenky at {} to re-execute itself on the new binary "
-                                 "(POST /api/v1/admin/restart; running deploys continue)", server_url),
+                                 "(POST /api/v1/admin/restart; running deploys continue)",
+                                 server_url),
                      [server_url] { return AskServerToRestart(server_url); }});
   }
   if (dry_run) return RunSteps(steps, true);
@@ -460,20 +483,24 @@ int Upgrade(const std::string& new_binary, const std::string& target_arg, bool d
   bool up = s.ok() && (systemd ? Quiet({"systemctl", "is-active", "--quiet", "jenky.service"})
                                : WaitForVersion(server_url, *version).ok());
   if (up) {
-    std::printf("upgraded to %s; the previous binary is %s.prev (`jenky upgrade %s.prev` goes "
-                "back)\n", version->c_str(), target.c_str(), target.c_str());
+    std::printf(
+        "upgraded to %s; the previous binary is %s.prev (`jenky upgrade %s.prev` goes "
+        "back)\n",
+        version->c_str(), target.c_str(), target.c_str());
     return 0;
   }
   std::fprintf(stderr, "jenky: the new binary did not become ready (%s); rolling back\n",
                s.ok() ? "service not active" : s.message().c_str());
   if (Status r = RollBack(target); !r.ok()) {
-    std::fprintf(stderr, "jenky: rollback failed: %s; restore %s.prev by hand\n", r.message().c_str(),
-                 target.c_str());
+    std::fprintf(stderr, "jenky: rollback failed: %s; restore %s.prev by hand\n",
+                 r.message().c_str(), target.c_str());
     return 1;
   }
   if (!systemd) {
-    std::fprintf(stderr, "jenky: rolled back %s; start `jenky serve` again if it is not running "
-                         "(running deploys continue and are adopted)\n", target.c_str());
+    std::fprintf(stderr,
+                 "jenky: rolled back %s; start `jenky serve` again if it is not running "
+                 "(running deploys continue and are adopted)\n",
+                 target.c_str());
     return 1;
   }
   // Restarts of a failing binary may have hit the start limit: clear it first.
@@ -481,7 +508,8 @@ int Upgrade(const std::string& new_binary, const std::string& target_arg, bool d
   Command({"systemctl", "start", "jenky.socket"});
   Status again = Command({"systemctl", "restart", "jenky.service"});
   std::fprintf(stderr, "jenky: rolled back to the previous binary%s\n",
-               again.ok() ? "; jenky is running it again" : "; but it did not start either: see journalctl -u jenky");
+               again.ok() ? "; jenky is running it again"
+                          : "; but it did not start either: see journalctl -u jenky");
   return 1;
 }
 

@@ -8,7 +8,8 @@ std::string JenkyServiceUnit(const ServiceOptions& o) {
   std::string group = o.group.empty() ? o.user : o.group;
   std::string state_dir;
   if (o.data_dir.rfind("/var/lib/", 0) == 0) state_dir = o.data_dir.substr(9);
-  return fmt::format(R"([Unit]
+  return fmt::format(
+      R"([Unit]
 Description=jenky continuous deployment
 Requires=jenky.socket
 After=jenky.socket network-online.target
@@ -62,11 +63,14 @@ PrivateMounts=yes
 [Install]
 WantedBy=multi-user.target
 )",
-                     fmt::arg("binary", o.binary), fmt::arg("config", o.config),
-                     fmt::arg("data_dir", o.data_dir), fmt::arg("watchdog", o.watchdog_sec),
-                     fmt::arg("user", o.user), fmt::arg("group", group),
-                     fmt::arg("path", o.path_env.empty() ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : o.path_env),
-                     fmt::arg("state", state_dir.empty() ? "" : "StateDirectory=" + state_dir + "\nStateDirectoryMode=0750\n"));
+      fmt::arg("binary", o.binary), fmt::arg("config", o.config), fmt::arg("data_dir", o.data_dir),
+      fmt::arg("watchdog", o.watchdog_sec), fmt::arg("user", o.user), fmt::arg("group", group),
+      fmt::arg("path", o.path_env.empty()
+                           ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                           : o.path_env),
+      fmt::arg("state", state_dir.empty()
+                            ? ""
+                            : "StateDirectory=" + state_dir + "\nStateDirectoryMode=0750\n"));
 }
 
 std::string JenkySocketUnit(const ServiceOptions& o) {

@@ -29,10 +29,10 @@ std::string JenkySocketUnit(const ServiceOptions& o);
 // runs COMMAND from RELEASES/current, so switching the symlink and restarting
 // the unit switches releases.
 struct AppUnitOptions {
-  std::string name;       // unit name without .service
-  std::string releases;   // directory holding releases/ and current
-  std::string command;    // relative to current/, with arguments
-  std::string user;       // "" = root
+  std::string name;      // unit name without .service
+  std::string releases;  // directory holding releases/ and current
+  std::string command;   // relative to current/, with arguments
+  std::string user;      // "" = root
 };
 std::string AppServiceUnit(const AppUnitOptions& o);
 

@@ -13,8 +13,8 @@ bool Repeats(const Delivery& newest, const Delivery& d) {
   int64_t last = newest.last_at ? newest.last_at : newest.received_at;
   const char* rejected = DeliveryResultName(DeliveryResult::kRejected);
   return d.result == rejected && newest.result == rejected && newest.status == d.status &&
-         newest.remote == d.remote && newest.reason == d.reason &&
-         newest.provider == d.provider && d.received_at - last <= kFoldWindowMs;
+         newest.remote == d.remote && newest.reason == d.reason && newest.provider == d.provider &&
+         d.received_at - last <= kFoldWindowMs;
 }
 
 }  // namespace
@@ -62,8 +62,8 @@ Result<std::vector<Delivery>> DeliveryLog::List(const std::string& project, int 
   auto recent = Recent(project);
   if (!recent.ok()) return recent.status();
   std::vector<Delivery> out;
-  for (auto it = (*recent)->rbegin(); it != (*recent)->rend() && static_cast<int>(out.size()) < limit;
-       ++it) {
+  for (auto it = (*recent)->rbegin();
+       it != (*recent)->rend() && static_cast<int>(out.size()) < limit; ++it) {
     out.push_back(*it);
   }
   return out;

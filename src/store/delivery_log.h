@@ -41,7 +41,7 @@ class DeliveryLog {
   Result<std::deque<Delivery>*> Recent(const std::string& project);
 
   Store& store_;
-  int64_t next_id_ = 0;  // 0 = not read from the store yet
+  int64_t next_id_ = 0;                                 // 0 = not read from the store yet
   std::map<std::string, std::deque<Delivery>> recent_;  // newest at the back
   // By id; only records still among the newest, so at most kDeliveriesKept
   // a project however fast deliveries arrive.

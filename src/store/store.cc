@@ -28,8 +28,8 @@ namespace jenky {
 class SqliteStore::Checkpointer {
  public:
   explicit Checkpointer(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+        SQLITE_OK) {
       LogWarning("sqlite: cannot open {} for checkpoints: {}", path, sqlite3_errmsg(db_));
       sqlite3_close(db_);
       db_ = nullptr;
@@ -56,7 +56,8 @@ class SqliteStore::Checkpointer {
       cv_.wait_for(lock, std::chrono::seconds(1));
       lock.unlock();
       int log_frames = 0, done = 0;
-      int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
+      int rc =
+          sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         LogWarning("sqlite: checkpoint failed: {}", sqlite3_errmsg(db_));
       }
@@ -178,9 +179,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
     std::string file = path + suffix;
     if (stat(file.c_str(), &st) == 0 && (st.st_mode & 0007)) chmod(file.c_str(), st.st_mode & 0770);
   }
-  int rc = sqlite3_open_v2(path.c_str(), &store->db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &store->db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     return Status::Error(fmt::format("open database {}: {}", path,
                                      store->db_ ? sqlite3_errmsg(store->db_) : "out of memory"));
@@ -226,8 +227,8 @@ Status SqliteStore::Migrate() {
   if (schema_version_ > static_cast<int>(migrations.size())) {
     return Status::Error(fmt::format(
         "database {} has schema version {} but this jenky knows only {}: it was written by a "
-        "newer jenky; run that version, or restore jenky.prev", path_, schema_version_,
-        migrations.size()));
+        "newer jenky; run that version, or restore jenky.prev",
+        path_, schema_version_, migrations.size()));
   }
   for (size_t i = schema_version_; i < migrations.size(); ++i) {
     int version = static_cast<int>(i) + 1;
@@ -235,8 +236,8 @@ Status SqliteStore::Migrate() {
                                   migrations[i].data, version);
     if (Status st = Exec(sql); !st.ok()) {
       Exec("ROLLBACK");
-      return Status::Error(fmt::format("migration {} ({}) failed: {}", version,
-                                       migrations[i].name, st.message()));
+      return Status::Error(
+          fmt::format("migration {} ({}) failed: {}", version, migrations[i].name, st.message()));
     }
     schema_version_ = version;
   }
@@ -275,7 +276,8 @@ Status SqliteStore::InsertRun(const Run& run) { return InsertRuns({run}); }
 Status SqliteStore::InsertRuns(const std::vector<Run>& runs) {
   static const std::string sql = fmt::format(
       "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-      "?18,?19,?20,?21,?22)", kRunColumns);
+      "?18,?19,?20,?21,?22)",
+      kRunColumns);
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();
   if (runs.size() > 1) {
@@ -285,8 +287,8 @@ Status SqliteStore::InsertRuns(const std::vector<Run>& runs) {
     StmtReset reset{*stmt};
     BindRun(*stmt, r);
     if (sqlite3_step(*stmt) != SQLITE_DONE) {
-      Status err = Status::Error(fmt::format("insert run {} into {}: {}", r.id, path_,
-                                             sqlite3_errmsg(db_)));
+      Status err =
+          Status::Error(fmt::format("insert run {} into {}: {}", r.id, path_, sqlite3_errmsg(db_)));
       if (runs.size() > 1) Exec("ROLLBACK");
       return err;
     }
@@ -313,7 +315,8 @@ Status SqliteStore::SaveRun(const Run& r) {
       "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
       "?18,?19,?20,?21,?22) ON CONFLICT(id) DO UPDATE SET status=?3, started_at=?12, "
       "finished_at=?13, exit_code=?14, reason=?15, log_bytes=?16, recipe=?17, script_sha256=?18, "
-      "log_pruned=?19, resources=?22", kRunColumns);
+      "log_pruned=?19, resources=?22",
+      kRunColumns);
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();
   StmtReset reset{*stmt};
@@ -336,11 +339,12 @@ Result<std::optional<Run>> SqliteStore::GetRun(int64_t id) {
   return std::optional<Run>(std::move(rows->front()));
 }
 
-Result<std::vector<Run>> SqliteStore::ListRuns(const std::string& project, int limit, int64_t before) {
+Result<std::vector<Run>> SqliteStore::ListRuns(const std::string& project, int limit,
+                                               int64_t before) {
   static const std::string by_project = fmt::format(
       "SELECT {} FROM runs WHERE project=?1 AND id<?2 ORDER BY id DESC LIMIT ?3", kRunColumns);
-  static const std::string all = fmt::format(
-      "SELECT {} FROM runs WHERE id<?2 ORDER BY id DESC LIMIT ?3", kRunColumns);
+  static const std::string all =
+      fmt::format("SELECT {} FROM runs WHERE id<?2 ORDER BY id DESC LIMIT ?3", kRunColumns);
   auto stmt = Prepare(project.empty() ? all.c_str() : by_project.c_str());
   if (!stmt.ok()) return stmt.status();
   StmtReset reset{*stmt};
@@ -406,7 +410,7 @@ Status SqliteStore::MarkPruned(int64_t id) {
 }
 
 Result<std::optional<Run>> SqliteStore::FindRunByDelivery(const std::string& project,
-                                                    const std::string& delivery) {
+                                                          const std::string& delivery) {
   static const std::string sql = fmt::format(
       "SELECT {} FROM runs WHERE project=?1 AND delivery=?2 AND delivery != '' ORDER BY id LIMIT 1",
       kRunColumns);
@@ -451,7 +455,8 @@ Status SqliteStore::SaveDeliveries(const std::vector<Delivery>& deliveries) {
     sqlite3_bind_int64(*put, 12, d.count);
     sqlite3_bind_int64(*put, 13, d.last_at);
     if (sqlite3_step(*put) != SQLITE_DONE) {
-      Status err = Status::Error(fmt::format("record delivery in {}: {}", path_, sqlite3_errmsg(db_)));
+      Status err =
+          Status::Error(fmt::format("record delivery in {}: {}", path_, sqlite3_errmsg(db_)));
       Exec("ROLLBACK");
       return err;
     }

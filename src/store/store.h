@@ -5,8 +5,8 @@
 // they cost tens of microseconds; a background thread with its own connection
 // runs the checkpoints, which do. A write that finds the database locked by
 // another process waits kBusyTimeoutMs at most and then fails (the loop must
-// not stall; the engine retries); reads never wait for writers (WAL). A process crash loses nothing committed;
-// a power cut may lose the last commits, which recovery rebuilds from the run
+// not stall; the engine retries); reads never wait for writers (WAL). A process crash loses nothing
+// committed; a power cut may lose the last commits, which recovery rebuilds from the run
 // directories (docs/architecture.md).
 //
 // Schema changes are numbered SQL files in src/store/migrations/, embedded in
@@ -38,10 +38,10 @@ struct Delivery {
   std::string result;    // a DeliveryResultName (core/delivery_result.h)
   int status = 0;        // HTTP status answered
   std::string reason;
-  int64_t run_id = 0;    // 0 = none
-  std::string remote;    // sender address
-  int64_t count = 1;     // identical rejections folded into this record
-  int64_t last_at = 0;   // unix ms of the latest of them (0 = received_at)
+  int64_t run_id = 0;   // 0 = none
+  std::string remote;   // sender address
+  int64_t count = 1;    // identical rejections folded into this record
+  int64_t last_at = 0;  // unix ms of the latest of them (0 = received_at)
 };
 
 constexpr int kDeliveriesKept = 100;
@@ -102,8 +102,7 @@ class SqliteStore final : public Store {
   Status UpdateRun(const Run& run) override;
   Status SaveRun(const Run& run) override;
   Result<std::optional<Run>> GetRun(int64_t id) override;
-  Result<std::vector<Run>> ListRuns(const std::string& project, int limit,
-                                    int64_t before) override;
+  Result<std::vector<Run>> ListRuns(const std::string& project, int limit, int64_t before) override;
   Result<std::optional<Run>> LastRun(const std::string& project) override;
   Result<std::vector<Run>> UnfinishedRuns() override;
   Result<int64_t> MaxRunId() override;

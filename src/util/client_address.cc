@@ -40,8 +40,10 @@ Result<AddressSet> AddressSet::Parse(const std::vector<std::string>& entries) {
     int max = 128;
     if (slash != std::string::npos) address = std::string_view(e).substr(0, slash);
     if (!ToBytes(address, net.bytes)) {
-      return Status::Error(fmt::format("'{}' is not an IP address or network (like 10.0.0.0/8 or "
-                                       "::1)", e));
+      return Status::Error(
+          fmt::format("'{}' is not an IP address or network (like 10.0.0.0/8 or "
+                      "::1)",
+                      e));
     }
     bool v4 = address.find(':') == std::string_view::npos;
     if (v4) max = 32;

@@ -70,14 +70,10 @@ ContentCoding ChooseContentCoding(std::string_view accept_encoding, bool have_br
     }
     if (q < 0) continue;  // a broken q-value: as if the element were not there
     auto keep = [q](int& slot) { slot = slot < 0 ? q : std::max(slot, q); };
-    if (EqualsNoCase(coding, "br"))
-      keep(q_br);
-    else if (EqualsNoCase(coding, "gzip") || EqualsNoCase(coding, "x-gzip"))
-      keep(q_gzip);
-    else if (EqualsNoCase(coding, "identity"))
-      keep(q_identity);
-    else if (coding == "*")
-      keep(q_any);
+    if (EqualsNoCase(coding, "br")) keep(q_br);
+    else if (EqualsNoCase(coding, "gzip") || EqualsNoCase(coding, "x-gzip")) keep(q_gzip);
+    else if (EqualsNoCase(coding, "identity")) keep(q_identity);
+    else if (coding == "*") keep(q_any);
   }
   // "*" stands for every coding the header does not name.
   if (q_br < 0) q_br = q_any;
@@ -104,23 +100,17 @@ ContentCoding ChooseContentCoding(std::string_view accept_encoding, bool have_br
 
 std::string_view ContentCodingToken(ContentCoding coding) {
   switch (coding) {
-    case ContentCoding::kBrotli:
-      return "br";
-    case ContentCoding::kGzip:
-      return "gzip";
-    default:
-      return "";
+    case ContentCoding::kBrotli: return "br";
+    case ContentCoding::kGzip: return "gzip";
+    default: return "";
   }
 }
 
 std::string_view ContentCodingSuffix(ContentCoding coding) {
   switch (coding) {
-    case ContentCoding::kBrotli:
-      return ".br";
-    case ContentCoding::kGzip:
-      return ".gz";
-    default:
-      return "";
+    case ContentCoding::kBrotli: return ".br";
+    case ContentCoding::kGzip: return ".gz";
+    default: return "";
   }
 }
 

@@ -57,9 +57,12 @@ std::string FormatDuration(Millis d) {
   long long ms = d.count();
   if (ms == 0) return "0s";
   std::string out;
-  struct Unit { long long scale; const char* name; };
-  for (Unit u : {Unit{86'400'000, "d"}, Unit{3'600'000, "h"}, Unit{60'000, "m"},
-                 Unit{1000, "s"}, Unit{1, "ms"}}) {
+  struct Unit {
+    long long scale;
+    const char* name;
+  };
+  for (Unit u : {Unit{86'400'000, "d"}, Unit{3'600'000, "h"}, Unit{60'000, "m"}, Unit{1000, "s"},
+                 Unit{1, "ms"}}) {
     if (ms >= u.scale) {
       out += fmt::format("{}{}", ms / u.scale, u.name);
       ms %= u.scale;

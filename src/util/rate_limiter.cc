@@ -6,7 +6,8 @@ namespace jenky {
 
 void RateLimiter::Refill(Bucket& b, int64_t now_ms) const {
   if (now_ms > b.updated_ms) {
-    b.tokens = std::min<double>(burst_, b.tokens + double(now_ms - b.updated_ms) * burst_ / 60000.0);
+    b.tokens =
+        std::min<double>(burst_, b.tokens + double(now_ms - b.updated_ms) * burst_ / 60000.0);
     b.updated_ms = now_ms;
   }
 }

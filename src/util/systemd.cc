@@ -29,8 +29,8 @@ bool SendDatagram(std::string_view path, std::string_view data) {
   if (!UnixAddress(path, addr, len)) return false;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
-  ssize_t n = sendto(fd, data.data(), data.size(), MSG_NOSIGNAL,
-                     reinterpret_cast<sockaddr*>(&addr), len);
+  ssize_t n =
+      sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), len);
   close(fd);
   return n == static_cast<ssize_t>(data.size());
 }

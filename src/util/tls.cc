@@ -70,8 +70,8 @@ SSL_CTX* NewCtx(bool server) {
   SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (!ctx) return nullptr;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_default_passwd_cb(ctx, NoPassphrase);
   return ctx;
@@ -82,9 +82,10 @@ SSL_CTX* NewCtx(bool server) {
 std::string KeyPermissionWarning(const std::string& key_path) {
   struct stat st;
   if (stat(key_path.c_str(), &st) != 0 || !(st.st_mode & S_IROTH)) return "";
-  return fmt::format("server.tls_key: {} is readable by every user on this machine (mode {:04o}); "
-                     "run `chmod 600 {}` (or 640 with a group only jenky is in)",
-                     key_path, st.st_mode & 07777, key_path);
+  return fmt::format(
+      "server.tls_key: {} is readable by every user on this machine (mode {:04o}); "
+      "run `chmod 600 {}` (or 640 with a group only jenky is in)",
+      key_path, st.st_mode & 07777, key_path);
 }
 
 Result<std::shared_ptr<const TlsContext>> TlsContext::Server(const std::string& cert_path,
@@ -114,11 +115,13 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Server(const std::string& 
   };
   std::unique_ptr<BIO, BioFree> cert_bio(
       BIO_new_mem_buf(cert_text->data(), static_cast<int>(cert_text->size())));
-  std::unique_ptr<X509, X509Free> leaf(PEM_read_bio_X509_AUX(cert_bio.get(), nullptr, NoPassphrase, nullptr));
+  std::unique_ptr<X509, X509Free> leaf(
+      PEM_read_bio_X509_AUX(cert_bio.get(), nullptr, NoPassphrase, nullptr));
   if (!leaf) return not_pem_cert(OpenSslError("no certificate found"));
   std::vector<std::unique_ptr<X509, X509Free>> chain;
   for (;;) {
-    std::unique_ptr<X509, X509Free> next(PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassphrase, nullptr));
+    std::unique_ptr<X509, X509Free> next(
+        PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassphrase, nullptr));
     if (!next) break;
     chain.push_back(std::move(next));
   }
@@ -131,18 +134,20 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Server(const std::string& 
 
   std::unique_ptr<BIO, BioFree> key_bio(
       BIO_new_mem_buf(key_text->data(), static_cast<int>(key_text->size())));
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr));
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr));
   if (!key) {
     std::string why = OpenSslError("no private key found");
     bool encrypted = key_text->find("ENCRYPTED") != std::string::npos;
     return Status::Error(
-        encrypted ? fmt::format("server.tls_key: {} is encrypted with a passphrase, which a service "
-                                "cannot type; decrypt it with `openssl pkey -in {} -out "
-                                "NEW.pem` and point tls_key at that",
-                                key_path, key_path)
-                  : fmt::format("server.tls_key: {} is not a PEM private key ({}); it must start "
-                                "with -----BEGIN PRIVATE KEY----- (or RSA/EC PRIVATE KEY)",
-                                key_path, why),
+        encrypted
+            ? fmt::format("server.tls_key: {} is encrypted with a passphrase, which a service "
+                          "cannot type; decrypt it with `openssl pkey -in {} -out "
+                          "NEW.pem` and point tls_key at that",
+                          key_path, key_path)
+            : fmt::format("server.tls_key: {} is not a PEM private key ({}); it must start "
+                          "with -----BEGIN PRIVATE KEY----- (or RSA/EC PRIVATE KEY)",
+                          key_path, why),
         StatusCode::kTlsKey);
   }
 
@@ -168,9 +173,10 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Server(const std::string& 
   ctx->summary_ = fmt::format("{}, expires {}", SubjectName(leaf.get()),
                               Asn1Time(X509_get0_notAfter(leaf.get())));
   if (X509_cmp_current_time(X509_get0_notAfter(leaf.get())) < 0) {
-    ctx->warnings_.push_back(fmt::format("server.tls_cert: the certificate in {} expired on {}; "
-                                         "clients will refuse it until it is renewed",
-                                         cert_path, Asn1Time(X509_get0_notAfter(leaf.get()))));
+    ctx->warnings_.push_back(
+        fmt::format("server.tls_cert: the certificate in {} expired on {}; "
+                    "clients will refuse it until it is renewed",
+                    cert_path, Asn1Time(X509_get0_notAfter(leaf.get()))));
   }
   if (std::string w = KeyPermissionWarning(key_path); !w.empty()) ctx->warnings_.push_back(w);
   return std::shared_ptr<const TlsContext>(std::move(ctx));
@@ -184,7 +190,8 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Client(const std::string& 
   SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, nullptr);
   if (!ca_file.empty()) {
     if (auto text = ReadPem(ca_file); !text.ok()) {
-      return Status::Error(fmt::format("cannot read the CA file {}: {}", ca_file, text.status().message()));
+      return Status::Error(
+          fmt::format("cannot read the CA file {}: {}", ca_file, text.status().message()));
     }
     if (SSL_CTX_load_verify_locations(raw, ca_file.c_str(), nullptr) != 1) {
       return Status::Error(fmt::format("the CA file {} holds no PEM certificate ({})", ca_file,
@@ -236,10 +243,8 @@ TlsState TlsConn::Fail(int ret) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE:  // memory output never fills; treated alike
       return TlsState::kWantRead;
-    case SSL_ERROR_ZERO_RETURN:
-      return TlsState::kClosed;
-    default:
-      break;
+    case SSL_ERROR_ZERO_RETURN: return TlsState::kClosed;
+    default: break;
   }
   long verify = SSL_get_verify_result(ssl_);
   if (!SSL_is_server(ssl_) && verify != X509_V_OK) {

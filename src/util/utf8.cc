@@ -92,8 +92,8 @@ size_t PlainAsciiRun(const char* d, size_t n) {
                 slash = _mm_set1_epi8('\\');
   for (; i + 16 <= n; i += 16) {
     __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
-    __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, space),
-                                   _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)));
+    __m128i special = _mm_or_si128(
+        _mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)));
     if (int mask = _mm_movemask_epi8(special)) return i + static_cast<size_t>(__builtin_ctz(mask));
   }
 #endif
@@ -105,7 +105,8 @@ size_t PlainAsciiRun(const char* d, size_t n) {
     uint64_t below = (x - kOnes * 0x20) & ~x;
     uint64_t quote = x ^ (kOnes * '"');
     uint64_t slash = x ^ (kOnes * '\\');
-    uint64_t special = (below | ((quote - kOnes) & ~quote) | ((slash - kOnes) & ~slash) | x) & kHigh;
+    uint64_t special =
+        (below | ((quote - kOnes) & ~quote) | ((slash - kOnes) & ~slash) | x) & kHigh;
     if (special) break;
   }
   while (i < n) {

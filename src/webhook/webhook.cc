@@ -157,8 +157,10 @@ bool ParsePayload(const HookRequest& req, nlohmann::json& out, std::string& why)
     body = form_payload;
   }
   if (JsonNestedDeeperThan(body, req.max_json_depth)) {
-    why = fmt::format("payload nests arrays and objects more than {} levels deep "
-                      "([server] max_json_depth)", req.max_json_depth);
+    why = fmt::format(
+        "payload nests arrays and objects more than {} levels deep "
+        "([server] max_json_depth)",
+        req.max_json_depth);
     return false;
   }
   try {
@@ -180,14 +182,17 @@ std::string RefProblem(std::string_view ref) {
   static constexpr std::string_view kShell = "$`;|&<>(){}'\"\\!*?[]~^ \t";
   size_t at = ref.find_first_of(kShell);
   if (at != std::string_view::npos) {
-    return fmt::format("ref '{}' holds '{}', which a shell acts on; jenky refuses such refs so a "
-                       "script that uses $JENKY_REF unquoted cannot be made to run them",
-                       ref, ref[at] == '\t' ? std::string("\\t") : std::string(1, ref[at]));
+    return fmt::format(
+        "ref '{}' holds '{}', which a shell acts on; jenky refuses such refs so a "
+        "script that uses $JENKY_REF unquoted cannot be made to run them",
+        ref, ref[at] == '\t' ? std::string("\\t") : std::string(1, ref[at]));
   }
   for (size_t start = 0; start < ref.size();) {
     if (ref[start] == '-') {
-      return fmt::format("ref '{}' has a part that starts with '-', which git and other commands "
-                         "would take for an option; jenky refuses such refs", ref);
+      return fmt::format(
+          "ref '{}' has a part that starts with '-', which git and other commands "
+          "would take for an option; jenky refuses such refs",
+          ref);
     }
     size_t slash = ref.find('/', start);
     if (slash == std::string_view::npos) break;
@@ -218,8 +223,9 @@ Verdict Finish(const WebhookConfig& config, Verdict v) {
                                 : fmt::format("branch {} was deleted", t.branch);
     return v;
   }
-  if (!t.commit.empty() && (t.commit.size() < 4 || t.commit.size() > 64 ||
-                            t.commit.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)) {
+  if (!t.commit.empty() &&
+      (t.commit.size() < 4 || t.commit.size() > 64 ||
+       t.commit.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)) {
     return Reject(VerdictKind::kBadRequest, "commit must be a hex commit id of 4 to 64 digits");
   }
   if (!config.branches.empty()) {
@@ -254,9 +260,8 @@ bool EventAllowed(const WebhookConfig& config, const std::string& event) {
 Verdict IgnoredEvent(const WebhookConfig& config, const std::string& event) {
   std::string list;
   for (const auto& e : config.events) list += (list.empty() ? "" : ", ") + e;
-  Verdict v = Reject(VerdictKind::kIgnored,
-                     fmt::format("event '{}' does not deploy; events = [{}]", event,
-                                 list.empty() ? "push" : list));
+  Verdict v = Reject(VerdictKind::kIgnored, fmt::format("event '{}' does not deploy; events = [{}]",
+                                                        event, list.empty() ? "push" : list));
   v.event = event;
   return v;
 }
@@ -286,8 +291,9 @@ bool ReadPush(const WebhookConfig& config, const HookRequest& req, const std::st
 Verdict GitHub(const WebhookConfig& config, const HookRequest& req) {
   std::string sig = req.header("x-hub-signature-256");
   if (sig.empty()) {
-    return Reject(VerdictKind::kUnauthorized, "missing X-Hub-Signature-256 header (set a secret "
-                                              "on the GitHub webhook)");
+    return Reject(VerdictKind::kUnauthorized,
+                  "missing X-Hub-Signature-256 header (set a secret "
+                  "on the GitHub webhook)");
   }
   if (!HexSignatureMatches(sig, config.secret, req.body)) {
     return Reject(VerdictKind::kUnauthorized, "X-Hub-Signature-256 does not match");
@@ -314,21 +320,23 @@ Verdict Gitea(const WebhookConfig& config, const HookRequest& req) {
   // Forgejo sends both its own and Gitea's headers; Gitea only its own.
   std::string sig = FirstOf({req.header("x-forgejo-signature"), req.header("x-gitea-signature")});
   if (sig.empty()) {
-    return Reject(VerdictKind::kUnauthorized, "missing X-Gitea-Signature / X-Forgejo-Signature "
-                                              "header (set a secret on the webhook)");
+    return Reject(VerdictKind::kUnauthorized,
+                  "missing X-Gitea-Signature / X-Forgejo-Signature "
+                  "header (set a secret on the webhook)");
   }
   if (!HexSignatureMatches(sig, config.secret, req.body)) {
     return Reject(VerdictKind::kUnauthorized, "webhook signature does not match");
   }
   std::string event = FirstOf({req.header("x-forgejo-event"), req.header("x-gitea-event")});
-  std::string delivery = FirstOf({req.header("x-forgejo-delivery"), req.header("x-gitea-delivery")});
+  std::string delivery =
+      FirstOf({req.header("x-forgejo-delivery"), req.header("x-gitea-delivery")});
   if (event.empty()) return Reject(VerdictKind::kBadRequest, "missing X-Gitea-Event header");
   nlohmann::json j;
   Verdict v;
   if (!ReadPush(config, req, event, config.provider, delivery, j, v)) return v;
   v.trigger.commit = Str(j, {"after"});
-  v.trigger.actor = FirstOf({Str(j, {"pusher", "login"}), Str(j, {"pusher", "username"}),
-                             Str(j, {"sender", "login"})});
+  v.trigger.actor = FirstOf(
+      {Str(j, {"pusher", "login"}), Str(j, {"pusher", "username"}), Str(j, {"sender", "login"})});
   return Finish(config, std::move(v));
 }
 
@@ -336,8 +344,9 @@ Verdict GitLab(const WebhookConfig& config, const HookRequest& req) {
   if (!config.secret.empty()) {
     std::string token = req.header("x-gitlab-token");
     if (token.empty()) {
-      return Reject(VerdictKind::kUnauthorized, "missing X-Gitlab-Token header (set the secret "
-                                                "token on the GitLab webhook)");
+      return Reject(VerdictKind::kUnauthorized,
+                    "missing X-Gitlab-Token header (set the secret "
+                    "token on the GitLab webhook)");
     }
     // Compare digests: equal length whatever was sent, so timing says nothing.
     if (!ConstantTimeEquals(Sha256Hex(token), Sha256Hex(config.secret))) {

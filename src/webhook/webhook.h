@@ -25,7 +25,7 @@ struct HookRequest {
   std::string_view body;  // raw bytes as received: signatures cover exactly these
   std::map<std::string, std::string> query;
   int64_t now_unix_seconds = 0;  // for signature timestamps (GitLab signing tokens)
-  int max_json_depth = 64;        // deeper payloads are a bad request, never parsed
+  int max_json_depth = 64;       // deeper payloads are a bad request, never parsed
 };
 
 enum class VerdictKind {
@@ -39,8 +39,8 @@ enum class VerdictKind {
 struct Verdict {
   VerdictKind kind = VerdictKind::kBadRequest;
   std::string reason;
-  std::string event;     // the provider's event name, "" if none
-  Trigger trigger;       // provider, ref, branch, commit, actor, delivery
+  std::string event;  // the provider's event name, "" if none
+  Trigger trigger;    // provider, ref, branch, commit, actor, delivery
 };
 
 // Checks REQ against the project's webhook config and reads the push from it.

@@ -11,8 +11,8 @@
 // No socket: the Exchange's stream is a TCP stream that was never opened, so
 // every response write fails at once (as for a client that went away), which
 // the handlers must survive; a WebSocket upgrade reaches the log hub's checks
-// and Accept with that closed socket and the bytes after the request. The configuration has one token and one project
-// whose runs fail to start (its script_file does not exist), so triggers go
+// and Accept with that closed socket and the bytes after the request. The configuration has one
+// token and one project whose runs fail to start (its script_file does not exist), so triggers go
 // through the scheduler and store without spawning processes.
 #include <stdlib.h>
 #include <unistd.h>
@@ -141,7 +141,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // request (a WebSocket client's first frames), as the server's would.
     HttpStream stream{tcp::socket(w.io)};
     beast::flat_buffer buffer;
-    buffer.commit(net::buffer_copy(buffer.prepare(rest.size()), net::buffer(rest.data(), rest.size())));
+    buffer.commit(
+        net::buffer_copy(buffer.prepare(rest.size()), net::buffer(rest.data(), rest.size())));
     Exchange ex(req, stream, w.limits, &buffer, &w.remote);
     // The accessors handlers use, over whatever the client sent.
     (void)ex.Header("Authorization");

@@ -72,7 +72,8 @@ std::string StandardSignature(const std::map<std::string, std::string>& headers,
     auto it = headers.find(name);
     return it == headers.end() ? std::string() : it->second;
   };
-  std::string content = get("webhook-id") + "." + get("webhook-timestamp") + "." + std::string(body);
+  std::string content =
+      get("webhook-id") + "." + get("webhook-timestamp") + "." + std::string(body);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), kSigningKey.data(), static_cast<int>(kSigningKey.size()),
@@ -161,9 +162,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         !Printable(t.delivery, 128)) {
       __builtin_trap();
     }
-    if (!t.commit.empty() && (t.commit.size() < 4 || t.commit.size() > 64 ||
-                              t.commit.find_first_not_of("0123456789abcdefABCDEF") !=
-                                  std::string::npos)) {
+    if (!t.commit.empty() &&
+        (t.commit.size() < 4 || t.commit.size() > 64 ||
+         t.commit.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)) {
       __builtin_trap();
     }
   }

@@ -28,11 +28,11 @@ TEST(CgroupParsing, FindsTheUnifiedHierarchyOnPureAndHybridHosts) {
                 "29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev shared:4 - cgroup2 cgroup2 rw\n"),
             "/sys/fs/cgroup");
   // Hybrid: v1 controllers, and the unified hierarchy beside them.
-  EXPECT_EQ(UnifiedMountFrom(
-                "30 29 0:27 / /sys/fs/cgroup rw shared:5 - tmpfs tmpfs rw,mode=755\n"
-                "31 30 0:28 / /sys/fs/cgroup/memory rw shared:6 - cgroup cgroup rw,memory\n"
-                "32 30 0:29 / /sys/fs/cgroup/unified rw shared:7 - cgroup2 cgroup2 rw\n"),
-            "/sys/fs/cgroup/unified");
+  EXPECT_EQ(
+      UnifiedMountFrom("30 29 0:27 / /sys/fs/cgroup rw shared:5 - tmpfs tmpfs rw,mode=755\n"
+                       "31 30 0:28 / /sys/fs/cgroup/memory rw shared:6 - cgroup cgroup rw,memory\n"
+                       "32 30 0:29 / /sys/fs/cgroup/unified rw shared:7 - cgroup2 cgroup2 rw\n"),
+      "/sys/fs/cgroup/unified");
   // A bind mount of a sub-tree (a container's view) is not the hierarchy.
   EXPECT_EQ(UnifiedMountFrom("40 1 0:30 /machine.slice /mnt/cg rw - cgroup2 cgroup2 rw\n"), "");
   EXPECT_EQ(UnifiedMountFrom("22 1 0:21 / /proc rw - proc proc rw\n"), "");
@@ -52,8 +52,9 @@ TEST(CgroupParsing, AMissingControllerIsAnErrorThatSaysWhy) {
   CgroupTree tree;
   tree.path = "/sys/fs/cgroup/unified/jenky";
   tree.controllers = {"pids"};
-  tree.why_not["memory"] = "the memory controller is bound to the cgroup v1 hierarchy at "
-                           "/sys/fs/cgroup/memory on this host";
+  tree.why_not["memory"] =
+      "the memory controller is bound to the cgroup v1 hierarchy at "
+      "/sys/fs/cgroup/memory on this host";
   Result<CgroupTree> have(tree);
   EXPECT_TRUE(RequireController(have, "pids", "projects.p.tasks_max").ok());
   Status s = RequireController(have, "memory", "projects.p.memory_max");
@@ -107,8 +108,10 @@ class RealCgroupTest : public ::testing::Test {
 
 TEST_F(RealCgroupTest, EverythingASpawnedScriptStartsIsInItsCgroupAndOneKillEndsIt) {
   std::string tag = fmt::format("jenky-cg-test-{}", getpid());
-  pid_t pid = SpawnIn(fmt::format("( setsid bash -c 'exec -a {0}-a sleep 1000' & ) ; "
-                                  "exec -a {0}-b sleep 1000", tag));
+  pid_t pid =
+      SpawnIn(fmt::format("( setsid bash -c 'exec -a {0}-a sleep 1000' & ) ; "
+                          "exec -a {0}-b sleep 1000",
+                          tag));
   ASSERT_GT(pid, 0);
   // The spawned one itself, and the double-forked one in its own session.
   for (int i = 0; i < 400 && cg_->Pids().size() < 2; ++i) std::this_thread::sleep_for(5ms);
@@ -118,7 +121,9 @@ TEST_F(RealCgroupTest, EverythingASpawnedScriptStartsIsInItsCgroupAndOneKillEnds
   for (pid_t p : pids) {
     std::optional<std::string> in = UnifiedPathFrom(CgroupOf(p));
     ASSERT_TRUE(in.has_value());
-    EXPECT_TRUE(in->size() >= name.size() && in->compare(in->size() - name.size(), name.size(), name) == 0) << *in;
+    EXPECT_TRUE(in->size() >= name.size() &&
+                in->compare(in->size() - name.size(), name.size(), name) == 0)
+        << *in;
   }
   EXPECT_TRUE(cg_->Populated());
   ASSERT_TRUE(cg_->Kill().ok());
@@ -135,8 +140,10 @@ TEST_F(RealCgroupTest, EverythingASpawnedScriptStartsIsInItsCgroupAndOneKillEnds
 
 TEST_F(RealCgroupTest, ARunThatMadeCgroupsOfItsOwnInItsCgroupIsKilledAndRemovedWhole) {
   std::string nested = cg_->path() + "/inner/deeper";
-  pid_t pid = SpawnIn(fmt::format("mkdir -p {0} && echo $BASHPID > {0}/cgroup.procs && "
-                                  "exec sleep 1000", nested));
+  pid_t pid =
+      SpawnIn(fmt::format("mkdir -p {0} && echo $BASHPID > {0}/cgroup.procs && "
+                          "exec sleep 1000",
+                          nested));
   for (int i = 0; i < 400 && ReadFile(nested + "/cgroup.procs").value_or("").empty(); ++i) {
     std::this_thread::sleep_for(5ms);
   }
@@ -169,7 +176,8 @@ TEST_F(RealCgroupTest, ASpawnThatCannotStartSaysWhyAsPosixSpawnDoes) {
   o.cgroup_fd = cg_->fd();
   auto pid = Spawn(o);
   ASSERT_FALSE(pid.ok());
-  EXPECT_EQ(pid.status().message(), "start /bin/true in /nonexistent/dir: No such file or directory");
+  EXPECT_EQ(pid.status().message(),
+            "start /bin/true in /nonexistent/dir: No such file or directory");
   o.workdir = "";
   o.argv = {"/nonexistent/program"};
   pid = Spawn(o);

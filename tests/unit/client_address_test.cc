@@ -13,8 +13,8 @@ AddressSet Set(std::vector<std::string> entries) {
 
 TEST(ClientAddressTest, NetworksMatchByPrefix) {
   AddressSet s = Set({"127.0.0.1", "10.0.0.0/8", "172.16.0.0/12", "fd00::/8", "::1"});
-  for (const char* in : {"127.0.0.1", "10.255.1.2", "172.31.0.1", "fd12::1", "::1", "[::1]",
-                         "::ffff:10.0.0.1"}) {
+  for (const char* in :
+       {"127.0.0.1", "10.255.1.2", "172.31.0.1", "fd12::1", "::1", "[::1]", "::ffff:10.0.0.1"}) {
     EXPECT_TRUE(s.Contains(in)) << in;
   }
   for (const char* out : {"127.0.0.2", "11.0.0.1", "172.32.0.1", "fe80::1", "::2", "", "junk"}) {

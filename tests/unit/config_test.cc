@@ -57,7 +57,8 @@ keep_runs = 200
 provider = "github"
 secret_env = "TAOWAI_HOOK_SECRET"
 branches = ["main"]
-)", {{"DB_PASSWORD", "hunter22"}, {"TAOWAI_HOOK_SECRET", "s3cret-hook"}});
+)",
+                 {{"DB_PASSWORD", "hunter22"}, {"TAOWAI_HOOK_SECRET", "s3cret-hook"}});
   ASSERT_TRUE(c.ok()) << Errors(c);
   EXPECT_EQ(c.config.server.port, 8080);
   EXPECT_EQ(c.config.server.public_url, "https://deploy.example.com");
@@ -100,8 +101,9 @@ TEST(ConfigTest, TableHeaderThatCannotStartAKeyIsAnErrorAtItsPosition) {
 // whitespace (src/config/toml.h); UBSan builds of this test saw it.
 TEST(ConfigTest, NonAsciiWhereTomlTestsForWhitespace) {
   // Valid: a line-ending backslash in a """ string trims up to the "é".
-  auto c = Parse("[projects.a]\ndescription = \"\"\"caf\\\n  \xc3\xa9 au lait\"\"\"\n"
-                 "script = \"true\"\n");
+  auto c = Parse(
+      "[projects.a]\ndescription = \"\"\"caf\\\n  \xc3\xa9 au lait\"\"\"\n"
+      "script = \"true\"\n");
   ASSERT_TRUE(c.ok()) << Errors(c);
   ASSERT_EQ(c.config.projects.size(), 1u);
   EXPECT_EQ(c.config.projects[0].description, "caf\xc3\xa9 au lait");
@@ -153,7 +155,8 @@ secrets = ["DB_PASSWORD"]
   std::string e = Errors(c);
   EXPECT_NE(e.find("JENKY_TOKEN_CI, which is not set"), std::string::npos) << e;
   EXPECT_NE(e.find("secret DB_PASSWORD of project 'a' is not in the server's environment"),
-            std::string::npos) << e;
+            std::string::npos)
+      << e;
 }
 
 TEST(ConfigTest, ShortSecretsAreRefused) {
@@ -174,11 +177,13 @@ secrets = ["BLANK"]
 [projects.a.webhook]
 provider = "github"
 secret_env = "HOOK"
-)", {{"T", "  \t "}, {"BLANK", "    \n"}, {"HOOK", "\t\t\t\t"}});
+)",
+                 {{"T", "  \t "}, {"BLANK", "    \n"}, {"HOOK", "\t\t\t\t"}});
   std::string e = Errors(c);
   EXPECT_NE(e.find("secret BLANK is only whitespace"), std::string::npos) << e;
   EXPECT_NE(e.find("webhook secret is only whitespace"), std::string::npos) << e;
-  EXPECT_NE(e.find("token 'ci': environment variable T is only whitespace"), std::string::npos) << e;
+  EXPECT_NE(e.find("token 'ci': environment variable T is only whitespace"), std::string::npos)
+      << e;
 }
 
 TEST(ConfigTest, TokenEnvIsHashed) {
@@ -242,7 +247,8 @@ TEST(ConfigTest, DefaultsFollowXdg) {
 }
 
 TEST(ConfigTest, RelativePathsAreRelativeToTheConfigFile) {
-  auto c = Parse("[server]\ndata_dir = \"data\"\n[projects.a]\nscript = \"x\"\nworkdir = \"../src\"\n");
+  auto c =
+      Parse("[server]\ndata_dir = \"data\"\n[projects.a]\nscript = \"x\"\nworkdir = \"../src\"\n");
   ASSERT_TRUE(c.ok()) << Errors(c);
   EXPECT_EQ(c.config.server.data_dir, "/etc/jenky/data");
   EXPECT_EQ(c.config.projects[0].workdir, "/etc/src");

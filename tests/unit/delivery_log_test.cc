@@ -9,9 +9,7 @@ namespace {
 
 class DeliveryLogTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    Reopen();
-  }
+  void SetUp() override { Reopen(); }
   void Reopen() {
     store_.reset();
     auto s = Store::Open(dir_ / "jenky.db");

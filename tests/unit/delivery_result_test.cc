@@ -8,10 +8,11 @@ namespace jenky {
 namespace {
 
 TEST(DeliveryResult, EachResultHasOneNameThatParsesBackToIt) {
-  const std::pair<DeliveryResult, std::string> names[] = {
-      {DeliveryResult::kDeployed, "deployed"}, {DeliveryResult::kDuplicate, "duplicate"},
-      {DeliveryResult::kRejected, "rejected"}, {DeliveryResult::kIgnored, "ignored"},
-      {DeliveryResult::kPing, "ping"}};
+  const std::pair<DeliveryResult, std::string> names[] = {{DeliveryResult::kDeployed, "deployed"},
+                                                          {DeliveryResult::kDuplicate, "duplicate"},
+                                                          {DeliveryResult::kRejected, "rejected"},
+                                                          {DeliveryResult::kIgnored, "ignored"},
+                                                          {DeliveryResult::kPing, "ping"}};
   for (const auto& [result, name] : names) {
     EXPECT_EQ(DeliveryResultName(result), name);
     EXPECT_EQ(ParseDeliveryResult(name), result) << name;

@@ -14,7 +14,8 @@ TEST(DurationTest, ParsesUnitsAndSums) {
 }
 
 TEST(DurationTest, RefusesWhatIsNotADuration) {
-  for (const char* bad : {"", "15", "m", "15 minutes", "1.5h", "-5s", "0s", "5x", "99999999999999999d"}) {
+  for (const char* bad :
+       {"", "15", "m", "15 minutes", "1.5h", "-5s", "0s", "5x", "99999999999999999d"}) {
     auto d = ParseDuration(bad);
     EXPECT_FALSE(d.ok()) << bad;
   }

@@ -21,20 +21,20 @@ namespace jenky {
 
 // What a run directory's supervisor is, as the probes see it.
 struct FakeSupervisor {
-  bool alive = false;     // its lock is held and the process runs
-  bool identifiable = true;  // supervisor.json names a live process
-  bool reserved = false;  // exit.reserve exists
+  bool alive = false;              // its lock is held and the process runs
+  bool identifiable = true;        // supervisor.json names a live process
+  bool reserved = false;           // exit.reserve exists
   std::optional<ExitRecord> exit;  // exit.json
 };
 
 struct FakeWorld {
   int64_t now = 1'700'000'000'000;
-  std::map<std::string, FakeSupervisor> dirs;  // by run directory
-  std::map<int, std::string> fd_dir;           // the exit-watch descriptors handed out
+  std::map<std::string, FakeSupervisor> dirs;         // by run directory
+  std::map<int, std::string> fd_dir;                  // the exit-watch descriptors handed out
   std::map<int, std::function<void()>> exit_watches;  // by descriptor
-  std::vector<std::string> launched;           // run directories, in launch order
-  std::vector<std::string> cancelled;          // run directories asked to stop
-  std::vector<std::string> interrupted;        // DeclareInterrupted, in order
+  std::vector<std::string> launched;                  // run directories, in launch order
+  std::vector<std::string> cancelled;                 // run directories asked to stop
+  std::vector<std::string> interrupted;               // DeclareInterrupted, in order
   int watched_dirs = 0;
 
   // The supervisor of DIR ends with REC (nullopt: without one); the engine

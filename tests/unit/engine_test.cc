@@ -132,7 +132,7 @@ TEST_F(EngineTest, RunDirectoryMissingFromTheStoreIsPutBack) {
   ASSERT_TRUE(store_->runs.count(7));
   EXPECT_EQ(store_->runs[7].trigger.commit, "abc123");
   EXPECT_EQ(StatusOf(7), RunStatus::kRunning);  // and adopted: its supervisor lives
-  EXPECT_EQ(TriggerRun(), 8);                    // ids go on after it
+  EXPECT_EQ(TriggerRun(), 8);                   // ids go on after it
   (void)e;
 }
 

@@ -102,8 +102,8 @@ Result<int64_t> FakeStore::MaxDeliveryId() {
 
 Result<std::vector<Delivery>> FakeStore::ListDeliveries(const std::string& project, int limit) {
   std::vector<Delivery> out;
-  for (auto it = deliveries.rbegin(); it != deliveries.rend() && static_cast<int>(out.size()) < limit;
-       ++it) {
+  for (auto it = deliveries.rbegin();
+       it != deliveries.rend() && static_cast<int>(out.size()) < limit; ++it) {
     if (it->second.project == project) out.push_back(it->second);
   }
   return out;

@@ -17,8 +17,7 @@ class FakeStore final : public Store {
   Status UpdateRun(const Run& run) override;
   Status SaveRun(const Run& run) override;
   Result<std::optional<Run>> GetRun(int64_t id) override;
-  Result<std::vector<Run>> ListRuns(const std::string& project, int limit,
-                                    int64_t before) override;
+  Result<std::vector<Run>> ListRuns(const std::string& project, int limit, int64_t before) override;
   Result<std::optional<Run>> LastRun(const std::string& project) override;
   Result<std::vector<Run>> UnfinishedRuns() override;
   Result<int64_t> MaxRunId() override;

@@ -30,7 +30,10 @@ class HttpServerTest : public ::testing::Test {
   }
   void TearDown() override {
     for (int fd : fds_) close(fd);
-    net::post(io_, [this] { server_->Stop(); io_.stop(); });
+    net::post(io_, [this] {
+      server_->Stop();
+      io_.stop();
+    });
     if (loop_.joinable()) loop_.join();
   }
   int Connect() {

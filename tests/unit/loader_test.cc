@@ -62,10 +62,12 @@ TEST_F(LoaderTest, UnknownKeysAreEachReportedWithTheKnownOnes) {
   EXPECT_EQ(loader_.ErrorCount(), 2u);
   std::vector<std::string> got = {errors_[0].ToString(), errors_[1].ToString()};
   std::sort(got.begin(), got.end());
-  EXPECT_EQ(got[0], "/etc/jenky/jenky.toml:2:1: unknown key 'listen_port' in [server]; known keys "
-                    "are: listen, data_dir");
-  EXPECT_EQ(got[1], "/etc/jenky/jenky.toml:3:1: unknown key 'nope' in [server]; known keys are: "
-                    "listen, data_dir");
+  EXPECT_EQ(got[0],
+            "/etc/jenky/jenky.toml:2:1: unknown key 'listen_port' in [server]; known keys "
+            "are: listen, data_dir");
+  EXPECT_EQ(got[1],
+            "/etc/jenky/jenky.toml:3:1: unknown key 'nope' in [server]; known keys are: "
+            "listen, data_dir");
 }
 
 TEST(LoaderPaths, RelativePathsResolveAgainstTheConfigsDirectory) {

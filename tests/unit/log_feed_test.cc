@@ -64,8 +64,7 @@ TEST_F(LogFeedTest, ALogChunkIsOneJsonMessageWithItsOffsets) {
   int64_t next = 0;
   ASSERT_EQ(At(0, false, &payload, &next), LogFeed::Read::kFrame);
   EXPECT_EQ(next, 14);
-  EXPECT_EQ(payload,
-            R"({"type":"log","run":7,"offset":0,"next":14,"data":"hello \"world\"\n"})");
+  EXPECT_EQ(payload, R"({"type":"log","run":7,"offset":0,"next":14,"data":"hello \"world\"\n"})");
   ASSERT_EQ(At(6, true, &payload, &next), LogFeed::Read::kFrame);
   EXPECT_EQ(payload, "\"world\"\n");  // raw: the bytes as they are
 }

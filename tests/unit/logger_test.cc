@@ -14,9 +14,11 @@ TEST(RepeatFilterTest, RepeatsAreCountedAndTheCountWrittenBeforeTheNextLine) {
   for (int i = 1; i <= 500; ++i) {
     EXPECT_EQ(f.Take(LogLevel::kWarning, "accept: Too many open files", i * 50), Lines{});
   }
-  EXPECT_EQ(f.Take(LogLevel::kInfo, "run=1 project=p started", 25'100),
-            (Lines{"(the previous message was repeated 500 more times)", "run=1 project=p started"}));
-  EXPECT_EQ(f.Take(LogLevel::kInfo, "run=2 project=p started", 25'200), Lines{"run=2 project=p started"});
+  EXPECT_EQ(
+      f.Take(LogLevel::kInfo, "run=1 project=p started", 25'100),
+      (Lines{"(the previous message was repeated 500 more times)", "run=1 project=p started"}));
+  EXPECT_EQ(f.Take(LogLevel::kInfo, "run=2 project=p started", 25'200),
+            Lines{"run=2 project=p started"});
 }
 
 TEST(RepeatFilterTest, ARepeatIsWrittenAgainAfterTheWindow) {

@@ -47,7 +47,8 @@ TEST(SecretMaskerTest, EachLineOfAMultiLineSecretIsMasked) {
   SecretMasker m({"-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----\n"});
   EXPECT_EQ(MaskAll(m, {"key: MIIEvQIBADANBgkq\n"}), "key: ***\n");
   SecretMasker whole({"-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----\n"});
-  EXPECT_EQ(MaskAll(whole, {"-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----\n"}), "***\n");
+  EXPECT_EQ(MaskAll(whole, {"-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n-----END KEY-----\n"}),
+            "***\n");
 }
 
 TEST(SecretMaskerTest, ASecretContainingAnotherIsNotLeftHalfShownAcrossReads) {
@@ -140,7 +141,8 @@ TEST(SecretMaskerTest, MasksTheSecretInsideHttpBasicCredentials) {
   std::string b64url = b64;
   for (char& c : b64url) c = c == '+' ? '-' : c == '/' ? '_' : c;
   ASSERT_NE(b64, b64url);
-  EXPECT_EQ(MaskAll(url_safe, {"jwt=" + b64url + "\n"}).find(b64url.substr(0, 8)), std::string::npos);
+  EXPECT_EQ(MaskAll(url_safe, {"jwt=" + b64url + "\n"}).find(b64url.substr(0, 8)),
+            std::string::npos);
 }
 
 TEST(SecretMaskerTest, MasksABase64EncodingWrappedAcrossLines) {
@@ -149,7 +151,8 @@ TEST(SecretMaskerTest, MasksABase64EncodingWrappedAcrossLines) {
   std::string encoded = Base64Encode(secret + "\n");  // echo "$SECRET" | base64
   for (size_t width : {76, 64}) {
     std::string wrapped;
-    for (size_t at = 0; at < encoded.size(); at += width) wrapped += encoded.substr(at, width) + "\n";
+    for (size_t at = 0; at < encoded.size(); at += width)
+      wrapped += encoded.substr(at, width) + "\n";
     SecretMasker m({secret});
     std::string out = MaskAll(m, {wrapped});
     EXPECT_EQ(out.find(encoded.substr(0, width)), std::string::npos) << width << ": " << out;
@@ -177,7 +180,8 @@ TEST(SecretMaskerTest, MasksASecretSplitByColourCodesKeepingTheColours) {
   // Colour codes with no secret are left alone, and text after an escape
   // that is not a CSI sequence is matched as it is.
   SecretMasker plain({"hunter2!pw"});
-  EXPECT_EQ(MaskAll(plain, {"\x1b[1mbold\x1b[0m \x1b(Bhunter2!pw\n"}), "\x1b[1mbold\x1b[0m \x1b(B***\n");
+  EXPECT_EQ(MaskAll(plain, {"\x1b[1mbold\x1b[0m \x1b(Bhunter2!pw\n"}),
+            "\x1b[1mbold\x1b[0m \x1b(B***\n");
 }
 
 TEST(SecretMaskerTest, NoSecretsPassesBytesThrough) {

@@ -29,8 +29,9 @@ TEST(RecipeParamsTest, RecipeParamsAreChecked) {
 }
 
 TEST(RecipeParamsTest, OptionalParametersGetTheirDefaultsAndValuesBecomeText) {
-  auto c = Parse("[projects.a]\nrecipe = \"git-pull\"\n[projects.a.params]\n"
-                 "allow_dirty = true\nbranch = \"main\"\n");
+  auto c = Parse(
+      "[projects.a]\nrecipe = \"git-pull\"\n[projects.a.params]\n"
+      "allow_dirty = true\nbranch = \"main\"\n");
   ASSERT_TRUE(c.ok()) << Errors(c);
   const auto& params = c.config.projects[0].params;
   EXPECT_EQ(params.at("allow_dirty"), "true");
@@ -40,8 +41,9 @@ TEST(RecipeParamsTest, OptionalParametersGetTheirDefaultsAndValuesBecomeText) {
 }
 
 TEST(RecipeParamsTest, AMissingRequiredParameterSaysWhereToAddIt) {
-  auto c = Parse("[projects.site]\nrecipe = \"static-site\"\n[projects.site.params]\n"
-                 "build = \"make\"\noutput = \"dist\"\n");
+  auto c = Parse(
+      "[projects.site]\nrecipe = \"static-site\"\n[projects.site.params]\n"
+      "build = \"make\"\noutput = \"dist\"\n");
   ASSERT_EQ(c.errors.size(), 1u) << Errors(c);
   EXPECT_EQ(c.errors[0].line, 3);  // the params table
   EXPECT_NE(c.errors[0].message.find("recipe 'static-site' needs parameter 'target'"),
@@ -52,7 +54,8 @@ TEST(RecipeParamsTest, AMissingRequiredParameterSaysWhereToAddIt) {
 TEST(RecipeParamsTest, AParameterThatIsNotTextNumberOrBooleanIsAnError) {
   auto c = Parse("[projects.a]\nrecipe = \"git-pull\"\n[projects.a.params]\nremote = [1]\n");
   EXPECT_NE(Errors(c).find("projects.a.params.remote must be a string, number or boolean"),
-            std::string::npos) << Errors(c);
+            std::string::npos)
+      << Errors(c);
   auto table = Parse("[projects.a]\nrecipe = \"git-pull\"\nparams = 3\n");
   EXPECT_NE(Errors(table).find("projects.a.params must be a table"), std::string::npos);
 }

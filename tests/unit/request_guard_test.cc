@@ -26,16 +26,16 @@ GuardInput Post(std::string_view host, std::string_view origin = "") {
 
 TEST(RequestGuardTest, HostMustNameThisServer) {
   SitePolicy p = Policy("https://deploy.example.com/jenky", {"ci.internal", ".corp.example"});
-  for (const char* ok : {"127.0.0.1:8080", "127.0.0.1", "[::1]:8080", "10.1.2.3:80", "localhost:8080",
-                         "LocalHost.:8080", "app.localhost:8080", "buildbox:8080", "deploy.example.com",
-                         "DEPLOY.example.com:443", "ci.internal:8080", "corp.example",
-                         "a.b.corp.example:1"}) {
+  for (const char* ok :
+       {"127.0.0.1:8080", "127.0.0.1", "[::1]:8080", "10.1.2.3:80", "localhost:8080",
+        "LocalHost.:8080", "app.localhost:8080", "buildbox:8080", "deploy.example.com",
+        "DEPLOY.example.com:443", "ci.internal:8080", "corp.example", "a.b.corp.example:1"}) {
     EXPECT_TRUE(p.HostAllowed(ok)) << ok;
   }
   // A rebinding page's own name, a look-alike suffix, nothing at all.
-  for (const char* no : {"attacker.example:8080", "deploy.example.com.attacker.example",
-                         "xcorp.example", "localhost.attacker.example", "", ":8080",
-                         "127.0.0.1.nip.io:8080"}) {
+  for (const char* no :
+       {"attacker.example:8080", "deploy.example.com.attacker.example", "xcorp.example",
+        "localhost.attacker.example", "", ":8080", "127.0.0.1.nip.io:8080"}) {
     EXPECT_FALSE(p.HostAllowed(no)) << no;
   }
   EXPECT_TRUE(Policy("", {"*"}).HostAllowed("anything.example"));
@@ -84,7 +84,8 @@ TEST(RequestGuardTest, DefaultPortsAreLeftOutOfOrigins) {
 TEST(RequestGuardTest, PublicUrlAndAllowedOriginsAreOwnOriginsBehindAProxy) {
   // Behind a proxy that sends Host: 127.0.0.1:8080 the browser's origin is the public one.
   SitePolicy p = Policy("https://deploy.example.com/", {}, {"https://ops.example.com"});
-  EXPECT_EQ(CheckRequest(p, Post("127.0.0.1:8080", "https://deploy.example.com")), GuardVerdict::kOk);
+  EXPECT_EQ(CheckRequest(p, Post("127.0.0.1:8080", "https://deploy.example.com")),
+            GuardVerdict::kOk);
   EXPECT_EQ(CheckRequest(p, Post("127.0.0.1:8080", "https://OPS.example.com")), GuardVerdict::kOk);
   EXPECT_EQ(CheckRequest(p, Post("127.0.0.1:8080", "http://deploy.example.com")),
             GuardVerdict::kForeignOrigin);

@@ -40,7 +40,8 @@ TEST(SchedulerTest, CoalesceKeepsOnlyTheNewestPending) {
 TEST(SchedulerTest, TwentyRapidTriggersUnderEachPolicy) {
   // 20 triggers while nothing finishes: coalesce runs the first and the last;
   // queue runs all 20 in order; cancel-previous cancels the first and runs the last.
-  for (Concurrency c : {Concurrency::kCoalesce, Concurrency::kQueue, Concurrency::kCancelPrevious}) {
+  for (Concurrency c :
+       {Concurrency::kCoalesce, Concurrency::kQueue, Concurrency::kCancelPrevious}) {
     Scheduler s;
     Ids started, dropped, cancelled;
     for (int64_t id = 1; id <= 20; ++id) {

@@ -1,7 +1,7 @@
 #include "http/send_pool.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -68,7 +68,8 @@ TEST(SendPoolTest, AFullSocketTakesPartOfAFrameAndAClosedOneReportsAnError) {
   std::string frame = "frame";
   std::vector<SendPool::Job> jobs;
   jobs.push_back({p.ours[0], big.data(), big.size()});
-  for (size_t i = 1; i < p.ours.size(); ++i) jobs.push_back({p.ours[i], frame.data(), frame.size()});
+  for (size_t i = 1; i < p.ours.size(); ++i)
+    jobs.push_back({p.ours[i], frame.data(), frame.size()});
   pool.SendAll(jobs);
   EXPECT_GT(jobs[0].sent, 0u);
   EXPECT_LT(jobs[0].sent, big.size()) << "the socket was full: the rest waits";

@@ -9,9 +9,9 @@ namespace {
 
 TEST(StatusCode, EachCodeHasOneWireNameThatParsesBackToIt) {
   const std::pair<StatusCode, std::string> names[] = {
-      {StatusCode::kInternal, "internal"},   {StatusCode::kNotFound, "not_found"},
-      {StatusCode::kConflict, "conflict"},   {StatusCode::kQueueFull, "queue_full"},
-      {StatusCode::kTlsCert, "tls_cert"},    {StatusCode::kTlsKey, "tls_key"},
+      {StatusCode::kInternal, "internal"},        {StatusCode::kNotFound, "not_found"},
+      {StatusCode::kConflict, "conflict"},        {StatusCode::kQueueFull, "queue_full"},
+      {StatusCode::kTlsCert, "tls_cert"},         {StatusCode::kTlsKey, "tls_key"},
       {StatusCode::kDisconnected, "disconnected"}};
   for (const auto& [code, name] : names) {
     EXPECT_EQ(StatusCodeName(code), name);

@@ -122,8 +122,11 @@ class SupervisorTest : public ::testing::Test {
         if (children.ok()) shell_pid = std::atoi(children->c_str());
         EXPECT_GT(shell_pid, 0);
         kill(shell_pid, SIGKILL);
-        for (int i = 0; i < 500 && ReadFile(fmt::format("/proc/{}/stat", shell_pid))
-                                        .value_or(") Z").find(") Z") == std::string::npos; ++i) {
+        for (int i = 0;
+             i < 500 &&
+             ReadFile(fmt::format("/proc/{}/stat", shell_pid)).value_or(") Z").find(") Z") ==
+                 std::string::npos;
+             ++i) {
           std::this_thread::sleep_for(2ms);
         }
       }
@@ -223,7 +226,8 @@ class SupervisorTest : public ::testing::Test {
 };
 
 TEST_F(SupervisorTest, CapturesStdoutAndStderrInOrderWithEnvironment) {
-  pid_t pid = Start("echo out1\necho err1 >&2\necho \"$GREETING from $PWD\"\nread x; echo \"stdin:$?\"\n");
+  pid_t pid =
+      Start("echo out1\necho err1 >&2\necho \"$GREETING from $PWD\"\nread x; echo \"stdin:$?\"\n");
   ExitRecord r = Wait(pid);
   EXPECT_EQ(r.status, RunStatus::kSucceeded);
   EXPECT_EQ(r.exit_code, 0);
@@ -328,8 +332,8 @@ TEST_F(SupervisorTest, AProcessMarkedWithTheRunOutsideItsTreeIsEndedWhenTheRunIs
     auto stray = Spawn(o);
     ASSERT_TRUE(stray.ok());
     std::filesystem::remove(dir_.exit());
-    pid_t pid = Start(cancel ? "echo working\nsleep 1000\n" : "echo done\n", 30'000, 300, 0,
-                      "", Shell::kPlain, {"JENKY_RUN_DIR=" + dir_.path});
+    pid_t pid = Start(cancel ? "echo working\nsleep 1000\n" : "echo done\n", 30'000, 300, 0, "",
+                      Shell::kPlain, {"JENKY_RUN_DIR=" + dir_.path});
     if (cancel) {
       for (int i = 0; i < 400 && Log().empty(); ++i) std::this_thread::sleep_for(5ms);
       ASSERT_TRUE(WriteFileAtomic(dir_.cancel(), "cancelled by test").ok());
@@ -395,8 +399,10 @@ TEST_F(SupervisorCgroupTest, EveryProcessOfAHandedOffRunIsInItsCgroupWhichGoesWi
     for (pid_t p; procs >> p;) in_it.push_back(p);
     supervisor_cgroup = ReadFile(fmt::format("/proc/{}/cgroup", spare)).value_or("");
   };
-  pid_t pid = Start("( setsid sleep 1000 & ) &\nwait\n: > \"$MARKER/forked\"\n"
-                    "echo forked\nsleep 1000\n", 700, 300, 0, "", Shell::kHandedOff);
+  pid_t pid = Start(
+      "( setsid sleep 1000 & ) &\nwait\n: > \"$MARKER/forked\"\n"
+      "echo forked\nsleep 1000\n",
+      700, 300, 0, "", Shell::kHandedOff);
   ExitRecord r = Wait(pid);
   EXPECT_EQ(r.status, RunStatus::kTimedOut);
   EXPECT_GE(in_it.size(), 2u);
@@ -415,8 +421,9 @@ TEST_F(SupervisorCgroupTest, ALimitTheCgroupCannotTakeFailsTheRunSayingWhy) {
   if (tree_.controllers.count("pids")) {
     // The limit holds: a fork past it fails inside the script.
     tasks_max_ = 3;
-    ExitRecord r = Wait(Start("for i in 1 2 3 4 5; do sleep 5 & done 2>/dev/null; echo \"$(jobs -p | wc -l)\"\n"
-                              "kill $(jobs -p)\n"));
+    ExitRecord r = Wait(
+        Start("for i in 1 2 3 4 5; do sleep 5 & done 2>/dev/null; echo \"$(jobs -p | wc -l)\"\n"
+              "kill $(jobs -p)\n"));
     EXPECT_EQ(r.status, RunStatus::kSucceeded);
     EXPECT_LT(std::stoi(Log()), 5) << Log();
     return;
@@ -464,8 +471,8 @@ TEST_F(SupervisorTest, ACancelBeforeTheSupervisorStartedIsACancel) {
 // Started by the server before the supervisor has its RunSpec, the script
 // runs; a cancel that came first stops it as any cancel would.
 TEST_F(SupervisorTest, ACancelBeforeAHandedOffRunReachesItsSupervisorStopsTheScript) {
-  pid_t pid = Start("echo started\nsleep 300\n", 30'000, 2'000, 0, "cancelled at once",
-                    Shell::kHandedOff);
+  pid_t pid =
+      Start("echo started\nsleep 300\n", 30'000, 2'000, 0, "cancelled at once", Shell::kHandedOff);
   ExitRecord r = Wait(pid);
   EXPECT_EQ(r.status, RunStatus::kCancelled);
   EXPECT_EQ(r.reason, "cancelled at once");
@@ -573,7 +580,8 @@ constexpr char kProbe[] =
     "echo \"started=${#BASH_SOURCE[@]}\"\n"
     "echo \"0=$0 #=$# -=$- PWD=$PWD OLDPWD=${OLDPWD-unset} SHLVL=$SHLVL SECONDS=$SECONDS\"\n"
     "echo \"source0=${BASH_SOURCE[0]} lineno=$LINENO umask=$(umask)\"\n"
-    "echo \"ppid_is_supervisor=$([ \"$PPID\" = \"$(cat /proc/$PPID/stat | cut -d' ' -f1)\" ] && echo y)\"\n"
+    "echo \"ppid_is_supervisor=$([ \"$PPID\" = \"$(cat /proc/$PPID/stat | cut -d' ' -f1)\" ] && "
+    "echo y)\"\n"
     "echo \"pgid_is_self=$([ \"$(ps -o pgid= -p $$ | tr -d ' ')\" = \"$$\" ] && echo y)\"\n"
     // (Not listed from inside $(...): the shell may still hold both ends of
     // that pipe when the listing runs, which a loaded machine shows.)
@@ -594,12 +602,18 @@ constexpr char kProbe[] =
 TEST_F(SupervisorTest, AWarmStartLooksToTheScriptLikeAColdOne) {
   // The spare's environment, and so its warm shell's at start, differs from
   // the run's: one variable more, one with another value, another locale.
-  supervisor_env_ = {"PATH=/usr/bin:/bin", "ONLY_IN_SERVER=1", "GREETING=not hello",
-                     "LANG=C.UTF-8", "SHLVL=7"};
-  std::vector<std::string> env = {"SHLVL=2", "OLDPWD=/tmp", "PWD=/nonexistent", "LANG=C.UTF-8",
-                                  "WITH_NEWLINE=a\nb", "QUOTES=it's \"$(not run)\" `x`",
-                                  "BYTES=\xff\xfe\xc3(\x01", "BACKSLASHES=a\\'b\\\\'c\\",
-                                  "DOLLARS=$HOME ${x:-y} !x $'\\n'", "EMPTY="};
+  supervisor_env_ = {"PATH=/usr/bin:/bin", "ONLY_IN_SERVER=1", "GREETING=not hello", "LANG=C.UTF-8",
+                     "SHLVL=7"};
+  std::vector<std::string> env = {"SHLVL=2",
+                                  "OLDPWD=/tmp",
+                                  "PWD=/nonexistent",
+                                  "LANG=C.UTF-8",
+                                  "WITH_NEWLINE=a\nb",
+                                  "QUOTES=it's \"$(not run)\" `x`",
+                                  "BYTES=\xff\xfe\xc3(\x01",
+                                  "BACKSLASHES=a\\'b\\\\'c\\",
+                                  "DOLLARS=$HOME ${x:-y} !x $'\\n'",
+                                  "EMPTY="};
   ExitRecord cold = Wait(Start(kProbe, 30'000, 2'000, 0, "", Shell::kCold, env));
   std::string cold_log = Log();
   ASSERT_TRUE(MakeDirs(root_ + "/runs/2").ok());
@@ -615,7 +629,8 @@ TEST_F(SupervisorTest, AWarmStartLooksToTheScriptLikeAColdOne) {
   // The run directory differs (runs/1, 2, 3), and so the script's path.
   auto same = [&](std::string text) {
     for (std::string from : {root_ + "/runs/1", root_ + "/runs/2", root_ + "/runs/3"}) {
-      for (size_t at; (at = text.find(from)) != std::string::npos;) text.replace(at, from.size(), "RUN");
+      for (size_t at; (at = text.find(from)) != std::string::npos;)
+        text.replace(at, from.size(), "RUN");
     }
     text.replace(0, text.find('\n'), "started=?");
     return text;
@@ -737,7 +752,8 @@ TEST_F(SupervisorTest, AStageNoRunTakesIsRemoved) {
 TEST_F(SupervisorTest, AStageOfADeadSpareIsRemovedAndALiveOneKept) {
   std::string runs = root_ + "/runs";
   // A dead spare's: lock free. One still being made: no lock yet.
-  for (std::string name : {".spare-1", ".spare-2.tmp"}) ASSERT_TRUE(MakeDirs(runs + "/" + name).ok());
+  for (std::string name : {".spare-1", ".spare-2.tmp"})
+    ASSERT_TRUE(MakeDirs(runs + "/" + name).ok());
   ASSERT_TRUE(WriteFile(runs + "/.spare-1/lock", "").ok());
   ASSERT_TRUE(WriteFile(runs + "/.spare-1/log", "x").ok());
   // A live one: its lock held.

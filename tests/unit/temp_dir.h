@@ -26,8 +26,8 @@ class TempDir {
  public:
   explicit TempDir(std::string_view tag) {
     const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/jenky-" +
-                       std::string(tag) + "-XXXXXX";
+    std::string tmpl =
+        std::string(base && *base ? base : "/tmp") + "/jenky-" + std::string(tag) + "-XXXXXX";
     std::vector<char> buf(tmpl.begin(), tmpl.end());
     buf.push_back('\0');
     if (mkdtemp(buf.data()) == nullptr) {

@@ -27,10 +27,11 @@ class TlsTest : public ::testing::Test {
     dir_ = tmp_->path();
     // Two unrelated self-signed pairs: a and b.
     for (const char* name : {"a", "b"}) {
-      std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                        "-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
-                        "-keyout " + dir_ + "/" + name + ".key -out " + dir_ + "/" + name +
-                        ".crt 2>/dev/null";
+      std::string cmd =
+          "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+          "-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+          "-keyout " +
+          dir_ + "/" + name + ".key -out " + dir_ + "/" + name + ".crt 2>/dev/null";
       ASSERT_EQ(std::system(cmd.c_str()), 0) << "the openssl command is needed: " << cmd;
       chmod((dir_ + "/" + name + ".key").c_str(), 0600);
     }
@@ -40,9 +41,8 @@ class TlsTest : public ::testing::Test {
 
   static ConfigLoad Load(const std::string& server_keys) {
     std::string text = "[server]\nlisten = \"127.0.0.1:0\"\n" + server_keys;
-    return ParseConfig(text, dir_ + "/jenky.toml", [](const std::string&) {
-      return std::optional<std::string>();
-    });
+    return ParseConfig(text, dir_ + "/jenky.toml",
+                       [](const std::string&) { return std::optional<std::string>(); });
   }
   static std::string Errors(const ConfigLoad& c) {
     std::string out;

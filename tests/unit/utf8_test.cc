@@ -16,9 +16,9 @@ TEST(Utf8Test, HoldsBackOnlyACharacterThatIsCutOff) {
   EXPECT_EQ(CompleteUtf8Prefix("x" + emoji), 5u);
   // Invalid bytes are not worth waiting for.
   EXPECT_EQ(CompleteUtf8Prefix("x\xFF"), 2u);
-  EXPECT_EQ(CompleteUtf8Prefix("x\xC0"), 2u);          // overlong lead
-  EXPECT_EQ(CompleteUtf8Prefix("x\xE0\x80"), 3u);      // overlong second byte
-  EXPECT_EQ(CompleteUtf8Prefix("x\xED\xA0"), 3u);      // surrogate
+  EXPECT_EQ(CompleteUtf8Prefix("x\xC0"), 2u);             // overlong lead
+  EXPECT_EQ(CompleteUtf8Prefix("x\xE0\x80"), 3u);         // overlong second byte
+  EXPECT_EQ(CompleteUtf8Prefix("x\xED\xA0"), 3u);         // surrogate
   EXPECT_EQ(CompleteUtf8Prefix("\x80\x80\x80\x80"), 4u);  // stray continuations
   EXPECT_EQ(CompleteUtf8Prefix(""), 0u);
 }
@@ -34,7 +34,10 @@ TEST(Utf8Test, EveryCutOfAValidTextReassemblesExactly) {
 }
 
 TEST(Utf8Test, InvalidBytesBecomeReplacementCharacters) {
-  EXPECT_EQ(SanitizeUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(SanitizeUtf8("a\xFF"
+                         "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(SanitizeUtf8("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }

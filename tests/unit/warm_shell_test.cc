@@ -25,14 +25,15 @@ TEST(WarmStartData, IsTheRunAsDataOrNothing) {
   spec.argv = {"/bin/bash", "-e", "/data/runs/7/script"};
   spec.workdir = "/tmp";
   spec.env = {"PATH=/usr/bin:/bin", "_=/usr/bin/jenky", "PWD=/somewhere", "SHLVL=1",
-              "OLDPWD=/", "V=a=b\nc", "Q=it's"};
+              "OLDPWD=/",           "V=a=b\nc",         "Q=it's"};
   EXPECT_EQ(WarmStartData(spec, "/bin/bash"),
             "cd -P -- '/tmp' || exit 125\nunset OLDPWD\n"
             "export -- 'PATH=/usr/bin:/bin' 'SHLVL=2' 'OLDPWD=/' 'V=a=b\nc' 'Q=it'\\''s'\n"
             "BASH_ARGV0='/data/runs/7/script'\n");
   // A shell that has most of it already: only the differences.
   spec.env = {"PATH=/usr/bin:/bin", "LANG=C", "NEW=2", "SAME=it's"};
-  EXPECT_EQ(WarmStartData(spec, "/bin/bash", {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "GONE=1", "SAME=it's"}),
+  EXPECT_EQ(WarmStartData(spec, "/bin/bash",
+                          {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "GONE=1", "SAME=it's"}),
             "cd -P -- '/tmp' || exit 125\nunset OLDPWD GONE\n"
             "export -- 'LANG=C' 'NEW=2'\nBASH_ARGV0='/data/runs/7/script'\n");
   spec.env = {"OLDPWD=/no/such/dir"};  // and no `export` that would list every variable
@@ -40,8 +41,8 @@ TEST(WarmStartData, IsTheRunAsDataOrNothing) {
             "cd -P -- '/tmp' || exit 125\nunset OLDPWD\nBASH_ARGV0='/data/runs/7/script'\n");
   EXPECT_EQ(WarmStartData(spec, "/usr/bin/bash"), std::nullopt);  // another shell
   for (std::string bad : {"BASH_ENV=/x", "BASH_FUNC_f%%=() { :; }", "SHELLOPTS=xtrace", "IFS=,",
-                          "ENV=/x", "UID=0", "SECONDS=5", "NOT-AN-IDENTIFIER=1", "1X=1",
-                          "SHLVL=x", "SHLVL=-1", "JENKY_SUPERVISOR=1.2", "NOEQUALS"}) {
+                          "ENV=/x", "UID=0", "SECONDS=5", "NOT-AN-IDENTIFIER=1", "1X=1", "SHLVL=x",
+                          "SHLVL=-1", "JENKY_SUPERVISOR=1.2", "NOEQUALS"}) {
     spec.env = {bad};
     EXPECT_EQ(WarmStartData(spec, "/bin/bash"), std::nullopt) << bad;
   }

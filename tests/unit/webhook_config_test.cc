@@ -19,25 +19,30 @@ TEST(WebhookConfigTest, WebhookNeedsASecret) {
 }
 
 TEST(WebhookConfigTest, AnUnknownProviderListsTheKnownOnes) {
-  auto c = Parse("[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"GitHub\"\n"
-                 "secret = \"s3cret\"\n");
+  auto c = Parse(
+      "[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"GitHub\"\n"
+      "secret = \"s3cret\"\n");
   ASSERT_EQ(c.errors.size(), 1u) << Errors(c);
   EXPECT_EQ(c.errors[0].line, 4);
   EXPECT_NE(c.errors[0].message.find("unknown webhook provider 'GitHub'; use github, gitea, "
-                                     "forgejo, gitlab or generic"), std::string::npos);
+                                     "forgejo, gitlab or generic"),
+            std::string::npos);
 }
 
 TEST(WebhookConfigTest, ASigningTokenIsGitLabsAndDecodedToItsKey) {
-  auto c = Parse("[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"gitlab\"\n"
-                 "signing_token = \"whsec_aGVsbG8=\"\n");
+  auto c = Parse(
+      "[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"gitlab\"\n"
+      "signing_token = \"whsec_aGVsbG8=\"\n");
   ASSERT_TRUE(c.ok()) << Errors(c);
   ASSERT_TRUE(c.config.projects[0].webhook.has_value());
   EXPECT_EQ(c.config.projects[0].webhook->provider, "gitlab");
   EXPECT_EQ(c.config.projects[0].webhook->signing_key, "hello");
-  auto github = Parse("[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"github\"\n"
-                      "secret = \"s3cret\"\nsigning_token = \"whsec_aGVsbG8=\"\n");
+  auto github = Parse(
+      "[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"github\"\n"
+      "secret = \"s3cret\"\nsigning_token = \"whsec_aGVsbG8=\"\n");
   EXPECT_NE(Errors(github).find("signing_token is only for provider = \"gitlab\""),
-            std::string::npos) << Errors(github);
+            std::string::npos)
+      << Errors(github);
 }
 
 TEST(WebhookConfigTest, SigningTokensThatAreNotWhsecBase64AreRefused) {

@@ -6,9 +6,9 @@ namespace jenky {
 namespace {
 
 TEST(WebhookProvider, EveryProviderHasOneNameThatParsesBackToIt) {
-  for (WebhookProvider p : {WebhookProvider::kGitHub, WebhookProvider::kGitea,
-                            WebhookProvider::kForgejo, WebhookProvider::kGitLab,
-                            WebhookProvider::kGeneric}) {
+  for (WebhookProvider p :
+       {WebhookProvider::kGitHub, WebhookProvider::kGitea, WebhookProvider::kForgejo,
+        WebhookProvider::kGitLab, WebhookProvider::kGeneric}) {
     EXPECT_EQ(ParseWebhookProvider(WebhookProviderName(p)), p) << WebhookProviderName(p);
   }
   EXPECT_STREQ(WebhookProviderName(WebhookProvider::kGitHub), "github");

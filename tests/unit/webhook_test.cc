@@ -78,7 +78,8 @@ TEST(WebhookTest, GitHubDocumentedSignatureVector) {
 }
 
 TEST(WebhookTest, GitHubPushDeploysTheCommit) {
-  Verdict v = EvaluateDelivery(Config("github"), GitHub("push", kGitHubPush, "s3cret-hook").Request());
+  Verdict v =
+      EvaluateDelivery(Config("github"), GitHub("push", kGitHubPush, "s3cret-hook").Request());
   ASSERT_EQ(v.kind, VerdictKind::kDeploy) << v.reason;
   EXPECT_EQ(v.trigger.kind, TriggerKind::kWebhook);
   EXPECT_EQ(v.trigger.provider, "github");
@@ -127,7 +128,8 @@ TEST(WebhookTest, BranchAndEventFiltersExplainThemselves) {
 }
 
 TEST(WebhookTest, BranchDeletionDoesNotDeploy) {
-  std::string body = R"J({"ref":"refs/heads/old","before":"9f1c3a2b","after":"0000000000000000000000000000000000000000","deleted":true,"pusher":{"name":"x"}})J";
+  std::string body =
+      R"J({"ref":"refs/heads/old","before":"9f1c3a2b","after":"0000000000000000000000000000000000000000","deleted":true,"pusher":{"name":"x"}})J";
   Verdict v = EvaluateDelivery(Config("github"), GitHub("push", body, "s3cret-hook").Request());
   EXPECT_EQ(v.kind, VerdictKind::kIgnored);
   EXPECT_EQ(v.reason, "branch old was deleted");
@@ -137,8 +139,9 @@ TEST(WebhookTest, AFieldOfTheWrongTypeIsReadAsAbsentNotThrown) {
   // Found by the webhook fuzzer: "deleted" that is not a boolean threw
   // nlohmann::json::type_error out of the evaluation.
   for (const char* deleted : {R"("yes")", "1", "null", "[]", "{}"}) {
-    std::string body = std::string(R"J({"ref":"refs/heads/main","after":"9f1c3a2b7d4e","deleted":)J") +
-                       deleted + R"J(,"pusher":{"name":7}})J";
+    std::string body =
+        std::string(R"J({"ref":"refs/heads/main","after":"9f1c3a2b7d4e","deleted":)J") + deleted +
+        R"J(,"pusher":{"name":7}})J";
     Verdict v = EvaluateDelivery(Config("github"), GitHub("push", body, "s3cret-hook").Request());
     EXPECT_EQ(v.kind, VerdictKind::kDeploy) << deleted;
     EXPECT_EQ(v.trigger.commit, "9f1c3a2b7d4e") << deleted;
@@ -156,22 +159,26 @@ TEST(WebhookTest, TagsAreNotBranches) {
 }
 
 TEST(WebhookTest, MalformedJsonIsNamed) {
-  Verdict v = EvaluateDelivery(Config("github"), GitHub("push", "{\"ref\": ", "s3cret-hook").Request());
+  Verdict v =
+      EvaluateDelivery(Config("github"), GitHub("push", "{\"ref\": ", "s3cret-hook").Request());
   EXPECT_EQ(v.kind, VerdictKind::kBadRequest);
   EXPECT_NE(v.reason.find("payload is not valid JSON"), std::string::npos);
   Verdict bad_commit = EvaluateDelivery(
       Config("github"),
-      GitHub("push", R"J({"ref":"refs/heads/main","after":"$(reboot)"})J", "s3cret-hook").Request());
+      GitHub("push", R"J({"ref":"refs/heads/main","after":"$(reboot)"})J", "s3cret-hook")
+          .Request());
   EXPECT_EQ(bad_commit.kind, VerdictKind::kBadRequest);
 }
 
 TEST(WebhookTest, GiteaAndForgejo) {
-  std::string body = R"J({"ref":"refs/heads/main","before":"aa","after":"bc7a0e4e7ae2e0e7d2b0f1d4c3b2a19081726354",
+  std::string body =
+      R"J({"ref":"refs/heads/main","before":"aa","after":"bc7a0e4e7ae2e0e7d2b0f1d4c3b2a19081726354",
     "pusher":{"login":"lewin","username":"lewin"},"sender":{"login":"lewin"},
     "repository":{"full_name":"lewin/taowai"}})J";
   Fake gitea;
   gitea.body = body;
-  gitea.headers = {{"x-gitea-event", "push"}, {"x-gitea-delivery", "d-1"},
+  gitea.headers = {{"x-gitea-event", "push"},
+                   {"x-gitea-delivery", "d-1"},
                    {"x-gitea-signature", HmacSha256Hex("s3cret-hook", body)}};
   Verdict v = EvaluateDelivery(Config("gitea"), gitea.Request());
   ASSERT_EQ(v.kind, VerdictKind::kDeploy) << v.reason;
@@ -181,13 +188,15 @@ TEST(WebhookTest, GiteaAndForgejo) {
 
   Fake forgejo;
   forgejo.body = body;
-  forgejo.headers = {{"x-forgejo-event", "push"}, {"x-forgejo-delivery", "f-1"},
+  forgejo.headers = {{"x-forgejo-event", "push"},
+                     {"x-forgejo-delivery", "f-1"},
                      {"x-forgejo-signature", HmacSha256Hex("s3cret-hook", body)}};
   Verdict f = EvaluateDelivery(Config("forgejo"), forgejo.Request());
   ASSERT_EQ(f.kind, VerdictKind::kDeploy) << f.reason;
   EXPECT_EQ(f.trigger.provider, "forgejo");
   forgejo.headers["x-forgejo-signature"] = HmacSha256Hex("wrong", body);
-  EXPECT_EQ(EvaluateDelivery(Config("forgejo"), forgejo.Request()).kind, VerdictKind::kUnauthorized);
+  EXPECT_EQ(EvaluateDelivery(Config("forgejo"), forgejo.Request()).kind,
+            VerdictKind::kUnauthorized);
 }
 
 TEST(WebhookTest, GitLabSecretToken) {
@@ -198,7 +207,8 @@ TEST(WebhookTest, GitLabSecretToken) {
     "user_name":"Lewin","user_username":"lewin","project":{"path_with_namespace":"lewin/taowai"}})J";
   Fake f;
   f.body = body;
-  f.headers = {{"x-gitlab-event", "Push Hook"}, {"x-gitlab-token", "s3cret-hook"},
+  f.headers = {{"x-gitlab-event", "Push Hook"},
+               {"x-gitlab-token", "s3cret-hook"},
                {"x-gitlab-event-uuid", "13792a34-cac6-4fda-95a8-c58e00a3954e"}};
   Verdict v = EvaluateDelivery(Config("gitlab"), f.Request());
   ASSERT_EQ(v.kind, VerdictKind::kDeploy) << v.reason;
@@ -220,9 +230,9 @@ TEST(WebhookTest, GitLabSigningTokenFollowsStandardWebhooks) {
   WebhookConfig c = Config("gitlab", "");
   c.signing_key = "";
   // whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw decoded:
-  const unsigned char key[] = {0x31, 0xf2, 0x90, 0xf6, 0xbf, 0x06, 0x29, 0x8a, 0xab, 0x4f, 0x08,
-                               0xd4, 0x3c, 0x3f, 0x08, 0x2c, 0xf6, 0x48, 0xa3, 0x62, 0xda, 0x2d,
-                               0xa4, 0xb0};
+  const unsigned char key[] = {0x31, 0xf2, 0x90, 0xf6, 0xbf, 0x06, 0x29, 0x8a,
+                               0xab, 0x4f, 0x08, 0xd4, 0x3c, 0x3f, 0x08, 0x2c,
+                               0xf6, 0x48, 0xa3, 0x62, 0xda, 0x2d, 0xa4, 0xb0};
   c.signing_key.assign(reinterpret_cast<const char*>(key), sizeof key);
   Fake f;
   f.body = R"J({"test": 2432232314})J";
@@ -251,8 +261,8 @@ TEST(WebhookTest, GenericBearerOrSignatureWithQueryParameters) {
 
   Fake signed_body;
   signed_body.body = R"J({"branch":"prod","commit":"0123abcd","delivery":"job-7"})J";
-  signed_body.headers = {{"x-jenky-signature-256",
-                          "sha256=" + HmacSha256Hex("s3cret-hook", signed_body.body)}};
+  signed_body.headers = {
+      {"x-jenky-signature-256", "sha256=" + HmacSha256Hex("s3cret-hook", signed_body.body)}};
   Verdict s = EvaluateDelivery(Config("generic"), signed_body.Request());
   ASSERT_EQ(s.kind, VerdictKind::kDeploy) << s.reason;
   EXPECT_EQ(s.trigger.ref, "refs/heads/prod");
@@ -289,8 +299,8 @@ TEST(WebhookTest, RefsAShellOrGitWouldActOnAreRefused) {
     EXPECT_EQ(RefProblem(ok), "") << ok;
   }
   for (const char* bad : {"refs/heads/-f", "--upload-pack=touch /tmp/x", "refs/heads/a/-b",
-                          "refs/heads/$(id)", "refs/heads/`id`", "refs/heads/a;b", "main|x",
-                          "a&b", "a>b", "it's", "a\"b", "a\\b", "a b", "a\tb", "x!y", "a{b}"}) {
+                          "refs/heads/$(id)", "refs/heads/`id`", "refs/heads/a;b", "main|x", "a&b",
+                          "a>b", "it's", "a\"b", "a\\b", "a b", "a\tb", "x!y", "a{b}"}) {
     std::string why = RefProblem(bad);
     EXPECT_NE(why, "") << bad;
     EXPECT_NE(why.find("jenky refuses such refs"), std::string::npos) << why;

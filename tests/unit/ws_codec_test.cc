@@ -22,7 +22,8 @@ std::string ClientFrame(uint8_t first_byte, std::string_view payload, bool maske
     f += static_cast<char>(payload.size() & 0xFF);
   } else {
     f += static_cast<char>(m | 127);
-    for (int shift = 56; shift >= 0; shift -= 8) f += static_cast<char>((payload.size() >> shift) & 0xFF);
+    for (int shift = 56; shift >= 0; shift -= 8)
+      f += static_cast<char>((payload.size() >> shift) & 0xFF);
   }
   if (masked) f.append(mask, 4);
   for (size_t i = 0; i < payload.size(); ++i) {
@@ -64,14 +65,16 @@ TEST(WsCodecTest, DeflateOffersWeCannotHonourAreDeclined) {
   EXPECT_FALSE(WsNegotiateDeflate("permessage-deflate; unknown_param"));
   EXPECT_FALSE(WsNegotiateDeflate("permessage-deflate; server_max_window_bits=8"));
   EXPECT_FALSE(WsNegotiateDeflate("permessage-deflate; server_max_window_bits=16"));
-  EXPECT_FALSE(WsNegotiateDeflate("permessage-deflate; client_no_context_takeover; "
-                                  "client_no_context_takeover"));
+  EXPECT_FALSE(
+      WsNegotiateDeflate("permessage-deflate; client_no_context_takeover; "
+                         "client_no_context_takeover"));
   EXPECT_FALSE(WsNegotiateDeflate("permessage-deflate; server_no_context_takeover=1"));
 }
 
 TEST(WsCodecTest, DeflateTakesTheFirstAcceptableOffer) {
-  auto a = WsNegotiateDeflate("permessage-deflate; server_max_window_bits=8, "
-                              "permessage-deflate; server_max_window_bits=10");
+  auto a = WsNegotiateDeflate(
+      "permessage-deflate; server_max_window_bits=8, "
+      "permessage-deflate; server_max_window_bits=10");
   ASSERT_TRUE(a);
   EXPECT_NE(a->find("server_max_window_bits=10"), std::string::npos);
 }
@@ -142,7 +145,8 @@ TEST(WsCodecTest, MessagesOverTheLimitAreRefusedBeforeTheyAreBuffered) {
   EXPECT_EQ(out[0].close_code, 1009);
   EXPECT_TRUE(p.failed());
   // Fragments adding up past the limit, too.
-  auto ev = Parse(ClientFrame(0x01, std::string(3000, 'a')) + ClientFrame(0x80, std::string(3000, 'a')));
+  auto ev =
+      Parse(ClientFrame(0x01, std::string(3000, 'a')) + ClientFrame(0x80, std::string(3000, 'a')));
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].close_code, 1009);
 }
