@@ -365,7 +365,7 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
   auto run = engine_.Trigger(project, t);
   if (!run.ok()) {
     const Status& s = run.status();
-    co_return co_await SendApiError(ex, ErrorForStatusCode(s.code()), s.message());
+    co_return co_await SendApiError(ex, ErrorForStatusCode(s.kind()), s.message());
   }
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
@@ -419,7 +419,7 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
   auto run = engine_.Trigger(project, t);
   if (!run.ok()) {
     const Status& s = run.status();
-    co_return co_await SendApiError(ex, ErrorForStatusCode(s.code()), s.message());
+    co_return co_await SendApiError(ex, ErrorForStatusCode(s.kind()), s.message());
   }
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
@@ -471,7 +471,7 @@ net::awaitable<void> Api::CancelRun(Exchange& ex, int64_t id, const Principal& w
   auto run = engine_.Cancel(id, "cancelled by " + who.name);
   if (!run.ok()) {
     const Status& s = run.status();
-    co_return co_await SendApiError(ex, ErrorForStatusCode(s.code()), s.message());
+    co_return co_await SendApiError(ex, ErrorForStatusCode(s.kind()), s.message());
   }
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }

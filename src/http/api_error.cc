@@ -35,12 +35,13 @@ ApiErrorInfo Describe(ApiError error) {
   return {s::internal_server_error, "internal"};
 }
 
-ApiError ErrorForStatusCode(std::string_view code) {
-  if (code == "queue_full") return ApiError::kQueueFull;
-  if (code == "not_found") return ApiError::kNotFound;
-  if (code == "conflict") return ApiError::kConflict;
-  if (code == "bad_request") return ApiError::kBadRequest;
-  return ApiError::kInternal;
+ApiError ErrorForStatusCode(StatusCode code) {
+  switch (code) {
+    case StatusCode::kQueueFull: return ApiError::kQueueFull;
+    case StatusCode::kNotFound: return ApiError::kNotFound;
+    case StatusCode::kConflict: return ApiError::kConflict;
+    default: return ApiError::kInternal;
+  }
 }
 
 net::awaitable<bool> CheckJsonDepth(Exchange& ex, int max) {

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "http/server.h"
+#include "util/status.h"
 
 namespace jenky {
 
@@ -41,9 +42,9 @@ struct ApiErrorInfo {
 };
 ApiErrorInfo Describe(ApiError error);
 
-// The ApiError for a Status code the engine returns ("queue_full",
-// "not_found", ...); anything else is kInternal.
-ApiError ErrorForStatusCode(std::string_view code);
+// The ApiError for the StatusCode of an engine error (kQueueFull,
+// kNotFound, kConflict); anything else is kInternal.
+ApiError ErrorForStatusCode(StatusCode code);
 
 // 400 bad_json, and false, if the request body nests JSON deeper than MAX
 // levels ([server] max_json_depth); checked before anything parses it.

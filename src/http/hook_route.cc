@@ -117,8 +117,8 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
   auto run = engine.Trigger(project, v.trigger);
   if (!run.ok()) {
     v.reason = run.status().message();
-    co_return co_await reject(run.status().code() == "queue_full" ? ApiError::kQueueFull
-                                                                  : ApiError::kInternal);
+    co_return co_await reject(run.status().kind() == StatusCode::kQueueFull ? ApiError::kQueueFull
+                                                                            : ApiError::kInternal);
   }
   record.result = "deployed";
   record.status = 202;

@@ -141,12 +141,12 @@ Run Engine::NewRun(const std::string& project, const struct Trigger& trigger) {
 
 Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& trigger) {
   const ProjectConfig* p = config_.FindProject(project);
-  if (!p) return Status::Error("no project named '" + project + "'", "not_found");
+  if (!p) return Status::Error("no project named '" + project + "'", StatusCode::kNotFound);
   Run run = NewRun(project, trigger);
   auto decision = scheduler_.Enqueue(project, p->concurrency, run.id, p->max_queued);
   if (!decision.ok()) {
     --next_id_;  // nothing was created
-    return Status::Error(decision.status().message(), "queue_full");
+    return Status::Error(decision.status().message(), StatusCode::kQueueFull);
   }
   int64_t id = run.id;
   Active& active = Track(std::move(run));
@@ -210,7 +210,7 @@ void Engine::StartRun(int64_t id) {
   std::string meta = DumpJson(RunToJson(r)) + "\n";
   auto launched = launcher_->Launch(a.dir, script, meta, SpecFor(config_, *p, r, base_url_));
   if (!launched.ok()) {
-    if (launched.status().code() != Launcher::kSupervisorLost) {
+    if (launched.status().kind() != StatusCode::kSupervisorLost) {
       return FailToStart(a, launched.status().message());
     }
     // The script started, and the supervisor that was to watch it is gone.
@@ -299,10 +299,10 @@ Result<Run> Engine::Cancel(int64_t run_id, const std::string& reason) {
     auto stored = store_->GetRun(run_id);
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) {
-      return Status::Error("no run with id " + std::to_string(run_id), "not_found");
+      return Status::Error("no run with id " + std::to_string(run_id), StatusCode::kNotFound);
     }
     return Status::Error(fmt::format("run {} already {}", run_id, RunStatusName((*stored)->status)),
-                         "conflict");
+                         StatusCode::kConflict);
   }
   Active& a = *it->second;
   if (a.run.status == RunStatus::kQueued) {

@@ -98,7 +98,8 @@ Result<Launched> SupervisorLauncher::Launch(const RunDir& dir, const std::string
     // With a warm start the script runs, and the supervisor that was to
     // watch it is gone.
     if (spec.warm_started) {
-      return Status::Error("its supervisor died before it was handed the run", kSupervisorLost);
+      return Status::Error("its supervisor died before it was handed the run",
+                           StatusCode::kSupervisorLost);
     }
     return sent;
   }

@@ -36,7 +36,6 @@ class Launcher {
  public:
   // The Status code of a Launch whose script started although its
   // supervisor was lost: the run is interrupted, not failed to start.
-  static constexpr const char* kSupervisorLost = "supervisor_lost";
 
   virtual ~Launcher() = default;
 
@@ -51,7 +50,7 @@ class Launcher {
 
   // Makes DIR the run's directory with SCRIPT and META in it and hands SPEC
   // (spec.staged filled in here) to a supervisor. Errors: why the run cannot
-  // start (nothing runs), or kSupervisorLost.
+  // start (nothing runs), or StatusCode::kSupervisorLost.
   virtual Result<Launched> Launch(const RunDir& dir, const std::string& script,
                                   const std::string& meta, RunSpec spec) = 0;
 

@@ -24,6 +24,9 @@ enum class StatusCode {
   kTlsCert,       // "tls_cert": the TLS certificate file is to blame
   kTlsKey,        // "tls_key": the TLS key file is to blame
   kDisconnected,  // "disconnected": the server went away mid-answer (client)
+  // "supervisor_lost": a warm-started script runs and the supervisor that was
+  // to watch it died before it was handed the run (server/launcher.h)
+  kSupervisorLost,
 };
 const std::string& StatusCodeName(StatusCode code);
 // nullopt for a name that is no StatusCode's.
@@ -35,11 +38,6 @@ class Status {
   static Status Ok() { return Status(); }
   static Status Error(std::string message, StatusCode code = StatusCode::kInternal) {
     return Status(std::move(message), code);
-  }
-  // The same with CODE given by its name ("not_found"); a name that is no
-  // StatusCode's is kInternal. (For callers not yet moved to the enum.)
-  static Status Error(std::string message, std::string_view code) {
-    return Status(std::move(message), ParseStatusCode(code).value_or(StatusCode::kInternal));
   }
 
   bool ok() const { return !failed_; }

@@ -35,6 +35,7 @@ struct FakeWorld {
   std::vector<std::string> launched;                  // run directories, in launch order
   std::vector<std::string> cancelled;                 // run directories asked to stop
   std::vector<std::string> interrupted;               // DeclareInterrupted, in order
+  Status launch_error = Status::Ok();                 // what Launch returns instead of a supervisor
   int watched_dirs = 0;
 
   // The supervisor of DIR ends with REC (nullopt: without one); the engine
@@ -70,6 +71,7 @@ class FakeLauncher final : public Launcher {
                           RunSpec) override {
     // A real launcher without options cannot start a supervisor.
     if (options_.supervisor_binary.empty()) return Status::Error("no supervisor binary yet");
+    if (!w_.launch_error.ok()) return w_.launch_error;
     w_.launched.push_back(dir.path);
     w_.dirs[dir.path] = FakeSupervisor{true, true, true, std::nullopt};
     Launched l;

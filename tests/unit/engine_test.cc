@@ -284,6 +284,28 @@ TEST_F(EngineTest, SupervisorExitWithoutRecordIsInterrupted) {
   EXPECT_NE(store_->runs[id].reason.find("exited without a result"), std::string::npos);
 }
 
+TEST_F(EngineTest, AWarmStartWhoseSupervisorDiedIsInterruptedNotFailedToStart) {
+  // The script runs (the warm shell had it) and no supervisor watches it:
+  // the run is lost, not "failed to start" (a StatusCode, not a string
+  // that no longer matched, tells the two apart).
+  world_.launch_error = Status::Error("its supervisor died before it was handed the run",
+                                      StatusCode::kSupervisorLost);
+  Start();
+  int64_t id = TriggerRun();
+  Drain();
+  EXPECT_EQ(store_->runs[id].status, RunStatus::kInterrupted);
+  EXPECT_EQ(world_.interrupted, std::vector<std::string>{RunPath(id)});
+}
+
+TEST_F(EngineTest, ALaunchThatFailsIsFailedToStart) {
+  world_.launch_error = Status::Error("cannot start a supervisor process");
+  Start();
+  int64_t id = TriggerRun();
+  Drain();
+  EXPECT_EQ(store_->runs[id].status, RunStatus::kFailed);
+  EXPECT_TRUE(world_.interrupted.empty());
+}
+
 // --- The concurrency policies, through the Engine ---
 
 TEST_F(EngineTest, QueuePolicyRunsEveryTriggerInTurn) {

@@ -30,10 +30,13 @@ TEST(StatusCode, AnErrorIsInternalUnlessItSaysOtherwise) {
   EXPECT_EQ(q.message(), "queue is full");
 }
 
-TEST(StatusCode, ACodeGivenByNameIsTheSameCode) {
-  EXPECT_EQ(Status::Error("x", "not_found").kind(), StatusCode::kNotFound);
-  EXPECT_EQ(Status::Error("x", "conflict").code(), "conflict");
-  EXPECT_EQ(Status::Error("x", "no_such_code").kind(), StatusCode::kInternal);
+TEST(StatusCode, EveryCodesNameParsesBackToIt) {
+  for (StatusCode c : {StatusCode::kInternal, StatusCode::kNotFound, StatusCode::kConflict,
+                       StatusCode::kQueueFull, StatusCode::kTlsCert, StatusCode::kTlsKey,
+                       StatusCode::kDisconnected, StatusCode::kSupervisorLost}) {
+    EXPECT_EQ(ParseStatusCode(StatusCodeName(c)), c) << StatusCodeName(c);
+  }
+  EXPECT_EQ(ParseStatusCode("no_such_code"), std::nullopt);
 }
 
 TEST(StatusCode, AResultCarriesItsErrorsCode) {
