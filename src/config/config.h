@@ -44,8 +44,10 @@ struct WebhookConfig {
   std::string secret_env;
   std::string signing_key;  // GitLab signing token, base64-decoded ("whsec_..." in the config)
   std::string signing_token_env;
-  std::vector<std::string> branches;  // glob patterns; empty = all
-  std::vector<std::string> events;    // empty = provider's push event
+  std::vector<std::string> branches;   // glob patterns; empty = all
+  std::vector<std::string> events;     // empty = provider's push event (webhook_events.h)
+  std::vector<std::string> tags;       // glob patterns of tags that deploy; empty = none
+  std::vector<std::string> workflows;  // CI runs that deploy, by name; empty = all
 };
 
 struct ProjectConfig {

@@ -355,7 +355,8 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
     }
     if (j.contains("kind")) {
       auto k = ParseTriggerKind(j["kind"].get<std::string>());
-      if (!k || *k == TriggerKind::kWebhook) {
+      if (!k ||
+          (*k != TriggerKind::kManual && *k != TriggerKind::kApi && *k != TriggerKind::kCli)) {
         co_return co_await SendApiError(ex, ApiError::kBadRequest,
                                         "kind must be manual, api or cli");
       }
@@ -394,7 +395,7 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
   if (j.is_object()) {
     if (auto kind = j.find("kind"); kind != j.end() && kind->is_string()) {
       auto k = ParseTriggerKind(kind->get<std::string>());
-      if (k && *k != TriggerKind::kWebhook) t.kind = *k;
+      if (k && (*k == TriggerKind::kManual || *k == TriggerKind::kCli)) t.kind = *k;
     }
     if (auto to = j.find("to"); to != j.end() && !to->is_null()) {
       if (!to->is_number_integer() || to->get<int64_t>() < 1) {

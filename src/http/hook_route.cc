@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/delivery_result.h"
 #include "http/api_error.h"
 #include "util/json.h"
 #include "util/logger.h"
@@ -101,9 +102,14 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
     }
     case VerdictKind::kDeploy: break;
   }
+  std::string deployed = DeliveryResultName(DeliveryResult::kDeployed);
   if (!v.trigger.delivery.empty()) {
     auto earlier = engine.RunForDelivery(project, v.trigger.delivery);
-    if (earlier.ok() && earlier->has_value()) {
+    if (earlier.ok() && earlier->has_value() && !IsRetry(**earlier, now)) {
+      deployed = DeliveryResultName(DeliveryResult::kRedelivered);
+      v.reason = fmt::format("redelivery of {} (run {} deployed it before); {}", v.trigger.delivery,
+                             (*earlier)->id, v.reason);
+    } else if (earlier.ok() && earlier->has_value()) {
       record.result = "duplicate";
       record.status = 200;
       record.run_id = (*earlier)->id;
@@ -120,12 +126,10 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
     co_return co_await reject(run.status().code() == "queue_full" ? ApiError::kQueueFull
                                                                   : ApiError::kInternal);
   }
-  record.result = "deployed";
+  record.result = deployed;
   record.status = 202;
   record.run_id = run->id;
-  record.reason =
-      fmt::format("{} {} by {}", v.trigger.branch.empty() ? v.trigger.ref : v.trigger.branch,
-                  v.trigger.commit.substr(0, 12), v.trigger.actor);
+  record.reason = v.reason;
   engine.RecordDelivery(record);
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));

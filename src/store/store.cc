@@ -412,7 +412,8 @@ Status SqliteStore::MarkPruned(int64_t id) {
 Result<std::optional<Run>> SqliteStore::FindRunByDelivery(const std::string& project,
                                                           const std::string& delivery) {
   static const std::string sql = fmt::format(
-      "SELECT {} FROM runs WHERE project=?1 AND delivery=?2 AND delivery != '' ORDER BY id LIMIT 1",
+      "SELECT {} FROM runs WHERE project=?1 AND delivery=?2 AND delivery != '' ORDER BY id DESC "
+      "LIMIT 1",
       kRunColumns);
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();

@@ -77,7 +77,7 @@ class Store {
   virtual Result<std::vector<int64_t>> RunsToPrune(const std::string& project, int keep) = 0;
   virtual Status MarkPruned(int64_t id) = 0;
 
-  // The run PROJECT's delivery DELIVERY started, if any.
+  // The newest run PROJECT's delivery DELIVERY started (a redelivery starts another), if any.
   virtual Result<std::optional<Run>> FindRunByDelivery(const std::string& project,
                                                        const std::string& delivery) = 0;
   // Writes DELIVERIES (new, or updated by id) in one transaction and drops

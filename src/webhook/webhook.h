@@ -60,4 +60,12 @@ std::string RefProblem(std::string_view ref);
 
 bool GlobMatch(std::string_view pattern, std::string_view text);
 
+// A delivery whose id already started EARLIER is a retry when EARLIER is
+// still queued or running, or began less than kRetryWindowMs ago: the
+// forge (or a proxy) sending again an answer it lost, which must not deploy
+// twice. Later, it is someone pressing the forge's "Redeliver" (GitHub keeps
+// the delivery id), who wants that delivery deployed again.
+constexpr int64_t kRetryWindowMs = 10'000;
+bool IsRetry(const Run& earlier, int64_t now_ms);
+
 }  // namespace jenky
