@@ -91,3 +91,13 @@ def test_a_gitlab_tag_push_deploys_the_checkout_sha(world):
     assert r.status == 202, r
     env = env_of(srv, r.json()["id"])
     assert env["JENKY_COMMIT"] == COMMIT and env["JENKY_TAG"] == "v1.4.0"
+
+
+def test_check_names_a_mistyped_event_and_the_one_meant(world):
+    path = world.write("c.toml", '[projects.app]\nscript = "true"\n[projects.app.webhook]\n'
+                                 'provider = "gitlab"\nsecret = "s3cret-hook"\n'
+                                 'events = ["Push Hook", "Pipline Hook"]\n')
+    p = world.cli("check", "--config", path)
+    assert p.returncode == 1, p
+    assert (f'{path}:6:24: projects.app.webhook.events: unknown gitlab event "Pipline Hook" '
+            '(did you mean "Pipeline Hook"?)') in p.stderr, p.stderr
