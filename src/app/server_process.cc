@@ -67,6 +67,7 @@ void LogTls(const ServerConfig& server, const char* when) {
 HttpLimits LimitsFor(const ServerConfig& server) {
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(server.max_body_bytes);
+  limits.hook_body_bytes = static_cast<uint64_t>(server.max_hook_body_bytes);
   limits.target_bytes = static_cast<size_t>(server.max_url_bytes);
   limits.max_connections = server.max_connections;
   limits.max_connections_per_address = server.max_connections_per_address;

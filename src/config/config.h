@@ -90,6 +90,9 @@ struct ServerConfig {
   // client (util/client_address.h); from anyone else it is ignored.
   std::vector<std::string> trusted_proxies;
   long long max_body_bytes = 1 << 20;
+  // Webhook payloads (POST /hooks/...) have their own limit: GitHub sends up
+  // to 25 MB, and a 2,048-commit push is 1.2 MB of JSON.
+  long long max_hook_body_bytes = 25LL << 20;
   Millis kill_grace = std::chrono::seconds(10);  // TERM -> KILL on cancel/timeout
   // Spare supervisors start bash ahead of need (supervisor.h, "warm shell").
   bool warm_shell = true;

@@ -7,6 +7,7 @@
 #include "http/api_error.h"
 #include "util/json.h"
 #include "util/logger.h"
+#include "util/duration.h"
 #include "util/time.h"
 #include "webhook/webhook.h"
 
@@ -37,6 +38,22 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
 
   HookRequest req;
   req.header = [&ex](std::string_view name) { return ex.Header(name); };
+  if (ex.body_refused()) {
+    // Not read (http/server.h): what the headers say is all there is.
+    ReadDeliveryHeaders(config, req, record.event, record.delivery);
+    record.result = DeliveryResultName(DeliveryResult::kRejected);
+    record.status = 413;
+    record.relevant = false;
+    record.reason = fmt::format("the payload is larger than the hooks' limit of {} ([server] "
+                                "max_hook_body)",
+                                FormatSize(static_cast<long long>(ex.body_limit())));
+    engine.RecordDelivery(record);
+    int64_t held_back = 0;
+    if (auth.rejection_log().Allow(remote, now, &held_back)) {
+      LogWarning("project={} webhook from {} rejected (413): {}", project, remote, record.reason);
+    }
+    co_return co_await SendApiError(ex, ApiError::kTooLarge, record.reason);
+  }
   req.body = ex.req().body();
   req.query = ex.query();
   req.now_unix_seconds = now / 1000;
@@ -45,6 +62,9 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
   record.event = v.event;
   record.delivery = v.trigger.delivery;
   record.reason = v.reason;
+  // Noise is evicted first (store/delivery_log.h): a forged or refused
+  // delivery, an event the project does not deploy from.
+  record.relevant = !v.event_filtered && v.kind != VerdictKind::kUnauthorized;
 
   auto reject = [&](ApiError error) -> net::awaitable<void> {
     http::status status = Describe(error).status;
@@ -70,7 +90,13 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
         record.result = "rejected";
         record.status = 429;
         record.reason = "too many failed signatures from this address";
+        record.relevant = false;
         engine.RecordDelivery(record);
+        int64_t held_back = 0;
+        if (auth.rejection_log().Allow(remote, now, &held_back)) {
+          LogWarning("project={} webhook from {} rejected (429): {}", project, remote,
+                     record.reason);
+        }
         co_return;
       }
       auth.hook_failures().RecordFailure(remote, now);

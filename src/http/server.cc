@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "http/http_stream.h"
 #include "util/logger.h"
@@ -107,6 +109,17 @@ std::string Serialize(const Response& res) {
 }
 
 }  // namespace
+
+namespace {
+
+bool IsHookTarget(std::string_view target) { return target.rfind("/hooks/", 0) == 0; }
+
+}  // namespace
+
+uint64_t Exchange::body_limit() const {
+  std::string_view target(req_.target().data(), req_.target().size());
+  return IsHookTarget(target) ? limits_.hook_body_bytes : limits_.body_bytes;
+}
 
 Exchange::Exchange(Request& req, HttpStream& stream, const HttpLimits& limits,
                    beast::flat_buffer* buffer, const net::ip::address* remote)
@@ -411,7 +424,29 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
     }
     first = false;
     stream.expires_after(limits_.read_timeout);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+    // The header first: the body's limit depends on the path (hooks' own).
+    parser.body_limit(std::max(limits_.body_bytes, limits_.hook_body_bytes));
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+    uint64_t body_limit = limits_.body_bytes;
+    if (!ec) {
+      body_limit = IsHookTarget(parser.get().target()) ? limits_.hook_body_bytes : body_limit;
+      parser.body_limit(body_limit);
+      if (parser.content_length() && *parser.content_length() > body_limit) {
+        ec = http::error::body_limit;
+      } else {
+        std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, kTuple);
+      }
+    }
+    if (ec == http::error::body_limit && parser.is_header_done() &&
+        IsHookTarget(parser.get().target())) {
+      // The hook's route records it (the deliveries record) and answers 413.
+      Request req = parser.release();
+      req.body().clear();
+      Exchange ex(req, stream, limits_, nullptr, remote);
+      ex.set_body_refused();
+      co_await handler_(ex);
+      break;
+    }
     if (ec == http::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::connection_reset) {
       break;
@@ -423,8 +458,7 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
       if (ec == http::error::body_limit) {
         status = http::status::payload_too_large;
         code = "too_large";
-        message =
-            fmt::format("request body is larger than the limit of {} bytes", limits_.body_bytes);
+        message = fmt::format("request body is larger than the limit of {} bytes", body_limit);
       } else if (ec == http::error::header_limit &&
                  (parser.get().target().empty() ||  // the request line alone was too long
                   parser.get().target().size() > limits_.target_bytes)) {

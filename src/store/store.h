@@ -42,6 +42,9 @@ struct Delivery {
   std::string remote;   // sender address
   int64_t count = 1;    // identical rejections folded into this record
   int64_t last_at = 0;  // unix ms of the latest of them (0 = received_at)
+  // False for noise (an event the project does not deploy from, a forged
+  // signature, a refused body): evicted first (store/delivery_log.h).
+  bool relevant = true;
 };
 
 constexpr int kDeliveriesKept = 100;

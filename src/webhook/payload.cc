@@ -175,6 +175,7 @@ Verdict IgnoredEvent(const WebhookConfig& config, const std::string& event,
                      fmt::format("event '{}' does not deploy; events = [{}]", event, list));
   v.event = event;
   v.trigger.delivery = delivery;
+  v.event_filtered = true;
   return v;
 }
 

@@ -161,6 +161,28 @@ Verdict Generic(const WebhookConfig& config, const HookRequest& req) {
 
 }  // namespace
 
+void ReadDeliveryHeaders(const WebhookConfig& config, const HookRequest& req, std::string& event,
+                         std::string& delivery) {
+  switch (ParseWebhookProvider(config.provider).value_or(WebhookProvider::kGeneric)) {
+    case WebhookProvider::kGitHub:
+      event = req.header("x-github-event");
+      delivery = req.header("x-github-delivery");
+      return;
+    case WebhookProvider::kGitea:
+    case WebhookProvider::kForgejo:
+      event = FirstOf({req.header("x-forgejo-event"), req.header("x-gitea-event")});
+      delivery = FirstOf({req.header("x-forgejo-delivery"), req.header("x-gitea-delivery")});
+      return;
+    case WebhookProvider::kGitLab:
+      event = req.header("x-gitlab-event");
+      delivery = FirstOf({req.header("x-gitlab-event-uuid"), req.header("webhook-id")});
+      return;
+    case WebhookProvider::kGeneric: break;
+  }
+  event = FirstOf({req.header("x-jenky-event"), "push"});
+  delivery = FirstOf({req.header("x-jenky-delivery"), req.header("x-request-id")});
+}
+
 bool IsRetry(const Run& earlier, int64_t now_ms) {
   return !IsFinished(earlier.status) || now_ms - earlier.created_at < kRetryWindowMs;
 }

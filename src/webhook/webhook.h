@@ -41,10 +41,18 @@ struct Verdict {
   std::string reason;
   std::string event;  // the provider's event name, "" if none
   Trigger trigger;    // provider, ref, branch, commit, actor, delivery
+  // Ignored for its event alone (one the project does not deploy from): the
+  // deliveries record counts it as noise.
+  bool event_filtered = false;
 };
 
 // Checks REQ against the project's webhook config and reads the push from it.
 Verdict EvaluateDelivery(const WebhookConfig& config, const HookRequest& req);
+
+// The event and delivery id REQ's headers name, for a delivery whose body
+// was not read (too large): nothing in them is checked.
+void ReadDeliveryHeaders(const WebhookConfig& config, const HookRequest& req, std::string& event,
+                         std::string& delivery);
 
 // Hex HMAC-SHA256 of DATA with KEY.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
