@@ -5,9 +5,9 @@
 
 #include "core/delivery_result.h"
 #include "http/api_error.h"
+#include "util/duration.h"
 #include "util/json.h"
 #include "util/logger.h"
-#include "util/duration.h"
 #include "util/time.h"
 #include "webhook/webhook.h"
 
@@ -44,9 +44,10 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
     record.result = DeliveryResultName(DeliveryResult::kRejected);
     record.status = 413;
     record.relevant = false;
-    record.reason = fmt::format("the payload is larger than the hooks' limit of {} ([server] "
-                                "max_hook_body)",
-                                FormatSize(static_cast<long long>(ex.body_limit())));
+    record.reason = fmt::format(
+        "the payload is larger than the hooks' limit of {} ([server] "
+        "max_hook_body)",
+        FormatSize(static_cast<long long>(ex.body_limit())));
     engine.RecordDelivery(record);
     int64_t held_back = 0;
     if (auth.rejection_log().Allow(remote, now, &held_back)) {
