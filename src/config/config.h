@@ -50,6 +50,22 @@ struct WebhookConfig {
   std::vector<std::string> workflows;  // CI runs that deploy, by name; empty = all
 };
 
+// [projects.X.poll] (config/poll_config.h): the repository jenky asks for
+// its heads with `git ls-remote`, for servers a forge cannot reach.
+struct PollConfig {
+  std::string repo;                   // anything `git ls-remote` takes
+  std::vector<std::string> branches;  // globs; empty = the remote's HEAD branch
+  Millis interval = std::chrono::minutes(1);
+};
+
+// A project's schedule (config/schedule_config.h): cron expressions in a
+// time zone.
+struct ScheduleConfig {
+  std::vector<std::string> cron;  // "0 3 * * 1-5", "@daily"; checked when loaded
+  std::string timezone;           // IANA name; "" = the server's local time
+  bool catch_up = false;          // a fire missed while jenky was down runs once at start
+};
+
 struct ProjectConfig {
   std::string name;
   std::string description;
@@ -73,6 +89,8 @@ struct ProjectConfig {
   long long memory_max = 0;
   long long tasks_max = 0;
   std::optional<WebhookConfig> webhook;
+  std::optional<PollConfig> poll;
+  std::optional<ScheduleConfig> schedule;
 };
 
 struct ServerConfig {

@@ -8,6 +8,8 @@
 #include "http/http_stream.h"
 #include "http/params.h"
 #include "http/web_assets.h"
+#include "server/poller.h"
+#include "server/schedules.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -278,10 +280,12 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
   for (const auto& [k, v] : p->env) j["env_names"].push_back(k);
   for (const auto& [k, v] : p->secrets) j["secret_names"].push_back(k);
   if (p->webhook) {
-    j["webhook"] = {{"provider", p->webhook->provider},
-                    {"branches", p->webhook->branches},
-                    {"url", "/hooks/" + p->name}};
+    j["webhook"] = {{"provider", p->webhook->provider},   {"branches", p->webhook->branches},
+                    {"tags", p->webhook->tags},           {"events", p->webhook->events},
+                    {"workflows", p->webhook->workflows}, {"url", "/hooks/" + p->name}};
   }
+  j["poll"] = PollJson(*p);
+  j["schedule"] = schedules_ ? ScheduleJson(*p, schedules_->book()) : nlohmann::json(nullptr);
   co_await ex.SendJson(http::status::ok, DumpJson(j));
 }
 

@@ -20,6 +20,10 @@ bool Repeats(const Delivery& earlier, const Delivery& d) {
   int64_t last = earlier.last_at ? earlier.last_at : earlier.received_at;
   const char* rejected = DeliveryResultName(DeliveryResult::kRejected);
   const char* ignored = DeliveryResultName(DeliveryResult::kIgnored);
+  const char* polled = DeliveryResultName(DeliveryResult::kPolled);
+  if (d.result == polled) {  // a poll that saw what the last one saw: however long ago
+    return earlier.result == polled && earlier.status == d.status && earlier.reason == d.reason;
+  }
   if (d.result != rejected && d.result != ignored) return false;
   if (d.result == rejected && earlier.remote != d.remote) return false;
   return earlier.result == d.result && earlier.status == d.status && earlier.event == d.event &&
