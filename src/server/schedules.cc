@@ -191,7 +191,9 @@ void Schedules::SaveState() {
   for (const ProjectConfig& p : engine_.config().projects) {
     if (p.schedule) j[p.name] = now;
   }
-  if (Status s = WriteFileAtomic(state_path_, DumpJson(j) + "\n"); !s.ok()) {
+  if (j.empty() && !PathExists(state_path_)) return;  // no schedule, none before
+  // Like the rest of data_dir: nothing for other users.
+  if (Status s = WriteFileAtomic(state_path_, DumpJson(j) + "\n", 0640); !s.ok()) {
     LogWarning("schedules: {}", s.message());
   }
 }

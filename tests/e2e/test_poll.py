@@ -3,9 +3,11 @@ loopback: a new head deploys with JENKY_TRIGGER=poll and a push's variables;
 a repository that cannot be reached is visible in the deliveries record and
 backs off; schedules' next fire times are in the API."""
 
+import json
 import os
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -111,3 +113,25 @@ def test_next_fire_times_are_in_the_api(world):
     at = sched["next"][0]["at"]
     assert sched["next"][0]["cron"] == "0 3 * * 1-5"
     assert at.endswith(":00:00.000Z") and at[11:13] in ("01", "02"), at  # 03:00 CET/CEST
+
+
+def test_a_fire_missed_while_down_runs_once_at_start_with_catch_up(world):
+    # The schedules were last seen running a week ago: every night since was missed.
+    os.makedirs(world.data_dir, exist_ok=True)
+    week_ago_ms = int((time.time() - 7 * 86400) * 1000)
+    with open(os.path.join(world.data_dir, "schedules.json"), "w") as f:
+        json.dump({"app": week_ago_ms, "other": week_ago_ms}, f)
+    srv = world.serve(project_toml("app", ENV_SCRIPT, schedule=["0 3 * * *"], timezone="UTC")
+                      + "catch_up = true\n"
+                      + project_toml("other", "true\n", schedule=["0 3 * * *"]))
+    h.wait_until(lambda: runs(srv), timeout=10, what="the caught-up run")
+    run = srv.wait_run(runs(srv)[0]["id"])
+    assert len(runs(srv)) == 1, "once, however many fires were missed"
+    env = dict(l.split("=", 1) for l in srv.log(run["id"]).decode().splitlines())
+    assert env["JENKY_TRIGGER"] == "schedule"
+    d = srv.get_json("/api/v1/projects/app/deliveries")[0]
+    assert d["result"] == "deployed" and d["event"] == "schedule" and d["run_id"] == run["id"]
+    assert "missed while jenky was down; catch_up = true runs it now" in d["reason"]
+    assert srv.get_json("/api/v1/projects/other/runs") == []  # no catch_up: skipped
+    mode = os.stat(os.path.join(world.data_dir, "schedules.json")).st_mode & 0o777
+    assert mode & 0o007 == 0, oct(mode)
