@@ -46,6 +46,8 @@ test=(
   # end-to-end tests; the web UI's browser tests drive Debian's chromium
   # (openssl: the TLS tests make their certificates with it)
   python3 python3-pytest procps curl chromium shellcheck openssl git
+  # schedules' time zones (tests/unit/cron_test.cc reads Europe/Berlin)
+  tzdata
   # fault tests: CPU and memory pressure
   stress-ng
   # real systemd in a container for the hosting tests (tests/systemd) and

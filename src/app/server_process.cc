@@ -16,11 +16,15 @@
 #include "http/log_hub.h"
 #include "http/server.h"
 #include "server/engine.h"
+#include "server/poller.h"
+#include "server/run_env.h"
+#include "server/schedules.h"
 #include "store/store.h"
 #include "util/fs.h"
 #include "util/logger.h"
 #include "util/secret_env.h"
 #include "util/systemd.h"
+#include "util/time.h"
 
 namespace jenky {
 namespace {
@@ -67,6 +71,7 @@ void LogTls(const ServerConfig& server, const char* when) {
 HttpLimits LimitsFor(const ServerConfig& server) {
   HttpLimits limits;
   limits.body_bytes = static_cast<uint64_t>(server.max_body_bytes);
+  limits.hook_body_bytes = static_cast<uint64_t>(server.max_hook_body_bytes);
   limits.target_bytes = static_cast<size_t>(server.max_url_bytes);
   limits.max_connections = server.max_connections;
   limits.max_connections_per_address = server.max_connections_per_address;
@@ -215,6 +220,14 @@ int ServerProcess::Open() {
     LogError("{}", s.message());
     return 1;
   }
+  std::vector<std::string> git_env;
+  for (const auto& [k, v] : ServerEnv(config_, nullptr)) git_env.push_back(k + "=" + v);
+  git_env.push_back("GIT_TERMINAL_PROMPT=0");  // a poll never waits for a password
+  poller_ = std::make_unique<Poller>(io_, *engine_, SystemGit(io_, std::move(git_env)));
+  poller_->Sync();
+  schedules_ = std::make_unique<Schedules>(io_, *engine_, NowMillis, data_dir + "/schedules.json");
+  schedules_->Start();
+  api_->set_schedules(schedules_.get());
   return 0;
 }
 
@@ -286,6 +299,8 @@ void ServerProcess::Reload() {
     LogTls(fresh.server, "SIGHUP: ");
     WithholdFromEnvironment(fresh.SecretEnvNames());
     std::string note = engine_->Reload(std::move(fresh));
+    poller_->Sync();
+    schedules_->Sync();
     LogInfo("SIGHUP: configuration reloaded: {} project(s){}", engine_->config().projects.size(),
             note);
   }
@@ -300,6 +315,8 @@ void ServerProcess::Stop(int sig) {
   // next jenky), then let requests in flight finish, for 2 s at most.
   server_->Stop();
   hub_->Shutdown();
+  poller_->Stop();
+  schedules_->Stop();
   engine_->Shutdown();
   watchdog_.cancel();
   auto drain = std::make_shared<net::steady_timer>(io_);
@@ -328,6 +345,8 @@ void ServerProcess::ReExec() {
   // Viewers get 1012 and their offset (written now; the kernel sends it
   // after the exec closes their sockets).
   hub_->Shutdown();
+  if (poller_) poller_->Stop();
+  if (schedules_) schedules_->Stop();
   engine_->Shutdown();
   if (fd != 3) {
     dup2(fd, 3);

@@ -31,6 +31,8 @@ class Api;
 class Engine;
 class HttpServer;
 class LogHub;
+class Poller;
+class Schedules;
 
 class ServerProcess {
  public:
@@ -63,6 +65,9 @@ class ServerProcess {
   std::unique_ptr<Api> api_;
   std::unique_ptr<LogHub> hub_;
   std::unique_ptr<HttpServer> server_;
+  // Changes that arrive without a webhook (server/poller.h, schedules.h).
+  std::unique_ptr<Poller> poller_;
+  std::unique_ptr<Schedules> schedules_;
   std::optional<tcp::endpoint> listening_;
   net::signal_set signals_{io_};
   bool watching_ = false;  // signals_ has its signals

@@ -12,7 +12,9 @@
 #include <fmt/format.h>
 
 #include "config/loader.h"
+#include "config/poll_config.h"
 #include "config/recipe_params.h"
+#include "config/schedule_config.h"
 #include "config/server_config.h"
 #include "config/toml.h"
 #include "config/webhook_config.h"
@@ -314,9 +316,10 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   std::string where = "projects." + name;
   p.name = name;
   L.CheckKeys(t, "[" + where + "]",
-              {"description", "workdir", "script", "script_file", "recipe", "params", "shell",
-               "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued",
-               "max_log_bytes", "memory_max", "tasks_max", "webhook"});
+              {"description", "workdir",       "script",      "script_file", "recipe",  "params",
+               "shell",       "timeout",       "concurrency", "env",         "secrets", "keep_runs",
+               "max_queued",  "max_log_bytes", "memory_max",  "tasks_max",   "webhook", "poll",
+               "schedule",    "timezone",      "catch_up"});
   if (auto d = L.String(t, "description", where)) p.description = *d;
   if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
 
@@ -350,6 +353,8 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
     if (const toml::table* wt = w->as_table()) LoadWebhook(L, *wt, where + ".webhook", p);
     else L.Error(*w, where + ".webhook must be a table");
   }
+  LoadPoll(L, t, where, p);
+  LoadSchedule(L, t, where, p);
 }
 
 }  // namespace

@@ -44,8 +44,26 @@ struct WebhookConfig {
   std::string secret_env;
   std::string signing_key;  // GitLab signing token, base64-decoded ("whsec_..." in the config)
   std::string signing_token_env;
-  std::vector<std::string> branches;  // glob patterns; empty = all
-  std::vector<std::string> events;    // empty = provider's push event
+  std::vector<std::string> branches;   // glob patterns; empty = all
+  std::vector<std::string> events;     // empty = provider's push event (webhook_events.h)
+  std::vector<std::string> tags;       // glob patterns of tags that deploy; empty = none
+  std::vector<std::string> workflows;  // CI runs that deploy, by name; empty = all
+};
+
+// [projects.X.poll] (config/poll_config.h): the repository jenky asks for
+// its heads with `git ls-remote`, for servers a forge cannot reach.
+struct PollConfig {
+  std::string repo;                   // anything `git ls-remote` takes
+  std::vector<std::string> branches;  // globs; empty = the remote's HEAD branch
+  Millis interval = std::chrono::minutes(1);
+};
+
+// A project's schedule (config/schedule_config.h): cron expressions in a
+// time zone.
+struct ScheduleConfig {
+  std::vector<std::string> cron;  // "0 3 * * 1-5", "@daily"; checked when loaded
+  std::string timezone;           // IANA name; "" = the server's local time
+  bool catch_up = false;          // a fire missed while jenky was down runs once at start
 };
 
 struct ProjectConfig {
@@ -71,6 +89,8 @@ struct ProjectConfig {
   long long memory_max = 0;
   long long tasks_max = 0;
   std::optional<WebhookConfig> webhook;
+  std::optional<PollConfig> poll;
+  std::optional<ScheduleConfig> schedule;
 };
 
 struct ServerConfig {
@@ -88,6 +108,9 @@ struct ServerConfig {
   // client (util/client_address.h); from anyone else it is ignored.
   std::vector<std::string> trusted_proxies;
   long long max_body_bytes = 1 << 20;
+  // Webhook payloads (POST /hooks/...) have their own limit: GitHub sends up
+  // to 25 MB, and a 2,048-commit push is 1.2 MB of JSON.
+  long long max_hook_body_bytes = 25LL << 20;
   Millis kill_grace = std::chrono::seconds(10);  // TERM -> KILL on cancel/timeout
   // Spare supervisors start bash ahead of need (supervisor.h, "warm shell").
   bool warm_shell = true;

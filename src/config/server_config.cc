@@ -49,6 +49,7 @@ void LoadServerLimits(Loader& L, const toml::table& t, ServerConfig& s) {
     if (!n.ok()) L.Error(*t.get("max_body"), "server.max_body: " + n.status().message());
     else s.max_body_bytes = *n;
   }
+  if (auto n = L.Size(t, "max_hook_body", "server")) s.max_hook_body_bytes = *n;
   if (auto d = L.Duration(t, "kill_grace", "server")) s.kill_grace = *d;
   if (auto b = L.Bool(t, "warm_shell", "server")) s.warm_shell = *b;
   if (auto size = L.String(t, "ws_max_lag", "server")) {
@@ -123,7 +124,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
                "tls_cert",
                "tls_key",
                "tls_handshake_timeout",
-               "warm_shell"});
+               "warm_shell",
+               "max_hook_body"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include "config/webhook_events.h"
 #include "config/webhook_provider.h"
 
 namespace jenky {
@@ -25,10 +26,64 @@ std::string DecodeSigningToken(std::string_view token) {
   return out;
 }
 
+namespace {
+
+// `events`, `tags` and `workflows`: each event one the provider sends and
+// jenky deploys from (webhook_events.h), and the filters only where an event
+// reads them.
+void LoadEvents(Loader& L, const toml::table& t, const std::string& where, WebhookConfig& w) {
+  auto kind = ParseWebhookProvider(w.provider);
+  if (!kind) return;  // reported already
+  auto events = L.Strings(t, "events", where);
+  if (events && events->empty()) {
+    L.Error(*t.get("events"), fmt::format("{}.events is empty, so nothing would deploy; remove it "
+                                          "for the default [\"{}\"]",
+                                          where, DefaultEvent(*kind)));
+  }
+  bool ci = false;
+  bool tag_push = false;
+  if (events) {
+    const toml::array& array = *t.get("events")->as_array();
+    for (size_t i = 0; i < events->size(); ++i) {
+      const std::string& name = (*events)[i];
+      if (std::string problem = EventProblem(*kind, name); !problem.empty()) {
+        L.Error(*array.get(i), fmt::format("{}.events: {}", where, problem));
+        continue;
+      }
+      std::string canonical = CanonicalEvent(*kind, name);
+      for (const auto& e : DeployableEvents(*kind)) {
+        if (canonical == "*" || canonical == e.name) ci = ci || e.meaning == HookEvent::kCiGreen;
+      }
+      tag_push = tag_push || canonical == "Tag Push Hook";
+      w.events.push_back(canonical);
+    }
+  }
+  if (tag_push && w.tags.empty()) {
+    L.Error(*t.get("events"),
+            fmt::format("{}.events lists \"Tag Push Hook\" but no tags deploy; add tags = "
+                        "[\"v*\"] (or [\"**\"] for every tag)",
+                        where));
+  }
+  if (!w.workflows.empty() && !ci) {
+    L.Error(*t.get("workflows"),
+            fmt::format("{}.workflows names CI runs, but events has no CI event; add one to "
+                        "events: {}",
+                        where,
+                        *kind == WebhookProvider::kGitLab   ? "\"Pipeline Hook\""
+                        : *kind == WebhookProvider::kGitHub ? "\"workflow_run\" or \"check_suite\""
+                        : *kind == WebhookProvider::kGitea  ? "\"workflow_run\""
+                        : *kind == WebhookProvider::kForgejo
+                            ? "none (Forgejo sends no CI event jenky reads)"
+                            : "none (the generic provider has no CI events)"));
+  }
+}
+
+}  // namespace
+
 void LoadWebhook(Loader& L, const toml::table& t, const std::string& where, ProjectConfig& p) {
   L.CheckKeys(t, "[" + where + "]",
               {"provider", "secret", "secret_env", "signing_token", "signing_token_env", "branches",
-               "events"});
+               "events", "tags", "workflows"});
   WebhookConfig w;
   auto provider = L.String(t, "provider", where);
   if (!provider) {
@@ -92,7 +147,9 @@ void LoadWebhook(Loader& L, const toml::table& t, const std::string& where, Proj
                    "): an unsigned webhook would let anyone deploy");
   }
   if (auto b = L.Strings(t, "branches", where)) w.branches = *b;
-  if (auto e = L.Strings(t, "events", where)) w.events = *e;
+  if (auto tags = L.Strings(t, "tags", where)) w.tags = *tags;
+  if (auto workflows = L.Strings(t, "workflows", where)) w.workflows = *workflows;
+  LoadEvents(L, t, where, w);
   p.webhook = std::move(w);
 }
 

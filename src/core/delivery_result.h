@@ -9,11 +9,13 @@
 namespace jenky {
 
 enum class DeliveryResult {
-  kDeployed,   // "deployed": a run was triggered
-  kDuplicate,  // "duplicate": its delivery id was seen already
-  kRejected,   // "rejected": bad signature, payload or a limit
-  kIgnored,    // "ignored": another event or branch
-  kPing,       // "ping": the forge checking the hook
+  kDeployed,     // "deployed": a run was triggered
+  kDuplicate,    // "duplicate": its delivery id was seen already
+  kRejected,     // "rejected": bad signature, payload or a limit
+  kIgnored,      // "ignored": another event or branch
+  kPing,         // "ping": the forge checking the hook
+  kRedelivered,  // "redelivered": a delivery id seen before, deployed again
+  kPolled,       // "polled": `[projects.X.poll]` looked at the repository
 };
 
 // The name on the wire and in the store.

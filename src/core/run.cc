@@ -25,10 +25,9 @@ struct KindName {
   const char* name;
 };
 constexpr KindName kKindNames[] = {
-    {TriggerKind::kManual, "manual"},
-    {TriggerKind::kApi, "api"},
-    {TriggerKind::kCli, "cli"},
-    {TriggerKind::kWebhook, "webhook"},
+    {TriggerKind::kManual, "manual"}, {TriggerKind::kApi, "api"},
+    {TriggerKind::kCli, "cli"},       {TriggerKind::kWebhook, "webhook"},
+    {TriggerKind::kPoll, "poll"},     {TriggerKind::kSchedule, "schedule"},
 };
 
 nlohmann::json TimeOrNull(int64_t ms) {
@@ -126,6 +125,10 @@ std::optional<RunResources> ResourcesFromJson(const nlohmann::json& j) {
     r.processes_peak = it->get<int64_t>();
   }
   return r;
+}
+
+std::string TagOf(const Trigger& t) {
+  return t.ref.rfind("refs/tags/", 0) == 0 ? t.ref.substr(10) : "";
 }
 
 nlohmann::json RunToJson(const Run& r) {

@@ -29,7 +29,8 @@ bool IsFinished(RunStatus s);
 // `jenky deploy --follow` / `logs --follow` exit codes (SPEC.md).
 int ExitCodeFor(RunStatus s);
 
-enum class TriggerKind { kManual, kApi, kCli, kWebhook };
+// kPoll: a new head seen by `[projects.X.poll]`; kSchedule: a `schedule` fired.
+enum class TriggerKind { kManual, kApi, kCli, kWebhook, kPoll, kSchedule };
 const char* TriggerKindName(TriggerKind k);
 std::optional<TriggerKind> ParseTriggerKind(std::string_view name);
 
@@ -46,6 +47,9 @@ struct Trigger {
   std::string action = "deploy";
   int64_t rollback_to = 0;
 };
+
+// The tag a trigger's ref names ("v1.2" for refs/tags/v1.2), "" for others.
+std::string TagOf(const Trigger& t);
 
 // What a run used, as far as the kernel counted it (docs/run_dir.md,
 // exit.json): each field is there only where this host could measure it.

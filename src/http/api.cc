@@ -8,6 +8,8 @@
 #include "http/http_stream.h"
 #include "http/params.h"
 #include "http/web_assets.h"
+#include "server/poller.h"
+#include "server/schedules.h"
 #include "util/embedded.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -278,10 +280,12 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
   for (const auto& [k, v] : p->env) j["env_names"].push_back(k);
   for (const auto& [k, v] : p->secrets) j["secret_names"].push_back(k);
   if (p->webhook) {
-    j["webhook"] = {{"provider", p->webhook->provider},
-                    {"branches", p->webhook->branches},
-                    {"url", "/hooks/" + p->name}};
+    j["webhook"] = {{"provider", p->webhook->provider},   {"branches", p->webhook->branches},
+                    {"tags", p->webhook->tags},           {"events", p->webhook->events},
+                    {"workflows", p->webhook->workflows}, {"url", "/hooks/" + p->name}};
   }
+  j["poll"] = PollJson(*p);
+  j["schedule"] = schedules_ ? ScheduleJson(*p, schedules_->book()) : nlohmann::json(nullptr);
   co_await ex.SendJson(http::status::ok, DumpJson(j));
 }
 
@@ -355,7 +359,8 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
     }
     if (j.contains("kind")) {
       auto k = ParseTriggerKind(j["kind"].get<std::string>());
-      if (!k || *k == TriggerKind::kWebhook) {
+      if (!k ||
+          (*k != TriggerKind::kManual && *k != TriggerKind::kApi && *k != TriggerKind::kCli)) {
         co_return co_await SendApiError(ex, ApiError::kBadRequest,
                                         "kind must be manual, api or cli");
       }
@@ -394,7 +399,7 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
   if (j.is_object()) {
     if (auto kind = j.find("kind"); kind != j.end() && kind->is_string()) {
       auto k = ParseTriggerKind(kind->get<std::string>());
-      if (k && *k != TriggerKind::kWebhook) t.kind = *k;
+      if (k && (*k == TriggerKind::kManual || *k == TriggerKind::kCli)) t.kind = *k;
     }
     if (auto to = j.find("to"); to != j.end() && !to->is_null()) {
       if (!to->is_number_integer() || to->get<int64_t>() < 1) {

@@ -32,6 +32,8 @@ class Api {
   net::awaitable<void> Handle(Exchange& ex);
   // Where WebSocket log viewers go once their upgrade is accepted.
   void set_log_hub(class LogHub* hub) { logs_.set_log_hub(hub); }
+  // Next fire times for GET /api/v1/projects/{name} (server/schedules.h).
+  void set_schedules(const class Schedules* schedules) { schedules_ = schedules; }
   // Asked before a restart is accepted: the process that replaces this one
   // must be able to start (its config, TLS pair included, loads). An error
   // refuses the restart (409) and this process keeps serving.
@@ -83,6 +85,7 @@ class Api {
   net::awaitable<void> ListDeliveries(Exchange& ex, const std::string& project);
 
   Engine& engine_;
+  const class Schedules* schedules_ = nullptr;
   Auth auth_;
   LogRoutes logs_;
   std::string web_dir_;

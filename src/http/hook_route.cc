@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/delivery_result.h"
 #include "http/api_error.h"
+#include "util/duration.h"
 #include "util/json.h"
 #include "util/logger.h"
 #include "util/time.h"
@@ -36,6 +38,23 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
 
   HookRequest req;
   req.header = [&ex](std::string_view name) { return ex.Header(name); };
+  if (ex.body_refused()) {
+    // Not read (http/server.h): what the headers say is all there is.
+    ReadDeliveryHeaders(config, req, record.event, record.delivery);
+    record.result = DeliveryResultName(DeliveryResult::kRejected);
+    record.status = 413;
+    record.relevant = false;
+    record.reason = fmt::format(
+        "the payload is larger than the hooks' limit of {} ([server] "
+        "max_hook_body)",
+        FormatSize(static_cast<long long>(ex.body_limit())));
+    engine.RecordDelivery(record);
+    int64_t held_back = 0;
+    if (auth.rejection_log().Allow(remote, now, &held_back)) {
+      LogWarning("project={} webhook from {} rejected (413): {}", project, remote, record.reason);
+    }
+    co_return co_await SendApiError(ex, ApiError::kTooLarge, record.reason);
+  }
   req.body = ex.req().body();
   req.query = ex.query();
   req.now_unix_seconds = now / 1000;
@@ -44,6 +63,9 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
   record.event = v.event;
   record.delivery = v.trigger.delivery;
   record.reason = v.reason;
+  // Noise is evicted first (store/delivery_log.h): a forged or refused
+  // delivery, an event the project does not deploy from.
+  record.relevant = !v.event_filtered && v.kind != VerdictKind::kUnauthorized;
 
   auto reject = [&](ApiError error) -> net::awaitable<void> {
     http::status status = Describe(error).status;
@@ -69,7 +91,13 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
         record.result = "rejected";
         record.status = 429;
         record.reason = "too many failed signatures from this address";
+        record.relevant = false;
         engine.RecordDelivery(record);
+        int64_t held_back = 0;
+        if (auth.rejection_log().Allow(remote, now, &held_back)) {
+          LogWarning("project={} webhook from {} rejected (429): {}", project, remote,
+                     record.reason);
+        }
         co_return;
       }
       auth.hook_failures().RecordFailure(remote, now);
@@ -101,9 +129,14 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
     }
     case VerdictKind::kDeploy: break;
   }
+  std::string deployed = DeliveryResultName(DeliveryResult::kDeployed);
   if (!v.trigger.delivery.empty()) {
     auto earlier = engine.RunForDelivery(project, v.trigger.delivery);
-    if (earlier.ok() && earlier->has_value()) {
+    if (earlier.ok() && earlier->has_value() && !IsRetry(**earlier, now)) {
+      deployed = DeliveryResultName(DeliveryResult::kRedelivered);
+      v.reason = fmt::format("redelivery of {} (run {} deployed it before); {}", v.trigger.delivery,
+                             (*earlier)->id, v.reason);
+    } else if (earlier.ok() && earlier->has_value()) {
       record.result = "duplicate";
       record.status = 200;
       record.run_id = (*earlier)->id;
@@ -120,12 +153,10 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
     co_return co_await reject(run.status().kind() == StatusCode::kQueueFull ? ApiError::kQueueFull
                                                                             : ApiError::kInternal);
   }
-  record.result = "deployed";
+  record.result = deployed;
   record.status = 202;
   record.run_id = run->id;
-  record.reason =
-      fmt::format("{} {} by {}", v.trigger.branch.empty() ? v.trigger.ref : v.trigger.branch,
-                  v.trigger.commit.substr(0, 12), v.trigger.actor);
+  record.reason = v.reason;
   engine.RecordDelivery(record);
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));

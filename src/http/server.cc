@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "http/http_stream.h"
 #include "util/logger.h"
@@ -107,6 +109,17 @@ std::string Serialize(const Response& res) {
 }
 
 }  // namespace
+
+namespace {
+
+bool IsHookTarget(std::string_view target) { return target.rfind("/hooks/", 0) == 0; }
+
+}  // namespace
+
+uint64_t Exchange::body_limit() const {
+  std::string_view target(req_.target().data(), req_.target().size());
+  return IsHookTarget(target) ? limits_.hook_body_bytes : limits_.body_bytes;
+}
 
 Exchange::Exchange(Request& req, HttpStream& stream, const HttpLimits& limits,
                    beast::flat_buffer* buffer, const net::ip::address* remote)
@@ -417,11 +430,11 @@ Refusal UrlTooLong(const HttpLimits& limits) {
 
 // What a failed read of a request (EC, from PARSER) is answered with.
 Refusal ReadRefusal(const boost::system::error_code& ec,
-                    const http::request_parser<http::string_body>& parser,
-                    const HttpLimits& limits) {
+                    const http::request_parser<http::string_body>& parser, const HttpLimits& limits,
+                    uint64_t body_limit) {
   if (ec == http::error::body_limit) {
     return {http::status::payload_too_large, "too_large",
-            fmt::format("request body is larger than the limit of {} bytes", limits.body_bytes)};
+            fmt::format("request body is larger than the limit of {} bytes", body_limit)};
   }
   if (ec == http::error::header_limit) {
     std::string_view target = parser.get().target();
@@ -457,6 +470,22 @@ std::string AddressOf(const net::ip::address* remote) {
 
 }  // namespace
 
+net::awaitable<boost::system::error_code> HttpServer::ReadRequest(
+    HttpStream& stream, beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
+    uint64_t& body_limit) {
+  // The header first: the body's limit depends on the path (hooks' own).
+  parser.body_limit(std::max(limits_.body_bytes, limits_.hook_body_bytes));
+  auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+  if (ec) co_return ec;
+  body_limit = IsHookTarget(parser.get().target()) ? limits_.hook_body_bytes : limits_.body_bytes;
+  parser.body_limit(body_limit);
+  if (parser.content_length() && *parser.content_length() > body_limit) {
+    co_return http::error::body_limit;
+  }
+  std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, kTuple);
+  co_return ec;
+}
+
 net::awaitable<bool> HttpServer::WaitForRequest(HttpStream& stream, beast::flat_buffer& buffer) {
   if (stopping_) co_return false;
   stream.expires_after(limits_.idle_timeout);
@@ -480,7 +509,18 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
     if (!first && buffer.size() == 0 && !co_await WaitForRequest(stream, buffer)) break;
     first = false;
     stream.expires_after(limits_.read_timeout);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+    uint64_t body_limit = limits_.body_bytes;
+    boost::system::error_code ec = co_await ReadRequest(stream, buffer, parser, body_limit);
+    if (ec == http::error::body_limit && parser.is_header_done() &&
+        IsHookTarget(parser.get().target())) {
+      // The hook's route records it (the deliveries record) and answers 413.
+      Request req = parser.release();
+      req.body().clear();
+      Exchange ex(req, stream, limits_, nullptr, remote);
+      ex.set_body_refused();
+      co_await Handle(ex);
+      break;
+    }
     if (ec == http::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::connection_reset) {
       break;
@@ -488,7 +528,7 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
     // A client that does not finish its request in time gets no answer.
     if (ec == beast::error::timeout) break;
     if (ec) {
-      Refusal r = ReadRefusal(ec, parser, limits_);
+      Refusal r = ReadRefusal(ec, parser, limits_, body_limit);
       if (!parser.get().target().empty() && r.status != http::status::uri_too_long) {
         LogWarning("{} {} from {} rejected: {}", std::string(parser.get().method_string()),
                    std::string(parser.get().target()), AddressOf(remote), r.message);

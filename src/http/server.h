@@ -39,6 +39,10 @@ struct HttpLimits {
   size_t header_bytes = 16 * 1024;
   size_t target_bytes = 8 * 1024;  // path and query
   uint64_t body_bytes = 1 << 20;
+  // POST /hooks/...: a forge's payload (GitHub sends up to 25 MB). A hook
+  // body over it still reaches the handler, without its body and with
+  // Exchange::body_refused(), so the deliveries record keeps it.
+  uint64_t hook_body_bytes = 25ull << 20;
   std::chrono::seconds read_timeout{20};  // whole request, from its first byte
   std::chrono::seconds idle_timeout{75};  // keep-alive wait for the next request
   std::chrono::seconds write_timeout{30};
@@ -100,6 +104,15 @@ class Exchange {
     return bytes;
   }
   bool stream_taken() const { return taken_; }
+  // The body was over this request's limit and was not read: the handler
+  // must answer 413 (the connection closes after it).
+  bool body_refused() const { return body_refused_; }
+  void set_body_refused() {
+    body_refused_ = true;
+    keep_alive_ = false;
+  }
+  // The body limit this request was read with.
+  uint64_t body_limit() const;
   void mark_responded() { responded_ = true; }
   // Set by the server: while it stops, every answer says Connection: close.
   void set_stopping_flag(const bool* stopping) { stopping_ = stopping; }
@@ -118,6 +131,7 @@ class Exchange {
   bool responded_ = false;
   bool taken_ = false;
   bool bad_path_ = false;
+  bool body_refused_ = false;
   const bool* stopping_ = nullptr;
   std::vector<std::pair<std::string, std::string>> extra_headers_;
 };
@@ -160,6 +174,11 @@ class HttpServer {
   // Waits, as an idle keep-alive connection, for the next request's first
   // bytes; false when the connection should close (Stop, timeout, gone).
   net::awaitable<bool> WaitForRequest(HttpStream& stream, beast::flat_buffer& buffer);
+  // Reads a request into PARSER: its header, then its body within the limit
+  // for its path (BODY_LIMIT: hooks have their own); the read's error.
+  net::awaitable<boost::system::error_code> ReadRequest(
+      HttpStream& stream, beast::flat_buffer& buffer,
+      http::request_parser<http::string_body>& parser, uint64_t& body_limit);
   // Runs the handler on EX; a handler that throws costs this request (500
   // if nothing was sent yet) and the connection: false.
   net::awaitable<bool> Handle(Exchange& ex);

@@ -91,7 +91,8 @@ Result<std::vector<Run>> Journal::ListRuns(const std::string& project, int limit
 
 Result<std::optional<Run>> Journal::FindRunByDelivery(const std::string& project,
                                                       const std::string& delivery) {
-  for (const auto& [id, run] : unsaved_) {
+  for (auto it = unsaved_.rbegin(); it != unsaved_.rend(); ++it) {  // the newest (redeliveries)
+    const Run& run = it->second;
     if (run.project == project && run.trigger.delivery == delivery) return std::optional<Run>(run);
   }
   return store_.FindRunByDelivery(project, delivery);

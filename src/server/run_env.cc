@@ -107,6 +107,7 @@ std::vector<std::string> ScriptEnv(const Config& config, const ProjectConfig& p,
   env["JENKY_TRIGGER"] = TriggerKindName(r.trigger.kind);
   env["JENKY_REF"] = r.trigger.ref;
   env["JENKY_BRANCH"] = r.trigger.branch;
+  env["JENKY_TAG"] = TagOf(r.trigger);
   env["JENKY_COMMIT"] = r.trigger.commit;
   env["JENKY_ACTOR"] = r.trigger.actor;
   env["JENKY_DELIVERY"] = r.trigger.delivery;

@@ -8,13 +8,40 @@ namespace jenky {
 namespace {
 
 constexpr int64_t kFoldWindowMs = 60'000;
+// How far back a repeat looks for the record to fold into: far enough to
+// reach past the few deliveries a flood is interleaved with.
+constexpr size_t kFoldLookback = 16;
 
-bool Repeats(const Delivery& newest, const Delivery& d) {
-  int64_t last = newest.last_at ? newest.last_at : newest.received_at;
+// Whether D repeats EARLIER: the same answer for the same reason within a
+// minute of the last of them. Rejections fold per sender address; ignored
+// events (a forge's status or check_run flood, sent from any of its
+// addresses) per event and reason.
+bool Repeats(const Delivery& earlier, const Delivery& d) {
+  int64_t last = earlier.last_at ? earlier.last_at : earlier.received_at;
   const char* rejected = DeliveryResultName(DeliveryResult::kRejected);
-  return d.result == rejected && newest.result == rejected && newest.status == d.status &&
-         newest.remote == d.remote && newest.reason == d.reason && newest.provider == d.provider &&
+  const char* ignored = DeliveryResultName(DeliveryResult::kIgnored);
+  const char* polled = DeliveryResultName(DeliveryResult::kPolled);
+  if (d.result == polled) {  // a poll that saw what the last one saw: however long ago
+    return earlier.result == polled && earlier.status == d.status && earlier.reason == d.reason;
+  }
+  if (d.result != rejected && d.result != ignored) return false;
+  if (d.result == rejected && earlier.remote != d.remote) return false;
+  return earlier.result == d.result && earlier.status == d.status && earlier.event == d.event &&
+         earlier.reason == d.reason && earlier.provider == d.provider &&
          d.received_at - last <= kFoldWindowMs;
+}
+
+// Drops one record from a full LIST: the oldest noise record, else the oldest.
+void Evict(std::deque<Delivery>& list, std::map<int64_t, Delivery>& unsaved) {
+  auto victim = list.begin();
+  for (auto it = list.begin(); it != list.end(); ++it) {
+    if (!it->relevant) {
+      victim = it;
+      break;
+    }
+  }
+  unsaved.erase(victim->id);  // the store drops it too
+  list.erase(victim);
 }
 
 }  // namespace
@@ -40,11 +67,13 @@ void DeliveryLog::Record(Delivery d) {
     recent = &recent_[d.project];
   }
   std::deque<Delivery>& list = **recent;
-  if (!list.empty() && Repeats(list.back(), d)) {
-    Delivery& newest = list.back();
-    newest.count += 1;
-    newest.last_at = d.received_at;
-    unsaved_[newest.id] = newest;
+  size_t looked = 0;
+  for (auto it = list.rbegin(); it != list.rend() && looked < kFoldLookback; ++it, ++looked) {
+    if (!Repeats(*it, d)) continue;
+    it->count += 1;
+    it->last_at = d.received_at;
+    if (!d.delivery.empty()) it->delivery = d.delivery;  // the latest id of those folded
+    unsaved_[it->id] = *it;
     return;
   }
   d.id = next_id_++;
@@ -52,10 +81,7 @@ void DeliveryLog::Record(Delivery d) {
   d.last_at = d.received_at;
   unsaved_[d.id] = d;
   list.push_back(std::move(d));
-  while (list.size() > static_cast<size_t>(kDeliveriesKept)) {
-    unsaved_.erase(list.front().id);  // the store would drop it anyway
-    list.pop_front();
-  }
+  while (list.size() > static_cast<size_t>(kDeliveriesKept)) Evict(list, unsaved_);
 }
 
 Result<std::vector<Delivery>> DeliveryLog::List(const std::string& project, int limit) {

@@ -8,9 +8,12 @@
 // and a crash loses at most that moment of this diagnostic record; runs and
 // their delivery ids (de-duplication) are stored by the engine as before.
 //
-// A rejection that repeats the project's newest record (same address, answer
-// and reason, within a minute) is folded into it as a count, so a flood from
-// one address cannot push the useful records out.
+// A rejection that repeats one of the project's newest records (same
+// address, answer and reason, within a minute of its last) is folded into it
+// as a count, and so is an ignored delivery (same event and reason, from any
+// address), so a flood cannot push the useful records out. When the list is
+// full the oldest noise record (Delivery::relevant false) goes first: only
+// relevant records push out relevant ones, in memory and in the store alike.
 //
 // Not thread-safe: the event loop owns it.
 #pragma once

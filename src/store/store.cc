@@ -412,7 +412,8 @@ Status SqliteStore::MarkPruned(int64_t id) {
 Result<std::optional<Run>> SqliteStore::FindRunByDelivery(const std::string& project,
                                                           const std::string& delivery) {
   static const std::string sql = fmt::format(
-      "SELECT {} FROM runs WHERE project=?1 AND delivery=?2 AND delivery != '' ORDER BY id LIMIT 1",
+      "SELECT {} FROM runs WHERE project=?1 AND delivery=?2 AND delivery != '' ORDER BY id DESC "
+      "LIMIT 1",
       kRunColumns);
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();
@@ -429,12 +430,18 @@ Status SqliteStore::SaveDeliveries(const std::vector<Delivery>& deliveries) {
   if (deliveries.empty()) return Status::Ok();
   auto put = Prepare(
       "INSERT OR REPLACE INTO deliveries (id, project, received_at, provider, event, delivery, "
-      "result, status, reason, run_id, remote, count, last_at) "
-      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)");
+      "result, status, reason, run_id, remote, count, last_at, relevant) "
+      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
   if (!put.ok()) return put.status();
+  // As DeliveryLog keeps them: the newest ?2 relevant records, and as many
+  // of the newest noise records as leaves room for.
   auto prune = Prepare(
-      "DELETE FROM deliveries WHERE project=?1 AND id <= (SELECT id FROM deliveries WHERE "
-      "project=?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)");
+      "DELETE FROM deliveries WHERE project=?1 AND ("
+      "(relevant=1 AND id NOT IN (SELECT id FROM deliveries WHERE project=?1 AND relevant=1 "
+      "ORDER BY id DESC LIMIT ?2)) OR "
+      "(relevant=0 AND id NOT IN (SELECT id FROM deliveries WHERE project=?1 AND relevant=0 "
+      "ORDER BY id DESC LIMIT MAX(0, ?2 - (SELECT COUNT(*) FROM deliveries WHERE project=?1 "
+      "AND relevant=1)))))");
   if (!prune.ok()) return prune.status();
   if (Status st = Exec("BEGIN"); !st.ok()) return st;
   std::vector<const std::string*> projects;
@@ -454,6 +461,7 @@ Status SqliteStore::SaveDeliveries(const std::vector<Delivery>& deliveries) {
     BindText(*put, 11, d.remote);
     sqlite3_bind_int64(*put, 12, d.count);
     sqlite3_bind_int64(*put, 13, d.last_at);
+    sqlite3_bind_int(*put, 14, d.relevant ? 1 : 0);
     if (sqlite3_step(*put) != SQLITE_DONE) {
       Status err =
           Status::Error(fmt::format("record delivery in {}: {}", path_, sqlite3_errmsg(db_)));
@@ -487,7 +495,7 @@ Result<int64_t> SqliteStore::MaxDeliveryId() {
 Result<std::vector<Delivery>> SqliteStore::ListDeliveries(const std::string& project, int limit) {
   auto stmt = Prepare(
       "SELECT id, project, received_at, provider, event, delivery, result, status, reason, "
-      "COALESCE(run_id, 0), remote, count, last_at FROM deliveries WHERE project=?1 "
+      "COALESCE(run_id, 0), remote, count, last_at, relevant FROM deliveries WHERE project=?1 "
       "ORDER BY id DESC LIMIT ?2");
   if (!stmt.ok()) return stmt.status();
   StmtReset reset{*stmt};
@@ -514,6 +522,7 @@ Result<std::vector<Delivery>> SqliteStore::ListDeliveries(const std::string& pro
     d.remote = Text(*stmt, 10);
     d.count = sqlite3_column_int64(*stmt, 11);
     d.last_at = sqlite3_column_int64(*stmt, 12);
+    d.relevant = sqlite3_column_int(*stmt, 13) != 0;
     out.push_back(std::move(d));
   }
 }

@@ -42,6 +42,9 @@ struct Delivery {
   std::string remote;   // sender address
   int64_t count = 1;    // identical rejections folded into this record
   int64_t last_at = 0;  // unix ms of the latest of them (0 = received_at)
+  // False for noise (an event the project does not deploy from, a forged
+  // signature, a refused body): evicted first (store/delivery_log.h).
+  bool relevant = true;
 };
 
 constexpr int kDeliveriesKept = 100;
@@ -77,7 +80,7 @@ class Store {
   virtual Result<std::vector<int64_t>> RunsToPrune(const std::string& project, int keep) = 0;
   virtual Status MarkPruned(int64_t id) = 0;
 
-  // The run PROJECT's delivery DELIVERY started, if any.
+  // The newest run PROJECT's delivery DELIVERY started (a redelivery starts another), if any.
   virtual Result<std::optional<Run>> FindRunByDelivery(const std::string& project,
                                                        const std::string& delivery) = 0;
   // Writes DELIVERIES (new, or updated by id) in one transaction and drops

@@ -12,6 +12,8 @@
 #include "util/hash.h"
 #include "util/json.h"
 #include "util/url.h"
+#include "webhook/forges.h"
+#include "webhook/payload.h"
 
 namespace jenky {
 
@@ -45,26 +47,10 @@ bool GlobMatch(std::string_view p, std::string_view t) {
   return false;
 }
 
-namespace {
+namespace hook {
 
 constexpr int64_t kSignatureToleranceSeconds = 300;
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// "sha256=<hex>" (GitHub style) or bare hex, compared in constant time.
-bool HexSignatureMatches(std::string_view header, std::string_view secret, std::string_view body) {
-  std::string_view sig = header;
-  if (sig.rfind("sha256=", 0) == 0) sig.remove_prefix(7);
-  if (sig.size() != 64) return false;
-  return ConstantTimeEquals(Lower(sig), HmacSha256Hex(secret, body));
-}
-
-// Standard Webhooks (GitLab signing tokens): webhook-signature holds one or
-// more "v1,<base64 HMAC-SHA256 of id.timestamp.body>", space separated.
 bool StandardWebhookMatches(const HookRequest& req, std::string_view key, std::string& why) {
   std::string id = req.header("webhook-id");
   std::string ts = req.header("webhook-timestamp");
@@ -98,85 +84,7 @@ bool StandardWebhookMatches(const HookRequest& req, std::string_view key, std::s
   return ok;
 }
 
-bool AllZeros(std::string_view s) {
-  return !s.empty() && s.find_first_not_of('0') == std::string_view::npos;
-}
-
-bool Printable(std::string_view s) {
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
-
-std::string Str(const nlohmann::json& j, std::initializer_list<const char*> path) {
-  const nlohmann::json* cur = &j;
-  for (const char* key : path) {
-    if (!cur->is_object()) return "";
-    auto it = cur->find(key);
-    if (it == cur->end()) return "";
-    cur = &*it;
-  }
-  return cur->is_string() ? cur->get<std::string>() : "";
-}
-
-// True only for a JSON true at `key`: a forge's payload is input, and a
-// "deleted": "yes" must read as not deleted rather than throw.
-bool IsTrue(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
-}
-
-std::string FirstOf(std::initializer_list<std::string> values) {
-  for (const auto& v : values) {
-    if (!v.empty()) return v;
-  }
-  return "";
-}
-
-Verdict Reject(VerdictKind kind, std::string reason) {
-  Verdict v;
-  v.kind = kind;
-  v.reason = std::move(reason);
-  return v;
-}
-
-// Parses the JSON payload, from a JSON body or a form's `payload=` field.
-bool ParsePayload(const HookRequest& req, nlohmann::json& out, std::string& why) {
-  std::string_view body = req.body;
-  std::string form_payload;
-  std::string type = Lower(req.header("content-type"));
-  if (type.rfind("application/x-www-form-urlencoded", 0) == 0) {
-    auto fields = ParseQuery(body);
-    auto it = fields.find("payload");
-    if (it == fields.end()) {
-      why = "form body has no payload= field";
-      return false;
-    }
-    form_payload = it->second;
-    body = form_payload;
-  }
-  if (JsonNestedDeeperThan(body, req.max_json_depth)) {
-    why = fmt::format(
-        "payload nests arrays and objects more than {} levels deep "
-        "([server] max_json_depth)",
-        req.max_json_depth);
-    return false;
-  }
-  try {
-    out = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range: huge numbers
-    why = fmt::format("payload is not valid JSON: {}", e.what());
-    return false;
-  }
-  if (!out.is_object()) {
-    why = "payload must be a JSON object";
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
+}  // namespace hook
 
 std::string RefProblem(std::string_view ref) {
   static constexpr std::string_view kShell = "$`;|&<>(){}'\"\\!*?[]~^ \t";
@@ -203,175 +111,7 @@ std::string RefProblem(std::string_view ref) {
 
 namespace {
 
-// Applies the deletion, branch and value checks common to every provider.
-Verdict Finish(const WebhookConfig& config, Verdict v) {
-  Trigger& t = v.trigger;
-  if (t.ref.rfind("refs/heads/", 0) == 0) t.branch = t.ref.substr(11);
-  if (t.ref.size() > 255 || !Printable(t.ref)) {
-    return Reject(VerdictKind::kBadRequest, "ref must be at most 255 printable characters");
-  }
-  if (std::string why = RefProblem(t.ref); !why.empty()) {
-    return Reject(VerdictKind::kBadRequest, why);
-  }
-  if (t.actor.size() > 255 || !Printable(t.actor)) t.actor.clear();
-  if (t.delivery.size() > 128 || !Printable(t.delivery)) {
-    return Reject(VerdictKind::kBadRequest, "delivery id must be at most 128 printable characters");
-  }
-  if (AllZeros(t.commit)) {
-    v.kind = VerdictKind::kIgnored;
-    v.reason = t.branch.empty() ? fmt::format("{} was deleted", t.ref)
-                                : fmt::format("branch {} was deleted", t.branch);
-    return v;
-  }
-  if (!t.commit.empty() &&
-      (t.commit.size() < 4 || t.commit.size() > 64 ||
-       t.commit.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)) {
-    return Reject(VerdictKind::kBadRequest, "commit must be a hex commit id of 4 to 64 digits");
-  }
-  if (!config.branches.empty()) {
-    std::string list;
-    for (const auto& b : config.branches) list += (list.empty() ? "" : ", ") + b;
-    if (t.branch.empty()) {
-      v.kind = VerdictKind::kIgnored;
-      v.reason = fmt::format("{} is not a branch; branches = [{}]",
-                             t.ref.empty() ? "the delivery names no ref and" : t.ref, list);
-      return v;
-    }
-    bool match = false;
-    for (const auto& pattern : config.branches) match = match || GlobMatch(pattern, t.branch);
-    if (!match) {
-      v.kind = VerdictKind::kIgnored;
-      v.reason = fmt::format("branch {} does not match branches = [{}]", t.branch, list);
-      return v;
-    }
-  }
-  v.kind = VerdictKind::kDeploy;
-  return v;
-}
-
-bool EventAllowed(const WebhookConfig& config, const std::string& event) {
-  if (config.events.empty()) return event == "push";
-  for (const auto& e : config.events) {
-    if (e == event || e == "*") return true;
-  }
-  return false;
-}
-
-Verdict IgnoredEvent(const WebhookConfig& config, const std::string& event) {
-  std::string list;
-  for (const auto& e : config.events) list += (list.empty() ? "" : ", ") + e;
-  Verdict v = Reject(VerdictKind::kIgnored, fmt::format("event '{}' does not deploy; events = [{}]",
-                                                        event, list.empty() ? "push" : list));
-  v.event = event;
-  return v;
-}
-
-// The part every forge's push shares: the event filter, the JSON payload and
-// the verdict's common fields. False when V already holds the answer.
-bool ReadPush(const WebhookConfig& config, const HookRequest& req, const std::string& event,
-              const std::string& provider, const std::string& delivery, nlohmann::json& j,
-              Verdict& v) {
-  if (!EventAllowed(config, event)) {
-    v = IgnoredEvent(config, event);
-    return false;
-  }
-  std::string why;
-  if (!ParsePayload(req, j, why)) {
-    v = Reject(VerdictKind::kBadRequest, why);
-    return false;
-  }
-  v.event = event;
-  v.trigger.kind = TriggerKind::kWebhook;
-  v.trigger.provider = provider;
-  v.trigger.delivery = delivery;
-  v.trigger.ref = Str(j, {"ref"});
-  return true;
-}
-
-Verdict GitHub(const WebhookConfig& config, const HookRequest& req) {
-  std::string sig = req.header("x-hub-signature-256");
-  if (sig.empty()) {
-    return Reject(VerdictKind::kUnauthorized,
-                  "missing X-Hub-Signature-256 header (set a secret "
-                  "on the GitHub webhook)");
-  }
-  if (!HexSignatureMatches(sig, config.secret, req.body)) {
-    return Reject(VerdictKind::kUnauthorized, "X-Hub-Signature-256 does not match");
-  }
-  std::string event = req.header("x-github-event");
-  std::string delivery = req.header("x-github-delivery");
-  if (event == "ping") {
-    Verdict v = Reject(VerdictKind::kPing, "ping");
-    v.event = event;
-    v.trigger.delivery = delivery;
-    return v;
-  }
-  if (event.empty()) return Reject(VerdictKind::kBadRequest, "missing X-GitHub-Event header");
-  nlohmann::json j;
-  Verdict v;
-  if (!ReadPush(config, req, event, "github", delivery, j, v)) return v;
-  v.trigger.commit = FirstOf({Str(j, {"after"}), Str(j, {"head_commit", "id"})});
-  v.trigger.actor = FirstOf({Str(j, {"pusher", "name"}), Str(j, {"sender", "login"})});
-  if (IsTrue(j, "deleted") && v.trigger.commit.empty()) v.trigger.commit = std::string(40, '0');
-  return Finish(config, std::move(v));
-}
-
-Verdict Gitea(const WebhookConfig& config, const HookRequest& req) {
-  // Forgejo sends both its own and Gitea's headers; Gitea only its own.
-  std::string sig = FirstOf({req.header("x-forgejo-signature"), req.header("x-gitea-signature")});
-  if (sig.empty()) {
-    return Reject(VerdictKind::kUnauthorized,
-                  "missing X-Gitea-Signature / X-Forgejo-Signature "
-                  "header (set a secret on the webhook)");
-  }
-  if (!HexSignatureMatches(sig, config.secret, req.body)) {
-    return Reject(VerdictKind::kUnauthorized, "webhook signature does not match");
-  }
-  std::string event = FirstOf({req.header("x-forgejo-event"), req.header("x-gitea-event")});
-  std::string delivery =
-      FirstOf({req.header("x-forgejo-delivery"), req.header("x-gitea-delivery")});
-  if (event.empty()) return Reject(VerdictKind::kBadRequest, "missing X-Gitea-Event header");
-  nlohmann::json j;
-  Verdict v;
-  if (!ReadPush(config, req, event, config.provider, delivery, j, v)) return v;
-  v.trigger.commit = Str(j, {"after"});
-  v.trigger.actor = FirstOf(
-      {Str(j, {"pusher", "login"}), Str(j, {"pusher", "username"}), Str(j, {"sender", "login"})});
-  return Finish(config, std::move(v));
-}
-
-Verdict GitLab(const WebhookConfig& config, const HookRequest& req) {
-  if (!config.secret.empty()) {
-    std::string token = req.header("x-gitlab-token");
-    if (token.empty()) {
-      return Reject(VerdictKind::kUnauthorized,
-                    "missing X-Gitlab-Token header (set the secret "
-                    "token on the GitLab webhook)");
-    }
-    // Compare digests: equal length whatever was sent, so timing says nothing.
-    if (!ConstantTimeEquals(Sha256Hex(token), Sha256Hex(config.secret))) {
-      return Reject(VerdictKind::kUnauthorized, "X-Gitlab-Token does not match");
-    }
-  }
-  if (!config.signing_key.empty()) {
-    std::string why;
-    if (!StandardWebhookMatches(req, config.signing_key, why)) {
-      return Reject(VerdictKind::kUnauthorized, why);
-    }
-  }
-  std::string raw_event = req.header("x-gitlab-event");
-  std::string event = raw_event == "Push Hook"       ? "push"
-                      : raw_event == "Tag Push Hook" ? "tag_push"
-                                                     : raw_event;
-  std::string delivery = FirstOf({req.header("x-gitlab-event-uuid"), req.header("webhook-id")});
-  if (event.empty()) return Reject(VerdictKind::kBadRequest, "missing X-Gitlab-Event header");
-  nlohmann::json j;
-  Verdict v;
-  if (!ReadPush(config, req, event, "gitlab", delivery, j, v)) return v;
-  v.trigger.commit = FirstOf({Str(j, {"after"}), Str(j, {"checkout_sha"})});
-  v.trigger.actor = FirstOf({Str(j, {"user_username"}), Str(j, {"user_name"})});
-  return Finish(config, std::move(v));
-}
+using namespace hook;
 
 Verdict Generic(const WebhookConfig& config, const HookRequest& req) {
   std::string auth = req.header("authorization");
@@ -390,7 +130,10 @@ Verdict Generic(const WebhookConfig& config, const HookRequest& req) {
                   "send Authorization: Bearer SECRET or X-Jenky-Signature-256: sha256=HMAC");
   }
   std::string event = FirstOf({req.header("x-jenky-event"), "push"});
-  if (!config.events.empty() && !EventAllowed(config, event)) return IgnoredEvent(config, event);
+  std::string delivery = FirstOf({req.header("x-jenky-delivery"), req.header("x-request-id")});
+  if (!config.events.empty() && !EventAllowed(config, event)) {
+    return IgnoredEvent(config, event, delivery);
+  }
   nlohmann::json j = nlohmann::json::object();
   if (req.body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
     std::string why;
@@ -413,17 +156,43 @@ Verdict Generic(const WebhookConfig& config, const HookRequest& req) {
   v.trigger.actor = FirstOf({q("actor"), Str(j, {"actor"})});
   v.trigger.delivery = FirstOf({req.header("x-jenky-delivery"), req.header("x-request-id"),
                                 q("delivery"), Str(j, {"delivery"})});
-  return Finish(config, std::move(v));
+  return Finish(config, std::move(v), Ask::kPush, event);
 }
 
 }  // namespace
 
+void ReadDeliveryHeaders(const WebhookConfig& config, const HookRequest& req, std::string& event,
+                         std::string& delivery) {
+  switch (ParseWebhookProvider(config.provider).value_or(WebhookProvider::kGeneric)) {
+    case WebhookProvider::kGitHub:
+      event = req.header("x-github-event");
+      delivery = req.header("x-github-delivery");
+      return;
+    case WebhookProvider::kGitea:
+    case WebhookProvider::kForgejo:
+      event = FirstOf({req.header("x-forgejo-event"), req.header("x-gitea-event")});
+      delivery = FirstOf({req.header("x-forgejo-delivery"), req.header("x-gitea-delivery")});
+      return;
+    case WebhookProvider::kGitLab:
+      event = req.header("x-gitlab-event");
+      delivery = FirstOf({req.header("x-gitlab-event-uuid"), req.header("webhook-id")});
+      return;
+    case WebhookProvider::kGeneric: break;
+  }
+  event = FirstOf({req.header("x-jenky-event"), "push"});
+  delivery = FirstOf({req.header("x-jenky-delivery"), req.header("x-request-id")});
+}
+
+bool IsRetry(const Run& earlier, int64_t now_ms) {
+  return !IsFinished(earlier.status) || now_ms - earlier.created_at < kRetryWindowMs;
+}
+
 Verdict EvaluateDelivery(const WebhookConfig& config, const HookRequest& req) {
   switch (ParseWebhookProvider(config.provider).value_or(WebhookProvider::kGeneric)) {
-    case WebhookProvider::kGitHub: return GitHub(config, req);
+    case WebhookProvider::kGitHub: return hook::GitHub(config, req);
     case WebhookProvider::kGitea:
-    case WebhookProvider::kForgejo: return Gitea(config, req);
-    case WebhookProvider::kGitLab: return GitLab(config, req);
+    case WebhookProvider::kForgejo: return hook::Gitea(config, req);
+    case WebhookProvider::kGitLab: return hook::GitLab(config, req);
     case WebhookProvider::kGeneric: break;
   }
   return Generic(config, req);

@@ -41,10 +41,18 @@ struct Verdict {
   std::string reason;
   std::string event;  // the provider's event name, "" if none
   Trigger trigger;    // provider, ref, branch, commit, actor, delivery
+  // Ignored for its event alone (one the project does not deploy from): the
+  // deliveries record counts it as noise.
+  bool event_filtered = false;
 };
 
 // Checks REQ against the project's webhook config and reads the push from it.
 Verdict EvaluateDelivery(const WebhookConfig& config, const HookRequest& req);
+
+// The event and delivery id REQ's headers name, for a delivery whose body
+// was not read (too large): nothing in them is checked.
+void ReadDeliveryHeaders(const WebhookConfig& config, const HookRequest& req, std::string& event,
+                         std::string& delivery);
 
 // Hex HMAC-SHA256 of DATA with KEY.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
@@ -59,5 +67,13 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data);
 std::string RefProblem(std::string_view ref);
 
 bool GlobMatch(std::string_view pattern, std::string_view text);
+
+// A delivery whose id already started EARLIER is a retry when EARLIER is
+// still queued or running, or began less than kRetryWindowMs ago: the
+// forge (or a proxy) sending again an answer it lost, which must not deploy
+// twice. Later, it is someone pressing the forge's "Redeliver" (GitHub keeps
+// the delivery id), who wants that delivery deployed again.
+constexpr int64_t kRetryWindowMs = 10'000;
+bool IsRetry(const Run& earlier, int64_t now_ms);
 
 }  // namespace jenky

@@ -182,7 +182,7 @@ def test_filters_deletions_and_repeats_do_not_deploy(world):
     r = push(b'{"action": "opened"}', event="issues")
     assert r.status == 204 and "event 'issues' does not deploy" in r.headers["X-Jenky-Reason"]
     r = push(github_push(ref="refs/tags/v1.0"))
-    assert r.status == 204 and "is not a branch" in r.headers["X-Jenky-Reason"]
+    assert r.status == 204 and "tags deploy only when" in r.headers["X-Jenky-Reason"]
     first = push(github_push(), delivery="same-delivery")
     assert first.status == 202
     again = push(github_push(), delivery="same-delivery")
@@ -192,11 +192,11 @@ def test_filters_deletions_and_repeats_do_not_deploy(world):
     assert [d["result"] for d in deliveries] == ["duplicate", "deployed", "ignored", "ignored",
                                                  "ignored", "ignored"]
     assert deliveries[0]["run_id"] == first.json()["id"]
-    assert deliveries[2]["reason"] == "refs/tags/v1.0 is not a branch; branches = [main]"
+    assert deliveries[2]["reason"].startswith("tag v1.0 does not deploy: tags deploy only when")
 
 
 def test_rejections_are_clear_and_logged(world):
-    srv = hook_server(world, "github", server_toml='[server]\nmax_body = "64KiB"\n')
+    srv = hook_server(world, "github", server_toml='[server]\nmax_hook_body = "64KiB"\n')
     body = github_push()
     r = post_hook(srv, body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64})
     assert r.status == 401
@@ -208,14 +208,35 @@ def test_rejections_are_clear_and_logged(world):
                                   "X-Hub-Signature-256": "sha256=" + sign(bad_json)})
     assert r.status == 400 and "not valid JSON" in r.json()["error"]["message"]
     big = b'{"pad": "' + b"x" * 70000 + b'"}'
-    r = post_hook(srv, big, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sign(big)})
+    r = post_hook(srv, big, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sign(big),
+                             "X-GitHub-Delivery": "too-big-1"})
     assert r.status == 413
+    assert "larger than the hooks' limit of 64KiB ([server] max_hook_body)" in r.error()[1]
     assert post_hook(srv, body, {"X-GitHub-Event": "push"}, path="/hooks/nope").status == 404
     assert srv.request("GET", "/hooks/app").status == 405
     srv.wait_line(lambda l: "rejected (401)" in l, what="rejection logged")
-    srv.wait_line(lambda l: "/hooks/app" in l and "rejected" in l and "larger than" in l,
+    srv.wait_line(lambda l: "project=app" in l and "rejected (413)" in l and "larger than" in l,
                   what="413 logged")
-    assert [d["status"] for d in srv.get_json("/api/v1/projects/app/deliveries")] == [400, 401, 401]
+    deliveries = srv.get_json("/api/v1/projects/app/deliveries")
+    assert [d["status"] for d in deliveries] == [413, 400, 401, 401]
+    assert deliveries[0]["delivery"] == "too-big-1" and deliveries[0]["event"] == "push"
+
+
+def test_a_push_of_2048_commits_deploys_while_the_api_keeps_its_limit(world):
+    srv = hook_server(world, "github")
+    commits = [{"id": f"{i:040x}", "message": "Tune the cache " * 30, "timestamp":
+                "2026-12-01T10:00:00Z", "author": {"name": "Mira", "email": "mira@acme.test"},
+                "added": [f"src/file{i}.c"], "removed": [], "modified": ["README.md"]}
+               for i in range(2048)]
+    body = json.loads(github_push())
+    body["commits"] = commits
+    body = json.dumps(body).encode()
+    assert len(body) > 1.2e6  # GitHub sends at most 2,048 commits, about 1.2 MB
+    r = post_hook(srv, body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sign(body)})
+    assert r.status == 202, r
+    api = srv.post("/api/v1/projects/app/runs", body=b'{"ref": "' + b"m" * (2 << 20) + b'"}',
+                   headers={"Content-Type": "application/json"})
+    assert api.status == 413, api
 
 
 def test_repeated_bad_signatures_from_one_address_are_rate_limited(world):

@@ -104,5 +104,62 @@ TEST_F(DeliveryLogTest, KeepsTheNewestHundredAcrossRestarts) {
   EXPECT_GT(log.List("app", 1)->front().id, (*listed)[0].id);
 }
 
+// 105 status events after a push used to push it out of the list.
+TEST_F(DeliveryLogTest, AFloodOfIgnoredEventsIsOneRecordAndKeepsThePush) {
+  DeliveryLog log(*store_);
+  Delivery push = Rejected(1000);
+  push.result = "deployed";
+  push.status = 202;
+  push.event = "push";
+  log.Record(push);
+  for (int i = 0; i < 105; ++i) {
+    Delivery status = Rejected(2000 + i * 100, i % 2 ? "140.82.115.1" : "140.82.115.2");
+    status.result = "ignored";
+    status.status = 204;
+    status.event = "status";
+    status.reason = "event 'status' does not deploy; events = [push]";
+    status.delivery = "d-" + std::to_string(i);
+    status.relevant = false;
+    log.Record(status);
+  }
+  auto listed = log.List("app", 100);
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].count, 105);
+  EXPECT_EQ((*listed)[0].delivery, "d-104") << "the latest id of those folded";
+  EXPECT_EQ((*listed)[1].result, "deployed");
+}
+
+TEST_F(DeliveryLogTest, NoiseNeverPushesARelevantRecordOut) {
+  {
+    DeliveryLog log(*store_);
+    Delivery push = Rejected(0);
+    push.result = "deployed";
+    push.status = 202;
+    push.reason = "push: branch main";
+    log.Record(push);
+    for (int i = 1; i <= 300; ++i) {
+      Delivery d = Rejected(i * 100'000);  // a minute apart: no folding
+      d.reason = "forged " + std::to_string(i);
+      d.relevant = false;
+      log.Record(d);
+      if (i % 70 == 0) {
+        ASSERT_TRUE(log.Flush().ok());
+      }
+    }
+    ASSERT_TRUE(log.Flush().ok());
+    auto listed = log.List("app", 1000);
+    ASSERT_EQ(listed->size(), static_cast<size_t>(kDeliveriesKept));
+    EXPECT_EQ(listed->back().result, "deployed");
+    EXPECT_EQ((*listed)[0].reason, "forged 300");
+  }
+  Reopen();  // the store keeps the same ones
+  DeliveryLog log(*store_);
+  auto listed = log.List("app", 1000);
+  ASSERT_EQ(listed->size(), static_cast<size_t>(kDeliveriesKept));
+  EXPECT_EQ(listed->back().result, "deployed");
+  EXPECT_EQ((*listed)[0].reason, "forged 300");
+  EXPECT_EQ((*listed)[1].reason, "forged 299");
+}
+
 }  // namespace
 }  // namespace jenky

@@ -84,7 +84,8 @@ Status FakeStore::MarkPruned(int64_t id) {
 
 Result<std::optional<Run>> FakeStore::FindRunByDelivery(const std::string& project,
                                                         const std::string& delivery) {
-  for (const auto& [id, r] : runs) {
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    const Run& r = it->second;
     if (r.project == project && r.trigger.delivery == delivery) return std::optional<Run>(r);
   }
   return std::optional<Run>();

@@ -41,7 +41,7 @@ TEST_F(StoreTest, RunsSurviveReopening) {
   }
   auto s = Store::Open(path_);
   ASSERT_TRUE(s.ok());
-  EXPECT_EQ((*s)->schema_version(), 5);
+  EXPECT_EQ((*s)->schema_version(), 6);
   auto r = (*s)->GetRun(1);
   ASSERT_TRUE(r.ok() && r->has_value());
   EXPECT_EQ((*r)->status, RunStatus::kFailed);

@@ -53,5 +53,50 @@ TEST(WebhookConfigTest, SigningTokensThatAreNotWhsecBase64AreRefused) {
   EXPECT_EQ(DecodeSigningToken("whsec_abc"), "");  // not a multiple of 4
 }
 
+TEST(WebhookConfigTest, AMistypedEventIsAnErrorAtItsPlaceWithTheNearestName) {
+  auto c = Parse(
+      "[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"github\"\n"
+      "secret = \"s3cret\"\nevents = [\"push\",\n  \"psuh\"]\n");
+  ASSERT_EQ(c.errors.size(), 1u) << Errors(c);
+  EXPECT_EQ(c.errors[0].line, 7);
+  EXPECT_EQ(c.errors[0].message,
+            "projects.a.webhook.events: unknown github event \"psuh\" (did you mean \"push\"?); "
+            "github events that deploy: \"push\", \"release\", \"workflow_run\", \"check_suite\"");
+}
+
+TEST(WebhookConfigTest, GitLabEventsAreItsHeaderNamesAndTheOlderShortOnes) {
+  auto c = Parse(
+      "[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"gitlab\"\n"
+      "secret = \"s3cret\"\nevents = [\"push\", \"Pipeline Hook\"]\nworkflows = [\"deploy\"]\n");
+  ASSERT_TRUE(c.ok()) << Errors(c);
+  EXPECT_EQ(c.config.projects[0].webhook->events,
+            (std::vector<std::string>{"Push Hook", "Pipeline Hook"}));
+  EXPECT_EQ(c.config.projects[0].webhook->workflows, (std::vector<std::string>{"deploy"}));
+  auto github_name = Parse(
+      "[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"gitlab\"\n"
+      "secret = \"s3cret\"\nevents = [\"workflow_run\"]\n");
+  EXPECT_NE(Errors(github_name).find("unknown gitlab event \"workflow_run\""), std::string::npos)
+      << Errors(github_name);
+}
+
+TEST(WebhookConfigTest, FiltersThatNoEventReadsAreErrors) {
+  auto workflows = Parse(
+      "[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"github\"\n"
+      "secret = \"s3cret\"\nworkflows = [\"CI\"]\n");
+  EXPECT_NE(Errors(workflows).find("workflows names CI runs, but events has no CI event; add one "
+                                   "to events: \"workflow_run\" or \"check_suite\""),
+            std::string::npos)
+      << Errors(workflows);
+  auto tag_push = Parse(
+      "[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"gitlab\"\n"
+      "secret = \"s3cret\"\nevents = [\"Tag Push Hook\"]\n");
+  EXPECT_NE(Errors(tag_push).find("lists \"Tag Push Hook\" but no tags deploy"), std::string::npos)
+      << Errors(tag_push);
+  auto empty = Parse(
+      "[projects.a]\nscript = \"x\"\n[projects.a.webhook]\nprovider = \"github\"\n"
+      "secret = \"s3cret\"\nevents = []\n");
+  EXPECT_NE(Errors(empty).find("events is empty, so nothing would deploy"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace jenky
