@@ -137,6 +137,7 @@ ServerProcess::ServerProcess(ServeOptions options) : options_(std::move(options)
 
 ServerProcess::~ServerProcess() {
   // The API and the hub refer to the engine, the server to the API.
+  metrics_server_.reset();
   server_.reset();
   hub_.reset();
   api_.reset();
@@ -208,6 +209,17 @@ int ServerProcess::Open() {
   LogTls(config_.server, "");
   if (!passed.empty()) LogInfo("listening socket passed by systemd (socket activation)");
   engine_->SetBaseUrl(config_.server.public_url.empty() ? url : config_.server.public_url);
+  if (!config_.server.metrics_listen.empty()) {
+    metrics_server_ = std::make_unique<HttpServer>(
+        io_, [api = api_.get()](Exchange& ex) { return api->HandleMetricsOnly(ex); },
+        LimitsFor(config_.server));
+    auto m = metrics_server_->Listen(config_.server.metrics_host, config_.server.metrics_port);
+    if (!m.ok()) {
+      LogError("metrics_listen: {}", m.status().message());
+      return 1;
+    }
+    LogInfo("metrics on {}/metrics", UrlFor(*m, false));
+  }
   LogInfo(
       "data in {}; {} project(s){}", data_dir, config_.projects.size(),
       config_.path.empty() ? " (no config file: embedded default)" : ", config " + config_.path);
@@ -299,6 +311,7 @@ void ServerProcess::Stop(int sig) {
   // Stop accepting (with socket activation new connections queue for the
   // next jenky), then let requests in flight finish, for 2 s at most.
   server_->Stop();
+  if (metrics_server_) metrics_server_->Stop();
   hub_->Shutdown();
   engine_->Shutdown();
   watchdog_.cancel();

@@ -63,6 +63,7 @@ class ServerProcess {
   std::unique_ptr<Api> api_;
   std::unique_ptr<LogHub> hub_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpServer> metrics_server_;  // [server] metrics_listen
   std::optional<tcp::endpoint> listening_;
   net::signal_set signals_{io_};
   bool watching_ = false;  // signals_ has its signals

@@ -70,6 +70,9 @@ const std::vector<Api::Route>& Api::Routes() {
       {v::get, "/ws/v1/runs/{name}/log", 0, &Api::RunSocketRoute},
       {v::get, "/ws/v1/projects/{name}/log", 0, &Api::ProjectSocketRoute},
       {v::post, "/hooks/{name}", 0, &Api::HookRoute},
+      {v::get, "/api/v1/runs/{id}/messages", kScopeRead, &Api::RunMessagesRoute},
+      {v::get, "/api/v1/projects/{name}/messages", kScopeRead, &Api::ProjectMessagesRoute},
+      {v::get, "/metrics", kScopeRead, &Api::MetricsRoute},
   };
   return kRoutes;
 }

@@ -46,6 +46,13 @@ struct Verdict {
 // Checks REQ against the project's webhook config and reads the push from it.
 Verdict EvaluateDelivery(const WebhookConfig& config, const HookRequest& req);
 
+// Standard Webhooks (standardwebhooks.com): "v1,<base64 HMAC-SHA256 of
+// ID.TIMESTAMP.BODY with KEY>", the webhook-signature header's value. Checks
+// GitLab's signed deliveries and signs jenky's own notifications
+// (notify/outbound.h).
+std::string StandardWebhookSignature(std::string_view key, std::string_view id,
+                                     std::string_view timestamp, std::string_view body);
+
 // Hex HMAC-SHA256 of DATA with KEY.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
 
