@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -185,8 +186,6 @@ void LoadEmail(Loader& L, const toml::table& t, const std::string& where, Notify
   if (auto tls = L.Bool(t, "starttls", where)) n.starttls = *tls;
 }
 
-}  // namespace
-
 void LoadNotifyEntry(Loader& L, const toml::table& t, const std::string& where,
                      const std::string& project, Config& c) {
   L.CheckKeys(
@@ -254,6 +253,8 @@ void LoadNotifyEntry(Loader& L, const toml::table& t, const std::string& where,
   LoadLimits(L, t, where, n.limits);
   c.notify.push_back(std::move(n));
 }
+
+}  // namespace
 
 void LoadNotify(Loader& L, const toml::node& node, const std::string& where,
                 const std::string& project, Config& c) {

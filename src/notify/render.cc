@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "util/duration.h"
 #include "util/json.h"
 #include "util/time.h"
 
@@ -23,6 +22,14 @@ std::string UrlEncode(std::string_view in) {
     else out += fmt::format("%{:02X}", c);
   }
   return out;
+}
+
+// A duration as people read it: "0.4s", "12.3s", "1m 3s", "2h 5m".
+std::string Human(int64_t ms) {
+  if (ms < 10'000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
+  int64_t s = (ms + 500) / 1000;
+  if (s < 3600) return s < 60 ? fmt::format("{}s", s) : fmt::format("{}m {}s", s / 60, s % 60);
+  return fmt::format("{}h {}m", s / 3600, s % 3600 / 60);
 }
 
 int ColourOf(const Run& r) {
@@ -156,7 +163,7 @@ std::string StatusDescription(const Run& r) {
     case RunStatus::kFailed: d = "Deploy failed"; break;
   }
   if (r.finished_at && r.started_at) {
-    d += " in " + FormatDuration(Millis(r.finished_at - r.started_at));
+    d += " in " + Human(r.finished_at - r.started_at);
   }
   d += fmt::format(" (run {})", r.id);
   return d.substr(0, 140);  // GitHub's limit
@@ -210,7 +217,7 @@ std::string RunPageUrl(const std::string& base_url, int64_t run_id) {
 std::string Headline(const Run& r, std::string_view event) {
   std::string h = fmt::format("{} #{} {}", r.project, r.id, Verb(event, r));
   if (r.finished_at && r.started_at) {
-    h += " after " + FormatDuration(Millis(r.finished_at - r.started_at));
+    h += " after " + Human(r.finished_at - r.started_at);
   }
   return h;
 }
@@ -221,7 +228,7 @@ std::vector<std::pair<std::string, std::string>> Details(const Run& r, const std
   d.emplace_back("Run", std::to_string(r.id));
   d.emplace_back("Result", RunStatusName(r.status));
   if (r.finished_at && r.started_at) {
-    d.emplace_back("Duration", FormatDuration(Millis(r.finished_at - r.started_at)));
+    d.emplace_back("Duration", Human(r.finished_at - r.started_at));
   }
   if (!r.trigger.commit.empty()) d.emplace_back("Commit", Short(r.trigger.commit));
   if (!r.trigger.branch.empty()) d.emplace_back("Branch", r.trigger.branch);

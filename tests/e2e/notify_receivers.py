@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import socket
 import threading
 import time
 
@@ -16,7 +17,7 @@ class Receiver:
     """Records requests. ANSWERS is a list of (status, headers, body, delay)
     used in order, then DEFAULT for every later request."""
 
-    def __init__(self, default=(200, {}, b"ok", 0)):
+    def __init__(self, default=(200, {}, b"ok", 0), tls=None):
         self.requests = []
         self.answers = []
         self.default = default
@@ -56,6 +57,12 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        if tls:  # (certfile, keyfile): HTTPS
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -111,9 +118,13 @@ class SmtpSink:
                     sink.cond.notify_all()
                 return "250 OK"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+        # A free port (the controller checks its server by connecting to it,
+        # so it needs the number up front).
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
-        self.port = self.controller.server.sockets[0].getsockname()[1]
 
     def wait_count(self, n, timeout=20):
         deadline = time.monotonic() + timeout

@@ -205,10 +205,13 @@ def test_a_dead_and_a_slow_receiver_delay_neither_runs_nor_the_other_receiver(wo
     for i in ids:
         assert srv.wait_run(i, timeout=10)["status"] == "succeeded"
     fast.wait_count(6, timeout=10)  # started + succeeded of each
-    ms = messages(srv, ids[0])
-    by = {m["receiver"]: m for m in ms if m["event"] == "run.started"}
+    def started(ms):
+        return {m["receiver"]: m for m in ms if m["event"] == "run.started"}
+    ms = wait_messages(srv, ids[0], lambda ms: (started(ms).get("dead") or {}).get("error"))
+    by = started(ms)
     assert by["fast"]["state"] == "sent"
-    assert by["dead"]["state"] == "pending" and "onnect" in by["dead"]["error"]
+    assert by["dead"]["state"] == "pending" and "onnect" in by["dead"]["error"], by["dead"]
+    assert by["slow"]["state"] == "pending"
 
 
 def test_kill9_with_messages_pending_sends_them_after_the_restart(world, receivers):
@@ -304,3 +307,74 @@ def test_check_names_each_notify_problem_with_the_nearest_name(world):
     assert "notify 'ntfy' names project 'ap', which is not configured; did you mean 'app'?" in err
     assert "unknown status provider 'gitlub'; did you mean 'gitlab'?" in err
     assert "status token variable NOPE_TOKEN is not set" in err
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not shutil.which("prometheus"), reason="needs Debian's prometheus")
+def test_a_real_prometheus_scrapes_metrics_listen_and_answers_queries(world, tmp_path):
+    mport = free_port()
+    srv = world.serve(project_toml("app", "true\n"),
+                      server_toml=f'[server]\nmetrics_listen = "127.0.0.1:{mport}"\n',
+                      env=env(world))
+    srv.wait_line(rf"metrics on http://127.0.0.1:{mport}/metrics")
+    srv.wait_run(srv.trigger("app")["id"])
+    # The metrics address serves /metrics only, without a token.
+    import urllib.request
+    import urllib.error
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:
+        assert b"jenky_deployments_total" in r.read()
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"http://127.0.0.1:{mport}/api/v1/projects", timeout=10)
+    assert e.value.code == 404
+
+    pport = free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: jenky\n    static_configs: [{{targets: ['127.0.0.1:{mport}']}}]\n")
+    prom = subprocess.Popen(
+        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{pport}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(world))
+    try:
+        import urllib.parse
+        q = urllib.parse.quote('jenky_deployments_total{project="app",result="succeeded"}')
+        result = []
+
+        def scraped():
+            nonlocal result
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{pport}/api/v1/query?query={q}", timeout=5) as r:
+                    result = json.load(r)["data"]["result"]
+            except (OSError, ValueError):
+                return False
+            return bool(result)
+        h.wait_until(scraped, 60, interval=0.5, what="prometheus to scrape jenky")
+        assert result[0]["metric"]["trigger"] == "api"
+        assert result[0]["value"][1] == "1"
+    finally:
+        prom.terminate()
+        prom.wait(timeout=20)
+
+
+def test_tls_is_verified_a_self_signed_receiver_is_not_trusted(world, receivers, tmp_path):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", "key.pem", "-out",
+                    "cert.pem"], cwd=tmp_path, check=True, capture_output=True)
+    hook = receivers(tls=(str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")))
+    srv = world.serve(project_toml("app", "true\n"),
+                      extra=notify_toml("webhook", hook.url + "/h", on='["succeeded"]'),
+                      env=env(world))
+    rid = srv.trigger("app")["id"]
+    ms = wait_messages(srv, rid, lambda ms: ms and ms[0]["error"])
+    assert ms[0]["state"] == "pending"
+    assert "certificate" in ms[0]["error"], ms[0]
+    assert not hook.requests  # nothing was sent over the untrusted connection
