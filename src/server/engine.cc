@@ -45,7 +45,7 @@ Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
                std::string supervisor_binary)
     : Engine(io, std::move(config), std::move(store),
              EngineSeams{std::make_unique<SupervisorLauncher>(io),
-                         std::make_unique<FileWatcher>(io), NowMillis},
+                         std::make_unique<FileWatcher>(io), NowMillis, nullptr},
              std::move(supervisor_binary)) {}
 
 Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store, EngineSeams seams,
@@ -57,7 +57,10 @@ Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
       launcher_(std::move(seams.launcher)),
       files_(std::move(seams.watcher)),
       clock_(std::move(seams.clock)),
-      journal_(io, *store_) {
+      journal_(io, *store_),
+      outbox_(io, *store_, config_, std::move(seams.sender), clock_) {
+  // What the journal saved with a run's row is durable: the outbox sends it.
+  journal_.SetSavedListener([this](const std::vector<OutboxMessage>& m) { outbox_.Saved(m); });
   base_url_ = config_.server.public_url;
 }
 
@@ -74,6 +77,7 @@ std::string Engine::Reload(Config fresh) {
     fresh.server.data_dir = config_.server.data_dir;
   }
   config_ = std::move(fresh);
+  outbox_.Kick();  // a receiver fixed or removed: look again now
   if (!config_.server.public_url.empty()) base_url_ = config_.server.public_url;
   if (!shutting_down_) launcher_->Reconfigure(SpareOptionsFor(config_, supervisor_binary_));
   return note;
@@ -111,6 +115,7 @@ void Engine::Shutdown() {
   launcher_->Shutdown();
   if (log_poll_) log_poll_->cancel();
   journal_.Shutdown();
+  outbox_.Shutdown();  // what is in flight stays pending for the next start
   for (auto& [id, a] : active_) {
     a->process.reset();
     a->lock_poll.reset();

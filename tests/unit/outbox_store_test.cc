@@ -12,8 +12,8 @@ namespace {
 
 class OutboxStoreTest : public ::testing::Test {
  protected:
-  static Run MakeRun(int64_t id, RunStatus status) {
-    Run r;
+  static jenky::Run MakeRun(int64_t id, RunStatus status) {
+    jenky::Run r;
     r.id = id;
     r.project = "app";
     r.status = status;
@@ -41,12 +41,12 @@ TEST_F(OutboxStoreTest, ARunAndItsMessagesAreSavedTogetherAndSurviveReopening) {
     auto s = Store::Open(path_);
     ASSERT_TRUE(s.ok()) << s.status().message();
     EXPECT_GE((*s)->schema_version(), 6);
-    ASSERT_TRUE((*s)->SaveRunAndMessages(MakeRun(1, RunStatus::kRunning),
-                                         {Message(1, 1, "run.started")})
-                    .ok());
-    ASSERT_TRUE((*s)->SaveRunAndMessages(MakeRun(1, RunStatus::kFailed),
-                                         {Message(2, 1, "run.failed")})
-                    .ok());
+    ASSERT_TRUE(
+        (*s)->SaveRunAndMessages(MakeRun(1, RunStatus::kRunning), {Message(1, 1, "run.started")})
+            .ok());
+    ASSERT_TRUE(
+        (*s)->SaveRunAndMessages(MakeRun(1, RunStatus::kFailed), {Message(2, 1, "run.failed")})
+            .ok());
     OutboxMessage sent = Message(1, 1, "run.started");
     sent.state = MessageState::kSent;
     sent.attempts = 2;
@@ -87,8 +87,7 @@ TEST_F(OutboxStoreTest, WhenAMessageCannotBeWrittenTheRunsStateIsNotWrittenEithe
   EXPECT_EQ((*s)->PendingMessages()->size(), 1u);
   // And the connection is usable after the rollback.
   EXPECT_TRUE(
-      (*s)->SaveRunAndMessages(MakeRun(1, RunStatus::kFailed), {Message(2, 1, "run.failed")})
-          .ok());
+      (*s)->SaveRunAndMessages(MakeRun(1, RunStatus::kFailed), {Message(2, 1, "run.failed")}).ok());
 }
 
 TEST_F(OutboxStoreTest, ALockedDatabaseRefusesBothAndTakesThemLater) {

@@ -53,7 +53,7 @@ class OutboxTest : public ::testing::Test {
     io_.poll();
   }
   // RUN reaches its state: its messages are saved with it and handed over.
-  void Emit(const Run& run, std::optional<RunStatus> previous = std::nullopt) {
+  void Emit(const jenky::Run& run, std::optional<RunStatus> previous = std::nullopt) {
     auto messages =
         outbox_->MessagesFor(run, "https://deploy.example.com", [=] { return previous; });
     ASSERT_TRUE(store_.SaveRunAndMessages(run, messages).ok());
@@ -76,8 +76,8 @@ class OutboxTest : public ::testing::Test {
     net_.calls.at(call).done(r);
     Drain();
   }
-  static Run MakeRun(int64_t id, RunStatus status) {
-    Run r;
+  static jenky::Run MakeRun(int64_t id, RunStatus status) {
+    jenky::Run r;
     r.id = id;
     r.project = "app";
     r.status = status;
@@ -326,7 +326,7 @@ TEST_F(OutboxTest, TheJournalKeepsARunsMessagesWithItsRowWhileTheStoreRefuses) {
     for (const auto& m : ms) handed.push_back(m.id);
   });
   store_.refuse_writes = true;
-  Run r = MakeRun(1, RunStatus::kRunning);
+  jenky::Run r = MakeRun(1, RunStatus::kRunning);
   journal.Persist(r, outbox_->MessagesFor(r, "http://x", {}));
   r = MakeRun(1, RunStatus::kFailed);
   journal.Persist(r, outbox_->MessagesFor(r, "http://x", {}));
