@@ -73,7 +73,11 @@ net::awaitable<void> Api::HandleMetricsOnly(Exchange& ex) {
   if (method != http::verb::get && method != http::verb::head) {
     co_return co_await SendApiError(ex, ApiError::kMethodNotAllowed, "use GET /metrics");
   }
-  co_await MetricsRoute(ex, Args{}, Principal{});
+  // Named, not temporaries: GCC 12 destroys a temporary bound to a
+  // reference parameter of a co_awaited coroutine twice.
+  Args none;
+  Principal nobody;
+  co_await MetricsRoute(ex, none, nobody);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -294,7 +294,7 @@ def test_metrics_count_deployments_and_pass_promtool(world, receivers):
 def test_check_names_each_notify_problem_with_the_nearest_name(world):
     path = world.config(
         project_toml("app", "true\n") +
-        '[projects.app.status]\nprovider = "gitlub"\nrepo = "a/b"\ntoken_env = "NOPE_TOKEN"\n',
+        '[projects.app.status]\nprovider = "gitlabb"\nrepo = "a/b"\ntoken_env = "NOPE_TOKEN"\n',
         extra='[[notify]]\nkind = "slak"\nurl = "https://x"\n'
               '[[notify]]\nkind = "webhook"\nurl_env = "MISSING_URL"\non = ["faild"]\n'
               '[[notify]]\nkind = "ntfy"\nurl = "https://ntfy.sh/t"\nprojects = ["ap"]\n')
@@ -305,7 +305,7 @@ def test_check_names_each_notify_problem_with_the_nearest_name(world):
     assert "notify url variable MISSING_URL is not set in the server's environment" in err
     assert "notify.on has 'faild', which is not an event; did you mean 'failed'?" in err
     assert "notify 'ntfy' names project 'ap', which is not configured; did you mean 'app'?" in err
-    assert "unknown status provider 'gitlub'; did you mean 'gitlab'?" in err
+    assert "unknown status provider 'gitlabb'; did you mean 'gitlab'?" in err
     assert "status token variable NOPE_TOKEN is not set" in err
 
 
@@ -378,3 +378,12 @@ def test_tls_is_verified_a_self_signed_receiver_is_not_trusted(world, receivers,
     assert ms[0]["state"] == "pending"
     assert "certificate" in ms[0]["error"], ms[0]
     assert not hook.requests  # nothing was sent over the untrusted connection
+
+
+def test_metrics_need_a_read_token_when_tokens_are_configured(world):
+    srv = world.serve(project_toml("app", "true\n"),
+                      extra=f'[[tokens]]\nname = "prom"\nsha256 = "{h.sha256_hex("tok-123")}"\n'
+                            'scopes = ["read"]\n', env=env(world))
+    assert srv.get("/metrics").status == 401
+    r = srv.get("/metrics", headers={"Authorization": "Bearer tok-123"})
+    assert r.status == 200 and b"jenky_websocket_viewers 0" in r.body
