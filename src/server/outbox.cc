@@ -88,6 +88,16 @@ void Outbox::Pump(const std::string& receiver) {
   if (q.in_flight || q.timer || q.messages.empty()) return;
   const OutboxMessage& m = q.messages.front();
   int64_t now = clock_();
+  // Queued behind earlier messages until it was too old to matter: given
+  // up without an attempt, so a receiver that comes back after a long
+  // outage is not sent a day of stale news one message at a time.
+  const DeliveryLimits* limits = LimitsFor(config_, receiver);
+  if (limits && m.attempts == 0 && now > m.created_at + limits->give_up_after.count()) {
+    return Finish(receiver, MessageState::kFailed,
+                  fmt::format("gave up without an attempt: not sent within give_up_after = \"{}\" "
+                              "(the receiver was still busy with earlier messages)",
+                              FormatDuration(limits->give_up_after)));
+  }
   if (m.next_attempt_at > now) {
     q.timer = std::make_unique<net::steady_timer>(io_);
     q.timer->expires_after(std::chrono::milliseconds(m.next_attempt_at - now));

@@ -250,6 +250,24 @@ TEST_F(OutboxTest, ItGivesUpAfterGiveUpAfterWithTheLastReason) {
   EXPECT_NE(failed[0].last_error.find("HTTP 500: boom"), std::string::npos);
 }
 
+TEST_F(OutboxTest, MessagesThatWaitedPastGiveUpAfterBehindADeadReceiverAreDroppedUntried) {
+  config_.projects[0].status.reset();
+  config_.notify[0].limits.give_up_after = std::chrono::minutes(1);
+  Open();
+  Emit(MakeRun(1, RunStatus::kFailed));
+  Emit(MakeRun(2, RunStatus::kFailed));
+  Emit(MakeRun(3, RunStatus::kFailed));
+  now_ += 2 * 60'000;
+  Fail(0, "no answer within 10s (timeout)");
+  EXPECT_EQ(net_.calls.size(), 1u);  // the two behind it are not tried
+  auto failed = Stored(MessageState::kFailed);
+  ASSERT_EQ(failed.size(), 3u);
+  EXPECT_NE(failed[0].last_error.find("gave up after 1 attempt(s)"), std::string::npos);
+  EXPECT_EQ(failed[1].attempts, 0);
+  EXPECT_NE(failed[1].last_error.find("gave up without an attempt"), std::string::npos)
+      << failed[1].last_error;
+}
+
 TEST_F(OutboxTest, GitLabsCannotTransitionStatusIsNotAFailure) {
   config_.projects[0].status->provider = StatusProvider::kGitLab;
   config_.projects[0].status->repo = "group/app";
