@@ -209,16 +209,9 @@ int ServerProcess::Open() {
   LogTls(config_.server, "");
   if (!passed.empty()) LogInfo("listening socket passed by systemd (socket activation)");
   engine_->SetBaseUrl(config_.server.public_url.empty() ? url : config_.server.public_url);
-  if (!config_.server.metrics_listen.empty()) {
-    metrics_server_ = std::make_unique<HttpServer>(
-        io_, [api = api_.get()](Exchange& ex) { return api->HandleMetricsOnly(ex); },
-        LimitsFor(config_.server));
-    auto m = metrics_server_->Listen(config_.server.metrics_host, config_.server.metrics_port);
-    if (!m.ok()) {
-      LogError("metrics_listen: {}", m.status().message());
-      return 1;
-    }
-    LogInfo("metrics on {}/metrics", UrlFor(*m, false));
+  if (Status s = ListenForMetrics(); !s.ok()) {
+    LogError("{}", s.message());
+    return 1;
   }
   LogInfo(
       "data in {}; {} project(s){}", data_dir, config_.projects.size(),
@@ -228,6 +221,17 @@ int ServerProcess::Open() {
     return 1;
   }
   return 0;
+}
+
+Status ServerProcess::ListenForMetrics() {
+  if (config_.server.metrics_listen.empty()) return Status::Ok();
+  metrics_server_ = std::make_unique<HttpServer>(
+      io_, [api = api_.get()](Exchange& ex) { return api->HandleMetricsOnly(ex); },
+      LimitsFor(config_.server));
+  auto m = metrics_server_->Listen(config_.server.metrics_host, config_.server.metrics_port);
+  if (!m.ok()) return Status::Error("metrics_listen: " + m.status().message());
+  LogInfo("metrics on {}/metrics", UrlFor(*m, false));
+  return Status::Ok();
 }
 
 int ServerProcess::Run() {
