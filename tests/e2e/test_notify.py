@@ -14,6 +14,7 @@ import pytest
 
 import jenky_harness as h
 from jenky_harness import project_toml
+import forge_schema
 from notify_receivers import Receiver, SmtpSink, verify_standard_webhook
 
 SECRET = b"e2e-signing-secret-0123456789"
@@ -129,7 +130,9 @@ def test_github_status_pending_then_final_with_context_and_link(world, receivers
     world.open_gate()
     srv.wait_run(run["id"])
     reqs = forge.wait_count(2)
+    spec = forge_schema.load_github()
     for r in reqs:
+        assert forge_schema.check_request(spec, "repos/create-commit-status", "/api/v3", r) == []
         assert r["path"] == f"/api/v3/repos/owner/app/statuses/{SHA}"
         assert r["headers"]["Authorization"] == f"Bearer {token}"
         assert r["headers"]["Accept"] == "application/vnd.github+json"
