@@ -1,4 +1,9 @@
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -10,6 +15,8 @@
 #include "config/webhook_provider.h"
 
 namespace jenky {
+
+namespace fs = std::filesystem;
 
 const char* NotifyKindName(NotifyKind k) {
   switch (k) {
@@ -133,6 +140,14 @@ bool IsHttpUrl(std::string_view url) {
 }
 
 void LoadLimits(Loader& L, const toml::table& t, const std::string& where, DeliveryLimits& out) {
+  if (auto ca = L.String(t, "ca_file", where)) {
+    std::string path = Absolute(fs::path(L.file()).parent_path().string(), *ca);
+    if (access(path.c_str(), R_OK) != 0) {
+      L.Error(*t.get("ca_file"),
+              fmt::format("{}.ca_file {} cannot be read: {}", where, path, strerror(errno)));
+    }
+    out.ca_file = path;
+  }
   if (auto d = L.Duration(t, "timeout", where)) {
     if (d->count() <= 0) L.Error(*t.get("timeout"), where + ".timeout must be more than 0");
     else out.timeout = *d;
@@ -188,10 +203,10 @@ void LoadEmail(Loader& L, const toml::table& t, const std::string& where, Notify
 
 void LoadNotifyEntry(Loader& L, const toml::table& t, const std::string& where,
                      const std::string& project, Config& c) {
-  L.CheckKeys(
-      t, "[[" + where + "]]",
-      {"name", "kind", "url", "url_env", "secret_env", "on", "projects", "smtp_url", "smtp_url_env",
-       "from", "to", "username", "password_env", "starttls", "timeout", "give_up_after"});
+  L.CheckKeys(t, "[[" + where + "]]",
+              {"name", "kind", "url", "url_env", "secret_env", "on", "projects", "smtp_url",
+               "smtp_url_env", "from", "to", "username", "password_env", "starttls", "timeout",
+               "give_up_after", "ca_file"});
   NotifyConfig n;
   auto kind = L.String(t, "kind", where);
   if (!kind) {
@@ -296,7 +311,8 @@ void CheckNotify(Loader& L, const toml::table& root, Config& c) {
 
 void LoadStatus(Loader& L, const toml::table& t, const std::string& where, ProjectConfig& p) {
   L.CheckKeys(t, "[" + where + "]",
-              {"provider", "api_url", "repo", "token_env", "context", "timeout", "give_up_after"});
+              {"provider", "api_url", "repo", "token_env", "context", "timeout", "give_up_after",
+               "ca_file"});
   StatusConfig s;
   std::string provider;
   if (auto v = L.String(t, "provider", where)) {

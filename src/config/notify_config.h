@@ -38,10 +38,14 @@ enum NotifyEvent : unsigned {
 const char* NotifyEventName(NotifyEvent e);
 std::optional<NotifyEvent> ParseNotifyEvent(std::string_view name);
 
-// How long the outbox tries one receiver: each attempt, and in all.
+// How long the outbox tries one receiver: each attempt, and in all; and
+// whom it trusts for TLS.
 struct DeliveryLimits {
   Millis timeout = std::chrono::seconds(10);
   Millis give_up_after = std::chrono::hours(24);
+  // PEM CA certificates to verify the receiver with instead of the system's
+  // (a forge behind a private CA); absolute; "" = the system's trust store.
+  std::string ca_file;
 };
 
 struct NotifyConfig {

@@ -147,6 +147,7 @@ class CurlSender final : public Sender {
                      static_cast<long>(std::min<int64_t>(q.timeout.count(), 10000)));
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!q.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, q.ca_file.c_str());
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     if (q.url.rfind("smtp", 0) == 0) {

@@ -96,7 +96,10 @@ Result<OutboundRequest> BuildRequest(const Config& c, const OutboxMessage& m, in
                                        ReceiverDisplayName(m.receiver), m.kind));
     }
     out = NotifyRequest(*n, m, now_ms);
-    if (out.ok()) out->timeout = n->limits.timeout;
+    if (out.ok()) {
+      out->timeout = n->limits.timeout;
+      out->ca_file = n->limits.ca_file;
+    }
   } else {
     std::string project = m.receiver.substr(m.receiver.find(':') + 1);
     const ProjectConfig* p = c.FindProject(project);
@@ -108,6 +111,7 @@ Result<OutboundRequest> BuildRequest(const Config& c, const OutboxMessage& m, in
     req.url = m.url;
     req.body = m.body;
     req.timeout = p->status->limits.timeout;
+    req.ca_file = p->status->limits.ca_file;
     req.headers = {"Content-Type: application/json", "User-Agent: jenky/" JENKY_VERSION};
     switch (p->status->provider) {
       case StatusProvider::kGitHub:

@@ -23,6 +23,7 @@ struct OutboundRequest {
   std::vector<std::string> headers;  // "Name: value"
   std::string body;
   Millis timeout = std::chrono::seconds(10);
+  std::string ca_file;  // "" = the system's trust store
   // SMTP (email): envelope and login; require_tls: STARTTLS or fail.
   std::string mail_from;
   std::vector<std::string> mail_rcpt;

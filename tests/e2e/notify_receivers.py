@@ -102,8 +102,11 @@ def verify_standard_webhook(request, secret):
 class SmtpSink:
     """A real SMTP server (aiosmtpd) on loopback keeping each message."""
 
-    def __init__(self):
+    def __init__(self, tls=None, login=None):
+        """TLS: (certfile, keyfile): STARTTLS required. LOGIN: (user,
+        password): AUTH required (over TLS)."""
         from aiosmtpd.controller import Controller  # python3-aiosmtpd
+        from aiosmtpd.smtp import AuthResult
 
         self.messages = []
         self.cond = threading.Condition()
@@ -123,7 +126,20 @@ class SmtpSink:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        params = {}
+        self.logins = []
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            params.update(tls_context=ctx, require_starttls=True)
+        if login:
+            def authenticate(server, session, envelope, mechanism, data):
+                ok = (data.login.decode(), data.password.decode()) == login
+                sink.logins.append((mechanism, ok))
+                return AuthResult(success=ok)
+            params.update(authenticator=authenticate, auth_required=True)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **params)
         self.controller.start()
 
     def wait_count(self, n, timeout=20):

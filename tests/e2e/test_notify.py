@@ -368,11 +368,7 @@ def test_a_real_prometheus_scrapes_metrics_listen_and_answers_queries(world, tmp
 
 
 def test_tls_is_verified_a_self_signed_receiver_is_not_trusted(world, receivers, tmp_path):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1", "-addext",
-                    "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", "key.pem", "-out",
-                    "cert.pem"], cwd=tmp_path, check=True, capture_output=True)
-    hook = receivers(tls=(str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")))
+    hook = receivers(tls=self_signed(tmp_path))
     srv = world.serve(project_toml("app", "true\n"),
                       extra=notify_toml("webhook", hook.url + "/h", on='["succeeded"]'),
                       env=env(world))
@@ -390,3 +386,43 @@ def test_metrics_need_a_read_token_when_tokens_are_configured(world):
     assert srv.get("/metrics").status == 401
     r = srv.get("/metrics", headers={"Authorization": "Bearer tok-123"})
     assert r.status == 200 and b"jenky_websocket_viewers 0" in r.body
+
+
+def self_signed(tmp_path):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", "key.pem", "-out",
+                    "cert.pem"], cwd=tmp_path, check=True, capture_output=True)
+    return str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+
+
+def test_a_receiver_behind_a_private_ca_is_trusted_with_ca_file(world, receivers, tmp_path):
+    cert, key = self_signed(tmp_path)
+    hook = receivers(tls=(cert, key))
+    srv = world.serve(project_toml("app", "true\n"),
+                      extra=notify_toml("webhook", hook.url + "/h", on='["succeeded"]',
+                                        extra=f'ca_file = "{cert}"'),
+                      env=env(world))
+    rid = srv.trigger("app")["id"]
+    assert json.loads(hook.wait_count(1)[0]["body"])["run"]["id"] == rid
+    wait_messages(srv, rid, lambda ms: ms[0]["state"] == "sent")
+
+
+def test_email_with_starttls_and_login(world, tmp_path):
+    cert, key = self_signed(tmp_path)
+    sink = SmtpSink(tls=(cert, key), login=("jenky", "mail-pass-123"))
+    try:
+        extra = ('[[notify]]\nkind = "email"\n'
+                 f'smtp_url = "smtp://127.0.0.1:{sink.port}"\nca_file = "{cert}"\n'
+                 'username = "jenky"\npassword_env = "SMTP_PASSWORD"\n'
+                 'from = "jenky@example.com"\nto = ["ops@example.com"]\non = ["succeeded"]\n')
+        srv = world.serve(project_toml("app", "true\n"), extra=extra,
+                          env=env(world, SMTP_PASSWORD="mail-pass-123"))
+        rid = srv.trigger("app")["id"]
+        mail = sink.wait_count(1)[0]
+        assert f"app #{rid} succeeded" in mail["data"]
+        assert sink.logins and all(ok for _, ok in sink.logins)
+        wait_messages(srv, rid, lambda ms: ms[0]["state"] == "sent")
+        assert "mail-pass-123" not in srv.stderr()
+    finally:
+        sink.close()

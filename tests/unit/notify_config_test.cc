@@ -157,3 +157,18 @@ TEST(NotifyConfigTest, NearestNameSuggestsOnlyCloseNames) {
 
 }  // namespace
 }  // namespace jenky
+
+namespace jenky {
+namespace {
+
+TEST(NotifyConfigTest, ACaFileMustBeReadableAndIsRelativeToTheConfig) {
+  auto c = Parse(std::string("[[notify]]\nkind = \"webhook\"\nurl = \"https://a\"\n"
+                             "ca_file = \"certs/nope.pem\"\n") +
+                 kProject);
+  EXPECT_NE(AllErrors(c).find("notify.ca_file /etc/jenky/certs/nope.pem cannot be read"),
+            std::string::npos)
+      << AllErrors(c);
+}
+
+}  // namespace
+}  // namespace jenky
