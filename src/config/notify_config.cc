@@ -264,6 +264,15 @@ void LoadNotifyEntry(Loader& L, const toml::table& t, const std::string& where,
     n.projects = {project};
   } else if (auto ps = L.Strings(t, "projects", where)) {
     n.projects = *ps;
+    // The top level's [[notify]] is loaded after every project.
+    std::vector<std::string> known;
+    for (const auto& proj : c.projects) known.push_back(proj.name);
+    for (const std::string& name : n.projects) {
+      if (c.FindProject(name)) continue;
+      L.Error(*t.get("projects"),
+              fmt::format("{}.projects names '{}', which is not a configured project; {}", where,
+                          name, DidYouMean(name, known)));
+    }
   }
   LoadLimits(L, t, where, n.limits);
   c.notify.push_back(std::move(n));
@@ -298,13 +307,6 @@ void CheckNotify(Loader& L, const toml::table& root, Config& c) {
       L.Error(root, fmt::format("two [[notify]] entries are named '{}'; give each a distinct "
                                 "name = \"...\"",
                                 n.name));
-    }
-    for (const std::string& p : n.projects) {
-      if (c.FindProject(p)) continue;
-      std::vector<std::string> known;
-      for (const auto& proj : c.projects) known.push_back(proj.name);
-      L.Error(root, fmt::format("notify '{}' names project '{}', which is not configured; {}",
-                                n.name, p, DidYouMean(p, known)));
     }
   }
 }

@@ -307,7 +307,7 @@ def test_check_names_each_notify_problem_with_the_nearest_name(world):
     assert "unknown notify kind 'slak'; did you mean 'slack'?" in err
     assert "notify url variable MISSING_URL is not set in the server's environment" in err
     assert "notify.on has 'faild', which is not an event; did you mean 'failed'?" in err
-    assert "notify 'ntfy' names project 'ap', which is not configured; did you mean 'app'?" in err
+    assert "notify.projects names 'ap', which is not a configured project; did you mean 'app'?" in err
     assert "unknown status provider 'gitlabb'; did you mean 'gitlab'?" in err
     assert "status token variable NOPE_TOKEN is not set" in err
 

@@ -108,8 +108,8 @@ TEST(NotifyConfigTest, MissingVariablesAndFieldsAreErrorsSayingWhatToDo) {
             std::string::npos);
   EXPECT_NE(e.find("(email) needs from = "), std::string::npos);
   EXPECT_NE(e.find("notify.url must be an http:// or https:// URL"), std::string::npos);
-  EXPECT_NE(e.find("notify 'ntfy' names project 'ap', which is not configured; did you mean "
-                   "'app'?"),
+  EXPECT_NE(e.find(":13:12: notify.projects names 'ap', which is not a configured project; did "
+                   "you mean 'app'?"),
             std::string::npos)
       << e;
 }
