@@ -115,8 +115,10 @@ void Engine::Shutdown() {
   shutting_down_ = true;
   launcher_->Shutdown();
   if (log_poll_) log_poll_->cancel();
+  // The outbox first: what the journal's last try saves is sent by the next
+  // start, not begun now and cut off; what is in flight stays pending.
+  outbox_.Shutdown();
   journal_.Shutdown();
-  outbox_.Shutdown();  // what is in flight stays pending for the next start
   for (auto& [id, a] : active_) {
     a->process.reset();
     a->lock_poll.reset();

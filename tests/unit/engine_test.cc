@@ -420,5 +420,20 @@ TEST_F(EngineTest, ASuccessAfterAFailureIsRecovered) {
   EXPECT_EQ(store_->messages.begin()->second.run_id, second);
 }
 
+TEST_F(EngineTest, WhatTheJournalSavesAtShutdownIsLeftForTheNextStart) {
+  AddWebhook(config_, kOnSucceeded);
+  Start();
+  store_->refuse_writes = true;
+  int64_t id = TriggerRun();
+  world_.Exit(RunPath(id), Record(RunStatus::kSucceeded));
+  Drain();
+  store_->refuse_writes = false;
+  engine_->Shutdown();  // the journal's last try writes the row and its message
+  Drain();
+  ASSERT_EQ(store_->messages.size(), 1u);
+  EXPECT_EQ(store_->messages.begin()->second.state, MessageState::kPending);
+  EXPECT_TRUE(net_.calls.empty());  // not begun by a process that is stopping
+}
+
 }  // namespace
 }  // namespace jenky
