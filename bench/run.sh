@@ -97,6 +97,10 @@ bench trigger 300 --helper "$results/spawn_baseline" "${trigger_args[@]}"
 bench capture 600 "${capture_args[@]}"
 bench rss 120
 bench listing 300 "${listing_args[@]}"
+# Trigger latency with three notifiers (one never answering) and a commit
+# status, against none (issue 19); results in notify.json.
+if ((quick)); then notify_args=(--iterations 100 --rounds 5); else notify_args=(); fi
+bench notify 300 "${notify_args[@]}"
 
 cat /proc/loadavg > "$results/load_end"
 "$py" "$here/report.py" --results "$results" --command "bench/run.sh $*" \

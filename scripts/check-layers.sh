@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Bottom first. Keep in step with docs/architecture.md.
-layers=(util net config core store exec webhook server http service app cli)
+layers=(util net config core store exec webhook notify server http service app cli)
 
 declare -A rank
 for i in "${!layers[@]}"; do rank[${layers[$i]}]=$i; done

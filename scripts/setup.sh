@@ -18,6 +18,9 @@ demo=(
   # libraries (header-only or small; see DESIGN.md "Decisions already taken")
   libboost1.81-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
   libsqlite3-dev libssl-dev zlib1g-dev libfmt-dev
+  # outbound HTTP and SMTP for notifications and commit statuses (libcurl,
+  # OpenSSL flavour: the same TLS library as the rest of jenky)
+  libcurl4-openssl-dev
   # the web UI is built with Debian's Node.js (18.x in Debian 12): the
   # toolchain in web/package-lock.json is chosen to run on it
   nodejs npm
@@ -48,6 +51,9 @@ test=(
   python3 python3-pytest procps curl chromium shellcheck openssl git
   # schedules' time zones (tests/unit/cron_test.cc reads Europe/Berlin)
   tzdata
+  # notification tests: a real SMTP server receiving jenky's mail, and
+  # promtool/prometheus checking and scraping /metrics
+  python3-aiosmtpd prometheus
   # fault tests: CPU and memory pressure
   stress-ng
   # real systemd in a container for the hosting tests (tests/systemd) and

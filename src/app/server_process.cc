@@ -142,6 +142,7 @@ ServerProcess::ServerProcess(ServeOptions options) : options_(std::move(options)
 
 ServerProcess::~ServerProcess() {
   // The API and the hub refer to the engine, the server to the API.
+  metrics_server_.reset();
   server_.reset();
   hub_.reset();
   api_.reset();
@@ -213,6 +214,10 @@ int ServerProcess::Open() {
   LogTls(config_.server, "");
   if (!passed.empty()) LogInfo("listening socket passed by systemd (socket activation)");
   engine_->SetBaseUrl(config_.server.public_url.empty() ? url : config_.server.public_url);
+  if (Status s = ListenForMetrics(); !s.ok()) {
+    LogError("{}", s.message());
+    return 1;
+  }
   LogInfo(
       "data in {}; {} project(s){}", data_dir, config_.projects.size(),
       config_.path.empty() ? " (no config file: embedded default)" : ", config " + config_.path);
@@ -229,6 +234,17 @@ int ServerProcess::Open() {
   schedules_->Start();
   api_->set_schedules(schedules_.get());
   return 0;
+}
+
+Status ServerProcess::ListenForMetrics() {
+  if (config_.server.metrics_listen.empty()) return Status::Ok();
+  metrics_server_ = std::make_unique<HttpServer>(
+      io_, [api = api_.get()](Exchange& ex) { return api->HandleMetricsOnly(ex); },
+      LimitsFor(config_.server));
+  auto m = metrics_server_->Listen(config_.server.metrics_host, config_.server.metrics_port);
+  if (!m.ok()) return Status::Error("metrics_listen: " + m.status().message());
+  LogInfo("metrics on {}/metrics", UrlFor(*m, false));
+  return Status::Ok();
 }
 
 int ServerProcess::Run() {
@@ -314,6 +330,7 @@ void ServerProcess::Stop(int sig) {
   // Stop accepting (with socket activation new connections queue for the
   // next jenky), then let requests in flight finish, for 2 s at most.
   server_->Stop();
+  if (metrics_server_) metrics_server_->Stop();
   hub_->Shutdown();
   poller_->Stop();
   schedules_->Stop();

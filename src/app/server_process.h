@@ -46,6 +46,8 @@ class ServerProcess {
   // Data directory, server.lock, store, engine, API, hub, HTTP server and its
   // socket; logs what failed and returns the exit code (0 = ready to run).
   int Open();
+  // [server] metrics_listen: a second server answering GET /metrics alone.
+  Status ListenForMetrics();
   // Handles the next SIGHUP (reload), SIGTERM or SIGINT (stop).
   void WatchSignals();
   void Reload();
@@ -68,6 +70,7 @@ class ServerProcess {
   // Changes that arrive without a webhook (server/poller.h, schedules.h).
   std::unique_ptr<Poller> poller_;
   std::unique_ptr<Schedules> schedules_;
+  std::unique_ptr<HttpServer> metrics_server_;  // [server] metrics_listen
   std::optional<tcp::endpoint> listening_;
   net::signal_set signals_{io_};
   bool watching_ = false;  // signals_ has its signals

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "config/loader.h"
+#include "config/notify_load.h"
 #include "config/poll_config.h"
 #include "config/recipe_params.h"
 #include "config/schedule_config.h"
@@ -58,6 +59,7 @@ std::vector<std::string> Config::SecretEnvNames() const {
       names.push_back(p.webhook->signing_token_env);
     }
   }
+  for (auto& n : NotifySecretEnvNames(*this)) names.push_back(std::move(n));
   return names;
 }
 
@@ -319,7 +321,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
               {"description", "workdir",       "script",      "script_file", "recipe",  "params",
                "shell",       "timeout",       "concurrency", "env",         "secrets", "keep_runs",
                "max_queued",  "max_log_bytes", "memory_max",  "tasks_max",   "webhook", "poll",
-               "schedule",    "timezone",      "catch_up"});
+               "schedule",    "timezone",      "catch_up",    "status",      "notify"});
   if (auto d = L.String(t, "description", where)) p.description = *d;
   if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
 
@@ -355,6 +357,10 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   }
   LoadPoll(L, t, where, p);
   LoadSchedule(L, t, where, p);
+  if (const toml::node* s = t.get("status")) {  // after the webhook: its provider is the default
+    if (const toml::table* st = s->as_table()) LoadStatus(L, *st, where + ".status", p);
+    else L.Error(*s, where + ".status must be a table");
+  }
 }
 
 }  // namespace
@@ -376,7 +382,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& path, const Env
   std::string base_dir = fs::absolute(fs::path(path)).parent_path().string();
   Config& c = out.config;
 
-  L.CheckKeys(root, "the top level", {"server", "tokens", "projects"});
+  L.CheckKeys(root, "the top level", {"server", "tokens", "projects", "notify"});
   if (const toml::node* s = root.get("server")) {
     if (const toml::table* st = s->as_table()) LoadServer(L, *st, base_dir, c);
     else L.Error(*s, "server must be a table: [server]");
@@ -408,11 +414,16 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& path, const Env
         ProjectConfig pc;
         LoadProject(L, name, *proj, base_dir, pc);
         c.projects.push_back(std::move(pc));
+        if (const toml::node* n = proj->get("notify")) {
+          LoadNotify(L, *n, "projects." + name + ".notify", name, c);
+        }
       }
     } else {
       L.Error(*p, "projects must be a table of [projects.NAME] tables");
     }
   }
+  if (const toml::node* n = root.get("notify")) LoadNotify(L, *n, "notify", "", c);
+  CheckNotify(L, root, c);
   if (c.tokens.empty() && out.errors.empty() && !IsLoopbackHost(c.server.host)) {
     const toml::node* listen = root.at_path("server.listen").node();
     ConfigError e{path, 0, 0, ""};

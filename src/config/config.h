@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/notify_config.h"
 #include "util/duration.h"
 
 namespace jenky {
@@ -91,6 +92,7 @@ struct ProjectConfig {
   std::optional<WebhookConfig> webhook;
   std::optional<PollConfig> poll;
   std::optional<ScheduleConfig> schedule;
+  std::optional<StatusConfig> status;  // commit status on the forge (notify_config.h)
 };
 
 struct ServerConfig {
@@ -145,6 +147,11 @@ struct ServerConfig {
   std::shared_ptr<const TlsContext> tls;
   // A TLS client that has not finished its handshake by then is dropped.
   Millis tls_handshake_timeout = std::chrono::seconds(10);
+  // A second address serving only GET /metrics, without authentication
+  // (docs/notifications.md "Metrics"); "" = none. Split as listen is.
+  std::string metrics_listen;
+  std::string metrics_host;
+  int metrics_port = 0;
 };
 
 struct Config {
@@ -152,6 +159,7 @@ struct Config {
   ServerConfig server;
   std::vector<TokenConfig> tokens;
   std::vector<ProjectConfig> projects;
+  std::vector<NotifyConfig> notify;  // [[notify]] and [[projects.X.notify]] (notify_config.h)
 
   const ProjectConfig* FindProject(std::string_view name) const;
   // Names of every environment variable the config reads a secret from; these

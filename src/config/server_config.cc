@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "config/notify_load.h"
 #include "util/client_address.h"
 #include "util/tls.h"
 
@@ -125,7 +126,9 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
                "tls_key",
                "tls_handshake_timeout",
                "warm_shell",
-               "max_hook_body"});
+               "max_hook_body",
+               "metrics_listen"});
+  LoadMetricsListen(L, t, c.server);
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "

@@ -39,8 +39,5 @@ std::string CanonicalEvent(WebhookProvider p, std::string_view name);
 // "" when NAME is an event P deploys from ("*": all of them); else what is
 // wrong, with the nearest known name when there is one close enough.
 std::string EventProblem(WebhookProvider p, std::string_view name);
-// The name in NAMES closest to WORD (edit distance, case ignored), or "" if
-// none is close enough to be what was meant.
-std::string NearestName(std::string_view word, const std::vector<std::string>& names);
 
 }  // namespace jenky

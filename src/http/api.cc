@@ -72,6 +72,9 @@ const std::vector<Api::Route>& Api::Routes() {
       {v::get, "/ws/v1/runs/{name}/log", 0, &Api::RunSocketRoute},
       {v::get, "/ws/v1/projects/{name}/log", 0, &Api::ProjectSocketRoute},
       {v::post, "/hooks/{name}", 0, &Api::HookRoute},
+      {v::get, "/api/v1/runs/{id}/messages", kScopeRead, &Api::RunMessagesRoute},
+      {v::get, "/api/v1/projects/{name}/messages", kScopeRead, &Api::ProjectMessagesRoute},
+      {v::get, "/metrics", kScopeRead, &Api::MetricsRoute},
   };
   return kRoutes;
 }
@@ -91,6 +94,7 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
   std::vector<std::string> parts = SplitPath(ex.path());
   bool is_hook = parts.size() == 2 && parts[0] == "hooks";
   bool is_health = parts.size() == 1 && parts[0] == "healthz";
+  bool is_metrics = parts.size() == 1 && parts[0] == "metrics";  // Prometheus: read scope
   if (!co_await auth_.Guard(ex, is_hook, is_health)) co_return;
   http::verb method = ex.req().method();
 
@@ -100,7 +104,8 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
                           fmt::format("{} is not allowed on {}; use {}",
                                       std::string(ex.req().method_string()), ex.path(), allow));
   };
-  bool api_path = !parts.empty() && (parts[0] == "api" || parts[0] == "ws" || parts[0] == "hooks");
+  bool api_path = !parts.empty() &&
+                  (parts[0] == "api" || parts[0] == "ws" || parts[0] == "hooks" || is_metrics);
   if (!api_path && !is_health) {
     // The UI's files, and its own routes (/projects/x, /runs/42) as index.html.
     if (method != http::verb::get && method != http::verb::head)
@@ -118,7 +123,7 @@ net::awaitable<void> Api::Handle(Exchange& ex) {
   }
   // /api/v1/ but for the session: authenticated first (and limited when
   // nothing is proved), whether the route exists or not.
-  bool scoped = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" &&
+  bool scoped = (is_metrics || (parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1")) &&
                 !(fitting.size() > 0 && fitting.front()->scope == 0);
   Principal p;
   if (scoped) {

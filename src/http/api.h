@@ -30,8 +30,14 @@ class Api {
   Api(Engine& engine, std::string web_dir, std::function<void()> restart = {});
 
   net::awaitable<void> Handle(Exchange& ex);
+  // The [server] metrics_listen address: GET /metrics without
+  // authentication, 404 for anything else (outbox_routes.cc).
+  net::awaitable<void> HandleMetricsOnly(Exchange& ex);
   // Where WebSocket log viewers go once their upgrade is accepted.
-  void set_log_hub(class LogHub* hub) { logs_.set_log_hub(hub); }
+  void set_log_hub(class LogHub* hub) {
+    logs_.set_log_hub(hub);
+    hub_ = hub;
+  }
   // Next fire times for GET /api/v1/projects/{name} (server/schedules.h).
   void set_schedules(const class Schedules* schedules) { schedules_ = schedules; }
   // Asked before a restart is accepted: the process that replaces this one
@@ -73,6 +79,11 @@ class Api {
   net::awaitable<void> RunSocketRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> ProjectSocketRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> HookRoute(Exchange& ex, const Args& a, const Principal& p);
+  // The outbox and the metrics (outbox_routes.cc).
+  net::awaitable<void> RunMessagesRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> ProjectMessagesRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> MetricsRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> ListMessages(Exchange& ex, const std::string& project, int64_t run);
 
   net::awaitable<void> ListProjects(Exchange& ex);
   net::awaitable<void> GetProject(Exchange& ex, const std::string& name);
@@ -91,6 +102,7 @@ class Api {
   std::string web_dir_;
   std::function<void()> restart_;
   std::function<Status()> restart_check_;
+  class LogHub* hub_ = nullptr;  // for the viewers gauge of /metrics
 };
 
 }  // namespace jenky

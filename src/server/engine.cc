@@ -45,7 +45,7 @@ Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
                std::string supervisor_binary)
     : Engine(io, std::move(config), std::move(store),
              EngineSeams{std::make_unique<SupervisorLauncher>(io),
-                         std::make_unique<FileWatcher>(io), NowMillis},
+                         std::make_unique<FileWatcher>(io), NowMillis, nullptr},
              std::move(supervisor_binary)) {}
 
 Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store, EngineSeams seams,
@@ -57,7 +57,10 @@ Engine::Engine(net::io_context& io, Config config, std::unique_ptr<Store> store,
       launcher_(std::move(seams.launcher)),
       files_(std::move(seams.watcher)),
       clock_(std::move(seams.clock)),
-      journal_(io, *store_) {
+      journal_(io, *store_),
+      outbox_(io, *store_, config_, std::move(seams.sender), clock_) {
+  // What the journal saved with a run's row is durable: the outbox sends it.
+  journal_.SetSavedListener([this](const std::vector<OutboxMessage>& m) { outbox_.Saved(m); });
   base_url_ = config_.server.public_url;
 }
 
@@ -75,6 +78,7 @@ std::string Engine::Reload(Config fresh) {
   }
   config_ = std::move(fresh);
   ++config_version_;
+  outbox_.Kick();  // a receiver fixed or removed: look again now
   if (!config_.server.public_url.empty()) base_url_ = config_.server.public_url;
   if (!shutting_down_) launcher_->Reconfigure(SpareOptionsFor(config_, supervisor_binary_));
   return note;
@@ -111,6 +115,9 @@ void Engine::Shutdown() {
   shutting_down_ = true;
   launcher_->Shutdown();
   if (log_poll_) log_poll_->cancel();
+  // The outbox first: what the journal's last try saves is sent by the next
+  // start, not begun now and cut off; what is in flight stays pending.
+  outbox_.Shutdown();
   journal_.Shutdown();
   for (auto& [id, a] : active_) {
     a->process.reset();

@@ -30,7 +30,9 @@
 #include "net/asio.h"
 #include "server/journal.h"
 #include "server/launcher.h"
+#include "server/outbox.h"
 #include "server/run_env.h"
+#include "server/run_metrics.h"
 #include "server/watcher.h"
 #include "store/store.h"
 
@@ -62,6 +64,7 @@ struct EngineSeams {
   std::unique_ptr<Launcher> launcher;
   std::unique_ptr<Watcher> watcher;
   std::function<int64_t()> clock;  // unix ms
+  std::unique_ptr<Sender> sender;  // the outbox's network; null: libcurl (notify/sender.h)
 };
 
 class Engine {
@@ -109,7 +112,10 @@ class Engine {
   // Webhook bookkeeping (store passthroughs, on the loop like everything else).
   Result<std::optional<Run>> RunForDelivery(const std::string& project,
                                             const std::string& delivery);
-  void RecordDelivery(const Delivery& d) { journal_.RecordDelivery(d); }
+  void RecordDelivery(const Delivery& d) {
+    metrics_.CountDelivery(d);
+    journal_.RecordDelivery(d);
+  }
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) {
     return journal_.ListDeliveries(project, limit);
   }
@@ -120,6 +126,12 @@ class Engine {
   std::string LogPath(int64_t run_id) const;
   std::string IndexPath(int64_t run_id) const;
   std::string ScriptPath(int64_t run_id) const;
+
+  // Commit statuses and notifications (outbox.h): GET .../messages.
+  Outbox& outbox() { return outbox_; }
+  // GET /metrics in the text exposition format (run_metrics.h); VIEWERS is
+  // the WebSocket hub's count.
+  std::string RenderMetrics(int64_t viewers);
 
   int RunningCount() const { return scheduler_.RunningCount(); }
   int QueuedCount() const { return static_cast<int>(active_.size()) - RunningCount(); }
@@ -151,8 +163,12 @@ class Engine {
   void Watch(Active& a);
   void Adopt(Run run);
   void Prune(const std::string& project);
-  // Writes RUN's row through the journal (journal.h).
-  void Persist(const Run& run) { journal_.Persist(run); }
+  // Writes RUN's row through the journal (journal.h), with the outbox's
+  // messages its new state causes, and counts it (engine_outbox.cc).
+  void Persist(const Run& run);
+  // How PROJECT's newest finished run before RUN ended, cancelled ones
+  // skipped ("recovered" is a success after a failure).
+  std::optional<RunStatus> PreviousOutcome(const Run& run);
   // Runs found in run directories but not in the store (Start).
   Result<std::vector<Run>> RunsMissingFromStore();
   int64_t Now() const { return clock_(); }
@@ -178,6 +194,10 @@ class Engine {
   // Run rows and webhook deliveries on their way to the store; reads look
   // there before the store.
   Journal journal_;
+  RunMetrics metrics_;
+  // Statuses and notifications on their way out; after the journal, which
+  // hands it what it saved.
+  Outbox outbox_;
 };
 
 }  // namespace jenky

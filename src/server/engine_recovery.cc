@@ -44,6 +44,8 @@ Status Engine::Start() {
   // The options spares are made with, already for the queued runs that
   // recovery starts below (Launcher::Start comes after it).
   launcher_->Reconfigure(SpareOptionsFor(config_, supervisor_binary_));
+  // Messages still pending from before are sent; new ones are numbered after them.
+  if (Status s = outbox_.Start(); !s.ok()) return s;
   auto max_id = store_->MaxRunId();
   if (!max_id.ok()) return max_id.status();
   next_id_ = *max_id + 1;

@@ -24,18 +24,22 @@ void Journal::Shutdown() {
   FlushDeliveries();
 }
 
-void Journal::Persist(const Run& run) {
+void Journal::Persist(const Run& run, std::vector<OutboxMessage> messages) {
   // Behind an earlier refused write: keep the order, wait for the retry.
   if (!unsaved_.empty()) {
-    unsaved_[run.id] = run;
+    Unsaved& u = unsaved_[run.id];
+    u.run = run;
+    for (OutboxMessage& m : messages) u.messages.push_back(std::move(m));
     return;
   }
-  if (Status s = store_.SaveRun(run); !s.ok()) {
+  if (Status s = store_.SaveRunAndMessages(run, messages); !s.ok()) {
     LogError("{}{}; keeping it in memory and retrying every second", RunTag(run.id, run.project),
              s.message());
-    unsaved_[run.id] = run;
+    unsaved_[run.id] = Unsaved{run, std::move(messages)};
     ScheduleRetry();
+    return;
   }
+  if (!messages.empty() && on_saved_) on_saved_(messages);
 }
 
 void Journal::ScheduleRetry() {
@@ -51,8 +55,10 @@ void Journal::RetrySaves() {
   size_t saved = 0;
   while (!unsaved_.empty()) {
     auto it = unsaved_.begin();
-    if (!store_.SaveRun(it->second).ok()) break;
+    if (!store_.SaveRunAndMessages(it->second.run, it->second.messages).ok()) break;
+    std::vector<OutboxMessage> messages = std::move(it->second.messages);
     unsaved_.erase(it);
+    if (!messages.empty() && on_saved_) on_saved_(messages);
     ++saved;
   }
   if (!unsaved_.empty()) {
@@ -63,7 +69,7 @@ void Journal::RetrySaves() {
 }
 
 Result<std::optional<Run>> Journal::GetRun(int64_t id) {
-  if (auto u = unsaved_.find(id); u != unsaved_.end()) return std::optional<Run>(u->second);
+  if (auto u = unsaved_.find(id); u != unsaved_.end()) return std::optional<Run>(u->second.run);
   return store_.GetRun(id);
 }
 
@@ -73,7 +79,8 @@ Result<std::vector<Run>> Journal::ListRuns(const std::string& project, int limit
   // Runs whose row is not written yet, or is stale, come from memory.
   std::set<int64_t> listed;
   for (const Run& r : *runs) listed.insert(r.id);
-  for (const auto& [id, run] : unsaved_) {
+  for (const auto& [id, u] : unsaved_) {
+    const Run& run = u.run;
     if (!listed.count(id) && (project.empty() || run.project == project) &&
         (before == 0 || id < before)) {
       runs->push_back(run);
@@ -84,7 +91,7 @@ Result<std::vector<Run>> Journal::ListRuns(const std::string& project, int limit
     if (runs->size() > static_cast<size_t>(limit)) runs->resize(limit);
   }
   for (Run& r : *runs) {
-    if (auto u = unsaved_.find(r.id); u != unsaved_.end()) r = u->second;
+    if (auto u = unsaved_.find(r.id); u != unsaved_.end()) r = u->second.run;
   }
   return runs;
 }
@@ -92,7 +99,7 @@ Result<std::vector<Run>> Journal::ListRuns(const std::string& project, int limit
 Result<std::optional<Run>> Journal::FindRunByDelivery(const std::string& project,
                                                       const std::string& delivery) {
   for (auto it = unsaved_.rbegin(); it != unsaved_.rend(); ++it) {  // the newest (redeliveries)
-    const Run& run = it->second;
+    const Run& run = it->second.run;
     if (run.project == project && run.trigger.delivery == delivery) return std::optional<Run>(run);
   }
   return store_.FindRunByDelivery(project, delivery);

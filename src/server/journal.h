@@ -10,6 +10,10 @@
 // state than the engine has. Webhook deliveries are recorded in memory
 // (store/delivery_log.h) and flushed 250 ms after the first unsaved one.
 //
+// The outbox's messages (server/outbox.h) ride with the row whose change
+// caused them: saved in the same transaction, kept in memory with it while
+// the store refuses, handed to the saved-listener once written.
+//
 // Shutdown makes a last try for both; what the store still refuses then is
 // rebuilt from the run directories at the next start (engine.h, Start).
 //
@@ -17,12 +21,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/outbox_message.h"
 #include "core/run.h"
 #include "net/asio.h"
 #include "store/delivery_log.h"
@@ -35,9 +41,13 @@ class Journal {
   Journal(net::io_context& io, Store& store);
   ~Journal();  // flushes the deliveries recorded since the last flush
 
-  // Writes RUN's row (insert or update); if the store refuses, keeps RUN in
-  // memory and retries.
-  void Persist(const Run& run);
+  // Writes RUN's row (insert or update) and MESSAGES in one transaction; if
+  // the store refuses, keeps both in memory and retries.
+  void Persist(const Run& run, std::vector<OutboxMessage> messages = {});
+  // Called with messages once they are written.
+  void SetSavedListener(std::function<void(const std::vector<OutboxMessage>&)> listener) {
+    on_saved_ = std::move(listener);
+  }
   // Rows the store has not taken yet.
   size_t unsaved() const { return unsaved_.size(); }
 
@@ -63,8 +73,13 @@ class Journal {
   net::io_context& io_;
   Store& store_;
   bool shutting_down_ = false;
-  // Rows the store refused to write yet, newest state of each run.
-  std::map<int64_t, Run> unsaved_;
+  struct Unsaved {
+    Run run;                              // the newest state
+    std::vector<OutboxMessage> messages;  // every state's, in order
+  };
+  // Rows the store refused to write yet.
+  std::map<int64_t, Unsaved> unsaved_;
+  std::function<void(const std::vector<OutboxMessage>&)> on_saved_;
   std::unique_ptr<net::steady_timer> save_retry_;
   DeliveryLog deliveries_;
   net::steady_timer deliveries_flush_;

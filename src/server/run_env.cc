@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 
+#include "config/notify_load.h"
 #include "exec/cgroup.h"
 #include "exec/run_dir.h"
 #include "exec/supervisor.h"
@@ -87,6 +88,8 @@ std::vector<std::string> MaskedValues(const Config& config) {
     for (const auto& [name, value] : p.secrets) values.insert(value);
     if (p.webhook && !p.webhook->secret.empty()) values.insert(p.webhook->secret);
   }
+  // Notification URLs, signing secrets, passwords and forge tokens.
+  for (auto& v : NotifySecretValues(config)) values.insert(std::move(v));
   // Token and webhook values the server read from its environment.
   for (auto& v : WithheldValues()) values.insert(std::move(v));
   std::vector<std::string> out;

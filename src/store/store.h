@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/outbox_message.h"
 #include "core/run.h"
 #include "util/status.h"
 
@@ -89,6 +90,19 @@ class Store {
   virtual Result<int64_t> MaxDeliveryId() = 0;
   virtual Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) = 0;
 
+  // The outbox (core/outbox_message.h, migration 006). RUN's row (as SaveRun)
+  // and MESSAGES in one transaction: a state change and the messages it
+  // causes are saved together or not at all.
+  virtual Status SaveRunAndMessages(const Run& run, const std::vector<OutboxMessage>& messages) = 0;
+  // Writes M's delivery fields (state, attempts, times, status, error).
+  virtual Status UpdateMessage(const OutboxMessage& m) = 0;
+  // Messages not yet sent or given up, oldest first.
+  virtual Result<std::vector<OutboxMessage>> PendingMessages() = 0;
+  // Newest first: RUN_ID's messages (RUN_ID > 0), else PROJECT's.
+  virtual Result<std::vector<OutboxMessage>> ListMessages(const std::string& project,
+                                                          int64_t run_id, int limit) = 0;
+  virtual Result<int64_t> MaxMessageId() = 0;
+
   // The migration last applied (0 for a store without migrations).
   virtual int schema_version() const { return 0; }
 };
@@ -116,9 +130,17 @@ class SqliteStore final : public Store {
   Status SaveDeliveries(const std::vector<Delivery>& deliveries) override;
   Result<int64_t> MaxDeliveryId() override;
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) override;
+  Status SaveRunAndMessages(const Run& run, const std::vector<OutboxMessage>& messages) override;
+  Status UpdateMessage(const OutboxMessage& m) override;
+  Result<std::vector<OutboxMessage>> PendingMessages() override;
+  Result<std::vector<OutboxMessage>> ListMessages(const std::string& project, int64_t run_id,
+                                                  int limit) override;
+  Result<int64_t> MaxMessageId() override;
   int schema_version() const override { return schema_version_; }
 
  private:
+  // The outbox's statements (store/outbox_store.cc).
+  Result<std::vector<OutboxMessage>> QueryMessages(sqlite3_stmt* stmt);
   SqliteStore() = default;
   Status Exec(const std::string& sql);
   Status Migrate();

@@ -25,6 +25,17 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   return HexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
+std::string StandardWebhookSignature(std::string_view key, std::string_view id,
+                                     std::string_view timestamp, std::string_view body) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  std::string signed_content = fmt::format("{}.{}.{}", id, timestamp, body);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(signed_content.data()), signed_content.size(), md,
+       &len);
+  return "v1," + Base64Encode(std::string_view(reinterpret_cast<char*>(md), len));
+}
+
 bool GlobMatch(std::string_view p, std::string_view t) {
   if (p.empty()) return t.empty();
   if (p.substr(0, 2) == "**") {
@@ -65,13 +76,7 @@ bool StandardWebhookMatches(const HookRequest& req, std::string_view key, std::s
     why = "webhook-timestamp is more than 5 minutes away from this server's clock";
     return false;
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  std::string signed_content = id + "." + ts + "." + std::string(req.body);
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(signed_content.data()), signed_content.size(), md,
-       &len);
-  std::string expected = "v1," + Base64Encode(std::string_view(reinterpret_cast<char*>(md), len));
+  std::string expected = StandardWebhookSignature(key, id, ts, req.body);
   bool ok = false;
   size_t pos = 0;
   while (pos < sigs.size()) {

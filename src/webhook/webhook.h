@@ -53,6 +53,12 @@ Verdict EvaluateDelivery(const WebhookConfig& config, const HookRequest& req);
 // was not read (too large): nothing in them is checked.
 void ReadDeliveryHeaders(const WebhookConfig& config, const HookRequest& req, std::string& event,
                          std::string& delivery);
+// Standard Webhooks (standardwebhooks.com): "v1,<base64 HMAC-SHA256 of
+// ID.TIMESTAMP.BODY with KEY>", the webhook-signature header's value. Checks
+// GitLab's signed deliveries and signs jenky's own notifications
+// (notify/outbound.h).
+std::string StandardWebhookSignature(std::string_view key, std::string_view id,
+                                     std::string_view timestamp, std::string_view body);
 
 // Hex HMAC-SHA256 of DATA with KEY.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);

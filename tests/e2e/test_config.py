@@ -28,7 +28,7 @@ BAD_ERRORS = [
     (5, 1, "unknown key 'scrip' in [projects.web]; known keys are: description, workdir, script, "
            "script_file, recipe, params, shell, timeout, concurrency, env, secrets, keep_runs, "
            "max_queued, max_log_bytes, memory_max, tasks_max, webhook, poll, schedule, timezone, "
-           "catch_up"),
+           "catch_up, status, notify"),
     (4, 1, "project 'web' has nothing to run: give it script = \"...\", script_file = "
            "\"deploy.sh\" or recipe = \"NAME\""),
     (6, 11, "projects.web.timeout: bad duration 'forever': write a number with a unit "

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "engine_fakes.h"
+#include "fake_sender.h"
 #include "fake_store.h"
 #include "temp_dir.h"
 #include "util/fs.h"
@@ -45,7 +46,7 @@ class EngineTest : public ::testing::Test {
   }
   Engine& Start() {
     EngineSeams seams{std::make_unique<FakeLauncher>(world_), std::make_unique<FakeWatcher>(world_),
-                      [this] { return world_.now; }};
+                      [this] { return world_.now; }, std::make_unique<FakeSender>(net_)};
     engine_ = std::make_unique<Engine>(io_, config_, std::move(store_owned_), std::move(seams),
                                        "/usr/lib/jenky/jenky");
     Status s = engine_->Start();
@@ -112,6 +113,7 @@ class EngineTest : public ::testing::Test {
   std::string dir_;
   Config config_;
   FakeWorld world_;
+  FakeNet net_;
   FakeStore* store_ = nullptr;
   std::unique_ptr<FakeStore> store_owned_;
   net::io_context io_;
@@ -370,6 +372,89 @@ TEST_F(EngineTest, RefusedWritesAreServedFromMemoryAndSavedLater) {
   engine_->Shutdown();  // the last try
   ASSERT_TRUE(store_->runs.count(id));
   EXPECT_EQ(store_->runs[id].status, RunStatus::kSucceeded);
+}
+
+// --- The outbox (server/outbox.h) through the engine ---
+
+void AddWebhook(Config& c, unsigned on) {
+  NotifyConfig n;
+  n.name = "hook";
+  n.kind = NotifyKind::kWebhook;
+  n.url = "http://127.0.0.1:9/hook";
+  n.on = on;
+  c.notify.push_back(n);
+}
+
+TEST_F(EngineTest, AStateChangesMessagesAreSavedWithItsRowThenSent) {
+  AddWebhook(config_, kOnStarted | kOnFailed);
+  Start();
+  int64_t id = TriggerRun();
+  ASSERT_EQ(store_->messages.size(), 1u);
+  EXPECT_EQ(store_->messages.begin()->second.event, "run.started");
+  EXPECT_EQ(store_->runs[id].status, RunStatus::kRunning);
+  world_.Exit(RunPath(id), Record(RunStatus::kFailed, 2));
+  Drain();
+  ASSERT_EQ(store_->messages.size(), 2u);
+  EXPECT_EQ(store_->messages.rbegin()->second.event, "run.failed");
+  // The receiver is one at a time: the failure waits for the start's answer.
+  ASSERT_EQ(net_.calls.size(), 1u);
+  OutboundResult ok;
+  ok.http_status = 200;
+  net_.calls[0].done(ok);
+  Drain();
+  ASSERT_EQ(net_.calls.size(), 2u);
+  auto body = nlohmann::json::parse(net_.calls[1].req.body);
+  EXPECT_EQ(body["type"], "run.failed");
+  EXPECT_EQ(body["run"]["exit_code"], 2);
+}
+
+TEST_F(EngineTest, MessagesWaitWithTheirRowWhileTheStoreRefusesAndNothingIsSentBefore) {
+  AddWebhook(config_, kOnSucceeded);
+  Start();
+  store_->refuse_writes = true;
+  int64_t id = TriggerRun();
+  world_.Exit(RunPath(id), Record(RunStatus::kSucceeded));
+  Drain();
+  EXPECT_TRUE(store_->messages.empty());
+  EXPECT_TRUE(net_.calls.empty());  // not durable yet: not sent
+  store_->refuse_writes = false;
+  RunFor(std::chrono::milliseconds(1300));  // the journal's retry
+  ASSERT_EQ(store_->messages.size(), 1u);
+  EXPECT_EQ(store_->runs[id].status, RunStatus::kSucceeded);
+  ASSERT_EQ(net_.calls.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(net_.calls[0].req.body)["type"], "run.succeeded");
+}
+
+TEST_F(EngineTest, ASuccessAfterAFailureIsRecovered) {
+  AddWebhook(config_, kOnRecovered);
+  Start();
+  int64_t first = TriggerRun();
+  world_.Exit(RunPath(first), Record(RunStatus::kFailed, 1));
+  Drain();
+  int64_t second = TriggerRun();
+  world_.Exit(RunPath(second), Record(RunStatus::kSucceeded));
+  Drain();
+  int64_t third = TriggerRun();
+  world_.Exit(RunPath(third), Record(RunStatus::kSucceeded));
+  Drain();
+  ASSERT_EQ(store_->messages.size(), 1u);  // only the first success after the failure
+  EXPECT_EQ(store_->messages.begin()->second.event, "run.recovered");
+  EXPECT_EQ(store_->messages.begin()->second.run_id, second);
+}
+
+TEST_F(EngineTest, WhatTheJournalSavesAtShutdownIsLeftForTheNextStart) {
+  AddWebhook(config_, kOnSucceeded);
+  Start();
+  store_->refuse_writes = true;
+  int64_t id = TriggerRun();
+  world_.Exit(RunPath(id), Record(RunStatus::kSucceeded));
+  Drain();
+  store_->refuse_writes = false;
+  engine_->Shutdown();  // the journal's last try writes the row and its message
+  Drain();
+  ASSERT_EQ(store_->messages.size(), 1u);
+  EXPECT_EQ(store_->messages.begin()->second.state, MessageState::kPending);
+  EXPECT_TRUE(net_.calls.empty());  // not begun by a process that is stopping
 }
 
 }  // namespace

@@ -110,4 +110,42 @@ Result<std::vector<Delivery>> FakeStore::ListDeliveries(const std::string& proje
   return out;
 }
 
+Status FakeStore::SaveRunAndMessages(const Run& run, const std::vector<OutboxMessage>& in) {
+  if (refuse_writes) return Refused();
+  runs[run.id] = run;
+  ++writes;
+  for (const OutboxMessage& m : in) messages[m.id] = m;
+  return Status::Ok();
+}
+
+Status FakeStore::UpdateMessage(const OutboxMessage& m) {
+  if (refuse_writes) return Refused();
+  if (!messages.count(m.id)) return Status::Error("no message " + std::to_string(m.id));
+  messages[m.id] = m;
+  return Status::Ok();
+}
+
+Result<std::vector<OutboxMessage>> FakeStore::PendingMessages() {
+  std::vector<OutboxMessage> out;
+  for (const auto& [id, m] : messages) {
+    if (m.state == MessageState::kPending) out.push_back(m);
+  }
+  return out;
+}
+
+Result<std::vector<OutboxMessage>> FakeStore::ListMessages(const std::string& project,
+                                                           int64_t run_id, int limit) {
+  std::vector<OutboxMessage> out;
+  for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+    const OutboxMessage& m = it->second;
+    if (static_cast<int>(out.size()) >= limit) break;
+    if (run_id > 0 ? m.run_id == run_id : m.project == project) out.push_back(m);
+  }
+  return out;
+}
+
+Result<int64_t> FakeStore::MaxMessageId() {
+  return messages.empty() ? 0 : messages.rbegin()->first;
+}
+
 }  // namespace jenky

@@ -28,8 +28,15 @@ class FakeStore final : public Store {
   Status SaveDeliveries(const std::vector<Delivery>& deliveries) override;
   Result<int64_t> MaxDeliveryId() override;
   Result<std::vector<Delivery>> ListDeliveries(const std::string& project, int limit) override;
+  Status SaveRunAndMessages(const Run& run, const std::vector<OutboxMessage>& messages) override;
+  Status UpdateMessage(const OutboxMessage& m) override;
+  Result<std::vector<OutboxMessage>> PendingMessages() override;
+  Result<std::vector<OutboxMessage>> ListMessages(const std::string& project, int64_t run_id,
+                                                  int limit) override;
+  Result<int64_t> MaxMessageId() override;
 
   std::map<int64_t, Run> runs;
+  std::map<int64_t, OutboxMessage> messages;
   std::map<int64_t, Delivery> deliveries;
   bool refuse_writes = false;
   int writes = 0;  // successful run writes

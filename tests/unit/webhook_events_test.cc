@@ -10,6 +10,7 @@
 
 #include "config/webhook_events.h"
 #include "util/hash.h"
+#include "util/nearest_name.h"
 #include "webhook/webhook.h"
 
 namespace jenky {

@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""Benchmark: trigger -> first byte with the outbox busy (issue 19).
+
+Two jenky servers, measured in the same run in interleaved rounds, each
+triggered with the same body ({"commit": SHA}) and timed as bench_trigger.py
+times jenky (request written -> inotify IN_MODIFY of the run's log):
+
+  jenky         no [[notify]], no status
+  jenky-notify  three [[notify]] receivers (a webhook, slack and ntfy, on
+                every event) and a GitHub commit status: the webhook and the
+                status answer at once from a loopback server in this
+                process; the slack receiver is a socket that accepts and
+                never answers (each attempt waits out its 10 s timeout)
+
+The outbox must not be on the trigger's path: the goal is jenky-notify's
+p50 within 5 % of jenky's, per round.
+"""
+
+import argparse
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+from bench_trigger import SCRIPT, JenkyPeer  # noqa: E402
+
+SHA = "9f1c2ab3c4d5e6f708192a3b4c5d6e7f80919293"
+BODY = B.json.dumps({"commit": SHA}).encode()
+
+
+class Answering(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(201)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *a):
+        pass
+
+
+class BodyPeer(JenkyPeer):
+    """JenkyPeer posting BODY, with BEFORE and AFTER around the project's
+    table in its config ([[notify]] before, [projects.p1.status] after)."""
+
+    def __init__(self, gap_ms, name, before="", after=""):
+        super().__init__(gap_ms, name=name)
+        self.before, self.after = before, after
+
+    def setup(self, procs, work):
+        config = self.before + B.project_toml("p1", SCRIPT, timeout="1m") + self.after
+        self.server = B.Jenky(procs, work, config).start()
+        self.http = B.Http("127.0.0.1", self.server.port)
+        send = self.http.send
+        self.http.send = lambda method, path, body=b"": send(method, path, BODY)
+        self.ino = B.Inotify()
+        runs = os.path.join(self.server.data_dir, "runs")
+        os.makedirs(runs, exist_ok=True)
+        self.runs_wd = self.ino.add_watch(runs, B.IN_CREATE | B.IN_MOVED_TO)
+
+
+def main():
+    B.install_signal_handlers()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iterations", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--gap-ms", type=int, default=25)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+
+    live = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answering)
+    threading.Thread(target=live.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{live.server_address[1]}"
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead.listen(1024)  # accepted by the kernel, never answered
+    dead_url = f"http://127.0.0.1:{dead.getsockname()[1]}"
+    on = '["started", "succeeded", "failed", "recovered", "cancelled"]'
+    status = (f'[projects.p1.status]\nprovider = "github"\napi_url = "{url}"\nrepo = "o/p1"\n'
+              'token_env = "BENCH_STATUS_TOKEN"\n')
+    os.environ["BENCH_STATUS_TOKEN"] = "bench-token"  # the fake forge takes any
+    notify = (f'[[notify]]\nkind = "webhook"\nurl = "{url}/hook"\non = {on}\n'
+              f'[[notify]]\nkind = "slack"\nurl = "{dead_url}/slack"\non = {on}\n'
+              f'[[notify]]\nkind = "ntfy"\nurl = "{url}/ntfy"\non = {on}\n')
+    peers = [BodyPeer(a.gap_ms, "jenky"), BodyPeer(a.gap_ms, "jenky-notify", notify, status)]
+    work = B.temp_dir("notify")
+    procs = B.Procs()
+    samples = {p.name: [] for p in peers}
+    by_round = {p.name: [] for p in peers}
+    try:
+        for p in peers:
+            d = os.path.join(work, p.name)
+            os.mkdir(d)
+            p.setup(procs, d)
+            p.measure(a.warmup)
+        per_round = max(1, a.iterations // a.rounds)
+        for r in range(a.rounds):
+            for p in peers:
+                got = p.measure(per_round)
+                samples[p.name] += got
+                by_round[p.name].append(sorted(got))
+            print(f"  round {r + 1}/{a.rounds} done", file=sys.stderr)
+        messages = B.json.loads(subprocess.run(
+            ["curl", "-s", f"http://127.0.0.1:{peers[1].server.port}/api/v1/projects/p1/messages"
+             "?limit=500"], capture_output=True, check=True).stdout)
+    finally:
+        procs.close()
+        live.shutdown()
+        dead.close()
+        subprocess.run(["rm", "-rf", work], check=False)
+    ratios = sorted(B.percentile(x, 50) / B.percentile(y, 50)
+                    for x, y in zip(by_round["jenky-notify"], by_round["jenky"]))
+    states = {}
+    for m in messages:
+        states[(m["receiver"], m["state"])] = states.get((m["receiver"], m["state"]), 0) + 1
+    result = {
+        "benchmark": "notify",
+        "round_ratio_notify_over_plain": {"median": B.percentile(ratios, 50), "min": ratios[0],
+                                          "max": ratios[-1], "rounds": len(ratios)},
+        "iterations": per_round * a.rounds, "warmup": a.warmup, "rounds": a.rounds,
+        "peers": {name: B.summarize_ms(s) for name, s in samples.items()},
+        "last_500_messages": {f"{r}/{s}": n for (r, s), n in sorted(states.items())},
+    }
+    B.write_result(a.out, result)
+    for name, s in result["peers"].items():
+        print(f"  {name:13s} p50 {s['p50']:.3f} ms  p99 {s['p99']:.3f} ms", file=sys.stderr)
+    print(f"  notify/plain p50 ratio per round: median {result['round_ratio_notify_over_plain']}",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+// The engine's side of the outbox and the metrics (engine.h): what a
+// persisted state change says (Persist), how the project's previous run
+// ended (for "recovered"), and the gauges /metrics shows.
+#include "server/engine.h"
+
+namespace jenky {
+
+void Engine::Persist(const Run& run) {
+  metrics_.Observe(run);
+  journal_.Persist(
+      run, outbox_.MessagesFor(run, base_url_, [this, run] { return PreviousOutcome(run); }));
+}
+
+std::optional<RunStatus> Engine::PreviousOutcome(const Run& run) {
+  // The newest earlier run of the project that succeeded or failed;
+  // cancelled runs say nothing about the project's health.
+  int64_t before = run.id;
+  for (int page = 0; page < 4; ++page) {
+    auto runs = journal_.ListRuns(run.project, 50, before);
+    if (!runs.ok() || runs->empty()) return std::nullopt;
+    for (const Run& r : *runs) {
+      if (!IsFinished(r.status) || r.status == RunStatus::kCancelled) continue;
+      return r.status;
+    }
+    before = runs->back().id;
+  }
+  return std::nullopt;
+}
+
+std::string Engine::RenderMetrics(int64_t viewers) {
+  RunMetrics::Gauges g;
+  g.viewers = viewers;
+  for (const ProjectConfig& p : config_.projects) {
+    g.projects.push_back(p.name);
+    g.active[p.name] = {scheduler_.Running(p.name) ? 1 : 0,
+                        static_cast<int>(scheduler_.Pending(p.name).size())};
+    if (!metrics_.HasLastSuccess(p.name)) {
+      // Before this process saw a success: the history's last one.
+      int64_t last = 0;
+      auto runs = journal_.ListRuns(p.name, 200, 0);
+      if (runs.ok()) {
+        for (const Run& r : *runs) {
+          if (r.status == RunStatus::kSucceeded) {
+            last = r.finished_at;
+            break;
+          }
+        }
+      }
+      metrics_.SeedLastSuccess(p.name, last);
+    }
+  }
+  for (const auto& [receiver, c] : outbox_.counts()) {
+    // "status:app" stays whole: every project has its own.
+    std::string label =
+        receiver.rfind("status:", 0) == 0 ? receiver : ReceiverDisplayName(receiver);
+    g.outbox[label] = {c.pending, c.sent, c.failed};
+  }
+  return metrics_.Render(g);
+}
+
+}  // namespace jenky
