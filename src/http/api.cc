@@ -66,6 +66,7 @@ const std::vector<Api::Route>& Api::Routes() {
       {v::get, "/api/v1/runs/{id}", kScopeRead, &Api::GetRunRoute},
       {v::post, "/api/v1/runs/{id}/cancel", kScopeDeploy, &Api::CancelRoute},
       {v::get, "/api/v1/runs/{id}/log", kScopeRead, &Api::LogRoute},
+      {v::get, "/api/v1/runs/{id}/log/times", kScopeRead, &Api::TimesRoute},
       {v::get, "/api/v1/runs/{id}/script", kScopeRead, &Api::ScriptRoute},
       {v::get, "/ws/v1/runs/{name}/log", 0, &Api::RunSocketRoute},
       {v::get, "/ws/v1/projects/{name}/log", 0, &Api::ProjectSocketRoute},
@@ -207,6 +208,9 @@ net::awaitable<void> Api::CancelRoute(Exchange& ex, const Args& a, const Princip
 }
 net::awaitable<void> Api::LogRoute(Exchange& ex, const Args& a, const Principal&) {
   co_await logs_.GetLog(ex, a.id);
+}
+net::awaitable<void> Api::TimesRoute(Exchange& ex, const Args& a, const Principal&) {
+  co_await logs_.GetTimes(ex, a.id);
 }
 net::awaitable<void> Api::ScriptRoute(Exchange& ex, const Args& a, const Principal&) {
   co_await GetScript(ex, a.id);

@@ -67,6 +67,7 @@ class Api {
   net::awaitable<void> GetRunRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> CancelRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> LogRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> TimesRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> ScriptRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> RunSocketRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> ProjectSocketRoute(Exchange& ex, const Args& a, const Principal& p);

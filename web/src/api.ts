@@ -192,6 +192,8 @@ export const api = {
   run: (id: number, signal?: AbortSignal) => getJSON<Run>(`/api/v1/runs/${id}`, signal),
   deploy: (name: string) => sendJSON<Run>('POST', `/api/v1/projects/${enc(name)}/runs`, { kind: 'manual' }),
   cancel: (id: number) => sendJSON<Run>('POST', `/api/v1/runs/${id}/cancel`),
+  /** When each line started ([line, unix ms] records), from line `from` on. */
+  lineTimes: (id: number, from = 0) => getJSON<{ run: number; times: [number, number][] }>(`/api/v1/runs/${id}/log/times?from_line=${from}`),
   async script(id: number): Promise<{ text: string; recipe: string | null; sha256: string | null }> {
     const res = await request('GET', `/api/v1/runs/${id}/script`);
     return {

@@ -7,6 +7,7 @@ import { HttpLogStream } from '../log/http-stream';
 import { LogSocket, backoffDelay, type LogChunk, type SocketState } from '../log/socket';
 import { LineStore, UNKNOWN_TIME, type SearchMatch } from '../log/store';
 import { LogView } from '../log/view';
+import { Sections } from '../log/sections';
 import { navigate } from '../router';
 import { can } from '../session';
 import { statusBadge } from '../ui/badge';
@@ -72,8 +73,10 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   const tabs = h('div', { role: 'tablist', class: 'tabs', 'aria-label': 'Run details' }, tabLog, tabScript);
 
   const store = new LineStore();
+  const sections = new Sections(store);
   const view = new LogView(store, {
     label: `Log of run ${id}`,
+    sections,
     onFollowChange: (on) => {
       jump.hidden = on;
       followState.textContent = on ? 'Following the end of the log' : 'Not following';
@@ -139,9 +142,53 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
       /* private mode: not remembered */
     }
   });
+  // Line times: relative to the run's start, or clock time; remembered per browser.
+  const TIME_KEY = 'jenky.log.clock';
+  const absOn = (() => {
+    try {
+      return localStorage.getItem(TIME_KEY) === '1';
+    } catch {
+      return false;
+    }
+  })();
+  const timeBtn = h(
+    'button',
+    { type: 'button', class: 'btn toggle time-toggle', 'aria-pressed': String(absOn), 'aria-label': 'Clock times', title: 'Show each line’s clock time instead of the time since the run started' },
+    icon(ICONS.clock),
+    h('span', null, 'Clock times'),
+  );
+  const runStart = () => (run ? parseTime(run.started_at) : null);
+  timeBtn.addEventListener('click', () => {
+    const on = timeBtn.getAttribute('aria-pressed') !== 'true';
+    timeBtn.setAttribute('aria-pressed', String(on));
+    view.setTimeMode(on, runStart());
+    try {
+      localStorage.setItem(TIME_KEY, on ? '1' : '0');
+    } catch {
+      /* private mode: not remembered */
+    }
+  });
+  // Jump to the first line that reports an error (else where a failed run stopped).
+  const errorBtn = h('button', { type: 'button', class: 'btn error-jump', hidden: true, title: 'Show the first line that reports an error' }, icon(ICONS.x), h('span', null, 'First error'));
+  const errorTarget = (): number | null => {
+    sections.update();
+    if (sections.firstError >= 0) return sections.firstError + 1;
+    if (!run || !isFinished(run) || run.status === 'succeeded' || store.length === 0) return null;
+    const f = sections.failing();
+    return f ? Math.max(f.start + 1, store.length) : store.length;
+  };
+  const updateErrorBtn = () => {
+    errorBtn.hidden = errorTarget() === null;
+  };
+  errorBtn.addEventListener('click', () => {
+    const n = errorTarget();
+    if (n === null) return;
+    view.scrollToLine(n);
+    followState.textContent = `Line ${n}: ${store.visible(n - 1).slice(0, 200)}`;
+  });
   const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log`, download: `run-${id}.log`, 'data-native': '', 'aria-label': 'Raw log' }, icon(ICONS.download), h('span', null, 'Raw log'));
   const logSize = h('span', { class: 'log-size muted' });
-  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, wrapBtn, followBtn, download));
+  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, errorBtn, timeBtn, wrapBtn, followBtn, download));
   const logNote = h('p', { class: 'log-note', hidden: true, role: 'status' });
   const logPanel = h(
     'section',
@@ -291,6 +338,10 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     const was = run?.status;
     run = r;
     renderHeader();
+    sections.setRunStatus(r.status);
+    view.schedule();
+    updateErrorBtn();
+    view.setTimeMode(timeBtn.getAttribute('aria-pressed') === 'true', runStart());
     if (isFinished(r)) {
       view.setEmptyText(r.log_bytes === 0 ? 'This run wrote no output.' : 'Loading…');
       if (was && !isFinished({ ...r, status: was })) announceEnd(r);
@@ -473,19 +524,21 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   applyHash();
 
   // ---- the log stream -------------------------------------------------------------
-  let liveSeen = false;
   const onLog = (c: LogChunk) => {
+    // The server's times (when the supervisor captured each line) come with
+    // the bytes; without them (an older server), a live line's arrival.
     let time = UNKNOWN_TIME;
-    const started = run ? parseTime(run.started_at) : null;
-    if (c.offset >= historyUntil && started !== null) {
-      time = Math.max(0, serverNow() - started);
-      if (!liveSeen) {
-        liveSeen = true;
-        view.setShowTimes(true);
-      }
+    if (c.times && c.line !== undefined) {
+      let newlines = 0;
+      for (let k = c.data.indexOf('\n'); k >= 0; k = c.data.indexOf('\n', k + 1)) newlines++;
+      store.addTimes(c.times, c.line + newlines);
+    } else if (c.offset >= historyUntil) {
+      time = serverNow();
     }
+    if (store.hasServerTimes || time !== UNKNOWN_TIME) view.setShowTimes(true);
     store.append(c.data, time);
     view.schedule();
+    if (errorBtn.hidden) updateErrorBtn();
     scheduleSearchRefresh();
     if (run && c.next > run.log_bytes) {
       run = { ...run, log_bytes: c.next };
@@ -509,7 +562,20 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     setConnectionProblem(`run-log-${id}`, null);
     showHttpNote();
     view.el.dataset.transport = 'http';
+    // The plain-HTTP log has no times in it: they come from their own route.
+    const refreshTimes = async () => {
+      const have = store.length;
+      try {
+        const t = await api.lineTimes(id, Math.max(0, store.completeLines - 1));
+        store.addTimes(t.times, have - 1);
+        if (store.hasServerTimes) view.setShowTimes(true);
+        view.schedule();
+      } catch {
+        /* the next poll asks again */
+      }
+    };
     const refreshRun = async (): Promise<boolean> => {
+      void refreshTimes();
       try {
         const r = await api.run(id);
         setRun(r);
