@@ -7,11 +7,10 @@ struct Name {
   DeliveryResult value;
   const char* name;
 };
-constexpr Name kNames[] = {{DeliveryResult::kDeployed, "deployed"},
-                           {DeliveryResult::kDuplicate, "duplicate"},
-                           {DeliveryResult::kRejected, "rejected"},
-                           {DeliveryResult::kIgnored, "ignored"},
-                           {DeliveryResult::kPing, "ping"}};
+constexpr Name kNames[] = {
+    {DeliveryResult::kDeployed, "deployed"}, {DeliveryResult::kDuplicate, "duplicate"},
+    {DeliveryResult::kRejected, "rejected"}, {DeliveryResult::kIgnored, "ignored"},
+    {DeliveryResult::kPing, "ping"},         {DeliveryResult::kPaused, "paused"}};
 
 }  // namespace
 

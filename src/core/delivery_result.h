@@ -14,6 +14,7 @@ enum class DeliveryResult {
   kRejected,   // "rejected": bad signature, payload or a limit
   kIgnored,    // "ignored": another event or branch
   kPing,       // "ping": the forge checking the hook
+  kPaused,     // "paused": the project is paused; nothing was triggered (409)
 };
 
 // The name on the wire and in the store.

@@ -71,6 +71,9 @@ const std::vector<Api::Route>& Api::Routes() {
       {v::get, "/ws/v1/runs/{name}/log", 0, &Api::RunSocketRoute},
       {v::get, "/ws/v1/projects/{name}/log", 0, &Api::ProjectSocketRoute},
       {v::post, "/hooks/{name}", 0, &Api::HookRoute},
+      {v::post, "/api/v1/projects/{name}/pause", kScopeDeploy, &Api::PauseRoute},
+      {v::post, "/api/v1/projects/{name}/resume", kScopeDeploy, &Api::ResumeRoute},
+      {v::get, "/api/v1/audit", kScopeAdmin, &Api::AuditRoute},
   };
   return kRoutes;
 }
@@ -79,6 +82,7 @@ Api::Api(Engine& engine, std::string web_dir, std::function<void()> restart)
     : engine_(engine),
       auth_(engine),
       logs_(engine, auth_),
+      controls_(engine, auth_),
       web_dir_(std::move(web_dir)),
       restart_(std::move(restart)) {}
 
@@ -171,6 +175,7 @@ net::awaitable<void> Api::Restart(Exchange& ex, const Args&, const Principal& p)
     }
   }
   LogInfo("restart requested by {}: re-executing; running deploys continue", p.name);
+  controls_.Audit(ex, p, "upgrade", "", 0, "re-executing the binary (jenky upgrade)");
   ex.set_keep_alive(false);
   co_await ex.SendJson(http::status::accepted, "{\"restarting\":true}");
   net::post(ex.stream().get_executor(), restart_);
@@ -212,6 +217,15 @@ net::awaitable<void> Api::LogRoute(Exchange& ex, const Args& a, const Principal&
 net::awaitable<void> Api::TimesRoute(Exchange& ex, const Args& a, const Principal&) {
   co_await logs_.GetTimes(ex, a.id);
 }
+net::awaitable<void> Api::PauseRoute(Exchange& ex, const Args& a, const Principal& p) {
+  co_await controls_.PauseRoute(ex, a.name, p, true);
+}
+net::awaitable<void> Api::ResumeRoute(Exchange& ex, const Args& a, const Principal& p) {
+  co_await controls_.PauseRoute(ex, a.name, p, false);
+}
+net::awaitable<void> Api::AuditRoute(Exchange& ex, const Args&, const Principal&) {
+  co_await controls_.AuditRoute(ex);
+}
 net::awaitable<void> Api::ScriptRoute(Exchange& ex, const Args& a, const Principal&) {
   co_await GetScript(ex, a.id);
 }
@@ -244,7 +258,8 @@ net::awaitable<void> Api::ListProjects(Exchange& ex) {
     }
     out.push_back({{"name", p.name},
                    {"description", p.description},
-                   {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)}});
+                   {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)},
+                   {"paused", PauseToJson(engine_.control().PauseOf(p.name))}});
   }
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
@@ -279,6 +294,7 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
       {"secret_names", nlohmann::json::array()},
       {"webhook", nullptr},
   };
+  AddProjectFacts(engine_, *p, j);
   for (const auto& [k, v] : p->env) j["env_names"].push_back(k);
   for (const auto& [k, v] : p->secrets) j["secret_names"].push_back(k);
   if (p->webhook) {
@@ -291,13 +307,15 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
 
 net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
                                      const Principal& who) {
-  if (!engine_.config().FindProject(project)) {
+  const ProjectConfig* pc = engine_.config().FindProject(project);
+  if (!pc) {
     co_return co_await SendApiError(ex, ApiError::kNotFound,
                                     fmt::format("no project named '{}'", project));
   }
   Trigger t;
   t.kind = TriggerKind::kApi;
   t.actor = who.name;
+  nlohmann::json inputs;  // null: none given
   const std::string& body = ex.req().body();
   if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
     std::string type = ex.Header("Content-Type");
@@ -322,11 +340,15 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
                                       "request body must be a JSON object like {\"ref\": "
                                       "\"refs/heads/main\", \"commit\": \"9f1c...\"}");
     }
+    if (auto it = j.find("inputs"); it != j.end()) {
+      inputs = *it;
+      j.erase(it);
+    }
     for (auto& [key, value] : j.items()) {
       if (key != "ref" && key != "commit" && key != "kind") {
         co_return co_await SendApiError(ex, ApiError::kBadRequest,
                                         fmt::format("unknown field '{}'; known fields are ref, "
-                                                    "commit and kind",
+                                                    "commit, kind and inputs",
                                                     key));
       }
       if (!value.is_string()) {
@@ -366,11 +388,13 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
       t.kind = *k;
     }
   }
+  if (!co_await controls_.ResolveInputs(ex, *pc, inputs, t)) co_return;
   auto run = engine_.Trigger(project, t);
   if (!run.ok()) {
     const Status& s = run.status();
     co_return co_await SendApiError(ex, ErrorForStatusCode(s.code()), s.message());
   }
+  controls_.Audit(ex, who, "trigger", project, run->id, TriggerKindName(t.kind));
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
@@ -425,6 +449,9 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
     const Status& s = run.status();
     co_return co_await SendApiError(ex, ErrorForStatusCode(s.code()), s.message());
   }
+  controls_.Audit(
+      ex, who, "rollback", project, run->id,
+      t.rollback_to ? fmt::format("to run {}", t.rollback_to) : "to the previous release");
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
@@ -477,6 +504,7 @@ net::awaitable<void> Api::CancelRun(Exchange& ex, int64_t id, const Principal& w
     const Status& s = run.status();
     co_return co_await SendApiError(ex, ErrorForStatusCode(s.code()), s.message());
   }
+  controls_.Audit(ex, who, "cancel", run->project, id);
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
 

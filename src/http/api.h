@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "http/auth.h"
+#include "http/control_routes.h"
 #include "http/log_routes.h"
 #include "http/server.h"
 #include "server/engine.h"
@@ -72,6 +73,9 @@ class Api {
   net::awaitable<void> RunSocketRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> ProjectSocketRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> HookRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> PauseRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> ResumeRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> AuditRoute(Exchange& ex, const Args& a, const Principal& p);
 
   net::awaitable<void> ListProjects(Exchange& ex);
   net::awaitable<void> GetProject(Exchange& ex, const std::string& name);
@@ -86,6 +90,7 @@ class Api {
   Engine& engine_;
   Auth auth_;
   LogRoutes logs_;
+  ControlRoutes controls_;
   std::string web_dir_;
   std::function<void()> restart_;
   std::function<Status()> restart_check_;

@@ -20,6 +20,7 @@ ApiErrorInfo Describe(ApiError error) {
     case ApiError::kMethodNotAllowed: return {s::method_not_allowed, "method_not_allowed"};
     case ApiError::kNotAcceptable: return {s::not_acceptable, "not_acceptable"};
     case ApiError::kConflict: return {s::conflict, "conflict"};
+    case ApiError::kPaused: return {s::conflict, "paused"};
     case ApiError::kGone: return {s::gone, "gone"};
     case ApiError::kTooLarge: return {s::payload_too_large, "too_large"};
     case ApiError::kUriTooLong: return {s::uri_too_long, "uri_too_long"};
@@ -39,6 +40,7 @@ ApiError ErrorForStatusCode(std::string_view code) {
   if (code == "queue_full") return ApiError::kQueueFull;
   if (code == "not_found") return ApiError::kNotFound;
   if (code == "conflict") return ApiError::kConflict;
+  if (code == "paused") return ApiError::kPaused;
   if (code == "bad_request") return ApiError::kBadRequest;
   return ApiError::kInternal;
 }

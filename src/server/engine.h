@@ -28,6 +28,7 @@
 #include "core/scheduler.h"
 #include "exec/run_dir.h"
 #include "net/asio.h"
+#include "server/control.h"
 #include "server/journal.h"
 #include "server/launcher.h"
 #include "server/run_env.h"
@@ -117,6 +118,13 @@ class Engine {
   std::string IndexPath(int64_t run_id) const;
   std::string ScriptPath(int64_t run_id) const;
 
+  // Paused projects and the audit log (control.h), made at first use.
+  Control& control() {
+    if (!control_) control_ = std::make_unique<Control>(*store_, clock_);
+    control_->set_retention_ms(config_.server.audit_retention.count());  // (reloads)
+    return *control_;
+  }
+
   int RunningCount() const { return scheduler_.RunningCount(); }
   int QueuedCount() const { return static_cast<int>(active_.size()) - RunningCount(); }
   // Called (on the loop) whenever a run is queued, starts or ends.
@@ -173,6 +181,7 @@ class Engine {
   // Run rows and webhook deliveries on their way to the store; reads look
   // there before the store.
   Journal journal_;
+  std::unique_ptr<Control> control_;
 };
 
 }  // namespace jenky

@@ -13,10 +13,10 @@ struct CodeName {
 
 const std::vector<CodeName>& CodeNames() {
   static const std::vector<CodeName> names = {
-      {StatusCode::kInternal, "internal"},        {StatusCode::kNotFound, "not_found"},
-      {StatusCode::kConflict, "conflict"},        {StatusCode::kQueueFull, "queue_full"},
-      {StatusCode::kTlsCert, "tls_cert"},         {StatusCode::kTlsKey, "tls_key"},
-      {StatusCode::kDisconnected, "disconnected"}};
+      {StatusCode::kInternal, "internal"},         {StatusCode::kNotFound, "not_found"},
+      {StatusCode::kConflict, "conflict"},         {StatusCode::kQueueFull, "queue_full"},
+      {StatusCode::kTlsCert, "tls_cert"},          {StatusCode::kTlsKey, "tls_key"},
+      {StatusCode::kDisconnected, "disconnected"}, {StatusCode::kPaused, "paused"}};
   return names;
 }
 

@@ -24,6 +24,7 @@ enum class StatusCode {
   kTlsCert,       // "tls_cert": the TLS certificate file is to blame
   kTlsKey,        // "tls_key": the TLS key file is to blame
   kDisconnected,  // "disconnected": the server went away mid-answer (client)
+  kPaused,        // "paused": the project is paused; nothing deploys
 };
 const std::string& StatusCodeName(StatusCode code);
 // nullopt for a name that is no StatusCode's.

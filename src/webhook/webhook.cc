@@ -134,6 +134,17 @@ std::string FirstOf(std::initializer_list<std::string> values) {
   return "";
 }
 
+// The message of the commit COMMIT in a payload's "commits" array (GitLab,
+// Gitea), else of its last entry.
+std::string CommitMessage(const nlohmann::json& j, const std::string& commit) {
+  auto it = j.find("commits");
+  if (it == j.end() || !it->is_array() || it->empty()) return "";
+  for (const auto& c : *it) {
+    if (Str(c, {"id"}) == commit) return Str(c, {"message"});
+  }
+  return Str(it->back(), {"message"});
+}
+
 Verdict Reject(VerdictKind kind, std::string reason) {
   Verdict v;
   v.kind = kind;
@@ -214,6 +225,15 @@ Verdict Finish(const WebhookConfig& config, Verdict v) {
     return Reject(VerdictKind::kBadRequest, why);
   }
   if (t.actor.size() > 255 || !Printable(t.actor)) t.actor.clear();
+  // Shown as a link in the UI: only a plain http(s) address.
+  if (t.repo_url.size() > 512 || !Printable(t.repo_url) ||
+      !(t.repo_url.rfind("https://", 0) == 0 || t.repo_url.rfind("http://", 0) == 0)) {
+    t.repo_url.clear();
+  }
+  if (t.message.size() > 2000) t.message.resize(2000);
+  for (char& c : t.message) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') c = ' ';
+  }
   if (t.delivery.size() > 128 || !Printable(t.delivery)) {
     return Reject(VerdictKind::kBadRequest, "delivery id must be at most 128 printable characters");
   }
@@ -312,6 +332,8 @@ Verdict GitHub(const WebhookConfig& config, const HookRequest& req) {
   if (!ReadPush(config, req, event, "github", delivery, j, v)) return v;
   v.trigger.commit = FirstOf({Str(j, {"after"}), Str(j, {"head_commit", "id"})});
   v.trigger.actor = FirstOf({Str(j, {"pusher", "name"}), Str(j, {"sender", "login"})});
+  v.trigger.repo_url = Str(j, {"repository", "html_url"});
+  v.trigger.message = Str(j, {"head_commit", "message"});
   if (IsTrue(j, "deleted") && v.trigger.commit.empty()) v.trigger.commit = std::string(40, '0');
   return Finish(config, std::move(v));
 }
@@ -337,6 +359,9 @@ Verdict Gitea(const WebhookConfig& config, const HookRequest& req) {
   v.trigger.commit = Str(j, {"after"});
   v.trigger.actor = FirstOf(
       {Str(j, {"pusher", "login"}), Str(j, {"pusher", "username"}), Str(j, {"sender", "login"})});
+  v.trigger.repo_url = Str(j, {"repository", "html_url"});
+  v.trigger.message =
+      FirstOf({Str(j, {"head_commit", "message"}), CommitMessage(j, v.trigger.commit)});
   return Finish(config, std::move(v));
 }
 
@@ -370,6 +395,9 @@ Verdict GitLab(const WebhookConfig& config, const HookRequest& req) {
   if (!ReadPush(config, req, event, "gitlab", delivery, j, v)) return v;
   v.trigger.commit = FirstOf({Str(j, {"after"}), Str(j, {"checkout_sha"})});
   v.trigger.actor = FirstOf({Str(j, {"user_username"}), Str(j, {"user_name"})});
+  v.trigger.repo_url =
+      FirstOf({Str(j, {"project", "web_url"}), Str(j, {"repository", "homepage"})});
+  v.trigger.message = CommitMessage(j, v.trigger.commit);
   return Finish(config, std::move(v));
 }
 
@@ -411,6 +439,8 @@ Verdict Generic(const WebhookConfig& config, const HookRequest& req) {
   }
   v.trigger.commit = FirstOf({q("commit"), Str(j, {"commit"}), Str(j, {"after"})});
   v.trigger.actor = FirstOf({q("actor"), Str(j, {"actor"})});
+  v.trigger.repo_url = FirstOf({Str(j, {"repository_url"}), Str(j, {"repository", "html_url"})});
+  v.trigger.message = Str(j, {"message"});
   v.trigger.delivery = FirstOf({req.header("x-jenky-delivery"), req.header("x-request-id"),
                                 q("delivery"), Str(j, {"delivery"})});
   return Finish(config, std::move(v));
