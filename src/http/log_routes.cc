@@ -63,6 +63,134 @@ net::awaitable<void> LogRoutes::GetTimes(Exchange& ex, int64_t id) {
   co_await ex.SendJson(http::status::ok, std::move(body));
 }
 
+namespace {
+
+// Where GET .../log starts: offset=N, or line=N (1-based, through the line
+// index); a message for the 400 when either is malformed.
+Result<int64_t> StartOffset(Exchange& ex, const std::string& log, const std::string& index) {
+  int64_t offset = 0;
+  if (const std::string* o = ex.Query("offset")) {
+    if (!ParseInt(*o, offset)) return Status::Error("offset must be a byte count (0 or more)");
+  } else if (const std::string* l = ex.Query("line")) {
+    int64_t line;
+    if (!ParseInt(*l, line) || line < 1) {
+      return Status::Error("line must be a line number (1 or more)");
+    }
+    auto off = OffsetOfLine(log, index, line - 1);
+    offset = off.ok() ? *off : 0;
+  }
+  return offset;
+}
+
+// The log file, read from OFFSET on and written to the client as it is, or
+// (FOLLOW) as chunks of a chunked response. The file may not exist yet (a
+// run that has not started): it is opened when bytes are wanted.
+class LogFileSender {
+ public:
+  LogFileSender(Exchange& ex, std::string path, int64_t offset, bool follow)
+      : ex_(ex), path_(std::move(path)), offset_(offset), follow_(follow), buf_(kLogChunk, '\0') {
+    Open();
+  }
+  ~LogFileSender() {
+    if (fd_ >= 0) close(fd_);
+  }
+  LogFileSender(const LogFileSender&) = delete;
+  LogFileSender& operator=(const LogFileSender&) = delete;
+
+  // The file's size now (0 when it does not exist yet).
+  int64_t size() const {
+    struct stat st;
+    return fd_ >= 0 && fstat(fd_, &st) == 0 ? st.st_size : 0;
+  }
+  int64_t offset() const { return offset_; }
+
+  // Sends [offset, END); false if the client went away.
+  net::awaitable<bool> SendUntil(int64_t end) {
+    if (fd_ < 0 && end > 0) Open();
+    HttpStream& stream = ex_.stream();
+    while (offset_ < end && fd_ >= 0) {
+      size_t want = static_cast<size_t>(std::min<int64_t>(end - offset_, kLogChunk));
+      ssize_t n = pread(fd_, buf_.data(), want, offset_);
+      if (n <= 0) break;
+      stream.expires_after(ex_.limits().write_timeout);
+      boost::system::error_code ec;
+      if (follow_) {
+        std::tie(ec, std::ignore) = co_await net::async_write(
+            stream, http::make_chunk(net::buffer(buf_.data(), n)), kTuple);
+      } else {
+        std::tie(ec, std::ignore) =
+            co_await net::async_write(stream, net::buffer(buf_.data(), n), kTuple);
+      }
+      if (ec) co_return false;
+      offset_ += n;
+    }
+    co_return true;
+  }
+
+ private:
+  void Open() { fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC); }
+
+  Exchange& ex_;
+  std::string path_;
+  int64_t offset_;
+  bool follow_;
+  std::string buf_;
+  int fd_ = -1;
+};
+
+// The response's head: the run's status and where the bytes start; chunked
+// when following, else the length of what is there.
+net::awaitable<bool> SendLogHead(Exchange& ex, const Run& run, bool follow, int64_t offset,
+                                 int64_t size) {
+  http::response<http::empty_body> res{http::status::ok, ex.req().version()};
+  res.set(http::field::server, "jenky");
+  res.set(http::field::date, HttpDate());
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Jenky-Run-Status", RunStatusName(run.status));
+  res.set("X-Jenky-Log-Offset", std::to_string(offset));
+  res.keep_alive(ex.keep_alive());
+  if (follow) {
+    res.set("X-Accel-Buffering", "no");
+    res.chunked(true);
+  } else {
+    res.content_length(std::max<int64_t>(0, size - offset));
+  }
+  ex.mark_responded();
+  http::response_serializer<http::empty_body> sr{res};
+  ex.stream().expires_after(ex.limits().write_timeout);
+  auto [ec, n] = co_await http::async_write_header(ex.stream(), sr, kTuple);
+  if (ec) ex.set_keep_alive(false);
+  co_return !ec;
+}
+
+// Follows TAIL (null: the log is complete) until the run has finished and
+// every byte is sent, waking now and then to notice a client that left.
+net::awaitable<void> FollowLog(Exchange& ex, LogFileSender& file,
+                               const std::shared_ptr<LogTail>& tail) {
+  for (;;) {
+    if (!co_await file.SendUntil(tail ? tail->size : file.size())) {
+      ex.set_keep_alive(false);
+      co_return;
+    }
+    if (!tail || (tail->finished && file.offset() >= tail->size)) break;
+    if (file.offset() < tail->size) continue;
+    using namespace net::experimental::awaitable_operators;
+    std::shared_ptr<net::steady_timer> changed = tail->changed;
+    net::steady_timer patience(ex.stream().get_executor(), std::chrono::seconds(15));
+    co_await (changed->async_wait(kTuple) || patience.async_wait(kTuple));
+    if (ex.stream().PeerGone()) {
+      ex.set_keep_alive(false);
+      co_return;
+    }
+  }
+  ex.stream().expires_after(ex.limits().write_timeout);
+  auto [ec, n] = co_await net::async_write(ex.stream(), http::make_chunk_last(), kTuple);
+  if (ec) ex.set_keep_alive(false);
+}
+
+}  // namespace
+
 net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   auto found = engine_.GetRun(id);
   if (!found.ok()) {
@@ -80,114 +208,24 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   if (const std::string* f = ex.Query("follow")) follow = *f == "1" || *f == "true";
   std::shared_ptr<LogTail> tail = engine_.Tail(id);  // null: the log is complete
   std::string path = engine_.LogPath(id);
-
-  int64_t offset = 0;
-  if (const std::string* o = ex.Query("offset")) {
-    if (!ParseInt(*o, offset)) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                      "offset must be a byte count (0 or more)");
-    }
-  } else if (const std::string* l = ex.Query("line")) {
-    int64_t line;
-    if (!ParseInt(*l, line) || line < 1) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                      "line must be a line number (1 or more)");
-    }
-    auto off = OffsetOfLine(path, engine_.IndexPath(id), line - 1);
-    offset = off.ok() ? *off : 0;
+  auto offset = StartOffset(ex, path, engine_.IndexPath(id));
+  if (!offset.ok()) {
+    co_return co_await SendApiError(ex, ApiError::kBadRequest, offset.status().message());
   }
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  int64_t size = 0;
-  if (fd >= 0) {
-    struct stat st;
-    if (fstat(fd, &st) == 0) size = st.st_size;
-  }
-  struct CloseFd {
-    int& fd;
-    ~CloseFd() {
-      if (fd >= 0) close(fd);
-    }
-  } closer{fd};
-  if (!tail && offset > size) {
+  LogFileSender file(ex, path, *offset, follow);
+  int64_t size = file.size();
+  if (!tail && *offset > size) {
     co_return co_await SendApiError(
         ex, ApiError::kOffsetOutOfRange,
-        fmt::format("offset {} is past the end of the log ({} bytes)", offset, size));
+        fmt::format("offset {} is past the end of the log ({} bytes)", *offset, size));
   }
-
-  http::response<http::empty_body> res{http::status::ok, ex.req().version()};
-  res.set(http::field::server, "jenky");
-  res.set(http::field::date, HttpDate());
-  res.set(http::field::content_type, "text/plain; charset=utf-8");
-  res.set(http::field::cache_control, "no-store");
-  res.set("X-Jenky-Run-Status", RunStatusName(run.status));
-  res.set("X-Jenky-Log-Offset", std::to_string(offset));
-  res.keep_alive(ex.keep_alive());
-  if (follow) {
-    res.set("X-Accel-Buffering", "no");
-    res.chunked(true);
-  } else {
-    res.content_length(std::max<int64_t>(0, size - offset));
-  }
-  ex.mark_responded();
-  HttpStream& stream = ex.stream();
-  http::response_serializer<http::empty_body> sr{res};
-  stream.expires_after(ex.limits().write_timeout);
-  if (auto [ec, n] = co_await http::async_write_header(stream, sr, kTuple); ec) {
-    ex.set_keep_alive(false);
-    co_return;
-  }
+  if (!co_await SendLogHead(ex, run, follow, *offset, size)) co_return;
   if (ex.req().method() == http::verb::head) co_return;
-
-  std::string buf(kLogChunk, '\0');
-  // Sends [offset, end) from the file; false if the client went away.
-  auto send_until = [&](int64_t end) -> net::awaitable<bool> {
-    while (offset < end && fd >= 0) {
-      size_t want = static_cast<size_t>(std::min<int64_t>(end - offset, kLogChunk));
-      ssize_t n = pread(fd, buf.data(), want, offset);
-      if (n <= 0) break;
-      stream.expires_after(ex.limits().write_timeout);
-      boost::system::error_code ec;
-      if (follow) {
-        std::tie(ec, std::ignore) =
-            co_await net::async_write(stream, http::make_chunk(net::buffer(buf.data(), n)), kTuple);
-      } else {
-        std::tie(ec, std::ignore) =
-            co_await net::async_write(stream, net::buffer(buf.data(), n), kTuple);
-      }
-      if (ec) co_return false;
-      offset += n;
-    }
-    co_return true;
-  };
-
-  if (!follow) {
-    if (!co_await send_until(size)) ex.set_keep_alive(false);
-    co_return;
+  if (follow) {
+    co_await FollowLog(ex, file, tail);
+  } else if (!co_await file.SendUntil(size)) {
+    ex.set_keep_alive(false);
   }
-  for (;;) {
-    int64_t end = tail ? tail->size : size;
-    if (fd < 0 && end > 0) {
-      fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);  // created when the run started
-    }
-    if (!co_await send_until(end)) {
-      ex.set_keep_alive(false);
-      co_return;
-    }
-    if (!tail || (tail->finished && offset >= tail->size)) break;
-    if (offset < tail->size) continue;
-    // Wait for more, waking now and then to notice a client that left.
-    using namespace net::experimental::awaitable_operators;
-    std::shared_ptr<net::steady_timer> changed = tail->changed;
-    net::steady_timer patience(stream.get_executor(), std::chrono::seconds(15));
-    co_await (changed->async_wait(kTuple) || patience.async_wait(kTuple));
-    if (stream.PeerGone()) {
-      ex.set_keep_alive(false);
-      co_return;
-    }
-  }
-  stream.expires_after(ex.limits().write_timeout);
-  auto [ec, n] = co_await net::async_write(stream, http::make_chunk_last(), kTuple);
-  if (ec) ex.set_keep_alive(false);
 }
 
 net::awaitable<void> LogRoutes::Socket(Exchange& ex, bool project_stream, const std::string& name) {
