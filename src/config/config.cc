@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "config/inputs_config.h"
 #include "config/loader.h"
 #include "config/recipe_params.h"
 #include "config/server_config.h"
@@ -316,7 +317,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   L.CheckKeys(t, "[" + where + "]",
               {"description", "workdir", "script", "script_file", "recipe", "params", "shell",
                "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued",
-               "max_log_bytes", "memory_max", "tasks_max", "webhook"});
+               "max_log_bytes", "memory_max", "tasks_max", "webhook", "inputs"});
   if (auto d = L.String(t, "description", where)) p.description = *d;
   if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
 
@@ -349,6 +350,10 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   if (const toml::node* w = t.get("webhook")) {
     if (const toml::table* wt = w->as_table()) LoadWebhook(L, *wt, where + ".webhook", p);
     else L.Error(*w, where + ".webhook must be a table");
+  }
+  if (const toml::node* in = t.get("inputs")) {
+    if (const toml::table* it = in->as_table()) LoadInputs(L, *it, where + ".inputs", p);
+    else L.Error(*in, where + ".inputs must be a table of [" + where + ".inputs.NAME] tables");
   }
 }
 

@@ -74,6 +74,8 @@ void LoadServerLimits(Loader& L, const toml::table& t, ServerConfig& s) {
       s.session_lifetime = *d;
     }
   }
+  // "0s" keeps the audit log forever (control.h).
+  if (auto d = L.Duration(t, "audit_retention", "server")) s.audit_retention = *d;
   // A whole number in [LO, HI]; WHAT says what it counts, for the error.
   auto count = [&](const char* key, int lo, int hi, const char* what, int& out) {
     const toml::node* n = t.get(key);
@@ -123,7 +125,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
                "tls_cert",
                "tls_key",
                "tls_handshake_timeout",
-               "warm_shell"});
+               "warm_shell",
+               "audit_retention"});
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
       L.Error(*t.get("listen"), fmt::format("server.listen '{}' is not HOST:PORT; write it like "

@@ -116,6 +116,15 @@ net::awaitable<void> ControlRoutes::PauseRoute(Exchange& ex, const std::string& 
     if (!p.ok()) co_return co_await SendApiError(ex, ApiError::kInternal, p.status().message());
     LogInfo("project={} paused by {}{}", project, ActorOf(who),
             reason.empty() ? "" : ": " + reason);
+    // Nothing deploys while paused: runs waiting in the queue end here (the
+    // running one goes on; cancel it to stop it).
+    auto runs = engine_.ListRuns(project, 200, 0);
+    for (const Run& r : runs.ok() ? *runs : std::vector<Run>{}) {
+      if (r.status != RunStatus::kQueued) continue;
+      if (engine_.Cancel(r.id, "cancelled: the project was paused by " + ActorOf(who)).ok()) {
+        Audit(ex, who, "cancel", project, r.id, "queued when the project was paused");
+      }
+    }
   } else {
     Status s = control.Resume(project, ActorOf(who), auth_.Caller(ex));
     if (!s.ok()) co_return co_await SendApiError(ex, ErrorForStatusCode(s.code()), s.message());

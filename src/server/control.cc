@@ -15,6 +15,11 @@ constexpr size_t kMaxPendingAudit = 10000;
 
 }  // namespace
 
+std::string PausedMessage(const ProjectPause& p) {
+  return fmt::format("project '{}' is paused (by {}{}); resume it to deploy (jenky resume {})",
+                     p.project, p.paused_by, p.reason.empty() ? "" : ": " + p.reason, p.project);
+}
+
 Control::Control(Store& store, std::function<int64_t()> clock)
     : store_(store), clock_(std::move(clock)) {}
 

@@ -28,6 +28,9 @@
 
 namespace jenky {
 
+// "project 'app' is paused (by token:laptop: db migration); resume it to deploy".
+std::string PausedMessage(const ProjectPause& pause);
+
 class Control {
  public:
   // STORE must outlive it; CLOCK gives unix ms.
