@@ -1,6 +1,6 @@
 // A run: live header, Cancel, the exact script, and the log.
 
-import { ApiError, api, isFinished, serverNow, type Run } from '../api';
+import { ApiError, api, isFinished, serverNow, type Project, type Run } from '../api';
 import { h, icon, ICONS, replace } from '../dom';
 import { explainExitCode, formatAbsolute, formatBytes, parseTime, runDuration, triggerLabel } from '../format';
 import { HttpLogStream } from '../log/http-stream';
@@ -13,9 +13,9 @@ import { can } from '../session';
 import { statusBadge } from '../ui/badge';
 import { confirmDialog } from '../ui/dialog';
 import { setConnectionProblem, toast } from '../ui/notice';
-import { commitCell } from '../ui/runs-table';
 import { age, duration } from '../ui/time';
 import { resourcesLabel } from '../ui/resources';
+import { commitInfo, finishedActions, inputsLabel, queuedNote } from './run-context';
 
 const PRUNED = 'This run’s log was pruned (the project keeps only its newest runs’ logs).';
 
@@ -302,14 +302,16 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     replace(title, h('span', null, r.project, ' '), h('span', { class: 'muted' }, `#${r.id}`));
     replace(badgeSlot, statusBadge(r.status));
     const running = r.status === 'running' || r.status === 'queued';
-    replace(actions, running && can('deploy') ? cancelBtn : null);
+    replace(actions, running && can('deploy') ? cancelBtn : null, ...finishedActions(r, project));
     if (!running) setCancelling(false);
     const created = parseTime(r.created_at);
     const started = parseTime(r.started_at);
     const finished = parseTime(r.finished_at);
     const items: [string, Node | string][] = [['Trigger', triggerLabel(r.trigger)]];
-    const commit = commitCell(r);
-    if (r.trigger.commit || r.trigger.ref) items.push(['Commit', commit]);
+    const commit = commitInfo(r);
+    if (commit) items.push(['Commit', commit]);
+    const inputs = inputsLabel(r);
+    if (inputs) items.push(['Inputs', inputs]);
     if (r.trigger.actor) items.push(['Actor', r.trigger.actor]);
     if (started) items.push(['Started', age(started)]);
     else if (created) items.push(['Queued', age(created)]);
@@ -324,10 +326,38 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     if (r.recipe) items.push(['Recipe', h('code', null, r.recipe)]);
     if (r.trigger.delivery) items.push(['Delivery', h('code', { title: r.trigger.delivery }, r.trigger.delivery.slice(0, 12))]);
     replace(meta, items.map(([k, v]) => h('div', { class: 'meta-item' }, h('dt', null, k), h('dd', null, v))));
-    reasonBox.hidden = !r.reason;
-    reasonBox.textContent = r.reason ?? '';
+    reasonBox.hidden = !r.reason && !waitNote;
+    reasonBox.textContent = r.reason ?? (r.status === 'queued' ? waitNote : '');
     reasonBox.className = `run-reason s-${r.status}`;
     logSize.textContent = r.log_bytes ? formatBytes(r.log_bytes) : '';
+  };
+
+  // The project (for Roll back and the deploy dialog's inputs), once; what a
+  // queued run waits behind, asked again while it waits.
+  let project: Project | null = null;
+  let projectAsked = false;
+  let waitNote = '';
+  let waitAsked = 0;
+  const learnContext = (r: Run) => {
+    if (!projectAsked) {
+      projectAsked = true;
+      api
+        .project(r.project)
+        .then((p) => {
+          project = p;
+          if (!destroyed) renderHeader();
+        })
+        .catch(() => {
+          /* no Roll back button */
+        });
+    }
+    if (r.status === 'queued' && Date.now() - waitAsked > 2000) {
+      waitAsked = Date.now();
+      void queuedNote(r).then((note) => {
+        waitNote = note ?? '';
+        if (!destroyed && run?.status === 'queued') renderHeader();
+      });
+    }
   };
 
   const rank = (r: Run) => (isFinished(r) ? 2 : r.status === 'running' ? 1 : 0);
@@ -337,6 +367,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     if (run && run.id === r.id && rank(r) < rank(run)) return;
     const was = run?.status;
     run = r;
+    learnContext(r);
     renderHeader();
     sections.setRunStatus(r.status);
     view.schedule();
