@@ -305,6 +305,22 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
   co_await ex.SendJson(http::status::ok, DumpJson(j));
 }
 
+// REF (a trigger body's "ref") into T.ref and T.branch ("main" is
+// refs/heads/main); what is wrong with it, or "".
+static std::string SetRef(const std::string& ref, Trigger& t) {
+  if (ref.empty() || ref.size() > 255 || HasControlChars(ref)) {
+    return "ref must be 1-255 printable characters, like refs/heads/main";
+  }
+  if (std::string why = RefProblem(ref); !why.empty()) return why;
+  t.ref = ref;
+  if (t.ref.rfind("refs/heads/", 0) == 0) t.branch = t.ref.substr(11);
+  else if (t.ref.find('/') == std::string::npos) {
+    t.branch = t.ref;
+    t.ref = "refs/heads/" + t.ref;
+  }
+  return "";
+}
+
 net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
                                      const Principal& who) {
   const ProjectConfig* pc = engine_.config().FindProject(project);
@@ -356,22 +372,8 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
                                         fmt::format("field '{}' must be a string", key));
       }
     }
-    if (j.contains("ref")) {
-      t.ref = j["ref"].get<std::string>();
-      if (t.ref.empty() || t.ref.size() > 255 || HasControlChars(t.ref)) {
-        co_return co_await SendApiError(
-            ex, ApiError::kBadRequest,
-            "ref must be 1-255 printable characters, like refs/heads/main");
-      }
-      if (std::string why = RefProblem(t.ref); !why.empty()) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, why);
-      }
-      if (t.ref.rfind("refs/heads/", 0) == 0) t.branch = t.ref.substr(11);
-      else if (t.ref.find('/') == std::string::npos) {
-        t.branch = t.ref;
-        t.ref = "refs/heads/" + t.ref;
-      }
-    }
+    std::string bad_ref = j.contains("ref") ? SetRef(j["ref"].get<std::string>(), t) : "";
+    if (!bad_ref.empty()) co_return co_await SendApiError(ex, ApiError::kBadRequest, bad_ref);
     if (j.contains("commit")) {
       t.commit = j["commit"].get<std::string>();
       if (t.commit.size() < 4 || t.commit.size() > 64 || !IsHex(t.commit)) {
