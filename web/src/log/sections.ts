@@ -258,6 +258,20 @@ export class Sections {
     this.note(s.start);
   }
 
+  /** Folds (true) or opens every section. */
+  setAll(collapsed: boolean): void {
+    for (const s of this.list) {
+      s.userSet = true;
+      s.collapsed = collapsed;
+    }
+    this.note(0);
+  }
+
+  /** Whether every section is open. */
+  get allOpen(): boolean {
+    return this.list.every((s) => !s.collapsed);
+  }
+
   /** Opens every section around line I, so that it shows. */
   reveal(i: number): void {
     if (i >= this.scanned) return;

@@ -81,6 +81,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
       jump.hidden = on;
       followState.textContent = on ? 'Following the end of the log' : 'Not following';
     },
+    onToggleSection: () => updateFoldBtn(),
     onSelect: (from, to) => {
       history.replaceState(history.state, '', `${location.pathname}${location.search}#L${from}${to !== from ? `-L${to}` : ''}`);
     },
@@ -168,6 +169,19 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
       /* private mode: not remembered */
     }
   });
+  // Open or fold every section at once (shown once the log has sections).
+  const foldBtn = h('button', { type: 'button', class: 'btn toggle fold-all', hidden: true, 'aria-pressed': 'false', 'aria-label': 'Open all sections', title: 'Open every section of the log (or fold them all again)' }, icon(ICONS.down), h('span', null, 'Open all'));
+  foldBtn.addEventListener('click', () => {
+    const open = !sections.allOpen;
+    sections.setAll(!open);
+    foldBtn.setAttribute('aria-pressed', String(open));
+    view.schedule();
+  });
+  const updateFoldBtn = () => {
+    sections.update();
+    foldBtn.hidden = sections.count === 0;
+    foldBtn.setAttribute('aria-pressed', String(sections.count > 0 && sections.allOpen));
+  };
   // Jump to the first line that reports an error (else where a failed run stopped).
   const errorBtn = h('button', { type: 'button', class: 'btn error-jump', hidden: true, title: 'Show the first line that reports an error' }, icon(ICONS.x), h('span', null, 'First error'));
   const errorTarget = (): number | null => {
@@ -188,7 +202,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   });
   const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log`, download: `run-${id}.log`, 'data-native': '', 'aria-label': 'Raw log' }, icon(ICONS.download), h('span', null, 'Raw log'));
   const logSize = h('span', { class: 'log-size muted' });
-  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, errorBtn, timeBtn, wrapBtn, followBtn, download));
+  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, errorBtn, foldBtn, timeBtn, wrapBtn, followBtn, download));
   const logNote = h('p', { class: 'log-note', hidden: true, role: 'status' });
   const logPanel = h(
     'section',
@@ -570,6 +584,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     store.append(c.data, time);
     view.schedule();
     if (errorBtn.hidden) updateErrorBtn();
+    if (foldBtn.hidden) updateFoldBtn();
     scheduleSearchRefresh();
     if (run && c.next > run.log_bytes) {
       run = { ...run, log_bytes: c.next };
