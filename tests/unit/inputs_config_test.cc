@@ -92,3 +92,20 @@ TEST(InputsConfigTest, ATriggerGetsEveryInputAndAnErrorPerBadField) {
 
 }  // namespace
 }  // namespace jenky
+
+namespace jenky {
+namespace {
+
+TEST(AuditRetentionConfigTest, TheAuditLogKeepsHalfAYearUnlessTold) {
+  auto plain = ParseWithoutEnv("[server]\nlisten = \"127.0.0.1:8080\"\n");
+  ASSERT_TRUE(plain.ok()) << AllErrors(plain);
+  EXPECT_EQ(plain.config.server.audit_retention, std::chrono::hours(24 * 180));
+  auto month = ParseWithoutEnv("[server]\naudit_retention = \"30d\"\n");
+  ASSERT_TRUE(month.ok()) << AllErrors(month);
+  EXPECT_EQ(month.config.server.audit_retention, std::chrono::hours(24 * 30));
+  auto bad = ParseWithoutEnv("[server]\naudit_retention = \"a while\"\n");
+  EXPECT_NE(AllErrors(bad).find("audit_retention"), std::string::npos) << AllErrors(bad);
+}
+
+}  // namespace
+}  // namespace jenky
