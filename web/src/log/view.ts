@@ -22,6 +22,7 @@ import type { Section, SectionStatus, Sections } from './sections';
 import { MAX_RENDERED_COLUMNS, UNKNOWN_TIME, type LineStore, type SearchMatch } from './store';
 
 const OVERSCAN = 30;
+const HEADER_ROWS = 2;
 
 export interface LogViewOptions {
   label: string;
@@ -160,9 +161,16 @@ export class LogView {
     return !!this.opts.sections && this.opts.sections.count > 0;
   }
 
-  /** Rows line i takes (none when a folded section hides it). */
+  /**
+   * Rows line i takes (none when a folded section hides it; two for a
+   * section's header, so its button is a target of 24 px or more: WCAG 2.2).
+   */
   private rowsOf(i: number): number {
-    if (this.folding && this.opts.sections!.hidden(i)) return 0;
+    if (this.folding) {
+      const sections = this.opts.sections!;
+      if (sections.hidden(i)) return 0;
+      if (sections.headerAt(i)) return HEADER_ROWS;
+    }
     if (!this.wrap || this.cols <= 0) return 1;
     const w = i < this.widthsKnown ? this.widths[i] : Math.min(MAX_RENDERED_COLUMNS + 80, lineWidth(this.store.line(i)));
     return Math.max(1, Math.ceil(w / this.cols));
@@ -553,6 +561,7 @@ export class LogView {
     const section = this.opts.sections?.headerAt(i);
     if (section) {
       row.classList.add('section-head');
+      row.style.height = `${HEADER_ROWS * this.lineHeight}px`;
       row.appendChild(this.renderHeader(section));
       return row;
     }
