@@ -189,6 +189,58 @@ net::awaitable<void> FollowLog(Exchange& ex, LogFileSender& file,
   if (ec) ex.set_keep_alive(false);
 }
 
+// Why a log socket's request is refused before the upgrade.
+struct Refusal {
+  ApiError error;
+  std::string message;
+};
+
+// Reads what a log socket follows into O: the format, and run NAME from
+// ?offset= (it must exist and keep its log) or (PROJECT_STREAM) project
+// NAME's runs after ?after=.
+std::optional<Refusal> ReadSocketTarget(Engine& engine, Exchange& ex, bool project_stream,
+                                        const std::string& name, LogSocketOptions& o) {
+  if (const std::string* f = ex.Query("format")) {
+    if (*f != "raw" && *f != "json") {
+      return Refusal{ApiError::kBadRequest, "format must be json (default) or raw"};
+    }
+    o.raw = *f == "raw";
+  }
+  if (project_stream) {
+    if (!engine.config().FindProject(name)) {
+      return Refusal{ApiError::kNotFound, fmt::format("no project named '{}'", name)};
+    }
+    o.project = name;
+    const std::string* after = ex.Query("after");
+    if (after && !ParseInt(*after, o.after_run)) {
+      return Refusal{ApiError::kBadRequest, "after must be a run id (a number)"};
+    }
+    return std::nullopt;
+  }
+  if (!ParseInt(name, o.run_id)) {
+    return Refusal{ApiError::kNotFound,
+                   fmt::format("'{}' is not a run id; run ids are numbers", name)};
+  }
+  auto run = engine.GetRun(o.run_id);
+  if (!run.ok() || !run->has_value()) {
+    return Refusal{ApiError::kNotFound, fmt::format("no run with id {}", o.run_id)};
+  }
+  if ((*run)->log_pruned) {
+    return Refusal{ApiError::kGone,
+                   fmt::format("the log of run {} was pruned (keep_runs)", o.run_id)};
+  }
+  const std::string* off = ex.Query("offset");
+  if (off && !ParseInt(*off, o.offset)) {
+    return Refusal{ApiError::kBadRequest, "offset must be a byte count (0 or more)"};
+  }
+  if (IsFinished((*run)->status) && o.offset > (*run)->log_bytes) {
+    return Refusal{ApiError::kOffsetOutOfRange,
+                   fmt::format("offset {} is past the end of the log ({} bytes)", o.offset,
+                               (*run)->log_bytes)};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
@@ -248,50 +300,8 @@ net::awaitable<void> LogRoutes::Socket(Exchange& ex, bool project_stream, const 
   o.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       engine_.config().server.ws_idle_timeout);
   o.max_lag_bytes = engine_.config().server.ws_max_lag_bytes;
-  if (const std::string* f = ex.Query("format")) {
-    if (*f != "raw" && *f != "json") {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                      "format must be json (default) or raw");
-    }
-    o.raw = *f == "raw";
-  }
-  if (project_stream) {
-    if (!engine_.config().FindProject(name)) {
-      co_return co_await SendApiError(ex, ApiError::kNotFound,
-                                      fmt::format("no project named '{}'", name));
-    }
-    o.project = name;
-    if (const std::string* after = ex.Query("after")) {
-      if (!ParseInt(*after, o.after_run)) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                        "after must be a run id (a number)");
-      }
-    }
-  } else {
-    if (!ParseInt(name, o.run_id)) {
-      co_return co_await SendApiError(
-          ex, ApiError::kNotFound, fmt::format("'{}' is not a run id; run ids are numbers", name));
-    }
-    auto run = engine_.GetRun(o.run_id);
-    if (!run.ok() || !run->has_value()) {
-      co_return co_await SendApiError(ex, ApiError::kNotFound,
-                                      fmt::format("no run with id {}", o.run_id));
-    }
-    if ((*run)->log_pruned) {
-      co_return co_await SendApiError(
-          ex, ApiError::kGone, fmt::format("the log of run {} was pruned (keep_runs)", o.run_id));
-    }
-    if (const std::string* off = ex.Query("offset")) {
-      if (!ParseInt(*off, o.offset)) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                        "offset must be a byte count (0 or more)");
-      }
-    }
-    if (IsFinished((*run)->status) && o.offset > (*run)->log_bytes) {
-      co_return co_await SendApiError(ex, ApiError::kOffsetOutOfRange,
-                                      fmt::format("offset {} is past the end of the log ({} bytes)",
-                                                  o.offset, (*run)->log_bytes));
-    }
+  if (std::optional<Refusal> no = ReadSocketTarget(engine_, ex, project_stream, name, o)) {
+    co_return co_await SendApiError(ex, no->error, no->message);
   }
   if (!beast::websocket::is_upgrade(ex.req())) {
     ex.extra_headers().emplace_back("Upgrade", "websocket");
