@@ -9,6 +9,8 @@ printf '%s==> deploying %s%s (run %s, trigger %s)\n' "$bold" "${JENKY_PROJECT:-d
   "${JENKY_RUN_ID:-?}" "${JENKY_TRIGGER:-manual}"
 for i in "${!steps[@]}"; do
   step=${steps[$i]}
+  # Each step is a section that folds in the web UI (docs/web-ui.md).
+  printf '::group::%s\n' "$step"
   printf '%s==> %s%s\n' "$blue$bold" "$step" "$reset"
   for pct in 20 40 60 80 100; do
     bar=$(printf '%*s' $((pct / 5)) '' | tr ' ' '#')
@@ -19,5 +21,6 @@ for i in "${!steps[@]}"; do
   if [ "$i" -eq 2 ]; then
     printf '  %swarning:%s 0 tests skipped, 42 passed\n' "$yellow" "$reset" >&2
   fi
+  printf '::endgroup::\n'
 done
 printf '%s%s==> deployed%s in %ss\n' "$green" "$bold" "$reset" "$SECONDS"

@@ -19,7 +19,19 @@
 # previous release is switched back and restarted.
 set -euo pipefail
 
-step() { printf '==> %s\n' "$*"; }
+# Each step is a section (::group::, folded in jenky's web UI, docs/web-ui.md).
+# A step that fails is left open, so the run page opens it by itself.
+in_step=
+step() {
+  if [ -n "$in_step" ]; then printf '::endgroup::\n'; fi
+  printf '::group::%s\n' "$*"
+  in_step=1
+}
+end_step() {
+  local rc=$?
+  if [ "$rc" -eq 0 ] && [ -n "$in_step" ]; then printf '::endgroup::\n'; fi
+}
+trap end_step EXIT
 note() { printf '%s\n' "$@"; }
 # die MESSAGE [HINT...]: the run fails with MESSAGE; each HINT on its own line.
 die() {

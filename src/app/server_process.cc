@@ -302,8 +302,12 @@ void ServerProcess::Reload() {
   Status open_check = Status::Ok();
   if (BuildConfig(options_, fresh) != 0) {
     LogError("SIGHUP: the new configuration has errors (above); keeping the current one");
+    engine_->control().Audit(
+        {0, 0, "signal", "config-reload", "", 0, "", "refused: the configuration has errors"});
   } else if (!(open_check = CheckOpenWithoutTokens(fresh, *listening_)).ok()) {
     LogError("SIGHUP: {}; keeping the current configuration", open_check.message());
+    engine_->control().Audit(
+        {0, 0, "signal", "config-reload", "", 0, "", "refused: " + open_check.message()});
   } else {
     // Renewed certificate files take effect here, for new connections; open
     // ones keep the pair they started with.
@@ -319,6 +323,9 @@ void ServerProcess::Reload() {
     schedules_->Sync();
     LogInfo("SIGHUP: configuration reloaded: {} project(s){}", engine_->config().projects.size(),
             note);
+    engine_->control().Audit(
+        {0, 0, "signal", "config-reload", "", 0, "",
+         fmt::format("{} project(s){}", engine_->config().projects.size(), note)});
   }
   SdNotify("READY=1\n" + StatusLine());
 }

@@ -217,10 +217,20 @@ int StartRun(Client& client, const std::string& target, const nlohmann::json& bo
 }  // namespace
 
 int DeployCommand(const ClientOptions& o, const std::string& project, bool follow,
-                  const std::string& ref, const std::string& commit) {
+                  const std::string& ref, const std::string& commit,
+                  const std::vector<std::string>& inputs) {
+  nlohmann::json body = {{"kind", "cli"}};
+  for (const std::string& in : inputs) {
+    size_t eq = in.find('=');
+    if (eq == 0 || eq == std::string::npos) {
+      std::fprintf(stderr, "jenky: --input takes NAME=VALUE (e.g. --input level=debug), not '%s'\n",
+                   in.c_str());
+      return 2;
+    }
+    body["inputs"][in.substr(0, eq)] = in.substr(eq + 1);
+  }
   auto client = Connect(o);
   if (!client) return kServerError;
-  nlohmann::json body = {{"kind", "cli"}};
   if (!ref.empty()) body["ref"] = ref;
   if (!commit.empty()) body["commit"] = commit;
   return StartRun(*client, "/api/v1/projects/" + project + "/runs", body, follow,

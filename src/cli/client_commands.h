@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace jenky {
 
@@ -21,8 +22,10 @@ struct ClientOptions {
 // cut. Prints what is wrong and returns false.
 bool ResolveTokenFile(ClientOptions& o);
 
+// INPUTS: "NAME=VALUE" each (--input); a malformed one is a usage error (2).
 int DeployCommand(const ClientOptions& o, const std::string& project, bool follow,
-                  const std::string& ref, const std::string& commit);
+                  const std::string& ref, const std::string& commit,
+                  const std::vector<std::string>& inputs = {});
 int RunsCommand(const ClientOptions& o, const std::string& project, int limit, bool json);
 int LogsCommand(const ClientOptions& o, long long run_id, bool follow);
 int CancelCommand(const ClientOptions& o, long long run_id);

@@ -7,6 +7,7 @@
 
 #include "app/serve.h"
 #include "cli/client_commands.h"
+#include "cli/control_commands.h"
 #include "exec/supervisor.h"
 #include "service/service.h"
 #include "service/unit.h"
@@ -121,7 +122,25 @@ int main(int argc, char** argv) {
   deploy->add_flag("-f,--follow", follow, "Stream the log and exit with the run's result");
   deploy->add_option("--ref", ref, "Git ref to deploy (JENKY_REF), e.g. refs/heads/main");
   deploy->add_option("--commit", commit, "Commit to deploy (JENKY_COMMIT)");
+  std::vector<std::string> inputs;
+  deploy->add_option("--input", inputs,
+                     "NAME=VALUE: one of the project's declared inputs (JENKY_INPUT_NAME); "
+                     "repeat for more");
   add_client_flags(deploy);
+
+  std::string reason;
+  auto* pause = app.add_subcommand("pause", "Pause PROJECT: nothing deploys until it is resumed");
+  pause->add_option("PROJECT", project, "Project name")->required();
+  pause->add_option("--reason", reason, "Why (shown on the project's page and in the audit log)");
+  add_client_flags(pause);
+  auto* resume = app.add_subcommand("resume", "Resume a paused PROJECT");
+  resume->add_option("PROJECT", project, "Project name")->required();
+  add_client_flags(resume);
+  auto* audit = app.add_subcommand("audit", "Print the audit log, newest first (admin scope)");
+  audit->add_option("--project", project, "Only this project's entries");
+  audit->add_option("--limit", limit, "How many")->check(CLI::Range(1, 1000));
+  audit->add_flag("--json", json, "Print the API's JSON");
+  add_client_flags(audit);
 
   auto* runs = app.add_subcommand("runs", "List recent runs, newest first");
   runs->add_option("PROJECT", project, "Only this project's runs");
@@ -250,7 +269,9 @@ int main(int argc, char** argv) {
   for (const CLI::App* sub : app.get_subcommands()) {
     client_command = client_command || sub->get_name() == "upgrade" ||
                      sub->get_name() == "deploy" || sub->get_name() == "runs" ||
-                     sub->get_name() == "logs" || sub->get_name() == "cancel";
+                     sub->get_name() == "logs" || sub->get_name() == "cancel" ||
+                     sub->get_name() == "rollback" || sub->get_name() == "pause" ||
+                     sub->get_name() == "resume" || sub->get_name() == "audit";
   }
   if (client_command && !jenky::ResolveTokenFile(client)) return kUsage;
   if (*upgrade) {
@@ -263,7 +284,10 @@ int main(int argc, char** argv) {
     if (!client.cacert.empty()) setenv("JENKY_CACERT", client.cacert.c_str(), 1);
     return jenky::Upgrade(upgrade_binary, upgrade_target, dry_run, url);
   }
-  if (*deploy) return jenky::DeployCommand(client, project, follow, ref, commit);
+  if (*deploy) return jenky::DeployCommand(client, project, follow, ref, commit, inputs);
+  if (*pause) return jenky::PauseCommand(client, project, reason, true);
+  if (*resume) return jenky::PauseCommand(client, project, "", false);
+  if (*audit) return jenky::AuditCommand(client, project, limit, json);
   if (*runs) return jenky::RunsCommand(client, project, limit, json);
   if (*logs) return jenky::LogsCommand(client, run_id, follow);
   if (*cancel) return jenky::CancelCommand(client, run_id);

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "config/inputs_config.h"
 #include "config/loader.h"
 #include "config/notify_load.h"
 #include "config/poll_config.h"
@@ -321,7 +322,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
               {"description", "workdir",       "script",      "script_file", "recipe",  "params",
                "shell",       "timeout",       "concurrency", "env",         "secrets", "keep_runs",
                "max_queued",  "max_log_bytes", "memory_max",  "tasks_max",   "webhook", "poll",
-               "schedule",    "timezone",      "catch_up",    "status",      "notify"});
+               "schedule",    "timezone",      "catch_up",    "status",      "notify",  "inputs"});
   if (auto d = L.String(t, "description", where)) p.description = *d;
   if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
 
@@ -360,6 +361,10 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   if (const toml::node* s = t.get("status")) {  // after the webhook: its provider is the default
     if (const toml::table* st = s->as_table()) LoadStatus(L, *st, where + ".status", p);
     else L.Error(*s, where + ".status must be a table");
+  }
+  if (const toml::node* in = t.get("inputs")) {
+    if (const toml::table* it = in->as_table()) LoadInputs(L, *it, where + ".inputs", p);
+    else L.Error(*in, where + ".inputs must be a table of [" + where + ".inputs.NAME] tables");
   }
 }
 

@@ -67,6 +67,18 @@ struct ScheduleConfig {
   bool catch_up = false;          // a fire missed while jenky was down runs once at start
 };
 
+// A deploy input ([projects.NAME.inputs.INPUT], config/inputs_config.h):
+// asked for by the UI's deploy dialog, given by `jenky deploy --input` and
+// the API's "inputs", validated by the server, passed as JENKY_INPUT_<NAME>.
+struct InputConfig {
+  enum class Type { kString, kChoice, kBool };
+  std::string name;
+  Type type = Type::kString;
+  std::string default_value;  // "" for none; "true"/"false" for a bool
+  std::vector<std::string> choices;
+  std::string description;
+};
+
 struct ProjectConfig {
   std::string name;
   std::string description;
@@ -93,6 +105,7 @@ struct ProjectConfig {
   std::optional<PollConfig> poll;
   std::optional<ScheduleConfig> schedule;
   std::optional<StatusConfig> status;  // commit status on the forge (notify_config.h)
+  std::vector<InputConfig> inputs;  // sorted by name
 };
 
 struct ServerConfig {
@@ -135,6 +148,8 @@ struct ServerConfig {
   int max_connections = 20000;
   // Open connections from one address (loopback and trusted_proxies aside).
   int max_connections_per_address = 256;
+  // How long audit log entries are kept (0 = forever).
+  Millis audit_retention = std::chrono::hours(24 * 180);
   // How long a UI sign-in (session cookie) lasts.
   Millis session_lifetime = std::chrono::hours(24 * 7);
   // WebSocket viewers at once, in all and of one run; more are refused (503).

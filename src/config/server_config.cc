@@ -76,6 +76,8 @@ void LoadServerLimits(Loader& L, const toml::table& t, ServerConfig& s) {
       s.session_lifetime = *d;
     }
   }
+  // "0s" keeps the audit log forever (control.h).
+  if (auto d = L.Duration(t, "audit_retention", "server")) s.audit_retention = *d;
   // A whole number in [LO, HI]; WHAT says what it counts, for the error.
   auto count = [&](const char* key, int lo, int hi, const char* what, int& out) {
     const toml::node* n = t.get(key);
@@ -127,7 +129,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
                "tls_handshake_timeout",
                "warm_shell",
                "max_hook_body",
-               "metrics_listen"});
+               "metrics_listen",
+               "audit_retention"});
   LoadMetricsListen(L, t, c.server);
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {

@@ -11,7 +11,7 @@ constexpr Name kNames[] = {
     {DeliveryResult::kDeployed, "deployed"}, {DeliveryResult::kDuplicate, "duplicate"},
     {DeliveryResult::kRejected, "rejected"}, {DeliveryResult::kIgnored, "ignored"},
     {DeliveryResult::kPing, "ping"},         {DeliveryResult::kRedelivered, "redelivered"},
-    {DeliveryResult::kPolled, "polled"}};
+    {DeliveryResult::kPolled, "polled"},     {DeliveryResult::kPaused, "paused"}};
 
 }  // namespace
 

@@ -16,6 +16,7 @@ enum class DeliveryResult {
   kPing,         // "ping": the forge checking the hook
   kRedelivered,  // "redelivered": a delivery id seen before, deployed again
   kPolled,       // "polled": `[projects.X.poll]` looked at the repository
+  kPaused,       // "paused": the project is paused; nothing was triggered (409)
 };
 
 // The name on the wire and in the store.

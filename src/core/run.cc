@@ -140,7 +140,11 @@ nlohmann::json RunToJson(const Run& r) {
       {"commit", StringOrNull(r.trigger.commit)},
       {"actor", StringOrNull(r.trigger.actor)},
       {"delivery", StringOrNull(r.trigger.delivery)},
+      {"repository", StringOrNull(r.trigger.repo_url)},
+      {"message", StringOrNull(r.trigger.message)},
   };
+  nlohmann::json inputs = nlohmann::json::object();
+  for (const auto& [name, value] : r.trigger.inputs) inputs[name] = value;
   nlohmann::json action = r.trigger.action;
   nlohmann::json j = {
       {"id", r.id},
@@ -161,6 +165,7 @@ nlohmann::json RunToJson(const Run& r) {
       {"rollback_to",
        r.trigger.rollback_to ? nlohmann::json(r.trigger.rollback_to) : nlohmann::json(nullptr)},
   };
+  j["inputs"] = std::move(inputs);
   // Only where it was measured (a finished run, on a host that counts).
   if (r.resources) j["resources"] = ResourcesToJson(*r.resources);
   return j;
@@ -180,6 +185,13 @@ Run RunFromJson(const nlohmann::json& j) {
     r.trigger.commit = StringOr(t, "commit");
     r.trigger.actor = StringOr(t, "actor");
     r.trigger.delivery = StringOr(t, "delivery");
+    r.trigger.repo_url = StringOr(t, "repository");
+    r.trigger.message = StringOr(t, "message");
+  }
+  if (auto it = j.find("inputs"); it != j.end() && it->is_object()) {
+    for (const auto& [name, value] : it->items()) {
+      if (value.is_string()) r.trigger.inputs.emplace_back(name, value.get<std::string>());
+    }
   }
   r.created_at = ParseTimeOrZero(j.value("created_at", nlohmann::json()));
   r.started_at = ParseTimeOrZero(j.value("started_at", nlohmann::json()));

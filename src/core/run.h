@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -46,6 +48,13 @@ struct Trigger {
   // ROLLBACK_TO (0 = the previous one).
   std::string action = "deploy";
   int64_t rollback_to = 0;
+  // The deploy inputs as the script gets them (JENKY_INPUT_<NAME>), every
+  // declared one, defaults filled in (config/inputs_config.h).
+  std::vector<std::pair<std::string, std::string>> inputs;
+  // From a webhook payload: the repository's web address and the head
+  // commit's message ("" when unknown).
+  std::string repo_url;
+  std::string message;
 };
 
 // The tag a trigger's ref names ("v1.2" for refs/tags/v1.2), "" for others.

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <optional>
 
 #include "util/fs.h"
 
@@ -68,6 +70,30 @@ void IndexChunk(std::string_view data, int64_t base, int64_t& lines, IndexRecord
   }
 }
 
+int64_t DecodeInt64(const unsigned char* p) {
+  uint64_t u = 0;
+  for (int b = 0; b < 8; ++b) u |= static_cast<uint64_t>(p[b]) << (8 * b);
+  return static_cast<int64_t>(u);
+}
+
+void EncodeInt64(int64_t v, char* p) {
+  uint64_t u = static_cast<uint64_t>(v);
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((u >> (8 * i)) & 0xff);
+}
+
+// Record I of the 16-byte records in FD, or nullopt past the end / on error.
+std::optional<TimeRecord> PreadRecord(int fd, int64_t i) {
+  unsigned char buf[16];
+  if (pread(fd, buf, sizeof buf, i * 16) != 16) return std::nullopt;
+  return TimeRecord{DecodeInt64(buf), DecodeInt64(buf + 8)};
+}
+
+int64_t NowUnixMillis() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
 void EncodeRecords(const std::vector<IndexRecord>& records, std::string& out) {
   out.resize(records.size() * 16);
   char* p = out.data();
@@ -88,6 +114,9 @@ Result<LogWriter> LogWriter::Open(const std::string& log_path, const std::string
   if (w.log_fd_ < 0) return PosixError("open " + log_path, errno);
   w.index_fd_ = open(index_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (w.index_fd_ < 0) return PosixError("open " + index_path, errno);
+  const std::string times_path = log_path + ".times";
+  w.times_fd_ = open(times_path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (w.times_fd_ < 0) return PosixError("open " + times_path, errno);
   struct stat st;
   if (fstat(w.log_fd_, &st) == 0 && st.st_size > 0) {
     // Reopened after a restart of the writer: continue the index where it was.
@@ -97,6 +126,12 @@ Result<LogWriter> LogWriter::Open(const std::string& log_path, const std::string
     IndexChunk(*data, 0, w.lines_, w.last_, records);
     w.size_ = static_cast<int64_t>(data->size());
     w.written_back_ = w.size_;
+    w.at_line_start_ = data->back() == '\n';
+    struct stat ts;
+    if (fstat(w.times_fd_, &ts) == 0 && ts.st_size >= 16) {
+      if (auto last = PreadRecord(w.times_fd_, ts.st_size / 16 - 1))
+        w.last_time_ms_ = last->unix_ms;
+    }
   }
   return w;
 }
@@ -104,20 +139,45 @@ Result<LogWriter> LogWriter::Open(const std::string& log_path, const std::string
 LogWriter::LogWriter(LogWriter&& o) noexcept
     : log_fd_(o.log_fd_),
       index_fd_(o.index_fd_),
+      times_fd_(o.times_fd_),
       log_path_(std::move(o.log_path_)),
+      at_line_start_(o.at_line_start_),
+      last_time_ms_(o.last_time_ms_),
       size_(o.size_),
       written_back_(o.written_back_),
       lines_(o.lines_),
       last_(o.last_) {
-  o.log_fd_ = o.index_fd_ = -1;
+  o.log_fd_ = o.index_fd_ = o.times_fd_ = -1;
 }
 
 LogWriter::~LogWriter() {
   if (log_fd_ >= 0) close(log_fd_);
   if (index_fd_ >= 0) close(index_fd_);
+  if (times_fd_ >= 0) close(times_fd_);
 }
 
-Status LogWriter::Append(std::string_view data) {
+Status LogWriter::Append(std::string_view data) { return Append(data, NowUnixMillis()); }
+
+Status LogWriter::Append(std::string_view data, int64_t unix_ms) {
+  if (data.empty()) return Status::Ok();
+  // The first line that starts in DATA, if any, gets its time before its
+  // bytes reach the log (a reader never sees a line without its time).
+  int64_t first = -1;
+  if (at_line_start_) {
+    first = lines_;
+  } else if (const void* nl = std::memchr(data.data(), '\n', data.size())) {
+    if (static_cast<const char*>(nl) + 1 < data.data() + data.size()) first = lines_ + 1;
+  }
+  if (first >= 0 && unix_ms != last_time_ms_) {
+    char rec[16];
+    EncodeInt64(first, rec);
+    EncodeInt64(unix_ms, rec + 8);
+    if (Status s = WriteAll(times_fd_, std::string_view(rec, 16), log_path_ + ".times"); !s.ok()) {
+      return s;
+    }
+    last_time_ms_ = unix_ms;
+  }
+  at_line_start_ = data.back() == '\n';
   if (Status s = WriteAll(log_fd_, data, log_path_); !s.ok()) return s;
   pending_.clear();
   IndexChunk(data, size_, lines_, last_, pending_);
@@ -138,6 +198,7 @@ Status LogWriter::Append(std::string_view data) {
 Status LogWriter::Sync() {
   if (fdatasync(log_fd_) != 0) return PosixError("fdatasync " + log_path_, errno);
   fdatasync(index_fd_);
+  fdatasync(times_fd_);
   return Status::Ok();
 }
 
@@ -149,13 +210,8 @@ std::vector<IndexRecord> ReadIndex(const std::string& index_path) {
   out.reserve(n);
   const unsigned char* p = reinterpret_cast<const unsigned char*>(data->data());
   for (size_t i = 0; i < n; ++i) {
-    int64_t v[2];
-    for (int k = 0; k < 2; ++k) {
-      uint64_t u = 0;
-      for (int b = 0; b < 8; ++b) u |= static_cast<uint64_t>(*p++) << (8 * b);
-      v[k] = static_cast<int64_t>(u);
-    }
-    out.push_back({v[0], v[1]});
+    out.push_back({DecodeInt64(p), DecodeInt64(p + 8)});
+    p += 16;
   }
   return out;
 }
@@ -201,6 +257,65 @@ Result<int64_t> OffsetOfLine(const std::string& log_path, const std::string& ind
   }
   close(fd);
   return offset;
+}
+
+Result<int64_t> LineAtOffset(const std::string& log_path, const std::string& index_path,
+                             int64_t offset) {
+  std::vector<IndexRecord> index = ReadIndex(index_path);
+  IndexRecord start{0, 0};
+  auto it = std::upper_bound(index.begin(), index.end(), offset,
+                             [](int64_t o, const IndexRecord& r) { return o < r.offset; });
+  if (it != index.begin()) start = *std::prev(it);
+  int fd = open(log_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError("open " + log_path, errno);
+  int64_t line = start.line;
+  int64_t at = start.offset;
+  char buf[65536];
+  while (at < offset) {
+    size_t want = static_cast<size_t>(std::min<int64_t>(sizeof buf, offset - at));
+    ssize_t n = pread(fd, buf, want, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    line += std::count(buf, buf + n, '\n');
+    at += n;
+  }
+  close(fd);
+  return line;
+}
+
+std::vector<TimeRecord> ReadTimes(const std::string& times_path, int64_t from_line,
+                                  int64_t to_line) {
+  std::vector<TimeRecord> out;
+  int fd = open(times_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  struct stat st;
+  int64_t n = fstat(fd, &st) == 0 ? st.st_size / 16 : 0;  // a torn last record is ignored
+  // The first record after FROM_LINE; the one before it is in force there.
+  int64_t lo = 0;
+  int64_t hi = n;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    auto r = PreadRecord(fd, mid);
+    if (r && r->line <= from_line) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  unsigned char buf[4096];
+  for (int64_t i = std::max<int64_t>(0, lo - 1); i < n;) {
+    ssize_t got = pread(fd, buf, static_cast<size_t>(std::min<int64_t>(n - i, 256) * 16), i * 16);
+    if (got < 16) break;
+    bool past = false;
+    for (ssize_t k = 0; k + 16 <= got && !past; k += 16, ++i) {
+      TimeRecord r{DecodeInt64(buf + k), DecodeInt64(buf + k + 8)};
+      past = r.line > to_line;
+      if (!past) out.push_back(r);
+    }
+    if (past) break;
+  }
+  close(fd);
+  return out;
 }
 
 std::vector<IndexRecord> BuildIndex(std::string_view data) {

@@ -9,6 +9,13 @@
 // since the previous record, so finding any line reads at most about
 // kIndexBytes of log plus one line. A torn last record (crash mid-write) is
 // ignored by readers.
+//
+// log.times (docs/run_dir.md): 16-byte records, each two little-endian int64:
+// (line, unix_ms) = line LINE, and every line after it up to the next
+// record's, had its first byte captured by the supervisor at UNIX_MS. A
+// record is written only when a line starts in an Append and the clock has
+// moved on since the last record, and it is written *before* the bytes it
+// describes, so whoever reads the log sees the times of every line in it.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +35,11 @@ struct IndexRecord {
   int64_t offset;
 };
 
+struct TimeRecord {
+  int64_t line;
+  int64_t unix_ms;
+};
+
 // Appends to a log and its index. Single writer (the supervisor). Each Append
 // is written through to the files before it returns (no user-space buffer), so
 // a reader or a crash of any other process sees every byte appended so far.
@@ -40,12 +52,15 @@ constexpr int64_t kWritebackBytes = 8 << 20;
 
 class LogWriter {
  public:
+  // Also opens LOG_PATH.times (the line times, above).
   static Result<LogWriter> Open(const std::string& log_path, const std::string& index_path);
   LogWriter(LogWriter&& other) noexcept;
   LogWriter& operator=(LogWriter&&) = delete;
   ~LogWriter();
 
+  // DATA as captured now (the realtime clock), or at UNIX_MS (tests).
   Status Append(std::string_view data);
+  Status Append(std::string_view data, int64_t unix_ms);
   Status Sync();  // fdatasync both files
   int64_t size() const { return size_; }
   int64_t lines() const { return lines_; }
@@ -56,7 +71,10 @@ class LogWriter {
   LogWriter() = default;
   int log_fd_ = -1;
   int index_fd_ = -1;
+  int times_fd_ = -1;
   std::string log_path_;
+  bool at_line_start_ = true;  // the next byte starts a line
+  int64_t last_time_ms_ = -1;  // of the last time record written
   int64_t size_ = 0;
   int64_t written_back_ = 0;  // writeback was started for the bytes before this
   int64_t lines_ = 0;         // newlines seen = number of the line being written
@@ -71,6 +89,17 @@ std::vector<IndexRecord> ReadIndex(const std::string& index_path);
 // size if the log has fewer lines.
 Result<int64_t> OffsetOfLine(const std::string& log_path, const std::string& index_path,
                              int64_t line);
+
+// Byte OFFSET's 0-based line in LOG_PATH (the newlines before it), using
+// the index.
+Result<int64_t> LineAtOffset(const std::string& log_path, const std::string& index_path,
+                             int64_t offset);
+
+// The time records of TIMES_PATH that say when lines FROM_LINE..TO_LINE
+// (inclusive) started: the last record at or before FROM_LINE, then every
+// record up to TO_LINE. Missing file (a run from an older jenky) = none.
+std::vector<TimeRecord> ReadTimes(const std::string& times_path, int64_t from_line,
+                                  int64_t to_line);
 
 // For tests and recovery: the records LogWriter would have written for DATA.
 std::vector<IndexRecord> BuildIndex(std::string_view data);

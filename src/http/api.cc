@@ -68,6 +68,7 @@ const std::vector<Api::Route>& Api::Routes() {
       {v::get, "/api/v1/runs/{id}", kScopeRead, &Api::GetRunRoute},
       {v::post, "/api/v1/runs/{id}/cancel", kScopeDeploy, &Api::CancelRoute},
       {v::get, "/api/v1/runs/{id}/log", kScopeRead, &Api::LogRoute},
+      {v::get, "/api/v1/runs/{id}/log/times", kScopeRead, &Api::TimesRoute},
       {v::get, "/api/v1/runs/{id}/script", kScopeRead, &Api::ScriptRoute},
       {v::get, "/ws/v1/runs/{name}/log", 0, &Api::RunSocketRoute},
       {v::get, "/ws/v1/projects/{name}/log", 0, &Api::ProjectSocketRoute},
@@ -75,6 +76,9 @@ const std::vector<Api::Route>& Api::Routes() {
       {v::get, "/api/v1/runs/{id}/messages", kScopeRead, &Api::RunMessagesRoute},
       {v::get, "/api/v1/projects/{name}/messages", kScopeRead, &Api::ProjectMessagesRoute},
       {v::get, "/metrics", kScopeRead, &Api::MetricsRoute},
+      {v::post, "/api/v1/projects/{name}/pause", kScopeDeploy, &Api::PauseRoute},
+      {v::post, "/api/v1/projects/{name}/resume", kScopeDeploy, &Api::ResumeRoute},
+      {v::get, "/api/v1/audit", kScopeAdmin, &Api::AuditRoute},
   };
   return kRoutes;
 }
@@ -83,6 +87,7 @@ Api::Api(Engine& engine, std::string web_dir, std::function<void()> restart)
     : engine_(engine),
       auth_(engine),
       logs_(engine, auth_),
+      controls_(engine, auth_),
       web_dir_(std::move(web_dir)),
       restart_(std::move(restart)) {}
 
@@ -177,6 +182,7 @@ net::awaitable<void> Api::Restart(Exchange& ex, const Args&, const Principal& p)
     }
   }
   LogInfo("restart requested by {}: re-executing; running deploys continue", p.name);
+  controls_.Audit(ex, p, "upgrade", "", 0, "re-executing the binary (jenky upgrade)");
   ex.set_keep_alive(false);
   co_await ex.SendJson(http::status::accepted, "{\"restarting\":true}");
   net::post(ex.stream().get_executor(), restart_);
@@ -215,6 +221,18 @@ net::awaitable<void> Api::CancelRoute(Exchange& ex, const Args& a, const Princip
 net::awaitable<void> Api::LogRoute(Exchange& ex, const Args& a, const Principal&) {
   co_await logs_.GetLog(ex, a.id);
 }
+net::awaitable<void> Api::TimesRoute(Exchange& ex, const Args& a, const Principal&) {
+  co_await logs_.GetTimes(ex, a.id);
+}
+net::awaitable<void> Api::PauseRoute(Exchange& ex, const Args& a, const Principal& p) {
+  co_await controls_.PauseRoute(ex, a.name, p, true);
+}
+net::awaitable<void> Api::ResumeRoute(Exchange& ex, const Args& a, const Principal& p) {
+  co_await controls_.PauseRoute(ex, a.name, p, false);
+}
+net::awaitable<void> Api::AuditRoute(Exchange& ex, const Args&, const Principal&) {
+  co_await controls_.AuditRoute(ex);
+}
 net::awaitable<void> Api::ScriptRoute(Exchange& ex, const Args& a, const Principal&) {
   co_await GetScript(ex, a.id);
 }
@@ -247,7 +265,8 @@ net::awaitable<void> Api::ListProjects(Exchange& ex) {
     }
     out.push_back({{"name", p.name},
                    {"description", p.description},
-                   {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)}});
+                   {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)},
+                   {"paused", PauseToJson(engine_.control().PauseOf(p.name))}});
   }
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
@@ -282,6 +301,7 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
       {"secret_names", nlohmann::json::array()},
       {"webhook", nullptr},
   };
+  AddProjectFacts(engine_, *p, j);
   for (const auto& [k, v] : p->env) j["env_names"].push_back(k);
   for (const auto& [k, v] : p->secrets) j["secret_names"].push_back(k);
   if (p->webhook) {
@@ -294,15 +314,33 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
   co_await ex.SendJson(http::status::ok, DumpJson(j));
 }
 
+// REF (a trigger body's "ref") into T.ref and T.branch ("main" is
+// refs/heads/main); what is wrong with it, or "".
+static std::string SetRef(const std::string& ref, Trigger& t) {
+  if (ref.empty() || ref.size() > 255 || HasControlChars(ref)) {
+    return "ref must be 1-255 printable characters, like refs/heads/main";
+  }
+  if (std::string why = RefProblem(ref); !why.empty()) return why;
+  t.ref = ref;
+  if (t.ref.rfind("refs/heads/", 0) == 0) t.branch = t.ref.substr(11);
+  else if (t.ref.find('/') == std::string::npos) {
+    t.branch = t.ref;
+    t.ref = "refs/heads/" + t.ref;
+  }
+  return "";
+}
+
 net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
                                      const Principal& who) {
-  if (!engine_.config().FindProject(project)) {
+  const ProjectConfig* pc = engine_.config().FindProject(project);
+  if (!pc) {
     co_return co_await SendApiError(ex, ApiError::kNotFound,
                                     fmt::format("no project named '{}'", project));
   }
   Trigger t;
   t.kind = TriggerKind::kApi;
   t.actor = who.name;
+  nlohmann::json inputs;  // null: none given
   const std::string& body = ex.req().body();
   if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
     std::string type = ex.Header("Content-Type");
@@ -327,11 +365,15 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
                                       "request body must be a JSON object like {\"ref\": "
                                       "\"refs/heads/main\", \"commit\": \"9f1c...\"}");
     }
+    if (auto it = j.find("inputs"); it != j.end()) {
+      inputs = *it;
+      j.erase(it);
+    }
     for (auto& [key, value] : j.items()) {
       if (key != "ref" && key != "commit" && key != "kind") {
         co_return co_await SendApiError(ex, ApiError::kBadRequest,
                                         fmt::format("unknown field '{}'; known fields are ref, "
-                                                    "commit and kind",
+                                                    "commit, kind and inputs",
                                                     key));
       }
       if (!value.is_string()) {
@@ -339,22 +381,8 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
                                         fmt::format("field '{}' must be a string", key));
       }
     }
-    if (j.contains("ref")) {
-      t.ref = j["ref"].get<std::string>();
-      if (t.ref.empty() || t.ref.size() > 255 || HasControlChars(t.ref)) {
-        co_return co_await SendApiError(
-            ex, ApiError::kBadRequest,
-            "ref must be 1-255 printable characters, like refs/heads/main");
-      }
-      if (std::string why = RefProblem(t.ref); !why.empty()) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest, why);
-      }
-      if (t.ref.rfind("refs/heads/", 0) == 0) t.branch = t.ref.substr(11);
-      else if (t.ref.find('/') == std::string::npos) {
-        t.branch = t.ref;
-        t.ref = "refs/heads/" + t.ref;
-      }
-    }
+    std::string bad_ref = j.contains("ref") ? SetRef(j["ref"].get<std::string>(), t) : "";
+    if (!bad_ref.empty()) co_return co_await SendApiError(ex, ApiError::kBadRequest, bad_ref);
     if (j.contains("commit")) {
       t.commit = j["commit"].get<std::string>();
       if (t.commit.size() < 4 || t.commit.size() > 64 || !IsHex(t.commit)) {
@@ -372,11 +400,13 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
       t.kind = *k;
     }
   }
+  if (!co_await controls_.ResolveInputs(ex, *pc, inputs, t)) co_return;
   auto run = engine_.Trigger(project, t);
   if (!run.ok()) {
     const Status& s = run.status();
     co_return co_await SendApiError(ex, ErrorForStatusCode(s.kind()), s.message());
   }
+  controls_.Audit(ex, who, "trigger", project, run->id, TriggerKindName(t.kind));
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
@@ -431,6 +461,9 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
     const Status& s = run.status();
     co_return co_await SendApiError(ex, ErrorForStatusCode(s.kind()), s.message());
   }
+  controls_.Audit(
+      ex, who, "rollback", project, run->id,
+      t.rollback_to ? fmt::format("to run {}", t.rollback_to) : "to the previous release");
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
@@ -483,6 +516,7 @@ net::awaitable<void> Api::CancelRun(Exchange& ex, int64_t id, const Principal& w
     const Status& s = run.status();
     co_return co_await SendApiError(ex, ErrorForStatusCode(s.kind()), s.message());
   }
+  controls_.Audit(ex, who, "cancel", run->project, id);
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "http/auth.h"
+#include "http/control_routes.h"
 #include "http/log_routes.h"
 #include "http/server.h"
 #include "server/engine.h"
@@ -75,6 +76,7 @@ class Api {
   net::awaitable<void> GetRunRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> CancelRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> LogRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> TimesRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> ScriptRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> RunSocketRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> ProjectSocketRoute(Exchange& ex, const Args& a, const Principal& p);
@@ -84,6 +86,9 @@ class Api {
   net::awaitable<void> ProjectMessagesRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> MetricsRoute(Exchange& ex, const Args& a, const Principal& p);
   net::awaitable<void> ListMessages(Exchange& ex, const std::string& project, int64_t run);
+  net::awaitable<void> PauseRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> ResumeRoute(Exchange& ex, const Args& a, const Principal& p);
+  net::awaitable<void> AuditRoute(Exchange& ex, const Args& a, const Principal& p);
 
   net::awaitable<void> ListProjects(Exchange& ex);
   net::awaitable<void> GetProject(Exchange& ex, const std::string& name);
@@ -99,6 +104,7 @@ class Api {
   const class Schedules* schedules_ = nullptr;
   Auth auth_;
   LogRoutes logs_;
+  ControlRoutes controls_;
   std::string web_dir_;
   std::function<void()> restart_;
   std::function<Status()> restart_check_;

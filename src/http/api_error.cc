@@ -20,6 +20,7 @@ ApiErrorInfo Describe(ApiError error) {
     case ApiError::kMethodNotAllowed: return {s::method_not_allowed, "method_not_allowed"};
     case ApiError::kNotAcceptable: return {s::not_acceptable, "not_acceptable"};
     case ApiError::kConflict: return {s::conflict, "conflict"};
+    case ApiError::kPaused: return {s::conflict, "paused"};
     case ApiError::kGone: return {s::gone, "gone"};
     case ApiError::kTooLarge: return {s::payload_too_large, "too_large"};
     case ApiError::kUriTooLong: return {s::uri_too_long, "uri_too_long"};
@@ -40,6 +41,7 @@ ApiError ErrorForStatusCode(StatusCode code) {
     case StatusCode::kQueueFull: return ApiError::kQueueFull;
     case StatusCode::kNotFound: return ApiError::kNotFound;
     case StatusCode::kConflict: return ApiError::kConflict;
+    case StatusCode::kPaused: return ApiError::kPaused;
     default: return ApiError::kInternal;
   }
 }

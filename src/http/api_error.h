@@ -24,6 +24,7 @@ enum class ApiError {
   kMethodNotAllowed,      // 405 method_not_allowed
   kNotAcceptable,         // 406 not_acceptable
   kConflict,              // 409 conflict
+  kPaused,                // 409 paused
   kGone,                  // 410 gone
   kTooLarge,              // 413 too_large
   kUriTooLong,            // 414 uri_too_long

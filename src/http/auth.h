@@ -20,9 +20,13 @@
 namespace jenky {
 
 struct Principal {
-  std::string name;     // token name, "local" when no tokens are configured
-  unsigned scopes = 0;  // kScope* bits; 0 = not authenticated
+  std::string name;           // token name, "local" when no tokens are configured
+  unsigned scopes = 0;        // kScope* bits; 0 = not authenticated
+  const char* via = "local";  // "token", "session", or "local" (no tokens configured)
 };
+
+// Who P is in the audit log: "token:NAME", "session:NAME" or "local".
+std::string ActorOf(const Principal& p);
 
 class Auth {
  public:

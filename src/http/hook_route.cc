@@ -148,6 +148,15 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
     }
   }
   auto run = engine.Trigger(project, v.trigger);
+  if (!run.ok() && run.status().kind() == StatusCode::kPaused) {
+    // Recorded and answered 409: the forge shows it, and can redeliver after a resume.
+    record.result = DeliveryResultName(DeliveryResult::kPaused);
+    record.status = 409;
+    record.reason = run.status().message();
+    engine.RecordDelivery(record);
+    LogInfo("project={} webhook: {}", project, record.reason);
+    co_return co_await SendApiError(ex, ApiError::kPaused, record.reason);
+  }
   if (!run.ok()) {
     v.reason = run.status().message();
     co_return co_await reject(run.status().kind() == StatusCode::kQueueFull ? ApiError::kQueueFull
@@ -158,6 +167,9 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
   record.run_id = run->id;
   record.reason = v.reason;
   engine.RecordDelivery(record);
+  engine.control().Audit(
+      {0, 0, "webhook:" + (v.trigger.delivery.empty() ? v.trigger.provider : v.trigger.delivery),
+       "trigger", project, run->id, remote, record.reason});
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }

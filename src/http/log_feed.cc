@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "exec/log_index.h"
 #include "http/ws_codec.h"
 #include "server/engine.h"
 #include "util/json.h"
@@ -43,6 +45,25 @@ std::shared_ptr<const std::string> LogTextFrame(std::string_view payload, bool d
 std::string LogRunMessage(const char* type, const Run* run) {
   nlohmann::json j = {{"type", type}, {"run", run ? RunToJson(*run) : nlohmann::json(nullptr)}};
   return DumpJson(j);
+}
+
+int64_t LogFeed::LineOf(int64_t offset) const {
+  for (const Chunk& c : chunks) {
+    if (c.next == offset) return c.line + std::count(c.bytes.begin(), c.bytes.end(), '\n');
+  }
+  auto line = LineAtOffset(path, path + ".idx", offset);
+  return line.ok() ? *line : 0;
+}
+
+void AppendLineTimes(const std::string& log_path, const LogFeed::Chunk& chunk, std::string& out) {
+  int64_t last = chunk.line + std::count(chunk.bytes.begin(), chunk.bytes.end(), '\n');
+  fmt::format_to(std::back_inserter(out), R"("line":{},"times":[)", chunk.line);
+  bool first = true;
+  for (const TimeRecord& r : ReadTimes(log_path + ".times", chunk.line, last)) {
+    fmt::format_to(std::back_inserter(out), "{}[{},{}]", first ? "" : ",", r.line, r.unix_ms);
+    first = false;
+  }
+  out += "]";
 }
 
 LogFeed::~LogFeed() {
@@ -98,8 +119,9 @@ LogFeed::Read LogFeed::FrameAt(int64_t offset, bool raw, bool deflate,
     size_t keep = at_end ? data.size() : CompleteUtf8Prefix(data);
     if (keep == 0) return Read::kWait;  // only the start of a character so far
     data.resize(keep);
+    int64_t line = LineOf(offset);
     if (chunks.size() == kCachedChunks) chunks.pop_front();
-    chunks.push_back(Chunk{offset, offset + static_cast<int64_t>(keep), std::move(data), {}});
+    chunks.push_back(Chunk{offset, offset + static_cast<int64_t>(keep), std::move(data), line, {}});
     chunk = &chunks.back();
   }
   auto& f = chunk->frames[raw * 2 + deflate];
@@ -110,7 +132,9 @@ LogFeed::Read LogFeed::FrameAt(int64_t offset, bool raw, bool deflate,
       std::string msg = fmt::format(R"({{"type":"log","run":{},"offset":{},"next":{},"data":")",
                                     run_id, chunk->offset, chunk->next);
       AppendJsonEscapedUtf8(chunk->bytes, msg);
-      msg += "\"}";
+      msg += "\",";
+      AppendLineTimes(path, *chunk, msg);
+      msg += "}";
       f = LogTextFrame(msg, deflate);
     }
   }

@@ -30,6 +30,7 @@ struct LogFeed {
     int64_t offset = 0;
     int64_t next = 0;
     std::string bytes;
+    int64_t line = 0;                              // 0-based line of the byte at OFFSET
     std::shared_ptr<const std::string> frames[4];  // [raw * 2 + deflate]
   };
   enum class Read { kFrame, kWait, kError };
@@ -65,11 +66,22 @@ struct LogFeed {
 
   // kFrame: *FRAME is the message for the log bytes from OFFSET (at most
   // 64 KiB of them, never ending inside a character unless the log is
-  // complete there) and *NEXT the offset after them; kWait: nothing to send
-  // there yet; kError: the log cannot be read.
+  // complete there; a JSON message also carries the first line's number and
+  // the times of the lines that start in it, docs/spec-extensions.md) and
+  // *NEXT the offset after them; kWait: nothing to send there yet; kError:
+  // the log cannot be read.
   Read FrameAt(int64_t offset, bool raw, bool deflate, std::shared_ptr<const std::string>* frame,
                int64_t* next);
+
+  // The 0-based line of byte OFFSET: from the cached chunk that ends there,
+  // else from the line index.
+  int64_t LineOf(int64_t offset) const;
 };
+
+// `"line":L,"times":[[line,unix_ms],...]` for CHUNK of the log at LOG_PATH:
+// the time records (log_index.h) of the lines that start in it, and the one
+// in force at its first line.
+void AppendLineTimes(const std::string& log_path, const LogFeed::Chunk& chunk, std::string& out);
 
 // One text message as a ready frame, deflated when DEFLATE (the viewer
 // negotiated it) and it is worth it.

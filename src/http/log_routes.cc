@@ -11,6 +11,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
+#include <iterator>
+
 #include "exec/log_index.h"
 #include "http/api_error.h"
 #include "http/http_stream.h"
@@ -27,6 +30,38 @@ constexpr size_t kLogChunk = 64 * 1024;
 }  // namespace
 
 LogRoutes::LogRoutes(Engine& engine, Auth& auth) : engine_(engine), auth_(auth) {}
+
+net::awaitable<void> LogRoutes::GetTimes(Exchange& ex, int64_t id) {
+  auto found = engine_.GetRun(id);
+  if (!found.ok()) {
+    co_return co_await SendApiError(ex, ApiError::kInternal, found.status().message());
+  }
+  if (!found->has_value()) {
+    co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no run with id {}", id));
+  }
+  if ((*found)->log_pruned) {
+    co_return co_await SendApiError(ex, ApiError::kGone,
+                                    fmt::format("the log of run {} was pruned (keep_runs)", id));
+  }
+  int64_t from = 0;
+  int64_t to = INT64_MAX;
+  for (auto [name, value] : {std::pair{"from_line", &from}, std::pair{"to_line", &to}}) {
+    const std::string* q = ex.Query(name);
+    if (q && !ParseInt(*q, *value)) {
+      co_return co_await SendApiError(
+          ex, ApiError::kBadRequest,
+          fmt::format("{} must be a 0-based line number (0 or more)", name));
+    }
+  }
+  std::string body = fmt::format(R"({{"run":{},"times":[)", id);
+  bool first = true;
+  for (const TimeRecord& r : ReadTimes(engine_.LogPath(id) + ".times", from, to)) {
+    fmt::format_to(std::back_inserter(body), "{}[{},{}]", first ? "" : ",", r.line, r.unix_ms);
+    first = false;
+  }
+  body += "]}";
+  co_await ex.SendJson(http::status::ok, std::move(body));
+}
 
 namespace {
 

@@ -149,6 +149,9 @@ Run Engine::NewRun(const std::string& project, const struct Trigger& trigger) {
 Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& trigger) {
   const ProjectConfig* p = config_.FindProject(project);
   if (!p) return Status::Error("no project named '" + project + "'", StatusCode::kNotFound);
+  if (const ProjectPause* pause = control().PauseOf(project)) {
+    return Status::Error(PausedMessage(*pause), StatusCode::kPaused);
+  }
   Run run = NewRun(project, trigger);
   auto decision = scheduler_.Enqueue(project, p->concurrency, run.id, p->max_queued);
   if (!decision.ok()) {

@@ -28,6 +28,7 @@
 #include "core/scheduler.h"
 #include "exec/run_dir.h"
 #include "net/asio.h"
+#include "server/control.h"
 #include "server/journal.h"
 #include "server/launcher.h"
 #include "server/outbox.h"
@@ -132,6 +133,12 @@ class Engine {
   // GET /metrics in the text exposition format (run_metrics.h); VIEWERS is
   // the WebSocket hub's count.
   std::string RenderMetrics(int64_t viewers);
+  // Paused projects and the audit log (control.h), made at first use.
+  Control& control() {
+    if (!control_) control_ = std::make_unique<Control>(*store_, clock_);
+    control_->set_retention_ms(config_.server.audit_retention.count());  // (reloads)
+    return *control_;
+  }
 
   int RunningCount() const { return scheduler_.RunningCount(); }
   int QueuedCount() const { return static_cast<int>(active_.size()) - RunningCount(); }
@@ -198,6 +205,7 @@ class Engine {
   // Statuses and notifications on their way out; after the journal, which
   // hands it what it saved.
   Outbox outbox_;
+  std::unique_ptr<Control> control_;
 };
 
 }  // namespace jenky

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "config/notify_load.h"
+#include "config/inputs_config.h"
 #include "exec/cgroup.h"
 #include "exec/run_dir.h"
 #include "exec/supervisor.h"
@@ -122,6 +123,10 @@ std::vector<std::string> ScriptEnv(const Config& config, const ProjectConfig& p,
   if (r.trigger.action == "rollback") {
     env["JENKY_ROLLBACK_TO"] = r.trigger.rollback_to ? std::to_string(r.trigger.rollback_to) : "";
   }
+  // Deploy inputs: the project's defaults, then what the trigger asked for
+  // (validated then; a webhook's run has the defaults).
+  for (const InputConfig& in : p.inputs) env[InputEnvName(in.name)] = in.default_value;
+  for (const auto& [k, v] : r.trigger.inputs) env[InputEnvName(k)] = v;
   if (!p.recipe.empty()) {
     for (const auto& [k, v] : p.params) {
       std::string upper = k;

@@ -77,7 +77,7 @@ namespace {
 constexpr const char* kRunColumns =
     "id, project, status, trigger_kind, provider, ref, branch, commit_sha, actor, delivery, "
     "created_at, started_at, finished_at, exit_code, reason, log_bytes, recipe, script_sha256, "
-    "log_pruned, action, rollback_to, resources";
+    "log_pruned, action, rollback_to, resources, inputs, repo_url, commit_message";
 
 std::string Text(sqlite3_stmt* s, int col) {
   const unsigned char* t = sqlite3_column_text(s, col);
@@ -114,6 +114,15 @@ void BindRun(sqlite3_stmt* s, const Run& r) {
   sqlite3_bind_int64(s, 21, r.trigger.rollback_to);
   if (r.resources) BindText(s, 22, DumpJson(ResourcesToJson(*r.resources)));
   else sqlite3_bind_null(s, 22);
+  if (!r.trigger.inputs.empty()) {
+    nlohmann::json inputs = nlohmann::json::object();
+    for (const auto& [name, value] : r.trigger.inputs) inputs[name] = value;
+    BindText(s, 23, DumpJson(inputs));
+  } else {
+    sqlite3_bind_null(s, 23);
+  }
+  BindText(s, 24, r.trigger.repo_url);
+  BindText(s, 25, r.trigger.message);
 }
 
 Run ReadRun(sqlite3_stmt* s) {
@@ -142,6 +151,16 @@ Run ReadRun(sqlite3_stmt* s) {
   if (sqlite3_column_type(s, 21) != SQLITE_NULL) {
     r.resources = ResourcesFromJson(nlohmann::json::parse(Text(s, 21), nullptr, false));
   }
+  if (sqlite3_column_type(s, 22) != SQLITE_NULL) {
+    auto inputs = nlohmann::json::parse(Text(s, 22), nullptr, false);
+    if (inputs.is_object()) {
+      for (const auto& [name, value] : inputs.items()) {
+        if (value.is_string()) r.trigger.inputs.emplace_back(name, value.get<std::string>());
+      }
+    }
+  }
+  r.trigger.repo_url = Text(s, 23);
+  r.trigger.message = Text(s, 24);
   return r;
 }
 
@@ -276,7 +295,7 @@ Status SqliteStore::InsertRun(const Run& run) { return InsertRuns({run}); }
 Status SqliteStore::InsertRuns(const std::vector<Run>& runs) {
   static const std::string sql = fmt::format(
       "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-      "?18,?19,?20,?21,?22)",
+      "?18,?19,?20,?21,?22,?23,?24,?25)",
       kRunColumns);
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();
@@ -313,7 +332,7 @@ Status SqliteStore::UpdateRun(const Run& r) {
 Status SqliteStore::SaveRun(const Run& r) {
   static const std::string sql = fmt::format(
       "INSERT INTO runs ({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-      "?18,?19,?20,?21,?22) ON CONFLICT(id) DO UPDATE SET status=?3, started_at=?12, "
+      "?18,?19,?20,?21,?22,?23,?24,?25) ON CONFLICT(id) DO UPDATE SET status=?3, started_at=?12, "
       "finished_at=?13, exit_code=?14, reason=?15, log_bytes=?16, recipe=?17, script_sha256=?18, "
       "log_pruned=?19, resources=?22",
       kRunColumns);

@@ -48,6 +48,27 @@ struct Delivery {
   bool relevant = true;
 };
 
+// A paused project (POST /api/v1/projects/{name}/pause): nothing deploys.
+struct ProjectPause {
+  std::string project;
+  std::string paused_by;  // the actor (audit.h)
+  std::string reason;
+  int64_t paused_at = 0;  // unix ms
+  std::string address;    // where the request came from
+};
+
+// One entry of the audit log (GET /api/v1/audit): a state change.
+struct AuditEntry {
+  int64_t id = 0;
+  int64_t time = 0;     // unix ms
+  std::string actor;    // "token:laptop", "session:laptop", "webhook:ID", "local", ...
+  std::string action;   // "trigger", "cancel", "rollback", "pause", ...
+  std::string project;  // "" when none
+  int64_t run = 0;      // 0 when none
+  std::string address;  // "" when none (a signal, a schedule)
+  std::string detail;
+};
+
 constexpr int kDeliveriesKept = 100;
 constexpr int kBusyTimeoutMs = 100;
 
@@ -102,6 +123,18 @@ class Store {
   virtual Result<std::vector<OutboxMessage>> ListMessages(const std::string& project,
                                                           int64_t run_id, int limit) = 0;
   virtual Result<int64_t> MaxMessageId() = 0;
+  // Paused projects and the audit log (store_control.cc). A store that does
+  // not keep them (the tests' fake) refuses with an error.
+  virtual Status SavePause(const ProjectPause& pause);
+  virtual Status DeletePause(const std::string& project);
+  virtual Result<std::vector<ProjectPause>> ListPauses();
+  // Appends E (its id is the store's); entries are never changed.
+  virtual Status AppendAudit(const AuditEntry& e);
+  // Newest first; BEFORE_ID 0 = from the newest; PROJECT "" = all.
+  virtual Result<std::vector<AuditEntry>> ListAudit(int limit, int64_t before_id,
+                                                    const std::string& project);
+  // Deletes entries older than OLDER_THAN (unix ms): the retention.
+  virtual Status PruneAudit(int64_t older_than);
 
   // The migration last applied (0 for a store without migrations).
   virtual int schema_version() const { return 0; }
@@ -136,6 +169,13 @@ class SqliteStore final : public Store {
   Result<std::vector<OutboxMessage>> ListMessages(const std::string& project, int64_t run_id,
                                                   int limit) override;
   Result<int64_t> MaxMessageId() override;
+  Status SavePause(const ProjectPause& pause) override;
+  Status DeletePause(const std::string& project) override;
+  Result<std::vector<ProjectPause>> ListPauses() override;
+  Status AppendAudit(const AuditEntry& e) override;
+  Result<std::vector<AuditEntry>> ListAudit(int limit, int64_t before_id,
+                                            const std::string& project) override;
+  Status PruneAudit(int64_t older_than) override;
   int schema_version() const override { return schema_version_; }
 
  private:

@@ -19,7 +19,8 @@ const std::vector<CodeName>& CodeNames() {
                                               {StatusCode::kTlsCert, "tls_cert"},
                                               {StatusCode::kTlsKey, "tls_key"},
                                               {StatusCode::kDisconnected, "disconnected"},
-                                              {StatusCode::kSupervisorLost, "supervisor_lost"}};
+                                              {StatusCode::kSupervisorLost, "supervisor_lost"},
+                                              {StatusCode::kPaused, "paused"}};
   return names;
 }
 

@@ -27,6 +27,7 @@ enum class StatusCode {
   // "supervisor_lost": a warm-started script runs and the supervisor that was
   // to watch it died before it was handed the run (server/launcher.h)
   kSupervisorLost,
+  kPaused,  // "paused": the project is paused; nothing deploys
 };
 const std::string& StatusCodeName(StatusCode code);
 // nullopt for a name that is no StatusCode's.

@@ -67,6 +67,8 @@ Verdict ReadPush(const WebhookConfig& config, const nlohmann::json& j, Verdict v
   v.trigger.actor = FirstOf({Str(j, {"pusher", "name"}), Str(j, {"pusher", "login"}),
                              Str(j, {"pusher", "username"}), Str(j, {"sender", "login"})});
   if (IsTrue(j, "deleted") && after.empty()) v.trigger.commit = std::string(40, '0');
+  v.trigger.message =
+      FirstOf({Str(j, {"head_commit", "message"}), CommitMessage(j, v.trigger.commit)});
   return Finish(config, std::move(v), Ask::kPush, "push");
 }
 
@@ -103,6 +105,7 @@ Verdict ReadCiRun(const WebhookConfig& config, const nlohmann::json& j, Verdict 
   std::string branch = Str(run, {"head_branch"});
   v.trigger.ref = branch.empty() ? "" : "refs/heads/" + branch;
   v.trigger.commit = Str(run, {"head_sha"});
+  v.trigger.message = Str(run, {"head_commit", "message"});
   v.trigger.actor = FirstOf({Str(run, {"actor", "login"}), Str(run, {"triggering_actor", "login"}),
                              Str(j, {"sender", "login"})});
   std::string action = Str(j, {"action"});
@@ -164,6 +167,7 @@ Verdict GitHub(const WebhookConfig& config, const HookRequest& req) {
   nlohmann::json j;
   Verdict v;
   if (!Open(config, req, EventAllowed(config, event), event, delivery, j, v)) return v;
+  v.trigger.repo_url = Str(j, {"repository", "html_url"});
   if (event == "push") return ReadPush(config, j, std::move(v));
   if (event == "release") return ReadRelease(config, j, std::move(v));
   if (event == "workflow_run" || event == "check_suite") return ReadCiRun(config, j, std::move(v));
@@ -192,6 +196,7 @@ Verdict Gitea(const WebhookConfig& config, const HookRequest& req) {
   nlohmann::json j;
   Verdict v;
   if (!Open(config, req, EventAllowed(config, event), event, delivery, j, v)) return v;
+  v.trigger.repo_url = Str(j, {"repository", "html_url"});
   bool ci = event == "workflow_run" && config.provider == "gitea";
   if (event == "push") return ReadPush(config, j, std::move(v));
   if (event == "release") return ReadRelease(config, j, std::move(v));
@@ -210,6 +215,7 @@ Verdict ReadPipeline(const WebhookConfig& config, const nlohmann::json& j, Verdi
   std::string ref = Str(p, {"ref"});
   if (!ref.empty()) v.trigger.ref = (IsTrue(p, "tag") ? "refs/tags/" : "refs/heads/") + ref;
   v.trigger.commit = Str(p, {"sha"});
+  v.trigger.message = Str(j, {"commit", "message"});
   v.trigger.actor = FirstOf({Str(j, {"user", "username"}), Str(j, {"user", "name"})});
   std::string status = Str(p, {"status"});
   std::string on = ref.empty() ? "" : " on " + Short(ref);
@@ -265,6 +271,8 @@ Verdict GitLab(const WebhookConfig& config, const HookRequest& req) {
   nlohmann::json j;
   Verdict v;
   if (!Open(config, req, allowed, event, delivery, j, v)) return v;
+  v.trigger.repo_url =
+      FirstOf({Str(j, {"project", "web_url"}), Str(j, {"repository", "homepage"})});
   if (event == "Pipeline Hook") return ReadPipeline(config, j, std::move(v));
   if (event != "Push Hook" && event != "Tag Push Hook")
     return IgnoredEvent(config, event, delivery);
@@ -275,6 +283,7 @@ Verdict GitLab(const WebhookConfig& config, const HookRequest& req) {
   v.trigger.commit =
       event == "Tag Push Hook" ? FirstOf({checkout, after}) : FirstOf({after, checkout});
   v.trigger.actor = FirstOf({Str(j, {"user_username"}), Str(j, {"user_name"})});
+  v.trigger.message = CommitMessage(j, v.trigger.commit);
   return Finish(config, std::move(v), Ask::kPush, "push");
 }
 

@@ -45,6 +45,15 @@ std::string FirstOf(std::initializer_list<std::string> values) {
   return "";
 }
 
+std::string CommitMessage(const nlohmann::json& j, const std::string& commit) {
+  auto it = j.find("commits");
+  if (it == j.end() || !it->is_array() || it->empty()) return "";
+  for (const auto& c : *it) {
+    if (Str(c, {"id"}) == commit) return Str(c, {"message"});
+  }
+  return Str(it->back(), {"message"});
+}
+
 Verdict Reject(VerdictKind kind, std::string reason) {
   Verdict v;
   v.kind = kind;
@@ -196,6 +205,15 @@ Verdict Finish(const WebhookConfig& config, Verdict v, Ask ask, const std::strin
     return Reject(VerdictKind::kBadRequest, why);
   }
   if (t.actor.size() > 255 || !Printable(t.actor)) t.actor.clear();
+  // Shown as a link in the UI: only a plain http(s) address.
+  if (t.repo_url.size() > 512 || !Printable(t.repo_url) ||
+      !(t.repo_url.rfind("https://", 0) == 0 || t.repo_url.rfind("http://", 0) == 0)) {
+    t.repo_url.clear();
+  }
+  if (t.message.size() > 2000) t.message.resize(2000);
+  for (char& c : t.message) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') c = ' ';
+  }
   if (t.delivery.size() > 128 || !Printable(t.delivery)) {
     return Reject(VerdictKind::kBadRequest, "delivery id must be at most 128 printable characters");
   }

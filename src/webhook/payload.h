@@ -25,6 +25,10 @@ std::string Str(const nlohmann::json& j, std::initializer_list<const char*> path
 bool IsTrue(const nlohmann::json& j, const char* key);
 std::string FirstOf(std::initializer_list<std::string> values);
 Verdict Reject(VerdictKind kind, std::string reason);
+
+// The message of commit COMMIT in a payload's "commits" array (GitLab,
+// Gitea), else of its last entry; "" without one.
+std::string CommitMessage(const nlohmann::json& j, const std::string& commit);
 // Parses the JSON payload, from a JSON body or a form's `payload=` field.
 bool ParsePayload(const HookRequest& req, nlohmann::json& out, std::string& why);
 bool IsHexCommit(std::string_view s);

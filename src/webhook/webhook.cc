@@ -159,6 +159,8 @@ Verdict Generic(const WebhookConfig& config, const HookRequest& req) {
   }
   v.trigger.commit = FirstOf({q("commit"), Str(j, {"commit"}), Str(j, {"after"})});
   v.trigger.actor = FirstOf({q("actor"), Str(j, {"actor"})});
+  v.trigger.repo_url = FirstOf({Str(j, {"repository_url"}), Str(j, {"repository", "html_url"})});
+  v.trigger.message = Str(j, {"message"});
   v.trigger.delivery = FirstOf({req.header("x-jenky-delivery"), req.header("x-request-id"),
                                 q("delivery"), Str(j, {"delivery"})});
   return Finish(config, std::move(v), Ask::kPush, event);

@@ -332,7 +332,7 @@ def test_git_pull_clones_then_resets_to_exactly_the_commit_or_the_branch_head(wo
     run = app.deploy(commit=c1)
     assert git("rev-parse", "HEAD", cwd=work) == c1
     assert read(os.path.join(work, "app.txt")) == "v1\n"
-    assert "==> clone " in run["log"]
+    assert "::group::clone " in run["log"]
     assert "old commit: none (fresh clone)" in run["log"]
     assert f"new commit: {short(c1)}" in run["log"] and "first" in run["log"]
 
@@ -342,7 +342,7 @@ def test_git_pull_clones_then_resets_to_exactly_the_commit_or_the_branch_head(wo
     assert read(os.path.join(work, "app.txt")) == "v2\n"
     assert f"old commit: {short(c1)} first" in run["log"]
     assert f"new commit: {short(c2)} second" in run["log"]
-    assert re.search(r"^==> fetch origin ", run["log"], re.M)
+    assert re.search(r"^::group::fetch origin ", run["log"], re.M)
 
     # Back to the older one: exactly the commit asked for, not the branch head.
     app.deploy(commit=c1)
@@ -492,7 +492,7 @@ def test_static_site_publishes_releases_atomically_prunes_and_rolls_back(world):
             run = site.deploy()
             ids.append(run["id"])
             assert read(os.path.join(target, "index.html")) == v + "\n"
-            assert f"==> publish release {run['id']} at {target}" in run["log"]
+            assert f"::group::publish release {run['id']} at {target}" in run["log"]
     finally:
         watcher.finish()
     assert watcher.errors == [], watcher.errors[:5]
@@ -753,7 +753,7 @@ def test_systemd_release_switches_checks_health_rolls_back_and_prunes(world, sys
     r1 = run["id"]
     serves("v1", r1)
     for s in ("build", "copy artifacts", "switch", "restart", "health check", "prune", "done"):
-        assert f"==> {s}" in run["log"], (s, run["log"])
+        assert f"::group::{s}" in run["log"], (s, run["log"])
     app.version("v2")
     r2 = p.deploy()["id"]
     serves("v2", r2)

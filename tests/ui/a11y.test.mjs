@@ -91,6 +91,25 @@ test('axe finds no violation on any page, light or dark (and the assets come bro
   await page.goto(`${srv.url}/projects/no-such-project`);
   await page.getByRole('alert').waitFor();
   found.push(...(await axe(page, 'unknown project')));
+  // The operator's pages and dialogs (issue 21): the audit log, a paused
+  // project, the deploy and pause dialogs.
+  await page.goto(`${srv.url}/audit`);
+  await page.locator('.audit-table, .empty-note').first().waitFor();
+  found.push(...(await axe(page, 'audit log')));
+  await srv.api('POST', '/api/v1/projects/hooked/pause', { reason: 'checking the banner' });
+  await page.goto(`${srv.url}/projects/hooked`);
+  await page.locator('.paused-banner').waitFor();
+  found.push(...(await axe(page, 'paused project')));
+  await page.getByRole('button', { name: 'Deploy hooked' }).click();
+  await page.locator('dialog[open]').waitFor();
+  found.push(...(await axe(page, 'deploy dialog')));
+  await page.keyboard.press('Escape');
+  await srv.api('POST', '/api/v1/projects/hooked/resume');
+  await page.reload();
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.locator('dialog[open]').waitFor();
+  found.push(...(await axe(page, 'pause dialog')));
+  await page.keyboard.press('Escape');
   assert.deepEqual(found, []);
   assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), []);
   await srv.waitRun(live.id);

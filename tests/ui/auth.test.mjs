@@ -7,6 +7,7 @@ import { TEST_PROJECTS, launch, logState, screenshots, sha256, startServer, unti
 
 const VIEWER = 'viewer-token-7f3a9c2e51';
 const DEPLOYER = 'deployer-token-4be81d09aa';
+const ADMIN = 'admin-token-0c55e1f2d9';
 const CONFIG = `
 [server]
 max_auth_failures = 0
@@ -20,11 +21,16 @@ scopes = ["read"]
 name = "deployer"
 sha256 = "${sha256(DEPLOYER)}"
 scopes = ["read", "deploy"]
+
+[[tokens]]
+name = "admin"
+sha256 = "${sha256(ADMIN)}"
+scopes = ["admin", "read", "deploy"]
 ${TEST_PROJECTS}`;
 
 // Chromium itself logs a failed request (the 401 that says "not signed in",
 // the 401 of a wrong token) to the console; those are expected here.
-const EXPECTED = [/Failed to load resource: the server responded with a status of 401/];
+const EXPECTED = [/Failed to load resource: the server responded with a status of 40[13]/];
 
 let srv;
 let ctx;
@@ -105,6 +111,24 @@ test('sign-in, read-only user, sign-out, deployer', { timeout: 90000 }, async ()
   await srv.api('POST', `/api/v1/runs/${run.id}/cancel`, undefined, auth);
   await until(async () => (await logState(page)).status === 'cancelled', { message: 'cancelled' });
   assert.equal(await page.locator('[data-action="cancel"]').count(), 0);
+
+  // The audit log says who did what: tokens, sessions, from which address;
+  // only for the admin scope.
+  await page.getByRole('button', { name: 'Deploy again' }).click();
+  await page.locator('dialog[open]').getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.waitForURL((u) => /\/runs\/\d+$/.test(u.pathname) && Number(u.pathname.split('/').pop()) > run.id);
+  const uiRun = Number(new URL(page.url()).pathname.split('/').pop());
+  assert.equal((await srv.api('GET', '/api/v1/audit', undefined, auth)).status, 403, 'deploy scope cannot read the audit log');
+  const audit = (await srv.api('GET', '/api/v1/audit?limit=50', undefined, { Authorization: `Bearer ${ADMIN}` })).json;
+  const find = (action, actor, runId) => audit.find((e) => e.action === action && e.actor === actor && (runId === undefined || e.run === runId));
+  assert.ok(find('trigger', 'token:deployer', run.id), JSON.stringify(audit));
+  assert.ok(find('cancel', 'token:deployer', run.id));
+  assert.ok(find('trigger', 'session:deployer', uiRun), 'the UI deploy is the session\'s');
+  assert.ok(find('sign-in', 'token:viewer') && find('sign-out', 'session:viewer') && find('sign-in', 'token:deployer'));
+  assert.ok(audit.every((e) => e.address === null || e.address === '127.0.0.1'));
+  await page.goto(`${srv.url}/audit`);
+  await page.getByRole('alert').waitFor();
+  assert.match(await page.getByRole('alert').textContent(), /needs a token with the admin scope/);
 
   assert.deepEqual(problems, []);
   await page.close();

@@ -54,6 +54,13 @@ test('the demo deploys from the button and its log streams live with colours', {
   assert.ok(seen.size >= 3, `the log grew while the run was running (line counts seen: ${[...seen].join(', ')})`);
   assert.ok(st.atBottom, 'the view followed the log to its end');
 
+  // Each step is a section, folded once done: open them all.
+  const heads = page.locator('.log-row.section-head button.section-toggle[aria-expanded="false"]');
+  assert.equal(await heads.count(), 5, 'five folded steps');
+  for (let k = 0; k < 5; k++) {
+    await heads.first().click();
+    await until(async () => (await heads.count()) === 4 - k, { message: `step ${k + 1} open` });
+  }
   // Colours and bold came through as styles, not as escape codes.
   const styled = await page.evaluate(() => {
     const blueBold = document.querySelector('.log-row .a4.ab');

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "exec/log_index.h"
 #include "temp_dir.h"
 #include "util/fs.h"
 
@@ -64,7 +65,10 @@ TEST_F(LogFeedTest, ALogChunkIsOneJsonMessageWithItsOffsets) {
   int64_t next = 0;
   ASSERT_EQ(At(0, false, &payload, &next), LogFeed::Read::kFrame);
   EXPECT_EQ(next, 14);
-  EXPECT_EQ(payload, R"({"type":"log","run":7,"offset":0,"next":14,"data":"hello \"world\"\n"})");
+  // (A log without log.times, from an older jenky: no times, the line still.)
+  EXPECT_EQ(
+      payload,
+      R"({"type":"log","run":7,"offset":0,"next":14,"data":"hello \"world\"\n","line":0,"times":[]})");
   ASSERT_EQ(At(6, true, &payload, &next), LogFeed::Read::kFrame);
   EXPECT_EQ(payload, "\"world\"\n");  // raw: the bytes as they are
 }
@@ -121,6 +125,24 @@ TEST_F(LogFeedTest, AChunkIsAtMost64KiB) {
 
 TEST(LogRunMessage, SaysTheTypeAndTheRunOrNull) {
   EXPECT_EQ(LogRunMessage("status", nullptr), R"({"run":null,"type":"status"})");
+}
+
+TEST_F(LogFeedTest, AMessageCarriesItsFirstLineAndTheTimesOfTheLinesInIt) {
+  {
+    auto w = LogWriter::Open(feed_.path, feed_.path + ".idx");
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Append("one\ntw", 1000).ok());
+    ASSERT_TRUE(w->Append("o\nthree\n", 2000).ok());
+  }
+  feed_.size = 14;
+  feed_.complete = true;
+  std::string payload;
+  int64_t next = 0;
+  // From byte 5 (inside line 1): the line, the record in force there, line 2's.
+  ASSERT_EQ(At(5, false, &payload, &next), LogFeed::Read::kFrame);
+  EXPECT_EQ(
+      payload,
+      R"({"type":"log","run":7,"offset":5,"next":14,"data":"wo\nthree\n","line":1,"times":[[0,1000],[2,2000]]})");
 }
 
 }  // namespace

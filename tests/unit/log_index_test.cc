@@ -140,3 +140,87 @@ TEST_F(LogIndexTest, ReopenedWriterContinuesTheIndex) {
 
 }  // namespace
 }  // namespace jenky
+
+namespace jenky {
+namespace {
+
+class LogTimesTest : public ::testing::Test {
+ protected:
+  std::string log() const { return dir_ / "log"; }
+  std::string idx() const { return dir_ / "log.idx"; }
+  std::string times() const { return dir_ / "log.times"; }
+  TempDir dir_{"times"};
+};
+
+TEST_F(LogTimesTest, EachLineGetsTheTimeItsFirstByteWasCaptured) {
+  {
+    auto w = LogWriter::Open(log(), idx());
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Append("one\ntw", 1000).ok());     // lines 0 and 1 start at 1000
+    ASSERT_TRUE(w->Append("o\nthree\n", 2000).ok());  // line 2 starts at 2000
+    ASSERT_TRUE(w->Append("four", 3000).ok());        // line 3 at 3000
+    ASSERT_TRUE(w->Append(" more\n", 4000).ok());     // continues line 3: no record
+    ASSERT_TRUE(w->Append("five\n", 4000).ok());      // line 4 at 4000
+    ASSERT_TRUE(w->Append("six\n", 4000).ok());       // the same millisecond: no record
+  }
+  auto all = ReadTimes(times(), 0, INT64_MAX);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].line, 0);
+  EXPECT_EQ(all[0].unix_ms, 1000);
+  EXPECT_EQ(all[1].line, 2);
+  EXPECT_EQ(all[1].unix_ms, 2000);
+  EXPECT_EQ(all[2].line, 3);
+  EXPECT_EQ(all[2].unix_ms, 3000);
+  EXPECT_EQ(all[3].line, 4);
+  EXPECT_EQ(all[3].unix_ms, 4000);
+}
+
+TEST_F(LogTimesTest, ARangeStartsWithTheRecordInForceAtItsFirstLine) {
+  {
+    auto w = LogWriter::Open(log(), idx());
+    ASSERT_TRUE(w.ok());
+    for (int i = 0; i < 2000; ++i) ASSERT_TRUE(w->Append("line\n", 10000 + i).ok());
+  }
+  auto some = ReadTimes(times(), 500, 502);
+  ASSERT_EQ(some.size(), 3u);
+  EXPECT_EQ(some[0].line, 500);
+  EXPECT_EQ(some[0].unix_ms, 10500);
+  EXPECT_EQ(some[2].line, 502);
+  EXPECT_TRUE(ReadTimes(dir_ / "missing.times", 0, 10).empty());
+}
+
+TEST_F(LogTimesTest, AReopenedWriterContinuesTheLineTimes) {
+  {
+    auto w = LogWriter::Open(log(), idx());
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Append("a\nb", 1000).ok());
+  }
+  {
+    auto w = LogWriter::Open(log(), idx());
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Append("c\nd\n", 2000).ok());  // "bc" continues line 1; line 2 starts
+  }
+  auto all = ReadTimes(times(), 0, INT64_MAX);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].line, 2);
+  EXPECT_EQ(all[1].unix_ms, 2000);
+}
+
+TEST_F(LogTimesTest, LineAtOffsetCountsTheNewlinesBeforeIt) {
+  std::string data;
+  for (int i = 0; i < 5000; ++i) data += std::string(static_cast<size_t>(i % 50), 'x') + "\n";
+  {
+    auto w = LogWriter::Open(log(), idx());
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Append(data, 1).ok());
+  }
+  for (int64_t offset : {int64_t{0}, int64_t{1}, int64_t{77}, int64_t{65536}, int64_t{100000},
+                         static_cast<int64_t>(data.size())}) {
+    auto line = LineAtOffset(log(), idx(), offset);
+    ASSERT_TRUE(line.ok());
+    EXPECT_EQ(*line, std::count(data.begin(), data.begin() + offset, '\n')) << offset;
+  }
+}
+
+}  // namespace
+}  // namespace jenky

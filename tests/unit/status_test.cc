@@ -9,10 +9,10 @@ namespace {
 
 TEST(StatusCode, EachCodeHasOneWireNameThatParsesBackToIt) {
   const std::pair<StatusCode, std::string> names[] = {
-      {StatusCode::kInternal, "internal"},        {StatusCode::kNotFound, "not_found"},
-      {StatusCode::kConflict, "conflict"},        {StatusCode::kQueueFull, "queue_full"},
-      {StatusCode::kTlsCert, "tls_cert"},         {StatusCode::kTlsKey, "tls_key"},
-      {StatusCode::kDisconnected, "disconnected"}};
+      {StatusCode::kInternal, "internal"},         {StatusCode::kNotFound, "not_found"},
+      {StatusCode::kConflict, "conflict"},         {StatusCode::kQueueFull, "queue_full"},
+      {StatusCode::kTlsCert, "tls_cert"},          {StatusCode::kTlsKey, "tls_key"},
+      {StatusCode::kDisconnected, "disconnected"}, {StatusCode::kPaused, "paused"}};
   for (const auto& [code, name] : names) {
     EXPECT_EQ(StatusCodeName(code), name);
     EXPECT_EQ(ParseStatusCode(name), code) << name;

@@ -39,6 +39,11 @@ TEST_F(StoreTest, RunsSurviveReopening) {
     r.log_bytes = 10;
     r.resources = RunResources{1.25, std::nullopt, 3};
     ASSERT_TRUE((*s)->UpdateRun(r).ok());
+    ::jenky::Run with = MakeRun(7, "a");
+    with.trigger.inputs = {{"level", "debug"}, {"dry_run", "true"}};
+    with.trigger.repo_url = "https://github.com/o/r";
+    with.trigger.message = "Fix the thing\n\nLonger text";
+    ASSERT_TRUE((*s)->InsertRun(with).ok());
   }
   auto s = Store::Open(path_);
   ASSERT_TRUE(s.ok());
@@ -49,6 +54,14 @@ TEST_F(StoreTest, RunsSurviveReopening) {
   EXPECT_EQ((*r)->exit_code, 2);
   EXPECT_EQ((*r)->trigger.provider, "github");
   EXPECT_EQ((*r)->log_bytes, 10);
+  EXPECT_TRUE((*r)->trigger.inputs.empty());
+  auto with = (*s)->GetRun(7);
+  ASSERT_TRUE(with.ok() && with->has_value());
+  std::vector<std::pair<std::string, std::string>> inputs = {{"dry_run", "true"},
+                                                             {"level", "debug"}};
+  EXPECT_EQ((*with)->trigger.inputs, inputs);  // (kept as a JSON object: sorted)
+  EXPECT_EQ((*with)->trigger.repo_url, "https://github.com/o/r");
+  EXPECT_EQ((*with)->trigger.message, "Fix the thing\n\nLonger text");
   // Measured what there was to measure (no memory controller): kept as is.
   EXPECT_EQ((*r)->resources, (RunResources{1.25, std::nullopt, 3}));
   EXPECT_FALSE((*(*s)->GetRun(2)).has_value());

@@ -9,6 +9,10 @@ export interface Trigger {
   commit: string | null;
   actor: string | null;
   delivery: string | null;
+  /** The repository's web address, from the webhook payload. */
+  repository?: string | null;
+  /** The head commit's message, from the webhook payload. */
+  message?: string | null;
 }
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'interrupted';
@@ -29,6 +33,35 @@ export interface Run {
   script_sha256?: string | null;
   log_pruned?: boolean;
   resources?: RunResources;
+  /** The deploy inputs as the script got them (JENKY_INPUT_<NAME>). */
+  inputs?: Record<string, string>;
+  action?: string;
+  rollback_to?: number | null;
+}
+
+export interface InputDecl {
+  name: string;
+  type: 'string' | 'choice' | 'bool';
+  default: string | boolean;
+  choices: string[];
+  description: string;
+}
+
+export interface Pause {
+  by: string;
+  reason: string;
+  at: string;
+}
+
+export interface AuditEntry {
+  id: number | null;
+  time: string;
+  actor: string;
+  action: string;
+  project: string | null;
+  run: number | null;
+  address: string | null;
+  detail: string | null;
 }
 
 // What a finished run used, where the host measured it (docs/spec-extensions.md).
@@ -60,6 +93,10 @@ export interface Project {
   env_names?: string[];
   secret_names?: string[];
   webhook?: Webhook | null;
+  paused?: Pause | null;
+  inputs?: InputDecl[];
+  /** Whether its recipe keeps releases to roll back to. */
+  rollback?: boolean;
 }
 
 export interface Delivery {
@@ -93,6 +130,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** What is wrong with each field of the request (a bad deploy input), when the server says. */
+    readonly fields: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -151,15 +190,17 @@ async function request(method: string, path: string, body?: unknown, signal?: Ab
   if (!res.ok) {
     let code = 'http_' + res.status;
     let message = `${res.status} ${res.statusText}`;
+    let fields: Record<string, string> = {};
     try {
-      const j = (await res.json()) as { error?: { code?: string; message?: string } };
+      const j = (await res.json()) as { error?: { code?: string; message?: string; fields?: Record<string, string> } };
       if (j.error?.code) code = j.error.code;
       if (j.error?.message) message = j.error.message;
+      if (j.error?.fields && typeof j.error.fields === 'object') fields = j.error.fields;
     } catch {
       /* not JSON */
     }
     if (res.status === 401 && path !== '/api/v1/session') onUnauthorized();
-    throw new ApiError(res.status, code, message);
+    throw new ApiError(res.status, code, message, fields);
   }
   return res;
 }
@@ -190,8 +231,16 @@ export const api = {
     getJSON<Run[]>(`/api/v1/runs?limit=${limit}${before ? `&before=${before}` : ''}`, signal),
   deliveries: (name: string, signal?: AbortSignal) => getJSON<Delivery[]>(`/api/v1/projects/${enc(name)}/deliveries`, signal),
   run: (id: number, signal?: AbortSignal) => getJSON<Run>(`/api/v1/runs/${id}`, signal),
-  deploy: (name: string) => sendJSON<Run>('POST', `/api/v1/projects/${enc(name)}/runs`, { kind: 'manual' }),
+  deploy: (name: string, body: { ref?: string; commit?: string; inputs?: Record<string, string | boolean> } = {}) =>
+    sendJSON<Run>('POST', `/api/v1/projects/${enc(name)}/runs`, { kind: 'manual', ...body }),
+  rollback: (name: string, to: number) => sendJSON<Run>('POST', `/api/v1/projects/${enc(name)}/rollback`, { kind: 'manual', to }),
+  pause: (name: string, reason: string) => sendJSON<{ paused: Pause | null }>('POST', `/api/v1/projects/${enc(name)}/pause`, { reason }),
+  resume: (name: string) => sendJSON<{ paused: Pause | null }>('POST', `/api/v1/projects/${enc(name)}/resume`),
+  audit: (limit: number, before?: number, signal?: AbortSignal) =>
+    getJSON<AuditEntry[]>(`/api/v1/audit?limit=${limit}${before ? `&before=${before}` : ''}`, signal),
   cancel: (id: number) => sendJSON<Run>('POST', `/api/v1/runs/${id}/cancel`),
+  /** When each line started ([line, unix ms] records), from line `from` on. */
+  lineTimes: (id: number, from = 0) => getJSON<{ run: number; times: [number, number][] }>(`/api/v1/runs/${id}/log/times?from_line=${from}`),
   async script(id: number): Promise<{ text: string; recipe: string | null; sha256: string | null }> {
     const res = await request('GET', `/api/v1/runs/${id}/script`);
     return {

@@ -72,4 +72,8 @@ export const ICONS = {
   follow: 'M4 12h12|M12 6l6 6-6 6|M20 5v14',
   clock: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z|M12 7v5l3 3',
   wrap: 'M4 6h16|M4 12h13a3 3 0 0 1 0 6h-4|M15 16l-2 2 2 2|M4 18h5',
+  copy: 'M9 9h11v11H9z|M5 15H4V4h11v1',
+  undo: 'M9 14L4 9l5-5|M4 9h10a6 6 0 0 1 0 12h-3',
+  pause: 'M8 5v14|M16 5v14',
+  play: 'M7 5l12 7-12 7z',
 };

@@ -57,6 +57,12 @@ export function formatOffset(ms: number): string {
   return `${mm}:${ss}.${t % 10}`;
 }
 
+/** A line's clock time, local, to the millisecond: 14:03:22.123. */
+export function formatClock(d: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
 /** How long a run took, or has been running (null before it starts). */
 export function runDuration(run: Run, now = serverNow()): number | null {
   const start = parseTime(run.started_at);

@@ -2,6 +2,7 @@ import './style.css';
 import { ApiError, api, setUnauthorizedHandler } from './api';
 import { h, replace } from './dom';
 import { projectPage, allRunsPage } from './pages/project';
+import { auditPage } from './pages/audit';
 import { projectsPage } from './pages/projects';
 import { runPage } from './pages/run';
 import { notFoundPage, signinPage } from './pages/signin';
@@ -25,6 +26,7 @@ function shell(): { main: HTMLElement; user: HTMLElement } {
     { class: 'nav', 'aria-label': 'Main' },
     h('a', { href: '/', 'data-nav': 'projects' }, 'Projects'),
     h('a', { href: '/runs', 'data-nav': 'runs' }, 'Runs'),
+    h('a', { href: '/audit', 'data-nav': 'audit' }, 'Audit'),
   );
   const header = h('header', { class: 'topbar' }, h('a', { href: '#main', class: 'skip', 'data-native': '' }, 'Skip to content'), brand, nav, user);
   const main = h('main', { id: 'main', tabindex: -1 });
@@ -67,7 +69,7 @@ function renderUser(el: HTMLElement): void {
 
 function markNav(): void {
   const p = location.pathname;
-  const which = p.startsWith('/runs') ? 'runs' : p === '/' || p.startsWith('/projects') ? 'projects' : '';
+  const which = p.startsWith('/runs') ? 'runs' : p.startsWith('/audit') ? 'audit' : p === '/' || p.startsWith('/projects') ? 'projects' : '';
   for (const a of document.querySelectorAll<HTMLAnchorElement>('.nav a')) {
     if (a.dataset.nav === which) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -105,6 +107,7 @@ async function boot(): Promise<void> {
   route('/projects/:name', projectPage);
   route('/runs', allRunsPage);
   route('/runs/:id', runPage);
+  route('/audit', auditPage);
   route('/signin', signinPage);
   fallback(notFoundPage);
 

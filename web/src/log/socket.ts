@@ -1,7 +1,8 @@
 // The log transport: SPEC.md's WebSocket log protocol, with reconnection.
 //
 //   server → client  {"type":"run","run":Run}
-//                    {"type":"log","run":42,"offset":N,"next":M,"data":"…"}
+//                    {"type":"log","run":42,"offset":N,"next":M,"data":"…",
+//                     "line":L,"times":[[line,unix_ms],...]}   (line/times: jenky's extension)
 //                    {"type":"status","run":Run}
 //                    {"type":"pong"}
 //   client → server  "ping" every 20 s
@@ -20,7 +21,13 @@ export interface LogChunk {
   offset: number;
   next: number;
   data: string;
+  /** 0-based line of the chunk's first byte, when the server says (with times). */
+  line?: number;
+  /** [line, unix ms] records: when lines started, as the server captured them. */
+  times?: [number, number][];
 }
+
+type Message = { type?: string; run?: unknown; offset?: number; next?: number; data?: string; line?: number; times?: [number, number][] };
 
 export type SocketState =
   | { kind: 'connecting'; attempt: number }
@@ -161,7 +168,7 @@ export class LogSocket {
     ws.onmessage = (ev: MessageEvent) => {
       this.lastMessage = Date.now();
       if (typeof ev.data !== 'string') return;
-      let msg: { type?: string; run?: unknown; offset?: number; next?: number; data?: string };
+      let msg: Message;
       try {
         msg = JSON.parse(ev.data);
       } catch {
@@ -188,7 +195,7 @@ export class LogSocket {
     };
   }
 
-  private handle(msg: { type?: string; run?: unknown; offset?: number; next?: number; data?: string }): void {
+  private handle(msg: Message): void {
     switch (msg.type) {
       case 'run': {
         const run = msg.run as Run | null;
@@ -218,7 +225,8 @@ export class LogSocket {
           offset = expected;
         }
         this.offsets.set(runId, next);
-        this.handlers.onLog({ run: runId, offset, next, data });
+        const times = Array.isArray(msg.times) ? msg.times : undefined;
+        this.handlers.onLog({ run: runId, offset, next, data, line: typeof msg.line === 'number' ? msg.line : undefined, times });
         break;
       }
       case 'status': {

@@ -118,3 +118,32 @@ describe('LineStore', () => {
     expect(ms).toBeLessThan(5000);
   });
 });
+
+describe('LineStore server times', () => {
+  it('gives each line the time of the record in force at it, over arrival times', () => {
+    const s = new LineStore();
+    s.append('a\nb\nc\nd\n', 999);
+    s.addTimes([[0, 1000], [2, 3000]], 3);
+    expect(s.time(0)).toBe(1000);
+    expect(s.time(1)).toBe(1000);
+    expect(s.time(2)).toBe(3000);
+    expect(s.time(3)).toBe(3000);
+    expect(s.hasServerTimes).toBe(true);
+  });
+
+  it('leaves lines the records do not cover yet to their arrival time', () => {
+    const s = new LineStore();
+    s.addTimes([[0, 1000]], 0);
+    s.append('a\nb\n', 5000);
+    expect(s.time(0)).toBe(1000);
+    expect(s.time(1)).toBe(5000);
+  });
+
+  it('takes records that arrive out of order (a later fetch of older lines)', () => {
+    const s = new LineStore();
+    s.append('a\nb\nc\n');
+    s.addTimes([[2, 3000]], 2);
+    s.addTimes([[0, 1000], [1, 2000]], 2);
+    expect([s.time(0), s.time(1), s.time(2)]).toEqual([1000, 2000, 3000]);
+  });
+});

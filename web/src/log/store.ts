@@ -5,6 +5,11 @@
 // chunk it came in), and per-line facts live in typed arrays: the id of the
 // ANSI style in force where the line starts (so any line renders on its own,
 // without parsing the lines above it) and when its first byte arrived.
+//
+// Times are unix milliseconds. The server records when each line's first byte
+// was captured (log.times, sent as [line, ms] records: a record holds for its
+// line and the lines after it up to the next record); lines the server has
+// said nothing about yet fall back to when they reached the page.
 
 import { PLAIN, endStyle, lineWidth, styleKey, visibleText, type Style } from './ansi';
 
@@ -52,7 +57,11 @@ export class LineStore {
   private openTime = UNKNOWN_TIME;
   private openStyle = 0;
   private startStyles = new Uint32Array(1024);
-  private times = new Int32Array(1024);
+  private times = new Float64Array(1024);
+  /** The server's time records, sorted by line, and the last line they cover. */
+  private recLines: number[] = [];
+  private recTimes: number[] = [];
+  private covered = -1;
   readonly styles = new StyleTable();
   /** Widest line seen, in columns (capped at MAX_RENDERED_COLUMNS). */
   maxWidth = 0;
@@ -83,9 +92,56 @@ export class LineStore {
     return this.styles.get(i < this.lines.length ? this.startStyles[i] : this.openStyle);
   }
 
-  /** Milliseconds from the run's start to the arrival of line i's first byte, or UNKNOWN_TIME. */
+  /** When line i's first byte was captured (unix ms), or UNKNOWN_TIME. */
   time(i: number): number {
+    if (i <= this.covered && this.recLines.length > 0 && i >= this.recLines[0]) {
+      let lo = 0;
+      let hi = this.recLines.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (this.recLines[mid] <= i) lo = mid;
+        else hi = mid - 1;
+      }
+      return this.recTimes[lo];
+    }
     return i < this.lines.length ? this.times[i] : i === this.lines.length ? this.openTime : UNKNOWN_TIME;
+  }
+
+  /** Whether the server has given times for the lines so far. */
+  get hasServerTimes(): boolean {
+    return this.recLines.length > 0;
+  }
+
+  /**
+   * Adds the server's time records ([line, unix ms], see above), which cover
+   * the lines up to `coveredTo`.
+   */
+  addTimes(records: [number, number][], coveredTo: number): void {
+    let lowest = Infinity;
+    for (const [line, ms] of records) {
+      if (!Number.isFinite(line) || !Number.isFinite(ms)) continue;
+      const n = this.recLines.length;
+      if (n === 0 || line > this.recLines[n - 1]) {
+        this.recLines.push(line);
+        this.recTimes.push(ms);
+      } else {
+        // Out of order (a time fetch after the stream's records): insert in place.
+        let at = 0;
+        while (at < n && this.recLines[at] < line) at++;
+        if (this.recLines[at] === line) this.recTimes[at] = ms;
+        else {
+          this.recLines.splice(at, 0, line);
+          this.recTimes.splice(at, 0, ms);
+        }
+      }
+      lowest = Math.min(lowest, line);
+    }
+    const before = this.covered;
+    this.covered = Math.max(this.covered, coveredTo);
+    if (lowest < Infinity || this.covered > before) {
+      this.version++;
+      this.changedFrom = Math.min(this.changedFrom, lowest, before + 1);
+    }
   }
 
   /** True if line i is the last one and may still grow. */
@@ -94,9 +150,9 @@ export class LineStore {
   }
 
   /**
-   * Appends a chunk of the log. `time` is when it arrived, in ms since the run
-   * started, or UNKNOWN_TIME for history (whose arrival says nothing about when
-   * the script wrote it).
+   * Appends a chunk of the log. `time` is when it arrived (unix ms), or
+   * UNKNOWN_TIME for history (whose arrival says nothing about when the
+   * script wrote it).
    */
   append(chunk: string, time: number = UNKNOWN_TIME): void {
     if (chunk.length === 0) return;
@@ -144,7 +200,7 @@ export class LineStore {
     const s = new Uint32Array(n);
     s.set(this.startStyles);
     this.startStyles = s;
-    const t = new Int32Array(n);
+    const t = new Float64Array(n);
     t.set(this.times);
     this.times = t;
   }
@@ -162,7 +218,10 @@ export class LineStore {
     this.openTime = UNKNOWN_TIME;
     this.openStyle = 0;
     this.startStyles = new Uint32Array(1024);
-    this.times = new Int32Array(1024);
+    this.times = new Float64Array(1024);
+    this.recLines = [];
+    this.recTimes = [];
+    this.covered = -1;
     this.maxWidth = 0;
     this.chars = 0;
     this.version++;

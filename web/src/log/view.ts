@@ -6,22 +6,33 @@
 // computed, not measured), kept as prefix sums so placing a line or finding
 // the one at a scroll position stays O(1) / O(log n).
 //
+// Sections (sections.ts): a folded section's lines take no rows, so with any
+// section in the log lines are placed by the same prefix sums as wrapping
+// (a line's rows are 0 while hidden); a section's header row is a disclosure
+// button in place of the marker's text.
+//
 // Following: while the view is scrolled to the bottom it stays there as lines
 // arrive; scrolling up (wheel, keys, scrollbar, touch) stops that, and
 // follow() resumes it.
 
 import { h } from '../dom';
-import { formatOffset } from '../format';
+import { formatClock, formatDuration, formatOffset } from '../format';
 import { lineWidth, parseLine, styleCss, type Segment } from './ansi';
+import type { Section, SectionStatus, Sections } from './sections';
 import { MAX_RENDERED_COLUMNS, UNKNOWN_TIME, type LineStore, type SearchMatch } from './store';
 
 const OVERSCAN = 30;
+const HEADER_ROWS = 2;
 
 export interface LogViewOptions {
   label: string;
   onFollowChange?(following: boolean): void;
   /** Lines selected through their numbers (1-based, inclusive), for #L12 / #L12-L20. */
   onSelect?(from: number, to: number): void;
+  /** Folding sections (sections.ts): their lines take no rows while folded. */
+  sections?: Sections;
+  /** A section was folded or opened by the user. */
+  onToggleSection?(): void;
 }
 
 export class LogView {
@@ -40,6 +51,9 @@ export class LogView {
   private currentMatch = -1;
   private selected: [number, number] | null = null;
   private showTimes = false;
+  /** Times as clock time (absolute) or as an offset from timeBase (the run's start). */
+  private absoluteTimes = false;
+  private timeBase: number | null = null;
   private firstPaintMarked = false;
   private pendingLine: number | null = null;
   private resizeObserver: ResizeObserver | null = null;
@@ -56,6 +70,8 @@ export class LogView {
   /** The view's size at the last render (to tell a resize from a scroll). */
   private renderedWidth = 0;
   private renderedHeight = 0;
+  /** Lowest line changed (store or folds) since the last render. */
+  private pendingChange = Infinity;
 
   constructor(
     private readonly store: LineStore,
@@ -136,8 +152,25 @@ export class LogView {
     this.schedule();
   }
 
-  /** Rows line i takes. */
+  /** Whether lines are placed by prefix sums of their rows (wrapping, or folded sections). */
+  private get prefixed(): boolean {
+    return this.wrap || this.folding;
+  }
+
+  private get folding(): boolean {
+    return !!this.opts.sections && this.opts.sections.count > 0;
+  }
+
+  /**
+   * Rows line i takes (none when a folded section hides it; two for a
+   * section's header, so its button is a target of 24 px or more: WCAG 2.2).
+   */
   private rowsOf(i: number): number {
+    if (this.folding) {
+      const sections = this.opts.sections!;
+      if (sections.hidden(i)) return 0;
+      if (sections.headerAt(i)) return HEADER_ROWS;
+    }
     if (!this.wrap || this.cols <= 0) return 1;
     const w = i < this.widthsKnown ? this.widths[i] : Math.min(MAX_RENDERED_COLUMNS + 80, lineWidth(this.store.line(i)));
     return Math.max(1, Math.ceil(w / this.cols));
@@ -145,7 +178,7 @@ export class LogView {
 
   /** Brings the widths and row prefix sums up to the store's length. */
   private updateWrap(changedFrom: number): void {
-    if (!this.wrap) return; // widths are counted only once wrapping is asked for
+    if (!this.prefixed) return; // widths are counted only once wrapping is asked for
     const store = this.store;
     const n = store.length;
     const complete = store.completeLines;
@@ -159,18 +192,20 @@ export class LogView {
       r.set(this.rowStart.subarray(0, this.wrapped + 1));
       this.rowStart = r;
     }
-    // The cut view adds its note "… (N more characters …)": about 80 columns.
-    for (let i = this.widthsKnown; i < complete; i++) this.widths[i] = Math.min(MAX_RENDERED_COLUMNS + 80, lineWidth(store.line(i)));
-    this.widthsKnown = Math.max(this.widthsKnown, complete);
-    const charW = this.charWidth();
-    const gutter = this.gutterWidth() || charW * (String(n).length + 3);
-    this.gutterUsed = gutter;
-    // The text has 1ch of padding on the left and 2ch on the right.
-    const cols = Math.max(20, Math.floor((this.el.clientWidth - gutter) / charW) - 3);
-    if (cols !== this.cols) {
-      this.cols = cols;
-      this.wrapped = 0;
-      this.dirtyAll = true;
+    if (this.wrap) {
+      // The cut view adds its note "… (N more characters …)": about 80 columns.
+      for (let i = this.widthsKnown; i < complete; i++) this.widths[i] = Math.min(MAX_RENDERED_COLUMNS + 80, lineWidth(store.line(i)));
+      this.widthsKnown = Math.max(this.widthsKnown, complete);
+      const charW = this.charWidth();
+      const gutter = this.gutterWidth() || charW * (String(n).length + 3);
+      this.gutterUsed = gutter;
+      // The text has 1ch of padding on the left and 2ch on the right.
+      const cols = Math.max(20, Math.floor((this.el.clientWidth - gutter) / charW) - 3);
+      if (cols !== this.cols) {
+        this.cols = cols;
+        this.wrapped = 0;
+        this.dirtyAll = true;
+      }
     }
     let from = Math.min(this.wrapped, changedFrom, n);
     for (let i = from; i < n; i++) this.rowStart[i + 1] = this.rowStart[i] + this.rowsOf(i);
@@ -179,14 +214,14 @@ export class LogView {
 
   /** Top of line i (0-based), in pixels. */
   private lineTop(i: number): number {
-    if (!this.wrap) return i * this.lineHeight;
+    if (!this.prefixed) return i * this.lineHeight;
     return this.rowStart[Math.min(i, this.wrapped)] * this.lineHeight;
   }
 
   /** The line (0-based) at y pixels from the top of the log. */
   private lineAt(y: number): number {
     const row = Math.max(0, Math.floor(y / this.lineHeight));
-    if (!this.wrap) return row;
+    if (!this.prefixed) return row;
     let lo = 0;
     let hi = this.wrapped;
     while (lo < hi) {
@@ -195,6 +230,25 @@ export class LogView {
       else hi = mid - 1;
     }
     return Math.min(lo, Math.max(0, this.wrapped - 1));
+  }
+
+  /** Takes the store's and the sections' changes into the line positions. */
+  private sync(): void {
+    const sections = this.opts.sections;
+    sections?.update();
+    const c = Math.min(this.store.takeChanges(), sections ? sections.takeChanges() : Infinity);
+    this.pendingChange = Math.min(this.pendingChange, c);
+    this.updateWrap(c);
+  }
+
+  /** Opens the sections around line i (0-based) and places the lines again. */
+  private revealLine(i: number): void {
+    const sections = this.opts.sections;
+    if (!sections) return;
+    sections.update();
+    sections.reveal(i);
+    this.sync();
+    this.updateSize();
   }
 
   /** Redraw on the next frame (call after appending to the store). */
@@ -215,6 +269,16 @@ export class LogView {
     if (on === this.showTimes) return;
     this.showTimes = on;
     this.el.classList.toggle('with-times', on);
+    this.dirtyAll = true;
+    this.schedule();
+  }
+
+  /** Shows line times as clock times, or relative to `base` (unix ms; the run's start). */
+  setTimeMode(absolute: boolean, base: number | null): void {
+    if (absolute === this.absoluteTimes && base === this.timeBase) return;
+    this.absoluteTimes = absolute;
+    this.timeBase = base;
+    this.el.classList.toggle('abs-times', absolute);
     this.dirtyAll = true;
     this.schedule();
   }
@@ -261,6 +325,7 @@ export class LogView {
     this.pendingLine = null;
     this.setFollowing(false);
     if (select) this.select(n, n, false);
+    this.revealLine(n - 1);
     this.updateSize();
     const top = this.lineTop(n - 1) - this.el.clientHeight / 3;
     this.el.scrollTop = Math.max(0, top);
@@ -276,6 +341,17 @@ export class LogView {
   }
 
   private onClick(e: MouseEvent): void {
+    const toggle = (e.target as Element).closest?.('button.section-toggle') as HTMLButtonElement | null;
+    const sections = this.opts.sections;
+    if (toggle && sections) {
+      const s = sections.list[Number(toggle.dataset.section)];
+      if (!s) return;
+      sections.setCollapsed(s, !s.collapsed);
+      this.setFollowing(false);
+      this.schedule();
+      this.opts.onToggleSection?.();
+      return;
+    }
     const a = (e.target as Element).closest?.('a.log-no');
     if (!a) return;
     e.preventDefault();
@@ -315,6 +391,7 @@ export class LogView {
     this.currentMatch = k;
     const m = this.matches[k];
     this.setFollowing(false);
+    this.revealLine(m.line);
     const top = this.lineTop(m.line) + (this.wrap && this.cols > 0 ? Math.floor(m.start / this.cols) * this.lineHeight : 0);
     const view = this.el.clientHeight;
     if (top < this.el.scrollTop + this.lineHeight || top > this.el.scrollTop + view - 2 * this.lineHeight) {
@@ -358,16 +435,18 @@ export class LogView {
     const n = this.store.length;
     const digits = Math.max(3, String(n).length);
     this.el.style.setProperty('--no-w', `${digits + 1}ch`);
-    this.spacer.style.height = `${this.wrap ? this.rowStart[this.wrapped] * this.lineHeight : n * this.lineHeight}px`;
+    this.spacer.style.height = `${this.prefixed ? this.rowStart[this.wrapped] * this.lineHeight : n * this.lineHeight}px`;
     this.spacer.style.minWidth = this.wrap ? '' : `calc(var(--gutter-w) + ${this.store.maxWidth + 2}ch)`;
   }
 
   private render(): void {
     const store = this.store;
     const n = store.length;
-    const changedFrom = store.takeChanges();
-    const grew = n !== this.renderedLength || store.version !== this.renderedVersion;
-    this.updateWrap(changedFrom);
+    const version = store.version + (this.opts.sections?.version ?? 0);
+    this.sync();
+    const changedFrom = this.pendingChange;
+    this.pendingChange = Infinity;
+    const grew = n !== this.renderedLength || version !== this.renderedVersion;
     if (grew || this.dirtyAll) this.updateSize();
     this.empty.hidden = n > 0;
     if (this.pendingLine !== null && this.pendingLine <= n) {
@@ -392,8 +471,9 @@ export class LogView {
       }
     }
     const frag = document.createDocumentFragment();
+    const folding = this.folding;
     for (let i = first; i <= last; i++) {
-      if (this.rows.has(i)) continue;
+      if (this.rows.has(i) || (folding && this.rowsOf(i) === 0)) continue;
       const row = this.renderRow(i);
       this.rows.set(i, row);
       frag.appendChild(row);
@@ -401,7 +481,7 @@ export class LogView {
     if (frag.childNodes.length) this.spacer.appendChild(frag);
     this.dirtyAll = false;
     this.renderedLength = n;
-    this.renderedVersion = store.version;
+    this.renderedVersion = version;
     this.el.dataset.lines = String(n);
     this.renderedWidth = this.el.clientWidth;
     this.renderedHeight = this.el.clientHeight;
@@ -417,6 +497,35 @@ export class LogView {
       // Runs after this frame has been painted.
       requestAnimationFrame(() => setTimeout(() => performance.mark('jenky:first-line-painted'), 0));
     }
+  }
+
+  /** A section's header: a disclosure button with its name, duration and status. */
+  private renderHeader(s: Section): HTMLElement {
+    const sections = this.opts.sections!;
+    const status = sections.status(s);
+    const ms = sections.duration(s, Date.now());
+    const btn = document.createElement('button');
+    btn.type = 'button';
+    btn.className = `section-toggle st-${status}`;
+    btn.dataset.section = String(s.index);
+    btn.setAttribute('aria-expanded', String(!s.collapsed));
+    btn.style.marginLeft = `${s.depth * 2}ch`;
+    const chevron = document.createElement('span');
+    chevron.className = 'chevron';
+    chevron.setAttribute('aria-hidden', 'true');
+    chevron.textContent = s.collapsed ? '▸' : '▾';
+    const name = document.createElement('span');
+    name.className = 'section-name';
+    name.textContent = s.title;
+    const info = document.createElement('span');
+    info.className = 'section-info';
+    const parts: string[] = [];
+    if (ms !== null) parts.push(formatDuration(ms));
+    parts.push(STATUS_LABEL[status]);
+    if (s.errors > 0) parts.push(`${s.errors} error${s.errors === 1 ? '' : 's'}`);
+    info.textContent = parts.join(' · ');
+    btn.append(chevron, name, info);
+    return btn;
   }
 
   private renderRow(i: number): HTMLDivElement {
@@ -440,12 +549,22 @@ export class LogView {
       t.className = 'log-time';
       const ms = store.time(i);
       if (ms !== UNKNOWN_TIME) {
-        t.textContent = formatOffset(ms);
-        t.title = `${(ms / 1000).toFixed(1)} s after the run started (when this line reached the page)`;
+        const base = this.timeBase ?? store.time(0);
+        const rel = base !== UNKNOWN_TIME ? ms - base : 0;
+        const at = new Date(ms);
+        t.textContent = this.absoluteTimes ? formatClock(at) : formatOffset(rel);
+        t.title = `${at.toISOString()} · ${(rel / 1000).toFixed(3)} s after the run started`;
       }
       gutter.appendChild(t);
     }
     row.appendChild(gutter);
+    const section = this.opts.sections?.headerAt(i);
+    if (section) {
+      row.classList.add('section-head');
+      row.style.height = `${HEADER_ROWS * this.lineHeight}px`;
+      row.appendChild(this.renderHeader(section));
+      return row;
+    }
     const text = document.createElement('span');
     text.className = 'log-text';
     let { segments } = parseLine(store.line(i), store.startStyle(i));
@@ -461,6 +580,8 @@ export class LogView {
     return row;
   }
 }
+
+const STATUS_LABEL: Record<SectionStatus, string> = { running: 'running', done: 'done', failed: 'failed' };
 
 function truncate(segments: Segment[]): Segment[] {
   let total = 0;

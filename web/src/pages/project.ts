@@ -6,6 +6,7 @@ import { h, replace } from '../dom';
 import { render } from '../router';
 import { poll } from '../poll';
 import { deployButton } from '../ui/deploy';
+import { pauseButton, pausedBanner } from '../ui/pause';
 import { runsTable } from '../ui/runs-table';
 import { age } from '../ui/time';
 
@@ -17,6 +18,7 @@ const RESULT_LABEL: Record<string, string> = {
   ignored: 'ignored',
   ping: 'ping',
   rejected: 'rejected',
+  paused: 'paused',
 };
 
 function deliveriesTable(deliveries: Delivery[]): HTMLElement {
@@ -106,12 +108,15 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
   const pager = h('nav', { class: 'pager', 'aria-label': 'Runs pages' });
   const deliveriesBox = h('div', { class: 'table-box' });
   const actions = h('div', { class: 'page-actions' });
+  const bannerBox = h('div', { class: 'banner-box' });
+  let current: Project | undefined;
   const runsSection = h('section', { 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, before ? 'Older runs' : 'Runs'), runsBox, pager);
   const deliveriesSection = h('section', { 'aria-labelledby': 'deliveries-h' }, h('h2', { id: 'deliveries-h' }, 'Webhook deliveries'), deliveriesBox);
 
   main.append(
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/' }, 'Projects'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { 'aria-current': 'page' }, name)),
     h('div', { class: 'page-head' }, h('h1', { tabindex: -1 }, name), actions),
+    bannerBox,
     placeholder,
   );
 
@@ -143,7 +148,8 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
 
   let projectLoaded = false;
   let shown = '';
-  return poll(async (signal) => {
+  let shownPause: string | null = null;
+  const stop = poll(async (signal) => {
     const [project, runs, deliveries] = await Promise.all([
       api.project(name, signal),
       api.projectRuns(name, PAGE_SIZE, before, signal),
@@ -156,12 +162,18 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
       projectLoaded = true;
       desc.textContent = project.description || '';
       placeholder.replaceWith(...(project.description ? [desc] : []), factsBox, runsSection, deliveriesSection);
-      replace(actions, deployButton(name));
     }
+    current = project;
     // Redraw only what changed, so focus and selection survive the refresh.
     const key = JSON.stringify([project, runs, deliveries]);
     if (key === shown) return;
     shown = key;
+    const pauseKey = JSON.stringify(project.paused ?? null);
+    if (pauseKey !== shownPause) {
+      shownPause = pauseKey;
+      replace(bannerBox, pausedBanner(project));
+      replace(actions, pauseButton(project, () => render()), deployButton(name, { known: () => current }));
+    }
     replace(factsBox, facts(project));
     replace(
       runsBox,
@@ -199,6 +211,7 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
     if (projectLoaded) replace(runsBox, msg);
     else replace(placeholder, msg);
   });
+  return stop;
 }
 
 export function allRunsPage(main: HTMLElement, _params: Record<string, string>, query: URLSearchParams): () => void {

@@ -1,20 +1,21 @@
 // A run: live header, Cancel, the exact script, and the log.
 
-import { ApiError, api, isFinished, serverNow, type Run } from '../api';
+import { ApiError, api, isFinished, serverNow, type Project, type Run } from '../api';
 import { h, icon, ICONS, replace } from '../dom';
 import { explainExitCode, formatAbsolute, formatBytes, parseTime, runDuration, triggerLabel } from '../format';
 import { HttpLogStream } from '../log/http-stream';
 import { LogSocket, backoffDelay, type LogChunk, type SocketState } from '../log/socket';
 import { LineStore, UNKNOWN_TIME, type SearchMatch } from '../log/store';
 import { LogView } from '../log/view';
+import { Sections } from '../log/sections';
 import { navigate } from '../router';
 import { can } from '../session';
 import { statusBadge } from '../ui/badge';
 import { confirmDialog } from '../ui/dialog';
 import { setConnectionProblem, toast } from '../ui/notice';
-import { commitCell } from '../ui/runs-table';
 import { age, duration } from '../ui/time';
 import { resourcesLabel } from '../ui/resources';
+import { commitInfo, finishedActions, inputsLabel, queuedNote } from './run-context';
 
 const PRUNED = 'This run’s log was pruned (the project keeps only its newest runs’ logs).';
 
@@ -72,12 +73,15 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   const tabs = h('div', { role: 'tablist', class: 'tabs', 'aria-label': 'Run details' }, tabLog, tabScript);
 
   const store = new LineStore();
+  const sections = new Sections(store);
   const view = new LogView(store, {
     label: `Log of run ${id}`,
+    sections,
     onFollowChange: (on) => {
       jump.hidden = on;
       followState.textContent = on ? 'Following the end of the log' : 'Not following';
     },
+    onToggleSection: () => updateFoldBtn(),
     onSelect: (from, to) => {
       history.replaceState(history.state, '', `${location.pathname}${location.search}#L${from}${to !== from ? `-L${to}` : ''}`);
     },
@@ -139,9 +143,66 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
       /* private mode: not remembered */
     }
   });
+  // Line times: relative to the run's start, or clock time; remembered per browser.
+  const TIME_KEY = 'jenky.log.clock';
+  const absOn = (() => {
+    try {
+      return localStorage.getItem(TIME_KEY) === '1';
+    } catch {
+      return false;
+    }
+  })();
+  const timeBtn = h(
+    'button',
+    { type: 'button', class: 'btn toggle time-toggle', 'aria-pressed': String(absOn), 'aria-label': 'Clock times', title: 'Show each line’s clock time instead of the time since the run started' },
+    icon(ICONS.clock),
+    h('span', null, 'Clock times'),
+  );
+  const runStart = () => (run ? parseTime(run.started_at) : null);
+  timeBtn.addEventListener('click', () => {
+    const on = timeBtn.getAttribute('aria-pressed') !== 'true';
+    timeBtn.setAttribute('aria-pressed', String(on));
+    view.setTimeMode(on, runStart());
+    try {
+      localStorage.setItem(TIME_KEY, on ? '1' : '0');
+    } catch {
+      /* private mode: not remembered */
+    }
+  });
+  // Open or fold every section at once (shown once the log has sections).
+  const foldBtn = h('button', { type: 'button', class: 'btn toggle fold-all', hidden: true, 'aria-pressed': 'false', 'aria-label': 'Open all sections', title: 'Open every section of the log (or fold them all again)' }, icon(ICONS.down), h('span', null, 'Open all'));
+  foldBtn.addEventListener('click', () => {
+    const open = !sections.allOpen;
+    sections.setAll(!open);
+    foldBtn.setAttribute('aria-pressed', String(open));
+    view.schedule();
+  });
+  const updateFoldBtn = () => {
+    sections.update();
+    foldBtn.hidden = sections.count === 0;
+    foldBtn.setAttribute('aria-pressed', String(sections.count > 0 && sections.allOpen));
+  };
+  // Jump to the first line that reports an error (else where a failed run stopped).
+  const errorBtn = h('button', { type: 'button', class: 'btn error-jump', hidden: true, title: 'Show the first line that reports an error' }, icon(ICONS.x), h('span', null, 'First error'));
+  const errorTarget = (): number | null => {
+    sections.update();
+    if (sections.firstError >= 0) return sections.firstError + 1;
+    if (!run || !isFinished(run) || run.status === 'succeeded' || store.length === 0) return null;
+    const f = sections.failing();
+    return f ? Math.max(f.start + 1, store.length) : store.length;
+  };
+  const updateErrorBtn = () => {
+    errorBtn.hidden = errorTarget() === null;
+  };
+  errorBtn.addEventListener('click', () => {
+    const n = errorTarget();
+    if (n === null) return;
+    view.scrollToLine(n);
+    followState.textContent = `Line ${n}: ${store.visible(n - 1).slice(0, 200)}`;
+  });
   const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log`, download: `run-${id}.log`, 'data-native': '', 'aria-label': 'Raw log' }, icon(ICONS.download), h('span', null, 'Raw log'));
   const logSize = h('span', { class: 'log-size muted' });
-  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, wrapBtn, followBtn, download));
+  const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, errorBtn, foldBtn, timeBtn, wrapBtn, followBtn, download));
   const logNote = h('p', { class: 'log-note', hidden: true, role: 'status' });
   const logPanel = h(
     'section',
@@ -255,14 +316,16 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     replace(title, h('span', null, r.project, ' '), h('span', { class: 'muted' }, `#${r.id}`));
     replace(badgeSlot, statusBadge(r.status));
     const running = r.status === 'running' || r.status === 'queued';
-    replace(actions, running && can('deploy') ? cancelBtn : null);
+    replace(actions, running && can('deploy') ? cancelBtn : null, ...finishedActions(r, project));
     if (!running) setCancelling(false);
     const created = parseTime(r.created_at);
     const started = parseTime(r.started_at);
     const finished = parseTime(r.finished_at);
     const items: [string, Node | string][] = [['Trigger', triggerLabel(r.trigger)]];
-    const commit = commitCell(r);
-    if (r.trigger.commit || r.trigger.ref) items.push(['Commit', commit]);
+    const commit = commitInfo(r);
+    if (commit) items.push(['Commit', commit]);
+    const inputs = inputsLabel(r);
+    if (inputs) items.push(['Inputs', inputs]);
     if (r.trigger.actor) items.push(['Actor', r.trigger.actor]);
     if (started) items.push(['Started', age(started)]);
     else if (created) items.push(['Queued', age(created)]);
@@ -277,10 +340,38 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     if (r.recipe) items.push(['Recipe', h('code', null, r.recipe)]);
     if (r.trigger.delivery) items.push(['Delivery', h('code', { title: r.trigger.delivery }, r.trigger.delivery.slice(0, 12))]);
     replace(meta, items.map(([k, v]) => h('div', { class: 'meta-item' }, h('dt', null, k), h('dd', null, v))));
-    reasonBox.hidden = !r.reason;
-    reasonBox.textContent = r.reason ?? '';
+    reasonBox.hidden = !r.reason && !waitNote;
+    reasonBox.textContent = r.reason ?? (r.status === 'queued' ? waitNote : '');
     reasonBox.className = `run-reason s-${r.status}`;
     logSize.textContent = r.log_bytes ? formatBytes(r.log_bytes) : '';
+  };
+
+  // The project (for Roll back and the deploy dialog's inputs), once; what a
+  // queued run waits behind, asked again while it waits.
+  let project: Project | null = null;
+  let projectAsked = false;
+  let waitNote = '';
+  let waitAsked = 0;
+  const learnContext = (r: Run) => {
+    if (!projectAsked) {
+      projectAsked = true;
+      api
+        .project(r.project)
+        .then((p) => {
+          project = p;
+          if (!destroyed) renderHeader();
+        })
+        .catch(() => {
+          /* no Roll back button */
+        });
+    }
+    if (r.status === 'queued' && Date.now() - waitAsked > 2000) {
+      waitAsked = Date.now();
+      void queuedNote(r).then((note) => {
+        waitNote = note ?? '';
+        if (!destroyed && run?.status === 'queued') renderHeader();
+      });
+    }
   };
 
   const rank = (r: Run) => (isFinished(r) ? 2 : r.status === 'running' ? 1 : 0);
@@ -290,7 +381,12 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     if (run && run.id === r.id && rank(r) < rank(run)) return;
     const was = run?.status;
     run = r;
+    learnContext(r);
     renderHeader();
+    sections.setRunStatus(r.status);
+    view.schedule();
+    updateErrorBtn();
+    view.setTimeMode(timeBtn.getAttribute('aria-pressed') === 'true', runStart());
     if (isFinished(r)) {
       view.setEmptyText(r.log_bytes === 0 ? 'This run wrote no output.' : 'Loading…');
       if (was && !isFinished({ ...r, status: was })) announceEnd(r);
@@ -473,19 +569,22 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   applyHash();
 
   // ---- the log stream -------------------------------------------------------------
-  let liveSeen = false;
   const onLog = (c: LogChunk) => {
+    // The server's times (when the supervisor captured each line) come with
+    // the bytes; without them (an older server), a live line's arrival.
     let time = UNKNOWN_TIME;
-    const started = run ? parseTime(run.started_at) : null;
-    if (c.offset >= historyUntil && started !== null) {
-      time = Math.max(0, serverNow() - started);
-      if (!liveSeen) {
-        liveSeen = true;
-        view.setShowTimes(true);
-      }
+    if (c.times && c.line !== undefined) {
+      let newlines = 0;
+      for (let k = c.data.indexOf('\n'); k >= 0; k = c.data.indexOf('\n', k + 1)) newlines++;
+      store.addTimes(c.times, c.line + newlines);
+    } else if (c.offset >= historyUntil) {
+      time = serverNow();
     }
+    if (store.hasServerTimes || time !== UNKNOWN_TIME) view.setShowTimes(true);
     store.append(c.data, time);
     view.schedule();
+    if (errorBtn.hidden) updateErrorBtn();
+    if (foldBtn.hidden) updateFoldBtn();
     scheduleSearchRefresh();
     if (run && c.next > run.log_bytes) {
       run = { ...run, log_bytes: c.next };
@@ -509,7 +608,20 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     setConnectionProblem(`run-log-${id}`, null);
     showHttpNote();
     view.el.dataset.transport = 'http';
+    // The plain-HTTP log has no times in it: they come from their own route.
+    const refreshTimes = async () => {
+      const have = store.length;
+      try {
+        const t = await api.lineTimes(id, Math.max(0, store.completeLines - 1));
+        store.addTimes(t.times, have - 1);
+        if (store.hasServerTimes) view.setShowTimes(true);
+        view.schedule();
+      } catch {
+        /* the next poll asks again */
+      }
+    };
     const refreshRun = async (): Promise<boolean> => {
+      void refreshTimes();
       try {
         const r = await api.run(id);
         setRun(r);
