@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/fleet_types.h"
 #include "util/duration.h"
 
 namespace jenky {
@@ -71,6 +72,9 @@ struct ProjectConfig {
   long long memory_max = 0;
   long long tasks_max = 0;
   std::optional<WebhookConfig> webhook;
+  // Set when the project has `targets`: it deploys to those hosts over ssh
+  // instead of this machine (config/hosts_config.h, docs/fleet.md).
+  std::optional<FleetConfig> fleet;
 };
 
 struct ServerConfig {
@@ -122,6 +126,9 @@ struct ServerConfig {
   std::shared_ptr<const TlsContext> tls;
   // A TLS client that has not finished its handshake by then is dropped.
   Millis tls_handshake_timeout = std::chrono::seconds(10);
+  // The operator's ssh config, included after jenky's own options in the
+  // config jenky gives ssh for its hosts (ProxyJump, bastions); "" = none.
+  std::string ssh_config;
 };
 
 struct Config {
@@ -129,6 +136,9 @@ struct Config {
   ServerConfig server;
   std::vector<TokenConfig> tokens;
   std::vector<ProjectConfig> projects;
+  std::vector<HostConfig> hosts;  // [hosts.NAME], in file order
+
+  const HostConfig* FindHost(std::string_view name) const;  // (hosts_config.cc)
 
   const ProjectConfig* FindProject(std::string_view name) const;
   // Names of every environment variable the config reads a secret from; these
