@@ -294,7 +294,11 @@ void Fleet::Switch(size_t i) {
   }
   // A host that failed its own switch goes back at once under `rollback`,
   // whatever the rest of the rollout does.
-  if (plan_.rollout.on_failure == OnFailure::kRollback && reason != "cancelled") {
+  if (g_cancelled.load()) {
+    l.SetStatus(HostStatus::kFailed, "cancelled");
+    return;
+  }
+  if (plan_.rollout.on_failure == OnFailure::kRollback) {
     std::string rb;
     const std::string& text = plan_.rollback.empty() ? script_ : plan_.rollback;
     if (l.Step(RemoteStep::kRollback, text, &rb)) reason += "; rolled back to its previous release";
