@@ -32,9 +32,36 @@ stage() {
   fi
 }
 
+# What failed, in a few lines, repeated at the very end of the output (CI
+# keeps only the tail of a long log): each failed CTest test and the lines of
+# its output that name a failure (gtest, pytest, node --test, the shell suites).
+digest=${JENKY_FAILURE_DIGEST:-build/test-failures.txt}
+write_digest() {
+  local dir=$1 list=$1/Testing/Temporary/LastTestsFailed.log log=$1/Testing/Temporary/LastTest.log
+  [ -s "$list" ] || return 0
+  {
+    echo "--- failed in $dir: $(cut -d: -f2 "$list" | tr '\n' ' ')"
+    grep -aE '^\[  FAILED  \]|^(FAILED|ERROR) |^not ok |^# (fail|cancelled) [1-9]|FAILED:|^FAIL |AssertionError|^E  +' "$log" |
+      grep -av '^not ok [0-9]* - [^#]*# SKIP' | head -40
+  } >>"$digest"
+}
+: >"$digest" 2>/dev/null || { mkdir -p "$(dirname "$digest")"; : >"$digest"; }
+
 # (Called as an `if` condition, where set -e is off: hence the &&.)
 normal() {
-  scripts/build.sh --tests && (cd build && ctest --output-on-failure --timeout 900 "$@")
+  if ! scripts/build.sh --tests; then
+    echo "--- the normal build did not compile (its 'error:' lines are above)" >>"$digest"
+    return 1
+  fi
+  (cd build && ctest --output-on-failure --timeout 900 "$@") || { write_digest build; return 1; }
+}
+
+sanitized() { scripts/sanitize.sh "$1" || { write_digest "build-$1"; return 1; }; }
+fuzzed() {
+  scripts/fuzz.sh || {
+    echo "--- fuzz findings (build-fuzz/artifacts): $(ls build-fuzz/artifacts 2>/dev/null | tr '\n' ' ')" >>"$digest"
+    return 1
+  }
 }
 
 # Includes never go up the layer order (docs/architecture.md, "Layers").
@@ -44,11 +71,12 @@ stage build normal "$@"
 if [ "${JENKY_QUICK:-0}" = 1 ] && [ "${CI:-}" != true ]; then
   echo "=== test.sh: JENKY_QUICK=1: sanitizer and fuzz stages skipped"
 else
-  stage asan scripts/sanitize.sh asan
-  stage tsan scripts/sanitize.sh tsan
-  stage fuzz scripts/fuzz.sh
+  stage asan sanitized asan
+  stage tsan sanitized tsan
+  stage fuzz fuzzed
 fi
 if [ "${#failed[@]}" -gt 0 ]; then
+  [ -s "$digest" ] && cat "$digest" >&2
   echo "=== test.sh: failed stages: ${failed[*]}" >&2
   exit 1
 fi

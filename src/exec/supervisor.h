@@ -34,10 +34,14 @@
 #include <string>
 #include <vector>
 
+#include "exec/run_dir.h"
 #include "exec/run_spec.h"
 #include "exec/warm_shell.h"
 
 namespace jenky {
+
+class RunCgroup;  // exec/cgroup.h
+struct Stage;     // exec/stage.h
 
 // Runs SPEC to completion in this process (steps 2-7). Returns the process
 // exit code for the supervisor: 0 when an exit record was written.
@@ -67,5 +71,11 @@ int SupervisorMain(const std::string& warm_shell = "", const std::string& stage_
 // it by the default action, before it could block them itself, and the run
 // would have no result.
 const std::vector<int>& SupervisorSignals();
+
+// The supervisor proper, for SupervisorMain (supervisor_main.cc): runs SPEC
+// with what this process made before it had a run; WARM, STAGE and CGROUP
+// may each be null. Returns the process's exit code.
+int SuperviseWith(const RunSpec& spec, WarmShell* warm, Stage* stage, const SupervisorId& self,
+                  RunCgroup* cgroup);
 
 }  // namespace jenky
