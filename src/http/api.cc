@@ -7,6 +7,7 @@
 #include "http/hook_route.h"
 #include "http/http_stream.h"
 #include "http/params.h"
+#include "http/run_hosts.h"
 #include "http/web_assets.h"
 #include "util/embedded.h"
 #include "util/fs.h"
@@ -238,9 +239,11 @@ net::awaitable<void> Api::ListProjects(Exchange& ex) {
     if (!last.ok()) {
       co_return co_await SendApiError(ex, ApiError::kInternal, last.status().message());
     }
-    out.push_back({{"name", p.name},
-                   {"description", p.description},
-                   {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)}});
+    out.push_back(
+        {{"name", p.name},
+         {"description", p.description},
+         {"last_run", last->has_value() ? RunJsonWithHosts(**last, engine_.LogPath((*last)->id))
+                                        : nlohmann::json(nullptr)}});
   }
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
@@ -258,7 +261,8 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
   nlohmann::json j = {
       {"name", p->name},
       {"description", p->description},
-      {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)},
+      {"last_run", last->has_value() ? RunJsonWithHosts(**last, engine_.LogPath((*last)->id))
+                                     : nlohmann::json(nullptr)},
       {"workdir", WorkdirOf(engine_.config().server, *p)},
       {"shell", p->shell},
       {"timeout", FormatDuration(p->timeout)},
@@ -452,7 +456,7 @@ net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
     co_return co_await SendApiError(ex, ApiError::kInternal, runs.status().message());
   }
   nlohmann::json out = nlohmann::json::array();
-  for (const Run& r : *runs) out.push_back(RunToJson(r));
+  for (const Run& r : *runs) out.push_back(RunJsonWithHosts(r, engine_.LogPath(r.id)));
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
 
@@ -464,7 +468,8 @@ net::awaitable<void> Api::GetRun(Exchange& ex, int64_t id) {
   if (!run->has_value()) {
     co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no run with id {}", id));
   }
-  co_await ex.SendJson(http::status::ok, DumpJson(RunToJson(**run)));
+  co_await ex.SendJson(http::status::ok,
+                       DumpJson(RunJsonWithHosts(**run, engine_.LogPath((*run)->id))));
 }
 
 net::awaitable<void> Api::CancelRun(Exchange& ex, int64_t id, const Principal& who) {

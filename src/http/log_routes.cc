@@ -16,6 +16,7 @@
 #include "http/http_stream.h"
 #include "http/log_hub.h"
 #include "http/params.h"
+#include "http/run_hosts.h"
 #include "util/logger.h"
 
 namespace jenky {
@@ -45,6 +46,20 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   if (const std::string* f = ex.Query("follow")) follow = *f == "1" || *f == "true";
   std::shared_ptr<LogTail> tail = engine_.Tail(id);  // null: the log is complete
   std::string path = engine_.LogPath(id);
+  // ?host=NAME: one host's log of a fleet run (docs/fleet.md). Its driver
+  // writes it as the run's log grows, so the run's tail paces it.
+  const std::string* host = ex.Query("host");
+  if (host) {
+    path = HostLogOf(path, *host);
+    if (path.empty()) {
+      co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                      fmt::format("run {} has no host named '{}'", id, *host));
+    }
+    if (ex.Query("line")) {
+      co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                      "line cannot be used with host; use offset");
+    }
+  }
 
   int64_t offset = 0;
   if (const std::string* o = ex.Query("offset")) {
@@ -129,8 +144,15 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
     if (!co_await send_until(size)) ex.set_keep_alive(false);
     co_return;
   }
+  // A host's log has no tail of its own: its size is read at each turn.
+  auto host_log_size = [&]() -> int64_t {
+    struct stat st;
+    if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    return fd >= 0 && fstat(fd, &st) == 0 ? st.st_size : 0;
+  };
   for (;;) {
-    int64_t end = tail ? tail->size : size;
+    bool finished = !tail || tail->finished;
+    int64_t end = host ? host_log_size() : tail ? tail->size : size;
     if (fd < 0 && end > 0) {
       fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);  // created when the run started
     }
@@ -138,8 +160,10 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
       ex.set_keep_alive(false);
       co_return;
     }
-    if (!tail || (tail->finished && offset >= tail->size)) break;
-    if (offset < tail->size) continue;
+    if (host && finished && offset >= host_log_size()) break;
+    if (host && !finished && offset < host_log_size()) continue;
+    if (!host && (!tail || (tail->finished && offset >= tail->size))) break;
+    if (!host && offset < tail->size) continue;
     // Wait for more, waking now and then to notice a client that left.
     using namespace net::experimental::awaitable_operators;
     std::shared_ptr<net::steady_timer> changed = tail->changed;
