@@ -160,6 +160,7 @@ class Fleet {
   void SwitchBatches();
   void RollBackSwitched();
   void SettleTheRest();
+  void RollBackTo(HostLink& l);
   int Summary();
   int Failures() const;
   std::string ReadScript();
@@ -402,8 +403,36 @@ int Fleet::Summary() {
   return healthy == static_cast<int>(links_.size()) ? 0 : 1;
 }
 
+// `jenky rollback PROJECT`: every host back to an earlier release at once
+// (a rollback is urgent: no batches), health-checked.
+void Fleet::RollBackTo(HostLink& l) {
+  if (g_cancelled.load()) return;
+  l.SetStatus(HostStatus::kPreparing);
+  if (!l.Connect()) return;
+  l.SetStatus(HostStatus::kSwitching);
+  std::string reason;
+  const std::string& text = plan_.rollback.empty() ? script_ : plan_.rollback;
+  if (!l.Step(RemoteStep::kRollbackTo, text, &reason)) {
+    l.SetStatus(HostStatus::kFailed, "rollback: " + reason);
+  } else if (!Healthy(l, &reason)) {
+    l.SetStatus(HostStatus::kFailed, reason);
+  } else {
+    l.SetStatus(HostStatus::kHealthy);
+  }
+}
+
 int Fleet::Run() {
   if (!Setup()) return 1;
+  const char* action = getenv("JENKY_ACTION");
+  if (action && std::string_view(action) == "rollback") {
+    const char* to = getenv("JENKY_ROLLBACK_TO");
+    out_->Line("", fmt::format("jenky: fleet rollback of {} on {} host(s) to {}", plan_.project,
+                               links_.size(),
+                               to && *to ? fmt::format("release {}", to) : "the previous release"));
+    ParallelFor(links_.size(), plan_.rollout.parallel, [&](size_t i) { RollBackTo(*links_[i]); });
+    SettleTheRest();
+    return Summary();
+  }
   out_->Line("", fmt::format("jenky: fleet deploy of {} to {} host(s), release {}", plan_.project,
                              links_.size(), ctx_.release));
   if (Build()) {

@@ -138,6 +138,14 @@ std::string HostLink::FailureReason(int status, const std::string& output,
   if (ctx_.cancelled->load()) return "cancelled";
   SshFailure f = ClassifySshFailure(status, output);
   if (f == SshFailure::kNone) return fmt::format("{} exited with status {}", what, status);
+  if (f == SshFailure::kOther && connected_ &&
+      RunCommand(SshArgv(ctx_.ssh, host_, {"-O", "check"}, {}), "", std::chrono::seconds(10))
+              .status != 0) {
+    // A step through the shared connection says little when the connection
+    // itself died; its master is gone.
+    connected_ = false;
+    return SshFailureReason(host_, SshFailure::kLost, "its connection ended", "");
+  }
   std::string fingerprint;
   if (f == SshFailure::kHostKeyUnknown) {
     if (auto keys = ScanHostKeys(ctx_.ssh, host_); keys.ok() && !keys->empty()) {

@@ -48,6 +48,7 @@ const char* RemoteStepName(RemoteStep s) {
     case RemoteStep::kHealth: return "health";
     case RemoteStep::kRollback: return "rollback";
     case RemoteStep::kClean: return "clean";
+    case RemoteStep::kRollbackTo: return "rollback";
   }
   return "step";
 }
@@ -80,6 +81,26 @@ std::string RunUser(const StepInput& in) {
 // `cd` into a release directory and say where it is.
 std::string EnterRelease(const std::string& dir) {
   return fmt::format("cd -- {} || exit 1\nexport JENKY_RELEASE_DIR=\"$(pwd -P)\"\n", dir);
+}
+
+// `jenky rollback`'s step: pick the release, point current at it.
+std::string RollbackToBody() {
+  return "cur=$(readlink current 2>/dev/null || true)\n"
+         "if [ -n \"${JENKY_ROLLBACK_TO:-}\" ]; then\n"
+         "  to=releases/$JENKY_ROLLBACK_TO\n"
+         "else\n"
+         "  to=$(ls -1 releases | grep -E '^[0-9]+$' | sort -n |\n"
+         "    awk -v c=\"${cur#releases/}\" 'c == \"\" || $1 + 0 < c + 0' | tail -n 1)\n"
+         "  to=${to:+releases/$to}\n"
+         "fi\n"
+         "if [ -z \"$to\" ] || [ ! -d \"$to\" ]; then\n"
+         "  echo \"jenky: no release to roll back to here (current: ${cur:-none}, wanted: "
+         "${to:-an older one})\" >&2\n"
+         "  exit 3\n"
+         "fi\n"
+         "ln -sfn -- \"$to\" .jenky/current.tmp && mv -T -- .jenky/current.tmp current || exit 1\n"
+         "echo \"jenky: current -> $to (was ${cur:-nothing})\"\n"
+         "export JENKY_ROLLED_BACK_RELEASE=\"${cur#releases/}\"\n";
 }
 
 std::string Body(const StepInput& in) {
@@ -127,6 +148,7 @@ std::string Body(const StepInput& in) {
                  fmt::arg("rel", ShellQuote(in.release))) +
              EnterRelease("\"$prev\"") + RunUser(in);
     case RemoteStep::kClean: return fmt::format("rm -rf -- {} {} {}\n", r, partial, prev_file);
+    case RemoteStep::kRollbackTo: return RollbackToBody() + EnterRelease("\"$to\"") + RunUser(in);
   }
   return "exit 1\n";
 }

@@ -41,6 +41,9 @@ enum class RemoteStep {
   kHealth,     // `health`, in releases/ID
   kRollback,   // current -> what it was, releases/ID removed, then `rollback`
   kClean,      // releases/ID and .partial-ID removed (a host not switched)
+  // `jenky rollback`: current -> releases/$JENKY_ROLLBACK_TO, or the newest
+  // release older than current's; then `rollback` (or `script`) there.
+  kRollbackTo,
 };
 const char* RemoteStepName(RemoteStep s);
 

@@ -383,11 +383,12 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
                                     fmt::format("no project named '{}'", project));
   }
   auto text = p->recipe.empty() ? std::nullopt : FindRecipe(p->recipe);
-  if (!text || !RecipeSupportsRollback(*text)) {
+  // A fleet project keeps releases on every host (docs/fleet.md).
+  if (!p->fleet && (!text || !RecipeSupportsRollback(*text))) {
     co_return co_await SendApiError(
         ex, ApiError::kConflict,
         fmt::format("project '{}' does not keep releases to roll back to; rollback needs a recipe "
-                    "that keeps them (systemd-release, static-site)",
+                    "that keeps them (systemd-release, static-site) or targets",
                     project));
   }
   Trigger t;

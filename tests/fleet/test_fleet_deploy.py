@@ -116,6 +116,48 @@ def test_a_host_failing_its_health_check_rolls_back_every_switched_host(world, f
         assert not os.path.exists(os.path.join(x.srv, "app", "releases", str(second["id"])))
 
 
+def test_jenky_rollback_takes_every_host_back_to_the_previous_release(world, fleet3):
+    srv = serve(world, fleet3, fleet_project(
+        'echo "now $(basename $JENKY_RELEASE_DIR) action=$JENKY_ACTION"\n', rollout="batch = 3"))
+    first = srv.wait_run(srv.trigger("app")["id"], timeout=60)
+    second = srv.wait_run(srv.trigger("app")["id"], timeout=60)
+    assert first["status"] == second["status"] == "succeeded"
+    assert all(current(x) == f"releases/{second['id']}" for x in fleet3.hosts)
+    r = world.cli("rollback", "app", "--follow", server=srv, timeout=60)
+    assert r.returncode == 0, r.stderr
+    for x in fleet3.hosts:
+        assert current(x) == f"releases/{first['id']}"
+        assert f"[{x.name}] now {first['id']} action=rollback" in r.stdout
+    assert "HOST" in r.stderr and "healthy" in r.stderr, r.stderr  # the host table
+
+
+def test_a_host_that_vanishes_mid_deploy_fails_with_its_reason_and_the_rest_go_on(world, fleet3):
+    gate = os.path.join(world.root, "gate-vanish")
+    srv = serve(world, fleet3, fleet_project(
+        f'echo started\nwhile [ ! -e {gate} ]; do sleep 0.05; done\necho done\n',
+        rollout='batch = 3\non_failure = "continue"\nmax_failures = 1'))
+    run = srv.trigger("app")
+    for x in fleet3.hosts:
+        srv.wait_log(run["id"], f"[{x.name}] started", timeout=60)
+    fleet3[1].kill_sshd()
+    open(gate, "w").close()
+    done = srv.wait_run(run["id"], timeout=60)
+    hosts = hosts_of(done)
+    assert done["status"] == "failed"
+    assert hosts["h1"]["status"] == "failed"
+    assert hosts["h1"]["reason"].startswith("lost the connection to h1"), hosts["h1"]
+    assert hosts["h0"]["status"] == hosts["h2"]["status"] == "healthy"
+
+
+def test_a_slow_host_still_deploys(world, fleet3):
+    fleet3[2].delay(150)  # tc netem on its link
+    srv = serve(world, fleet3, fleet_project('echo ok\n', rollout="batch = 3"))
+    done = srv.wait_run(srv.trigger("app")["id"], timeout=90)
+    assert done["status"] == "succeeded", srv.log(done["id"]).decode()
+    h2 = hosts_of(done)["h2"]
+    assert h2["status"] == "healthy"
+
+
 def test_an_unreachable_host_fails_with_its_reason_and_the_rest_follow_the_policy(world, fleet3):
     fleet3[1].kill_sshd()
     srv = serve(world, fleet3, fleet_project(

@@ -69,6 +69,27 @@ TEST_F(FleetRemoteTest, ARollbackPointsCurrentBackAndRemovesTheRelease) {
       << r.out;
 }
 
+TEST_F(FleetRemoteTest, JenkyRollbackGoesToTheReleaseBeforeCurrentOrTheOneNamed) {
+  for (std::string id : {"1", "2", "3"}) {
+    ASSERT_EQ(Run(Input(RemoteStep::kMkRelease, id)).status, 0);
+    ASSERT_EQ(Run(Input(RemoteStep::kSwitch, id)).status, 0);
+  }
+  CommandResult r =
+      Run(Input(RemoteStep::kRollbackTo, "9", "echo \"undo $JENKY_ROLLED_BACK_RELEASE\""));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(Current(), "releases/2");
+  EXPECT_NE(r.out.find("undo 3"), std::string::npos) << r.out;
+  StepInput to = Input(RemoteStep::kRollbackTo, "10");
+  to.env = {{"JENKY_ROLLBACK_TO", "1"}};
+  ASSERT_EQ(Run(to).status, 0);
+  EXPECT_EQ(Current(), "releases/1");
+  r = Run(Input(RemoteStep::kRollbackTo, "11"));
+  EXPECT_EQ(r.status, 3);
+  EXPECT_NE(r.err.find("no release to roll back to here (current: releases/1"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(Current(), "releases/1");
+}
+
 TEST_F(FleetRemoteTest, RollingBackTheFirstReleaseRemovesCurrent) {
   ASSERT_EQ(Run(Input(RemoteStep::kMkRelease, "1")).status, 0);
   ASSERT_EQ(Run(Input(RemoteStep::kSwitch, "1")).status, 0);
