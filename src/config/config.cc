@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "config/hosts_config.h"
 #include "config/loader.h"
 #include "config/recipe_params.h"
 #include "config/server_config.h"
@@ -314,9 +315,11 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
   std::string where = "projects." + name;
   p.name = name;
   L.CheckKeys(t, "[" + where + "]",
-              {"description", "workdir", "script", "script_file", "recipe", "params", "shell",
-               "timeout", "concurrency", "env", "secrets", "keep_runs", "max_queued",
-               "max_log_bytes", "memory_max", "tasks_max", "webhook"});
+              {"description", "workdir",   "script",     "script_file",   "recipe",
+               "params",      "shell",     "timeout",    "concurrency",   "env",
+               "secrets",     "keep_runs", "max_queued", "max_log_bytes", "memory_max",
+               "tasks_max",   "webhook",   "targets",    "build",         "upload",
+               "prepare",     "health",    "rollback",   "deploy_dir",    "rollout"});
   if (auto d = L.String(t, "description", where)) p.description = *d;
   if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
 
@@ -350,6 +353,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
     if (const toml::table* wt = w->as_table()) LoadWebhook(L, *wt, where + ".webhook", p);
     else L.Error(*w, where + ".webhook must be a table");
   }
+  LoadFleet(L, t, where, p);
 }
 
 }  // namespace
@@ -371,7 +375,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& path, const Env
   std::string base_dir = fs::absolute(fs::path(path)).parent_path().string();
   Config& c = out.config;
 
-  L.CheckKeys(root, "the top level", {"server", "tokens", "projects"});
+  L.CheckKeys(root, "the top level", {"server", "tokens", "projects", "hosts"});
   if (const toml::node* s = root.get("server")) {
     if (const toml::table* st = s->as_table()) LoadServer(L, *st, base_dir, c);
     else L.Error(*s, "server must be a table: [server]");
@@ -408,6 +412,11 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& path, const Env
       L.Error(*p, "projects must be a table of [projects.NAME] tables");
     }
   }
+  if (const toml::node* h = root.get("hosts")) {
+    if (const toml::table* ht = h->as_table()) LoadHosts(L, *ht, base_dir, c);
+    else L.Error(*h, "hosts must be a table of [hosts.NAME] tables");
+  }
+  ResolveTargets(L, root, c);
   if (c.tokens.empty() && out.errors.empty() && !IsLoopbackHost(c.server.host)) {
     const toml::node* listen = root.at_path("server.listen").node();
     ConfigError e{path, 0, 0, ""};

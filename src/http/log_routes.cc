@@ -29,6 +29,190 @@ constexpr size_t kLogChunk = 64 * 1024;
 
 LogRoutes::LogRoutes(Engine& engine, Auth& auth) : engine_(engine), auth_(auth) {}
 
+namespace {
+
+// Where GET .../log starts: offset=N, or line=N (1-based, through the line
+// index); a message for the 400 when either is malformed.
+Result<int64_t> StartOffset(Exchange& ex, const std::string& log, const std::string& index) {
+  int64_t offset = 0;
+  if (const std::string* o = ex.Query("offset")) {
+    if (!ParseInt(*o, offset)) return Status::Error("offset must be a byte count (0 or more)");
+  } else if (const std::string* l = ex.Query("line")) {
+    int64_t line;
+    if (!ParseInt(*l, line) || line < 1) {
+      return Status::Error("line must be a line number (1 or more)");
+    }
+    auto off = OffsetOfLine(log, index, line - 1);
+    offset = off.ok() ? *off : 0;
+  }
+  return offset;
+}
+
+// The log file, read from OFFSET on and written to the client as it is, or
+// (FOLLOW) as chunks of a chunked response. The file may not exist yet (a
+// run that has not started): it is opened when bytes are wanted.
+class LogFileSender {
+ public:
+  LogFileSender(Exchange& ex, std::string path, int64_t offset, bool follow)
+      : ex_(ex), path_(std::move(path)), offset_(offset), follow_(follow), buf_(kLogChunk, '\0') {
+    Open();
+  }
+  ~LogFileSender() {
+    if (fd_ >= 0) close(fd_);
+  }
+  LogFileSender(const LogFileSender&) = delete;
+  LogFileSender& operator=(const LogFileSender&) = delete;
+
+  // The file's size now (0 when it does not exist yet).
+  int64_t size() const {
+    struct stat st;
+    return fd_ >= 0 && fstat(fd_, &st) == 0 ? st.st_size : 0;
+  }
+  int64_t offset() const { return offset_; }
+
+  // Sends [offset, END); false if the client went away.
+  net::awaitable<bool> SendUntil(int64_t end) {
+    if (fd_ < 0 && end > 0) Open();
+    HttpStream& stream = ex_.stream();
+    while (offset_ < end && fd_ >= 0) {
+      size_t want = static_cast<size_t>(std::min<int64_t>(end - offset_, kLogChunk));
+      ssize_t n = pread(fd_, buf_.data(), want, offset_);
+      if (n <= 0) break;
+      stream.expires_after(ex_.limits().write_timeout);
+      boost::system::error_code ec;
+      if (follow_) {
+        std::tie(ec, std::ignore) = co_await net::async_write(
+            stream, http::make_chunk(net::buffer(buf_.data(), n)), kTuple);
+      } else {
+        std::tie(ec, std::ignore) =
+            co_await net::async_write(stream, net::buffer(buf_.data(), n), kTuple);
+      }
+      if (ec) co_return false;
+      offset_ += n;
+    }
+    co_return true;
+  }
+
+ private:
+  void Open() { fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC); }
+
+  Exchange& ex_;
+  std::string path_;
+  int64_t offset_;
+  bool follow_;
+  std::string buf_;
+  int fd_ = -1;
+};
+
+// The response's head: the run's status and where the bytes start; chunked
+// when following, else the length of what is there.
+net::awaitable<bool> SendLogHead(Exchange& ex, const Run& run, bool follow, int64_t offset,
+                                 int64_t size) {
+  http::response<http::empty_body> res{http::status::ok, ex.req().version()};
+  res.set(http::field::server, "jenky");
+  res.set(http::field::date, HttpDate());
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Jenky-Run-Status", RunStatusName(run.status));
+  res.set("X-Jenky-Log-Offset", std::to_string(offset));
+  res.keep_alive(ex.keep_alive());
+  if (follow) {
+    res.set("X-Accel-Buffering", "no");
+    res.chunked(true);
+  } else {
+    res.content_length(std::max<int64_t>(0, size - offset));
+  }
+  ex.mark_responded();
+  http::response_serializer<http::empty_body> sr{res};
+  ex.stream().expires_after(ex.limits().write_timeout);
+  auto [ec, n] = co_await http::async_write_header(ex.stream(), sr, kTuple);
+  if (ec) ex.set_keep_alive(false);
+  co_return !ec;
+}
+
+// Follows TAIL (null: the log is complete) until the run has finished and
+// every byte is sent, waking now and then to notice a client that left.
+net::awaitable<void> FollowLog(Exchange& ex, LogFileSender& file,
+                               const std::shared_ptr<LogTail>& tail, bool sized_by_file) {
+  // A fleet host's log (SIZED_BY_FILE) has no tail of its own: the run's
+  // tail paces it and its size is the file's.
+  auto end = [&] { return sized_by_file || !tail ? file.size() : tail->size; };
+  for (;;) {
+    bool finished = !tail || tail->finished;  // (before the size it bounds)
+    if (!co_await file.SendUntil(end())) {
+      ex.set_keep_alive(false);
+      co_return;
+    }
+    if (finished && file.offset() >= end()) break;
+    if (file.offset() < end()) continue;
+    using namespace net::experimental::awaitable_operators;
+    std::shared_ptr<net::steady_timer> changed = tail->changed;
+    net::steady_timer patience(ex.stream().get_executor(), std::chrono::seconds(15));
+    co_await (changed->async_wait(kTuple) || patience.async_wait(kTuple));
+    if (ex.stream().PeerGone()) {
+      ex.set_keep_alive(false);
+      co_return;
+    }
+  }
+  ex.stream().expires_after(ex.limits().write_timeout);
+  auto [ec, n] = co_await net::async_write(ex.stream(), http::make_chunk_last(), kTuple);
+  if (ec) ex.set_keep_alive(false);
+}
+
+// Why a log socket's request is refused before the upgrade.
+struct Refusal {
+  ApiError error;
+  std::string message;
+};
+
+// Reads what a log socket follows into O: the format, and run NAME from
+// ?offset= (it must exist and keep its log) or (PROJECT_STREAM) project
+// NAME's runs after ?after=.
+std::optional<Refusal> ReadSocketTarget(Engine& engine, Exchange& ex, bool project_stream,
+                                        const std::string& name, LogSocketOptions& o) {
+  if (const std::string* f = ex.Query("format")) {
+    if (*f != "raw" && *f != "json") {
+      return Refusal{ApiError::kBadRequest, "format must be json (default) or raw"};
+    }
+    o.raw = *f == "raw";
+  }
+  if (project_stream) {
+    if (!engine.config().FindProject(name)) {
+      return Refusal{ApiError::kNotFound, fmt::format("no project named '{}'", name)};
+    }
+    o.project = name;
+    const std::string* after = ex.Query("after");
+    if (after && !ParseInt(*after, o.after_run)) {
+      return Refusal{ApiError::kBadRequest, "after must be a run id (a number)"};
+    }
+    return std::nullopt;
+  }
+  if (!ParseInt(name, o.run_id)) {
+    return Refusal{ApiError::kNotFound,
+                   fmt::format("'{}' is not a run id; run ids are numbers", name)};
+  }
+  auto run = engine.GetRun(o.run_id);
+  if (!run.ok() || !run->has_value()) {
+    return Refusal{ApiError::kNotFound, fmt::format("no run with id {}", o.run_id)};
+  }
+  if ((*run)->log_pruned) {
+    return Refusal{ApiError::kGone,
+                   fmt::format("the log of run {} was pruned (keep_runs)", o.run_id)};
+  }
+  const std::string* off = ex.Query("offset");
+  if (off && !ParseInt(*off, o.offset)) {
+    return Refusal{ApiError::kBadRequest, "offset must be a byte count (0 or more)"};
+  }
+  if (IsFinished((*run)->status) && o.offset > (*run)->log_bytes) {
+    return Refusal{ApiError::kOffsetOutOfRange,
+                   fmt::format("offset {} is past the end of the log ({} bytes)", o.offset,
+                               (*run)->log_bytes)};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   auto found = engine_.GetRun(id);
   if (!found.ok()) {
@@ -46,8 +230,7 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   if (const std::string* f = ex.Query("follow")) follow = *f == "1" || *f == "true";
   std::shared_ptr<LogTail> tail = engine_.Tail(id);  // null: the log is complete
   std::string path = engine_.LogPath(id);
-  // ?host=NAME: one host's log of a fleet run (docs/fleet.md). Its driver
-  // writes it as the run's log grows, so the run's tail paces it.
+  // ?host=NAME: one host's log of a fleet run (docs/fleet.md).
   const std::string* host = ex.Query("host");
   if (host) {
     path = HostLogOf(path, *host);
@@ -60,123 +243,24 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
                                       "line cannot be used with host; use offset");
     }
   }
-
-  int64_t offset = 0;
-  if (const std::string* o = ex.Query("offset")) {
-    if (!ParseInt(*o, offset)) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                      "offset must be a byte count (0 or more)");
-    }
-  } else if (const std::string* l = ex.Query("line")) {
-    int64_t line;
-    if (!ParseInt(*l, line) || line < 1) {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                      "line must be a line number (1 or more)");
-    }
-    auto off = OffsetOfLine(path, engine_.IndexPath(id), line - 1);
-    offset = off.ok() ? *off : 0;
+  auto offset = StartOffset(ex, path, engine_.IndexPath(id));
+  if (!offset.ok()) {
+    co_return co_await SendApiError(ex, ApiError::kBadRequest, offset.status().message());
   }
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  int64_t size = 0;
-  if (fd >= 0) {
-    struct stat st;
-    if (fstat(fd, &st) == 0) size = st.st_size;
-  }
-  struct CloseFd {
-    int& fd;
-    ~CloseFd() {
-      if (fd >= 0) close(fd);
-    }
-  } closer{fd};
-  if (!tail && offset > size) {
+  LogFileSender file(ex, path, *offset, follow);
+  int64_t size = file.size();
+  if (!tail && *offset > size) {
     co_return co_await SendApiError(
         ex, ApiError::kOffsetOutOfRange,
-        fmt::format("offset {} is past the end of the log ({} bytes)", offset, size));
+        fmt::format("offset {} is past the end of the log ({} bytes)", *offset, size));
   }
-
-  http::response<http::empty_body> res{http::status::ok, ex.req().version()};
-  res.set(http::field::server, "jenky");
-  res.set(http::field::date, HttpDate());
-  res.set(http::field::content_type, "text/plain; charset=utf-8");
-  res.set(http::field::cache_control, "no-store");
-  res.set("X-Jenky-Run-Status", RunStatusName(run.status));
-  res.set("X-Jenky-Log-Offset", std::to_string(offset));
-  res.keep_alive(ex.keep_alive());
-  if (follow) {
-    res.set("X-Accel-Buffering", "no");
-    res.chunked(true);
-  } else {
-    res.content_length(std::max<int64_t>(0, size - offset));
-  }
-  ex.mark_responded();
-  HttpStream& stream = ex.stream();
-  http::response_serializer<http::empty_body> sr{res};
-  stream.expires_after(ex.limits().write_timeout);
-  if (auto [ec, n] = co_await http::async_write_header(stream, sr, kTuple); ec) {
-    ex.set_keep_alive(false);
-    co_return;
-  }
+  if (!co_await SendLogHead(ex, run, follow, *offset, size)) co_return;
   if (ex.req().method() == http::verb::head) co_return;
-
-  std::string buf(kLogChunk, '\0');
-  // Sends [offset, end) from the file; false if the client went away.
-  auto send_until = [&](int64_t end) -> net::awaitable<bool> {
-    while (offset < end && fd >= 0) {
-      size_t want = static_cast<size_t>(std::min<int64_t>(end - offset, kLogChunk));
-      ssize_t n = pread(fd, buf.data(), want, offset);
-      if (n <= 0) break;
-      stream.expires_after(ex.limits().write_timeout);
-      boost::system::error_code ec;
-      if (follow) {
-        std::tie(ec, std::ignore) =
-            co_await net::async_write(stream, http::make_chunk(net::buffer(buf.data(), n)), kTuple);
-      } else {
-        std::tie(ec, std::ignore) =
-            co_await net::async_write(stream, net::buffer(buf.data(), n), kTuple);
-      }
-      if (ec) co_return false;
-      offset += n;
-    }
-    co_return true;
-  };
-
-  if (!follow) {
-    if (!co_await send_until(size)) ex.set_keep_alive(false);
-    co_return;
+  if (follow) {
+    co_await FollowLog(ex, file, tail, host != nullptr);
+  } else if (!co_await file.SendUntil(size)) {
+    ex.set_keep_alive(false);
   }
-  // A host's log has no tail of its own: its size is read at each turn.
-  auto host_log_size = [&]() -> int64_t {
-    struct stat st;
-    if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    return fd >= 0 && fstat(fd, &st) == 0 ? st.st_size : 0;
-  };
-  for (;;) {
-    bool finished = !tail || tail->finished;
-    int64_t end = host ? host_log_size() : tail ? tail->size : size;
-    if (fd < 0 && end > 0) {
-      fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);  // created when the run started
-    }
-    if (!co_await send_until(end)) {
-      ex.set_keep_alive(false);
-      co_return;
-    }
-    if (host && finished && offset >= host_log_size()) break;
-    if (host && !finished && offset < host_log_size()) continue;
-    if (!host && (!tail || (tail->finished && offset >= tail->size))) break;
-    if (!host && offset < tail->size) continue;
-    // Wait for more, waking now and then to notice a client that left.
-    using namespace net::experimental::awaitable_operators;
-    std::shared_ptr<net::steady_timer> changed = tail->changed;
-    net::steady_timer patience(stream.get_executor(), std::chrono::seconds(15));
-    co_await (changed->async_wait(kTuple) || patience.async_wait(kTuple));
-    if (stream.PeerGone()) {
-      ex.set_keep_alive(false);
-      co_return;
-    }
-  }
-  stream.expires_after(ex.limits().write_timeout);
-  auto [ec, n] = co_await net::async_write(stream, http::make_chunk_last(), kTuple);
-  if (ec) ex.set_keep_alive(false);
 }
 
 net::awaitable<void> LogRoutes::Socket(Exchange& ex, bool project_stream, const std::string& name) {
@@ -199,50 +283,8 @@ net::awaitable<void> LogRoutes::Socket(Exchange& ex, bool project_stream, const 
   o.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       engine_.config().server.ws_idle_timeout);
   o.max_lag_bytes = engine_.config().server.ws_max_lag_bytes;
-  if (const std::string* f = ex.Query("format")) {
-    if (*f != "raw" && *f != "json") {
-      co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                      "format must be json (default) or raw");
-    }
-    o.raw = *f == "raw";
-  }
-  if (project_stream) {
-    if (!engine_.config().FindProject(name)) {
-      co_return co_await SendApiError(ex, ApiError::kNotFound,
-                                      fmt::format("no project named '{}'", name));
-    }
-    o.project = name;
-    if (const std::string* after = ex.Query("after")) {
-      if (!ParseInt(*after, o.after_run)) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                        "after must be a run id (a number)");
-      }
-    }
-  } else {
-    if (!ParseInt(name, o.run_id)) {
-      co_return co_await SendApiError(
-          ex, ApiError::kNotFound, fmt::format("'{}' is not a run id; run ids are numbers", name));
-    }
-    auto run = engine_.GetRun(o.run_id);
-    if (!run.ok() || !run->has_value()) {
-      co_return co_await SendApiError(ex, ApiError::kNotFound,
-                                      fmt::format("no run with id {}", o.run_id));
-    }
-    if ((*run)->log_pruned) {
-      co_return co_await SendApiError(
-          ex, ApiError::kGone, fmt::format("the log of run {} was pruned (keep_runs)", o.run_id));
-    }
-    if (const std::string* off = ex.Query("offset")) {
-      if (!ParseInt(*off, o.offset)) {
-        co_return co_await SendApiError(ex, ApiError::kBadRequest,
-                                        "offset must be a byte count (0 or more)");
-      }
-    }
-    if (IsFinished((*run)->status) && o.offset > (*run)->log_bytes) {
-      co_return co_await SendApiError(ex, ApiError::kOffsetOutOfRange,
-                                      fmt::format("offset {} is past the end of the log ({} bytes)",
-                                                  o.offset, (*run)->log_bytes));
-    }
+  if (std::optional<Refusal> no = ReadSocketTarget(engine_, ex, project_stream, name, o)) {
+    co_return co_await SendApiError(ex, no->error, no->message);
   }
   if (!beast::websocket::is_upgrade(ex.req())) {
     ex.extra_headers().emplace_back("Upgrade", "websocket");
