@@ -180,7 +180,16 @@ const HostConfig* Config::FindHost(std::string_view name) const {
 }
 
 void LoadHosts(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
-  for (auto&& [key, value] : t) {
+  // In file order (toml++ keeps a table's keys sorted): the order hosts are
+  // listed, prepared and switched in.
+  std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+  for (auto&& [key, value] : t) entries.emplace_back(&key, &value);
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return a.first->source().begin.line < b.first->source().begin.line;
+  });
+  for (auto [key_ptr, value_ptr] : entries) {
+    const toml::key& key = *key_ptr;
+    const toml::node& value = *value_ptr;
     std::string name(key.str());
     if (!IsValidProjectName(name)) {
       L.Error(key.source(), fmt::format("host name '{}' must be 1-64 letters, digits, '-', '_' "

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "exec/process.h"
@@ -19,6 +18,25 @@ namespace jenky {
 namespace {
 
 namespace fs = std::filesystem;
+
+// /proc/PID/cmdline, "" if the process is gone (it may end while read).
+std::string Cmdline(const fs::path& proc_dir) {
+  std::string out;
+  if (FILE* f = fopen((proc_dir / "cmdline").c_str(), "re")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+    fclose(f);
+  }
+  return out;
+}
+
+// Every process's command line.
+std::vector<std::string> Cmdlines() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator("/proc", ec)) out.push_back(Cmdline(e.path()));
+  return out;
+}
 
 class FleetRemoteTest : public ::testing::Test {
  protected:
@@ -123,9 +141,7 @@ TEST_F(FleetRemoteTest, AValueIsInNoProcesssCommandLine) {
   std::thread step([&] { Run(in); });
   bool seen = false;
   for (int i = 0; i < 40; ++i) {
-    for (auto& e : fs::directory_iterator("/proc")) {
-      std::ifstream f(e.path() / "cmdline");
-      std::string cmdline((std::istreambuf_iterator<char>(f)), {});
+    for (const auto& cmdline : Cmdlines()) {
       if (cmdline.find("s3cr3t-value-9f7e") != std::string::npos) seen = true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -156,19 +172,16 @@ TEST_F(FleetRemoteTest, TheEndOfItsInputEndsTheStepsWholeTree) {
   char buf[64];
   ASSERT_GT(read(pout[0], buf, sizeof buf), 0);  // "started"
   auto sleepers = [] {
+    const std::string a(
+        "sleep\0"
+        "301\0",
+        10);
+    const std::string b(
+        "sleep\0"
+        "302\0",
+        10);
     int n = 0;
-    for (auto& e : fs::directory_iterator("/proc")) {
-      std::ifstream f(e.path() / "cmdline");
-      std::string c((std::istreambuf_iterator<char>(f)), {});
-      n += c == std::string(
-                    "sleep\0"
-                    "301\0",
-                    10) ||
-           c == std::string(
-                    "sleep\0"
-                    "302\0",
-                    10);
-    }
+    for (const auto& c : Cmdlines()) n += c == a || c == b;
     return n;
   };
   for (int i = 0; i < 200 && sleepers() < 2; ++i) {

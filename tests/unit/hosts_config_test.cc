@@ -83,7 +83,7 @@ TEST(HostsConfigTest, DefaultsAreOneAtATimeAndRollback) {
 TEST(HostsConfigTest, AnUnknownTargetIsAnErrorNamingTheHosts) {
   auto c = Parse("targets = [\"web\", \"wbe\"]\n");
   ASSERT_EQ(c.errors.size(), 1u) << Errors(c);
-  EXPECT_EQ(c.errors[0].line, 18);
+  EXPECT_EQ(c.errors[0].line, 17);
   EXPECT_NE(c.errors[0].message.find("'wbe' is neither a host nor a tag of one (hosts: web1, "
                                      "web2, db1)"),
             std::string::npos)
@@ -111,7 +111,7 @@ TEST(HostsConfigTest, BadRolloutValuesAreErrorsAtTheirPlace) {
   for (const auto& k : cases) {
     auto c = Parse(std::string("targets = [\"web\"]\n[projects.app.rollout]\n") + k.rollout + "\n");
     ASSERT_EQ(c.errors.size(), 1u) << k.rollout << "\n" << Errors(c);
-    EXPECT_EQ(c.errors[0].line, 20) << k.rollout;
+    EXPECT_EQ(c.errors[0].line, 19) << k.rollout;
     EXPECT_NE(c.errors[0].message.find(k.message), std::string::npos)
         << k.rollout << ": " << Errors(c);
   }
