@@ -144,7 +144,7 @@ std::string HostLink::FailureReason(int status, const std::string& output,
     // A step through the shared connection says little when the connection
     // itself died; its master is gone.
     connected_ = false;
-    return SshFailureReason(host_, SshFailure::kLost, "its connection ended", "");
+    return SshFailureReason(host_, SshFailure::kLost, "the shared ssh connection ended", "");
   }
   std::string fingerprint;
   if (f == SshFailure::kHostKeyUnknown) {

@@ -145,12 +145,16 @@ def test_a_host_that_vanishes_mid_deploy_fails_with_its_reason_and_the_rest_go_o
     hosts = hosts_of(done)
     assert done["status"] == "failed"
     assert hosts["h1"]["status"] == "failed"
-    assert hosts["h1"]["reason"].startswith("lost the connection to h1"), hosts["h1"]
+    assert hosts["h1"]["reason"].startswith(f"switch: lost the connection to h1 ({fleet3[1].address}"
+                                            ":22)"), hosts["h1"]
     assert hosts["h0"]["status"] == hosts["h2"]["status"] == "healthy"
 
 
 def test_a_slow_host_still_deploys(world, fleet3):
-    fleet3[2].delay(150)  # tc netem on its link
+    try:
+        fleet3[2].delay(150)  # tc netem on its link
+    except subprocess.CalledProcessError as e:
+        pytest.skip(f"tc netem is not available on this kernel: {e.stderr.strip()}")
     srv = serve(world, fleet3, fleet_project('echo ok\n', rollout="batch = 3"))
     done = srv.wait_run(srv.trigger("app")["id"], timeout=90)
     assert done["status"] == "succeeded", srv.log(done["id"]).decode()
@@ -228,8 +232,8 @@ def test_a_restart_of_jenky_mid_deploy_loses_nothing(world, fleet3):
         f'while [ ! -e {gate} ]; do sleep 0.05; done\necho through\n',
         rollout="batch = 3"))
     run = srv.trigger("app")
-    h.wait_until(lambda: all(x["status"] == "switching" for x in srv.run(run["id"])["hosts"]),
-                 60, what="every host switching")
+    h.wait_until(lambda: [x["status"] for x in srv.run(run["id"]).get("hosts", [])] ==
+                 ["switching"] * 3, 60, what="every host switching")
     srv.kill9()
     srv2 = world.server(srv.config_path)
     open(gate, "w").close()
