@@ -367,6 +367,9 @@ void Fleet::RollBackSwitched() {
 // Hosts the rollout did not reach end skipped; a prepared release they have
 // is removed (not after a cancel: the connections are gone).
 void Fleet::SettleTheRest() {
+  // After a cancel the supervisor kills what is left after kill_grace:
+  // the socket directory goes first.
+  if (g_cancelled.load()) RemoveTree(control_dir_);
   std::string why = g_cancelled.load()     ? "cancelled"
                     : stop_reason_.empty() ? "not reached"
                                            : stop_reason_;
