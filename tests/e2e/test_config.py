@@ -27,7 +27,8 @@ BAD_ERRORS = [
             "(ms, s, m, h, d), like 90s, 15m or 1h30m"),
     (5, 1, "unknown key 'scrip' in [projects.web]; known keys are: description, workdir, script, "
            "script_file, recipe, params, shell, timeout, concurrency, env, secrets, keep_runs, "
-           "max_queued, max_log_bytes, memory_max, tasks_max, webhook"),
+           "max_queued, max_log_bytes, memory_max, tasks_max, webhook, targets, build, upload, "
+           "prepare, health, rollback, deploy_dir, rollout"),
     (4, 1, "project 'web' has nothing to run: give it script = \"...\", script_file = "
            "\"deploy.sh\" or recipe = \"NAME\""),
     (6, 11, "projects.web.timeout: bad duration 'forever': write a number with a unit "
