@@ -5,7 +5,7 @@
 namespaces; root only). The work on each host, for both: upload a 50 MiB
 artifact (an uncompressed tar of random data), unpack it into a new release
 directory, switch `current`, restart a small service (a Python HTTP server
-serving the release, on the host's own address), and health-check it with
+serving the release, in the host's own network namespace), and health-check it with
 curl. Timed: a first deploy, then a second one with 64 KiB of the artifact
 changed (the artifact mostly unchanged: rsync sends jenky's as a delta against
 the current release; parallel-scp sends it whole).
@@ -47,13 +47,13 @@ import sshhosts  # noqa: E402
 SERVICE = r"""
 cd /srv/app/current
 if [ -f /srv/app.pid ]; then kill "$(cat /srv/app.pid)" 2>/dev/null || true; fi
-ADDR=$(hostname -I | cut -d' ' -f1)
-setsid python3 -m http.server 8080 --bind "$ADDR" </dev/null >/dev/null 2>&1 &
+ADDR=127.0.0.1
+setsid python3 -m http.server 8080 </dev/null >/dev/null 2>&1 &
 echo $! > /srv/app.pid
 for i in $(seq 1 100); do curl -fsS -o /dev/null "http://$ADDR:8080/" && exit 0; sleep 0.05; done
 exit 1
 """
-HEALTH = 'curl -fsS -o /dev/null "http://$(hostname -I | cut -d" " -f1):8080/payload.bin"'
+HEALTH = "curl -fsS -o /dev/null http://127.0.0.1:8080/payload.bin"
 
 
 def make_artifact(workdir, mib, seed_change=False):
@@ -105,7 +105,7 @@ targets = [{names}]
 workdir = "{workdir}"
 deploy_dir = "/srv/app"
 upload = ["app.tar"]
-prepare = "tar xf app.tar && rm app.tar"
+prepare = "tar xf app.tar"
 script = '''{SERVICE}'''
 health = '''{HEALTH}'''
 [projects.app.rollout]

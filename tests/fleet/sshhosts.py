@@ -240,6 +240,9 @@ class Fleet:
         self.hosts = []
         os.makedirs(self.root, exist_ok=True)
         try:
+            for old in (self.client_key, self.client_key + ".pub"):
+                if os.path.exists(old):
+                    os.unlink(old)
             run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.client_key)
             run("ip", "link", "add", self.bridge, "type", "bridge")
             run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
