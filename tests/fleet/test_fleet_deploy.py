@@ -226,6 +226,18 @@ def test_cancel_ends_the_remote_process_tree_on_every_host(world, fleet3):
         assert hosts_of(done)[x.name]["reason"] == "cancelled"
 
 
+def test_a_timeout_ends_the_remote_process_tree_on_every_host(world, fleet3):
+    srv = serve(world, fleet3, fleet_project(
+        'sleep 300 &\nsetsid sleep 301 &\necho started\nwait\n', rollout="batch = 3",
+        timeout="4s"))
+    run = srv.trigger("app")
+    done = srv.wait_run(run["id"], timeout=60)
+    assert done["status"] == "timed_out", done
+    for x in fleet3.hosts:
+        assert f"[{x.name}] started" in srv.log(run["id"]).decode()
+        h.wait_until(lambda: x.processes() == [], 15, what=f"{x.name} to have no processes left")
+
+
 def test_a_restart_of_jenky_mid_deploy_loses_nothing(world, fleet3):
     gate = os.path.join(world.root, "fleet-gate")
     srv = serve(world, fleet3, fleet_project(
