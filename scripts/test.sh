@@ -2,6 +2,8 @@
 # Every test: installs what is missing, then, each in its own build directory:
 #   layers      no #include goes up the layer order       (scripts/check-layers.sh)
 #   format      every C++ file matches .clang-format       (scripts/check-format.sh)
+#   sizes       no file under src/ over 600 lines, no function over 80
+#               (scripts/check-sizes.py)
 #   build       the normal build; unit, e2e, web UI, browser, systemd tests (CTest)
 #   asan        ASan + UBSan build; unit and e2e tests      (scripts/sanitize.sh)
 #   tsan        TSan build; unit and e2e tests              (scripts/sanitize.sh)
@@ -67,6 +69,7 @@ fuzzed() {
 # Includes never go up the layer order (docs/architecture.md, "Layers").
 stage layers scripts/check-layers.sh
 stage format scripts/check-format.sh
+stage sizes scripts/check-sizes.py
 stage build normal "$@"
 if [ "${JENKY_QUICK:-0}" = 1 ] && [ "${CI:-}" != true ]; then
   echo "=== test.sh: JENKY_QUICK=1: sanitizer and fuzz stages skipped"

@@ -83,6 +83,70 @@ struct ChildError {
   fail(2);
 }
 
+// The descriptors a child gets: (source, target) pairs, each source a copy
+// above every target (so that one's target is never another's source), owned
+// here and closed once the child has its own.
+class ChildFds {
+ public:
+  ~ChildFds() {
+    for (int fd : opened_) close(fd);
+  }
+  // Plans stdin/stdout/stderr (/dev/null where O has none) and O's extra fds.
+  Status Plan(const SpawnOptions& o) {
+    Std(o.stdin_fd, 0, O_RDONLY);
+    Std(o.stdout_fd, 1, O_WRONLY);
+    if (o.stderr_fd >= 0 && o.stderr_fd == o.stdout_fd) fds_.emplace_back(fds_.back().first, 2);
+    else Std(o.stderr_fd, 2, O_WRONLY);
+    for (const auto& [fd, target] : o.extra_fds) {
+      fds_.emplace_back(High(fd), target);
+      first_free_ = std::max(first_free_, target + 1);
+    }
+    for (const auto& [fd, target] : fds_) {
+      if (fd < 0) return PosixError("copy a descriptor for the child", errno);
+    }
+    return Status::Ok();
+  }
+  const std::vector<std::pair<int, int>>& pairs() const { return fds_; }
+  int first_free() const { return first_free_; }
+
+ private:
+  int High(int fd) {
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+    if (copy >= 0) opened_.push_back(copy);
+    return copy;
+  }
+  void Std(int fd, int target, int flags) {
+    if (fd >= 0) {
+      fds_.emplace_back(High(fd), target);
+      return;
+    }
+    int null_fd = open("/dev/null", flags | O_CLOEXEC);
+    fds_.emplace_back(null_fd < 0 ? -1 : High(null_fd), target);
+    if (null_fd >= 0) close(null_fd);
+  }
+
+  std::vector<int> opened_;
+  std::vector<std::pair<int, int>> fds_;
+  int first_free_ = 3;
+};
+
+// Reads the child's report (REPORT: a ChildError if a step before its exec
+// failed, nothing once it exec'ed) and returns PID or that error.
+Result<pid_t> AwaitExec(pid_t pid, int report, const SpawnOptions& o) {
+  ChildError e{};
+  ssize_t n;
+  while ((n = read(report, &e, sizeof e)) < 0 && errno == EINTR) {
+  }
+  close(report);
+  if (n != static_cast<ssize_t>(sizeof e)) return pid;  // it exec'ed
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  std::string what = fmt::format("start {}", o.argv[0]);
+  if (!o.workdir.empty()) what += fmt::format(" in {}", o.workdir);
+  if (e.step == 3) what += " (joining its cgroup)";
+  return PosixError(what, e.err);
+}
+
 Result<pid_t> SpawnIntoCgroup(const SpawnOptions& o) {
   // Everything the child needs is made here, before the clone.
   std::vector<char*> argv, envp;
@@ -93,49 +157,10 @@ Result<pid_t> SpawnIntoCgroup(const SpawnOptions& o) {
   sigset_t mask;
   sigemptyset(&mask);
   for (int s : o.blocked_signals) sigaddset(&mask, s);
-
-  std::vector<int> opened;  // closed here once the child has its copies
-  auto cleanup = [&opened] {
-    for (int fd : opened) close(fd);
-  };
-  auto keep = [&opened](int fd) {
-    if (fd >= 0) opened.push_back(fd);
-    return fd;
-  };
-  // Sources go above every target first, so one's target is never another's source.
-  auto high = [&](int fd) { return keep(fcntl(fd, F_DUPFD_CLOEXEC, 64)); };
-  std::vector<std::pair<int, int>> fds;
-  auto std_fd = [&](int fd, int target, int flags) {
-    if (fd < 0) {
-      int null_fd = open("/dev/null", flags | O_CLOEXEC);
-      fds.emplace_back(null_fd < 0 ? -1 : high(null_fd), target);
-      if (null_fd >= 0) close(null_fd);
-    } else {
-      fds.emplace_back(high(fd), target);
-    }
-  };
-  std_fd(o.stdin_fd, 0, O_RDONLY);
-  std_fd(o.stdout_fd, 1, O_WRONLY);
-  if (o.stderr_fd >= 0 && o.stderr_fd == o.stdout_fd) fds.emplace_back(fds.back().first, 2);
-  else std_fd(o.stderr_fd, 2, O_WRONLY);
-  int first_free = 3;
-  for (const auto& [fd, target] : o.extra_fds) {
-    fds.emplace_back(high(fd), target);
-    first_free = std::max(first_free, target + 1);
-  }
-  for (const auto& [fd, target] : fds) {
-    if (fd < 0) {
-      int err = errno;
-      cleanup();
-      return PosixError("copy a descriptor for the child", err);
-    }
-  }
+  auto fds = std::make_unique<ChildFds>();
+  if (Status s = fds->Plan(o); !s.ok()) return s;
   int report[2];
-  if (pipe2(report, O_CLOEXEC) != 0) {
-    int err = errno;
-    cleanup();
-    return PosixError("pipe", err);
-  }
+  if (pipe2(report, O_CLOEXEC) != 0) return PosixError("pipe", errno);
 
   CloneArgs args;
   args.flags = kCloneIntoCgroup;
@@ -151,27 +176,16 @@ Result<pid_t> SpawnIntoCgroup(const SpawnOptions& o) {
   }
   if (pid == 0) {
     close(report[0]);
-    ExecChild(o, fds, first_free, mask, argv.data(), envp.data(), report[1], join);
+    ExecChild(o, fds->pairs(), fds->first_free(), mask, argv.data(), envp.data(), report[1], join);
   }
   int clone_err = errno;
   close(report[1]);
-  cleanup();
+  fds.reset();  // the child has its copies
   if (pid < 0) {
     close(report[0]);
     return PosixError(fmt::format("start {} in the cgroup", o.argv[0]), clone_err);
   }
-  ChildError e{};
-  ssize_t n;
-  while ((n = read(report[0], &e, sizeof e)) < 0 && errno == EINTR) {
-  }
-  close(report[0]);
-  if (n != static_cast<ssize_t>(sizeof e)) return static_cast<pid_t>(pid);  // it exec'ed
-  while (waitpid(static_cast<pid_t>(pid), nullptr, 0) < 0 && errno == EINTR) {
-  }
-  std::string what = fmt::format("start {}", o.argv[0]);
-  if (!o.workdir.empty()) what += fmt::format(" in {}", o.workdir);
-  if (e.step == 3) what += " (joining its cgroup)";
-  return PosixError(what, e.err);
+  return AwaitExec(static_cast<pid_t>(pid), report[0], o);
 }
 
 }  // namespace

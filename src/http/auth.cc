@@ -52,16 +52,11 @@ Auth::Auth(Engine& engine)
 
 const SitePolicy& Auth::Policy() {
   const ServerConfig& s = engine_.config().server;
-  if (!policy_made_ || s.public_url != policy_public_url_ || s.allowed_hosts != policy_hosts_ ||
-      s.allowed_origins != policy_origins_ || s.trusted_proxies != policy_proxies_) {
+  if (policy_version_ != engine_.config_version()) {
     policy_ = SitePolicy(s, machine_name_);
     auto proxies = AddressSet::Parse(s.trusted_proxies);  // checked when the config loaded
     proxies_ = proxies.ok() ? *proxies : AddressSet();
-    policy_proxies_ = s.trusted_proxies;
-    policy_public_url_ = s.public_url;
-    policy_hosts_ = s.allowed_hosts;
-    policy_origins_ = s.allowed_origins;
-    policy_made_ = true;
+    policy_version_ = engine_.config_version();
   }
   return policy_;
 }

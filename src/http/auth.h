@@ -65,11 +65,8 @@ class Auth {
   std::map<std::string, SessionEntry> sessions_;  // sha256(session id) -> entry
   std::string machine_name_;
   SitePolicy policy_;
-  // What policy_ was made from, to notice a reload.
-  std::string policy_public_url_;
-  std::vector<std::string> policy_hosts_, policy_origins_, policy_proxies_;
   AddressSet proxies_;
-  bool policy_made_ = false;
+  uint64_t policy_version_ = 0;  // the Engine's config_version() policy_ was made for
   RateLimiter auth_failures_;
   RateLimiter hook_failures_;  // a flood of unsigned posts is its own
   LogThrottle rejection_log_{30};

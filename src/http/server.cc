@@ -391,6 +391,83 @@ net::awaitable<void> HttpServer::RefusePlainHttp(HttpStream& stream) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
+namespace {
+
+// An answer to a request that never reaches the handler: a status, the
+// error's code and what was wrong; the connection closes after it.
+struct Refusal {
+  http::status status;
+  std::string code;
+  std::string message;
+};
+
+net::awaitable<void> SendRefusal(HttpStream& stream, const HttpLimits& limits, Refusal r) {
+  Request dummy{http::verb::get, "/", 11};
+  dummy.keep_alive(false);
+  Exchange ex(dummy, stream, limits);
+  ex.set_keep_alive(false);
+  co_await ex.SendError(r.status, r.code, r.message);
+}
+
+Refusal UrlTooLong(const HttpLimits& limits) {
+  return {http::status::uri_too_long, "uri_too_long",
+          fmt::format("the request's URL is longer than {} bytes ([server] max_url)",
+                      limits.target_bytes)};
+}
+
+// What a failed read of a request (EC, from PARSER) is answered with.
+Refusal ReadRefusal(const boost::system::error_code& ec,
+                    const http::request_parser<http::string_body>& parser,
+                    const HttpLimits& limits) {
+  if (ec == http::error::body_limit) {
+    return {http::status::payload_too_large, "too_large",
+            fmt::format("request body is larger than the limit of {} bytes", limits.body_bytes)};
+  }
+  if (ec == http::error::header_limit) {
+    std::string_view target = parser.get().target();
+    if (target.empty() || target.size() > limits.target_bytes) {
+      return UrlTooLong(limits);  // (empty: the request line alone was too long)
+    }
+    return {http::status::request_header_fields_too_large, "headers_too_large",
+            fmt::format("request headers are larger than {} bytes", limits.header_bytes)};
+  }
+  return {http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message()};
+}
+
+// A request read whole that is still refused: a Transfer-Encoding whose last
+// coding is not chunked leaves the body's end unknown (Beast then reads no
+// body, and its bytes would be parsed as the next request: smuggling past a
+// proxy that reads it otherwise; RFC 9112 section 6.3: 400 and close), or a
+// URL over the limit.
+std::optional<Refusal> RequestRefusal(const Request& req, bool chunked, const HttpLimits& limits) {
+  if (!chunked && req.find(http::field::transfer_encoding) != req.end()) {
+    std::string te(req[http::field::transfer_encoding]);
+    return Refusal{http::status::bad_request, "bad_request",
+                   fmt::format("Transfer-Encoding '{}' is not supported: send the body with "
+                               "Content-Length, or with Transfer-Encoding: chunked",
+                               te)};
+  }
+  if (req.target().size() > limits.target_bytes) return UrlTooLong(limits);
+  return std::nullopt;
+}
+
+std::string AddressOf(const net::ip::address* remote) {
+  return remote ? remote->to_string() : std::string("?");
+}
+
+}  // namespace
+
+net::awaitable<bool> HttpServer::WaitForRequest(HttpStream& stream, beast::flat_buffer& buffer) {
+  if (stopping_) co_return false;
+  stream.expires_after(limits_.idle_timeout);
+  idle_.insert(&stream);
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+  idle_.erase(&stream);
+  if (ec) co_return false;  // cancelled by Stop, or the client went
+  buffer.commit(n);
+  co_return true;
+}
+
 net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::address* remote) {
   beast::flat_buffer buffer;
   bool first = true;
@@ -400,15 +477,7 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
     parser.body_limit(limits_.body_bytes);
     // Wait for the start of a request (idle keep-alive), then give the whole
     // request a deadline of its own.
-    if (!first && buffer.size() == 0) {
-      if (stopping_) break;
-      stream.expires_after(limits_.idle_timeout);
-      idle_.insert(&stream);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
-      idle_.erase(&stream);
-      if (ec) break;  // cancelled by Stop, or the client went
-      buffer.commit(n);
-    }
+    if (!first && buffer.size() == 0 && !co_await WaitForRequest(stream, buffer)) break;
     first = false;
     stream.expires_after(limits_.read_timeout);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
@@ -416,93 +485,53 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
         ec == net::error::connection_reset) {
       break;
     }
+    // A client that does not finish its request in time gets no answer.
+    if (ec == beast::error::timeout) break;
     if (ec) {
-      http::status status = http::status::bad_request;
-      std::string code = "bad_request";
-      std::string message = "malformed HTTP request: " + ec.message();
-      if (ec == http::error::body_limit) {
-        status = http::status::payload_too_large;
-        code = "too_large";
-        message =
-            fmt::format("request body is larger than the limit of {} bytes", limits_.body_bytes);
-      } else if (ec == http::error::header_limit &&
-                 (parser.get().target().empty() ||  // the request line alone was too long
-                  parser.get().target().size() > limits_.target_bytes)) {
-        status = http::status::uri_too_long;
-        code = "uri_too_long";
-        message = fmt::format("the request's URL is longer than {} bytes ([server] max_url)",
-                              limits_.target_bytes);
-      } else if (ec == http::error::header_limit) {
-        status = http::status::request_header_fields_too_large;
-        code = "headers_too_large";
-        message = fmt::format("request headers are larger than {} bytes", limits_.header_bytes);
-      } else if (ec == beast::error::timeout) {
-        break;  // a client that does not finish its request in time gets no answer
-      }
-      if (!parser.get().target().empty() && status != http::status::uri_too_long) {
+      Refusal r = ReadRefusal(ec, parser, limits_);
+      if (!parser.get().target().empty() && r.status != http::status::uri_too_long) {
         LogWarning("{} {} from {} rejected: {}", std::string(parser.get().method_string()),
-                   std::string(parser.get().target()),
-                   remote ? remote->to_string() : std::string("?"), message);
+                   std::string(parser.get().target()), AddressOf(remote), r.message);
       }
-      Request dummy{http::verb::get, "/", 11};
-      dummy.keep_alive(false);
-      Exchange ex(dummy, stream, limits_);
-      ex.set_keep_alive(false);
-      co_await ex.SendError(status, code, message);
+      co_await SendRefusal(stream, limits_, std::move(r));
       break;
     }
-    // A Transfer-Encoding whose last coding is not chunked leaves the body's
-    // end unknown: Beast then reads no body, and the body's bytes would be
-    // parsed as the next request (smuggling past a proxy that reads it
-    // otherwise). RFC 9112 section 6.3: answer 400 and close.
     bool chunked = parser.chunked();
     Request req = parser.release();
-    if (!chunked && req.find(http::field::transfer_encoding) != req.end()) {
-      LogWarning("{} {} from {} rejected: Transfer-Encoding '{}'", std::string(req.method_string()),
-                 std::string(req.target()), remote ? remote->to_string() : std::string("?"),
-                 std::string(req[http::field::transfer_encoding]));
-      Request dummy{http::verb::get, "/", 11};
-      Exchange refused(dummy, stream, limits_);
-      refused.set_keep_alive(false);
-      co_await refused.SendError(
-          http::status::bad_request, "bad_request",
-          fmt::format("Transfer-Encoding '{}' is not supported: send the body with Content-Length, "
-                      "or with Transfer-Encoding: chunked",
-                      std::string(req[http::field::transfer_encoding])));
-      break;
-    }
-    if (req.target().size() > limits_.target_bytes) {
-      Request dummy{http::verb::get, "/", 11};
-      Exchange refused(dummy, stream, limits_);
-      refused.set_keep_alive(false);
-      co_await refused.SendError(http::status::uri_too_long, "uri_too_long",
-                                 fmt::format("the request's URL is longer than {} bytes "
-                                             "([server] max_url)",
-                                             limits_.target_bytes));
+    if (std::optional<Refusal> no = RequestRefusal(req, chunked, limits_)) {
+      if (no->status != http::status::uri_too_long) {
+        LogWarning("{} {} from {} rejected: {}", std::string(req.method_string()),
+                   std::string(req.target()), AddressOf(remote), no->message);
+      }
+      co_await SendRefusal(stream, limits_, std::move(*no));
       break;
     }
     Exchange ex(req, stream, limits_, &buffer, remote);
     ex.set_stopping_flag(&stopping_);
-    bool failed = false;
-    try {
-      co_await handler_(ex);
-    } catch (const std::exception& e) {
-      // A bug in a handler costs this request, never the server.
-      LogError("{} {}: internal error: {}", std::string(req.method_string()),
-               std::string(req.target()), e.what());
-      failed = true;
-    }
-    if (failed) {
-      if (ex.responded()) break;
-      ex.set_keep_alive(false);
-      co_await ex.SendError(http::status::internal_server_error, "internal",
-                            "internal error; the server log has the details");
-      break;
-    }
+    if (!co_await Handle(ex)) break;
     if (ex.stream_taken()) co_return;  // upgraded: the new owner has closed it
     if (!ex.keep_alive() || stopping_) break;
   }
   co_await stream.Close(limits_.write_timeout);
+}
+
+net::awaitable<bool> HttpServer::Handle(Exchange& ex) {
+  bool failed = false;
+  try {
+    co_await handler_(ex);
+  } catch (const std::exception& e) {
+    // A bug in a handler costs this request, never the server.
+    LogError("{} {}: internal error: {}", std::string(ex.req().method_string()),
+             std::string(ex.req().target()), e.what());
+    failed = true;
+  }
+  if (!failed) co_return true;
+  if (!ex.responded()) {
+    ex.set_keep_alive(false);
+    co_await ex.SendError(http::status::internal_server_error, "internal",
+                          "internal error; the server log has the details");
+  }
+  co_return false;
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

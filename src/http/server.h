@@ -157,6 +157,12 @@ class HttpServer {
   // reserved descriptor, so clients (health checks) get an answer, not a wait.
   void AnswerWhileOutOfDescriptors(tcp::acceptor& acceptor);
   net::awaitable<void> Serve(HttpStream& stream, const net::ip::address* peer);
+  // Waits, as an idle keep-alive connection, for the next request's first
+  // bytes; false when the connection should close (Stop, timeout, gone).
+  net::awaitable<bool> WaitForRequest(HttpStream& stream, beast::flat_buffer& buffer);
+  // Runs the handler on EX; a handler that throws costs this request (500
+  // if nothing was sent yet) and the connection: false.
+  net::awaitable<bool> Handle(Exchange& ex);
   net::awaitable<void> RefusePlainHttp(HttpStream& stream);
 
   net::io_context& io_;

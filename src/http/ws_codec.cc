@@ -208,22 +208,10 @@ void WsFrameParser::Fail(WsClose code, std::string reason, std::vector<WsEvent>&
   out.push_back(std::move(e));
 }
 
-bool WsFrameParser::ParseFrame(std::vector<WsEvent>& out) {
-  const auto* p = reinterpret_cast<const unsigned char*>(pending_.data());
-  size_t have = pending_.size();
-  if (have < 2) return false;
-  bool fin = p[0] & 0x80;
-  bool rsv1 = p[0] & 0x40;
-  auto op = static_cast<WsOpcode>(p[0] & 0x0F);
-  bool masked = p[1] & 0x80;
-  uint64_t len = p[1] & 0x7F;
-  size_t pos = 2;
-  bool control = static_cast<int>(op) >= 0x8;
-
-  if (p[0] & 0x30) {
-    Fail(WsClose::kProtocolError, "reserved bits set", out);
-    return false;
-  }
+const char* WsFrameParser::HeaderProblem(uint8_t b0, uint8_t b1) const {
+  auto op = static_cast<WsOpcode>(b0 & 0x0F);
+  bool fin = b0 & 0x80, rsv1 = b0 & 0x40, control = static_cast<int>(op) >= 0x8;
+  if (b0 & 0x30) return "reserved bits set";
   switch (op) {
     case WsOpcode::kContinuation:
     case WsOpcode::kText:
@@ -231,28 +219,60 @@ bool WsFrameParser::ParseFrame(std::vector<WsEvent>& out) {
     case WsOpcode::kClose:
     case WsOpcode::kPing:
     case WsOpcode::kPong: break;
-    default: Fail(WsClose::kProtocolError, "unknown opcode", out); return false;
+    default: return "unknown opcode";
   }
-  if (!masked) {
-    Fail(WsClose::kProtocolError, "client frames must be masked", out);
-    return false;
-  }
-  if (control && (!fin || len > 125)) {
-    Fail(WsClose::kProtocolError, "control frames must be whole and at most 125 bytes", out);
-    return false;
+  if (!(b1 & 0x80)) return "client frames must be masked";
+  if (control && (!fin || (b1 & 0x7F) > 125)) {
+    return "control frames must be whole and at most 125 bytes";
   }
   if (rsv1 && (!deflate_ || control || op == WsOpcode::kContinuation)) {
-    Fail(WsClose::kProtocolError, "compressed frame where none may be", out);
-    return false;
+    return "compressed frame where none may be";
   }
-  if (op == WsOpcode::kContinuation && !in_message_) {
-    Fail(WsClose::kProtocolError, "continuation frame outside a message", out);
-    return false;
-  }
+  if (op == WsOpcode::kContinuation && !in_message_) return "continuation frame outside a message";
   if ((op == WsOpcode::kText || op == WsOpcode::kBinary) && in_message_) {
-    Fail(WsClose::kProtocolError, "new message before the previous one ended", out);
+    return "new message before the previous one ended";
+  }
+  return nullptr;
+}
+
+bool WsFrameParser::ControlFrame(WsOpcode op, std::string payload, std::vector<WsEvent>& out) {
+  WsEvent e{WsEvent::Kind::kPing, std::move(payload), 0, {}};
+  if (op == WsOpcode::kPong) e.kind = WsEvent::Kind::kPong;
+  if (op == WsOpcode::kClose) {
+    e.kind = WsEvent::Kind::kClose;
+    if (e.payload.size() == 1) {
+      Fail(WsClose::kProtocolError, "close frame with a 1-byte payload", out);
+      return false;
+    }
+    e.close_code = 1005;  // "no status received"
+    if (e.payload.size() >= 2) {
+      e.close_code = static_cast<uint16_t>((static_cast<unsigned char>(e.payload[0]) << 8) |
+                                           static_cast<unsigned char>(e.payload[1]));
+      e.reason = e.payload.substr(2);
+      if (!IsValidUtf8(e.reason)) {
+        Fail(WsClose::kInvalidData, "close reason is not UTF-8", out);
+        return false;
+      }
+    }
+    e.payload.clear();
+  }
+  out.push_back(std::move(e));
+  return true;
+}
+
+bool WsFrameParser::ParseFrame(std::vector<WsEvent>& out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(pending_.data());
+  size_t have = pending_.size();
+  if (have < 2) return false;
+  if (const char* problem = HeaderProblem(p[0], p[1])) {
+    Fail(WsClose::kProtocolError, problem, out);
     return false;
   }
+  bool fin = p[0] & 0x80;
+  bool rsv1 = p[0] & 0x40;
+  auto op = static_cast<WsOpcode>(p[0] & 0x0F);
+  uint64_t len = p[1] & 0x7F;
+  size_t pos = 2;
   if (len == 126) {
     if (have < 4) return false;
     len = (uint64_t{p[2]} << 8) | p[3];
@@ -277,30 +297,7 @@ bool WsFrameParser::ParseFrame(std::vector<WsEvent>& out) {
   for (size_t i = 0; i < payload.size(); ++i) payload[i] ^= static_cast<char>(mask[i & 3]);
   pending_.erase(0, pos + len);
 
-  if (control) {
-    WsEvent e{WsEvent::Kind::kPing, std::move(payload), 0, {}};
-    if (op == WsOpcode::kPong) e.kind = WsEvent::Kind::kPong;
-    if (op == WsOpcode::kClose) {
-      e.kind = WsEvent::Kind::kClose;
-      if (e.payload.size() == 1) {
-        Fail(WsClose::kProtocolError, "close frame with a 1-byte payload", out);
-        return false;
-      }
-      e.close_code = 1005;  // "no status received"
-      if (e.payload.size() >= 2) {
-        e.close_code = static_cast<uint16_t>((static_cast<unsigned char>(e.payload[0]) << 8) |
-                                             static_cast<unsigned char>(e.payload[1]));
-        e.reason = e.payload.substr(2);
-        if (!IsValidUtf8(e.reason)) {
-          Fail(WsClose::kInvalidData, "close reason is not UTF-8", out);
-          return false;
-        }
-      }
-      e.payload.clear();
-    }
-    out.push_back(std::move(e));
-    return true;
-  }
+  if (static_cast<int>(op) >= 0x8) return ControlFrame(op, std::move(payload), out);
   if (op != WsOpcode::kContinuation) {
     in_message_ = true;
     message_op_ = op;

@@ -93,6 +93,11 @@ class WsFrameParser {
  private:
   // Parses one frame at the start of pending_; false when it is incomplete.
   bool ParseFrame(std::vector<WsEvent>& out);
+  // What is wrong with a frame whose first two bytes are B0 B1 (RFC 6455
+  // section 5.2 and this parser's state), or null.
+  const char* HeaderProblem(uint8_t b0, uint8_t b1) const;
+  // A whole control frame (ping, pong, close) as its event.
+  bool ControlFrame(WsOpcode op, std::string payload, std::vector<WsEvent>& out);
   void Fail(WsClose code, std::string reason, std::vector<WsEvent>& out);
   void FinishMessage(std::vector<WsEvent>& out);
 

@@ -74,6 +74,7 @@ std::string Engine::Reload(Config fresh) {
     fresh.server.data_dir = config_.server.data_dir;
   }
   config_ = std::move(fresh);
+  ++config_version_;
   if (!config_.server.public_url.empty()) base_url_ = config_.server.public_url;
   if (!shutting_down_) launcher_->Reconfigure(SpareOptionsFor(config_, supervisor_binary_));
   return note;

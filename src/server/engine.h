@@ -84,6 +84,10 @@ class Engine {
   void Shutdown();
 
   const Config& config() const { return config_; }
+  // Counts the configurations in force (1 at start, +1 per Reload): what is
+  // derived from config() is rebuilt when this changes, not compared field
+  // by field on every request.
+  uint64_t config_version() const { return config_version_; }
   // Replaces the configuration (SIGHUP). Runs keep going; listen, data_dir and
   // tokens' rate limits keep their old values until a restart, which the
   // returned note says when it matters. Callers must not hold references into
@@ -155,6 +159,7 @@ class Engine {
 
   net::io_context& io_;
   Config config_;
+  uint64_t config_version_ = 1;
   std::unique_ptr<Store> store_;
   std::string supervisor_binary_;
   std::unique_ptr<Launcher> launcher_;

@@ -3,6 +3,7 @@ to act through its visitor's browser: cross-site requests and DNS rebinding
 (docs/security.md, "A browser on another site"; http/request_guard.h)."""
 
 import json
+import signal
 
 import pytest
 
@@ -155,6 +156,31 @@ def test_allowed_hosts_and_origins_admit_a_proxy_name(world):
     assert r.status == 202, r
     srv.wait_run(r.json()["id"])
     assert srv.request("GET", "/api/v1/projects", headers={"Host": "corp.example.net"}).status == 400
+
+
+def test_a_reload_changes_the_hosts_and_origins_in_force(world):
+    project = project_toml("p", "echo ok\n")
+    srv = world.serve(project)
+    ops = {"Origin": "https://ops.corp.example"}
+    assert srv.request("POST", "/api/v1/projects/p/runs", headers=ops).status == 403
+    assert srv.request("GET", "/api/v1/projects",
+                       headers={"Host": "deploy.example.com"}).status == 400
+    world.config(project, server=h.SERVER_TOML + 'allowed_hosts = ["deploy.example.com"]\n'
+                 'allowed_origins = ["https://ops.corp.example"]\n')
+    srv.send_signal(signal.SIGHUP)
+    srv.wait_line("SIGHUP: configuration reloaded", timeout=10)
+    r = srv.request("POST", "/api/v1/projects/p/runs", headers=ops)
+    assert r.status == 202, r
+    srv.wait_run(r.json()["id"])
+    assert srv.request("GET", "/api/v1/projects",
+                       headers={"Host": "deploy.example.com"}).status == 200
+    # And back: what a reload removes is refused again.
+    world.config(project)
+    reloads = srv.stderr().count("SIGHUP: configuration reloaded")
+    srv.send_signal(signal.SIGHUP)
+    h.wait_until(lambda: srv.stderr().count("SIGHUP: configuration reloaded") > reloads, 10,
+                 what="the second reload")
+    assert srv.request("POST", "/api/v1/projects/p/runs", headers=ops).status == 403
 
 
 def test_with_sessions_another_port_of_the_same_host_cannot_act_as_the_signed_in_user(world):

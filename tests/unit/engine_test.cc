@@ -12,6 +12,7 @@
 
 #include "engine_fakes.h"
 #include "fake_store.h"
+#include "temp_dir.h"
 #include "util/fs.h"
 #include "util/json.h"
 
@@ -21,8 +22,7 @@ namespace {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/jenky-engine-test-XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = tmp_.path();
     config_.server.data_dir = dir_;
     config_.server.warm_shell = false;
     AddProject("app", Concurrency::kQueue);
@@ -33,7 +33,6 @@ class EngineTest : public ::testing::Test {
   void TearDown() override {
     Drain();  // the watches a finished run let go of
     engine_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   void AddProject(const std::string& name, Concurrency c) {
@@ -109,6 +108,7 @@ class EngineTest : public ::testing::Test {
     return run.ok() ? run->id : 0;
   }
 
+  TempDir tmp_{"engine"};
   std::string dir_;
   Config config_;
   FakeWorld world_;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "temp_dir.h"
 #include "util/fs.h"
 
 namespace jenky {
@@ -34,12 +35,10 @@ std::string Payload(const std::string& frame) {
 class LogFeedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/jenky-feed-XXXXXX";
-    root_ = mkdtemp(tmpl);
+    root_ = tmp_.path();
     feed_.run_id = 7;
     feed_.path = root_ + "/log";
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   void Log(const std::string& bytes, bool complete) {
     ASSERT_TRUE(WriteFile(feed_.path, bytes, 0640).ok());
@@ -54,6 +53,7 @@ class LogFeedTest : public ::testing::Test {
     return r;
   }
 
+  TempDir tmp_{"feed"};
   std::string root_;
   LogFeed feed_;
 };

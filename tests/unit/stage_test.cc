@@ -11,6 +11,7 @@
 #include <string>
 
 #include "exec/warm_shell.h"
+#include "temp_dir.h"
 #include "util/fs.h"
 
 namespace jenky {
@@ -19,12 +20,10 @@ namespace {
 class StageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/jenky-stage-XXXXXX";
-    root_ = mkdtemp(tmpl);
+    root_ = tmp_.path();
     runs_ = root_ + "/runs";
     std::filesystem::create_directories(runs_);
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   // Whether another open file description can take DIR's lock now.
   static bool LockIsFree(const RunDir& dir) {
@@ -35,6 +34,7 @@ class StageTest : public ::testing::Test {
     return free;
   }
 
+  TempDir tmp_{"stage"};
   std::string root_;
   std::string runs_;
   SupervisorId self_{getpid(), 42, ""};

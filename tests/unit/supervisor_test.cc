@@ -23,6 +23,7 @@
 #include "exec/cgroup.h"
 #include "exec/process.h"
 #include "exec/run_dir.h"
+#include "temp_dir.h"
 #include "util/fs.h"
 
 namespace jenky {
@@ -39,13 +40,11 @@ class SupervisorTest : public ::testing::Test {
   enum class Shell { kPlain, kCold, kWarm, kHandedOff };
 
   void SetUp() override {
-    char tmpl[] = "/tmp/jenky-sup-XXXXXX";
-    root_ = mkdtemp(tmpl);
+    root_ = tmp_.path();
     dir_ = RunDir{root_ + "/runs/1"};
     ASSERT_TRUE(MakeDirs(dir_.path).ok());
     signal(SIGPIPE, SIG_IGN);  // as the server: a go byte to a dead shell is EPIPE
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   // Starts a supervisor for SCRIPT; returns its pid. Does not wait.
   pid_t Start(const std::string& script, int64_t timeout_ms = 30'000, int64_t grace_ms = 2'000,
@@ -206,6 +205,7 @@ class SupervisorTest : public ::testing::Test {
     return out;
   }
 
+  TempDir tmp_{"sup"};
   std::string root_;
   RunDir dir_;
   std::vector<std::string> supervisor_env_ = {"PATH=/usr/bin:/bin"};
