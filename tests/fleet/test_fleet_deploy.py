@@ -192,21 +192,25 @@ def test_past_max_failures_before_any_switch_nothing_is_switched_and_releases_ar
 
 
 def test_an_untrusted_or_changed_host_key_fails_that_host_with_the_fingerprint(world, fleet3):
-    trust_all(world, fleet3)
-    old_h1 = fleet3[1].fingerprint()
+    # h0 never trusted; h1 trusted, then its key changes; h2 trusted.
+    old_h1 = f"jenky:h1 {fleet3[1].host_key_line()}\n"
     fleet3[1].change_host_key()
-    with open(os.path.join(world.data_dir, "ssh", "known_hosts"), "w") as f:
-        f.write(f"jenky:h1 {open(os.path.join(fleet3[1].root, 'ssh_host_ed25519_key.pub')).read()}"
-                .replace(fleet3[1].host_key_line(), "ssh-ed25519 " + "A" * 68))
+    d = os.path.join(world.data_dir, "ssh")
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    with open(os.path.join(d, "known_hosts"), "w") as f:
+        f.write(old_h1 + f"jenky:h2 {fleet3[2].host_key_line()}\n")
     srv = serve(world, fleet3, fleet_project('echo hi\n', rollout='on_failure = "continue"\n'
                                              'max_failures = 3'), trust=False)
     run = srv.wait_run(srv.trigger("app")["id"], timeout=60)
     hosts = hosts_of(run)
-    assert old_h1 != fleet3[1].fingerprint()
-    assert hosts["h0"]["reason"].startswith("host key of h0"), hosts["h0"]
-    assert "is not trusted yet" in hosts["h0"]["reason"]
-    assert fleet3[0].fingerprint() in hosts["h0"]["reason"]
-    assert "jenky hosts trust h0" in hosts["h0"]["reason"]
+    assert hosts["h0"]["status"] == hosts["h1"]["status"] == "failed"
+    assert hosts["h0"]["reason"] == (
+        f"host key of h0 ({fleet3[0].address}:22) is not trusted yet (it offers "
+        f"{fleet3[0].fingerprint()}): check it and run `jenky hosts trust h0`")
+    assert hosts["h1"]["reason"].startswith(
+        f"host key of h1 ({fleet3[1].address}:22) has CHANGED: it now offers "
+        f"{fleet3[1].fingerprint()}, not the key jenky trusts"), hosts["h1"]
+    assert hosts["h2"]["status"] == "healthy"
 
 
 def test_cancel_ends_the_remote_process_tree_on_every_host(world, fleet3):
