@@ -30,6 +30,8 @@ demo=(
 bench=(
   # peers and load generators of bench/run.sh
   webhook wrk websocketd gcc python3 procps curl
+  # the fleet benchmark's floor (bench/bench_fleet.py): parallel-ssh
+  pssh
 )
 package=(
   # scripts/package.sh: debhelper builds the .deb, help2man the man page,
@@ -59,6 +61,9 @@ test=(
   # real systemd in a container for the hosting tests (tests/systemd) and
   # the first-run test (tests/firstrun)
   systemd-container mmdebstrap
+  # fleet tests (tests/fleet): real sshd test hosts in network namespaces,
+  # reached with the system's ssh; uploads with rsync; tc for netem
+  openssh-server openssh-client rsync iproute2
 )
 
 sets=("$@")

@@ -132,6 +132,18 @@ std::string Duration(const Run& r) {
   return fmt::format("{}m{:02}s", s / 60, s % 60);
 }
 
+// A fleet run's hosts as a table on stderr (stdout has the log alone).
+void PrintHosts(const nlohmann::json& run) {
+  auto hosts = run.find("hosts");
+  if (hosts == run.end() || !hosts->is_array()) return;
+  std::fprintf(stderr, "%-20s %-12s %s\n", "HOST", "STATUS", "REASON");
+  for (const auto& h : *hosts) {
+    std::string row = fmt::format("{:<20} {:<12} {}", h.value("name", ""), h.value("status", ""),
+                                  h.value("reason", ""));
+    std::fprintf(stderr, "%s\n", row.substr(0, row.find_last_not_of(' ') + 1).c_str());
+  }
+}
+
 // Streams run ID's log from OFFSET to stdout until the run ends, riding out
 // server restarts and dropped connections. Returns the run's exit code.
 int Follow(Client& client, int64_t id, int64_t offset) {
@@ -163,9 +175,11 @@ int Follow(Client& client, int64_t id, int64_t offset) {
     if (status.ok() || offset > 0) {
       auto run = client.Get(fmt::format("/api/v1/runs/{}", id));
       if (run.ok() && run->status == 200) {
-        Run r = RunFromJson(nlohmann::json::parse(run->body, nullptr, false));
+        nlohmann::json rj = nlohmann::json::parse(run->body, nullptr, false);
+        Run r = RunFromJson(rj);
         if (IsFinished(r.status)) {
           if (warned) std::fprintf(stderr, "jenky: reconnected\n");
+          PrintHosts(rj);
           if (r.status != RunStatus::kSucceeded) {
             std::fprintf(stderr, "jenky: run %lld %s%s%s\n", static_cast<long long>(id),
                          RunStatusName(r.status), r.reason.empty() ? "" : ": ", r.reason.c_str());

@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "app/hosts_command.h"
 #include "app/serve.h"
 #include "cli/client_commands.h"
 #include "cli/control_commands.h"
+#include "exec/fleet_driver.h"
 #include "exec/supervisor.h"
 #include "service/service.h"
 #include "service/unit.h"
@@ -46,6 +48,8 @@ int ScriptsShow(const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A fleet run's driver, started by its supervisor as the run's script.
+  if (argc == 2 && std::string_view(argv[1]) == "__fleet") return jenky::FleetMain();
   // The supervisor is this same binary; keep its start as cheap as possible.
   if (argc >= 2 && std::string_view(argv[1]) == "__supervise") {
     std::string warm_shell, stage_in, cgroup_tree;
@@ -172,6 +176,25 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate a config file; errors as file:line:col");
   check->add_option("--config", check_config, "Config file (default ./jenky.toml)");
 
+  jenky::HostsArgs hosts_args;
+  auto* hosts = app.add_subcommand("hosts", "The fleet's ssh hosts: list, check, trust");
+  hosts->require_subcommand(1);
+  for (auto* sub :
+       {hosts->add_subcommand("list", "Each host, its tags, whether its key is trusted"),
+        hosts->add_subcommand("check", "Reach each host (or NAME) over ssh"),
+        hosts->add_subcommand("trust", "Scan NAME's host key and record it")}) {
+    sub->add_option("--config", hosts_args.config_path, "Config file (default ./jenky.toml)");
+    sub->add_option("--data-dir", hosts_args.data_dir, "Data directory (default: the config's)");
+    if (sub->get_name() != "list") sub->add_option("NAME", hosts_args.name, "Host name");
+    if (sub->get_name() == "trust") {
+      sub->get_option("NAME")->required();
+      sub->add_option("--fingerprint", hosts_args.fingerprint,
+                      "Record only the key with this SHA256:... fingerprint");
+      sub->add_flag("--yes", hosts_args.yes, "Record every key offered without asking");
+    }
+    sub->callback([&hosts_args, sub] { hosts_args.action = sub->get_name(); });
+  }
+
   std::string recipe;
   auto* scripts = app.add_subcommand("scripts", "Deploy recipes embedded in this binary");
   scripts->require_subcommand(1);
@@ -293,6 +316,7 @@ int main(int argc, char** argv) {
   if (*cancel) return jenky::CancelCommand(client, run_id);
   if (*rollback) return jenky::RollbackCommand(client, project, rollback_to, follow);
   if (*check) return jenky::Check(check_config);
+  if (*hosts) return jenky::Hosts(hosts_args);
   if (*scripts_list) return ScriptsList();
   if (*scripts_show) return ScriptsShow(recipe);
   if (*version) {

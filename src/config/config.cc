@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "config/hosts_config.h"
 #include "config/inputs_config.h"
 #include "config/loader.h"
 #include "config/notify_load.h"
@@ -322,7 +323,9 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
               {"description", "workdir",       "script",      "script_file", "recipe",  "params",
                "shell",       "timeout",       "concurrency", "env",         "secrets", "keep_runs",
                "max_queued",  "max_log_bytes", "memory_max",  "tasks_max",   "webhook", "poll",
-               "schedule",    "timezone",      "catch_up",    "status",      "notify",  "inputs"});
+               "schedule",    "timezone",      "catch_up",    "status",      "notify",  "inputs",
+               "targets",     "build",         "upload",      "prepare",     "health",  "rollback",
+               "deploy_dir",  "rollout"});
   if (auto d = L.String(t, "description", where)) p.description = *d;
   if (auto w = L.String(t, "workdir", where)) p.workdir = Absolute(base_dir, *w);
 
@@ -366,6 +369,7 @@ void LoadProject(Loader& L, const std::string& name, const toml::table& t,
     if (const toml::table* it = in->as_table()) LoadInputs(L, *it, where + ".inputs", p);
     else L.Error(*in, where + ".inputs must be a table of [" + where + ".inputs.NAME] tables");
   }
+  LoadFleet(L, t, where, p);
 }
 
 }  // namespace
@@ -387,7 +391,7 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& path, const Env
   std::string base_dir = fs::absolute(fs::path(path)).parent_path().string();
   Config& c = out.config;
 
-  L.CheckKeys(root, "the top level", {"server", "tokens", "projects", "notify"});
+  L.CheckKeys(root, "the top level", {"server", "tokens", "projects", "notify", "hosts"});
   if (const toml::node* s = root.get("server")) {
     if (const toml::table* st = s->as_table()) LoadServer(L, *st, base_dir, c);
     else L.Error(*s, "server must be a table: [server]");
@@ -429,6 +433,11 @@ ConfigLoad ParseConfig(std::string_view text, const std::string& path, const Env
   }
   if (const toml::node* n = root.get("notify")) LoadNotify(L, *n, "notify", "", c);
   CheckNotify(L, root, c);
+  if (const toml::node* h = root.get("hosts")) {
+    if (const toml::table* ht = h->as_table()) LoadHosts(L, *ht, base_dir, c);
+    else L.Error(*h, "hosts must be a table of [hosts.NAME] tables");
+  }
+  ResolveTargets(L, root, c);
   if (c.tokens.empty() && out.errors.empty() && !IsLoopbackHost(c.server.host)) {
     const toml::node* listen = root.at_path("server.listen").node();
     ConfigError e{path, 0, 0, ""};

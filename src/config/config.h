@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/fleet_types.h"
 #include "config/notify_config.h"
 #include "util/duration.h"
 
@@ -105,7 +106,10 @@ struct ProjectConfig {
   std::optional<PollConfig> poll;
   std::optional<ScheduleConfig> schedule;
   std::optional<StatusConfig> status;  // commit status on the forge (notify_config.h)
-  std::vector<InputConfig> inputs;  // sorted by name
+  std::vector<InputConfig> inputs;     // sorted by name
+  // Set when the project has `targets`: it deploys to those hosts over ssh
+  // instead of this machine (config/hosts_config.h, docs/fleet.md).
+  std::optional<FleetConfig> fleet;
 };
 
 struct ServerConfig {
@@ -167,6 +171,9 @@ struct ServerConfig {
   std::string metrics_listen;
   std::string metrics_host;
   int metrics_port = 0;
+  // The operator's ssh config, included after jenky's own options in the
+  // config jenky gives ssh for its hosts (ProxyJump, bastions); "" = none.
+  std::string ssh_config;
 };
 
 struct Config {
@@ -175,6 +182,9 @@ struct Config {
   std::vector<TokenConfig> tokens;
   std::vector<ProjectConfig> projects;
   std::vector<NotifyConfig> notify;  // [[notify]] and [[projects.X.notify]] (notify_config.h)
+  std::vector<HostConfig> hosts;     // [hosts.NAME], in file order
+
+  const HostConfig* FindHost(std::string_view name) const;  // (hosts_config.cc)
 
   const ProjectConfig* FindProject(std::string_view name) const;
   // Names of every environment variable the config reads a secret from; these

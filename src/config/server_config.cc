@@ -1,5 +1,7 @@
 #include "config/server_config.h"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "config/notify_load.h"
@@ -130,7 +132,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
                "warm_shell",
                "max_hook_body",
                "metrics_listen",
-               "audit_retention"});
+               "audit_retention",
+               "ssh_config"});
   LoadMetricsListen(L, t, c.server);
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {
@@ -184,6 +187,18 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
   }
   LoadServerLimits(L, t, c.server);
   LoadTls(L, t, base_dir, c.server);
+  if (auto f = L.String(t, "ssh_config", "server")) {
+    // The operator's ssh config, included in the one jenky gives ssh for its
+    // fleet's hosts (docs/fleet.md).
+    c.server.ssh_config = Absolute(base_dir, *f);
+    if (access(c.server.ssh_config.c_str(), R_OK) != 0 ||
+        c.server.ssh_config.find('"') != std::string::npos) {
+      L.Error(*t.get("ssh_config"),
+              fmt::format("server.ssh_config '{}' cannot be read by jenky; give a readable ssh "
+                          "config file, or remove the key",
+                          c.server.ssh_config));
+    }
+  }
 }
 
 }  // namespace jenky

@@ -7,6 +7,7 @@
 #include "http/hook_route.h"
 #include "http/http_stream.h"
 #include "http/params.h"
+#include "http/run_hosts.h"
 #include "http/web_assets.h"
 #include "server/poller.h"
 #include "server/schedules.h"
@@ -263,10 +264,12 @@ net::awaitable<void> Api::ListProjects(Exchange& ex) {
     if (!last.ok()) {
       co_return co_await SendApiError(ex, ApiError::kInternal, last.status().message());
     }
-    out.push_back({{"name", p.name},
-                   {"description", p.description},
-                   {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)},
-                   {"paused", PauseToJson(engine_.control().PauseOf(p.name))}});
+    out.push_back(
+        {{"name", p.name},
+         {"description", p.description},
+         {"last_run", last->has_value() ? RunJsonWithHosts(**last, engine_.LogPath((*last)->id))
+                                        : nlohmann::json(nullptr)},
+         {"paused", PauseToJson(engine_.control().PauseOf(p.name))}});
   }
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
@@ -284,7 +287,8 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
   nlohmann::json j = {
       {"name", p->name},
       {"description", p->description},
-      {"last_run", last->has_value() ? RunToJson(**last) : nlohmann::json(nullptr)},
+      {"last_run", last->has_value() ? RunJsonWithHosts(**last, engine_.LogPath((*last)->id))
+                                     : nlohmann::json(nullptr)},
       {"workdir", WorkdirOf(engine_.config().server, *p)},
       {"shell", p->shell},
       {"timeout", FormatDuration(p->timeout)},
@@ -419,11 +423,12 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
                                     fmt::format("no project named '{}'", project));
   }
   auto text = p->recipe.empty() ? std::nullopt : FindRecipe(p->recipe);
-  if (!text || !RecipeSupportsRollback(*text)) {
+  // A fleet project keeps releases on every host (docs/fleet.md).
+  if (!p->fleet && (!text || !RecipeSupportsRollback(*text))) {
     co_return co_await SendApiError(
         ex, ApiError::kConflict,
         fmt::format("project '{}' does not keep releases to roll back to; rollback needs a recipe "
-                    "that keeps them (systemd-release, static-site)",
+                    "that keeps them (systemd-release, static-site) or targets",
                     project));
   }
   Trigger t;
@@ -495,7 +500,7 @@ net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
     co_return co_await SendApiError(ex, ApiError::kInternal, runs.status().message());
   }
   nlohmann::json out = nlohmann::json::array();
-  for (const Run& r : *runs) out.push_back(RunToJson(r));
+  for (const Run& r : *runs) out.push_back(RunJsonWithHosts(r, engine_.LogPath(r.id)));
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
 
@@ -507,7 +512,8 @@ net::awaitable<void> Api::GetRun(Exchange& ex, int64_t id) {
   if (!run->has_value()) {
     co_return co_await SendApiError(ex, ApiError::kNotFound, fmt::format("no run with id {}", id));
   }
-  co_await ex.SendJson(http::status::ok, DumpJson(RunToJson(**run)));
+  co_await ex.SendJson(http::status::ok,
+                       DumpJson(RunJsonWithHosts(**run, engine_.LogPath((*run)->id))));
 }
 
 net::awaitable<void> Api::CancelRun(Exchange& ex, int64_t id, const Principal& who) {

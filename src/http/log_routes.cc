@@ -19,6 +19,7 @@
 #include "http/http_stream.h"
 #include "http/log_hub.h"
 #include "http/params.h"
+#include "http/run_hosts.h"
 #include "util/logger.h"
 
 namespace jenky {
@@ -167,14 +168,18 @@ net::awaitable<bool> SendLogHead(Exchange& ex, const Run& run, bool follow, int6
 // Follows TAIL (null: the log is complete) until the run has finished and
 // every byte is sent, waking now and then to notice a client that left.
 net::awaitable<void> FollowLog(Exchange& ex, LogFileSender& file,
-                               const std::shared_ptr<LogTail>& tail) {
+                               const std::shared_ptr<LogTail>& tail, bool sized_by_file) {
+  // A fleet host's log (SIZED_BY_FILE) has no tail of its own: the run's
+  // tail paces it and its size is the file's.
+  auto end = [&] { return sized_by_file || !tail ? file.size() : tail->size; };
   for (;;) {
-    if (!co_await file.SendUntil(tail ? tail->size : file.size())) {
+    bool finished = !tail || tail->finished;  // (before the size it bounds)
+    if (!co_await file.SendUntil(end())) {
       ex.set_keep_alive(false);
       co_return;
     }
-    if (!tail || (tail->finished && file.offset() >= tail->size)) break;
-    if (file.offset() < tail->size) continue;
+    if (finished && file.offset() >= end()) break;
+    if (file.offset() < end()) continue;
     using namespace net::experimental::awaitable_operators;
     std::shared_ptr<net::steady_timer> changed = tail->changed;
     net::steady_timer patience(ex.stream().get_executor(), std::chrono::seconds(15));
@@ -260,6 +265,19 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   if (const std::string* f = ex.Query("follow")) follow = *f == "1" || *f == "true";
   std::shared_ptr<LogTail> tail = engine_.Tail(id);  // null: the log is complete
   std::string path = engine_.LogPath(id);
+  // ?host=NAME: one host's log of a fleet run (docs/fleet.md).
+  const std::string* host = ex.Query("host");
+  if (host) {
+    path = HostLogOf(path, *host);
+    if (path.empty()) {
+      co_return co_await SendApiError(ex, ApiError::kNotFound,
+                                      fmt::format("run {} has no host named '{}'", id, *host));
+    }
+    if (ex.Query("line")) {
+      co_return co_await SendApiError(ex, ApiError::kBadRequest,
+                                      "line cannot be used with host; use offset");
+    }
+  }
   auto offset = StartOffset(ex, path, engine_.IndexPath(id));
   if (!offset.ok()) {
     co_return co_await SendApiError(ex, ApiError::kBadRequest, offset.status().message());
@@ -274,7 +292,7 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   if (!co_await SendLogHead(ex, run, follow, *offset, size)) co_return;
   if (ex.req().method() == http::verb::head) co_return;
   if (follow) {
-    co_await FollowLog(ex, file, tail);
+    co_await FollowLog(ex, file, tail, host != nullptr);
   } else if (!co_await file.SendUntil(size)) {
     ex.set_keep_alive(false);
   }

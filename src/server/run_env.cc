@@ -7,9 +7,11 @@
 #include <set>
 #include <tuple>
 
-#include "config/notify_load.h"
 #include "config/inputs_config.h"
+#include "config/notify_load.h"
 #include "exec/cgroup.h"
+#include "exec/fleet_driver.h"
+#include "exec/process.h"
 #include "exec/run_dir.h"
 #include "exec/supervisor.h"
 #include "util/secret_env.h"
@@ -140,6 +142,45 @@ std::vector<std::string> ScriptEnv(const Config& config, const ProjectConfig& p,
   return out;
 }
 
+namespace {
+
+// A fleet project's plan for its run (exec/fleet_driver.h), from the config.
+std::string FleetPlanFor(const Config& config, const ProjectConfig& p, const Run& run,
+                         const RunDir& dir) {
+  const FleetConfig& f = *p.fleet;
+  FleetPlan plan;
+  plan.project = p.name;
+  plan.run_id = run.id;
+  plan.run_dir = dir.path;
+  plan.data_dir = config.server.data_dir;
+  plan.workdir = WorkdirOf(config.server, p);
+  plan.shell = p.shell;
+  plan.ssh_config = config.server.ssh_config;
+  plan.script_file = dir.script();
+  plan.build = f.build;
+  plan.upload = f.upload;
+  plan.prepare = f.prepare;
+  plan.health = f.health;
+  plan.rollback = f.rollback;
+  plan.deploy_dir = f.deploy_dir;
+  plan.rollout = f.rollout;
+  plan.kill_grace_ms = config.server.kill_grace.count();
+  for (const auto& name : f.hosts) plan.hosts.push_back(*config.FindHost(name));
+  for (const auto& [k, v] : p.env) plan.forward_env.push_back(k);
+  for (const auto& [k, v] : p.secrets) {
+    plan.forward_env.push_back(k);
+    plan.secret_names.push_back(k);
+  }
+  for (const char* k : {"JENKY_RUN_ID", "JENKY_PROJECT", "JENKY_TRIGGER", "JENKY_REF",
+                        "JENKY_BRANCH", "JENKY_COMMIT", "JENKY_ACTOR", "JENKY_DELIVERY",
+                        "JENKY_LOG_URL", "JENKY_ACTION", "JENKY_ROLLBACK_TO"}) {
+    plan.forward_env.push_back(k);
+  }
+  return EncodeFleetPlan(plan);
+}
+
+}  // namespace
+
 RunSpec SpecFor(const Config& config, const ProjectConfig& p, const Run& run,
                 const std::string& base_url) {
   RunDir dir = RunDir::For(config.server.data_dir, run.id);
@@ -151,6 +192,12 @@ RunSpec SpecFor(const Config& config, const ProjectConfig& p, const Run& run,
   if (IsPosixShell(p.shell)) spec.argv.push_back("-e");
   spec.argv.push_back(dir.script());
   spec.env = ScriptEnv(config, p, run, base_url);
+  if (p.fleet) {
+    // The run's script is the fleet driver (this binary), which runs the
+    // saved script on each host (docs/fleet.md).
+    spec.argv = {SelfExecutable(), "__fleet"};
+    spec.env.push_back(std::string(kFleetPlanVar) + "=" + FleetPlanFor(config, p, run, dir));
+  }
   spec.workdir = WorkdirOf(config.server, p);
   spec.timeout_ms = p.timeout.count();
   spec.kill_grace_ms = config.server.kill_grace.count();

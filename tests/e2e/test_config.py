@@ -28,7 +28,8 @@ BAD_ERRORS = [
     (5, 1, "unknown key 'scrip' in [projects.web]; known keys are: description, workdir, script, "
            "script_file, recipe, params, shell, timeout, concurrency, env, secrets, keep_runs, "
            "max_queued, max_log_bytes, memory_max, tasks_max, webhook, poll, schedule, timezone, "
-           "catch_up, status, notify"),
+           "catch_up, status, notify, inputs, targets, build, upload, prepare, health, rollback, "
+           "deploy_dir, rollout"),
     (4, 1, "project 'web' has nothing to run: give it script = \"...\", script_file = "
            "\"deploy.sh\" or recipe = \"NAME\""),
     (6, 11, "projects.web.timeout: bad duration 'forever': write a number with a unit "

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Fleet deploy benchmark: jenky against the parallel-ssh floor.
+
+20 real sshd test hosts (tests/fleet/sshhosts.py: network and mount
+namespaces; root only). The work on each host, for both: upload a 50 MiB
+artifact (an uncompressed tar of random data), unpack it into a new release
+directory, switch `current`, restart a small service (a Python HTTP server
+serving the release, in the host's own network namespace), and health-check it with
+curl. Timed: a first deploy, then a second one with 64 KiB of the artifact
+changed (the artifact mostly unchanged: rsync sends jenky's as a delta against
+the current release; parallel-scp sends it whole).
+
+  parallel-ssh floor: parallel-scp the artifact to every host, then one
+    parallel-ssh running unpack + switch + restart + health check, -p 20.
+  jenky: one project with targets = all 20 hosts, upload = the artifact,
+    prepare = unpack, script = restart, health = curl; rollout batch = 20
+    (all at once, like the peers), pause 0; then the same with batch "25%".
+
+Prints a Markdown table. Wall time is trigger to run end (jenky) and first
+command to last exit (pssh); CPU is user+system of every process involved
+(jenky: the run's `resources.cpu_seconds`, its cgroup, ssh and rsync
+included; pssh: its children's rusage). RSS: the fleet driver's peak
+(VmHWM), and its growth per host from a 1-host run.
+
+usage: sudo bench/bench_fleet.py [--hosts N] [--mib M]
+"""
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "fleet"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+
+import jenky_harness as h  # noqa: E402
+import sshhosts  # noqa: E402
+
+SERVICE = r"""
+cd /srv/app/current
+if [ -f /srv/app.pid ]; then kill "$(cat /srv/app.pid)" 2>/dev/null || true; fi
+ADDR=127.0.0.1
+setsid python3 -m http.server 8080 </dev/null >/dev/null 2>&1 &
+echo $! > /srv/app.pid
+for i in $(seq 1 100); do curl -fsS -o /dev/null "http://$ADDR:8080/" && exit 0; sleep 0.05; done
+exit 1
+"""
+HEALTH = "curl -fsS -o /dev/null http://127.0.0.1:8080/payload.bin"
+
+
+def make_artifact(workdir, mib, seed_change=False):
+    os.makedirs(os.path.join(workdir, "pkg"), exist_ok=True)
+    payload = os.path.join(workdir, "pkg", "payload.bin")
+    if not os.path.exists(payload):
+        with open(payload, "wb") as f:
+            f.write(os.urandom(mib << 20))
+    if seed_change:
+        with open(payload, "r+b") as f:
+            f.seek((mib << 20) // 2)
+            f.write(os.urandom(64 << 10))
+    subprocess.run(["tar", "cf", os.path.join(workdir, "app.tar"), "-C",
+                    os.path.join(workdir, "pkg"), "payload.bin"], check=True)
+
+
+def peak_rss_watch(stop, out):
+    """Keeps the largest VmHWM of any `jenky __fleet` process in OUT."""
+    while not stop.is_set():
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read()
+                if not cmd.endswith(b"__fleet\0"):
+                    continue
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            out[0] = max(out[0], int(line.split()[1]))
+            except OSError:
+                pass
+        time.sleep(0.01)
+
+
+def jenky_runs(binary, fleet, root, batch, runs=2, hosts=None, mib=50):
+    hosts = hosts or fleet.hosts
+    world = h.World(binary, root)
+    try:
+        os.makedirs(os.path.join(world.data_dir, "ssh"), mode=0o700, exist_ok=True)
+        with open(os.path.join(world.data_dir, "ssh", "known_hosts"), "w") as f:
+            f.write(fleet.known_hosts())
+        workdir = os.path.join(root, "work")
+        os.makedirs(workdir, exist_ok=True)
+        names = ", ".join(f'"{x.name}"' for x in hosts)
+        project = f"""[projects.app]
+targets = [{names}]
+workdir = "{workdir}"
+deploy_dir = "/srv/app"
+upload = ["app.tar"]
+prepare = "tar xf app.tar"
+script = '''{SERVICE}'''
+health = '''{HEALTH}'''
+[projects.app.rollout]
+batch = {batch}
+parallel = 20
+"""
+        srv = world.serve(project, extra=fleet.hosts_toml())
+        results = []
+        for i in range(runs):
+            make_artifact(workdir, mib, seed_change=i > 0)
+            stop, peak = threading.Event(), [0]
+            t = threading.Thread(target=peak_rss_watch, args=(stop, peak), daemon=True)
+            t.start()
+            start = time.monotonic()
+            run = srv.trigger("app")
+            done = srv.wait_run(run["id"], timeout=600)
+            wall = time.monotonic() - start
+            stop.set()
+            t.join()
+            assert done["status"] == "succeeded", srv.log(run["id"]).decode()[-3000:]
+            results.append({"wall": wall, "cpu": done.get("resources", {}).get("cpu_seconds"),
+                            "rss_kib": peak[0]})
+        return results
+    finally:
+        world.cleanup()
+
+
+def pssh_runs(fleet, root, runs=2, mib=50):
+    hostfile = os.path.join(root, "pssh-hosts")
+    with open(hostfile, "w") as f:
+        for x in fleet.hosts:
+            f.write(f"root@{x.address}\n")
+    kh = os.path.join(root, "pssh-known")
+    with open(kh, "w") as f:
+        f.write("".join(f"{x.address} {x.host_key_line()}\n" for x in fleet.hosts))
+    opts = ["-O", f"UserKnownHostsFile={kh}", "-O", "StrictHostKeyChecking=yes",
+            "-O", f"IdentityFile={fleet.client_key}", "-O", "BatchMode=yes"]
+    workdir = os.path.join(root, "pssh-work")
+    os.makedirs(workdir, exist_ok=True)
+    # The same steps as jenky's prepare, switch, script and health, in one
+    # command per host.
+    script = ("set -e; R=/srv/app/releases/$(date +%s%N); mkdir -p $R; tar xf /srv/app.tar -C $R; "
+              "ln -sfn $R /srv/app/current.tmp; mv -T /srv/app/current.tmp /srv/app/current; "
+              "sh -c " + shlex.quote(SERVICE) + "; " + HEALTH)
+    results = []
+    for i in range(runs):
+        make_artifact(workdir, mib, seed_change=i > 0)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.monotonic()
+        subprocess.run(["parallel-scp", "-h", hostfile, "-p", "20", *opts,
+                        os.path.join(workdir, "app.tar"), "/srv/app.tar"], check=True,
+                       capture_output=True)
+        subprocess.run(["parallel-ssh", "-h", hostfile, "-p", "20", "-t", "300", *opts,
+                        script], check=True, capture_output=True)
+        wall = time.monotonic() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        results.append({"wall": wall, "cpu": cpu})
+    return results
+
+
+def kill_services(fleet):
+    for x in fleet.hosts:
+        pid_file = os.path.join(x.srv, "app.pid")
+        if os.path.exists(pid_file):
+            try:
+                os.kill(int(open(pid_file).read()), 9)
+            except (OSError, ValueError):
+                pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hosts", type=int, default=20)
+    ap.add_argument("--mib", type=int, default=50)
+    ap.add_argument("--jenky", default=os.environ.get("JENKY_BIN", os.path.join(HERE, "..",
+                                                                                 "build", "jenky")))
+    a = ap.parse_args()
+    why = sshhosts.available()
+    if why or not shutil.which("parallel-ssh"):
+        sys.exit(f"bench_fleet: {why or 'parallel-ssh is missing (scripts/setup.sh bench)'}")
+    root = tempfile.mkdtemp(prefix="jenky-bench-fleet-")
+    binary = h.prepare_binary(os.path.abspath(a.jenky), root)
+    fleet = sshhosts.Fleet(os.path.join(root, "fleet"), a.hosts)
+    try:
+        pssh = pssh_runs(fleet, root, mib=a.mib)
+        kill_services(fleet)
+        for x in fleet.hosts:
+            shutil.rmtree(os.path.join(x.srv, "app"), ignore_errors=True)
+        jk = jenky_runs(binary, fleet, os.path.join(root, "j1"), a.hosts, mib=a.mib)
+        kill_services(fleet)
+        jk25 = jenky_runs(binary, fleet, os.path.join(root, "j2"), '"25%"', runs=1, mib=a.mib)
+        kill_services(fleet)
+        one = jenky_runs(binary, fleet, os.path.join(root, "j3"), 1, runs=1,
+                         hosts=fleet.hosts[:1], mib=a.mib)
+        kill_services(fleet)
+    finally:
+        fleet.close()
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"| {a.hosts} hosts, {a.mib} MiB artifact | wall, first | wall, second | CPU, first | "
+          "CPU, second | fleet driver peak RSS |")
+    print("|---|---|---|---|---|---|")
+    print(f"| parallel-ssh + parallel-scp (floor) | {pssh[0]['wall']:.2f} s | {pssh[1]['wall']:.2f} s"
+          f" | {pssh[0]['cpu']:.2f} s | {pssh[1]['cpu']:.2f} s | - |")
+    print(f"| jenky, one batch | {jk[0]['wall']:.2f} s | {jk[1]['wall']:.2f} s | {jk[0]['cpu']} s | "
+          f"{jk[1]['cpu']} s | {jk[0]['rss_kib'] / 1024:.1f} MiB |")
+    print(f"| jenky, batch = \"25%\" | {jk25[0]['wall']:.2f} s | - | {jk25[0]['cpu']} s | - | "
+          f"{jk25[0]['rss_kib'] / 1024:.1f} MiB |")
+    per_host = (jk[0]["rss_kib"] - one[0]["rss_kib"]) / max(1, a.hosts - 1)
+    print(f"\nfleet driver RSS: {one[0]['rss_kib']} KiB with 1 host, {jk[0]['rss_kib']} KiB with "
+          f"{a.hosts}: {per_host:.0f} KiB per host")
+    print(json.dumps({"pssh": pssh, "jenky": jk, "jenky_25": jk25, "jenky_1": one}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+#include "http/run_hosts.h"
+
+#include "exec/fleet_state.h"
+#include "util/fs.h"
+#include "util/time.h"
+
+namespace jenky {
+namespace {
+
+std::string RunDirOf(const std::string& log_path) {
+  return log_path.substr(0, log_path.rfind('/'));
+}
+
+nlohmann::json Time(int64_t ms) { return ms ? nlohmann::json(FormatRfc3339(ms)) : nullptr; }
+
+}  // namespace
+
+nlohmann::json RunJsonWithHosts(const Run& r, const std::string& log_path) {
+  nlohmann::json j = RunToJson(r);
+  std::vector<HostState> hosts = ReadHostStates(RunDirOf(log_path));
+  if (hosts.empty()) return j;
+  nlohmann::json out = nlohmann::json::array();
+  for (const HostState& h : hosts) {
+    out.push_back({{"name", h.name},
+                   {"address", h.address},
+                   {"status", HostStatusName(h.status)},
+                   {"reason", h.reason},
+                   {"release", h.release},
+                   {"started_at", Time(h.started_at)},
+                   {"finished_at", Time(h.finished_at)}});
+  }
+  j["hosts"] = std::move(out);
+  return j;
+}
+
+std::string HostLogOf(const std::string& log_path, const std::string& host) {
+  std::string dir = RunDirOf(log_path);
+  for (const HostState& h : ReadHostStates(dir)) {
+    if (h.name == host) return HostLogPath(dir, host);
+  }
+  return "";
+}
+
+}  // namespace jenky

@@ -1,0 +1,23 @@
+// A fleet run's hosts in its JSON (docs/fleet.md, "Watching it"): the
+// states its driver wrote into the run directory (exec/fleet_state.h).
+// Any thread; reads files.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/run.h"
+
+namespace jenky {
+
+// RunToJson(R), plus "hosts": [{"name", "address", "status", "reason",
+// "release", "started_at", "finished_at"}] when R is a fleet run. LOG_PATH is
+// the run's log (Engine::LogPath): its directory is the run's.
+nlohmann::json RunJsonWithHosts(const Run& r, const std::string& log_path);
+
+// The log of HOST in the run whose log is LOG_PATH; "" when the run has no
+// such host (or HOST is not a host name).
+std::string HostLogOf(const std::string& log_path, const std::string& host);
+
+}  // namespace jenky
