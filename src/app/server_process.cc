@@ -225,15 +225,20 @@ int ServerProcess::Open() {
     LogError("{}", s.message());
     return 1;
   }
+  StartPollsAndSchedules();
+  return 0;
+}
+
+void ServerProcess::StartPollsAndSchedules() {
   std::vector<std::string> git_env;
   for (const auto& [k, v] : ServerEnv(config_, nullptr)) git_env.push_back(k + "=" + v);
   git_env.push_back("GIT_TERMINAL_PROMPT=0");  // a poll never waits for a password
   poller_ = std::make_unique<Poller>(io_, *engine_, SystemGit(io_, std::move(git_env)));
   poller_->Sync();
-  schedules_ = std::make_unique<Schedules>(io_, *engine_, NowMillis, data_dir + "/schedules.json");
+  schedules_ = std::make_unique<Schedules>(io_, *engine_, NowMillis,
+                                           config_.server.data_dir + "/schedules.json");
   schedules_->Start();
   api_->set_schedules(schedules_.get());
-  return 0;
 }
 
 Status ServerProcess::ListenForMetrics() {

@@ -46,6 +46,8 @@ class ServerProcess {
   // Data directory, server.lock, store, engine, API, hub, HTTP server and its
   // socket; logs what failed and returns the exit code (0 = ready to run).
   int Open();
+  // Changes that arrive without a webhook: [projects.X.poll] and schedules.
+  void StartPollsAndSchedules();
   // [server] metrics_listen: a second server answering GET /metrics alone.
   Status ListenForMetrics();
   // Handles the next SIGHUP (reload), SIGTERM or SIGINT (stop).

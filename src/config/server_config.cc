@@ -103,6 +103,42 @@ void LoadServerLimits(Loader& L, const toml::table& t, ServerConfig& s) {
         s.max_connections_per_address);
 }
 
+// [server] allowed_origins, allowed_hosts, trusted_proxies: who may call
+// jenky from a browser, by which name, and through which proxies.
+void LoadCallers(Loader& L, const toml::table& t, ServerConfig& s) {
+  if (auto origins = L.Strings(t, "allowed_origins", "server")) {
+    for (auto& o : *origins) {
+      while (!o.empty() && o.back() == '/') o.pop_back();
+      if ((o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0) ||
+          o.find('/', o.find("://") + 3) != std::string::npos) {
+        L.Error(*t.get("allowed_origins"),
+                fmt::format("server.allowed_origins: '{}' is not an origin; write scheme, host and "
+                            "port only, like \"https://deploy.example.com\"",
+                            o));
+      }
+    }
+    s.allowed_origins = *origins;
+  }
+  if (auto hosts = L.Strings(t, "allowed_hosts", "server")) {
+    for (const auto& h : *hosts) {
+      if (h.empty() || h.find_first_of("/: \t") != std::string::npos) {
+        L.Error(*t.get("allowed_hosts"),
+                fmt::format("server.allowed_hosts: '{}' is not a host name; write names only, "
+                            "like \"deploy.example.com\", \".example.com\" (and its subdomains) "
+                            "or \"*\" (any name)",
+                            h));
+      }
+    }
+    s.allowed_hosts = *hosts;
+  }
+  if (auto proxies = L.Strings(t, "trusted_proxies", "server")) {
+    if (auto set = AddressSet::Parse(*proxies); !set.ok()) {
+      L.Error(*t.get("trusted_proxies"), "server.trusted_proxies: " + set.status().message());
+    }
+    s.trusted_proxies = *proxies;
+  }
+}
+
 }  // namespace
 
 void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Config& c) {
@@ -154,37 +190,7 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
     while (!url->empty() && url->back() == '/') url->pop_back();
     c.server.public_url = *url;
   }
-  if (auto origins = L.Strings(t, "allowed_origins", "server")) {
-    for (auto& o : *origins) {
-      while (!o.empty() && o.back() == '/') o.pop_back();
-      if ((o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0) ||
-          o.find('/', o.find("://") + 3) != std::string::npos) {
-        L.Error(*t.get("allowed_origins"),
-                fmt::format("server.allowed_origins: '{}' is not an origin; write scheme, host and "
-                            "port only, like \"https://deploy.example.com\"",
-                            o));
-      }
-    }
-    c.server.allowed_origins = *origins;
-  }
-  if (auto hosts = L.Strings(t, "allowed_hosts", "server")) {
-    for (const auto& h : *hosts) {
-      if (h.empty() || h.find_first_of("/: \t") != std::string::npos) {
-        L.Error(*t.get("allowed_hosts"),
-                fmt::format("server.allowed_hosts: '{}' is not a host name; write names only, "
-                            "like \"deploy.example.com\", \".example.com\" (and its subdomains) "
-                            "or \"*\" (any name)",
-                            h));
-      }
-    }
-    c.server.allowed_hosts = *hosts;
-  }
-  if (auto proxies = L.Strings(t, "trusted_proxies", "server")) {
-    if (auto set = AddressSet::Parse(*proxies); !set.ok()) {
-      L.Error(*t.get("trusted_proxies"), "server.trusted_proxies: " + set.status().message());
-    }
-    c.server.trusted_proxies = *proxies;
-  }
+  LoadCallers(L, t, c.server);
   LoadServerLimits(L, t, c.server);
   LoadTls(L, t, base_dir, c.server);
   if (auto f = L.String(t, "ssh_config", "server")) {
