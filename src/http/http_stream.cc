@@ -59,6 +59,19 @@ net::awaitable<void> HttpStream::Close(std::chrono::milliseconds timeout) {
   tcp_.close();
 }
 
+net::awaitable<void> HttpStream::Linger(std::chrono::milliseconds timeout, size_t max_bytes) {
+  if (tls_ || !tcp_.socket().is_open()) co_return;
+  boost::system::error_code ignored;
+  tcp_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  tcp_.expires_after(timeout);
+  std::vector<char> scratch(64 * 1024);
+  for (size_t dropped = 0; dropped < max_bytes;) {
+    auto [ec, n] = co_await tcp_.async_read_some(net::buffer(scratch), kTuple);
+    if (ec) break;  // the client closed, or the time is up
+    dropped += n;
+  }
+}
+
 bool HttpStream::PeerGone() {
   int fd = tcp_.socket().native_handle();
   if (!tls_) {

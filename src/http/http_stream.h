@@ -52,6 +52,12 @@ class HttpStream {
   net::awaitable<HandshakeResult> Handshake(std::chrono::milliseconds timeout, std::string* first);
   // close_notify (TLS) and FIN, then close; never waits longer than TIMEOUT.
   net::awaitable<void> Close(std::chrono::milliseconds timeout);
+  // A lingering close for plain TCP, after an answer sent before the request
+  // was read whole (413): stop sending (the client sees the end of the
+  // answer), then read and drop what the client still sends, up to
+  // MAX_BYTES or TIMEOUT, so that closing with unread bytes does not reset
+  // the connection before the client has read the answer. TLS: nothing.
+  net::awaitable<void> Linger(std::chrono::milliseconds timeout, size_t max_bytes);
   // True if the client closed its side (or the connection broke), without
   // consuming request bytes (a follow stream checks this while it waits).
   bool PeerGone();

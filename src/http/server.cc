@@ -519,6 +519,7 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
       Exchange ex(req, stream, limits_, nullptr, remote);
       ex.set_body_refused();
       co_await Handle(ex);
+      co_await stream.Linger(std::chrono::seconds(2), size_t{64} << 20);
       break;
     }
     if (ec == http::error::end_of_stream || ec == net::error::eof ||
@@ -533,7 +534,10 @@ net::awaitable<void> HttpServer::Serve(HttpStream& stream, const net::ip::addres
         LogWarning("{} {} from {} rejected: {}", std::string(parser.get().method_string()),
                    std::string(parser.get().target()), AddressOf(remote), r.message);
       }
+      bool unread_body = ec == http::error::body_limit;
       co_await SendRefusal(stream, limits_, std::move(r));
+      // The client may still be sending the body: let it see the 413.
+      if (unread_body) co_await stream.Linger(std::chrono::seconds(2), size_t{16} << 20);
       break;
     }
     bool chunked = parser.chunked();

@@ -41,7 +41,7 @@ def test_malformed_json_in_a_trigger_is_400_naming_the_problem(srv):
 
 def test_unknown_fields_in_a_trigger_are_400(srv):
     r = srv.post("/api/v1/projects/p/runs", json_body={"ref": "main", "branch": "main"})
-    check_error(r, 400, "bad_request", "unknown field 'branch'; known fields are ref, commit and kind")
+    check_error(r, 400, "bad_request", "unknown field 'branch'; known fields are ref, commit, kind and inputs")
     r = srv.post("/api/v1/projects/p/runs", json_body={"REF": "main"})
     check_error(r, 400, "bad_request", contains=["unknown field 'REF'"])
     no_runs_were_created(srv)

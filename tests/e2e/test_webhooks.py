@@ -65,7 +65,8 @@ def test_github_push_deploys_the_commit_with_its_environment(world):
     run = r.json()
     assert run["trigger"] == {"kind": "webhook", "provider": "github", "ref": "refs/heads/main",
                               "branch": "main", "commit": COMMIT, "actor": "lewin",
-                              "delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+                              "delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                              "message": "Deploy $(rm -rf /) `reboot`", "repository": None}
     env = env_of(srv, run["id"])
     assert env["JENKY_TRIGGER"] == "webhook"
     assert env["JENKY_REF"] == "refs/heads/main"
