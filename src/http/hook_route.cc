@@ -69,7 +69,7 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
 
   auto reject = [&](ApiError error) -> net::awaitable<void> {
     http::status status = Describe(error).status;
-    record.result = "rejected";
+    record.result = DeliveryResultName(DeliveryResult::kRejected);
     record.status = static_cast<int>(status);
     engine.RecordDelivery(record);
     int64_t held_back = 0;
@@ -88,7 +88,7 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
       // Only deliveries that fail their signature are limited: a correctly
       // signed one from the same address (a forge's, a proxy's) never is.
       if (!co_await auth.CheckRateLimit(ex, auth.hook_failures())) {
-        record.result = "rejected";
+        record.result = DeliveryResultName(DeliveryResult::kRejected);
         record.status = 429;
         record.reason = "too many failed signatures from this address";
         record.relevant = false;
@@ -104,7 +104,7 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
       co_return co_await reject(ApiError::kBadSignature);
     case VerdictKind::kBadRequest: co_return co_await reject(ApiError::kBadRequest);
     case VerdictKind::kPing: {
-      record.result = "ping";
+      record.result = DeliveryResultName(DeliveryResult::kPing);
       record.status = 200;
       engine.RecordDelivery(record);
       LogInfo("project={} webhook ping from {}", project, remote);
@@ -114,7 +114,7 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
       co_return co_await ex.SendJson(http::status::ok, DumpJson(j));
     }
     case VerdictKind::kIgnored: {
-      record.result = "ignored";
+      record.result = DeliveryResultName(DeliveryResult::kIgnored);
       record.status = 204;
       engine.RecordDelivery(record);
       LogInfo("project={} webhook ignored: {}", project, v.reason);
@@ -137,7 +137,7 @@ net::awaitable<void> ServeHook(Exchange& ex, Engine& engine, Auth& auth,
       v.reason = fmt::format("redelivery of {} (run {} deployed it before); {}", v.trigger.delivery,
                              (*earlier)->id, v.reason);
     } else if (earlier.ok() && earlier->has_value()) {
-      record.result = "duplicate";
+      record.result = DeliveryResultName(DeliveryResult::kDuplicate);
       record.status = 200;
       record.run_id = (*earlier)->id;
       record.reason =
