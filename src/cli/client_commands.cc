@@ -23,6 +23,8 @@ namespace {
 
 constexpr int kServerError = 6;
 
+}  // namespace
+
 std::optional<Client> Connect(const ClientOptions& o) {
   std::string url = o.server;
   if (url.empty()) {
@@ -44,8 +46,6 @@ std::optional<Client> Connect(const ClientOptions& o) {
   }
   return std::move(c).value();
 }
-
-}  // namespace
 
 bool ResolveTokenFile(ClientOptions& o) {
   if (!o.token.empty() && !o.token_file.empty()) {

@@ -3,8 +3,11 @@
 // 4 timed out, 5 interrupted, 2 usage, 6 server or connection error.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "http/client.h"
 
 namespace jenky {
 
@@ -21,6 +24,11 @@ struct ClientOptions {
 // JENKY_TOKEN is given) into O.token: its first line, trailing whitespace
 // cut. Prints what is wrong and returns false.
 bool ResolveTokenFile(ClientOptions& o);
+
+// A client for O's server (--server, else JENKY_SERVER, else
+// http://127.0.0.1:8080), token and CA (flags, else JENKY_TOKEN and
+// JENKY_CACERT); nullopt, with the reason on stderr, when it cannot be made.
+std::optional<Client> Connect(const ClientOptions& o);
 
 // INPUTS: "NAME=VALUE" each (--input); a malformed one is a usage error (2).
 int DeployCommand(const ClientOptions& o, const std::string& project, bool follow,

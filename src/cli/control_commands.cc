@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/client_commands.h"
 #include "http/client.h"
 #include "util/json.h"
 
@@ -13,28 +14,6 @@ namespace jenky {
 namespace {
 
 constexpr int kServerError = 6;
-
-std::optional<Client> Open(const ClientOptions& o) {
-  std::string url = o.server;
-  if (url.empty()) {
-    const char* env = std::getenv("JENKY_SERVER");
-    url = env && *env ? env : "http://127.0.0.1:8080";
-  }
-  std::string token = o.token;
-  if (token.empty()) {
-    if (const char* env = std::getenv("JENKY_TOKEN")) token = env;
-  }
-  std::string cacert = o.cacert;
-  if (cacert.empty()) {
-    if (const char* env = std::getenv("JENKY_CACERT")) cacert = env;
-  }
-  auto c = Client::Create(url, token, cacert);
-  if (!c.ok()) {
-    std::fprintf(stderr, "jenky: %s\n", c.status().message().c_str());
-    return std::nullopt;
-  }
-  return std::move(c).value();
-}
 
 int Failed(const Result<ClientResponse>& r) {
   if (!r.ok()) {
@@ -56,7 +35,7 @@ std::string Str(const nlohmann::json& j, const char* key) {
 
 int PauseCommand(const ClientOptions& o, const std::string& project, const std::string& reason,
                  bool pause) {
-  auto client = Open(o);
+  auto client = Connect(o);
   if (!client) return kServerError;
   nlohmann::json body = nlohmann::json::object();
   if (pause && !reason.empty()) body["reason"] = reason;
@@ -74,7 +53,7 @@ int PauseCommand(const ClientOptions& o, const std::string& project, const std::
 }
 
 int AuditCommand(const ClientOptions& o, const std::string& project, int limit, bool json) {
-  auto client = Open(o);
+  auto client = Connect(o);
   if (!client) return kServerError;
   std::string target = fmt::format("/api/v1/audit?limit={}", limit);
   if (!project.empty()) target += "&project=" + project;
