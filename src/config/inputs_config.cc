@@ -130,7 +130,7 @@ ResolvedInputs ResolveInputs(const ProjectConfig& p, const nlohmann::json& given
   if (given.is_object()) {
     for (const auto& [name, value] : given.items()) {
       auto it = std::find_if(p.inputs.begin(), p.inputs.end(),
-                             [&](const InputConfig& in) { return in.name == name; });
+                             [&key = name](const InputConfig& in) { return in.name == key; });
       if (it != p.inputs.end()) continue;
       std::vector<std::string> names;
       for (const InputConfig& in : p.inputs) names.push_back(in.name);
