@@ -43,8 +43,11 @@ write_digest() {
   [ -s "$list" ] || return 0
   {
     echo "--- failed in $dir: $(cut -d: -f2 "$list" | tr '\n' ' ')"
-    grep -aE '^\[  FAILED  \]|^(FAILED|ERROR) |^not ok |^# (fail|cancelled) [1-9]|FAILED:|^FAIL |AssertionError|^E  +' "$log" |
-      grep -av '^not ok [0-9]* - [^#]*# SKIP' | head -40
+    # node --test writes an assertion's message on the lines after "error: |-".
+    awk 'n > 0 { print; n--; next }
+      /^ +error: [|]-$/ { print; n = 4; next }
+      /^\[  FAILED  \]|^(FAILED|ERROR) |^not ok |^# (fail|cancelled) [1-9]|FAILED:|^FAIL |AssertionError|^E  +|^ +(error|location|expected|actual):/' "$log" |
+      grep -av '^not ok [0-9]* - [^#]*# SKIP' | head -60
   } >>"$digest"
 }
 : >"$digest" 2>/dev/null || { mkdir -p "$(dirname "$digest")"; : >"$digest"; }

@@ -45,6 +45,7 @@ export class LogView {
   private following = true;
   private renderedVersion = -1;
   private renderedLength = 0;
+  private completeOnRender = false;
   private dirtyAll = true;
   private matches: SearchMatch[] = [];
   private matchesByLine = new Map<number, SearchMatch[]>();
@@ -249,6 +250,16 @@ export class LogView {
     sections.reveal(i);
     this.sync();
     this.updateSize();
+  }
+
+  /**
+   * Marks the log complete (data-complete="1") once everything already in
+   * the store has been drawn: the finished status can arrive in the same
+   * task as the log's last lines, which are drawn only on the next frame.
+   */
+  markComplete(): void {
+    this.completeOnRender = true;
+    this.schedule();
   }
 
   /** Redraw on the next frame (call after appending to the store). */
@@ -483,6 +494,7 @@ export class LogView {
     this.renderedLength = n;
     this.renderedVersion = version;
     this.el.dataset.lines = String(n);
+    if (this.completeOnRender) this.el.dataset.complete = '1';
     this.renderedWidth = this.el.clientWidth;
     this.renderedHeight = this.el.clientHeight;
     // The columns were counted with an estimated gutter (no row yet) or one

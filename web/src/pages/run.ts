@@ -626,7 +626,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         const r = await api.run(id);
         setRun(r);
         if (isFinished(r)) {
-          view.el.dataset.complete = '1';
+          view.markComplete();
           return true;
         }
       } catch {
@@ -764,7 +764,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         },
         onStatus: (r) => {
           setRun(r);
-          if (isFinished(r)) view.el.dataset.complete = '1';
+          if (isFinished(r)) view.markComplete();
         },
         onLog,
         onState,
