@@ -36,6 +36,24 @@ ApiErrorInfo Describe(ApiError error) {
   return {s::internal_server_error, "internal"};
 }
 
+std::optional<ApiError> ErrorForIntake(IntakeOutcome outcome) {
+  switch (outcome) {
+    case IntakeOutcome::kPaused: return ApiError::kPaused;
+    case IntakeOutcome::kBadSignature: return ApiError::kBadSignature;
+    case IntakeOutcome::kBadRequest: return ApiError::kBadRequest;
+    case IntakeOutcome::kTooLarge: return ApiError::kTooLarge;
+    case IntakeOutcome::kRateLimited: return ApiError::kRateLimited;
+    case IntakeOutcome::kQueueFull: return ApiError::kQueueFull;
+    case IntakeOutcome::kFailed: return ApiError::kInternal;
+    case IntakeOutcome::kDeployed:
+    case IntakeOutcome::kRedelivered:
+    case IntakeOutcome::kDuplicate:
+    case IntakeOutcome::kPing:
+    case IntakeOutcome::kIgnored: break;
+  }
+  return std::nullopt;
+}
+
 ApiError ErrorForStatusCode(StatusCode code) {
   switch (code) {
     case StatusCode::kQueueFull: return ApiError::kQueueFull;

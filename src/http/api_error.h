@@ -4,10 +4,12 @@
 // code string and the status come from here.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "http/server.h"
+#include "server/intake.h"
 #include "util/status.h"
 
 namespace jenky {
@@ -46,6 +48,11 @@ ApiErrorInfo Describe(ApiError error);
 // The ApiError for the StatusCode of an engine error (kQueueFull,
 // kNotFound, kConflict); anything else is kInternal.
 ApiError ErrorForStatusCode(StatusCode code);
+
+// The error a webhook delivery refused with OUTCOME is answered with
+// (http/hook_route.cc); nullopt for outcomes answered otherwise (a run, a
+// ping, 204). Its status is AnswerStatus(OUTCOME).
+std::optional<ApiError> ErrorForIntake(IntakeOutcome outcome);
 
 // 400 bad_json, and false, if the request body nests JSON deeper than MAX
 // levels ([server] max_json_depth); checked before anything parses it.

@@ -29,6 +29,7 @@
 #include "exec/run_dir.h"
 #include "net/asio.h"
 #include "server/control.h"
+#include "server/intake.h"
 #include "server/journal.h"
 #include "server/launcher.h"
 #include "server/outbox.h"
@@ -40,6 +41,7 @@
 namespace jenky {
 
 struct RunSpec;  // exec/supervisor.h
+struct Verdict;  // webhook/webhook.h
 
 // What a log follower needs of a run's log: its size now, whether it can
 // still grow, and a signal to wait on. Shared with followers so it outlives
@@ -110,6 +112,16 @@ class Engine {
   Result<std::vector<Run>> ListRuns(const std::string& project, int limit, int64_t before);
   Result<std::optional<Run>> LastRun(const std::string& project);
 
+  // A webhook delivery the HTTP layer verified (webhook/webhook.h, VERDICT),
+  // for RECORD's project, received_at, provider and remote: a push is
+  // triggered unless it retries a delivery that already started a run
+  // (IsRetry); a paused project refuses it. Every delivery is recorded, with
+  // its outcome and the status it is answered (intake.h), and a deploy audited.
+  Intake Receive(Delivery record, const Verdict& verdict);
+  // A delivery refused before it was read or verified (too large, its
+  // address rate-limited): recorded as noise with OUTCOME and REASON.
+  Intake Refuse(Delivery record, IntakeOutcome outcome, std::string reason);
+
   // Webhook bookkeeping (store passthroughs, on the loop like everything else).
   Result<std::optional<Run>> RunForDelivery(const std::string& project,
                                             const std::string& delivery);
@@ -156,6 +168,10 @@ class Engine {
   struct Active;
 
   Run NewRun(const std::string& project, const struct Trigger& trigger);
+  // Receive's push: de-duplicated, triggered, audited (engine_intake.cc).
+  Intake Deploy(const Delivery& record, const Verdict& verdict);
+  // Fills RECORD's result, status, reason and run from IN, and records it.
+  void Settle(Delivery& record, const Intake& in);
   // Registers RUN as active (queued or running) and returns its entry.
   Active& Track(Run run);
   void Apply(const Decision& d);

@@ -16,6 +16,7 @@
 #include "temp_dir.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "webhook/webhook.h"
 
 namespace jenky {
 namespace {
@@ -455,6 +456,151 @@ TEST_F(EngineTest, WhatTheJournalSavesAtShutdownIsLeftForTheNextStart) {
   ASSERT_EQ(store_->messages.size(), 1u);
   EXPECT_EQ(store_->messages.begin()->second.state, MessageState::kPending);
   EXPECT_TRUE(net_.calls.empty());  // not begun by a process that is stopping
+}
+
+// --- Webhook intake (Engine::Receive, engine_intake.cc) ---
+
+Verdict Push(const std::string& delivery) {
+  Verdict v;
+  v.kind = VerdictKind::kDeploy;
+  v.event = "push";
+  v.reason = "push to main";
+  v.trigger.kind = TriggerKind::kWebhook;
+  v.trigger.provider = "github";
+  v.trigger.delivery = delivery;
+  return v;
+}
+
+Delivery Received(const std::string& project = "app") {
+  Delivery d;
+  d.project = project;
+  d.provider = "github";
+  d.remote = "192.0.2.7";
+  return d;
+}
+
+TEST_F(EngineTest, APushIsTriggeredRecordedAndAudited) {
+  Engine& e = Start();
+  Intake in = e.Receive(Received(), Push("d-1"));
+  EXPECT_EQ(in.outcome, IntakeOutcome::kDeployed);
+  ASSERT_TRUE(in.run);
+  auto deliveries = e.ListDeliveries("app", 10);
+  ASSERT_TRUE(deliveries.ok());
+  ASSERT_EQ(deliveries->size(), 1u);
+  const Delivery& d = deliveries->front();
+  EXPECT_EQ(d.result, "deployed");
+  EXPECT_EQ(d.status, 202);
+  EXPECT_EQ(d.run_id, in.run->id);
+  EXPECT_EQ(d.delivery, "d-1");
+  EXPECT_EQ(d.event, "push");
+  auto audit = e.control().ListAudit(10, 0, "");
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_EQ(audit->front().actor, "webhook:d-1");
+  EXPECT_EQ(audit->front().address, "192.0.2.7");
+}
+
+// A forge retrying an answer it lost (within kRetryWindowMs, or while the run
+// is still going) gets the first run back; nothing deploys twice.
+TEST_F(EngineTest, ARetriedDeliveryIsADuplicateOfItsRun) {
+  Engine& e = Start();
+  Intake first = e.Receive(Received(), Push("d-1"));
+  Drain();
+  world_.now += kRetryWindowMs - 1;
+  Intake again = e.Receive(Received(), Push("d-1"));
+  EXPECT_EQ(again.outcome, IntakeOutcome::kDuplicate);
+  ASSERT_TRUE(again.run);
+  EXPECT_EQ(again.run->id, first.run->id);
+  EXPECT_EQ(e.QueuedCount() + e.RunningCount(), 1);
+  auto deliveries = e.ListDeliveries("app", 10);
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_EQ(deliveries->front().result, "duplicate");
+  EXPECT_EQ(deliveries->front().status, 200);
+}
+
+// Later, and once that run has ended, it is someone pressing "Redeliver".
+TEST_F(EngineTest, ADeliveryAgainAfterItsRunEndedIsRedeployed) {
+  Engine& e = Start();
+  Intake first = e.Receive(Received(), Push("d-1"));
+  Drain();
+  world_.Exit(RunPath(first.run->id), Record(RunStatus::kSucceeded));
+  Drain();
+  world_.now += kRetryWindowMs;
+  Intake again = e.Receive(Received(), Push("d-1"));
+  EXPECT_EQ(again.outcome, IntakeOutcome::kRedelivered);
+  ASSERT_TRUE(again.run);
+  EXPECT_NE(again.run->id, first.run->id);
+  EXPECT_NE(again.reason.find("redelivery of d-1"), std::string::npos) << again.reason;
+  EXPECT_EQ(AnswerStatus(again.outcome), 202);
+}
+
+// Still running, however long after: a retry.
+TEST_F(EngineTest, ADeliveryAgainWhileItsRunGoesOnIsADuplicate) {
+  Engine& e = Start();
+  Intake first = e.Receive(Received(), Push("d-1"));
+  Drain();
+  world_.now += 10 * kRetryWindowMs;
+  EXPECT_EQ(e.Receive(Received(), Push("d-1")).outcome, IntakeOutcome::kDuplicate);
+  EXPECT_EQ(StatusOf(first.run->id), RunStatus::kRunning);
+}
+
+TEST_F(EngineTest, APausedProjectRefusesAPushAndRecordsIt) {
+  Engine& e = Start();
+  ASSERT_TRUE(e.control().Pause("app", "token:ops", "freeze", "").ok());
+  Intake in = e.Receive(Received(), Push("d-1"));
+  EXPECT_EQ(in.outcome, IntakeOutcome::kPaused);
+  EXPECT_FALSE(in.run);
+  EXPECT_EQ(world_.launched.size(), 0u);
+  auto deliveries = e.ListDeliveries("app", 10);
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_EQ(deliveries->front().result, "paused");
+  EXPECT_EQ(deliveries->front().status, 409);
+}
+
+TEST_F(EngineTest, AFullQueueRejectsAPush) {
+  config_.projects[0].max_queued = 1;
+  Engine& e = Start();
+  EXPECT_EQ(e.Receive(Received(), Push("d-1")).outcome, IntakeOutcome::kDeployed);
+  EXPECT_EQ(e.Receive(Received(), Push("d-2")).outcome, IntakeOutcome::kDeployed);
+  Intake in = e.Receive(Received(), Push("d-3"));
+  EXPECT_EQ(in.outcome, IntakeOutcome::kQueueFull);
+  auto deliveries = e.ListDeliveries("app", 10);
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_EQ(deliveries->front().result, "rejected");
+  EXPECT_EQ(deliveries->front().status, 429);
+}
+
+// Forged or filtered deliveries are recorded as noise (evicted first); a
+// delivery refused unread is too.
+TEST_F(EngineTest, ForgedAndFilteredDeliveriesAreRecordedAsNoise) {
+  Engine& e = Start();
+  Verdict forged;
+  forged.kind = VerdictKind::kUnauthorized;
+  forged.reason = "bad signature";
+  EXPECT_EQ(e.Receive(Received(), forged).outcome, IntakeOutcome::kBadSignature);
+  Verdict other;
+  other.kind = VerdictKind::kIgnored;
+  other.event = "issues";
+  other.event_filtered = true;
+  EXPECT_EQ(e.Receive(Received(), other).outcome, IntakeOutcome::kIgnored);
+  Verdict branch = Push("d-9");
+  branch.kind = VerdictKind::kIgnored;
+  EXPECT_EQ(e.Receive(Received(), branch).outcome, IntakeOutcome::kIgnored);
+  EXPECT_EQ(e.Refuse(Received(), IntakeOutcome::kTooLarge, "too large").outcome,
+            IntakeOutcome::kTooLarge);
+  auto deliveries = e.ListDeliveries("app", 10);
+  ASSERT_TRUE(deliveries.ok());
+  ASSERT_EQ(deliveries->size(), 4u);
+  // Newest first.
+  EXPECT_EQ((*deliveries)[0].status, 413);
+  EXPECT_FALSE((*deliveries)[0].relevant);
+  EXPECT_TRUE((*deliveries)[1].relevant) << "an ignored branch says what the forge sent";
+  EXPECT_EQ((*deliveries)[1].status, 204);
+  EXPECT_FALSE((*deliveries)[2].relevant);
+  EXPECT_EQ((*deliveries)[3].result, "rejected");
+  EXPECT_EQ((*deliveries)[3].status, 401);
+  EXPECT_FALSE((*deliveries)[3].relevant);
+  EXPECT_EQ(world_.launched.size(), 0u);
 }
 
 }  // namespace

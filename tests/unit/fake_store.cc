@@ -148,4 +148,46 @@ Result<int64_t> FakeStore::MaxMessageId() {
   return messages.empty() ? 0 : messages.rbegin()->first;
 }
 
+Status FakeStore::SavePause(const ProjectPause& pause) {
+  if (refuse_writes) return Refused();
+  pauses[pause.project] = pause;
+  return Status::Ok();
+}
+
+Status FakeStore::DeletePause(const std::string& project) {
+  if (refuse_writes) return Refused();
+  pauses.erase(project);
+  return Status::Ok();
+}
+
+Result<std::vector<ProjectPause>> FakeStore::ListPauses() {
+  std::vector<ProjectPause> out;
+  for (const auto& entry : pauses) out.push_back(entry.second);
+  return out;
+}
+
+Status FakeStore::AppendAudit(const AuditEntry& e) {
+  if (refuse_writes) return Refused();
+  audit.push_back(e);
+  audit.back().id = static_cast<int64_t>(audit.size());
+  return Status::Ok();
+}
+
+Result<std::vector<AuditEntry>> FakeStore::ListAudit(int limit, int64_t before_id,
+                                                     const std::string& project) {
+  std::vector<AuditEntry> out;
+  for (auto it = audit.rbegin(); it != audit.rend() && static_cast<int>(out.size()) < limit; ++it) {
+    if (before_id && it->id >= before_id) continue;
+    if (!project.empty() && it->project != project) continue;
+    out.push_back(*it);
+  }
+  return out;
+}
+
+Status FakeStore::PruneAudit(int64_t older_than) {
+  if (refuse_writes) return Refused();
+  std::erase_if(audit, [older_than](const AuditEntry& e) { return e.time < older_than; });
+  return Status::Ok();
+}
+
 }  // namespace jenky

@@ -1,6 +1,6 @@
 // An in-memory Store (store/store.h) for tests, in the manner of leveldb's
-// memenv: the same contract, no disk. `refuse_writes` makes every write fail
-// as a locked database does, for the engine's write-behind journal.
+// memenv: the same contract, no disk (pauses and the audit log too). `refuse_writes` makes every
+// write fail as a locked database does, for the engine's write-behind journal.
 #pragma once
 
 #include <map>
@@ -34,10 +34,19 @@ class FakeStore final : public Store {
   Result<std::vector<OutboxMessage>> ListMessages(const std::string& project, int64_t run_id,
                                                   int limit) override;
   Result<int64_t> MaxMessageId() override;
+  Status SavePause(const ProjectPause& pause) override;
+  Status DeletePause(const std::string& project) override;
+  Result<std::vector<ProjectPause>> ListPauses() override;
+  Status AppendAudit(const AuditEntry& e) override;
+  Result<std::vector<AuditEntry>> ListAudit(int limit, int64_t before_id,
+                                            const std::string& project) override;
+  Status PruneAudit(int64_t older_than) override;
 
   std::map<int64_t, Run> runs;
   std::map<int64_t, OutboxMessage> messages;
   std::map<int64_t, Delivery> deliveries;
+  std::map<std::string, ProjectPause> pauses;
+  std::vector<AuditEntry> audit;  // oldest first
   bool refuse_writes = false;
   int writes = 0;  // successful run writes
 
