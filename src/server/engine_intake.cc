@@ -61,14 +61,7 @@ Intake Engine::Deploy(const Delivery& record, const Verdict& verdict) {
     }
   }
   auto run = Trigger(project, trigger);
-  if (!run.ok()) {
-    switch (run.status().kind()) {
-      case StatusCode::kPaused: outcome = IntakeOutcome::kPaused; break;
-      case StatusCode::kQueueFull: outcome = IntakeOutcome::kQueueFull; break;
-      default: outcome = IntakeOutcome::kFailed; break;
-    }
-    return {outcome, std::nullopt, run.status().message()};
-  }
+  if (!run.ok()) return {RefusalOf(run.status().kind()), std::nullopt, run.status().message()};
   control().Audit({0, 0,
                    "webhook:" + (trigger.delivery.empty() ? trigger.provider : trigger.delivery),
                    "trigger", project, run->id, record.remote, reason});

@@ -2,6 +2,14 @@
 
 namespace jenky {
 
+IntakeOutcome RefusalOf(StatusCode code) {
+  switch (code) {
+    case StatusCode::kPaused: return IntakeOutcome::kPaused;
+    case StatusCode::kQueueFull: return IntakeOutcome::kQueueFull;
+    default: return IntakeOutcome::kFailed;
+  }
+}
+
 DeliveryResult ResultOf(IntakeOutcome outcome) {
   switch (outcome) {
     case IntakeOutcome::kDeployed: return DeliveryResult::kDeployed;

@@ -8,6 +8,7 @@
 
 #include "core/delivery_result.h"
 #include "core/run.h"
+#include "util/status.h"
 
 namespace jenky {
 
@@ -25,6 +26,10 @@ enum class IntakeOutcome {
   kQueueFull,     // 429: the project's queue holds max_queued triggers
   kFailed,        // 500: the trigger failed
 };
+
+// The outcome of a trigger the engine refused with CODE (Engine::Trigger):
+// kPaused, kQueueFull, else kFailed.
+IntakeOutcome RefusalOf(StatusCode code);
 
 // The deliveries record's name for it (GET .../deliveries).
 DeliveryResult ResultOf(IntakeOutcome outcome);

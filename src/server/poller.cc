@@ -228,13 +228,15 @@ void Poller::Poll(const std::string& name) {
   });
 }
 
-void Poller::Record(Project& p, int status, const std::string& reason, int64_t run_id) {
+void Poller::Record(Project& p, int status, const std::string& reason, int64_t run_id,
+                    std::optional<DeliveryResult> result) {
   Delivery d;
   d.project = p.name;
   d.received_at = NowMillis();
   d.provider = "poll";
   d.event = "poll";
-  d.result = DeliveryResultName(run_id ? DeliveryResult::kDeployed : DeliveryResult::kPolled);
+  d.result = DeliveryResultName(
+      result.value_or(run_id ? DeliveryResult::kDeployed : DeliveryResult::kPolled));
   d.status = status;
   d.reason = reason;
   d.run_id = run_id;
@@ -257,6 +259,12 @@ bool Poller::Deploy(Project& p, const std::string& branch, const std::string& co
   if (!run.ok()) {
     reason = fmt::format("branch {} moved to {} but the run was refused: {}", branch,
                          commit.substr(0, 12), run.status().message());
+    if (run.status().kind() == StatusCode::kPaused) {
+      // Not a problem of the repository: recorded as such, and the head is
+      // deployed by the first look after a resume.
+      Record(p, AnswerStatus(IntakeOutcome::kPaused), reason, 0, DeliveryResult::kPaused);
+      reason.clear();
+    }
     return false;
   }
   std::string how = was.empty() ? "" : fmt::format(" (was {})", was.substr(0, 12));
@@ -319,7 +327,7 @@ void Poller::Looked(const std::string& name, uint64_t generation, Result<RemoteH
     }
     std::string why;
     if (Deploy(p, branch, commit, was, why)) p.heads[branch] = commit;
-    else problems += (problems.empty() ? "" : "; ") + why;
+    else if (!why.empty()) problems += (problems.empty() ? "" : "; ") + why;
   }
   bool first = !p.looked;
   p.looked = true;

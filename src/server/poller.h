@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,7 +70,9 @@ class Poller {
   void Looked(const std::string& name, uint64_t generation, Result<RemoteHeads> heads);
   bool Deploy(Project& p, const std::string& branch, const std::string& commit,
               const std::string& was, std::string& reason);
-  void Record(Project& p, int status, const std::string& reason, int64_t run_id = 0);
+  // RESULT: deployed when RUN_ID is set, else polled unless given.
+  void Record(Project& p, int status, const std::string& reason, int64_t run_id = 0,
+              std::optional<DeliveryResult> result = std::nullopt);
 
   net::io_context& io_;
   Engine& engine_;

@@ -177,10 +177,14 @@ void Schedules::Trigger(const std::string& project, const std::string& expressio
     d.reason = what;
     LogInfo("project={} {}: run {}", project, what, run->id);
   } else {
-    d.result = DeliveryResultName(DeliveryResult::kRejected);
-    d.status = run.status().kind() == StatusCode::kQueueFull ? 429 : 500;
+    // A paused project skips the fire (recorded "paused"); a full queue or
+    // a failure is a rejection.
+    IntakeOutcome outcome = RefusalOf(run.status().kind());
+    d.result = DeliveryResultName(ResultOf(outcome));
+    d.status = AnswerStatus(outcome);
     d.reason = fmt::format("{}, but the run was refused: {}", what, run.status().message());
-    LogWarning("project={} {}", project, d.reason);
+    if (outcome == IntakeOutcome::kPaused) LogInfo("project={} {}", project, d.reason);
+    else LogWarning("project={} {}", project, d.reason);
   }
   engine_.RecordDelivery(d);
 }

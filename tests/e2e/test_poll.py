@@ -135,3 +135,30 @@ def test_a_fire_missed_while_down_runs_once_at_start_with_catch_up(world):
     assert srv.get_json("/api/v1/projects/other/runs") == []  # no catch_up: skipped
     mode = os.stat(os.path.join(world.data_dir, "schedules.json")).st_mode & 0o777
     assert mode & 0o007 == 0, oct(mode)
+
+
+def test_a_new_head_while_paused_is_recorded_and_deployed_after_resume(world, daemon):
+    url, work = daemon
+    srv = world.serve(project_toml("app", ENV_SCRIPT),
+                      extra=f'[projects.app.poll]\nrepo = "{url}"\ninterval = "1s"\n')
+    h.wait_until(lambda: any(d["event"] == "poll" for d in
+                             srv.get_json("/api/v1/projects/app/deliveries")),
+                 timeout=10, what="first poll recorded")
+    assert srv.post("/api/v1/projects/app/pause", json_body={"reason": "freeze"}).status == 200
+    git("commit", "-q", "--allow-empty", "-m", "second", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+    head = git("rev-parse", "HEAD", cwd=work)
+
+    def paused():
+        return [d for d in srv.get_json("/api/v1/projects/app/deliveries")
+                if d["result"] == "paused"]
+    h.wait_until(paused, timeout=15, what="the new head recorded as paused")
+    d = paused()[0]
+    assert d["status"] == 409 and head[:12] in d["reason"] and "freeze" in d["reason"], d
+    assert not any(x["status"] == 502 for x in srv.get_json("/api/v1/projects/app/deliveries"))
+    assert runs(srv) == []
+    assert srv.post("/api/v1/projects/app/resume").status == 200
+    h.wait_until(lambda: runs(srv), timeout=15, what="the head deployed after the resume")
+    run = srv.wait_run(runs(srv)[0]["id"])
+    env = dict(l.split("=", 1) for l in srv.log(run["id"]).decode().splitlines())
+    assert env["JENKY_COMMIT"] == head
