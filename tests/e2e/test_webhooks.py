@@ -196,6 +196,38 @@ def test_filters_deletions_and_repeats_do_not_deploy(world):
     assert deliveries[2]["reason"].startswith("tag v1.0 does not deploy: tags deploy only when")
 
 
+def test_redeliver_after_the_run_ended_deploys_again(world):
+    """GitHub's "Redeliver" keeps the delivery id: a repeat while the run goes
+    on, or within 10 s, is the forge retrying (200, the same run); later, once
+    the run has ended, it is someone asking for that deploy again (202, a new
+    run, recorded `redelivered`). docs/webhooks.md, "Redeliveries"."""
+    srv = hook_server(world, "github", 'branches = ["main"]\n', script="true\n")
+    body = github_push()
+    headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + sign(body),
+               "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+    first = post_hook(srv, body, headers)
+    answered = time.time()  # the run was created before its answer
+    assert first.status == 202, first.body
+    run = srv.wait_run(first.json()["id"])
+    retry = post_hook(srv, body, headers)
+    assert retry.status == 200 and retry.json()["id"] == run["id"]
+    # The retry window is counted from the run's creation (webhook.h,
+    # kRetryWindowMs): wait for the clock to pass it, then press "Redeliver".
+    deadline = answered + 10.2
+    while time.time() < deadline:
+        time.sleep(deadline - time.time())
+    again = post_hook(srv, body, headers)
+    assert again.status == 202, again.body
+    assert again.json()["id"] != run["id"]
+    assert again.headers["Location"] == f"/api/v1/runs/{again.json()['id']}"
+    srv.wait_run(again.json()["id"])
+    d = srv.get_json("/api/v1/projects/app/deliveries")
+    assert [x["result"] for x in d[:3]] == ["redelivered", "duplicate", "deployed"], d
+    assert d[0]["run_id"] == again.json()["id"] and d[0]["status"] == 202
+    assert f"run {run['id']} deployed it before" in d[0]["reason"]
+    assert len(srv.get_json("/api/v1/projects/app/runs")) == 2
+
+
 def test_rejections_are_clear_and_logged(world):
     srv = hook_server(world, "github", server_toml='[server]\nmax_hook_body = "64KiB"\n')
     body = github_push()
