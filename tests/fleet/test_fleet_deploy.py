@@ -233,8 +233,12 @@ def test_cancel_ends_the_remote_process_tree_on_every_host(world, fleet3):
 def test_a_timeout_ends_the_remote_process_tree_on_every_host(world, fleet3):
     srv = serve(world, fleet3, fleet_project(
         'sleep 300 &\nsetsid sleep 301 &\necho started\nwait\n', rollout="batch = 3",
-        timeout="4s"))
+        timeout="20s"))
     run = srv.trigger("app")
+    # The timeout must find every host's tree started: preparing three hosts
+    # took over 4 s under ASan with both CPUs busy (CI), hence 20 s.
+    h.wait_until(lambda: all(f"[{x.name}] started" in srv.log(run["id"]).decode()
+                             for x in fleet3.hosts), 20, what="every host started")
     done = srv.wait_run(run["id"], timeout=60)
     assert done["status"] == "timed_out", done
     for x in fleet3.hosts:
