@@ -47,6 +47,29 @@ Millis NextPollDelay(Millis interval, int failures) {
   return std::max(interval, std::min(delay, most));
 }
 
+std::string GitFailure(std::string_view output) {
+  // git's advice after "fatal: Could not read from remote repository." says
+  // nothing about this failure; ssh's and git's own lines do.
+  static constexpr std::string_view kAdvice[] = {
+      "Please make sure you have the correct access rights", "and the repository exists."};
+  std::string out;
+  size_t start = 0;
+  while (start < output.size()) {
+    size_t end = output.find('\n', start);
+    if (end == std::string_view::npos) end = output.size();
+    std::string_view line = output.substr(start, end - start);
+    start = end + 1;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    bool advice = false;
+    for (std::string_view a : kAdvice) advice = advice || line == a;
+    if (line.empty() || advice) continue;
+    if (!out.empty()) out += "; ";
+    out += line;
+  }
+  if (out.size() > 400) out = out.substr(0, 397) + "...";
+  return out;
+}
+
 std::string RepoForDisplay(const std::string& repo) {
   size_t scheme = repo.find("://");
   if (scheme == std::string::npos) return repo;
@@ -104,12 +127,7 @@ class LsRemote : public std::enable_shared_from_this<LsRemote> {
     if (timed_out_) {
       done_(Status::Error("git ls-remote took longer than a minute and was stopped"));
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      std::string message = output_;
-      while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
-        message.pop_back();
-      }
-      size_t last = message.rfind('\n');  // git's last line says what failed
-      if (last != std::string::npos) message = message.substr(last + 1);
+      std::string message = GitFailure(output_);
       done_(Status::Error(fmt::format(
           "git ls-remote failed: {}",
           message.empty() ? "exit status " + std::to_string(WEXITSTATUS(status)) : message)));

@@ -34,6 +34,9 @@ struct RemoteHeads {
 
 // Parses `git ls-remote --symref` output.
 RemoteHeads ParseLsRemote(std::string_view output);
+// What a failed `git ls-remote` printed, on one line: its lines joined with
+// "; ", git's generic advice left out, at most 400 bytes.
+std::string GitFailure(std::string_view output);
 // The wait before the next poll after FAILURES failures in a row.
 Millis NextPollDelay(Millis interval, int failures);
 // REPO as it may be shown: a URL's user and password are left out.

@@ -233,5 +233,17 @@ TEST_F(PollerTest, AHeadThatMovesWhilePausedDeploysAfterTheResume) {
   EXPECT_EQ(Runs().front().trigger.commit, kB);
 }
 
+TEST(GitFailureTest, SaysWhatSshAndGitSaidWithoutTheAdvice) {
+  EXPECT_EQ(GitFailure("root@10.0.0.1: Permission denied (publickey).\r\n"
+                       "fatal: Could not read from remote repository.\n\n"
+                       "Please make sure you have the correct access rights\n"
+                       "and the repository exists.\n"),
+            "root@10.0.0.1: Permission denied (publickey).; fatal: Could not read from remote "
+            "repository.");
+  EXPECT_EQ(GitFailure("fatal: repository 'x' not found\n"), "fatal: repository 'x' not found");
+  EXPECT_EQ(GitFailure(""), "");
+  EXPECT_EQ(GitFailure(std::string(1000, 'x')).size(), 400u);
+}
+
 }  // namespace
 }  // namespace jenky
