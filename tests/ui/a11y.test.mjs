@@ -5,12 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { TEST_PROJECTS, launch, logState, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
-
-// Imported once harness.mjs has run: on a fresh clone it is harness.mjs that
-// installs tests/ui's node_modules, and a static import is resolved before
-// any module's code runs (ERR_MODULE_NOT_FOUND on CI's first run).
-const { AxeBuilder } = await import('@axe-core/playwright');
+import { AxeBuilder, TEST_PROJECTS, launch, logState, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
 
 // The 16 colours of the theme, as foreground text, each on a line.
 const CONFIG =

@@ -11,8 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { AxeBuilder } from '@axe-core/playwright';
-import { jenkyBin, launch, screenshots, sleep, startServer, tempDir, until, watchPage } from './harness.mjs';
+import { AxeBuilder, jenkyBin, launch, screenshots, sleep, startServer, tempDir, until, watchPage } from './harness.mjs';
 
 const run = promisify(execFile);
 

@@ -40,6 +40,9 @@ function ensureInstalled(dir, pkg) {
 ensureInstalled(here, 'playwright-core');
 ensureInstalled(here, '@axe-core/playwright'); // a node_modules from before it was added
 const { chromium } = await import('playwright-core');
+// For the test files: a static import of it would be resolved before this
+// module has installed node_modules (a fresh clone).
+export const { AxeBuilder } = await import('@axe-core/playwright');
 
 // ---- the UI build ---------------------------------------------------------------
 

@@ -6,8 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { AxeBuilder } from '@axe-core/playwright';
-import { launch, logState, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
+import { AxeBuilder, launch, logState, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
 
 const CONFIG = String.raw`
 [projects.timed]

@@ -97,6 +97,15 @@ export interface Project {
   inputs?: InputDecl[];
   /** Whether its recipe keeps releases to roll back to. */
   rollback?: boolean;
+  /** `schedule = [...]`: each expression's next fire (docs/webhooks.md). */
+  schedule?: {
+    cron: string[];
+    timezone: string;
+    catch_up: boolean;
+    next: { cron: string; at: string }[];
+  } | null;
+  /** `[projects.X.poll]`. */
+  poll?: { repo: string; branches: string[]; interval: string } | null;
 }
 
 export interface Delivery {

@@ -23,6 +23,11 @@ describe('format', () => {
     const now = Date.parse('2026-11-25T12:00:00Z');
     expect(formatAge(now - 3000, now)).toBe('just now');
     expect(formatAge(now - 5 * 60000, now)).toBe('5 min ago');
+    expect(formatAge(now + 5 * 60000, now)).toBe('in 5 min');
+    expect(formatAge(now + 3 * 3600000 + 60000, now)).toBe('in 3 h');
+    expect(formatAge(now + 30 * 3600000, now)).toBe('in 30 h');
+    expect(formatAge(now + 3 * 86400000, now)).toBe('in 3 days');
+    expect(formatAge(now + 5000, now)).toBe('just now');
     expect(formatAge(now - 3 * 3600000, now)).toBe('3 h ago');
     expect(formatAge(now - 30 * 86400000, now)).toBe('2026-10-26');
   });

@@ -21,9 +21,13 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(hh / 24)}d ${hh % 24}h`;
 }
 
-/** "just now", "5 min ago", "3 h ago", "2 days ago", then a date. */
+/**
+ * "just now", "5 min ago", "3 h ago", "2 days ago", then a date; a time to
+ * come (a schedule's next fire) reads "in 5 min", "in 30 h", "in 3 days".
+ */
 export function formatAge(t: number, now = Date.now()): string {
   const s = Math.round((now - t) / 1000);
+  if (s < -10) return formatUntil(-s, t);
   if (s < 10) return 'just now';
   if (s < 60) return `${s} s ago`;
   const m = Math.floor(s / 60);
@@ -32,6 +36,18 @@ export function formatAge(t: number, now = Date.now()): string {
   if (hh < 24) return `${hh} h ago`;
   const d = Math.floor(hh / 24);
   if (d < 14) return d === 1 ? 'yesterday' : `${d} days ago`;
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+function formatUntil(s: number, t: number): string {
+  if (s < 60) return `in ${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `in ${m} min`;
+  const hh = Math.floor(m / 60);
+  // "tomorrow" would be wrong for 03:00 the day after tomorrow: hours, then days.
+  if (hh < 48) return `in ${hh} h`;
+  const d = Math.floor(hh / 24);
+  if (d < 14) return `in ${d} days`;
   return new Date(t).toISOString().slice(0, 10);
 }
 

@@ -9,6 +9,7 @@ import { deployButton } from '../ui/deploy';
 import { pauseButton, pausedBanner } from '../ui/pause';
 import { runsTable } from '../ui/runs-table';
 import { age } from '../ui/time';
+import { parseTime } from '../format';
 
 export const PAGE_SIZE = 20;
 
@@ -85,6 +86,33 @@ function facts(p: Project): HTMLElement {
     ]);
   } else {
     rows.push(['Webhook', h('span', { class: 'muted' }, 'none')]);
+  }
+  if (p.schedule) {
+    const sch = p.schedule;
+    rows.push([
+      'Schedule',
+      h(
+        'span',
+        null,
+        sch.next.map((n) => {
+          const at = parseTime(n.at);
+          return h('span', { class: 'block schedule-next' }, h('code', null, n.cron), ' · next ', at === null ? 'never' : age(at));
+        }),
+        h('span', { class: 'block muted' }, `${sch.timezone || 'local time'}${sch.catch_up ? ' · a fire missed while jenky was down runs at start' : ''}`),
+      ),
+    ]);
+  }
+  if (p.poll) {
+    const pl = p.poll;
+    rows.push([
+      'Polling',
+      h(
+        'span',
+        null,
+        h('code', { class: 'url' }, pl.repo),
+        h('span', { class: 'block' }, `every ${pl.interval} · ${pl.branches.length ? `branches ${pl.branches.join(', ')}` : 'the default branch'}`),
+      ),
+    ]);
   }
   if (p.secret_names?.length) rows.push(['Secrets', p.secret_names.join(', ')]);
   if (p.env_names?.length) rows.push(['Environment', p.env_names.join(', ')]);
