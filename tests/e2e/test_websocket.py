@@ -245,24 +245,28 @@ def test_a_vanished_viewer_is_detected_and_freed(world):
 
 def test_a_slow_viewer_does_not_slow_the_run_or_a_fast_viewer(world):
     # About 12 MB at roughly 10 MB/s once both viewers are attached: a reader
-    # that keeps up stays live; one that reads a message every 20 ms falls
-    # past the 2 MiB lag limit and is cut off with a reason.
+    # that keeps up stays live; one that stops reading falls past the 2 MiB
+    # lag limit and is cut off with a reason. (It reads nothing until the
+    # fast one is done, with a small receive buffer: a reader that merely
+    # reads slowly kept up with a server slowed down by TSan.)
     script = WAIT_GATE + ("for i in $(seq 1 120); do head -c 100000 /dev/zero | tr '\\0' y |"
                           " fold -w 99; echo; sleep 0.01; done\n")
     srv = world.serve(project_toml("p", script), env=world.env(GATE=world.gate),
                       server_toml='[server]\nws_max_lag = "2MiB"\n')
     rid = srv.trigger("p")["id"]
     slow = ws(srv, f"/ws/v1/runs/{rid}/log")
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
     fast = ws(srv, f"/ws/v1/runs/{rid}/log")
     for s in (slow, fast):
         assert s.recv_json()["type"] == "run"
     slow_result = {}
+    fast_finished = threading.Event()
 
     def read_slowly():
+        fast_finished.wait(60)
         try:
             while True:
                 slow.recv()
-                time.sleep(0.02)
         except Closed as c:
             slow_result["close"] = (c.code, c.reason)
         except OSError as e:
@@ -274,6 +278,7 @@ def test_a_slow_viewer_does_not_slow_the_run_or_a_fast_viewer(world):
     world.open_gate()
     msgs, code, reason = collect(fast, timeout=60)
     fast_done = time.monotonic() - started
+    fast_finished.set()
     assert code == 1000, (code, reason)
     data, nxt = log_bytes_of(msgs)
     assert data == srv.log(rid)
