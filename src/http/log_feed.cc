@@ -28,6 +28,19 @@ int64_t FileSize(const std::string& path) {
   return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
 }
 
+// The newlines in the first END bytes of the file FD (-1: none).
+int64_t CountNewlines(int fd, int64_t end) {
+  int64_t lines = 0;
+  char buf[16384];
+  for (int64_t at = 0; fd >= 0 && at < end;) {
+    ssize_t n = pread(fd, buf, static_cast<size_t>(std::min<int64_t>(end - at, sizeof buf)), at);
+    if (n <= 0) break;
+    lines += std::count(buf, buf + n, '\n');
+    at += n;
+  }
+  return lines;
+}
+
 }  // namespace
 
 // One text message as a ready frame, deflated when the viewer negotiated it
@@ -51,6 +64,7 @@ int64_t LogFeed::LineOf(int64_t offset) const {
   for (const Chunk& c : chunks) {
     if (c.next == offset) return c.line + std::count(c.bytes.begin(), c.bytes.end(), '\n');
   }
+  if (!host.empty()) return CountNewlines(fd, offset);
   auto line = LineAtOffset(path, path + ".idx", offset);
   return line.ok() ? *line : 0;
 }
@@ -72,7 +86,7 @@ LogFeed::~LogFeed() {
 
 void LogFeed::Refresh(Engine& engine) {
   if (std::shared_ptr<LogTail> tail = engine.Tail(run_id)) {
-    size = tail->size;
+    size = host.empty() ? tail->size : FileSize(path);
     complete = false;
   } else {
     size = FileSize(path);
@@ -129,8 +143,14 @@ LogFeed::Read LogFeed::FrameAt(int64_t offset, bool raw, bool deflate,
     if (raw) {
       f = LogTextFrame(SanitizeUtf8(chunk->bytes), deflate);
     } else {
-      std::string msg = fmt::format(R"({{"type":"log","run":{},"offset":{},"next":{},"data":")",
-                                    run_id, chunk->offset, chunk->next);
+      std::string msg = fmt::format(R"({{"type":"log","run":{},)", run_id);
+      if (!host.empty()) {
+        msg += R"("host":")";
+        AppendJsonEscapedUtf8(host, msg);
+        msg += "\",";
+      }
+      fmt::format_to(std::back_inserter(msg), R"("offset":{},"next":{},"data":")", chunk->offset,
+                     chunk->next);
       AppendJsonEscapedUtf8(chunk->bytes, msg);
       msg += "\",";
       AppendLineTimes(path, *chunk, msg);

@@ -36,6 +36,7 @@ struct LogFeed {
   enum class Read { kFrame, kWait, kError };
 
   int64_t run_id = 0;
+  std::string host;  // a fleet host's own log ("": the run's): no index, no times
   std::string path;
   int fd = -1;  // one descriptor of the log for all of the run's viewers
   int64_t size = 0;
@@ -55,7 +56,8 @@ struct LogFeed {
   ~LogFeed();
 
   // Takes the run's size and state from ENGINE (its tail while it runs,
-  // the file once it is over) and drops the status/run frames made for the
+  // the file once it is over; a host's log is sized by its file, whole once
+  // the run is over: its driver has exited) and drops the status/run frames made for the
   // old state.
   void Refresh(Engine& engine);
 
@@ -74,7 +76,7 @@ struct LogFeed {
                int64_t* next);
 
   // The 0-based line of byte OFFSET: from the cached chunk that ends there,
-  // else from the line index.
+  // else from the line index (a host's log has none: its newlines are counted).
   int64_t LineOf(int64_t offset) const;
 };
 

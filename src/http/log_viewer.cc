@@ -30,7 +30,7 @@ bool SendableCloseCode(uint16_t code) {
 void LogViewer::Start(std::string handshake, std::string leftover) {
   control_ = std::move(handshake);
   if (o_.project.empty()) {
-    LogFeed* feed = hub_.FeedFor(o_.run_id);
+    LogFeed* feed = hub_.FeedFor(o_.run_id, o_.host);
     current_run_ = o_.run_id;
     if (!feed->run) {
       Close(static_cast<uint16_t>(WsClose::kInternalError), "the run vanished");
@@ -80,7 +80,7 @@ void LogViewer::Detach() {
   list.pop_back();
   // A pass in progress may skip the viewer moved into this place.
   if (feed_->cursor > 0) feed_->again = true;
-  if (list.empty()) hub_.ReleaseFeedLater(feed_->run_id);
+  if (list.empty()) hub_.ReleaseFeedLater({feed_->run_id, feed_->host});
   feed_ = nullptr;
 }
 
