@@ -130,6 +130,8 @@ test('a fleet run: the host grid and each host’s own log follow the run live',
 
   // h0 goes through its gate: its log grows live on this page (the run is
   // still running: h1 waits at its own gate), and the grid moves on.
+  // (The keyboard focus, on h1's card, stays there while the grid changes.)
+  await page.locator('.host-card[data-host="h1"]').focus();
   gate('h0');
   await until(async () => (await texts(page)).includes('through the gate on h0'), { message: 'h0’s new line, live' });
   assert.equal((await srv.api('GET', `/api/v1/runs/${run.id}`)).json.status, 'running', 'the line came live, not at the end');
@@ -138,6 +140,7 @@ test('a fleet run: the host grid and each host’s own log follow the run live',
     return x.h0 === 'healthy' && x.h1 === 'switching' && x;
   }, { timeout: 30000, message: 'h0 healthy and h1 switching, without a reload' });
   assert.equal(g.h2, 'prepared');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-host')), 'h1', 'the focus stayed on h1’s card');
   assert.deepEqual(wsUrls, [], 'no reconnection was needed');
 
   const found = await axe(page, 'fleet run, host h0');

@@ -63,6 +63,8 @@ export class HostGrid {
   private readonly list: HTMLElement;
   private readonly summary: HTMLElement;
   private last = '';
+  private all: HTMLAnchorElement | null = null;
+  private readonly cards = new Map<string, HTMLAnchorElement>();
 
   constructor(
     private readonly runId: number,
@@ -78,7 +80,10 @@ export class HostGrid {
     );
   }
 
-  /** Shows RUN's hosts (hidden when it is not a fleet run). */
+  /**
+   * Shows RUN's hosts (hidden when it is not a fleet run). Cards are updated
+   * in place, so a card that has the keyboard focus keeps it.
+   */
   update(run: Run): void {
     const hosts = run.hosts ?? [];
     this.el.hidden = hosts.length === 0;
@@ -86,39 +91,41 @@ export class HostGrid {
     if (key === this.last) return;
     this.last = key;
     this.summary.textContent = hostSummary(hosts);
-    const all = h(
-      'li',
-      { class: 'host-item' },
-      h(
+    if (!this.all) {
+      this.all = h(
         'a',
         { class: 'host-card host-all', href: `/runs/${this.runId}`, 'aria-current': this.selected === null ? 'page' : null, 'data-host': '' },
         h('span', { class: 'host-name' }, 'All hosts'),
         h('span', { class: 'host-line muted' }, 'Merged log, each line prefixed with its host'),
-      ),
-    );
-    replace(
-      this.list,
-      all,
-      hosts.map((x) =>
-        h(
-          'li',
-          { class: 'host-item' },
-          h(
-            'a',
-            {
-              class: `host-card hs-${x.status.replace(' ', '-')}`,
-              href: `/runs/${this.runId}?host=${encodeURIComponent(x.name)}`,
-              'aria-current': this.selected === x.name ? 'page' : null,
-              'data-host': x.name,
-              'aria-label': `${x.name}: ${HOST_STATUS[x.status]?.label ?? x.status}${x.reason ? `, ${x.reason}` : ''}. Show its log`,
-            },
-            h('span', { class: 'host-top' }, h('span', { class: 'host-name' }, x.name), hostStatusBadge(x.status)),
-            h('span', { class: 'host-line muted' }, x.address, x.release ? h('span', null, ' · release ', h('code', null, x.release)) : null),
-            x.reason ? h('span', { class: 'host-reason' }, x.reason) : null,
-            hostTimes(x),
-          ),
-        ),
-      ),
-    );
+      );
+      this.list.append(h('li', { class: 'host-item' }, this.all));
+    }
+    const seen = new Set<string>();
+    let after: Element = this.all.parentElement!;
+    for (const x of hosts) {
+      seen.add(x.name);
+      let card = this.cards.get(x.name);
+      if (!card) {
+        card = h('a', { href: `/runs/${this.runId}?host=${encodeURIComponent(x.name)}`, 'data-host': x.name, 'aria-current': this.selected === x.name ? 'page' : null });
+        this.cards.set(x.name, card);
+      }
+      const item = card.parentElement ?? h('li', { class: 'host-item' }, card);
+      if (after.nextElementSibling !== item) after.after(item);
+      after = item;
+      card.className = `host-card hs-${x.status.replace(' ', '-')}`;
+      card.setAttribute('aria-label', `${x.name}: ${HOST_STATUS[x.status]?.label ?? x.status}${x.reason ? `, ${x.reason}` : ''}. Show its log`);
+      replace(
+        card,
+        h('span', { class: 'host-top' }, h('span', { class: 'host-name' }, x.name), hostStatusBadge(x.status)),
+        h('span', { class: 'host-line muted' }, x.address, x.release ? h('span', null, ' · release ', h('code', null, x.release)) : null),
+        x.reason ? h('span', { class: 'host-reason' }, x.reason) : null,
+        hostTimes(x),
+      );
+    }
+    for (const [name, card] of this.cards) {
+      if (seen.has(name)) continue;
+      card.parentElement?.remove();
+      this.cards.delete(name);
+    }
   }
 }

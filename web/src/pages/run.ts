@@ -583,9 +583,11 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   // ---- a fleet run's hosts ------------------------------------------------------------
   // The grid follows the run's JSON: asked again (at most once a second) when
   // new lines arrive, every few seconds while hosts are busy without a word,
-  // and once the run ends. A run whose JSON has no hosts once it has written
-  // something is not a fleet run: it is not asked again.
+  // and once the run ends. A running run whose JSON has no hosts three times
+  // (the driver writes them before its first line) is not a fleet run: it is
+  // not asked again.
   let fleet: boolean | null = null;
+  let hostless = 0;
   let hostsTimer: ReturnType<typeof setTimeout> | null = null;
   let hostsAsked = 0;
   let hostsAsking = false;
@@ -601,7 +603,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         .then((r) => {
           if (destroyed) return;
           if (r.hosts?.length) fleet = true;
-          else if (r.log_bytes > 0 || isFinished(r)) fleet = false;
+          else if (isFinished(r) || ++hostless >= 3) fleet = false;
           setRun(r);
         })
         .catch(() => {
@@ -861,7 +863,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         httpWorks = true;
         setConnectionProblem(`run-load-${id}`, null);
         setRun(r);
-        fleet = r.hosts?.length ? true : r.log_bytes > 0 || isFinished(r) ? false : null;
+        fleet = r.hosts?.length ? true : isFinished(r) ? false : null;
         if (fleet && !isFinished(r)) refreshHosts();
         if (r.log_pruned) showPruned();
         else startStream(0);
