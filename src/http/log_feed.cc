@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exec/log_index.h"
+#include "http/run_hosts.h"
 #include "http/ws_codec.h"
 #include "server/engine.h"
 #include "util/json.h"
@@ -55,8 +56,9 @@ std::shared_ptr<const std::string> LogTextFrame(std::string_view payload, bool d
   return frame;
 }
 
-std::string LogRunMessage(const char* type, const Run* run) {
+std::string LogRunMessage(const char* type, const Run* run, const nlohmann::json& hosts) {
   nlohmann::json j = {{"type", type}, {"run", run ? RunToJson(*run) : nlohmann::json(nullptr)}};
+  if (run && !hosts.is_null()) j["run"]["hosts"] = hosts;
   return DumpJson(j);
 }
 
@@ -93,24 +95,31 @@ void LogFeed::Refresh(Engine& engine) {
     complete = true;
   }
   auto found = engine.GetRun(run_id);
+  std::optional<RunStatus> was = run ? std::optional<RunStatus>(run->status) : std::nullopt;
+  nlohmann::json had = std::move(hosts);
+  hosts = nlohmann::json();
   if (found.ok() && found->has_value()) {
     run = **found;
+    // A fleet run's hosts, read from its directory: each host's change of
+    // state is a line of the log, so this refresh sees it.
+    hosts = HostsJson(engine.LogPath(run_id));
   } else {
     run.reset();
   }
+  if ((run ? std::optional<RunStatus>(run->status) : std::nullopt) != was || hosts != had) ++state;
   for (auto& f : status_frames) f.reset();
   for (auto& f : run_frames) f.reset();
 }
 
 std::shared_ptr<const std::string> LogFeed::StatusFrame(bool deflate) {
   auto& f = status_frames[deflate];
-  if (!f) f = LogTextFrame(LogRunMessage("status", run ? &*run : nullptr), deflate);
+  if (!f) f = LogTextFrame(LogRunMessage("status", run ? &*run : nullptr, hosts), deflate);
   return f;
 }
 
 std::shared_ptr<const std::string> LogFeed::RunFrame(bool deflate) {
   auto& f = run_frames[deflate];
-  if (!f) f = LogTextFrame(LogRunMessage("run", run ? &*run : nullptr), deflate);
+  if (!f) f = LogTextFrame(LogRunMessage("run", run ? &*run : nullptr, hosts), deflate);
   return f;
 }
 

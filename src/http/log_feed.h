@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/run.h"
 
 namespace jenky {
@@ -40,8 +42,14 @@ struct LogFeed {
   std::string path;
   int fd = -1;  // one descriptor of the log for all of the run's viewers
   int64_t size = 0;
-  bool complete = false;            // the run is over: its log is whole on disk
-  std::optional<Run> run;           // as of the last refresh
+  bool complete = false;   // the run is over: its log is whole on disk
+  std::optional<Run> run;  // as of the last refresh
+  // A fleet run's hosts (run_hosts.h) as of the last refresh, in the run's
+  // JSON of the run/status messages; null for other runs.
+  nlohmann::json hosts;
+  // Changes with the run's status or any host's state: a viewer that has
+  // sent an older one sends a status message (with the hosts) again.
+  int64_t state = 0;
   std::vector<LogViewer*> viewers;  // (log_viewer.h)
   // Flushes go over the viewers in slices (kSlice, log_hub.cc), each slice a turn of the
   // loop: growth that arrives meanwhile reaches the slices not yet sent, so
@@ -89,7 +97,8 @@ void AppendLineTimes(const std::string& log_path, const LogFeed::Chunk& chunk, s
 // negotiated it) and it is worth it.
 std::shared_ptr<const std::string> LogTextFrame(std::string_view payload, bool deflate);
 
-// {"type": TYPE, "run": RUN as JSON, or null}.
-std::string LogRunMessage(const char* type, const Run* run);
+// {"type": TYPE, "run": RUN as JSON (with HOSTS as "hosts" unless null), or null}.
+std::string LogRunMessage(const char* type, const Run* run,
+                          const nlohmann::json& hosts = nlohmann::json());
 
 }  // namespace jenky

@@ -81,6 +81,7 @@ def test_a_hosts_log_streams_live_over_the_websocket_and_resumes(world, fleet3):
     sock = ws(srv, f"/ws/v1/runs/{rid}/log?host=h0")
     first = sock.recv_json()
     assert first["type"] == "run" and first["run"]["id"] == rid
+    assert [x["name"] for x in first["run"]["hosts"]] == ["h0", "h1", "h2"]
     msgs, data = read_until(sock, lambda d: "waiting on h0\n" in d, "h0's first line")
     logs = [m for m in msgs if m["type"] == "log"]
     assert all(m["host"] == "h0" and m["run"] == rid for m in logs), logs
@@ -103,6 +104,20 @@ def test_a_hosts_log_streams_live_over_the_websocket_and_resumes(world, fleet3):
     assert srv.run(rid)["status"] == "running"
     assert latency < 5, f"the line took {latency:.1f}s"
     data += more
+    # Each change of a host's state comes as a status message with the
+    # hosts (h0 healthy, h1 switching), while the run runs.
+    seen = msgs
+    while not any(m["type"] == "status" and m["run"]["hosts"][1]["status"] == "switching"
+                  for m in seen):
+        m = sock.recv_json()
+        seen.append(m)
+        if m["type"] == "log":
+            data += m["data"]
+    hosts = [m for m in seen if m["type"] == "status"][-1]["run"]["hosts"]
+    assert [(x["name"], x["status"]) for x in hosts] == [
+        ("h0", "healthy"), ("h1", "switching"), ("h2", "prepared")], hosts
+    assert all(m["run"]["status"] == "running" for m in seen if m["type"] == "status")
+    msgs = seen
     # Offsets are contiguous across messages.
     offsets = [(m["offset"], m["next"]) for m in logs + [m for m in msgs if m["type"] == "log"]]
     assert all(a[1] == b[0] for a, b in zip(offsets, offsets[1:])), offsets

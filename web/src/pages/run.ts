@@ -386,7 +386,9 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     // Answers can cross (the cancel's 202 may land after the stream's final
     // status): never go back from a later state to an earlier one.
     if (run && run.id === r.id && rank(r) < rank(run)) return;
-    // The stream's run has no hosts (only the API's JSON has them): keep the last seen.
+    // A fleet run's hosts come with the API's JSON and the stream's run and
+    // status messages (one for each change of a host's state); an answer
+    // without them (an older server) keeps the last seen.
     if (!r.hosts && run?.hosts && run.id === r.id) r = { ...r, hosts: run.hosts };
     const was = run?.status;
     run = r;
@@ -398,10 +400,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     view.setTimeMode(timeBtn.getAttribute('aria-pressed') === 'true', runStart());
     if (isFinished(r)) {
       view.setEmptyText(r.log_bytes === 0 ? 'This run wrote no output.' : 'Loading…');
-      if (was && !isFinished({ ...r, status: was })) {
-        announceEnd(r);
-        refreshHosts();
-      }
+      if (was && !isFinished({ ...r, status: was })) announceEnd(r);
       if (followProject) watchForNextRun();
     } else if (r.status === 'queued') {
       view.setEmptyText('Waiting for the run to start…');
@@ -580,51 +579,6 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   cleanups.push(() => window.removeEventListener('hashchange', applyHash));
   applyHash();
 
-  // ---- a fleet run's hosts ------------------------------------------------------------
-  // The grid follows the run's JSON: asked again (at most once a second) when
-  // new lines arrive, every few seconds while hosts are busy without a word,
-  // and once the run ends. A running run whose JSON has no hosts three times
-  // (the driver writes them before its first line) is not a fleet run: it is
-  // not asked again.
-  let fleet: boolean | null = null;
-  let hostless = 0;
-  let hostsTimer: ReturnType<typeof setTimeout> | null = null;
-  let hostsAsked = 0;
-  let hostsAsking = false;
-  const refreshHosts = () => {
-    if (destroyed || fleet === false || hostsTimer || hostsAsking) return;
-    const wait = Math.max(0, hostsAsked + 1000 - Date.now());
-    hostsTimer = setTimeout(() => {
-      hostsTimer = null;
-      hostsAsking = true;
-      hostsAsked = Date.now();
-      api
-        .run(id)
-        .then((r) => {
-          if (destroyed) return;
-          if (r.hosts?.length) fleet = true;
-          else if (isFinished(r) || ++hostless >= 3) fleet = false;
-          setRun(r);
-        })
-        .catch(() => {
-          /* the next line or tick asks again */
-        })
-        .finally(() => {
-          hostsAsking = false;
-          if (!destroyed && fleet && run && !isFinished(run)) {
-            if (hostsTimer) clearTimeout(hostsTimer);
-            hostsTimer = setTimeout(() => {
-              hostsTimer = null;
-              refreshHosts();
-            }, 3000);
-          }
-        });
-    }, wait);
-  };
-  cleanups.push(() => {
-    if (hostsTimer) clearTimeout(hostsTimer);
-  });
-
   // ---- the log stream -------------------------------------------------------------
   const onLog = (c: LogChunk) => {
     // The server's times (when the supervisor captured each line) come with
@@ -643,7 +597,6 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     if (errorBtn.hidden) updateErrorBtn();
     if (foldBtn.hidden) updateFoldBtn();
     scheduleSearchRefresh();
-    if (c.offset >= historyUntil || fleet === null) refreshHosts();
     if (run && host === null && c.next > run.log_bytes) {
       run = { ...run, log_bytes: c.next };
       logSize.textContent = formatBytes(c.next);
@@ -863,8 +816,6 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         httpWorks = true;
         setConnectionProblem(`run-load-${id}`, null);
         setRun(r);
-        fleet = r.hosts?.length ? true : isFinished(r) ? false : null;
-        if (fleet && !isFinished(r)) refreshHosts();
         if (r.log_pruned) showPruned();
         else startStream(0);
       })
