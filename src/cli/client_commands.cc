@@ -144,9 +144,24 @@ void PrintHosts(const nlohmann::json& run) {
   }
 }
 
-// Streams run ID's log from OFFSET to stdout until the run ends, riding out
-// server restarts and dropped connections. Returns the run's exit code.
-int Follow(Client& client, int64_t id, int64_t offset) {
+// "&host=NAME" (percent-encoded) for a fleet host's own log, "" for the run's.
+std::string HostQuery(const std::string& host) {
+  if (host.empty()) return "";
+  std::string q = "&host=";
+  for (unsigned char c : host) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      q += static_cast<char>(c);
+    } else {
+      q += fmt::format("%{:02X}", c);
+    }
+  }
+  return q;
+}
+
+// Streams run ID's log (HOST: that fleet host's own log) from OFFSET to
+// stdout until the run ends, riding out server restarts and dropped
+// connections. Returns the run's exit code.
+int Follow(Client& client, int64_t id, int64_t offset, const std::string& host = "") {
   using namespace std::chrono_literals;
   auto give_up_at = std::chrono::steady_clock::now() + 120s;
   auto backoff = 200ms;
@@ -155,7 +170,7 @@ int Follow(Client& client, int64_t id, int64_t offset) {
   for (;;) {
     std::string error_body;
     auto status = client.Stream(
-        fmt::format("/api/v1/runs/{}/log?follow=1&offset={}", id, offset),
+        fmt::format("/api/v1/runs/{}/log?follow=1&offset={}{}", id, offset, HostQuery(host)),
         [&](std::string_view data) {
           WriteOut(data);
           offset += static_cast<int64_t>(data.size());
@@ -285,12 +300,15 @@ int RunsCommand(const ClientOptions& o, const std::string& project, int limit, b
   return 0;
 }
 
-int LogsCommand(const ClientOptions& o, long long run_id, bool follow) {
+int LogsCommand(const ClientOptions& o, long long run_id, bool follow, const std::string& host) {
   auto client = Connect(o);
   if (!client) return kServerError;
-  if (follow) return Follow(*client, run_id, 0);
+  if (follow) return Follow(*client, run_id, 0, host);
   std::string error_body;
-  auto status = client->Stream(fmt::format("/api/v1/runs/{}/log", run_id), WriteOut, &error_body);
+  std::string query = HostQuery(host);
+  if (!query.empty()) query[0] = '?';
+  auto status =
+      client->Stream(fmt::format("/api/v1/runs/{}/log{}", run_id, query), WriteOut, &error_body);
   if (!status.ok()) {
     std::fprintf(stderr, "jenky: %s\n", status.status().message().c_str());
     return kServerError;

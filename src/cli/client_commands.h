@@ -35,7 +35,8 @@ int DeployCommand(const ClientOptions& o, const std::string& project, bool follo
                   const std::string& ref, const std::string& commit,
                   const std::vector<std::string>& inputs = {});
 int RunsCommand(const ClientOptions& o, const std::string& project, int limit, bool json);
-int LogsCommand(const ClientOptions& o, long long run_id, bool follow);
+// HOST (not ""): that fleet host's own log (docs/fleet.md).
+int LogsCommand(const ClientOptions& o, long long run_id, bool follow, const std::string& host);
 int CancelCommand(const ClientOptions& o, long long run_id);
 // TO_RUN 0 = the release before the current one.
 int RollbackCommand(const ClientOptions& o, const std::string& project, long long to_run,

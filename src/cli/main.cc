@@ -155,6 +155,8 @@ int main(int argc, char** argv) {
   auto* logs = app.add_subcommand("logs", "Print a run's log");
   logs->add_option("RUN_ID", run_id, "Run id")->required()->check(CLI::PositiveNumber);
   logs->add_flag("-f,--follow", follow, "Keep streaming until the run ends; exit with its result");
+  std::string log_host;
+  logs->add_option("--host", log_host, "A fleet run's host: its own log, not the merged one");
   add_client_flags(logs);
 
   auto* cancel = app.add_subcommand("cancel", "Cancel a queued or running run");
@@ -312,7 +314,7 @@ int main(int argc, char** argv) {
   if (*resume) return jenky::PauseCommand(client, project, "", false);
   if (*audit) return jenky::AuditCommand(client, project, limit, json);
   if (*runs) return jenky::RunsCommand(client, project, limit, json);
-  if (*logs) return jenky::LogsCommand(client, run_id, follow);
+  if (*logs) return jenky::LogsCommand(client, run_id, follow, log_host);
   if (*cancel) return jenky::CancelCommand(client, run_id);
   if (*rollback) return jenky::RollbackCommand(client, project, rollback_to, follow);
   if (*check) return jenky::Check(check_config);

@@ -36,6 +36,14 @@ void FleetOutput::AddHost(const std::string& run_dir, const std::string& host) {
 
 void FleetOutput::Line(const std::string& host, std::string_view line) {
   std::lock_guard<std::mutex> lock(mu_);
+  // The host's own log first: the merged line's arrival is what wakes the
+  // host log's live viewers (http/log_hub.h), so the line must be there.
+  for (auto& [name, log] : logs_) {
+    if (name != host || !log.file) continue;
+    std::string text = std::string(line) + "\n";
+    std::string_view masked = log.masker->active() ? log.masker->Feed(text) : text;
+    fwrite(masked.data(), 1, masked.size(), log.file);
+  }
   // One write(2) per merged line: lines of different hosts never mix.
   std::string merged = host.empty() ? std::string(line) : fmt::format("[{}] {}", host, line);
   merged += '\n';
@@ -44,12 +52,6 @@ void FleetOutput::Line(const std::string& host, std::string_view line) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     done += n;
-  }
-  for (auto& [name, log] : logs_) {
-    if (name != host || !log.file) continue;
-    std::string text = std::string(line) + "\n";
-    std::string_view masked = log.masker->active() ? log.masker->Feed(text) : text;
-    fwrite(masked.data(), 1, masked.size(), log.file);
   }
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exec/log_index.h"
+#include "http/run_hosts.h"
 #include "http/ws_codec.h"
 #include "server/engine.h"
 #include "util/json.h"
@@ -28,6 +29,19 @@ int64_t FileSize(const std::string& path) {
   return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
 }
 
+// The newlines in the first END bytes of the file FD (-1: none).
+int64_t CountNewlines(int fd, int64_t end) {
+  int64_t lines = 0;
+  char buf[16384];
+  for (int64_t at = 0; fd >= 0 && at < end;) {
+    ssize_t n = pread(fd, buf, static_cast<size_t>(std::min<int64_t>(end - at, sizeof buf)), at);
+    if (n <= 0) break;
+    lines += std::count(buf, buf + n, '\n');
+    at += n;
+  }
+  return lines;
+}
+
 }  // namespace
 
 // One text message as a ready frame, deflated when the viewer negotiated it
@@ -42,8 +56,9 @@ std::shared_ptr<const std::string> LogTextFrame(std::string_view payload, bool d
   return frame;
 }
 
-std::string LogRunMessage(const char* type, const Run* run) {
+std::string LogRunMessage(const char* type, const Run* run, const nlohmann::json& hosts) {
   nlohmann::json j = {{"type", type}, {"run", run ? RunToJson(*run) : nlohmann::json(nullptr)}};
+  if (run && !hosts.is_null()) j["run"]["hosts"] = hosts;
   return DumpJson(j);
 }
 
@@ -51,6 +66,7 @@ int64_t LogFeed::LineOf(int64_t offset) const {
   for (const Chunk& c : chunks) {
     if (c.next == offset) return c.line + std::count(c.bytes.begin(), c.bytes.end(), '\n');
   }
+  if (!host.empty()) return CountNewlines(fd, offset);
   auto line = LineAtOffset(path, path + ".idx", offset);
   return line.ok() ? *line : 0;
 }
@@ -72,31 +88,38 @@ LogFeed::~LogFeed() {
 
 void LogFeed::Refresh(Engine& engine) {
   if (std::shared_ptr<LogTail> tail = engine.Tail(run_id)) {
-    size = tail->size;
+    size = host.empty() ? tail->size : FileSize(path);
     complete = false;
   } else {
     size = FileSize(path);
     complete = true;
   }
   auto found = engine.GetRun(run_id);
+  std::optional<RunStatus> was = run ? std::optional<RunStatus>(run->status) : std::nullopt;
+  nlohmann::json had = std::move(hosts);
+  hosts = nlohmann::json();
   if (found.ok() && found->has_value()) {
     run = **found;
+    // A fleet run's hosts, read from its directory: each host's change of
+    // state is a line of the log, so this refresh sees it.
+    hosts = HostsJson(engine.LogPath(run_id));
   } else {
     run.reset();
   }
+  if ((run ? std::optional<RunStatus>(run->status) : std::nullopt) != was || hosts != had) ++state;
   for (auto& f : status_frames) f.reset();
   for (auto& f : run_frames) f.reset();
 }
 
 std::shared_ptr<const std::string> LogFeed::StatusFrame(bool deflate) {
   auto& f = status_frames[deflate];
-  if (!f) f = LogTextFrame(LogRunMessage("status", run ? &*run : nullptr), deflate);
+  if (!f) f = LogTextFrame(LogRunMessage("status", run ? &*run : nullptr, hosts), deflate);
   return f;
 }
 
 std::shared_ptr<const std::string> LogFeed::RunFrame(bool deflate) {
   auto& f = run_frames[deflate];
-  if (!f) f = LogTextFrame(LogRunMessage("run", run ? &*run : nullptr), deflate);
+  if (!f) f = LogTextFrame(LogRunMessage("run", run ? &*run : nullptr, hosts), deflate);
   return f;
 }
 
@@ -129,8 +152,14 @@ LogFeed::Read LogFeed::FrameAt(int64_t offset, bool raw, bool deflate,
     if (raw) {
       f = LogTextFrame(SanitizeUtf8(chunk->bytes), deflate);
     } else {
-      std::string msg = fmt::format(R"({{"type":"log","run":{},"offset":{},"next":{},"data":")",
-                                    run_id, chunk->offset, chunk->next);
+      std::string msg = fmt::format(R"({{"type":"log","run":{},)", run_id);
+      if (!host.empty()) {
+        msg += R"("host":")";
+        AppendJsonEscapedUtf8(host, msg);
+        msg += "\",";
+      }
+      fmt::format_to(std::back_inserter(msg), R"("offset":{},"next":{},"data":")", chunk->offset,
+                     chunk->next);
       AppendJsonEscapedUtf8(chunk->bytes, msg);
       msg += "\",";
       AppendLineTimes(path, *chunk, msg);

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/run.h"
 
 namespace jenky {
@@ -36,11 +38,18 @@ struct LogFeed {
   enum class Read { kFrame, kWait, kError };
 
   int64_t run_id = 0;
+  std::string host;  // a fleet host's own log ("": the run's): no index, no times
   std::string path;
   int fd = -1;  // one descriptor of the log for all of the run's viewers
   int64_t size = 0;
-  bool complete = false;            // the run is over: its log is whole on disk
-  std::optional<Run> run;           // as of the last refresh
+  bool complete = false;   // the run is over: its log is whole on disk
+  std::optional<Run> run;  // as of the last refresh
+  // A fleet run's hosts (run_hosts.h) as of the last refresh, in the run's
+  // JSON of the run/status messages; null for other runs.
+  nlohmann::json hosts;
+  // Changes with the run's status or any host's state: a viewer that has
+  // sent an older one sends a status message (with the hosts) again.
+  int64_t state = 0;
   std::vector<LogViewer*> viewers;  // (log_viewer.h)
   // Flushes go over the viewers in slices (kSlice, log_hub.cc), each slice a turn of the
   // loop: growth that arrives meanwhile reaches the slices not yet sent, so
@@ -55,7 +64,8 @@ struct LogFeed {
   ~LogFeed();
 
   // Takes the run's size and state from ENGINE (its tail while it runs,
-  // the file once it is over) and drops the status/run frames made for the
+  // the file once it is over; a host's log is sized by its file, whole once
+  // the run is over: its driver has exited) and drops the status/run frames made for the
   // old state.
   void Refresh(Engine& engine);
 
@@ -74,7 +84,7 @@ struct LogFeed {
                int64_t* next);
 
   // The 0-based line of byte OFFSET: from the cached chunk that ends there,
-  // else from the line index.
+  // else from the line index (a host's log has none: its newlines are counted).
   int64_t LineOf(int64_t offset) const;
 };
 
@@ -87,7 +97,8 @@ void AppendLineTimes(const std::string& log_path, const LogFeed::Chunk& chunk, s
 // negotiated it) and it is worth it.
 std::shared_ptr<const std::string> LogTextFrame(std::string_view payload, bool deflate);
 
-// {"type": TYPE, "run": RUN as JSON, or null}.
-std::string LogRunMessage(const char* type, const Run* run);
+// {"type": TYPE, "run": RUN as JSON (with HOSTS as "hosts" unless null), or null}.
+std::string LogRunMessage(const char* type, const Run* run,
+                          const nlohmann::json& hosts = nlohmann::json());
 
 }  // namespace jenky

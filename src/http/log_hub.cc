@@ -8,6 +8,7 @@
 
 #include "http/log_feed.h"
 #include "http/log_viewer.h"
+#include "http/run_hosts.h"
 #include "http/ws_codec.h"
 
 namespace jenky {
@@ -65,8 +66,11 @@ std::optional<WsRefusal> LogHub::Check(const Request& req, const LogSocketOption
                      {{"Retry-After", "5"}}};
   }
   if (o.project.empty()) {
-    auto it = feeds_.find(o.run_id);
-    size_t of_run = it == feeds_.end() ? 0 : it->second->viewers.size();
+    size_t of_run = 0;  // its own log's viewers and its hosts'
+    for (auto it = feeds_.lower_bound({o.run_id, ""});
+         it != feeds_.end() && it->first.first == o.run_id; ++it) {
+      of_run += it->second->viewers.size();
+    }
     if (of_run >= static_cast<size_t>(server.ws_max_viewers_per_run)) {
       return WsRefusal{503,
                        "too_many_viewers",
@@ -115,39 +119,42 @@ void LogHub::Shutdown() {
   }
 }
 
-LogHub::Feed* LogHub::FeedFor(int64_t run_id) {
-  auto& slot = feeds_[run_id];
+LogHub::Feed* LogHub::FeedFor(int64_t run_id, const std::string& host) {
+  auto& slot = feeds_[{run_id, host}];
   if (!slot) {
     slot = std::make_unique<Feed>();
     slot->run_id = run_id;
-    slot->path = engine_.LogPath(run_id);
+    slot->host = host;
+    slot->path = host.empty() ? engine_.LogPath(run_id) : HostLogOf(engine_.LogPath(run_id), host);
     slot->Refresh(engine_);
   }
   return slot.get();
 }
 
-void LogHub::ReleaseFeedLater(int64_t run_id) {
-  net::post(io_, [this, run_id] {
-    auto it = feeds_.find(run_id);
+void LogHub::ReleaseFeedLater(const FeedKey& key) {
+  net::post(io_, [this, key] {
+    auto it = feeds_.find(key);
     if (it != feeds_.end() && it->second->viewers.empty()) feeds_.erase(it);
   });
 }
 
 void LogHub::OnLog(int64_t run_id) {
-  auto it = feeds_.find(run_id);
-  if (it == feeds_.end()) return;
-  Feed& feed = *it->second;
-  if (feed.slice_posted || feed.cursor > 0) {
-    feed.again = true;  // the slices still to come see it; those sent get another pass
-    return;
+  // The run's log and its hosts' logs: a host's line is in both.
+  for (auto it = feeds_.lower_bound({run_id, ""}); it != feeds_.end() && it->first.first == run_id;
+       ++it) {
+    Feed& feed = *it->second;
+    if (feed.slice_posted || feed.cursor > 0) {
+      feed.again = true;  // the slices still to come see it; those sent get another pass
+      continue;
+    }
+    // Posted, not run now: growth that arrives meanwhile joins this flush.
+    feed.slice_posted = true;
+    net::post(io_, [this, key = it->first] { FlushSlice(key); });
   }
-  // Posted, not run now: growth that arrives meanwhile joins this flush.
-  feed.slice_posted = true;
-  net::post(io_, [this, run_id] { FlushSlice(run_id); });
 }
 
-void LogHub::FlushSlice(int64_t run_id) {
-  auto it = feeds_.find(run_id);
+void LogHub::FlushSlice(const FeedKey& key) {
+  auto it = feeds_.find(key);
   if (it == feeds_.end()) return;
   Feed& feed = *it->second;
   feed.slice_posted = false;
@@ -181,7 +188,7 @@ void LogHub::FlushSlice(int64_t run_id) {
     feed.again = false;
   }
   feed.slice_posted = true;
-  net::post(io_, [this, run_id] { FlushSlice(run_id); });
+  net::post(io_, [this, key] { FlushSlice(key); });
 }
 
 void LogHub::OnNewRun(const std::string& project) {

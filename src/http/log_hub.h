@@ -1,5 +1,9 @@
 // WebSocket log streaming (SPEC.md "WebSocket log protocol"):
 // /ws/v1/runs/{id}/log?offset=N and /ws/v1/projects/{name}/log.
+// ?host=NAME streams a fleet host's own log (runs/ID/hosts/NAME/log) the same
+// way: its feed is keyed by run and host, and grows when the run's log does
+// (the driver writes a host's line to its log before the merged line,
+// exec/fleet_host.cc), so the run's growth wakes it; no timer, no polling.
 //
 // The hub owns every WebSocket viewer once its upgrade is accepted; the HTTP
 // session that carried the request ends there. A viewer is a small state
@@ -60,6 +64,7 @@ struct LogSocketOptions {
   int64_t run_id = 0;     // stream this run ...
   std::string project;    // ... or follow this project's latest run
   int64_t after_run = 0;  // project stream: start with the first run newer than this
+  std::string host;       // ?host=NAME: that fleet host's own log (run_hosts.h)
   int64_t offset = 0;
   bool raw = false;  // ?format=raw: log bytes as plain text frames
   std::chrono::milliseconds idle_timeout{30000};
@@ -100,19 +105,21 @@ class LogHub {
  private:
   friend class LogViewer;  // it finds its feed and leaves the hub through these
 
-  Feed* FeedFor(int64_t run_id);
+  // A feed is one log: a run's (HOST "") or one of its fleet hosts'.
+  using FeedKey = std::pair<int64_t, std::string>;
+  Feed* FeedFor(int64_t run_id, const std::string& host = "");
   void OnLog(int64_t run_id);
-  void FlushSlice(int64_t run_id);
+  void FlushSlice(const FeedKey& key);
   void OnNewRun(const std::string& project);
   void Remove(Viewer* v);
-  void ReleaseFeedLater(int64_t run_id);
+  void ReleaseFeedLater(const FeedKey& key);
   void Sweep();
   void ArmSweep();
 
   net::io_context& io_;
   Engine& engine_;
   std::vector<std::shared_ptr<Viewer>> viewers_;  // each knows its index
-  std::map<int64_t, std::unique_ptr<Feed>> feeds_;
+  std::map<FeedKey, std::unique_ptr<Feed>> feeds_;
   std::map<std::string, std::vector<Viewer*>> waiting_;  // project -> viewers between runs
   std::vector<std::shared_ptr<Viewer>> graveyard_;       // dropped, freed on the next turn
   std::unique_ptr<net::steady_timer> sweep_;

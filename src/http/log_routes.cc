@@ -211,7 +211,13 @@ std::optional<Refusal> ReadSocketTarget(Engine& engine, Exchange& ex, bool proje
     }
     o.raw = *f == "raw";
   }
+  const std::string* host = ex.Query("host");
   if (project_stream) {
+    if (host) {
+      return Refusal{
+          ApiError::kBadRequest,
+          "host cannot be used with a project's stream; use /ws/v1/runs/{id}/log?host=NAME"};
+    }
     if (!engine.config().FindProject(name)) {
       return Refusal{ApiError::kNotFound, fmt::format("no project named '{}'", name)};
     }
@@ -238,10 +244,21 @@ std::optional<Refusal> ReadSocketTarget(Engine& engine, Exchange& ex, bool proje
   if (off && !ParseInt(*off, o.offset)) {
     return Refusal{ApiError::kBadRequest, "offset must be a byte count (0 or more)"};
   }
-  if (IsFinished((*run)->status) && o.offset > (*run)->log_bytes) {
-    return Refusal{ApiError::kOffsetOutOfRange,
-                   fmt::format("offset {} is past the end of the log ({} bytes)", o.offset,
-                               (*run)->log_bytes)};
+  int64_t log_bytes = (*run)->log_bytes;
+  if (host) {  // a fleet host's own log (docs/fleet.md), as GET .../log?host= has it
+    std::string path = HostLogOf(engine.LogPath(o.run_id), *host);
+    if (path.empty()) {
+      return Refusal{ApiError::kNotFound,
+                     fmt::format("run {} has no host named '{}'", o.run_id, *host)};
+    }
+    o.host = *host;
+    struct stat st;
+    log_bytes = stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+  }
+  if (IsFinished((*run)->status) && o.offset > log_bytes) {
+    return Refusal{
+        ApiError::kOffsetOutOfRange,
+        fmt::format("offset {} is past the end of the log ({} bytes)", o.offset, log_bytes)};
   }
   return std::nullopt;
 }

@@ -30,7 +30,7 @@ bool SendableCloseCode(uint16_t code) {
 void LogViewer::Start(std::string handshake, std::string leftover) {
   control_ = std::move(handshake);
   if (o_.project.empty()) {
-    LogFeed* feed = hub_.FeedFor(o_.run_id);
+    LogFeed* feed = hub_.FeedFor(o_.run_id, o_.host);
     current_run_ = o_.run_id;
     if (!feed->run) {
       Close(static_cast<uint16_t>(WsClose::kInternalError), "the run vanished");
@@ -68,7 +68,7 @@ void LogViewer::Attach(LogFeed* feed, int64_t offset) {
   feed->viewers.push_back(this);
   offset_ = offset;
   live_ = false;
-  sent_status_ = feed->run ? std::optional<RunStatus>(feed->run->status) : std::nullopt;
+  sent_state_ = feed->state;
   phase_ = Phase::kStreaming;
 }
 
@@ -80,7 +80,7 @@ void LogViewer::Detach() {
   list.pop_back();
   // A pass in progress may skip the viewer moved into this place.
   if (feed_->cursor > 0) feed_->again = true;
-  if (list.empty()) hub_.ReleaseFeedLater(feed_->run_id);
+  if (list.empty()) hub_.ReleaseFeedLater({feed_->run_id, feed_->host});
   feed_ = nullptr;
 }
 
@@ -328,9 +328,10 @@ bool LogViewer::Produce() {
   }
   // Caught up (or waiting for the rest of a character).
   bool done = f.complete && offset_ >= f.size;
-  // Every change of state is sent; a finished run always ends with its status.
-  if (f.run->status != sent_status_ || done) {
-    sent_status_ = f.run->status;
+  // Every change of state (the run's status, a fleet host's) is sent; a
+  // finished run always ends with its status.
+  if (f.state != sent_state_ || done) {
+    sent_state_ = f.state;
     if (!o_.raw) {
       out_ = f.StatusFrame(deflate_);
       out_pos_ = 0;

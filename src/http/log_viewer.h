@@ -107,7 +107,7 @@ class LogViewer : public std::enable_shared_from_this<LogViewer> {
   size_t feed_index_ = 0;
   int64_t offset_ = 0;
   int64_t current_run_ = 0;
-  std::optional<RunStatus> sent_status_;
+  int64_t sent_state_ = 0;                  // the feed's state as of the last run/status message
   bool live_ = false;                       // has caught up with a running log at least once
   std::shared_ptr<const std::string> out_;  // a shared frame being sent
   size_t out_pos_ = 0;

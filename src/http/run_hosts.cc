@@ -17,8 +17,14 @@ nlohmann::json Time(int64_t ms) { return ms ? nlohmann::json(FormatRfc3339(ms)) 
 
 nlohmann::json RunJsonWithHosts(const Run& r, const std::string& log_path) {
   nlohmann::json j = RunToJson(r);
+  nlohmann::json hosts = HostsJson(log_path);
+  if (!hosts.is_null()) j["hosts"] = std::move(hosts);
+  return j;
+}
+
+nlohmann::json HostsJson(const std::string& log_path) {
   std::vector<HostState> hosts = ReadHostStates(RunDirOf(log_path));
-  if (hosts.empty()) return j;
+  if (hosts.empty()) return nullptr;
   nlohmann::json out = nlohmann::json::array();
   for (const HostState& h : hosts) {
     out.push_back({{"name", h.name},
@@ -29,8 +35,7 @@ nlohmann::json RunJsonWithHosts(const Run& r, const std::string& log_path) {
                    {"started_at", Time(h.started_at)},
                    {"finished_at", Time(h.finished_at)}});
   }
-  j["hosts"] = std::move(out);
-  return j;
+  return out;
 }
 
 std::string HostLogOf(const std::string& log_path, const std::string& host) {

@@ -16,6 +16,9 @@ namespace jenky {
 // the run's log (Engine::LogPath): its directory is the run's.
 nlohmann::json RunJsonWithHosts(const Run& r, const std::string& log_path);
 
+// Only the "hosts" array of RunJsonWithHosts; null when not a fleet run.
+nlohmann::json HostsJson(const std::string& log_path);
+
 // The log of HOST in the run whose log is LOG_PATH; "" when the run has no
 // such host (or HOST is not a host name).
 std::string HostLogOf(const std::string& log_path, const std::string& host);

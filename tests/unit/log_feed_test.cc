@@ -147,3 +147,32 @@ TEST_F(LogFeedTest, AMessageCarriesItsFirstLineAndTheTimesOfTheLinesInIt) {
 
 }  // namespace
 }  // namespace jenky
+
+namespace jenky {
+namespace {
+
+// A fleet host's own log (?host=NAME): its messages say whose it is, and,
+// without a line index of its own, a resumed chunk's line is counted.
+TEST_F(LogFeedTest, AHostsLogSaysItsHostAndCountsItsLines) {
+  feed_.host = "web-1";
+  Log("one\ntwo\nthree\n", false);
+  std::string payload;
+  int64_t next = 0;
+  ASSERT_EQ(At(0, false, &payload, &next), LogFeed::Read::kFrame);
+  EXPECT_EQ(
+      payload,
+      R"({"type":"log","run":7,"host":"web-1","offset":0,"next":14,"data":"one\ntwo\nthree\n","line":0,"times":[]})");
+  LogFeed fresh;  // a viewer resuming at byte 8 ("three"), nothing cached
+  fresh.run_id = 7;
+  fresh.host = "web-1";
+  fresh.path = feed_.path;
+  fresh.size = 14;
+  std::shared_ptr<const std::string> frame;
+  ASSERT_EQ(fresh.FrameAt(8, false, false, &frame, &next), LogFeed::Read::kFrame);
+  EXPECT_NE(Payload(*frame).find(R"("offset":8,"next":14,"data":"three\n","line":2,)"),
+            std::string::npos)
+      << Payload(*frame);
+}
+
+}  // namespace
+}  // namespace jenky

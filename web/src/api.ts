@@ -37,6 +37,19 @@ export interface Run {
   inputs?: Record<string, string>;
   action?: string;
   rollback_to?: number | null;
+  /** A fleet run's hosts, in the config's order (docs/fleet.md). */
+  hosts?: FleetHost[];
+}
+
+/** One host of a fleet run (docs/fleet.md, "Watching it"). */
+export interface FleetHost {
+  name: string;
+  address: string;
+  status: 'pending' | 'preparing' | 'prepared' | 'switching' | 'healthy' | 'failed' | 'rolled back' | 'skipped';
+  reason: string;
+  release: string;
+  started_at: string | null;
+  finished_at: string | null;
 }
 
 export interface InputDecl {

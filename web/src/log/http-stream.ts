@@ -37,6 +37,8 @@ export class HttpLogStream {
     private offset: number,
     private readonly handlers: HttpStreamHandlers,
     private readonly fetchFn: typeof fetch = (...a) => fetch(...a),
+    /** A fleet host's own log instead of the run's (?host=NAME). */
+    private readonly host: string | null = null,
   ) {
     void this.loop();
   }
@@ -82,7 +84,7 @@ export class HttpLogStream {
   /** One request; true when the server ended the stream normally. */
   private async once(): Promise<boolean> {
     this.ctrl = new AbortController();
-    const res = await this.fetchFn(`/api/v1/runs/${this.runId}/log?offset=${this.offset}&follow=1`, {
+    const res = await this.fetchFn(`/api/v1/runs/${this.runId}/log?offset=${this.offset}&follow=1${this.host !== null ? `&host=${encodeURIComponent(this.host)}` : ''}`, {
       credentials: 'same-origin',
       cache: 'no-store',
       signal: this.ctrl.signal,

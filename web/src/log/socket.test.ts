@@ -36,12 +36,12 @@ class FakeSocket {
 
 const run = (status: string, log_bytes = 0) => ({ id: 7, project: 'p', status, log_bytes });
 
-function setup() {
+function setup(path = '/ws/v1/runs/7/log') {
   const chunks: LogChunk[] = [];
   const states: SocketState[] = [];
   const statuses: string[] = [];
   const sock = new LogSocket(
-    '/ws/v1/runs/7/log',
+    path,
     {
       onLog: (c) => chunks.push(c),
       onState: (s) => states.push(s),
@@ -75,6 +75,16 @@ describe('LogSocket', () => {
     last().msg({ type: 'log', run: 7, offset: 0, next: 6, data: 'hello\n' });
     last().msg({ type: 'log', run: 7, offset: 6, next: 12, data: 'world\n' });
     expect(chunks.map((c) => c.data).join('')).toBe('hello\nworld\n');
+  });
+
+  it('resumes a fleet host’s log with its host kept in the query', () => {
+    const { last } = setup('/ws/v1/runs/7/log?host=web1');
+    expect(last().url).toBe('ws://127.0.0.1:8080/ws/v1/runs/7/log?host=web1');
+    last().open();
+    last().msg({ type: 'log', run: 7, host: 'web1', offset: 0, next: 6, data: 'hello\n' });
+    last().drop();
+    vi.advanceTimersByTime(300);
+    expect(last().url).toBe('ws://127.0.0.1:8080/ws/v1/runs/7/log?host=web1&offset=6');
   });
 
   it('reconnects with backoff and resumes at the last offset', () => {

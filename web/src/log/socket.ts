@@ -93,7 +93,8 @@ export class LogSocket {
 
   /**
    * `path` is /ws/v1/runs/{id}/log (resumable at a byte offset) or
-   * /ws/v1/projects/{name}/log. `runId`/`offset` say where a run stream starts.
+   * /ws/v1/projects/{name}/log, a run's path may carry a query (?host=NAME).
+   * `runId`/`offset` say where a run stream starts.
    */
   constructor(
     private readonly path: string,
@@ -139,7 +140,7 @@ export class LogSocket {
     let q = '';
     if (this.path.startsWith('/ws/v1/runs/') && this.currentRun !== null) {
       const off = this.offsets.get(this.currentRun) ?? 0;
-      if (off > 0) q = `?offset=${off}`;
+      if (off > 0) q = `${this.path.includes('?') ? '&' : '?'}offset=${off}`;
     }
     return `${proto}//${location.host}${this.path}${q}`;
   }

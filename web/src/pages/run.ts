@@ -16,6 +16,7 @@ import { setConnectionProblem, toast } from '../ui/notice';
 import { age, duration } from '../ui/time';
 import { resourcesLabel } from '../ui/resources';
 import { commitInfo, finishedActions, inputsLabel, queuedNote } from './run-context';
+import { HostGrid } from './run-hosts';
 
 const PRUNED = 'This run’s log was pruned (the project keeps only its newest runs’ logs).';
 
@@ -46,6 +47,9 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     return () => {};
   }
   document.title = `Run #${id} · jenky`;
+  // ?host=NAME: one host's own log of a fleet run, else the run's (merged) log.
+  const host = query.get('host');
+  const hostQuery = host !== null ? `host=${encodeURIComponent(host)}` : '';
 
   const cleanups: (() => void)[] = [];
   let run: Run | null = null;
@@ -75,7 +79,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   const store = new LineStore();
   const sections = new Sections(store);
   const view = new LogView(store, {
-    label: `Log of run ${id}`,
+    label: host !== null ? `Log of host ${host} in run ${id}` : `Log of run ${id}`,
     sections,
     onFollowChange: (on) => {
       jump.hidden = on;
@@ -200,7 +204,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     view.scrollToLine(n);
     followState.textContent = `Line ${n}: ${store.visible(n - 1).slice(0, 200)}`;
   });
-  const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log`, download: `run-${id}.log`, 'data-native': '', 'aria-label': 'Raw log' }, icon(ICONS.download), h('span', null, 'Raw log'));
+  const download = h('a', { class: 'btn', href: `/api/v1/runs/${id}/log${hostQuery ? `?${hostQuery}` : ''}`, download: host !== null ? `run-${id}-${host}.log` : `run-${id}.log`, 'data-native': '', 'aria-label': 'Raw log' }, icon(ICONS.download), h('span', null, 'Raw log'));
   const logSize = h('span', { class: 'log-size muted' });
   const toolbar = h('div', { class: 'log-toolbar' }, search, h('div', { class: 'toolbar-right' }, logSize, errorBtn, foldBtn, timeBtn, wrapBtn, followBtn, download));
   const logNote = h('p', { class: 'log-note', hidden: true, role: 'status' });
@@ -214,8 +218,10 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   );
   const scriptPanel = h('section', { class: 'panel script-panel', role: 'tabpanel', id: 'panel-script', 'aria-labelledby': 'tab-script', hidden: true });
 
+  const grid = new HostGrid(id, host);
   main.append(
     h('div', { class: 'run-head' }, crumbs, h('div', { class: 'page-head' }, h('div', { class: 'title-line' }, title, badgeSlot), actions), meta, reasonBox),
+    grid.el,
     tabs,
     logPanel,
     scriptPanel,
@@ -313,7 +319,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     const r = run;
     document.title = `${r.project} #${r.id} ${r.status} · jenky`;
     replace(crumbs, h('a', { href: '/' }, 'Projects'), h('span', { 'aria-hidden': 'true' }, ' / '), h('a', { href: `/projects/${encodeURIComponent(r.project)}` }, r.project));
-    replace(title, h('span', null, r.project, ' '), h('span', { class: 'muted' }, `#${r.id}`));
+    replace(title, h('span', null, r.project, ' '), h('span', { class: 'muted' }, `#${r.id}`), host !== null ? h('span', { class: 'title-host' }, ` · ${host}`) : null);
     replace(badgeSlot, statusBadge(r.status));
     const running = r.status === 'running' || r.status === 'queued';
     replace(actions, running && can('deploy') ? cancelBtn : null, ...finishedActions(r, project));
@@ -343,7 +349,8 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     reasonBox.hidden = !r.reason && !waitNote;
     reasonBox.textContent = r.reason ?? (r.status === 'queued' ? waitNote : '');
     reasonBox.className = `run-reason s-${r.status}`;
-    logSize.textContent = r.log_bytes ? formatBytes(r.log_bytes) : '';
+    logSize.textContent = r.log_bytes && host === null ? formatBytes(r.log_bytes) : '';
+    grid.update(r);
   };
 
   // The project (for Roll back and the deploy dialog's inputs), once; what a
@@ -379,6 +386,10 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     // Answers can cross (the cancel's 202 may land after the stream's final
     // status): never go back from a later state to an earlier one.
     if (run && run.id === r.id && rank(r) < rank(run)) return;
+    // A fleet run's hosts come with the API's JSON and the stream's run and
+    // status messages (one for each change of a host's state); an answer
+    // without them (an older server) keeps the last seen.
+    if (!r.hosts && run?.hosts && run.id === r.id) r = { ...r, hosts: run.hosts };
     const was = run?.status;
     run = r;
     learnContext(r);
@@ -586,7 +597,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     if (errorBtn.hidden) updateErrorBtn();
     if (foldBtn.hidden) updateFoldBtn();
     scheduleSearchRefresh();
-    if (run && c.next > run.log_bytes) {
+    if (run && host === null && c.next > run.log_bytes) {
       run = { ...run, log_bytes: c.next };
       logSize.textContent = formatBytes(c.next);
     }
@@ -610,6 +621,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     view.el.dataset.transport = 'http';
     // The plain-HTTP log has no times in it: they come from their own route.
     const refreshTimes = async () => {
+      if (host !== null) return; // a host's log has no times of its own
       const have = store.length;
       try {
         const t = await api.lineTimes(id, Math.max(0, store.completeLines - 1));
@@ -658,7 +670,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
             .run(id)
             .then((r) => {
               if (destroyed || mine !== opens) return;
-              historyUntil = isFinished(r) ? Infinity : r.log_bytes;
+              historyUntil = isFinished(r) || host !== null ? Infinity : r.log_bytes;
               setRun(r);
             })
             .catch(() => {
@@ -669,7 +681,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
           view.el.dataset.connection = 'waiting';
         }
       },
-    });
+    }, undefined, host);
     tryWebSocketAgain(0);
   };
 
@@ -686,7 +698,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
       const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
       let ws: WebSocket;
       try {
-        ws = new WebSocket(`${proto}//${location.host}/ws/v1/runs/${id}/log?offset=${httpStream.nextOffset}`);
+        ws = new WebSocket(`${proto}//${location.host}/ws/v1/runs/${id}/log?offset=${httpStream.nextOffset}${hostQuery ? `&${hostQuery}` : ''}`);
       } catch {
         tryWebSocketAgain(attempt + 1);
         return;
@@ -755,11 +767,12 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   const startStream = (offset: number) => {
     if (destroyed) return;
     socket = new LogSocket(
-      `/ws/v1/runs/${id}/log`,
+      `/ws/v1/runs/${id}/log${hostQuery ? `?${hostQuery}` : ''}`,
       {
         onRun: (r) => {
-          // Bytes the run had written before this connection are history.
-          historyUntil = r.status === 'queued' ? 0 : r.log_bytes;
+          // Bytes the run had written before this connection are history (a
+          // host's log: its size is not in the run; its lines get no times).
+          historyUntil = r.status === 'queued' ? 0 : host !== null ? Infinity : r.log_bytes;
           setRun(r);
         },
         onStatus: (r) => {
