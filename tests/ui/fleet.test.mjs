@@ -13,9 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { after, before, test } from 'node:test';
-import { launch, renderedRows, repo, screenshots, sleep, startServer, tempDir, until, watchPage } from './harness.mjs';
-
-const { AxeBuilder } = await import('@axe-core/playwright');
+import { AxeBuilder, launch, renderedRows, repo, screenshots, sleep, startServer, tempDir, until, watchPage } from './harness.mjs';
 
 let hosts = null; // the helper's answer
 let helper = null;
