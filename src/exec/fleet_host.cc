@@ -53,6 +53,40 @@ void FleetOutput::Line(const std::string& host, std::string_view line) {
   }
 }
 
+std::string FleetOutput::Mask(std::string_view text) const {
+  SecretMasker m(secrets_);
+  if (!m.active()) return std::string(text);
+  std::string out(m.Feed(text));
+  out += m.Finish();
+  return out;
+}
+
+namespace {
+
+// What a failed step said of why, from its OUTPUT's tail: its last line
+// that starts "error:" (a recipe's die, a hint may follow), else its last
+// non-empty line; at most 300 bytes, "" if none.
+std::string LastLine(const std::string& output) {
+  size_t at = output.rfind("\nerror: ");
+  size_t start, end;
+  if (at != std::string::npos || output.rfind("error: ", 0) == 0) {
+    start = at == std::string::npos ? 0 : at + 1;
+    end = output.find('\n', start);
+    end = (end == std::string::npos ? output.size() : end) - 1;
+  } else {
+    end = output.find_last_not_of(" \t\r\n");
+    if (end == std::string::npos) return "";
+    start = output.rfind('\n', end);
+    start = start == std::string::npos ? 0 : start + 1;
+  }
+  while (end > start && (output[end] == '\r' || output[end] == ' ')) --end;
+  std::string line = output.substr(start, end + 1 - start);
+  if (line.size() > 300) line = line.substr(0, 297) + "...";
+  return line;
+}
+
+}  // namespace
+
 HostLink::HostLink(const FleetContext& ctx, HostConfig host) : ctx_(ctx), host_(std::move(host)) {
   state_.name = host_.name;
   state_.address = host_.address;
@@ -137,7 +171,11 @@ std::string HostLink::FailureReason(int status, const std::string& output,
                                     const std::string& what) {
   if (ctx_.cancelled->load()) return "cancelled";
   SshFailure f = ClassifySshFailure(status, output);
-  if (f == SshFailure::kNone) return fmt::format("{} exited with status {}", what, status);
+  if (f == SshFailure::kNone) {
+    std::string said = ctx_.out->Mask(LastLine(output));
+    return fmt::format("{} exited with status {}{}{}", what, status, said.empty() ? "" : ": ",
+                       said);
+  }
   if (f == SshFailure::kOther && connected_ &&
       RunCommand(SshArgv(ctx_.ssh, host_, {"-O", "check"}, {}), "", std::chrono::seconds(10))
               .status != 0) {
@@ -195,6 +233,7 @@ bool HostLink::Step(RemoteStep step, const std::string& script, std::string* rea
   in.shell = ctx_.shell;
   in.script = script;
   in.env = StepEnv();
+  in.keep_releases = ctx_.keep_releases;
   std::string tail;
   int status = Stream(SshArgv(ctx_.ssh, host_, {"-o", "ControlMaster=no", "-T"},
                               {"exec /bin/sh -c " + ShellQuote(kRemoteBootstrap)}),
@@ -225,7 +264,9 @@ bool HostLink::Upload() {
     SetStatus(HostStatus::kFailed, FailureReason(staged.status, staged.err, "staging the upload"));
     return false;
   }
-  std::vector<std::string> argv = {"rsync", "-aR", "--delete", "-e", RsyncShell(ctx_.ssh, host_)};
+  // -R: each path as it is under the workdir; flat: each under its base name.
+  std::vector<std::string> argv = {"rsync", ctx_.upload_flat ? "-a" : "-aR", "--delete", "-e",
+                                   RsyncShell(ctx_.ssh, host_)};
   if (staged.out.find("has-current") != std::string::npos) {
     argv.push_back("--link-dest=../../current/");
   }

@@ -157,6 +157,7 @@ std::string Body(const StepInput& in) {
 
 std::string StepScript(const StepInput& in) {
   std::string s = "export JENKY_STEP=\"$1\"\n";
+  s += fmt::format("export JENKY_FLEET_STEP={}\n", RemoteStepName(in.step));
   for (const auto& [k, v] : in.env) s += fmt::format("export {}={}\n", k, ShellQuote(v));
   if (!in.script.empty()) {
     std::string text = in.script;
