@@ -251,6 +251,9 @@ def end_processes_mentioning(text):
 # same work here is a Capistrano task over every host in parallel with
 # SSHKit's upload! (net-scp) and execute, Capistrano's own building blocks.
 CAPFILE = """require "capistrano/setup"
+require "capistrano/deploy"
+require "capistrano/scm/git"  # (loaded by every stage; bench_deploy uses no SCM)
+install_plugin Capistrano::SCM::Git
 require "shellwords"
 set :ssh_options, {keys: [ENV["BENCH_KEY"]], user: "root", auth_methods: ["publickey"],
                    user_known_hosts_file: ENV["BENCH_KNOWN"], verify_host_key: :always}

@@ -317,7 +317,8 @@ void Fleet::Prepare(HostLink& l) {
   l.SetStatus(HostStatus::kPreparing);
   if (!l.Connect() || !l.Upload()) return;
   std::string reason;
-  if (!plan_.prepare.empty() && !l.Step(RemoteStep::kPrepare, plan_.prepare, &reason)) {
+  // (Always a step: it publishes the upload, or makes the empty release.)
+  if (!l.Step(RemoteStep::kPrepare, plan_.prepare, &reason)) {
     l.SetStatus(HostStatus::kFailed, "prepare: " + reason);
     return;
   }

@@ -63,6 +63,9 @@ std::string FleetOutput::Mask(std::string_view text) const {
 
 namespace {
 
+// rsync's warning when --link-dest names no directory (Upload).
+constexpr std::string_view kNoLinkDest = "--link-dest arg does not exist:";
+
 // What a failed step said of why, from its OUTPUT's tail: its last line
 // that starts "error:" (a recipe's die, a hint may follow), else its last
 // non-empty line; at most 300 bytes, "" if none.
@@ -156,6 +159,7 @@ int HostLink::Stream(const std::vector<std::string>& argv, const std::string& pa
     for (size_t nl; (nl = partial.find('\n')) != std::string::npos; partial.erase(0, nl + 1)) {
       std::string_view line(partial.data(), nl);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.rfind(kNoLinkDest, 0) == 0) continue;  // Upload's first deploy
       ctx_.out->Line(host_.name, line);
     }
   }
@@ -234,6 +238,7 @@ bool HostLink::Step(RemoteStep step, const std::string& script, std::string* rea
   in.script = script;
   in.env = StepEnv();
   in.keep_releases = ctx_.keep_releases;
+  in.publish_upload = !ctx_.upload.empty();
   std::string tail;
   int status = Stream(SshArgv(ctx_.ssh, host_, {"-o", "ControlMaster=no", "-T"},
                               {"exec /bin/sh -c " + ShellQuote(kRemoteBootstrap)}),
@@ -244,33 +249,27 @@ bool HostLink::Step(RemoteStep step, const std::string& script, std::string* rea
 }
 
 bool HostLink::Upload() {
-  std::string reason;
-  if (ctx_.upload.empty()) {
-    if (Step(RemoteStep::kMkRelease, "", &reason)) return true;
-    SetStatus(HostStatus::kFailed, "making the release directory failed: " + reason);
-    return false;
-  }
-  // Stage: a fresh .partial-ID (and whether a current release can lend its
-  // unchanged files).
+  if (ctx_.upload.empty()) return true;  // the prepare step makes releases/ID
+  // One ssh session: the remote rsync starts in a fresh .partial-ID (its
+  // --rsync-path makes it; the deploy directory is already on the command
+  // line as the destination). Files unchanged since `current` are
+  // hard-linked and changed ones sent as deltas against it; rsync warns
+  // when there is no `current` yet (the first deploy), and Stream drops
+  // that line.
   std::string tail;
-  std::string probe = fmt::format(
-      "d={}; mkdir -p -- \"$d/releases\" && cd -- \"$d\" && rm -rf -- releases/.partial-{r} && "
-      "mkdir releases/.partial-{r} && if [ -d current/ ]; then echo has-current; fi",
+  std::string stage = fmt::format(
+      "d={}/releases; mkdir -p -- \"$d\" && rm -rf -- \"$d/.partial-{r}\" && "
+      "mkdir -- \"$d/.partial-{r}\" && exec rsync",
       ShellQuote(ctx_.deploy_dir), fmt::arg("r", ctx_.release));
-  CommandResult staged = RunCommand(SshArgv(ctx_.ssh, host_, {"-o", "ControlMaster=no", "-T"},
-                                            {"exec /bin/sh -c " + ShellQuote(probe)}),
-                                    "", std::chrono::minutes(2));
-  if (staged.status != 0) {
-    SetStatus(HostStatus::kFailed, FailureReason(staged.status, staged.err, "staging the upload"));
-    return false;
-  }
   // -R: each path as it is under the workdir; flat: each under its base name.
-  std::vector<std::string> argv = {"rsync", ctx_.upload_flat ? "-a" : "-aR", "--delete", "-e",
-                                   RsyncShell(ctx_.ssh, host_)};
-  if (staged.out.find("has-current") != std::string::npos) {
-    argv.push_back("--link-dest=../../current/");
-  }
-  argv.push_back("--");
+  std::vector<std::string> argv = {"rsync",
+                                   ctx_.upload_flat ? "-a" : "-aR",
+                                   "--delete",
+                                   "-e",
+                                   RsyncShell(ctx_.ssh, host_),
+                                   "--rsync-path=" + stage,
+                                   "--link-dest=../../current/",
+                                   "--"};
   for (const auto& path : ctx_.upload) argv.push_back(path);
   argv.push_back(
       fmt::format("{}:{}/releases/.partial-{}/", host_.address, ctx_.deploy_dir, ctx_.release));
@@ -282,10 +281,6 @@ bool HostLink::Upload() {
               f != SshFailure::kOther
                   ? FailureReason(255, tail, "rsync")
                   : fmt::format("upload (rsync) exited with status {}", status));
-    return false;
-  }
-  if (!Step(RemoteStep::kPublish, "", &reason)) {
-    SetStatus(HostStatus::kFailed, "publishing the upload failed: " + reason);
     return false;
   }
   return true;
