@@ -342,6 +342,10 @@ def main():
     why = sshhosts.available()
     if why or not shutil.which("parallel-ssh"):
         sys.exit(f"bench_fleet: {why or 'parallel-ssh is missing (scripts/setup.sh bench)'}")
+    for peer, tool in (("ansible", "ansible-playbook"), ("capistrano", "cap")):
+        if peer in a.peers and not shutil.which(tool):
+            sys.exit(f"bench_fleet: {tool} is missing: install {peer} (scripts/setup.sh bench), "
+                     f"or leave it out with --peers")
     root = tempfile.mkdtemp(prefix="jenky-bench-fleet-")
     binary = h.prepare_binary(os.path.abspath(a.jenky), root)
     fleet = sshhosts.Fleet(os.path.join(root, "fleet"), a.hosts)
