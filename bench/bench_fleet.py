@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fleet deploy benchmark: jenky against the parallel-ssh floor.
+"""Fleet deploy benchmark: jenky against the parallel-ssh floor, Ansible
+and Capistrano.
 
 20 real sshd test hosts (tests/fleet/sshhosts.py: network and mount
 namespaces; root only). The work on each host, for both: upload a 50 MiB
@@ -12,6 +13,10 @@ the current release; parallel-scp sends it whole).
 
   parallel-ssh floor: parallel-scp the artifact to every host, then one
     parallel-ssh running unpack + switch + restart + health check, -p 20.
+  Ansible: a playbook of the same steps (copy, file, unarchive, shell,
+    shell, uri), forks = 20, its default ssh (ControlPersist 60s).
+  Capistrano: a task over every host in parallel (SSHKit's upload! and
+    execute; its stock deploy flow wants a git repository on each host).
   jenky: one project with targets = all 20 hosts, upload = the artifact,
     prepare = unpack, script = restart, health = curl; rollout batch = 20
     (all at once, like the peers), pause 0; then the same with batch "25%".
@@ -22,7 +27,7 @@ command to last exit (pssh); CPU is user+system of every process involved
 included; pssh: its children's rusage). RSS: the fleet driver's peak
 (VmHWM), and its growth per host from a 1-host run.
 
-usage: sudo bench/bench_fleet.py [--hosts N] [--mib M]
+usage: sudo bench/bench_fleet.py [--hosts N] [--mib M] [--peers ansible,capistrano]
 """
 
 import argparse
@@ -167,6 +172,154 @@ def pssh_runs(fleet, root, runs=2, mib=50):
     return results
 
 
+# Ansible: one play, forks = 20, the same steps as the floor's command, each
+# a module (copy, file, unarchive, shell, uri); ssh through Ansible's own
+# defaults (ControlPersist 60s, no pipelining).
+PLAYBOOK = """- hosts: all
+  gather_facts: false
+  vars:
+    rel: "/srv/app/releases/{{ release }}"
+  tasks:
+    - name: upload the artifact
+      copy: {src: "{{ artifact }}", dest: /srv/app.tar}
+    - name: release directory
+      file: {path: "{{ rel }}", state: directory}
+    - name: unpack
+      unarchive: {src: /srv/app.tar, dest: "{{ rel }}", remote_src: true}
+    - name: switch current
+      shell: ln -sfn {{ rel }} /srv/app/current.tmp && mv -T /srv/app/current.tmp /srv/app/current
+    - name: restart the service
+      shell: "{{ service }}"
+    - name: health check
+      uri: {url: "http://127.0.0.1:8080/payload.bin", method: HEAD}
+"""
+
+
+def ansible_runs(fleet, root, runs=2, mib=50):
+    d = os.path.join(root, "ansible")
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    kh = os.path.join(d, "known_hosts")
+    with open(kh, "w") as f:
+        f.write("".join(f"{x.address} {x.host_key_line()}\n" for x in fleet.hosts))
+    with open(os.path.join(d, "inventory"), "w") as f:
+        for x in fleet.hosts:
+            f.write(f"{x.name} ansible_host={x.address} ansible_user=root\n")
+    with open(os.path.join(d, "ansible.cfg"), "w") as f:
+        f.write(f"""[defaults]
+inventory = {d}/inventory
+forks = 20
+private_key_file = {fleet.client_key}
+remote_tmp = /srv/.ansible-tmp
+local_tmp = {d}/tmp
+interpreter_python = /usr/bin/python3
+stdout_callback = minimal
+[ssh_connection]
+ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile={kh} -o StrictHostKeyChecking=yes -o BatchMode=yes
+control_path_dir = {d}/cp
+""")
+    with open(os.path.join(d, "deploy.yml"), "w") as f:
+        f.write(PLAYBOOK)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(d, "ansible.cfg"), HOME=d)
+    workdir = os.path.join(root, "ansible-work")
+    os.makedirs(workdir, exist_ok=True)
+    results = []
+    for i in range(runs):
+        make_artifact(workdir, mib, seed_change=i > 0)
+        extra = json.dumps({"release": f"a{i}", "artifact": os.path.join(workdir, "app.tar"),
+                            "service": SERVICE})
+        results.append(timed([
+            "ansible-playbook", "-e", extra, os.path.join(d, "deploy.yml")], env=env))
+    end_processes_mentioning(d)  # its ControlPersist masters outlive the run
+    return results
+
+
+def end_processes_mentioning(text):
+    """Ends, by pid, the processes this benchmark started whose command line
+    holds TEXT (a directory of its own)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    os.kill(int(pid), 15)
+        except OSError:
+            pass
+
+
+# Capistrano: its deploy flow fetches from an SCM (git) on each host; the
+# same work here is a Capistrano task over every host in parallel with
+# SSHKit's upload! (net-scp) and execute, Capistrano's own building blocks.
+CAPFILE = """require "capistrano/setup"
+require "capistrano/deploy"
+require "capistrano/scm/git"  # (loaded by every stage; bench_deploy uses no SCM)
+install_plugin Capistrano::SCM::Git
+require "shellwords"
+set :ssh_options, {keys: [ENV["BENCH_KEY"]], user: "root", auth_methods: ["publickey"],
+                   user_known_hosts_file: ENV["BENCH_KNOWN"], verify_host_key: :always}
+task :bench_deploy do
+  rel = "/srv/app/releases/" + ENV["BENCH_RELEASE"]
+  on roles(:app), in: :parallel do
+    upload! ENV["BENCH_ARTIFACT"], "/srv/app.tar"
+    execute :mkdir, "-p", rel
+    execute :tar, "xf", "/srv/app.tar", "-C", rel
+    execute "ln -sfn #{rel} /srv/app/current.tmp && mv -T /srv/app/current.tmp /srv/app/current"
+    execute :sh, "-c", ENV["BENCH_SERVICE"].shellescape
+    execute "curl -fsS -o /dev/null http://127.0.0.1:8080/payload.bin"
+  end
+end
+"""
+
+
+def capistrano_runs(fleet, root, runs=2, mib=50):
+    d = os.path.join(root, "cap")
+    os.makedirs(os.path.join(d, "config", "deploy"), exist_ok=True)
+    with open(os.path.join(d, "Capfile"), "w") as f:
+        f.write(CAPFILE)
+    with open(os.path.join(d, "config", "deploy.rb"), "w") as f:
+        f.write('set :application, "bench"\nset :format, :dot\nset :log_level, :warn\n')
+    with open(os.path.join(d, "config", "deploy", "bench.rb"), "w") as f:
+        for x in fleet.hosts:
+            f.write(f'server "{x.address}", roles: %w[app]\n')
+    kh = os.path.join(d, "known_hosts")
+    with open(kh, "w") as f:
+        f.write("".join(f"{x.address} {x.host_key_line()}\n" for x in fleet.hosts))
+    workdir = os.path.join(root, "cap-work")
+    os.makedirs(workdir, exist_ok=True)
+    results = []
+    for i in range(runs):
+        make_artifact(workdir, mib, seed_change=i > 0)
+        env = dict(os.environ, BENCH_KEY=fleet.client_key, BENCH_KNOWN=kh,
+                   BENCH_RELEASE=f"c{i}", BENCH_ARTIFACT=os.path.join(workdir, "app.tar"),
+                   BENCH_SERVICE=SERVICE, HOME=d)
+        results.append(timed(["cap", "bench", "bench_deploy"], env=env, cwd=d))
+    return results
+
+
+def timed(argv, **kw):
+    """Runs ARGV; its wall time and the CPU time of it and its children."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    r = subprocess.run(argv, capture_output=True, text=True, **kw)
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0:
+        sys.exit(f"bench_fleet: {argv[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n"
+                 f"{r.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu}
+
+
+def fresh(fleet):
+    """Every host as before any deploy: no service, no releases."""
+    kill_services(fleet)
+    for x in fleet.hosts:
+        shutil.rmtree(os.path.join(x.srv, "app"), ignore_errors=True)
+        for name in ("app.tar", "app.pid"):
+            if os.path.exists(os.path.join(x.srv, name)):
+                os.unlink(os.path.join(x.srv, name))
+
+
 def kill_services(fleet):
     for x in fleet.hosts:
         pid_file = os.path.join(x.srv, "app.pid")
@@ -181,20 +334,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hosts", type=int, default=20)
     ap.add_argument("--mib", type=int, default=50)
+    ap.add_argument("--peers", default="ansible,capistrano",
+                    help="peers beside parallel-ssh (comma-separated; '' for none)")
     ap.add_argument("--jenky", default=os.environ.get("JENKY_BIN", os.path.join(HERE, "..",
                                                                                  "build", "jenky")))
     a = ap.parse_args()
     why = sshhosts.available()
     if why or not shutil.which("parallel-ssh"):
         sys.exit(f"bench_fleet: {why or 'parallel-ssh is missing (scripts/setup.sh bench)'}")
+    for peer, tool in (("ansible", "ansible-playbook"), ("capistrano", "cap")):
+        if peer in a.peers and not shutil.which(tool):
+            sys.exit(f"bench_fleet: {tool} is missing: install {peer} (scripts/setup.sh bench), "
+                     f"or leave it out with --peers")
     root = tempfile.mkdtemp(prefix="jenky-bench-fleet-")
     binary = h.prepare_binary(os.path.abspath(a.jenky), root)
     fleet = sshhosts.Fleet(os.path.join(root, "fleet"), a.hosts)
     try:
         pssh = pssh_runs(fleet, root, mib=a.mib)
-        kill_services(fleet)
-        for x in fleet.hosts:
-            shutil.rmtree(os.path.join(x.srv, "app"), ignore_errors=True)
+        fresh(fleet)
+        ansible = ansible_runs(fleet, root, mib=a.mib) if "ansible" in a.peers else None
+        fresh(fleet)
+        cap = capistrano_runs(fleet, root, mib=a.mib) if "capistrano" in a.peers else None
+        fresh(fleet)
         jk = jenky_runs(binary, fleet, os.path.join(root, "j1"), a.hosts, mib=a.mib)
         kill_services(fleet)
         jk25 = jenky_runs(binary, fleet, os.path.join(root, "j2"), '"25%"', runs=1, mib=a.mib)
@@ -210,6 +371,10 @@ def main():
     print("|---|---|---|---|---|---|")
     print(f"| parallel-ssh + parallel-scp (floor) | {pssh[0]['wall']:.2f} s | {pssh[1]['wall']:.2f} s"
           f" | {pssh[0]['cpu']:.2f} s | {pssh[1]['cpu']:.2f} s | - |")
+    for name, r in (("Ansible (forks = 20)", ansible), ("Capistrano (SSHKit, parallel)", cap)):
+        if r:
+            print(f"| {name} | {r[0]['wall']:.2f} s | {r[1]['wall']:.2f} s | {r[0]['cpu']:.2f} s | "
+                  f"{r[1]['cpu']:.2f} s | - |")
     print(f"| jenky, one batch | {jk[0]['wall']:.2f} s | {jk[1]['wall']:.2f} s | {jk[0]['cpu']} s | "
           f"{jk[1]['cpu']} s | {jk[0]['rss_kib'] / 1024:.1f} MiB |")
     print(f"| jenky, batch = \"25%\" | {jk25[0]['wall']:.2f} s | - | {jk25[0]['cpu']} s | - | "
@@ -217,7 +382,15 @@ def main():
     per_host = (jk[0]["rss_kib"] - one[0]["rss_kib"]) / max(1, a.hosts - 1)
     print(f"\nfleet driver RSS: {one[0]['rss_kib']} KiB with 1 host, {jk[0]['rss_kib']} KiB with "
           f"{a.hosts}: {per_host:.0f} KiB per host")
-    print(json.dumps({"pssh": pssh, "jenky": jk, "jenky_25": jk25, "jenky_1": one}))
+    floor, first, second = pssh[0]["wall"], jk[0]["wall"], jk[1]["wall"]
+    print(f"\nratios: jenky first / floor first = {first / floor:.2f} (goal <= 1.2); "
+          f"jenky second / jenky first = {second / first:.2f} (goal <= 0.5)")
+    if ansible:
+        print(f"Ansible first / jenky first = {ansible[0]['wall'] / first:.2f} (goal >= 5)")
+    if cap:
+        print(f"Capistrano first / jenky first = {cap[0]['wall'] / first:.2f}")
+    print(json.dumps({"pssh": pssh, "ansible": ansible, "capistrano": cap, "jenky": jk,
+                      "jenky_25": jk25, "jenky_1": one}))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,15 @@
 # symlink to one of them, replaced by rename(2), so a reader always finds
 # either the old or the new site, never nothing. Rollback (jenky rollback
 # PROJECT [--to RUN]) points TARGET at an earlier kept release.
+#
+# On a fleet (the project has `targets`; docs/fleet.md, "Recipes on a
+# fleet"): jenky runs the build once on its own host, uploads OUTPUT's
+# contents with rsync into TARGET.releases/releases/<run id> on every host
+# and moves TARGET.releases/current itself; TARGET is then a fixed symlink
+# to NAME.releases/current, made once by this script's switch step, so
+# moving `current` publishes. This script runs on each host as the step
+# JENKY_FLEET_STEP names: prepare (check TARGET, make the release readable),
+# switch and rollback (make sure TARGET points at current).
 set -euo pipefail
 
 # Each step is a section (::group::, folded in jenky's web UI, docs/web-ui.md).
@@ -201,6 +210,36 @@ rollback() {
   printf '%s -> %s\n' "$target" "$(readlink -- "$target")"
   step "done: $target serves release $to"
 }
+
+# --- one step on a fleet host ----------------------------------------------
+
+fleet_step() {
+  local release=${JENKY_RELEASE_DIR:-} want="$link_base/current" tmp
+  [ -n "$release" ] || die "JENKY_RELEASE_DIR is not set: the fleet steps run under jenky's fleet driver"
+  case $1 in
+    prepare)
+      [ -d "${target%/*}/" ] || die "${target%/*} does not exist on this host: create it (the directory holding $target)"
+      # The web server usually runs as another user: a site is public by nature.
+      chmod a+rx -- "$releases" "$releases/releases" 2>/dev/null || true
+      chmod -R a+rX -- "$release"
+      printf '%s files in release %s\n' "$(find "$release" -type f | wc -l)" "$run_id" ;;
+    switch | rollback)
+      if [ "$(readlink -- "$target" 2>/dev/null || true)" != "$want" ]; then
+        tmp="$target.tmp-$run_id"
+        rm -f -- "$tmp"
+        ln -s -- "$want" "$tmp"
+        mv -T -f -- "$tmp" "$target"
+      fi
+      printf '%s -> %s -> %s\n' "$target" "$want" "$(readlink -- "$releases/current")" ;;
+    health) ;;
+    *) die "unknown JENKY_FLEET_STEP '$1': expected prepare, switch or rollback" ;;
+  esac
+}
+
+if [ -n "${JENKY_FLEET_STEP:-}" ]; then
+  fleet_step "$JENKY_FLEET_STEP"
+  exit 0
+fi
 
 case $action in
   deploy) deploy ;;

@@ -17,6 +17,15 @@
 # overwritten. A release that fails its health check is renamed
 # releases/<run id>.failed (kept for a look until the next deploy) and the
 # previous release is switched back and restarted.
+#
+# On a fleet (the project has `targets`; docs/fleet.md, "Recipes on a
+# fleet"): jenky runs the build once on its own host, uploads the artifacts
+# with rsync into RELEASES/releases/<run id> on every host and moves
+# RELEASES/current itself; this script then runs on each host as the step
+# JENKY_FLEET_STEP names: prepare (check the unit, make the release
+# readable), switch (restart the unit), health (one health check; jenky
+# retries it up to health_timeout) and rollback (restart the unit on the
+# release `current` points back at).
 set -euo pipefail
 
 # Each step is a section (::group::, folded in jenky's web UI, docs/web-ui.md).
@@ -58,6 +67,9 @@ project=${JENKY_PROJECT:-}
 [ -n "$unit" ] || die "params.unit is empty: set it to the app's systemd unit (e.g. \"myapp\")"
 unit_re='^[A-Za-z0-9_.:@\][-A-Za-z0-9_.:@\]*$'
 [[ $unit =~ $unit_re ]] || die "params.unit '$unit' is not a systemd unit name"
+if [ -n "${JENKY_FLEET_STEP:-}" ] && [ -n "${JENKY_DEPLOY_DIR:-}" ]; then
+  base=$JENKY_DEPLOY_DIR # where jenky put the releases on this host
+fi
 if [ -z "$base" ]; then
   [ -n "$project" ] || die "params.releases is empty and JENKY_PROJECT is not set: set params.releases"
   base="/var/lib/jenky-apps/$project"
@@ -444,6 +456,37 @@ rollback() {
   die "release $to failed its health check ($failure); went back to release $cur, but that fails too ($health_error)" \
     "see systemctl status $unit and journalctl -u $unit"
 }
+
+# --- one step on a fleet host ----------------------------------------------
+
+fleet_step() {
+  local release=${JENKY_RELEASE_DIR:-}
+  [ -n "$release" ] || die "JENKY_RELEASE_DIR is not set: the fleet steps run under jenky's fleet driver"
+  case $1 in
+    prepare)
+      check_unit
+      # The app may run as another user than jenky (User= in its unit).
+      chmod -R a+rX -- "$release"
+      note "release $run_id ready for $unit: $(find "$release" -mindepth 1 -maxdepth 1 -printf '%f ')" ;;
+    switch | rollback)
+      if ! restart_unit; then die "$restart_error"; fi
+      note "restarted $unit on release ${release##*/}" ;;
+    health)
+      if ! health_once "$release"; then die "$health_error"; fi
+      if [ -z "$health_url" ] && [ -z "$health_cmd" ]; then
+        # Only `is-active` to go by: make sure it stays up for a moment.
+        sleep 2
+        if ! health_once "$release"; then die "$health_error"; fi
+      fi
+      note "healthy: $(health_desc)" ;;
+    *) die "unknown JENKY_FLEET_STEP '$1': expected prepare, switch, health or rollback" ;;
+  esac
+}
+
+if [ -n "${JENKY_FLEET_STEP:-}" ]; then
+  fleet_step "$JENKY_FLEET_STEP"
+  exit 0
+fi
 
 case $action in
   deploy) deploy ;;

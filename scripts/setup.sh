@@ -32,6 +32,8 @@ bench=(
   webhook wrk websocketd gcc python3 procps curl
   # the fleet benchmark's floor (bench/bench_fleet.py): parallel-ssh
   pssh
+  # and its other peers: Ansible, Capistrano
+  ansible capistrano
 )
 package=(
   # scripts/package.sh: debhelper builds the .deb, help2man the man page,

@@ -45,11 +45,16 @@ struct FleetConfig {
   std::vector<std::string> hosts;    // resolved: host names, in [hosts] order
   std::string build;                 // runs once, locally, in the workdir
   std::vector<std::string> upload;   // paths relative to the workdir (or absolute)
-  std::string prepare;               // per host, in the new release dir, parallel phase
-  std::string health;                // per host after its switch; retried to health_timeout
-  std::string rollback;              // per host after `current` points back
+  // false: each upload path keeps its path under the release (rsync -R).
+  // true (a recipe's artifacts): each is a glob pattern, matched after the
+  // build, and each match lands under its base name; "DIR/" = DIR's contents.
+  bool upload_flat = false;
+  std::string prepare;   // per host, in the new release dir, parallel phase
+  std::string health;    // per host after its switch; retried to health_timeout
+  std::string rollback;  // per host after `current` points back
   // Where releases live on each host; relative = the remote user's home.
   std::string deploy_dir;
+  int keep_releases = 5;  // per host: the newest kept (and the one before this run's)
   RolloutConfig rollout;
 };
 

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "config/recipe_params.h"
+
 namespace jenky {
 namespace {
 
@@ -265,12 +267,7 @@ void LoadFleet(Loader& L, const toml::table& t, const std::string& where, Projec
                                    ".targets is empty: name hosts or tags, or remove it to "
                                    "deploy on this machine");
   }
-  if (!p.recipe.empty()) {
-    L.Error(*t.get("targets"),
-            fmt::format("{}: recipe = \"{}\" cannot run on targets yet; write the host steps as "
-                        "script (and prepare, health, rollback), see docs/fleet.md",
-                        where, p.recipe));
-  }
+  if (!p.recipe.empty()) LoadRecipeFleet(L, t, where, p, f);
   f.targets = *targets;
   p.fleet = std::move(f);
 }

@@ -23,4 +23,13 @@ namespace jenky {
 void LoadRecipeParams(Loader& L, const toml::table& t, const std::string& where,
                       const std::optional<std::string>& recipe, ProjectConfig& p);
 
+// A recipe on targets: its remote mode (docs/fleet.md, "Recipes on a
+// fleet"). P's recipe params (loaded) give F the build, the upload (flat:
+// artifacts under their base names) and the deploy directory; the recipe's
+// own text is every host step, told which by JENKY_FLEET_STEP. The
+// project's own step keys are errors here, and so is a recipe without a
+// remote mode.
+void LoadRecipeFleet(Loader& L, const toml::table& t, const std::string& where,
+                     const ProjectConfig& p, FleetConfig& f);
+
 }  // namespace jenky

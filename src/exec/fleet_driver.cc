@@ -1,13 +1,16 @@
 #include "exec/fleet_driver.h"
 
+#include <glob.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -49,6 +52,8 @@ std::string EncodeFleetPlan(const FleetPlan& p) {
             {"script_file", p.script_file},
             {"build", p.build},
             {"upload", p.upload},
+            {"upload_flat", p.upload_flat},
+            {"keep_releases", p.keep_releases},
             {"prepare", p.prepare},
             {"health", p.health},
             {"rollback", p.rollback},
@@ -89,6 +94,8 @@ Result<FleetPlan> DecodeFleetPlan(const std::string& text) {
       *field = j.at(key).get<std::string>();
     }
     p.upload = j.at("upload").get<std::vector<std::string>>();
+    p.upload_flat = j.value("upload_flat", false);
+    p.keep_releases = j.value("keep_releases", 5);
     p.forward_env = j.at("forward_env").get<std::vector<std::string>>();
     p.secret_names = j.at("secret_names").get<std::vector<std::string>>();
     p.kill_grace_ms = j.at("kill_grace_ms");
@@ -154,6 +161,7 @@ class Fleet {
  private:
   bool Setup();
   bool Build();
+  bool ExpandUploads();
   void Prepare(HostLink& l);
   void Switch(size_t i);
   bool Healthy(HostLink& l, std::string* reason);
@@ -199,6 +207,8 @@ bool Fleet::Setup() {
   ctx_.shell = plan_.shell;
   ctx_.workdir = plan_.workdir;
   ctx_.upload = plan_.upload;
+  ctx_.upload_flat = plan_.upload_flat;
+  ctx_.keep_releases = plan_.keep_releases;
   ctx_.ssh = *ssh;
   ctx_.out = out_.get();
   ctx_.cancelled = &g_cancelled;
@@ -253,12 +263,62 @@ bool Fleet::Build() {
   return false;
 }
 
+// A flat upload's patterns (a recipe's artifacts), matched in the workdir
+// now that the build has run: each match goes under its base name, so two
+// with one name would collide.
+bool Fleet::ExpandUploads() {
+  if (!plan_.upload_flat) return true;
+  std::vector<std::string> paths;
+  std::map<std::string, std::string> names;
+  for (const std::string& pattern : plan_.upload) {
+    std::string full = pattern[0] == '/' ? pattern : plan_.workdir + "/" + pattern;
+    std::vector<std::string> found;
+    glob_t g = {};
+    if (pattern.find_first_of("*?[") != std::string::npos) {
+      if (glob(full.c_str(), GLOB_MARK, nullptr, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; ++i) found.emplace_back(g.gl_pathv[i]);
+      }
+      globfree(&g);
+      // A directory matched is itself (not its contents), unless the
+      // pattern ends in '/'.
+      for (auto& f : found) {
+        if (pattern.back() != '/' && f.size() > 1 && f.back() == '/') f.pop_back();
+      }
+    } else if (struct stat st; lstat(full.c_str(), &st) == 0) {
+      found.push_back(full);
+    }
+    if (found.empty()) {
+      stop_reason_ = fmt::format(
+          "the artifact '{}' is not in {} after the build; nothing was "
+          "uploaded",
+          pattern, plan_.workdir);
+      out_->Line("", "jenky: " + stop_reason_);
+      return false;
+    }
+    for (const auto& f : found) {
+      std::string name = f.back() == '/' ? "(contents)" : f.substr(f.rfind('/') + 1);
+      if (auto [it, fresh] = names.emplace(name, f); !fresh) {
+        stop_reason_ = fmt::format("two artifacts would both be releases/{}/{} ('{}' and '{}')",
+                                   ctx_.release, name, it->second, f);
+        out_->Line("", "jenky: " + stop_reason_);
+        return false;
+      }
+      out_->Line("", fmt::format("jenky: artifact {} -> releases/{}/{}", f, ctx_.release,
+                                 f.back() == '/' ? "" : name));
+      paths.push_back(f);
+    }
+  }
+  ctx_.upload = paths;
+  return true;
+}
+
 void Fleet::Prepare(HostLink& l) {
   if (g_cancelled.load()) return;
   l.SetStatus(HostStatus::kPreparing);
   if (!l.Connect() || !l.Upload()) return;
   std::string reason;
-  if (!plan_.prepare.empty() && !l.Step(RemoteStep::kPrepare, plan_.prepare, &reason)) {
+  // (Always a step: it publishes the upload, or makes the empty release.)
+  if (!l.Step(RemoteStep::kPrepare, plan_.prepare, &reason)) {
     l.SetStatus(HostStatus::kFailed, "prepare: " + reason);
     return;
   }
@@ -403,7 +463,14 @@ int Fleet::Summary() {
                fmt::format("jenky: {:<20} {:<12} {}", s.name, HostStatusName(s.status), s.reason));
   }
   out_->Line("", fmt::format("jenky: {} of {} host(s) healthy", healthy, links_.size()));
-  return healthy == static_cast<int>(links_.size()) ? 0 : 1;
+  if (healthy == static_cast<int>(links_.size())) return 0;
+  // The run's reason (the supervisor reads it when the driver exits 1).
+  std::vector<HostState> states;
+  for (const auto& l : links_) states.push_back(l->state());
+  std::string why = FleetFailureReason(states, stop_reason_);
+  out_->Line("", "jenky: " + why);
+  WriteFileAtomic(FleetReasonPath(plan_.run_dir), why + "\n", 0644);
+  return 1;
 }
 
 // `jenky rollback PROJECT`: every host back to an earlier release at once
@@ -438,7 +505,7 @@ int Fleet::Run() {
   }
   out_->Line("", fmt::format("jenky: fleet deploy of {} to {} host(s), release {}", plan_.project,
                              links_.size(), ctx_.release));
-  if (Build()) {
+  if (Build() && ExpandUploads()) {
     ParallelFor(links_.size(), plan_.rollout.parallel, [&](size_t i) { Prepare(*links_[i]); });
     int failures = Failures();
     if (failures > plan_.rollout.max_failures && plan_.rollout.on_failure != OnFailure::kContinue) {

@@ -40,8 +40,10 @@ struct FleetPlan {
   std::string script_file;  // the run's saved script (the switch step)
   std::string build;
   std::vector<std::string> upload;
+  bool upload_flat = false;  // FleetConfig::upload_flat
   std::string prepare, health, rollback;
   std::string deploy_dir;
+  int keep_releases = 5;
   RolloutConfig rollout;
   std::vector<HostConfig> hosts;
   // Variables of the driver's environment sent to every host's steps (the

@@ -55,6 +55,43 @@ void FleetOutput::Line(const std::string& host, std::string_view line) {
   }
 }
 
+std::string FleetOutput::Mask(std::string_view text) const {
+  SecretMasker m(secrets_);
+  if (!m.active()) return std::string(text);
+  std::string out(m.Feed(text));
+  out += m.Finish();
+  return out;
+}
+
+namespace {
+
+// rsync's warning when --link-dest names no directory (Upload).
+constexpr std::string_view kNoLinkDest = "--link-dest arg does not exist:";
+
+// What a failed step said of why, from its OUTPUT's tail: its last line
+// that starts "error:" (a recipe's die, a hint may follow), else its last
+// non-empty line; at most 300 bytes, "" if none.
+std::string LastLine(const std::string& output) {
+  size_t at = output.rfind("\nerror: ");
+  size_t start, end;
+  if (at != std::string::npos || output.rfind("error: ", 0) == 0) {
+    start = at == std::string::npos ? 0 : at + 1;
+    end = output.find('\n', start);
+    end = (end == std::string::npos ? output.size() : end) - 1;
+  } else {
+    end = output.find_last_not_of(" \t\r\n");
+    if (end == std::string::npos) return "";
+    start = output.rfind('\n', end);
+    start = start == std::string::npos ? 0 : start + 1;
+  }
+  while (end > start && (output[end] == '\r' || output[end] == ' ')) --end;
+  std::string line = output.substr(start, end + 1 - start);
+  if (line.size() > 300) line = line.substr(0, 297) + "...";
+  return line;
+}
+
+}  // namespace
+
 HostLink::HostLink(const FleetContext& ctx, HostConfig host) : ctx_(ctx), host_(std::move(host)) {
   state_.name = host_.name;
   state_.address = host_.address;
@@ -124,6 +161,7 @@ int HostLink::Stream(const std::vector<std::string>& argv, const std::string& pa
     for (size_t nl; (nl = partial.find('\n')) != std::string::npos; partial.erase(0, nl + 1)) {
       std::string_view line(partial.data(), nl);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.rfind(kNoLinkDest, 0) == 0) continue;  // Upload's first deploy
       ctx_.out->Line(host_.name, line);
     }
   }
@@ -139,7 +177,11 @@ std::string HostLink::FailureReason(int status, const std::string& output,
                                     const std::string& what) {
   if (ctx_.cancelled->load()) return "cancelled";
   SshFailure f = ClassifySshFailure(status, output);
-  if (f == SshFailure::kNone) return fmt::format("{} exited with status {}", what, status);
+  if (f == SshFailure::kNone) {
+    std::string said = ctx_.out->Mask(LastLine(output));
+    return fmt::format("{} exited with status {}{}{}", what, status, said.empty() ? "" : ": ",
+                       said);
+  }
   if (f == SshFailure::kOther && connected_ &&
       RunCommand(SshArgv(ctx_.ssh, host_, {"-O", "check"}, {}), "", std::chrono::seconds(10))
               .status != 0) {
@@ -197,6 +239,8 @@ bool HostLink::Step(RemoteStep step, const std::string& script, std::string* rea
   in.shell = ctx_.shell;
   in.script = script;
   in.env = StepEnv();
+  in.keep_releases = ctx_.keep_releases;
+  in.publish_upload = !ctx_.upload.empty();
   std::string tail;
   int status = Stream(SshArgv(ctx_.ssh, host_, {"-o", "ControlMaster=no", "-T"},
                               {"exec /bin/sh -c " + ShellQuote(kRemoteBootstrap)}),
@@ -207,31 +251,27 @@ bool HostLink::Step(RemoteStep step, const std::string& script, std::string* rea
 }
 
 bool HostLink::Upload() {
-  std::string reason;
-  if (ctx_.upload.empty()) {
-    if (Step(RemoteStep::kMkRelease, "", &reason)) return true;
-    SetStatus(HostStatus::kFailed, "making the release directory failed: " + reason);
-    return false;
-  }
-  // Stage: a fresh .partial-ID (and whether a current release can lend its
-  // unchanged files).
+  if (ctx_.upload.empty()) return true;  // the prepare step makes releases/ID
+  // One ssh session: the remote rsync starts in a fresh .partial-ID (its
+  // --rsync-path makes it; the deploy directory is already on the command
+  // line as the destination). Files unchanged since `current` are
+  // hard-linked and changed ones sent as deltas against it; rsync warns
+  // when there is no `current` yet (the first deploy), and Stream drops
+  // that line.
   std::string tail;
-  std::string probe = fmt::format(
-      "d={}; mkdir -p -- \"$d/releases\" && cd -- \"$d\" && rm -rf -- releases/.partial-{r} && "
-      "mkdir releases/.partial-{r} && if [ -d current/ ]; then echo has-current; fi",
+  std::string stage = fmt::format(
+      "d={}/releases; mkdir -p -- \"$d\" && rm -rf -- \"$d/.partial-{r}\" && "
+      "mkdir -- \"$d/.partial-{r}\" && exec rsync",
       ShellQuote(ctx_.deploy_dir), fmt::arg("r", ctx_.release));
-  CommandResult staged = RunCommand(SshArgv(ctx_.ssh, host_, {"-o", "ControlMaster=no", "-T"},
-                                            {"exec /bin/sh -c " + ShellQuote(probe)}),
-                                    "", std::chrono::minutes(2));
-  if (staged.status != 0) {
-    SetStatus(HostStatus::kFailed, FailureReason(staged.status, staged.err, "staging the upload"));
-    return false;
-  }
-  std::vector<std::string> argv = {"rsync", "-aR", "--delete", "-e", RsyncShell(ctx_.ssh, host_)};
-  if (staged.out.find("has-current") != std::string::npos) {
-    argv.push_back("--link-dest=../../current/");
-  }
-  argv.push_back("--");
+  // -R: each path as it is under the workdir; flat: each under its base name.
+  std::vector<std::string> argv = {"rsync",
+                                   ctx_.upload_flat ? "-a" : "-aR",
+                                   "--delete",
+                                   "-e",
+                                   RsyncShell(ctx_.ssh, host_),
+                                   "--rsync-path=" + stage,
+                                   "--link-dest=../../current/",
+                                   "--"};
   for (const auto& path : ctx_.upload) argv.push_back(path);
   argv.push_back(
       fmt::format("{}:{}/releases/.partial-{}/", host_.address, ctx_.deploy_dir, ctx_.release));
@@ -243,10 +283,6 @@ bool HostLink::Upload() {
               f != SshFailure::kOther
                   ? FailureReason(255, tail, "rsync")
                   : fmt::format("upload (rsync) exited with status {}", status));
-    return false;
-  }
-  if (!Step(RemoteStep::kPublish, "", &reason)) {
-    SetStatus(HostStatus::kFailed, "publishing the upload failed: " + reason);
     return false;
   }
   return true;

@@ -35,6 +35,8 @@ class FleetOutput {
   void AddHost(const std::string& run_dir, const std::string& host);
   // One whole line (no newline) from HOST ("" = the driver itself).
   void Line(const std::string& host, std::string_view line);
+  // TEXT with every secret masked (for a host's reason).
+  std::string Mask(std::string_view text) const;
 
  private:
   struct HostLog {
@@ -54,6 +56,8 @@ struct FleetContext {
   std::string shell;
   std::string workdir;
   std::vector<std::string> upload;
+  bool upload_flat = false;  // each under its base name (FleetConfig::upload_flat)
+  int keep_releases = 5;
   SshSetup ssh;
   FleetOutput* out = nullptr;
   // Exported to every step of every host (the project's env and secrets,

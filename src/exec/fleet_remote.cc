@@ -113,6 +113,10 @@ std::string Body(const StepInput& in) {
       return fmt::format("rm -rf -- {r}\nmv -T -- {p} {r}\n", fmt::arg("r", r),
                          fmt::arg("p", partial));
     case RemoteStep::kPrepare:
+      return (in.publish_upload ? fmt::format("rm -rf -- {r}\nmv -T -- {p} {r} || exit 1\n",
+                                              fmt::arg("r", r), fmt::arg("p", partial))
+                                : fmt::format("mkdir -p -- {} || exit 1\n", r)) +
+             EnterRelease(r) + RunUser(in);
     case RemoteStep::kHealth: return EnterRelease(r) + RunUser(in);
     case RemoteStep::kSwitch:
       return fmt::format(
@@ -157,6 +161,7 @@ std::string Body(const StepInput& in) {
 
 std::string StepScript(const StepInput& in) {
   std::string s = "export JENKY_STEP=\"$1\"\n";
+  s += fmt::format("export JENKY_FLEET_STEP={}\n", RemoteStepName(in.step));
   for (const auto& [k, v] : in.env) s += fmt::format("export {}={}\n", k, ShellQuote(v));
   if (!in.script.empty()) {
     std::string text = in.script;

@@ -36,7 +36,7 @@ extern const char* const kRemoteBootstrap;
 enum class RemoteStep {
   kMkRelease,  // make releases/ID (no upload)
   kPublish,    // rename releases/.partial-ID to releases/ID
-  kPrepare,    // the project's `prepare`, in releases/ID
+  kPrepare,    // releases/ID published or made, then the project's `prepare` in it
   kSwitch,     // current -> releases/ID, then `script` there
   kHealth,     // `health`, in releases/ID
   kRollback,   // current -> what it was, releases/ID removed, then `rollback`
@@ -57,6 +57,9 @@ struct StepInput {
   // JENKY_PREVIOUS_RELEASE_DIR are added on the host, where they are known).
   std::vector<std::pair<std::string, std::string>> env;
   int keep_releases = 5;  // kSwitch: older releases are removed
+  // kPrepare: releases/ID is the upload, .partial-ID renamed (true), or made
+  // empty (false); then `prepare` runs in it.
+  bool publish_upload = false;
 };
 
 // S as a single-quoted shell word.

@@ -102,4 +102,49 @@ std::vector<HostState> ReadHostStates(const std::string& run_dir) {
   return out;
 }
 
+std::string FleetFailureReason(const std::vector<HostState>& hosts, const std::string& stop) {
+  int failed = 0, rolled_back = 0, skipped = 0, healthy = 0;
+  std::string failures;
+  for (const auto& h : hosts) {
+    switch (h.status) {
+      case HostStatus::kHealthy: ++healthy; break;
+      case HostStatus::kRolledBack: ++rolled_back; break;
+      case HostStatus::kSkipped: ++skipped; break;
+      default:  // failed, or (a driver that died) never finished
+        ++failed;
+        failures += (failures.empty() ? "" : "; ") + h.name + ": " +
+                    (h.reason.empty() ? HostStatusName(h.status) : h.reason);
+    }
+  }
+  if (healthy == static_cast<int>(hosts.size())) return "";
+  std::string out;
+  size_t n = hosts.size();
+  if (failed > 0) {
+    out = std::to_string(failed) + " of " + std::to_string(n) +
+          (n == 1 ? " host failed: " : " hosts failed: ") + failures;
+  } else if (!stop.empty()) {
+    out = stop;
+  } else {
+    out = std::to_string(n - healthy) + " of " + std::to_string(n) + " hosts not deployed";
+  }
+  std::string rest;
+  if (rolled_back > 0) rest = std::to_string(rolled_back) + " rolled back";
+  if (skipped > 0) rest += (rest.empty() ? "" : ", ") + std::to_string(skipped) + " skipped";
+  if (!rest.empty()) {
+    out += "; " + rest;
+    if (failed > 0 && !stop.empty()) out += " (" + stop + ")";
+  }
+  return out;
+}
+
+std::string FleetReasonPath(const std::string& run_dir) { return HostsDir(run_dir) + "/reason"; }
+
+std::string ReadFleetReason(const std::string& run_dir) {
+  auto text = ReadFile(FleetReasonPath(run_dir));
+  if (!text.ok()) return "";
+  std::string s = *text;
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
 }  // namespace jenky

@@ -56,4 +56,15 @@ std::vector<HostState> ReadHostStates(const std::string& run_dir);
 // The hosts' order, written once when the driver starts.
 Status WriteHostOrder(const std::string& run_dir, const std::vector<std::string>& names);
 
+// Why a fleet run whose hosts are not all healthy failed, in one line that
+// names each failed host and its reason: "2 of 5 hosts failed: web3:
+// switch: health check ...; web4: ...; 1 rolled back, 2 skipped (STOP)".
+// STOP is why the rollout stopped ("" if it did not). "" when every host is
+// healthy.
+std::string FleetFailureReason(const std::vector<HostState>& hosts, const std::string& stop);
+// RUN_DIR/hosts/reason: that line, written by the driver as it ends; the
+// run's supervisor makes it the run's `reason` (ReadFleetReason: "" if none).
+std::string FleetReasonPath(const std::string& run_dir);
+std::string ReadFleetReason(const std::string& run_dir);
+
 }  // namespace jenky

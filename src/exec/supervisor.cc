@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "exec/cgroup.h"
+#include "exec/fleet_state.h"
 #include "exec/log_index.h"
 #include "exec/masker.h"
 #include "exec/process.h"
@@ -452,6 +453,8 @@ class Supervisor {
                             reason.empty() ? "" : "; ", leftovers_, leftovers_ == 1 ? "" : "es");
     }
     if (code && *code == 0) return Finish(RunStatus::kSucceeded, code, reason);
+    // A fleet run's driver leaves why its hosts failed (fleet_state.h).
+    if (reason.empty()) reason = ReadFleetReason(dir_.path);
     if (reason.empty() && code) reason = fmt::format("script exited with status {}", *code);
     return Finish(RunStatus::kFailed, code, reason);
   }

@@ -159,6 +159,8 @@ std::string FleetPlanFor(const Config& config, const ProjectConfig& p, const Run
   plan.script_file = dir.script();
   plan.build = f.build;
   plan.upload = f.upload;
+  plan.upload_flat = f.upload_flat;
+  plan.keep_releases = f.keep_releases;
   plan.prepare = f.prepare;
   plan.health = f.health;
   plan.rollback = f.rollback;
@@ -170,6 +172,12 @@ std::string FleetPlanFor(const Config& config, const ProjectConfig& p, const Run
   for (const auto& [k, v] : p.secrets) {
     plan.forward_env.push_back(k);
     plan.secret_names.push_back(k);
+  }
+  // A recipe's parameters (its remote mode reads them on each host).
+  if (!p.recipe.empty()) {
+    for (const std::string& kv : ScriptEnv(config, p, run, "")) {
+      if (kv.rfind("JENKY_PARAM_", 0) == 0) plan.forward_env.push_back(kv.substr(0, kv.find('=')));
+    }
   }
   for (const char* k : {"JENKY_RUN_ID", "JENKY_PROJECT", "JENKY_TRIGGER", "JENKY_REF",
                         "JENKY_BRANCH", "JENKY_COMMIT", "JENKY_ACTOR", "JENKY_DELIVERY",

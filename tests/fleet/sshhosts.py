@@ -266,8 +266,9 @@ class Fleet:
         (HostKeyAlias jenky:NAME, as jenky records them)."""
         return "".join(f"jenky:{h.name} {h.host_key_line()}\n" for h in self.hosts)
 
-    def hosts_toml(self, tags=None, port=22, user="root", extra=""):
+    def hosts_toml(self, tags=None, port=22, user="root", extra="", env=None):
         out = []
+        more = "".join(f', {k} = "{v}"' for k, v in (env or {}).items())
         for h in self.hosts:
             t = (tags or {}).get(h.name, ["web"])
             out.append(f"""[hosts.{h.name}]
@@ -276,7 +277,7 @@ user = "{user}"
 port = {port}
 identity_file = "{self.client_key}"
 tags = [{", ".join(f'"{x}"' for x in t)}]
-env = {{ HOST_INDEX = "{h.index}" }}
+env = {{ HOST_INDEX = "{h.index}"{more} }}
 {extra}
 """)
         return "\n".join(out)

@@ -79,6 +79,7 @@ def test_a_deploy_builds_once_uploads_prepares_and_switches_every_host(world, fl
         assert not any(line.startswith("[") for line in host_log.splitlines()), host_log
     assert "switching batch 1 of 2: h0, h1" in log and "switching batch 2 of 2: h2" in log
     assert "jenky: 3 of 3 host(s) healthy" in log
+    assert "link-dest" not in log, "rsync's warning of the first deploy (no current) is dropped"
     # The secret is in no log on disk, merged or per host.
     for root, _, files in os.walk(os.path.join(world.data_dir, "runs", str(rid))):
         for name in files:
@@ -111,6 +112,12 @@ def test_a_host_failing_its_health_check_rolls_back_every_switched_host(world, f
     assert "health check still failing" in hosts["h2"]["reason"]
     assert "rolled back to its previous release" in hosts["h2"]["reason"]
     assert "max_failures is 0" in hosts["h0"]["reason"]
+    # The run's reason names the failed host and why, in its JSON and its log.
+    reason = second["reason"]
+    assert reason.startswith("1 of 3 hosts failed: h2: health check still failing"), reason
+    assert reason.endswith("; 2 rolled back (the rollout stopped: 1 host(s) failed, "
+                           "max_failures is 0)"), reason
+    assert f"jenky: {reason}\n" in log
     for x in fleet3.hosts:  # the fleet ends on one version: the first
         assert current(x) == f"releases/{first['id']}", x.name
         assert not os.path.exists(os.path.join(x.srv, "app", "releases", str(second["id"])))

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "exec/process.h"
@@ -70,6 +71,26 @@ TEST_F(FleetRemoteTest, ASwitchPointsCurrentAtTheReleaseAndRunsTheScriptThere) {
   EXPECT_EQ(r.out, "jenky: current -> 7 (was nothing)\n" + rel +
                        "\nit's $(no) `no` \"q\" \\ $HOME|" + rel + "\n");
   EXPECT_EQ(Current(), "releases/7");
+}
+
+TEST_F(FleetRemoteTest, PreparePublishesTheUploadOrMakesTheReleaseThenRunsPrepareInIt) {
+  // The upload: rsync filled releases/.partial-3.
+  fs::create_directories(dir_.path() + "/app/releases/.partial-3");
+  { std::ofstream(dir_.path() + "/app/releases/.partial-3/a.txt") << "uploaded\n"; }
+  StepInput in = Input(RemoteStep::kPrepare, "3", "cat a.txt; echo \"$JENKY_FLEET_STEP\"");
+  in.publish_upload = true;
+  CommandResult r = Run(in);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "uploaded\nprepare\n");
+  EXPECT_FALSE(fs::exists(dir_.path() + "/app/releases/.partial-3"));
+  // Nothing uploaded: an empty release, and no prepare text is fine.
+  r = Run(Input(RemoteStep::kPrepare, "4"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::is_directory(dir_.path() + "/app/releases/4"));
+  // An upload that never arrived fails the step.
+  in = Input(RemoteStep::kPrepare, "5");
+  in.publish_upload = true;
+  EXPECT_NE(Run(in).status, 0);
 }
 
 TEST_F(FleetRemoteTest, ARollbackPointsCurrentBackAndRemovesTheRelease) {

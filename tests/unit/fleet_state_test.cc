@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "temp_dir.h"
+#include "util/fs.h"
 
 namespace jenky {
 namespace {
@@ -38,6 +39,49 @@ TEST(FleetStateTest, EveryStatusHasItsName) {
   }
   EXPECT_STREQ(HostStatusName(HostStatus::kRolledBack), "rolled back");
   EXPECT_FALSE(ParseHostStatus("done"));
+}
+
+HostState Host(const std::string& name, HostStatus status, const std::string& reason = "") {
+  HostState s;
+  s.name = name;
+  s.status = status;
+  s.reason = reason;
+  return s;
+}
+
+TEST(FleetStateTest, TheFailureReasonNamesEachFailedHostAndWhy) {
+  std::vector<HostState> hosts = {
+      Host("web1", HostStatus::kRolledBack, "the rollout stopped"),
+      Host("web2", HostStatus::kFailed, "switch: health check still failing after 5s"),
+      Host("web3", HostStatus::kFailed, "lost the connection to web3 (10.0.0.13)"),
+      Host("web4", HostStatus::kSkipped, "the rollout stopped"),
+      Host("web5", HostStatus::kHealthy),
+  };
+  EXPECT_EQ(FleetFailureReason(hosts, "the rollout stopped: 2 host(s) failed, max_failures is 0"),
+            "2 of 5 hosts failed: web2: switch: health check still failing after 5s; web3: lost "
+            "the connection to web3 (10.0.0.13); 1 rolled back, 1 skipped (the rollout stopped: "
+            "2 host(s) failed, max_failures is 0)");
+  EXPECT_EQ(FleetFailureReason({Host("web1", HostStatus::kFailed,
+                                     "prepare: prepare exited with "
+                                     "status 3")},
+                               ""),
+            "1 of 1 host failed: web1: prepare: prepare exited with status 3");
+  // The build failed: no host failed, every one was skipped.
+  EXPECT_EQ(FleetFailureReason({Host("a", HostStatus::kSkipped), Host("b", HostStatus::kSkipped)},
+                               "the build exited with status 2"),
+            "the build exited with status 2; 2 skipped");
+  // A host that never finished (its driver died) counts as failed.
+  EXPECT_EQ(FleetFailureReason({Host("a", HostStatus::kSwitching)}, ""),
+            "1 of 1 host failed: a: switching");
+  EXPECT_EQ(FleetFailureReason({Host("a", HostStatus::kHealthy)}, "x"), "");
+}
+
+TEST(FleetStateTest, TheReasonFileIsReadBackWithoutItsNewline) {
+  TempDir dir("fleet-reason");
+  EXPECT_EQ(ReadFleetReason(dir.path()), "") << "no file: not a fleet run";
+  ASSERT_TRUE(WriteHostOrder(dir.path(), {"a"}).ok());
+  ASSERT_TRUE(WriteFileAtomic(FleetReasonPath(dir.path()), "1 of 1 host failed: a: x\n").ok());
+  EXPECT_EQ(ReadFleetReason(dir.path()), "1 of 1 host failed: a: x");
 }
 
 }  // namespace

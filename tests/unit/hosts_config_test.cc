@@ -151,6 +151,65 @@ TEST(HostsConfigTest, FleetKeysWithoutTargetsAreErrors) {
   EXPECT_NE(Errors(Parse("targets = []\n")).find("targets is empty"), std::string::npos);
 }
 
+ConfigLoad ParseRecipe(const std::string& project) {
+  return ParseWithoutEnv(std::string(kHosts) + "\n[projects.app]\n" + project);
+}
+
+TEST(HostsConfigTest, ARecipeOnTargetsGetsItsRemoteModeFromItsParams) {
+  auto c = ParseRecipe(R"(recipe = "systemd-release"
+targets = ["web"]
+[projects.app.params]
+build = "make release"
+artifacts = "bin/app  config/*.toml"
+unit = "app"
+releases = "/srv/app/"
+health_timeout = "20s"
+keep = 3
+)");
+  ASSERT_TRUE(c.ok()) << Errors(c);
+  const FleetConfig& f = *c.config.projects[0].fleet;
+  EXPECT_EQ(f.build, "make release");
+  EXPECT_EQ(f.upload, (std::vector<std::string>{"bin/app", "config/*.toml"}));
+  EXPECT_TRUE(f.upload_flat);
+  EXPECT_EQ(f.deploy_dir, "/srv/app");
+  EXPECT_EQ(f.keep_releases, 3);
+  EXPECT_EQ(f.rollout.health_timeout, std::chrono::seconds(20)) << "the recipe's health_timeout";
+  EXPECT_NE(f.prepare.find("JENKY_FLEET_STEP"), std::string::npos) << "the recipe is each step";
+  EXPECT_EQ(f.health, f.prepare);
+  EXPECT_EQ(f.rollback, f.prepare);
+
+  auto site = ParseRecipe(R"(recipe = "static-site"
+targets = ["web1"]
+params = { build = "npm run build", output = "dist/", target = "/srv/www/site" }
+[projects.app.rollout]
+health_timeout = "5s"
+)");
+  ASSERT_TRUE(site.ok()) << Errors(site);
+  const FleetConfig& g = *site.config.projects[0].fleet;
+  EXPECT_EQ(g.upload, (std::vector<std::string>{"dist/"})) << "the output's contents";
+  EXPECT_EQ(g.deploy_dir, "/srv/www/site.releases");
+  EXPECT_EQ(g.health, "");
+  EXPECT_EQ(g.rollout.health_timeout, std::chrono::seconds(5));
+}
+
+TEST(HostsConfigTest, ARecipeOnTargetsRefusesStepKeysAndRecipesWithoutARemoteMode) {
+  auto c = ParseRecipe(R"(recipe = "static-site"
+targets = ["web"]
+upload = ["x"]
+params = { build = "b", output = "dist", target = "srv/site" }
+)");
+  std::string errors = Errors(c);
+  EXPECT_NE(errors.find("projects.app.upload: recipe 'static-site' sets it on targets"),
+            std::string::npos)
+      << errors;
+  EXPECT_NE(errors.find("params.target must be an absolute path"), std::string::npos) << errors;
+  auto git = ParseRecipe(
+      "recipe = \"git-pull\"\ntargets = [\"web\"]\n"
+      "params = { remote = \"origin\" }\n");
+  EXPECT_NE(Errors(git).find("recipe 'git-pull' has no remote mode"), std::string::npos)
+      << Errors(git);
+}
+
 TEST(HostsConfigTest, BatchSizeRoundsUpAndStaysInRange) {
   RolloutConfig r;
   r.batch_percent = 25;
