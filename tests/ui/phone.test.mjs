@@ -63,6 +63,20 @@ test('on a phone the run page is one scroll area and long lines wrap', { timeout
   assert.ok(layout.logScroll > layout.logHeight, 'the log scrolls');
   assert.ok(layout.logHeight >= layout.screen * 0.45, `the log has ${layout.logHeight} px of ${layout.screen}`);
 
+  // The search box's width goes to the query: the match arrows show only
+  // once there is one.
+  const box = () => page.evaluate(() => ({
+    input: document.querySelector('.search-input').getBoundingClientRect().width,
+    arrows: [...document.querySelectorAll('.search .btn')].filter((b) => b.offsetParent !== null).length,
+  }));
+  const empty = await box();
+  assert.equal(empty.arrows, 0);
+  assert.ok(empty.input >= 140, `the search input is ${empty.input} px wide`);
+  await page.locator('.search-input').fill('word');
+  await until(async () => (await box()).arrows === 2, { message: 'the match arrows' });
+  await page.locator('.search-input').fill('');
+  await until(async () => (await box()).arrows === 0, { message: 'the arrows hidden again' });
+
   // Wrapping is on by default here: no sideways scroll, long lines take several rows, nothing overlaps.
   const wrap = page.getByRole('button', { name: 'Wrap lines' });
   assert.equal(await wrap.getAttribute('aria-pressed'), 'true');

@@ -466,6 +466,8 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   let searchedComplete = 0;
   const runSearch = (keepPosition: boolean) => {
     const q = searchInput.value;
+    // On a phone the match arrows show only with a query (style.css).
+    search.classList.toggle('has-query', q !== '');
     const prev = current >= 0 ? matches[current] : null;
     matches = q ? store.search(q, SEARCH_LIMIT) : [];
     searchedVersion = store.version;
