@@ -16,6 +16,7 @@ import { setConnectionProblem, toast } from '../ui/notice';
 import { age, duration } from '../ui/time';
 import { resourcesLabel } from '../ui/resources';
 import { commitInfo, finishedActions, inputsLabel, queuedNote } from './run-context';
+import { messagesSection } from './messages';
 
 const PRUNED = 'This run’s log was pruned (the project keeps only its newest runs’ logs).';
 
@@ -220,6 +221,9 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     logPanel,
     scriptPanel,
   );
+  const notes = messagesSection({ run: id });
+  main.append(notes.el);
+  cleanups.push(notes.stop);
   view.mounted();
   view.setWrap(wrapOn);
   cleanups.push(() => view.destroy());
@@ -381,6 +385,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     if (run && run.id === r.id && rank(r) < rank(run)) return;
     const was = run?.status;
     run = r;
+    if (was !== r.status) notes.refresh();
     learnContext(r);
     renderHeader();
     sections.setRunStatus(r.status);
