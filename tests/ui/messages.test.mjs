@@ -143,7 +143,12 @@ test('the run page lists each message with its state and why', { timeout: 90000 
   const page = await ctx.newPage();
   const problems = watchPage(page, srv.url);
   await page.goto(`${srv.url}/runs/${run.id}`);
-  await page.getByRole('heading', { name: 'Notifications' }).waitFor();
+  // Closed under the log, its summary counting the states; opened with the keyboard.
+  const summary = page.locator('summary#messages-h');
+  await until(async () => /\d+ sent, 1 pending, 1 failed/.test((await summary.textContent()) ?? ''), { message: 'the summary counts' });
+  await summary.focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('details.messages-details').getAttribute('open'), '');
   const shown = await until(async () => {
     const r = await rows(page);
     return r.length === count && r;
@@ -162,7 +167,7 @@ test('the run page lists each message with its state and why', { timeout: 90000 
   assert.match(gone.attempts, /^1 \(HTTP 404\)/);
   const down = by('phone', 'run.succeeded');
   assert.equal(down?.state, 'pending');
-  assert.match(down.stateText, /next try .*HTTP 503: upstream unavailable/);
+  assert.match(down.stateText, /next try at \d\d:\d\d:\d\d.*HTTP 503: upstream unavailable/);
   // Newest first, as the API has them.
   const api = (await srv.api('GET', `/api/v1/runs/${run.id}/messages`)).json;
   assert.deepEqual(
@@ -174,7 +179,7 @@ test('the run page lists each message with its state and why', { timeout: 90000 
   assert.deepEqual(await axe(page, 'run page'), []);
   await page.locator('.messages-section').scrollIntoViewIfNeeded();
   await screenshots(page, 'messages-run');
-  // Phone width: cards, nothing wider than the screen.
+  // Phone width: cards, nothing wider than the screen; the log keeps most of it.
   await page.setViewportSize({ width: 390, height: 844 });
   await until(() => page.evaluate(() => getComputedStyle(document.querySelector('.messages-table thead')).display === 'none'), { message: 'the phone layout' });
   const overflow = await page.evaluate(() => {
@@ -182,6 +187,8 @@ test('the run page lists each message with its state and why', { timeout: 90000 
     return [t.scrollWidth, t.clientWidth, document.documentElement.scrollWidth];
   });
   assert.ok(overflow[0] <= overflow[1] + 1 && overflow[2] <= 391, `sideways scrolling at phone width: ${overflow}`);
+  const fit = await page.evaluate(() => [document.documentElement.scrollHeight, window.innerHeight, document.querySelector('.messages-scroll').clientHeight]);
+  assert.ok(fit[0] <= fit[1] + 1 && fit[2] <= fit[1] * 0.4 + 1, `the page still fits the screen, the messages in 40 % of it: ${fit}`);
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -190,6 +197,7 @@ test('a status with no repository says why on the run page', { timeout: 60000 },
   const page = await ctx.newPage();
   const problems = watchPage(page, srv.url);
   await page.goto(`${srv.url}/runs/${unsent.id}`);
+  await page.locator('summary#messages-h').click();
   const shown = await until(async () => {
     const r = (await rows(page)).filter((m) => m.receiver === 'status');
     return r.length >= 2 && r.some((m) => m.event === 'commit status success') && r;

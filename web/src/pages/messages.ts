@@ -6,7 +6,7 @@
 
 import { ApiError, getJSON } from '../api';
 import { h, replace } from '../dom';
-import { formatAbsolute, parseTime } from '../format';
+import { formatAbsolute, formatClock, parseTime } from '../format';
 import { poll } from '../poll';
 import { age } from '../ui/time';
 
@@ -41,9 +41,11 @@ function stateCell(m: OutboxMessage): HTMLElement {
   const badge = h('span', { class: `badge small m-${m.state}` }, h('span', { class: 'badge-text' }, m.state));
   const why: Node[] = [];
   if (m.state === 'pending') {
+    // The next try as a clock time (a relative "in 4 s" would go stale
+    // between refreshes, which redraw only what changed).
     const next = parseTime(m.next_attempt_at);
-    why.push(h('span', { class: 'muted' }, next ? ' next try ' : m.attempts ? ' sending' : ' waiting to be sent'));
-    if (next) why.push(age(next));
+    why.push(h('span', { class: 'muted' }, next ? ' next try at ' : m.attempts ? ' sending' : ' waiting to be sent'));
+    if (next) why.push(h('time', { datetime: new Date(next).toISOString(), title: formatAbsolute(next) }, formatClock(new Date(next)).slice(0, 8)));
   }
   if (m.error && m.state !== 'sent') why.push(h('span', { class: 'message-error' }, m.error));
   return h('td', { class: 'c-state', 'data-label': 'State' }, badge, ...why);
@@ -95,13 +97,28 @@ export function messagesSection(target: { run: number } | { project: string }): 
   const forRun = 'run' in target;
   const path = forRun ? `/api/v1/runs/${target.run}/messages` : `/api/v1/projects/${encodeURIComponent(target.project)}/messages?limit=50`;
   const box = h('div', { class: 'table-box', 'aria-live': 'polite', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading notifications…'));
-  const el = h(
-    'section',
-    { class: 'messages-section', 'aria-labelledby': 'messages-h' },
-    h('h2', { id: 'messages-h' }, 'Notifications'),
-    h('p', { class: 'muted section-note' }, forRun ? 'Commit statuses and notifications this run sent, newest first.' : 'The newest commit statuses and notifications of this project’s runs.'),
-    box,
-  );
+  const summary = h('span', { class: 'messages-counts muted' });
+  // The run page is one screen (only the log scrolls): there the messages
+  // are a disclosure below the log, closed, hidden while the run has none;
+  // the project page, which scrolls, has them as a section.
+  const el = forRun
+    ? h(
+        'details',
+        { class: 'messages-section messages-details', hidden: true },
+        h('summary', { id: 'messages-h' }, h('span', { class: 'messages-title' }, 'Notifications'), summary),
+        h('div', { class: 'messages-scroll', tabindex: 0, role: 'region', 'aria-labelledby': 'messages-h' }, box),
+      )
+    : h(
+        'section',
+        { class: 'messages-section', 'aria-labelledby': 'messages-h' },
+        h('h2', { id: 'messages-h' }, 'Notifications'),
+        h('p', { class: 'muted section-note' }, 'The newest commit statuses and notifications of this project’s runs.'),
+        box,
+      );
+  const count = (list: OutboxMessage[]) => {
+    const n = (state: string) => list.filter((m) => m.state === state).length;
+    return [`${n('sent')} sent`, n('pending') ? `${n('pending')} pending` : '', n('failed') ? `${n('failed')} failed` : ''].filter(Boolean).join(', ');
+  };
   let shown = '';
   let pending = false;
   let since = 0;
@@ -116,6 +133,10 @@ export function messagesSection(target: { run: number } | { project: string }): 
       box.setAttribute('aria-busy', 'false');
       if (key === shown) return;
       shown = key;
+      if (forRun) {
+        el.hidden = list.length === 0;
+        summary.textContent = ` · ${count(list)}`;
+      }
       replace(
         box,
         list.length
