@@ -152,6 +152,9 @@ struct ServerConfig {
   int max_connections = 20000;
   // Open connections from one address (loopback and trusted_proxies aside).
   int max_connections_per_address = 256;
+  // How long the outbox keeps a message once it was sent or given up
+  // (0 = forever; docs/notifications.md).
+  Millis outbox_retention = std::chrono::hours(24 * 30);
   // How long audit log entries are kept (0 = forever).
   Millis audit_retention = std::chrono::hours(24 * 180);
   // How long a UI sign-in (session cookie) lasts.

@@ -287,10 +287,40 @@ void CheckNotify(Loader& L, const toml::table& root, Config& c) {
   }
 }
 
+// deployments = true (GitHub's Deployments API) and its environment.
+static void LoadDeployments(Loader& L, const toml::table& t, const std::string& where,
+                            StatusConfig& s) {
+  if (const toml::node* d = t.get("deployments")) {
+    if (auto b = d->value<bool>()) {
+      s.deployments = *b;
+    } else {
+      L.Error(*d, where + ".deployments must be true or false");
+    }
+    if (s.deployments && s.provider != StatusProvider::kGitHub) {
+      L.Error(*d, fmt::format("{}.deployments is GitHub's Deployments API; provider '{}' has none "
+                              "(remove it: the commit status is still sent)",
+                              where, StatusProviderName(s.provider)));
+    }
+  }
+  if (auto env = L.String(t, "environment", where)) {
+    if (env->empty() || env->size() > 255) {
+      L.Error(*t.get("environment"), where + ".environment must be 1 to 255 characters");
+    } else {
+      s.environment = *env;
+    }
+    if (!s.deployments) {
+      L.Error(*t.get("environment"),
+              where +
+                  ".environment names the deployments' environment; set deployments = true "
+                  "too, or remove it");
+    }
+  }
+}
+
 void LoadStatus(Loader& L, const toml::table& t, const std::string& where, ProjectConfig& p) {
   L.CheckKeys(t, "[" + where + "]",
               {"provider", "api_url", "repo", "token_env", "context", "timeout", "give_up_after",
-               "ca_file"});
+               "ca_file", "deployments", "environment"});
   StatusConfig s;
   std::string provider;
   if (auto v = L.String(t, "provider", where)) {
@@ -328,8 +358,13 @@ void LoadStatus(Loader& L, const toml::table& t, const std::string& where, Proje
       L.Error(*t.get("repo"), where + ".repo must be \"owner/name\"");
     }
     s.repo = *repo;
-  } else {
-    L.Error(t, where + " needs repo = \"owner/name\" (the repository the commits belong to)");
+  } else if (!p.webhook) {
+    // Without it each run's status names the repository its webhook
+    // payload did; a project no webhook triggers has none.
+    L.Error(t, where +
+                   " needs repo = \"owner/name\" (the repository the commits belong to): "
+                   "the project has no [" +
+                   where.substr(0, where.rfind('.')) + ".webhook] whose payloads would name it");
   }
   if (auto token = InlineOrEnv(L, t, where, nullptr, "token_env", "status token", s.token_env)) {
     s.token = *token;
@@ -340,11 +375,15 @@ void LoadStatus(Loader& L, const toml::table& t, const std::string& where, Proje
     if (ctx->empty()) L.Error(*t.get("context"), where + ".context is empty; the forge needs one");
     else s.context = *ctx;
   }
+  LoadDeployments(L, t, where, s);
   LoadLimits(L, t, where, s.limits);
   p.status = std::move(s);
 }
 
 void LoadMetricsListen(Loader& L, const toml::table& t, ServerConfig& s) {
+  // Not about metrics, but [server]'s other key of this area: "0s" keeps
+  // sent and failed messages forever.
+  if (auto d = L.Duration(t, "outbox_retention", "server")) s.outbox_retention = *d;
   auto listen = L.String(t, "metrics_listen", "server");
   if (!listen) return;
   if (!SplitHostPort(*listen, s.metrics_host, s.metrics_port)) {

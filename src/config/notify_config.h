@@ -80,6 +80,11 @@ struct StatusConfig {
   std::string token;
   std::string token_env;
   std::string context = "jenky/deploy";
+  // GitHub only: also a deployment (Deployments API) per run with a commit,
+  // in ENVIRONMENT, its statuses (in_progress, then success, failure or
+  // error) linking to the run page as log_url. Receiver "deploy:PROJECT".
+  bool deployments = false;
+  std::string environment = "production";
   DeliveryLimits limits;
 };
 

@@ -22,7 +22,8 @@ void LoadNotify(Loader& L, const toml::node& node, const std::string& where,
                 const std::string& project, Config& c);
 // Checks [projects.X.status] and sets P.status.
 void LoadStatus(Loader& L, const toml::table& t, const std::string& where, ProjectConfig& p);
-// [server] metrics_listen = "HOST:PORT" (T is the [server] table).
+// [server] metrics_listen = "HOST:PORT" and outbox_retention = "30d" (T is
+// the [server] table).
 void LoadMetricsListen(Loader& L, const toml::table& t, ServerConfig& s);
 // After all projects are loaded: names unique, `projects` naming projects.
 void CheckNotify(Loader& L, const toml::table& root, Config& c);

@@ -169,7 +169,8 @@ void LoadServer(Loader& L, const toml::table& t, const std::string& base_dir, Co
                "max_hook_body",
                "metrics_listen",
                "audit_retention",
-               "ssh_config"});
+               "ssh_config",
+               "outbox_retention"});
   LoadMetricsListen(L, t, c.server);
   if (auto listen = L.String(t, "listen", "server")) {
     if (!SplitHostPort(*listen, c.server.host, c.server.port)) {

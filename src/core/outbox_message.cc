@@ -24,6 +24,7 @@ std::optional<MessageState> ParseMessageState(std::string_view name) {
 
 std::string ReceiverDisplayName(std::string_view receiver) {
   if (receiver.rfind("status:", 0) == 0) return "status";
+  if (receiver.rfind("deploy:", 0) == 0) return "deployment";
   if (receiver.rfind("notify:", 0) == 0) return std::string(receiver.substr(7));
   return std::string(receiver);
 }

@@ -80,7 +80,7 @@ const DeliveryLimits* LimitsFor(const Config& c, const std::string& receiver) {
     const NotifyConfig* n = FindNotify(c, std::string_view(receiver).substr(7));
     return n ? &n->limits : nullptr;
   }
-  if (receiver.rfind("status:", 0) == 0) {
+  if (receiver.rfind("status:", 0) == 0 || receiver.rfind("deploy:", 0) == 0) {
     const ProjectConfig* p = c.FindProject(std::string_view(receiver).substr(7));
     return p && p->status ? &p->status->limits : nullptr;
   }
@@ -106,6 +106,10 @@ Result<OutboundRequest> BuildRequest(const Config& c, const OutboxMessage& m, in
     if (!p || !p->status || StatusProviderName(p->status->provider) != m.kind) {
       return Status::Error(fmt::format(
           "[projects.{}.status] ({}) is no longer in the configuration", project, m.kind));
+    }
+    if (m.receiver.rfind("deploy:", 0) == 0 && !p->status->deployments) {
+      return Status::Error(fmt::format(
+          "[projects.{}.status] deployments is no longer on in the configuration", project));
     }
     OutboundRequest req;
     req.url = m.url;
@@ -157,6 +161,42 @@ Judgement Judge(const OutboxMessage& m, const OutboundResult& r) {
   }
   if (s == 408 || s == 425 || s == 429 || s >= 500) return {Outcome::kRetry, why};
   return {Outcome::kFail, why};
+}
+
+int64_t DeploymentIdOf(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object()) {
+    auto id = j.find("id");
+    return id != j.end() && id->is_number_integer() ? id->get<int64_t>() : 0;
+  }
+  // Cut short: GitHub's answer starts {"url": ..., "id": N, ...}; the
+  // first "id" at the top level is the deployment's (nested objects, the
+  // creator's, come after it).
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '{' || c == '[') ++depth;
+    else if (c == '}' || c == ']') --depth;
+    else if (c == '"') {
+      if (depth == 1 && body.compare(i, 5, "\"id\":") == 0) {
+        size_t at = body.find_first_not_of(' ', i + 5);
+        int64_t id = 0;
+        while (at < body.size() && std::isdigit(static_cast<unsigned char>(body[at])) &&
+               id < (int64_t{1} << 55)) {
+          id = id * 10 + (body[at++] - '0');
+        }
+        return id;
+      }
+      in_string = true;
+    }
+  }
+  return 0;
 }
 
 int64_t RetryDelayMs(int attempts, int64_t retry_after_ms, double jitter) {

@@ -58,6 +58,10 @@ struct Judgement {
 // 408, 425, 429 and 5xx are tried again; any other answer is final.
 Judgement Judge(const OutboxMessage& m, const OutboundResult& result);
 
+// The id of the deployment GitHub created, from its answer to
+// POST .../deployments (BODY: its first KiB, maybe cut short); 0 if none.
+int64_t DeploymentIdOf(const std::string& body);
+
 // The wait before attempt ATTEMPTS + 1: 2 s doubling to 10 min, with up to
 // a quarter more at random (JITTER in [0, 1)), at least RETRY_AFTER_MS.
 int64_t RetryDelayMs(int attempts, int64_t retry_after_ms, double jitter);

@@ -169,25 +169,90 @@ std::string StatusDescription(const Run& r) {
   return d.substr(0, 140);  // GitHub's limit
 }
 
-OutboxMessage StatusMessage(const ProjectConfig& p, const Run& r, const std::string& page) {
+std::string StatusRepo(const StatusConfig& s, const Run& r) {
+  return s.repo.empty() ? RepoFromWebUrl(s, r.trigger.repo_url) : s.repo;
+}
+
+// Why no repository was found for RUN's status: for the message's record.
+std::string NoRepoReason(const ProjectConfig& p, const Run& r) {
+  std::string fix = fmt::format("set repo = \"owner/name\" in [projects.{}.status]", p.name);
+  if (r.trigger.repo_url.empty()) {
+    return fmt::format(
+        "no repository to post the commit status to: run {} ({}) did not come from a webhook "
+        "whose payload names one; {}",
+        r.id, TriggerKindName(r.trigger.kind), fix);
+  }
+  return fmt::format(
+      "no repository to post the commit status to: the webhook payload's repository '{}' is "
+      "not a {} repository address; {}",
+      r.trigger.repo_url, StatusProviderName(p.status->provider), fix);
+}
+
+OutboxMessage StatusMessage(const ProjectConfig& p, const Run& r, const std::string& page,
+                            int64_t now) {
   const StatusConfig& s = *p.status;
   OutboxMessage m;
   m.receiver = "status:" + p.name;
   m.kind = StatusProviderName(s.provider);
   std::string state = ForgeState(s.provider, r.status);
   m.event = "status." + state;
+  std::string repo = StatusRepo(s, r);
+  if (repo.empty()) {
+    // Recorded, failed at once, so the run's messages say why its commit
+    // shows no status.
+    m.state = MessageState::kFailed;
+    m.finished_at = now;
+    m.last_error = NoRepoReason(p, r);
+    m.body = "{}";
+    return m;
+  }
   nlohmann::json body = {
       {"state", state}, {"target_url", page}, {"description", StatusDescription(r)}};
   if (s.provider == StatusProvider::kGitLab) {
-    m.url =
-        fmt::format("{}/projects/{}/statuses/{}", s.api_url, UrlEncode(s.repo), r.trigger.commit);
+    m.url = fmt::format("{}/projects/{}/statuses/{}", s.api_url, UrlEncode(repo), r.trigger.commit);
     body["name"] = s.context;
     if (!r.trigger.branch.empty()) body["ref"] = r.trigger.branch;
   } else {
-    m.url = fmt::format("{}/repos/{}/statuses/{}", s.api_url, s.repo, r.trigger.commit);
+    m.url = fmt::format("{}/repos/{}/statuses/{}", s.api_url, repo, r.trigger.commit);
     body["context"] = s.context;
   }
   m.body = DumpJson(body);
+  return m;
+}
+
+// GitHub's Deployments API: the deployment when the run is queued, its
+// statuses after. The statuses' URL holds "{deployment}" until the outbox
+// knows the id GitHub gave it (server/outbox.cc).
+OutboxMessage DeploymentMessage(const ProjectConfig& p, const Run& r, const std::string& page,
+                                const std::string& repo) {
+  const StatusConfig& s = *p.status;
+  OutboxMessage m;
+  m.receiver = "deploy:" + p.name;
+  m.kind = StatusProviderName(s.provider);
+  if (r.status == RunStatus::kQueued) {
+    m.event = "deployment.create";
+    m.url = fmt::format("{}/repos/{}/deployments", s.api_url, repo);
+    // auto_merge off, no required contexts: jenky deploys the commit it
+    // was given, checks or not; the run says whether that went well.
+    m.body = DumpJson({{"ref", r.trigger.commit},
+                       {"environment", s.environment},
+                       {"auto_merge", false},
+                       {"required_contexts", nlohmann::json::array()},
+                       {"payload", {{"run", r.id}}},
+                       {"description", fmt::format("jenky run {} of {}", r.id, r.project)}});
+    return m;
+  }
+  std::string state = r.status == RunStatus::kRunning     ? "in_progress"
+                      : r.status == RunStatus::kSucceeded ? "success"
+                      : (r.status == RunStatus::kFailed || r.status == RunStatus::kTimedOut)
+                          ? "failure"
+                          : "error";
+  m.event = "deployment." + state;
+  m.url = fmt::format("{}/repos/{}/deployments/{{deployment}}/statuses", s.api_url, repo);
+  m.body = DumpJson({{"state", state},
+                     {"log_url", page},
+                     {"environment", s.environment},
+                     {"description", StatusDescription(r)}});
   return m;
 }
 
@@ -206,6 +271,48 @@ unsigned EventOf(RunStatus s) {
     case RunStatus::kCancelled: return kOnCancelled;
     default: return kOnFailed;
   }
+}
+
+std::string RepoFromWebUrl(const StatusConfig& s, std::string_view url) {
+  // The path of an http(s) address, without query, fragment, ".git" or
+  // slashes at either end.
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos ||
+      (url.substr(0, scheme) != "https" && url.substr(0, scheme) != "http")) {
+    return "";
+  }
+  std::string_view rest = url.substr(scheme + 3);
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return "";
+  std::string_view path = rest.substr(slash);
+  path = path.substr(0, path.find_first_of("?#"));
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (path.size() > 4 && path.substr(path.size() - 4) == ".git") path.remove_suffix(4);
+  if (s.provider == StatusProvider::kGitLab) {
+    // An instance under a path ("https://example.com/gitlab/group/app",
+    // API "https://example.com/gitlab/api/v4"): its path is not the project's.
+    std::string_view api = s.api_url;
+    size_t api_scheme = api.find("://");
+    size_t api_path =
+        api_scheme == std::string_view::npos ? api.npos : api.find('/', api_scheme + 3);
+    std::string_view root = api_path == api.npos ? "" : api.substr(api_path);
+    root = root.substr(0, root.rfind("/api/v"));
+    if (!root.empty() && path.substr(0, root.size()) == root && path.size() > root.size() &&
+        path[root.size()] == '/') {
+      path.remove_prefix(root.size());
+    }
+  } else {
+    size_t last = path.rfind('/');
+    if (last == std::string_view::npos || last == 0) return "";
+    size_t owner = path.rfind('/', last - 1);
+    path = path.substr(owner == std::string_view::npos ? 0 : owner);
+  }
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  if (path.find('/') == std::string_view::npos || path.find("..") != std::string_view::npos ||
+      path.find_first_of(" %\\") != std::string_view::npos) {
+    return "";
+  }
+  return std::string(path);
 }
 
 std::string RunPageUrl(const std::string& base_url, int64_t run_id) {
@@ -244,7 +351,26 @@ std::vector<OutboxMessage> MessagesFor(const Config& config, const Run& r,
   std::vector<OutboxMessage> out;
   const ProjectConfig* p = config.FindProject(r.project);
   std::string page = RunPageUrl(ctx.base_url, r.id);
-  if (p && p->status && IsCommitSha(r.trigger.commit)) out.push_back(StatusMessage(*p, r, page));
+  if (p && p->status && IsCommitSha(r.trigger.commit)) {
+    out.push_back(StatusMessage(*p, r, page, ctx.now));
+    if (p->status->deployments) {
+      const OutboxMessage& status = out.back();
+      if (status.state == MessageState::kFailed) {  // no repository: nor has the deployment
+        OutboxMessage d = status;
+        d.receiver = "deploy:" + p->name;
+        d.event = r.status == RunStatus::kQueued ? "deployment.create" : "deployment.status";
+        out.push_back(std::move(d));
+      } else {
+        std::string repo = StatusRepo(*p->status, r);
+        if (r.status != RunStatus::kQueued && !(ctx.deployment_made && ctx.deployment_made())) {
+          Run queued = r;
+          queued.status = RunStatus::kQueued;
+          out.push_back(DeploymentMessage(*p, queued, page, repo));
+        }
+        out.push_back(DeploymentMessage(*p, r, page, repo));
+      }
+    }
+  }
 
   unsigned event = EventOf(r.status);
   if (event != 0) {

@@ -25,6 +25,11 @@ struct RenderContext {
   // cancelled runs skipped); nullopt when unknown or none. Only asked for a
   // success: it makes "recovered".
   std::function<std::optional<RunStatus>()> previous_outcome;
+  // Whether the run's GitHub deployment was already made (its
+  // "deployment.create" message exists). Asked for a run past queued, with
+  // deployments on: a run that started at once was never recorded queued,
+  // so its first message makes the deployment. Unset: false.
+  std::function<bool()> deployment_made;
 };
 
 // The messages RUN's new state causes (status: queued, running or final),
@@ -36,6 +41,15 @@ std::vector<OutboxMessage> MessagesFor(const Config& config, const Run& run,
 // The notify event RUN's state is (started, succeeded, failed, cancelled),
 // or 0 for queued. "recovered" is decided by MessagesFor.
 unsigned EventOf(RunStatus s);
+
+// The repository a commit status goes to when [projects.X.status] names
+// none: the path of the web address the webhook payload gave
+// (Run::trigger.repo_url, "repository" in the Run JSON). GitHub and
+// Gitea/Forgejo: its last two segments ("https://git.example.com/owner/name"
+// is "owner/name"); GitLab: the path after the instance's own (api_url's
+// path before /api/v4), nested groups kept ("group/sub/app"). "" when
+// WEB_URL is not such an address.
+std::string RepoFromWebUrl(const StatusConfig& status, std::string_view web_url);
 
 // The run page: BASE_URL/runs/ID.
 std::string RunPageUrl(const std::string& base_url, int64_t run_id);

@@ -50,9 +50,9 @@ std::string Engine::RenderMetrics(int64_t viewers) {
     }
   }
   for (const auto& [receiver, c] : outbox_.counts()) {
-    // "status:app" stays whole: every project has its own.
-    std::string label =
-        receiver.rfind("status:", 0) == 0 ? receiver : ReceiverDisplayName(receiver);
+    // "status:app" and "deploy:app" stay whole: every project has its own.
+    bool per_project = receiver.rfind("status:", 0) == 0 || receiver.rfind("deploy:", 0) == 0;
+    std::string label = per_project ? receiver : ReceiverDisplayName(receiver);
     g.outbox[label] = {c.pending, c.sent, c.failed};
   }
   return metrics_.Render(g);

@@ -1,5 +1,6 @@
 #include "server/outbox.h"
 
+#include <charconv>
 #include <iterator>
 #include <random>
 
@@ -33,7 +34,34 @@ Status Outbox::Start() {
   }
   started_ = true;
   Kick();
+  Prune();
+  SchedulePrune();
   return Status::Ok();
+}
+
+void Outbox::Prune() {
+  int64_t retention = config_.server.outbox_retention.count();
+  if (retention <= 0) return;
+  auto deleted = store_.PruneMessages(clock_() - retention);
+  if (!deleted.ok()) {
+    LogWarning("outbox: cannot delete old messages: {}", deleted.status().message());
+  } else if (*deleted > 0) {
+    LogInfo("outbox: deleted {} message(s) finished more than {} ago (outbox_retention)", *deleted,
+            FormatDuration(config_.server.outbox_retention));
+  }
+}
+
+void Outbox::SchedulePrune() {
+  if (shutting_down_) return;
+  prune_timer_ = std::make_unique<net::steady_timer>(io_);
+  prune_timer_->expires_after(std::chrono::hours(1));
+  std::weak_ptr<bool> alive = alive_;
+  prune_timer_->async_wait([this, alive](boost::system::error_code ec) {
+    auto a = alive.lock();
+    if (ec || !a || !*a) return;
+    Prune();
+    SchedulePrune();
+  });
 }
 
 void Outbox::Shutdown() {
@@ -41,6 +69,7 @@ void Outbox::Shutdown() {
   shutting_down_ = true;
   *alive_ = false;
   if (sender_) sender_->Stop();
+  if (prune_timer_) prune_timer_->cancel();
   for (auto& [receiver, q] : queues_) {
     if (q.timer) q.timer->cancel();
   }
@@ -48,16 +77,32 @@ void Outbox::Shutdown() {
 
 std::vector<OutboxMessage> Outbox::MessagesFor(const Run& run, const std::string& base_url,
                                                std::function<std::optional<RunStatus>()> previous) {
-  RenderContext ctx{base_url, clock_(), std::move(previous)};
+  RenderContext ctx{base_url, clock_(), std::move(previous),
+                    [this, &run] { return DeploymentMade(run); }};
   std::vector<OutboxMessage> out = jenky::MessagesFor(config_, run, ctx);
-  for (OutboxMessage& m : out) m.id = next_id_++;
+  for (OutboxMessage& m : out) {
+    m.id = next_id_++;
+    if (m.event == "deployment.create") deployment_made_.insert(m.run_id);
+  }
+  if (IsFinished(run.status)) deployment_made_.erase(run.id);
   return out;
 }
 
 void Outbox::Saved(const std::vector<OutboxMessage>& messages) {
-  for (const OutboxMessage& m : messages) Add(m);
+  for (const OutboxMessage& m : messages) {
+    if (m.state == MessageState::kPending) {
+      Add(m);
+    } else {
+      // Made failed (a status with no repository to go to): recorded, not sent.
+      ++counts_[m.receiver].failed;
+      LogWarning("outbox: {} of run {} to {} failed: {}", m.event, m.run_id,
+                 ReceiverDisplayName(m.receiver), m.last_error);
+    }
+  }
   if (!started_ || shutting_down_) return;
-  for (const OutboxMessage& m : messages) Pump(m.receiver);
+  for (const OutboxMessage& m : messages) {
+    if (m.state == MessageState::kPending) Pump(m.receiver);
+  }
 }
 
 void Outbox::Add(const OutboxMessage& m) {
@@ -116,6 +161,9 @@ void Outbox::Pump(const std::string& receiver) {
 void Outbox::Attempt(const std::string& receiver) {
   Queue& q = queues_[receiver];
   OutboxMessage& m = q.messages.front();
+  if (std::string why; !ResolveDeployment(m, why)) {
+    return Finish(receiver, MessageState::kFailed, why);
+  }
   auto req = BuildRequest(config_, m, clock_());
   if (!req.ok()) return Finish(receiver, MessageState::kFailed, req.status().message());
   q.in_flight = true;
@@ -138,6 +186,11 @@ void Outbox::OnResult(const std::string& receiver, int64_t id, const OutboundRes
   OutboxMessage& m = q.messages.front();
   m.last_http_status = result.http_status;
   Judgement j = Judge(m, result);
+  if (j.outcome == Outcome::kSent && m.event == "deployment.create") {
+    if (std::string why; !TakeDeployment(m, result, why)) {
+      return Finish(receiver, MessageState::kFailed, why);
+    }
+  }
   if (j.outcome == Outcome::kSent) return Finish(receiver, MessageState::kSent, "");
   if (j.outcome == Outcome::kFail) return Finish(receiver, MessageState::kFailed, j.why);
 
@@ -187,6 +240,72 @@ void Outbox::Save(const OutboxMessage& m) {
     // after a restart.
     LogWarning("outbox: recording message {}: {}", m.id, s.message());
   }
+}
+
+bool Outbox::DeploymentMade(const Run& run) {
+  if (deployment_made_.count(run.id)) return true;
+  // Made by an earlier process (a run queued before a restart): its row.
+  auto rows = store_.ListMessages(run.project, run.id, 500);
+  if (!rows.ok()) return false;
+  for (const OutboxMessage& m : *rows) {
+    if (m.event == "deployment.create") {
+      deployment_made_.insert(run.id);
+      return true;
+    }
+  }
+  return false;
+}
+
+constexpr std::string_view kDeploymentSlot = "{deployment}";
+
+bool Outbox::ResolveDeployment(OutboxMessage& m, std::string& why) {
+  size_t slot = m.url.find(kDeploymentSlot);
+  if (m.receiver.rfind("deploy:", 0) != 0 || slot == std::string::npos) return true;
+  auto known = deployments_.find(m.run_id);
+  if (known == deployments_.end()) {
+    // After a restart: the create's row holds the deployment's URL.
+    auto rows = store_.ListMessages(m.project, m.run_id, 500);
+    if (!rows.ok()) {
+      why = "cannot read the run's deployment: " + rows.status().message();
+      return false;
+    }
+    for (const OutboxMessage& row : *rows) {
+      if (row.receiver != m.receiver || row.event != "deployment.create") continue;
+      if (row.state == MessageState::kSent) {
+        int64_t id = 0;
+        const char* end = row.url.data() + row.url.size();
+        const char* digits = row.url.data() + row.url.rfind('/') + 1;
+        auto [ptr, ec] = std::from_chars(digits, end, id);
+        if (ec == std::errc() && ptr == end && id > 0) {
+          known = deployments_.emplace(m.run_id, id).first;
+        }
+      } else if (row.state == MessageState::kFailed) {
+        why = "no deployment to update: creating it failed: " + row.last_error;
+        return false;
+      }
+    }
+    if (known == deployments_.end()) {
+      why = fmt::format(
+          "no deployment to update: run {} has none (deployments was turned on after it was "
+          "queued?)",
+          m.run_id);
+      return false;
+    }
+  }
+  m.url.replace(slot, kDeploymentSlot.size(), std::to_string(known->second));
+  return true;
+}
+
+bool Outbox::TakeDeployment(OutboxMessage& m, const OutboundResult& result, std::string& why) {
+  int64_t id = DeploymentIdOf(result.body);
+  if (id <= 0) {
+    why = fmt::format("GitHub answered HTTP {} without a deployment id: {}", result.http_status,
+                      result.body.substr(0, 200));
+    return false;
+  }
+  deployments_[m.run_id] = id;
+  m.url += "/" + std::to_string(id);
+  return true;
 }
 
 Result<std::vector<OutboxMessage>> Outbox::List(const std::string& project, int64_t run_id,

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,11 @@ class Outbox {
                                          std::function<std::optional<RunStatus>()> previous);
   // The journal has saved MESSAGES: send them.
   void Saved(const std::vector<OutboxMessage>& messages);
+  // Deletes the messages sent or failed more than [server] outbox_retention
+  // ago (none when it is 0), so the table does not grow forever. Start()
+  // does it, then once an hour.
+  void Prune();
+
   // Looks at every waiting message again now (after a reload, or a test's
   // clock moved): a wait that is over is not waited out.
   void Kick();
@@ -89,6 +95,15 @@ class Outbox {
   // Ends the front message of Q as STATE (sent or failed) and goes on.
   void Finish(const std::string& receiver, MessageState state, const std::string& why);
   void Save(const OutboxMessage& m);
+  // GitHub deployments (receiver "deploy:PROJECT"): the statuses' URL names
+  // the deployment the run's "deployment.create" made. False (and WHY) when
+  // there is none to name.
+  bool ResolveDeployment(OutboxMessage& m, std::string& why);
+  // Whether RUN's "deployment.create" was made (in this process, or saved).
+  bool DeploymentMade(const Run& run);
+  // A "deployment.create" was answered 2xx: the deployment's id, or why not.
+  bool TakeDeployment(OutboxMessage& m, const OutboundResult& result, std::string& why);
+  void SchedulePrune();
 
   net::io_context& io_;
   Store& store_;
@@ -99,6 +114,9 @@ class Outbox {
   bool started_ = false;
   bool shutting_down_ = false;
   std::map<std::string, Queue> queues_;
+  std::unique_ptr<net::steady_timer> prune_timer_;
+  std::map<int64_t, int64_t> deployments_;  // run id -> GitHub deployment id
+  std::set<int64_t> deployment_made_;       // unfinished runs whose deployment.create exists
   std::map<std::string, Counts> counts_;
   // Results posted by the sender's thread find the outbox gone by this.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -96,7 +96,7 @@ Status SqliteStore::SaveRunAndMessages(const Run& run, const std::vector<OutboxM
 
 Status SqliteStore::UpdateMessage(const OutboxMessage& m) {
   auto stmt = Prepare(
-      "UPDATE outbox SET state=?9, attempts=?10, next_attempt_at=?12, finished_at=?13, "
+      "UPDATE outbox SET url=?7, state=?9, attempts=?10, next_attempt_at=?12, finished_at=?13, "
       "http_status=?14, error=?15 WHERE id=?1");
   if (!stmt.ok()) return stmt.status();
   Reset reset{*stmt};
@@ -142,6 +142,17 @@ Result<std::vector<OutboxMessage>> SqliteStore::ListMessages(const std::string& 
   Bind(*stmt, 2, project);
   sqlite3_bind_int(*stmt, 3, limit);
   return QueryMessages(*stmt);
+}
+
+Result<int64_t> SqliteStore::PruneMessages(int64_t finished_before) {
+  auto stmt = Prepare("DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?1");
+  if (!stmt.ok()) return stmt.status();
+  Reset reset{*stmt};
+  sqlite3_bind_int64(*stmt, 1, finished_before);
+  if (sqlite3_step(*stmt) != SQLITE_DONE) {
+    return Status::Error(fmt::format("delete old messages in {}: {}", path_, sqlite3_errmsg(db_)));
+  }
+  return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
 Result<int64_t> SqliteStore::MaxMessageId() {

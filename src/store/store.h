@@ -115,7 +115,8 @@ class Store {
   // and MESSAGES in one transaction: a state change and the messages it
   // causes are saved together or not at all.
   virtual Status SaveRunAndMessages(const Run& run, const std::vector<OutboxMessage>& messages) = 0;
-  // Writes M's delivery fields (state, attempts, times, status, error).
+  // Writes M's delivery fields (state, attempts, times, status, error) and
+  // its url (a created deployment's, once GitHub named it).
   virtual Status UpdateMessage(const OutboxMessage& m) = 0;
   // Messages not yet sent or given up, oldest first.
   virtual Result<std::vector<OutboxMessage>> PendingMessages() = 0;
@@ -123,6 +124,9 @@ class Store {
   virtual Result<std::vector<OutboxMessage>> ListMessages(const std::string& project,
                                                           int64_t run_id, int limit) = 0;
   virtual Result<int64_t> MaxMessageId() = 0;
+  // Deletes the messages sent or failed before FINISHED_BEFORE (unix ms):
+  // [server] outbox_retention. Pending ones stay. Returns how many went.
+  virtual Result<int64_t> PruneMessages(int64_t finished_before) = 0;
   // Paused projects and the audit log (store_control.cc). A store that does
   // not keep them (the tests' fake) refuses with an error.
   virtual Status SavePause(const ProjectPause& pause);
@@ -169,6 +173,7 @@ class SqliteStore final : public Store {
   Result<std::vector<OutboxMessage>> ListMessages(const std::string& project, int64_t run_id,
                                                   int limit) override;
   Result<int64_t> MaxMessageId() override;
+  Result<int64_t> PruneMessages(int64_t finished_before) override;
   Status SavePause(const ProjectPause& pause) override;
   Status DeletePause(const std::string& project) override;
   Result<std::vector<ProjectPause>> ListPauses() override;

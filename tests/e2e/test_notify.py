@@ -426,3 +426,82 @@ def test_email_with_starttls_and_login(world, tmp_path):
         assert "mail-pass-123" not in srv.stderr()
     finally:
         sink.close()
+
+
+def test_github_status_goes_to_the_repository_the_webhook_payload_named(world, receivers):
+    import hashlib
+    import hmac
+    forge = receivers(default=(201, {"Content-Type": "application/json"}, b"{}", 0))
+    hook_secret = "e2e-hook-secret"
+    srv = world.serve(project_toml("app", "echo ok\n") +
+                      f'[projects.app.webhook]\nprovider = "github"\nsecret = "{hook_secret}"\n'
+                      f'[projects.app.status]\napi_url = "{forge.url}/api/v3"\n'
+                      'token_env = "GH_STATUS_TOKEN"\n',
+                      env=env(world, GH_STATUS_TOKEN="ghp_e2e_payload_repo"))
+    body = json.dumps({
+        "ref": "refs/heads/main", "after": SHA, "before": "0" * 40,
+        "repository": {"full_name": "lewin/shop", "html_url": "https://github.com/lewin/shop"},
+        "pusher": {"name": "lewin"}, "head_commit": {"id": SHA, "message": "ship it"},
+    }).encode()
+    sig = hmac.new(hook_secret.encode(), body, hashlib.sha256).hexdigest()
+    r = srv.request("POST", "/hooks/app", body=body, headers={
+        "Content-Type": "application/json", "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": "d-payload-repo", "X-Hub-Signature-256": "sha256=" + sig})
+    assert r.status == 202, r
+    run = r.json()
+    srv.wait_run(run["id"])
+    reqs = forge.wait_count(2)
+    spec = forge_schema.load_github()
+    for q in reqs:
+        assert forge_schema.check_request(spec, "repos/create-commit-status", "/api/v3", q) == []
+        assert q["path"] == f"/api/v3/repos/lewin/shop/statuses/{SHA}"
+    # A run of the same project from the API names no repository: its
+    # statuses are recorded failed, saying why, and nothing is sent.
+    cli = srv.trigger("app", body={"commit": SHA})
+    srv.wait_run(cli["id"])
+    ms = wait_messages(srv, cli["id"], lambda ms: len(ms) >= 2 and all(
+        m["state"] == "failed" for m in ms))
+    assert all("no repository to post the commit status to" in m["error"] and
+               'set repo = "owner/name" in [projects.app.status]' in m["error"] and
+               m["attempts"] == 0 for m in ms), ms
+    assert len(forge.requests) == len(reqs)  # (failed when made: never handed to the sender)
+
+
+def test_github_deployment_created_then_in_progress_and_success_with_log_url(world, receivers):
+    answer = json.dumps({"url": "https://api.github.com/repos/owner/app/deployments/4242",
+                         "id": 4242, "sha": SHA, "environment": "staging",
+                         "creator": {"login": "jenky", "id": 7}}).encode()
+    forge = receivers(default=(201, {"Content-Type": "application/json"}, answer, 0))
+    srv = world.serve(project_toml("app", "echo ok\n") +
+                      f'[projects.app.status]\nprovider = "github"\napi_url = "{forge.url}/api/v3"\n'
+                      'repo = "owner/app"\ntoken_env = "GH_STATUS_TOKEN"\n'
+                      'deployments = true\nenvironment = "staging"\n',
+                      env=env(world, GH_STATUS_TOKEN="ghp_e2e_deployments"))
+    run = srv.trigger("app", body={"commit": SHA})
+    srv.wait_run(run["id"])
+    # The deployment and its two statuses (and the commit statuses).
+    reqs = forge.wait_for(lambda rs: len([r for r in rs if "/deployments" in r["path"]]) >= 3,
+                          what="the deployment and its statuses")
+    spec = forge_schema.load_github()
+    deploys = [r for r in reqs if "/deployments" in r["path"]]
+    assert [r["path"] for r in deploys] == [
+        "/api/v3/repos/owner/app/deployments",
+        "/api/v3/repos/owner/app/deployments/4242/statuses",
+        "/api/v3/repos/owner/app/deployments/4242/statuses"]
+    assert forge_schema.check_request(spec, "repos/create-deployment", "/api/v3", deploys[0]) == []
+    created = json.loads(deploys[0]["body"])
+    assert created["ref"] == SHA and created["environment"] == "staging"
+    assert created["required_contexts"] == [] and created["auto_merge"] is False
+    states = []
+    for r in deploys[1:]:
+        assert forge_schema.check_request(spec, "repos/create-deployment-status", "/api/v3",
+                                          r) == []
+        body = json.loads(r["body"])
+        assert body["log_url"].endswith(f"/runs/{run['id']}")
+        assert r["headers"]["Authorization"] == "Bearer ghp_e2e_deployments"
+        states.append(body["state"])
+    assert states == ["in_progress", "success"]
+    ms = wait_messages(srv, run["id"], lambda ms: all(m["state"] == "sent" for m in ms if
+                                                        m["receiver"] == "deployment"))
+    assert sorted(m["event"] for m in ms if m["receiver"] == "deployment") == [
+        "deployment.create", "deployment.in_progress", "deployment.success"]

@@ -148,6 +148,17 @@ Result<int64_t> FakeStore::MaxMessageId() {
   return messages.empty() ? 0 : messages.rbegin()->first;
 }
 
+Result<int64_t> FakeStore::PruneMessages(int64_t finished_before) {
+  if (refuse_writes) return Refused();
+  int64_t n = 0;
+  for (auto it = messages.begin(); it != messages.end();) {
+    const OutboxMessage& m = it->second;
+    bool old = m.state != MessageState::kPending && m.finished_at < finished_before;
+    it = old ? (++n, messages.erase(it)) : std::next(it);
+  }
+  return n;
+}
+
 Status FakeStore::SavePause(const ProjectPause& pause) {
   if (refuse_writes) return Refused();
   pauses[pause.project] = pause;

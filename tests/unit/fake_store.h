@@ -34,6 +34,7 @@ class FakeStore final : public Store {
   Result<std::vector<OutboxMessage>> ListMessages(const std::string& project, int64_t run_id,
                                                   int limit) override;
   Result<int64_t> MaxMessageId() override;
+  Result<int64_t> PruneMessages(int64_t finished_before) override;
   Status SavePause(const ProjectPause& pause) override;
   Status DeletePause(const std::string& project) override;
   Result<std::vector<ProjectPause>> ListPauses() override;

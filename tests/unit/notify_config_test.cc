@@ -142,12 +142,24 @@ TEST(NotifyConfigTest, StatusErrorsNameTheProblem) {
   EXPECT_NE(e.find("unknown status provider 'gihtub'; did you mean 'github'?"), std::string::npos)
       << e;
   EXPECT_NE(e.find("status token variable MISSING is not set"), std::string::npos) << e;
-  EXPECT_NE(e.find("needs repo = \"owner/name\""), std::string::npos) << e;
+  EXPECT_NE(e.find("needs repo = \"owner/name\" (the repository the commits belong to): the "
+                   "project has no [projects.app.webhook] whose payloads would name it"),
+            std::string::npos)
+      << e;
   auto gitea = Parse(std::string(kProject) +
                          "[projects.app.status]\nprovider = \"forgejo\"\nrepo = \"a/b\"\n"
                          "token_env = \"T\"\n",
                      {{"T", "tok"}});
   EXPECT_NE(AllErrors(gitea).find("needs api_url for Gitea/Forgejo"), std::string::npos);
+}
+
+TEST(NotifyConfigTest, StatusRepoDefaultsToTheWebhookPayloads) {
+  auto c = Parse(std::string(kProject) +
+                     "[projects.app.webhook]\nprovider = \"github\"\nsecret = \"s3cret\"\n"
+                     "[projects.app.status]\ntoken_env = \"GH\"\n",
+                 {{"GH", "ghp-123"}});
+  ASSERT_TRUE(c.ok()) << AllErrors(c);
+  EXPECT_EQ(c.config.projects[0].status->repo, "");
 }
 
 TEST(NotifyConfigTest, NearestNameSuggestsOnlyCloseNames) {
@@ -169,6 +181,30 @@ TEST(NotifyConfigTest, ACaFileMustBeReadableAndIsRelativeToTheConfig) {
   EXPECT_NE(AllErrors(c).find("notify.ca_file /etc/jenky/certs/nope.pem cannot be read"),
             std::string::npos)
       << AllErrors(c);
+}
+
+TEST(NotifyConfigTest, DeploymentsAreGitHubsAndNeedDeploymentsForAnEnvironment) {
+  auto c = Parse(std::string(kProject) +
+                     "[projects.app.status]\nprovider = \"github\"\nrepo = \"o/a\"\n"
+                     "token_env = \"GH\"\ndeployments = true\nenvironment = \"staging\"\n",
+                 {{"GH", "ghp-1"}});
+  ASSERT_TRUE(c.ok()) << AllErrors(c);
+  EXPECT_TRUE(c.config.projects[0].status->deployments);
+  EXPECT_EQ(c.config.projects[0].status->environment, "staging");
+  auto gitlab = Parse(std::string(kProject) +
+                          "[projects.app.status]\nprovider = \"gitlab\"\nrepo = \"o/a\"\n"
+                          "token_env = \"GH\"\ndeployments = true\n",
+                      {{"GH", "x"}});
+  EXPECT_NE(AllErrors(gitlab).find("deployments is GitHub's Deployments API; provider 'gitlab' "
+                                   "has none"),
+            std::string::npos)
+      << AllErrors(gitlab);
+  auto lone = Parse(std::string(kProject) +
+                        "[projects.app.status]\nprovider = \"github\"\nrepo = \"o/a\"\n"
+                        "token_env = \"GH\"\nenvironment = \"prod\"\ndeployments = \"yes\"\n",
+                    {{"GH", "x"}});
+  EXPECT_NE(AllErrors(lone).find("deployments must be true or false"), std::string::npos);
+  EXPECT_NE(AllErrors(lone).find("set deployments = true too"), std::string::npos);
 }
 
 }  // namespace

@@ -109,5 +109,29 @@ TEST_F(OutboxStoreTest, ALockedDatabaseRefusesBothAndTakesThemLater) {
   EXPECT_EQ((*s)->PendingMessages()->size(), 1u);
 }
 
+TEST_F(OutboxStoreTest, PruningDeletesOnlyFinishedMessagesOlderThanTheCut) {
+  auto s = Store::Open(path_);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  std::vector<OutboxMessage> ms;
+  for (int64_t id = 1; id <= 4; ++id) ms.push_back(Message(id, 1, "run.failed"));
+  ms[0].state = MessageState::kSent;  // old: goes
+  ms[0].finished_at = 1000;
+  ms[1].state = MessageState::kFailed;  // old: goes
+  ms[1].finished_at = 1999;
+  ms[2].state = MessageState::kSent;  // recent: stays
+  ms[2].finished_at = 2000;
+  // ms[3] pending, however old it is: stays
+  ASSERT_TRUE((*s)->SaveRunAndMessages(MakeRun(1, RunStatus::kFailed), ms).ok());
+  auto deleted = (*s)->PruneMessages(2000);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().message();
+  EXPECT_EQ(*deleted, 2);
+  auto left = (*s)->ListMessages("app", 0, 10);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].id, 4);
+  EXPECT_EQ((*left)[1].id, 3);
+  EXPECT_EQ(*(*s)->MaxMessageId(), 4);
+}
+
 }  // namespace
 }  // namespace jenky

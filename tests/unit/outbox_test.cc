@@ -11,6 +11,8 @@
 
 #include "fake_sender.h"
 #include "fake_store.h"
+#include "notify/outbound.h"
+#include "notify/render.h"
 #include "server/journal.h"
 #include "webhook/webhook.h"
 
@@ -357,6 +359,229 @@ TEST_F(OutboxTest, TheJournalKeepsARunsMessagesWithItsRowWhileTheStoreRefuses) {
   EXPECT_EQ(store_.messages.size(), 4u);
   EXPECT_EQ(handed, (std::vector<int64_t>{1, 2, 3, 4}));
   journal.Shutdown();
+}
+
+TEST_F(OutboxTest, TheStatusGoesToTheRepositoryTheWebhookPayloadNamed) {
+  config_.projects[0].status->repo.clear();
+  config_.notify.clear();
+  Open();
+  jenky::Run r = MakeRun(3, RunStatus::kSucceeded);
+  r.trigger.repo_url = "https://github.com/lewin/shop";
+  Emit(r);
+  ASSERT_EQ(net_.calls.size(), 1u);
+  EXPECT_EQ(net_.calls[0].req.url,
+            "http://127.0.0.1:9/api/repos/lewin/shop/statuses/"
+            "9f1c2ab3c4d5e6f708192a3b4c5d6e7f80919293");
+  // The configured repo wins over the payload's.
+  config_.projects[0].status->repo = "owner/app";
+  Emit(MakeRun(4, RunStatus::kSucceeded));
+  Answer(0, 201);
+  ASSERT_EQ(net_.calls.size(), 2u);
+  EXPECT_NE(net_.calls[1].req.url.find("/repos/owner/app/statuses/"), std::string::npos);
+}
+
+TEST_F(OutboxTest, AStatusWithNoRepositoryIsRecordedFailedWithTheReason) {
+  config_.projects[0].status->repo.clear();
+  config_.notify.clear();
+  Open();
+  jenky::Run r = MakeRun(5, RunStatus::kFailed);
+  r.trigger.kind = TriggerKind::kCli;
+  Emit(r);
+  EXPECT_TRUE(net_.calls.empty());
+  auto failed = Stored(MessageState::kFailed);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].receiver, "status:app");
+  EXPECT_EQ(failed[0].event, "status.failure");
+  EXPECT_EQ(failed[0].last_error,
+            "no repository to post the commit status to: run 5 (cli) did not come from a "
+            "webhook whose payload names one; set repo = \"owner/name\" in "
+            "[projects.app.status]");
+  EXPECT_EQ(outbox_->counts().at("status:app").failed, 1);
+  EXPECT_EQ(outbox_->counts().at("status:app").pending, 0);
+
+  r.trigger.repo_url = "ssh://git@example.com/lewin/shop";
+  Emit(r);
+  failed = Stored(MessageState::kFailed);
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_NE(failed[1].last_error.find("'ssh://git@example.com/lewin/shop' is not a github "
+                                      "repository address"),
+            std::string::npos)
+      << failed[1].last_error;
+}
+
+TEST(RepoFromWebUrlTest, TakesTheRepositoryFromTheForgesWebAddress) {
+  StatusConfig github;
+  github.api_url = "https://api.github.com";
+  EXPECT_EQ(RepoFromWebUrl(github, "https://github.com/owner/name"), "owner/name");
+  EXPECT_EQ(RepoFromWebUrl(github, "https://github.com/owner/name.git/"), "owner/name");
+  EXPECT_EQ(RepoFromWebUrl(github, "https://github.com/owner"), "");
+  EXPECT_EQ(RepoFromWebUrl(github, "git@github.com:owner/name.git"), "");
+  EXPECT_EQ(RepoFromWebUrl(github, ""), "");
+  StatusConfig gitea;
+  gitea.provider = StatusProvider::kGitea;
+  gitea.api_url = "https://example.com/git/api/v1";
+  EXPECT_EQ(RepoFromWebUrl(gitea, "https://example.com/git/lewin/shop"), "lewin/shop");
+  StatusConfig gitlab;
+  gitlab.provider = StatusProvider::kGitLab;
+  gitlab.api_url = "https://gitlab.com/api/v4";
+  EXPECT_EQ(RepoFromWebUrl(gitlab, "https://gitlab.com/group/sub/app"), "group/sub/app");
+  gitlab.api_url = "https://example.com/gitlab/api/v4";
+  EXPECT_EQ(RepoFromWebUrl(gitlab, "https://example.com/gitlab/group/app"), "group/app");
+  EXPECT_EQ(RepoFromWebUrl(gitlab, "https://example.com/gitlab"), "");
+}
+
+TEST_F(OutboxTest, MessagesFinishedLongerAgoThanTheRetentionAreDeleted) {
+  config_.server.outbox_retention = std::chrono::hours(24);
+  Open();
+  Emit(MakeRun(1, RunStatus::kFailed));
+  Answer(0, 201);
+  Answer(1, 404);                        // failed at once
+  Emit(MakeRun(2, RunStatus::kFailed));  // both stay pending: never answered
+  ASSERT_EQ(store_.messages.size(), 4u);
+  now_ += 24 * 3600 * 1000;  // exactly the retention: kept
+  outbox_->Prune();
+  EXPECT_EQ(store_.messages.size(), 4u);
+  now_ += 1;
+  outbox_->Prune();
+  ASSERT_EQ(store_.messages.size(), 2u);
+  for (const auto& [id, m] : store_.messages) EXPECT_EQ(m.state, MessageState::kPending);
+  // Each start prunes too; 0 keeps everything.
+  Answer(2, 201);
+  Answer(3, 201);
+  now_ += 48 * 3600 * 1000;
+  config_.server.outbox_retention = Millis(0);
+  outbox_->Prune();
+  EXPECT_EQ(store_.messages.size(), 2u);
+  config_.server.outbox_retention = std::chrono::hours(24);
+  outbox_.reset();
+  Open();
+  EXPECT_TRUE(store_.messages.empty());
+}
+
+// The index of the one call to a URL ending in SUFFIX, or -1.
+int CallTo(const FakeNet& net, const std::string& suffix) {
+  int found = -1;
+  for (size_t i = 0; i < net.calls.size(); ++i) {
+    const std::string& u = net.calls[i].req.url;
+    if (u.size() >= suffix.size() &&
+        u.compare(u.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (found >= 0) return -2;  // twice
+      found = static_cast<int>(i);
+    }
+  }
+  return found;
+}
+
+TEST_F(OutboxTest, GitHubDeploymentsAreCreatedThenGetStatusesEvenAfterARestart) {
+  config_.projects[0].status->deployments = true;
+  config_.projects[0].status->environment = "staging";
+  config_.notify.clear();
+  Open();
+  Emit(MakeRun(1, RunStatus::kQueued));
+  ASSERT_EQ(net_.calls.size(), 2u);  // the commit status, the deployment
+  int create = CallTo(net_, "/api/repos/owner/app/deployments");
+  ASSERT_GE(create, 0);
+  const OutboundRequest& c = net_.calls[create].req;
+  EXPECT_EQ(Header(c, "Authorization"), "Bearer ghp_secret_token");
+  auto cj = nlohmann::json::parse(c.body);
+  EXPECT_EQ(cj["ref"], "9f1c2ab3c4d5e6f708192a3b4c5d6e7f80919293");
+  EXPECT_EQ(cj["environment"], "staging");
+  EXPECT_EQ(cj["auto_merge"], false);
+  EXPECT_EQ(cj["required_contexts"], nlohmann::json::array());
+  Emit(MakeRun(1, RunStatus::kRunning));
+  EXPECT_EQ(net_.calls.size(), 2u);  // each waits for the one before
+  // GitHub's answer, cut at a KiB: the first top-level "id" is the deployment's.
+  Answer(create, 201,
+         R"({"url":"https://api.github.com/x/deployments/4242","id":4242,"creator":{"id":7,"lo)");
+  int progress = CallTo(net_, "/api/repos/owner/app/deployments/4242/statuses");
+  ASSERT_GE(progress, 0);
+  auto pj = nlohmann::json::parse(net_.calls[progress].req.body);
+  EXPECT_EQ(pj["state"], "in_progress");
+  EXPECT_EQ(pj["log_url"], "https://deploy.example.com/runs/1");
+  EXPECT_EQ(pj["environment"], "staging");
+
+  // The process ends with the in_progress in flight; the new one still
+  // knows the deployment (from the create's row) and sends the rest to it.
+  outbox_.reset();
+  net_.calls.clear();
+  Open();
+  progress = CallTo(net_, "/deployments/4242/statuses");
+  ASSERT_GE(progress, 0);
+  Answer(progress, 201);
+  Emit(MakeRun(1, RunStatus::kFailed));
+  ASSERT_EQ(net_.calls.size(), 3u) << net_.calls.back().req.url;
+  EXPECT_EQ(nlohmann::json::parse(net_.calls[2].req.body)["state"], "failure");
+  EXPECT_NE(net_.calls[2].req.url.find("/deployments/4242/statuses"), std::string::npos);
+  Answer(2, 201);
+  int sent = 0;
+  for (const auto& m : Stored(MessageState::kSent)) sent += m.receiver == "deploy:app";
+  EXPECT_EQ(sent, 3);
+}
+
+TEST_F(OutboxTest, ADeploymentGitHubRefusedFailsItsStatusesSayingWhy) {
+  config_.projects[0].status->deployments = true;
+  config_.projects[0].status.value().repo = "owner/app";
+  config_.notify.clear();
+  Open();
+  Emit(MakeRun(1, RunStatus::kQueued));
+  Emit(MakeRun(1, RunStatus::kRunning));
+  int create = CallTo(net_, "/deployments");
+  ASSERT_GE(create, 0);
+  Answer(create, 409, R"({"message":"Conflict merging main into 9f1c2ab"})");
+  EXPECT_EQ(CallTo(net_, "/statuses"), -1);  // no deployment status tried
+  std::vector<std::string> why;
+  for (const auto& m : Stored(MessageState::kFailed)) why.push_back(m.event + ": " + m.last_error);
+  ASSERT_EQ(why.size(), 2u);
+  EXPECT_EQ(why[0],
+            R"(deployment.create: HTTP 409: {"message":"Conflict merging main into 9f1c2ab"})");
+  EXPECT_EQ(why[1],
+            "deployment.in_progress: no deployment to update: creating it failed: "
+            R"(HTTP 409: {"message":"Conflict merging main into 9f1c2ab"})");
+  // A 201 without an id is no deployment either.
+  Emit(MakeRun(2, RunStatus::kQueued));
+  create = static_cast<int>(net_.calls.size()) - 1;
+  Answer(create, 201, "{}");
+  auto failed = Stored(MessageState::kFailed);
+  EXPECT_EQ(failed.back().last_error, "GitHub answered HTTP 201 without a deployment id: {}");
+}
+
+TEST_F(OutboxTest, ARunThatStartedAtOnceMakesItsDeploymentWithItsFirstMessage) {
+  config_.projects[0].status->deployments = true;
+  config_.notify.clear();
+  Open();
+  Emit(MakeRun(1, RunStatus::kRunning));  // never recorded queued
+  int create = CallTo(net_, "/deployments");
+  ASSERT_GE(create, 0);
+  Answer(create, 201, R"({"id":77})");
+  ASSERT_GE(CallTo(net_, "/deployments/77/statuses"), 0);
+  Answer(CallTo(net_, "/deployments/77/statuses"), 201);
+  Emit(MakeRun(1, RunStatus::kSucceeded));
+  EXPECT_EQ(CallTo(net_, "/deployments"), create);  // made once
+  std::vector<std::string> events;
+  for (const auto& [id, m] : store_.messages) {
+    if (m.receiver == "deploy:app") events.push_back(m.event);
+  }
+  EXPECT_EQ(events, (std::vector<std::string>{"deployment.create", "deployment.in_progress",
+                                              "deployment.success"}));
+  // A new outbox (a restart) finds the run's deployment in the store.
+  outbox_.reset();
+  net_.calls.clear();
+  Open();
+  Emit(MakeRun(1, RunStatus::kFailed));
+  events.clear();
+  for (const auto& [id, m] : store_.messages) {
+    if (m.receiver == "deploy:app") events.push_back(m.event);
+  }
+  EXPECT_EQ(events.size(), 4u);
+  EXPECT_EQ(events.back(), "deployment.failure");
+}
+
+TEST(DeploymentIdOfTest, ReadsTheTopLevelIdOfWholeOrCutAnswers) {
+  EXPECT_EQ(DeploymentIdOf(R"({"url":"u","id":17,"creator":{"id":3}})"), 17);
+  EXPECT_EQ(DeploymentIdOf(R"({"url":"u \"id\":9","creator":{"id":3},"id": 18, "sha":"ab)"), 18);
+  EXPECT_EQ(DeploymentIdOf(R"({"creator":{"id":3},"sha":"a)"), 0);
+  EXPECT_EQ(DeploymentIdOf(""), 0);
+  EXPECT_EQ(DeploymentIdOf(R"({"id":"x"})"), 0);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@ import { ApiError, api, type Delivery, type Project, type Run } from '../api';
 import { h, replace } from '../dom';
 import { render } from '../router';
 import { poll } from '../poll';
+import { messagesSection } from './messages';
 import { deployButton } from '../ui/deploy';
 import { pauseButton, pausedBanner } from '../ui/pause';
 import { runsTable } from '../ui/runs-table';
@@ -177,6 +178,7 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
   let projectLoaded = false;
   let shown = '';
   let shownPause: string | null = null;
+  const notes = messagesSection({ project: name });
   const stop = poll(async (signal) => {
     const [project, runs, deliveries] = await Promise.all([
       api.project(name, signal),
@@ -189,7 +191,7 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
     if (!projectLoaded) {
       projectLoaded = true;
       desc.textContent = project.description || '';
-      placeholder.replaceWith(...(project.description ? [desc] : []), factsBox, runsSection, deliveriesSection);
+      placeholder.replaceWith(...(project.description ? [desc] : []), factsBox, runsSection, deliveriesSection, notes.el);
     }
     current = project;
     // Redraw only what changed, so focus and selection survive the refresh.
@@ -239,7 +241,10 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
     if (projectLoaded) replace(runsBox, msg);
     else replace(placeholder, msg);
   });
-  return stop;
+  return () => {
+    stop();
+    notes.stop();
+  };
 }
 
 export function allRunsPage(main: HTMLElement, _params: Record<string, string>, query: URLSearchParams): () => void {

@@ -17,6 +17,7 @@ import { age, duration } from '../ui/time';
 import { resourcesLabel } from '../ui/resources';
 import { commitInfo, finishedActions, inputsLabel, queuedNote } from './run-context';
 import { HostGrid } from './run-hosts';
+import { messagesSection } from './messages';
 
 const PRUNED = 'This run’s log was pruned (the project keeps only its newest runs’ logs).';
 
@@ -226,6 +227,9 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     logPanel,
     scriptPanel,
   );
+  const notes = messagesSection({ run: id });
+  main.append(notes.el);
+  cleanups.push(notes.stop);
   view.mounted();
   view.setWrap(wrapOn);
   cleanups.push(() => view.destroy());
@@ -392,6 +396,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     if (!r.hosts && run?.hosts && run.id === r.id) r = { ...r, hosts: run.hosts };
     const was = run?.status;
     run = r;
+    if (was !== r.status) notes.refresh();
     learnContext(r);
     renderHeader();
     sections.setRunStatus(r.status);
