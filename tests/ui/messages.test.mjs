@@ -8,9 +8,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { launch, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
+import { AxeBuilder, launch, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
 
-const { AxeBuilder } = await import('@axe-core/playwright');
 
 const SHA = '9f1c2ab3c4d5e6f708192a3b4c5d6e7f80919293';
 
