@@ -13,6 +13,7 @@
 #include "core/delivery_result.h"
 #include "exec/process.h"
 #include "util/duration.h"
+#include "util/lines.h"
 #include "util/logger.h"
 #include "util/time.h"
 #include "webhook/webhook.h"
@@ -21,14 +22,9 @@ namespace jenky {
 
 RemoteHeads ParseLsRemote(std::string_view output) {
   RemoteHeads heads;
-  size_t start = 0;
-  while (start < output.size()) {
-    size_t end = output.find('\n', start);
-    if (end == std::string_view::npos) end = output.size();
-    std::string_view line = output.substr(start, end - start);
-    start = end + 1;
+  ForEachLine(output, [&heads](std::string_view line) {
     size_t tab = line.find('\t');
-    if (tab == std::string_view::npos) continue;
+    if (tab == std::string_view::npos) return;
     std::string_view left = line.substr(0, tab);
     std::string_view ref = line.substr(tab + 1);
     if (left.rfind("ref: ", 0) == 0) {
@@ -36,7 +32,7 @@ RemoteHeads ParseLsRemote(std::string_view output) {
     } else if (ref.rfind("refs/", 0) == 0) {
       heads.refs[std::string(ref)] = std::string(left);
     }
-  }
+  });
   return heads;
 }
 
@@ -53,19 +49,14 @@ std::string GitFailure(std::string_view output) {
   static constexpr std::string_view kAdvice[] = {
       "Please make sure you have the correct access rights", "and the repository exists."};
   std::string out;
-  size_t start = 0;
-  while (start < output.size()) {
-    size_t end = output.find('\n', start);
-    if (end == std::string_view::npos) end = output.size();
-    std::string_view line = output.substr(start, end - start);
-    start = end + 1;
+  ForEachLine(output, [&out](std::string_view line) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
     bool advice = false;
     for (std::string_view a : kAdvice) advice = advice || line == a;
-    if (line.empty() || advice) continue;
+    if (line.empty() || advice) return;
     if (!out.empty()) out += "; ";
     out += line;
-  }
+  });
   if (out.size() > 400) out = out.substr(0, 397) + "...";
   return out;
 }

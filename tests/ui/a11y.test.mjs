@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { AxeBuilder, TEST_PROJECTS, launch, logState, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
+import { axe, TEST_PROJECTS, launch, logState, screenshots, sleep, startServer, until, watchPage } from './harness.mjs';
 
 // The 16 colours of the theme, as foreground text, each on a line.
 const CONFIG =
@@ -39,17 +39,6 @@ after(async () => {
   await srv?.stop();
 });
 
-async function axe(page, what) {
-  const out = [];
-  for (const scheme of ['light', 'dark']) {
-    await page.emulateMedia({ colorScheme: scheme });
-    await sleep(100);
-    const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
-    for (const v of violations) out.push(`${what} (${scheme}): ${v.id} [${v.impact}] ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-  }
-  await page.emulateMedia({ colorScheme: 'light' });
-  return out;
-}
 
 test('axe finds no violation on any page, light or dark (and the assets come brotli-compressed)', { timeout: 120000 }, async () => {
   const live = (await srv.api('POST', '/api/v1/projects/ticker/runs', { kind: 'manual' })).json;

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { AxeBuilder, jenkyBin, launch, screenshots, sleep, startServer, tempDir, until, watchPage } from './harness.mjs';
+import { axe, jenkyBin, launch, screenshots, sleep, startServer, tempDir, until, watchPage } from './harness.mjs';
 
 const run = promisify(execFile);
 
@@ -66,17 +66,6 @@ after(async () => {
   await srv?.stop();
 });
 
-async function axe(page, what) {
-  const out = [];
-  for (const scheme of ['light', 'dark']) {
-    await page.emulateMedia({ colorScheme: scheme });
-    await sleep(100);
-    const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
-    for (const v of violations) out.push(`${what} (${scheme}): ${v.id} ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-  }
-  await page.emulateMedia({ colorScheme: 'light' });
-  return out;
-}
 
 const cli = (...args) => run(jenkyBin(), [...args, '--server', srv.url]).then(
   (r) => ({ code: 0, ...r }),

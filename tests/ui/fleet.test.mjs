@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { after, before, test } from 'node:test';
-import { AxeBuilder, launch, renderedRows, repo, screenshots, sleep, startServer, tempDir, until, watchPage } from './harness.mjs';
+import { axe, launch, renderedRows, repo, screenshots, sleep, startServer, tempDir, until, watchPage } from './harness.mjs';
 
 let hosts = null; // the helper's answer
 let helper = null;
@@ -79,17 +79,6 @@ async function grid(page) {
   );
 }
 
-async function axe(page, what) {
-  const out = [];
-  for (const scheme of ['light', 'dark']) {
-    await page.emulateMedia({ colorScheme: scheme });
-    await sleep(100);
-    const { violations } = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
-    for (const v of violations) out.push(`${what} (${scheme}): ${v.id} [${v.impact}] ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-  }
-  await page.emulateMedia({ colorScheme: 'light' });
-  return out;
-}
 
 const texts = async (page) => (await renderedRows(page)).map(([, t]) => t);
 

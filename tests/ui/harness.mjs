@@ -42,7 +42,26 @@ ensureInstalled(here, '@axe-core/playwright'); // a node_modules from before it 
 const { chromium } = await import('playwright-core');
 // For the test files: a static import of it would be resolved before this
 // module has installed node_modules (a fresh clone).
-export const { AxeBuilder } = await import('@axe-core/playwright');
+const { AxeBuilder } = await import('@axe-core/playwright');
+
+/**
+ * Axe's violations on PAGE as it is now, in the light and the dark scheme
+ * (WCAG 2.2 AA and best practice), one line each naming WHAT, the rule and
+ * the first elements; INCLUDE limits it to a selector. Leaves the light scheme.
+ */
+export async function axe(page, what, { include = null } = {}) {
+  const out = [];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await sleep(100);
+    let builder = new AxeBuilder({ page });
+    if (include) builder = builder.include(include);
+    const { violations } = await builder.withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
+    for (const v of violations) out.push(`${what} (${scheme}): ${v.id} [${v.impact}] ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  return out;
+}
 
 // ---- the UI build ---------------------------------------------------------------
 
