@@ -1,6 +1,12 @@
 // CurlSender (notify/sender.h): libcurl's multi interface on a thread of its
 // own. The only file that includes curl.
+//
+// libcurl is loaded with dlopen when the first message is sent, not linked:
+// it brings some thirty shared libraries (GnuTLS, Kerberos, LDAP, ...) that
+// would double the RSS of every jenky process, a run's supervisor too, and
+// the time of each exec. A server that never notifies never loads it.
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <cstring>
 #include <map>
@@ -17,7 +23,82 @@
 namespace jenky {
 namespace {
 
-constexpr size_t kKeptAnswer = 1024;  // of a response body, for the error shown
+constexpr size_t kKeptAnswer = 1024;              // of a response body, for the error shown
+constexpr const char* kLibCurl = "libcurl.so.4";  // Debian's libcurl4
+
+// The libcurl functions jenky calls, from the library dlopen found.
+struct CurlApi {
+  decltype(&curl_global_init) global_init;
+  decltype(&curl_easy_init) easy_init;
+  decltype(&curl_easy_setopt) easy_setopt;
+  decltype(&curl_easy_getinfo) easy_getinfo;
+  decltype(&curl_easy_cleanup) easy_cleanup;
+  decltype(&curl_easy_strerror) easy_strerror;
+  decltype(&curl_getdate) getdate;
+  decltype(&curl_slist_append) slist_append;
+  decltype(&curl_slist_free_all) slist_free_all;
+  decltype(&curl_multi_init) multi_init;
+  decltype(&curl_multi_add_handle) multi_add_handle;
+  decltype(&curl_multi_remove_handle) multi_remove_handle;
+  decltype(&curl_multi_perform) multi_perform;
+  decltype(&curl_multi_poll) multi_poll;
+  decltype(&curl_multi_wakeup) multi_wakeup;
+  decltype(&curl_multi_info_read) multi_info_read;
+  decltype(&curl_multi_cleanup) multi_cleanup;
+};
+
+template <typename T>
+bool Resolve(void* lib, const char* name, T& fn, std::string& error) {
+  fn = reinterpret_cast<T>(dlsym(lib, name));
+  if (!fn && error.empty()) error = fmt::format("{} has no {}", kLibCurl, name);
+  return fn != nullptr;
+}
+
+// Loads libcurl once per process (and keeps it); ERROR says why it could not.
+const CurlApi* LoadCurl(std::string& error) {
+  static CurlApi api;
+  static std::string failed;
+  static const bool loaded = [] {
+    void* lib = dlopen(kLibCurl, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      const char* why = dlerror();
+      failed =
+          fmt::format("cannot load {} for notifications ({}); install it: apt-get install libcurl4",
+                      kLibCurl, why ? why : "not found");
+      return false;
+    }
+    bool ok = Resolve(lib, "curl_global_init", api.global_init, failed) &
+              Resolve(lib, "curl_easy_init", api.easy_init, failed) &
+              Resolve(lib, "curl_easy_setopt", api.easy_setopt, failed) &
+              Resolve(lib, "curl_easy_getinfo", api.easy_getinfo, failed) &
+              Resolve(lib, "curl_easy_cleanup", api.easy_cleanup, failed) &
+              Resolve(lib, "curl_easy_strerror", api.easy_strerror, failed) &
+              Resolve(lib, "curl_getdate", api.getdate, failed) &
+              Resolve(lib, "curl_slist_append", api.slist_append, failed) &
+              Resolve(lib, "curl_slist_free_all", api.slist_free_all, failed) &
+              Resolve(lib, "curl_multi_init", api.multi_init, failed) &
+              Resolve(lib, "curl_multi_add_handle", api.multi_add_handle, failed) &
+              Resolve(lib, "curl_multi_remove_handle", api.multi_remove_handle, failed) &
+              Resolve(lib, "curl_multi_perform", api.multi_perform, failed) &
+              Resolve(lib, "curl_multi_poll", api.multi_poll, failed) &
+              Resolve(lib, "curl_multi_wakeup", api.multi_wakeup, failed) &
+              Resolve(lib, "curl_multi_info_read", api.multi_info_read, failed) &
+              Resolve(lib, "curl_multi_cleanup", api.multi_cleanup, failed);
+    if (ok && api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      failed = "curl_global_init failed";
+      ok = false;
+    }
+    return ok;
+  }();
+  if (!loaded) error = failed;
+  return loaded ? &api : nullptr;
+}
+
+// The loaded library: called only once LoadCurl has succeeded.
+const CurlApi& Curl() {
+  std::string unused;
+  return *LoadCurl(unused);
+}
 
 struct Transfer {
   OutboundRequest req;
@@ -31,9 +112,9 @@ struct Transfer {
   char error[CURL_ERROR_SIZE] = {};
 
   ~Transfer() {
-    curl_slist_free_all(headers);
-    curl_slist_free_all(rcpt);
-    if (easy) curl_easy_cleanup(easy);
+    Curl().slist_free_all(headers);
+    Curl().slist_free_all(rcpt);
+    if (easy) Curl().easy_cleanup(easy);
   }
 };
 
@@ -57,7 +138,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
     value.erase(value.find_last_not_of(" \t\r\n") + 1);
     if (!value.empty() && value.find_first_not_of("0123456789") == std::string::npos) {
       t->retry_after_ms = std::min<int64_t>(std::stoll(value.substr(0, 9)), 86400) * 1000;
-    } else if (time_t when = curl_getdate(value.c_str(), nullptr); when > 0) {
+    } else if (time_t when = Curl().getdate(value.c_str(), nullptr); when > 0) {
       t->retry_after_ms = std::max<int64_t>(0, (when - time(nullptr)) * 1000);
     }
   }
@@ -74,39 +155,56 @@ size_t OnRead(char* buffer, size_t size, size_t n, void* user) {
 
 class CurlSender final : public Sender {
  public:
-  CurlSender() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    multi_ = curl_multi_init();
-    thread_ = std::thread([this] { Loop(); });
-  }
+  CurlSender() = default;
   ~CurlSender() override {
     Stop();
-    curl_multi_cleanup(multi_);
+    if (multi_) Curl().multi_cleanup(multi_);
   }
 
   void Send(OutboundRequest request, Done done) override {
+    OutboundResult refused;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
-      auto t = std::make_unique<Transfer>();
-      t->req = std::move(request);
-      t->done = std::move(done);
-      incoming_.push_back(std::move(t));
+      if (Started()) {
+        auto t = std::make_unique<Transfer>();
+        t->req = std::move(request);
+        t->done = std::move(done);
+        incoming_.push_back(std::move(t));
+      } else {
+        refused.error = load_error_;
+      }
     }
-    curl_multi_wakeup(multi_);
+    if (!refused.error.empty()) return done(std::move(refused));  // outside the lock
+    Curl().multi_wakeup(multi_);
   }
 
   void Stop() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
+      if (!multi_) return;  // never started
     }
-    curl_multi_wakeup(multi_);
+    Curl().multi_wakeup(multi_);
     if (thread_.joinable()) thread_.join();
   }
 
  private:
+  // Loads libcurl and starts the thread at the first message; false (with
+  // load_error_) when libcurl cannot be loaded. Under mu_.
+  bool Started() {
+    if (multi_) return true;
+    if (!load_error_.empty()) return false;
+    if (!LoadCurl(load_error_)) return false;
+    multi_ = Curl().multi_init();
+    if (!multi_) {
+      load_error_ = "curl_multi_init failed";
+      return false;
+    }
+    thread_ = std::thread([this] { Loop(); });
+    return true;
+  }
+
   void Loop() {
     for (;;) {
       std::vector<std::unique_ptr<Transfer>> fresh;
@@ -117,19 +215,19 @@ class CurlSender final : public Sender {
       }
       for (auto& t : fresh) Start(std::move(t));
       int running = 0;
-      curl_multi_perform(multi_, &running);
+      Curl().multi_perform(multi_, &running);
       int left = 0;
-      while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      while (CURLMsg* msg = Curl().multi_info_read(multi_, &left)) {
         if (msg->msg == CURLMSG_DONE) Finish(msg->easy_handle, msg->data.result);
       }
-      curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+      Curl().multi_poll(multi_, nullptr, 0, 1000, nullptr);
     }
-    for (auto& [easy, t] : active_) curl_multi_remove_handle(multi_, easy);
+    for (auto& [easy, t] : active_) Curl().multi_remove_handle(multi_, easy);
     active_.clear();
   }
 
   void Start(std::unique_ptr<Transfer> t) {
-    CURL* e = curl_easy_init();
+    CURL* e = Curl().easy_init();
     if (!e) {
       OutboundResult r;
       r.error = "curl_easy_init failed";
@@ -138,48 +236,49 @@ class CurlSender final : public Sender {
     }
     t->easy = e;
     const OutboundRequest& q = t->req;
-    curl_easy_setopt(e, CURLOPT_URL, q.url.c_str());
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(q.timeout.count()));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(std::min<int64_t>(q.timeout.count(), 10000)));
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (!q.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, q.ca_file.c_str());
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    Curl().easy_setopt(e, CURLOPT_URL, q.url.c_str());
+    Curl().easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
+    Curl().easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    Curl().easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    Curl().easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(q.timeout.count()));
+    Curl().easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                       static_cast<long>(std::min<int64_t>(q.timeout.count(), 10000)));
+    Curl().easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    Curl().easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!q.ca_file.empty()) Curl().easy_setopt(e, CURLOPT_CAINFO, q.ca_file.c_str());
+    Curl().easy_setopt(e, CURLOPT_WRITEFUNCTION, OnBody);
+    Curl().easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     if (q.url.rfind("smtp", 0) == 0) {
-      curl_easy_setopt(e, CURLOPT_MAIL_FROM, ("<" + q.mail_from + ">").c_str());
+      Curl().easy_setopt(e, CURLOPT_MAIL_FROM, ("<" + q.mail_from + ">").c_str());
       for (const std::string& to : q.mail_rcpt) {
-        t->rcpt = curl_slist_append(t->rcpt, ("<" + to + ">").c_str());
+        t->rcpt = Curl().slist_append(t->rcpt, ("<" + to + ">").c_str());
       }
-      curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->rcpt);
-      curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(e, CURLOPT_READFUNCTION, OnRead);
-      curl_easy_setopt(e, CURLOPT_READDATA, t.get());
-      curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(q.body.size()));
+      Curl().easy_setopt(e, CURLOPT_MAIL_RCPT, t->rcpt);
+      Curl().easy_setopt(e, CURLOPT_UPLOAD, 1L);
+      Curl().easy_setopt(e, CURLOPT_READFUNCTION, OnRead);
+      Curl().easy_setopt(e, CURLOPT_READDATA, t.get());
+      Curl().easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(q.body.size()));
       if (q.url.rfind("smtp://", 0) == 0) {
-        curl_easy_setopt(e, CURLOPT_USE_SSL, q.require_tls ? CURLUSESSL_ALL : CURLUSESSL_NONE);
+        Curl().easy_setopt(e, CURLOPT_USE_SSL, q.require_tls ? CURLUSESSL_ALL : CURLUSESSL_NONE);
       }
       if (!q.username.empty()) {
-        curl_easy_setopt(e, CURLOPT_USERNAME, q.username.c_str());
-        curl_easy_setopt(e, CURLOPT_PASSWORD, q.password.c_str());
+        Curl().easy_setopt(e, CURLOPT_USERNAME, q.username.c_str());
+        Curl().easy_setopt(e, CURLOPT_PASSWORD, q.password.c_str());
       }
     } else {
-      for (const std::string& h : q.headers) t->headers = curl_slist_append(t->headers, h.c_str());
+      for (const std::string& h : q.headers)
+        t->headers = Curl().slist_append(t->headers, h.c_str());
       // No "Expect: 100-continue": a receiver that does not answer it would
       // cost a second per message.
-      t->headers = curl_slist_append(t->headers, "Expect:");
-      curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-      curl_easy_setopt(e, CURLOPT_POST, 1L);
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, q.body.data());
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(q.body.size()));
-      curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, OnHeader);
-      curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+      t->headers = Curl().slist_append(t->headers, "Expect:");
+      Curl().easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+      Curl().easy_setopt(e, CURLOPT_POST, 1L);
+      Curl().easy_setopt(e, CURLOPT_POSTFIELDS, q.body.data());
+      Curl().easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(q.body.size()));
+      Curl().easy_setopt(e, CURLOPT_HEADERFUNCTION, OnHeader);
+      Curl().easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     }
-    curl_multi_add_handle(multi_, e);
+    Curl().multi_add_handle(multi_, e);
     active_[e] = std::move(t);
   }
 
@@ -188,16 +287,16 @@ class CurlSender final : public Sender {
     if (it == active_.end()) return;
     std::unique_ptr<Transfer> t = std::move(it->second);
     active_.erase(it);
-    curl_multi_remove_handle(multi_, easy);
+    Curl().multi_remove_handle(multi_, easy);
     OutboundResult r;
     long code = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    Curl().easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
     bool smtp = t->req.url.rfind("smtp", 0) == 0;
     if (rc == CURLE_OK) {
       r.http_status = static_cast<int>(code);
     } else {
       if (smtp && code >= 400) r.http_status = static_cast<int>(code);
-      r.error = t->error[0] ? t->error : curl_easy_strerror(rc);
+      r.error = t->error[0] ? t->error : Curl().easy_strerror(rc);
       if (rc == CURLE_OPERATION_TIMEDOUT) {
         r.error = "no answer within " + FormatDuration(t->req.timeout) + " (timeout)";
       }
@@ -207,7 +306,8 @@ class CurlSender final : public Sender {
     t->done(std::move(r));
   }
 
-  CURLM* multi_ = nullptr;
+  CURLM* multi_ = nullptr;  // set once, under mu_, before the thread starts
+  std::string load_error_;  // guarded by mu_
   std::thread thread_;
   std::mutex mu_;
   bool stopping_ = false;                              // guarded by mu_
