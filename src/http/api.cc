@@ -267,8 +267,7 @@ net::awaitable<void> Api::ListProjects(Exchange& ex) {
     out.push_back(
         {{"name", p.name},
          {"description", p.description},
-         {"last_run", last->has_value() ? RunJsonWithHosts(**last, engine_.LogPath((*last)->id))
-                                        : nlohmann::json(nullptr)},
+         {"last_run", last->has_value() ? ListedRunJson(**last) : nlohmann::json(nullptr)},
          {"paused", PauseToJson(engine_.control().PauseOf(p.name))}});
   }
   co_await ex.SendJson(http::status::ok, DumpJson(out));
@@ -287,8 +286,7 @@ net::awaitable<void> Api::GetProject(Exchange& ex, const std::string& name) {
   nlohmann::json j = {
       {"name", p->name},
       {"description", p->description},
-      {"last_run", last->has_value() ? RunJsonWithHosts(**last, engine_.LogPath((*last)->id))
-                                     : nlohmann::json(nullptr)},
+      {"last_run", last->has_value() ? ListedRunJson(**last) : nlohmann::json(nullptr)},
       {"workdir", WorkdirOf(engine_.config().server, *p)},
       {"shell", p->shell},
       {"timeout", FormatDuration(p->timeout)},
@@ -473,6 +471,14 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
   co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
 }
 
+nlohmann::json Api::ListedRunJson(const Run& r) {
+  // Only a fleet project's runs have hosts: a listing of fifty runs of other
+  // projects does not look into fifty run directories for them.
+  const ProjectConfig* p = engine_.config().FindProject(r.project);
+  if (p && !p->fleet) return RunToJson(r);
+  return RunJsonWithHosts(r, engine_.LogPath(r.id));
+}
+
 net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
   if (!project.empty() && !engine_.config().FindProject(project)) {
     // Runs of a project removed from the config are still listed if any exist.
@@ -500,7 +506,7 @@ net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
     co_return co_await SendApiError(ex, ApiError::kInternal, runs.status().message());
   }
   nlohmann::json out = nlohmann::json::array();
-  for (const Run& r : *runs) out.push_back(RunJsonWithHosts(r, engine_.LogPath(r.id)));
+  for (const Run& r : *runs) out.push_back(ListedRunJson(r));
   co_await ex.SendJson(http::status::ok, DumpJson(out));
 }
 
