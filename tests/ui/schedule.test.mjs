@@ -53,6 +53,8 @@ test('a scheduled project shows each next fire, a polled one its repository', { 
     assert.equal(await time.getAttribute('datetime'), new Date(api.next[i].at).toISOString());
     assert.match(await time.textContent(), /^in \d+ (s|min|h|days)$/);
   }
+  // Its fires are recorded with the deliveries: the section says so.
+  await page.getByRole('heading', { name: 'Deliveries, polls and schedule fires' }).waitFor();
   const facts = await page.locator('dl.facts').textContent();
   assert.match(facts, /Europe\/Berlin · a fire missed while jenky was down runs at start/);
 

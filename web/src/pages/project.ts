@@ -205,6 +205,9 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
       replace(actions, pauseButton(project, () => render()), deployButton(name, { known: () => current }));
     }
     replace(factsBox, facts(project));
+    // Polls and schedule fires are recorded beside the forge's deliveries.
+    const heading = deliveriesSection.querySelector('h2');
+    if (heading) heading.textContent = project.poll || project.schedule ? 'Deliveries, polls and schedule fires' : 'Webhook deliveries';
     replace(
       runsBox,
       runs.length
@@ -221,7 +224,9 @@ export function projectPage(main: HTMLElement, params: Record<string, string>, q
             { class: 'muted empty-note' },
             project.webhook
               ? 'No deliveries received yet. Point your forge at the webhook URL above.'
-              : `This project has no webhook. Add [projects.${name}.webhook] to jenky.toml to deploy on push.`,
+              : project.poll || project.schedule
+                ? 'Nothing recorded yet: each poll and schedule fire appears here.'
+                : `This project has no webhook. Add [projects.${name}.webhook] to jenky.toml to deploy on push.`,
           ),
     );
   }, 5000, (e) => {
