@@ -351,8 +351,13 @@ std::vector<OutboxMessage> MessagesFor(const Config& config, const Run& r,
   std::vector<OutboxMessage> out;
   const ProjectConfig* p = config.FindProject(r.project);
   std::string page = RunPageUrl(ctx.base_url, r.id);
-  if (p && p->status && IsCommitSha(r.trigger.commit)) {
-    out.push_back(StatusMessage(*p, r, page, ctx.now));
+  std::optional<OutboxMessage> status;
+  if (p && p->status && IsCommitSha(r.trigger.commit)) status = StatusMessage(*p, r, page, ctx.now);
+  // With no repository, one record says why, when the run ends (not one per
+  // state change: queued, running and finished would say the same thing).
+  if (status && status->state == MessageState::kFailed && !IsFinished(r.status)) status.reset();
+  if (status) {
+    out.push_back(std::move(*status));
     if (p->status->deployments) {
       const OutboxMessage& status = out.back();
       if (status.state == MessageState::kFailed) {  // no repository: nor has the deployment

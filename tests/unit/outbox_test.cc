@@ -384,8 +384,11 @@ TEST_F(OutboxTest, AStatusWithNoRepositoryIsRecordedFailedWithTheReason) {
   config_.projects[0].status->repo.clear();
   config_.notify.clear();
   Open();
-  jenky::Run r = MakeRun(5, RunStatus::kFailed);
+  jenky::Run r = MakeRun(5, RunStatus::kRunning);
   r.trigger.kind = TriggerKind::kCli;
+  Emit(r);
+  EXPECT_TRUE(Stored(MessageState::kFailed).empty()) << "one record per run, when it ends";
+  r.status = RunStatus::kFailed;
   Emit(r);
   EXPECT_TRUE(net_.calls.empty());
   auto failed = Stored(MessageState::kFailed);
