@@ -55,18 +55,25 @@ def daemon(world):
     proc.wait(timeout=5)
 
 
+def serve_polling(world, url):
+    """A server polling URL every second for a project that prints its
+    JENKY_ variables, once its first look is recorded."""
+    srv = world.serve(project_toml("app", ENV_SCRIPT),
+                      extra=f'[projects.app.poll]\nrepo = "{url}"\ninterval = "1s"\n')
+    h.wait_until(lambda: any(d["event"] == "poll" for d in
+                             srv.get_json("/api/v1/projects/app/deliveries")),
+                 timeout=10, what="first poll recorded")
+    return srv
+
+
 def runs(srv):
     return srv.get_json("/api/v1/projects/app/runs")
 
 
 def test_a_new_head_deploys_with_the_variables_of_a_push(world, daemon):
     url, work = daemon
-    srv = world.serve(project_toml("app", ENV_SCRIPT),
-                      extra=f'[projects.app.poll]\nrepo = "{url}"\ninterval = "1s"\n')
     # The first look notes the head: main was never deployed.
-    h.wait_until(lambda: any(d["event"] == "poll" for d in
-                             srv.get_json("/api/v1/projects/app/deliveries")),
-                 timeout=10, what="first poll recorded")
+    srv = serve_polling(world, url)
     assert runs(srv) == []
     git("commit", "-q", "--allow-empty", "-m", "second", cwd=work)
     git("push", "-q", "origin", "main", cwd=work)
@@ -139,11 +146,7 @@ def test_a_fire_missed_while_down_runs_once_at_start_with_catch_up(world):
 
 def test_a_new_head_while_paused_is_recorded_and_deployed_after_resume(world, daemon):
     url, work = daemon
-    srv = world.serve(project_toml("app", ENV_SCRIPT),
-                      extra=f'[projects.app.poll]\nrepo = "{url}"\ninterval = "1s"\n')
-    h.wait_until(lambda: any(d["event"] == "poll" for d in
-                             srv.get_json("/api/v1/projects/app/deliveries")),
-                 timeout=10, what="first poll recorded")
+    srv = serve_polling(world, url)
     assert srv.post("/api/v1/projects/app/pause", json_body={"reason": "freeze"}).status == 200
     git("commit", "-q", "--allow-empty", "-m", "second", cwd=work)
     git("push", "-q", "origin", "main", cwd=work)

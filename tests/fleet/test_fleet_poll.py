@@ -1,24 +1,17 @@
 """Polling over ssh (docs/webhooks.md, "Polling"): a repository on a real
-sshd test host, reached with the system's `git ls-remote` through the
-operator's own ssh config (the server's HOME), as a server behind a firewall
-polls its forge. (ssh reads the config of the user's passwd entry, not
-$HOME's: the test points GIT_SSH_COMMAND at its own with -F, as an operator
-can in the unit's Environment=.) A moved head deploys; an unreachable host is a 502 record
-with git's message, not a hung poll."""
+sshd test host, reached with the system's `git ls-remote` through an ssh
+config, as a server behind a firewall polls its forge. ssh reads the config
+of the user's passwd entry, not $HOME's: the test points GIT_SSH_COMMAND at
+its own with -F, as an operator can in the unit's Environment=. A moved head
+deploys; an unreachable host is a 502 record with git's message, not a hung
+poll."""
 
 import os
-import subprocess
 
 import jenky_harness as h
 
-GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="Mira", GIT_AUTHOR_EMAIL="mira@acme.test",
-               GIT_COMMITTER_NAME="Mira", GIT_COMMITTER_EMAIL="mira@acme.test",
-               GIT_CONFIG_NOSYSTEM="1", HOME="/nonexistent")
-
-
-def git(*args, cwd=None):
-    return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True,
-                          capture_output=True, text=True).stdout.strip()
+# The git helpers of the e2e polling tests (tests/e2e is on the path: conftest.py).
+from test_poll import git  # noqa: E402
 
 
 def ssh_config(world, fleet1):
