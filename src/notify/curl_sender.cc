@@ -54,9 +54,11 @@ bool Resolve(void* lib, const char* name, T& fn, std::string& error) {
   return fn != nullptr;
 }
 
+// Filled by LoadCurl, once; read only after it succeeded.
+CurlApi api;
+
 // Loads libcurl once per process (and keeps it); ERROR says why it could not.
 const CurlApi* LoadCurl(std::string& error) {
-  static CurlApi api;
   static std::string failed;
   static const bool loaded = [] {
     void* lib = dlopen(kLibCurl, RTLD_NOW | RTLD_LOCAL);
@@ -95,10 +97,7 @@ const CurlApi* LoadCurl(std::string& error) {
 }
 
 // The loaded library: called only once LoadCurl has succeeded.
-const CurlApi& Curl() {
-  std::string unused;
-  return *LoadCurl(unused);
-}
+const CurlApi& Curl() { return api; }
 
 struct Transfer {
   OutboundRequest req;
