@@ -7,6 +7,8 @@
 // the time of each exec. A server that never notifies never loads it.
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <cstring>
 #include <map>
@@ -205,6 +207,11 @@ class CurlSender final : public Sender {
   }
 
   void Loop() {
+    // Sending is never more urgent than a deploy: this thread takes a CPU
+    // only when nothing else wants it, so a run that starts as its
+    // messages go out (or a log being relayed) is not slowed by them.
+    sched_param idle{};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
     for (;;) {
       std::vector<std::unique_ptr<Transfer>> fresh;
       {

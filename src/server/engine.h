@@ -190,7 +190,8 @@ class Engine {
   // messages its new state causes, and counts it (engine_outbox.cc).
   void Persist(const Run& run);
   // How PROJECT's newest finished run before RUN ended, cancelled ones
-  // skipped ("recovered" is a success after a failure).
+  // skipped ("recovered" is a success after a failure). From last_outcome_
+  // once this process has seen one, else from the history.
   std::optional<RunStatus> PreviousOutcome(const Run& run);
   // Runs found in run directories but not in the store (Start).
   Result<std::vector<Run>> RunsMissingFromStore();
@@ -218,6 +219,11 @@ class Engine {
   // there before the store.
   Journal journal_;
   RunMetrics metrics_;
+  // Per project, its newest run that ended (cancelled ones aside): (id,
+  // status), none = no such run. Read from the history once (PreviousOutcome),
+  // then kept by Persist: spares a look through the history for every
+  // finished run.
+  std::map<std::string, std::pair<int64_t, std::optional<RunStatus>>> last_outcome_;
   // Statuses and notifications on their way out; after the journal, which
   // hands it what it saved.
   Outbox outbox_;

@@ -9,21 +9,37 @@ void Engine::Persist(const Run& run) {
   metrics_.Observe(run);
   journal_.Persist(
       run, outbox_.MessagesFor(run, base_url_, [this, run] { return PreviousOutcome(run); }));
+  if (IsFinished(run.status) && run.status != RunStatus::kCancelled) {
+    // Only once the history was read for the project (PreviousOutcome):
+    // before, a run that ended in an earlier process could be newer.
+    auto last = last_outcome_.find(run.project);
+    if (last != last_outcome_.end() && run.id >= last->second.first) {
+      last->second = {run.id, run.status};
+    }
+  }
 }
 
 std::optional<RunStatus> Engine::PreviousOutcome(const Run& run) {
   // The newest earlier run of the project that succeeded or failed;
   // cancelled runs say nothing about the project's health.
+  if (auto it = last_outcome_.find(run.project);
+      it != last_outcome_.end() && it->second.first < run.id) {
+    return it->second.second;
+  }
   int64_t before = run.id;
   for (int page = 0; page < 4; ++page) {
     auto runs = journal_.ListRuns(run.project, 50, before);
-    if (!runs.ok() || runs->empty()) return std::nullopt;
+    if (!runs.ok()) return std::nullopt;  // not known: not remembered either
     for (const Run& r : *runs) {
       if (!IsFinished(r.status) || r.status == RunStatus::kCancelled) continue;
+      last_outcome_.emplace(run.project, std::make_pair(r.id, std::optional(r.status)));
       return r.status;
     }
+    if (runs->size() < 50) break;
     before = runs->back().id;
   }
+  // None in the history (or none among its newest 200 runs): none to recover from.
+  last_outcome_.emplace(run.project, std::make_pair(int64_t{0}, std::optional<RunStatus>()));
   return std::nullopt;
 }
 

@@ -78,7 +78,7 @@ Status SqliteStore::SaveRunAndMessages(const Run& run, const std::vector<OutboxM
       kMessageColumns);
   auto put = Prepare(sql.c_str());
   if (!put.ok()) return put.status();
-  if (Status st = Exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+  if (Status st = Step("BEGIN IMMEDIATE"); !st.ok()) return st;
   Status st = SaveRun(run);
   for (const OutboxMessage& m : messages) {
     if (!st.ok()) break;
@@ -89,8 +89,8 @@ Status SqliteStore::SaveRunAndMessages(const Run& run, const std::vector<OutboxM
                                      sqlite3_errmsg(db_)));
     }
   }
-  if (st.ok()) st = Exec("COMMIT");
-  if (!st.ok()) Exec("ROLLBACK");
+  if (st.ok()) st = Step("COMMIT");
+  if (!st.ok()) Step("ROLLBACK");
   return st;
 }
 

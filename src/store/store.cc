@@ -236,6 +236,16 @@ Status SqliteStore::Exec(const std::string& sql) {
   return Status::Ok();
 }
 
+Status SqliteStore::Step(const char* sql) {
+  auto stmt = Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  int rc = sqlite3_step(*stmt);
+  sqlite3_reset(*stmt);
+  if (rc != SQLITE_DONE)
+    return Status::Error(fmt::format("database {}: {}", path_, sqlite3_errmsg(db_)));
+  return Status::Ok();
+}
+
 Status SqliteStore::Migrate() {
   sqlite3_stmt* s = nullptr;
   sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr);
@@ -254,7 +264,7 @@ Status SqliteStore::Migrate() {
     std::string sql = fmt::format("BEGIN IMMEDIATE;\n{}\nPRAGMA user_version = {};\nCOMMIT;",
                                   migrations[i].data, version);
     if (Status st = Exec(sql); !st.ok()) {
-      Exec("ROLLBACK");
+      Step("ROLLBACK");
       return Status::Error(
           fmt::format("migration {} ({}) failed: {}", version, migrations[i].name, st.message()));
     }
@@ -300,7 +310,7 @@ Status SqliteStore::InsertRuns(const std::vector<Run>& runs) {
   auto stmt = Prepare(sql.c_str());
   if (!stmt.ok()) return stmt.status();
   if (runs.size() > 1) {
-    if (Status st = Exec("BEGIN"); !st.ok()) return st;
+    if (Status st = Step("BEGIN"); !st.ok()) return st;
   }
   for (const Run& r : runs) {
     StmtReset reset{*stmt};
@@ -308,11 +318,11 @@ Status SqliteStore::InsertRuns(const std::vector<Run>& runs) {
     if (sqlite3_step(*stmt) != SQLITE_DONE) {
       Status err =
           Status::Error(fmt::format("insert run {} into {}: {}", r.id, path_, sqlite3_errmsg(db_)));
-      if (runs.size() > 1) Exec("ROLLBACK");
+      if (runs.size() > 1) Step("ROLLBACK");
       return err;
     }
   }
-  if (runs.size() > 1) return Exec("COMMIT");
+  if (runs.size() > 1) return Step("COMMIT");
   return Status::Ok();
 }
 
@@ -462,7 +472,7 @@ Status SqliteStore::SaveDeliveries(const std::vector<Delivery>& deliveries) {
       "ORDER BY id DESC LIMIT MAX(0, ?2 - (SELECT COUNT(*) FROM deliveries WHERE project=?1 "
       "AND relevant=1)))))");
   if (!prune.ok()) return prune.status();
-  if (Status st = Exec("BEGIN"); !st.ok()) return st;
+  if (Status st = Step("BEGIN"); !st.ok()) return st;
   std::vector<const std::string*> projects;
   for (const Delivery& d : deliveries) {
     StmtReset reset{*put};
@@ -484,7 +494,7 @@ Status SqliteStore::SaveDeliveries(const std::vector<Delivery>& deliveries) {
     if (sqlite3_step(*put) != SQLITE_DONE) {
       Status err =
           Status::Error(fmt::format("record delivery in {}: {}", path_, sqlite3_errmsg(db_)));
-      Exec("ROLLBACK");
+      Step("ROLLBACK");
       return err;
     }
     if (std::find_if(projects.begin(), projects.end(),
@@ -498,7 +508,7 @@ Status SqliteStore::SaveDeliveries(const std::vector<Delivery>& deliveries) {
     sqlite3_bind_int(*prune, 2, kDeliveriesKept);
     sqlite3_step(*prune);
   }
-  return Exec("COMMIT");
+  return Step("COMMIT");
 }
 
 Result<int64_t> SqliteStore::MaxDeliveryId() {

@@ -188,6 +188,9 @@ class SqliteStore final : public Store {
   Result<std::vector<OutboxMessage>> QueryMessages(sqlite3_stmt* stmt);
   SqliteStore() = default;
   Status Exec(const std::string& sql);
+  // One statement without rows (BEGIN, COMMIT, ...) through the statement
+  // cache: what every save pays, without parsing it each time.
+  Status Step(const char* sql);
   Status Migrate();
   Result<std::vector<Run>> Query(sqlite3_stmt* stmt);
   Result<sqlite3_stmt*> Prepare(const char* sql);

@@ -443,6 +443,32 @@ TEST_F(EngineTest, ASuccessAfterAFailureIsRecovered) {
   EXPECT_EQ(store_->messages.begin()->second.run_id, second);
 }
 
+TEST_F(EngineTest, RecoveredIsKnownFromEveryRunSeenAfterTheHistoryWasRead) {
+  // The history is read once (the first success); after that the engine
+  // keeps the project's last outcome itself, and it must see each run end:
+  // a failure, a timeout, a cancel (which says nothing about health).
+  AddWebhook(config_, kOnRecovered);
+  Start();
+  auto run = [&](RunStatus s) {
+    int64_t id = TriggerRun();
+    world_.Exit(RunPath(id), Record(s, s == RunStatus::kSucceeded ? 0 : 1));
+    Drain();
+    return id;
+  };
+  run(RunStatus::kSucceeded);  // nothing before it: not recovered
+  run(RunStatus::kFailed);
+  int64_t after_failure = run(RunStatus::kSucceeded);
+  run(RunStatus::kTimedOut);
+  run(RunStatus::kCancelled);
+  int64_t after_timeout = run(RunStatus::kSucceeded);
+  run(RunStatus::kSucceeded);
+  std::vector<int64_t> recovered;
+  for (const auto& [id, m] : store_->messages) {
+    if (m.event == "run.recovered") recovered.push_back(m.run_id);
+  }
+  EXPECT_EQ(recovered, (std::vector<int64_t>{after_failure, after_timeout}));
+}
+
 TEST_F(EngineTest, WhatTheJournalSavesAtShutdownIsLeftForTheNextStart) {
   AddWebhook(config_, kOnSucceeded);
   Start();
