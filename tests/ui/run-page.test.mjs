@@ -221,3 +221,20 @@ test('"Cancelling…" lasts as long as the cancel and covers no log line; exit c
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a time shown as an age gets the full date as its tooltip when the pointer reaches it', { timeout: 60000 }, async () => {
+  const run = await deploy('forty');
+  const done = await srv.waitRun(run.id);
+  const page = await ctx.newPage();
+  await page.goto(`${srv.url}/runs/${run.id}`);
+  const age = page.locator('time[data-age]').first();
+  await age.waitFor();
+  // Written on demand (the first date in the user's locale is slow to format).
+  assert.equal(await age.getAttribute('title'), null);
+  await age.hover();
+  const title = await age.getAttribute('title');
+  const when = new Date(Number(await age.getAttribute('data-age')));
+  assert.ok(title && title.includes(String(when.getFullYear())), `tooltip: ${title}`);
+  assert.ok([done.created_at, done.started_at].map(Date.parse).includes(when.getTime()), 'the age is when the run was made or started');
+  await page.close();
+});

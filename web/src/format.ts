@@ -51,8 +51,13 @@ function formatUntil(s: number, t: number): string {
   return new Date(t).toISOString().slice(0, 10);
 }
 
+let absolute: Intl.DateTimeFormat | null = null;
+
 export function formatAbsolute(t: number): string {
-  return new Date(t).toLocaleString(undefined, {
+  // One formatter for the page: toLocaleString with options makes a new one
+  // on every call, and the first costs tens of milliseconds (a run page's
+  // header calls it several times before the log's first lines).
+  absolute ??= new Intl.DateTimeFormat(undefined, {
     year: 'numeric',
     month: 'short',
     day: 'numeric',
@@ -60,6 +65,7 @@ export function formatAbsolute(t: number): string {
     minute: '2-digit',
     second: '2-digit',
   });
+  return absolute.format(t);
 }
 
 /** Time since the run started, for a log line: "0:07.3", "12:34.5", "1:02:03". */

@@ -48,6 +48,9 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     return () => {};
   }
   document.title = `Run #${id} · jenky`;
+  // Asked for before the page is built: building it takes a while, and the
+  // log's stream waits for this answer (load() below).
+  let firstLoad: Promise<Run> | null = api.run(id);
   // ?host=NAME: one host's own log of a fleet run, else the run's (merged) log.
   const host = query.get('host');
   const hostQuery = host !== null ? `host=${encodeURIComponent(host)}` : '';
@@ -587,7 +590,36 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
   applyHash();
 
   // ---- the log stream -------------------------------------------------------------
+  // The first lines are drawn before the rest of the log is taken in: a
+  // finished log comes as a burst of messages, and taking them all in first
+  // kept its first frame waiting for tens of milliseconds. What arrives
+  // meanwhile (and what must follow it, like marking the log complete)
+  // waits until that frame has been painted.
+  let held: (() => void)[] | null = null;
+  let firstLinesDrawn = false;
+  const afterFirstLines = (f: () => void) => {
+    if (held) held.push(f);
+    else f();
+  };
   const onLog = (c: LogChunk) => {
+    if (held) {
+      held.push(() => takeLog(c));
+      return;
+    }
+    takeLog(c);
+    if (!firstLinesDrawn && store.length > 0) {
+      firstLinesDrawn = true;
+      held = [];
+      requestAnimationFrame(() =>
+        setTimeout(() => {
+          const waiting = held ?? [];
+          held = null;
+          if (!destroyed) for (const f of waiting) f();
+        }, 0),
+      );
+    }
+  };
+  const takeLog = (c: LogChunk) => {
     // The server's times (when the supervisor captured each line) come with
     // the bytes; without them (an older server), a live line's arrival.
     let time = UNKNOWN_TIME;
@@ -645,7 +677,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         const r = await api.run(id);
         setRun(r);
         if (isFinished(r)) {
-          view.markComplete();
+          afterFirstLines(() => view.markComplete());
           return true;
         }
       } catch {
@@ -784,7 +816,7 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
         },
         onStatus: (r) => {
           setRun(r);
-          if (isFinished(r)) view.markComplete();
+          if (isFinished(r)) afterFirstLines(() => view.markComplete());
         },
         onLog,
         onState,
@@ -816,15 +848,17 @@ export function runPage(main: HTMLElement, params: Record<string, string>, query
     download.hidden = true;
   };
   const load = () => {
-    api
-      .run(id)
+    const answer = firstLoad ?? api.run(id);
+    firstLoad = null;
+    answer
       .then((r) => {
         if (destroyed) return;
         httpWorks = true;
         setConnectionProblem(`run-load-${id}`, null);
+        // The stream first: it connects while the page shows the run.
+        if (!r.log_pruned) startStream(0);
         setRun(r);
         if (r.log_pruned) showPruned();
-        else startStream(0);
       })
       .catch((e) => {
         if (destroyed) return;

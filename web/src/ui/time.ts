@@ -4,8 +4,19 @@ import { serverNow } from '../api';
 import { h } from '../dom';
 import { formatAbsolute, formatAge, formatDuration } from '../format';
 
+/** "3 minutes ago"; the date and time in full as its tooltip (titleOnHover). */
 export function age(t: number): HTMLTimeElement {
-  return h('time', { datetime: new Date(t).toISOString(), title: formatAbsolute(t), 'data-age': t }, formatAge(t, serverNow()));
+  return h('time', { datetime: new Date(t).toISOString(), 'data-age': t }, formatAge(t, serverNow()));
+}
+
+/**
+ * An age's tooltip is written when the pointer reaches it: the first date
+ * formatted in the user's locale costs some 20 ms (the locale's data), which
+ * a page showing ages would otherwise pay before its first paint.
+ */
+function titleOnHover(ev: Event): void {
+  const el = ev.target instanceof Element ? ev.target.closest<HTMLElement>('time[data-age]') : null;
+  if (el && !el.title) el.title = formatAbsolute(Number(el.dataset.age));
 }
 
 /** A duration; while `running` it counts up from `start`. */
@@ -31,6 +42,8 @@ function tickAges(): void {
 }
 
 export function startClocks(): void {
+  document.addEventListener('pointerover', titleOnHover);
+  document.addEventListener('focusin', titleOnHover);
   setInterval(tick, 1000);
   setInterval(tickAges, 15000);
 }
