@@ -1,11 +1,14 @@
 #include "core/run.h"
 
 #include <cmath>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "core/run_action.h"
+#include "util/json.h"
 #include "util/time.h"
+#include "util/utf8.h"
 
 namespace jenky {
 
@@ -169,6 +172,135 @@ nlohmann::json RunToJson(const Run& r) {
   // Only where it was measured (a finished run, on a host that counts).
   if (r.resources) j["resources"] = ResourcesToJson(*r.resources);
   return j;
+}
+
+namespace {
+
+// As nlohmann's dump writes a string of valid UTF-8 (ensure_ascii off).
+void AppendJsonString(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+void AppendStringOrNull(std::string& out, const std::string& s) {
+  if (s.empty()) out += "null";
+  else AppendJsonString(out, s);
+}
+
+void AppendTimeOrNull(std::string& out, int64_t ms) {
+  if (ms == 0) out += "null";
+  else AppendJsonString(out, FormatRfc3339(ms));
+}
+
+// Whether RunJsonText can write R itself: nlohmann replaces invalid UTF-8
+// in its own way, which that one copies only for valid text.
+bool AllValidUtf8(const Run& r) {
+  const Trigger& t = r.trigger;
+  for (const std::string* s :
+       {&r.project, &t.provider, &t.ref, &t.branch, &t.commit, &t.actor, &t.delivery, &t.repo_url,
+        &t.message, &r.reason, &r.recipe, &r.script_sha256, &t.action}) {
+    if (!IsValidUtf8(*s)) return false;
+  }
+  for (const auto& [name, value] : t.inputs) {
+    if (!IsValidUtf8(name) || !IsValidUtf8(value)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string RunJsonText(const Run& r) {
+  if (!AllValidUtf8(r)) return DumpJson(RunToJson(r));
+  const Trigger& t = r.trigger;
+  std::string out;
+  out.reserve(640 + t.message.size());
+  // The keys in nlohmann's order (std::map: sorted).
+  out += "{\"action\":";
+  AppendJsonString(out, t.action);
+  out += ",\"created_at\":";
+  AppendTimeOrNull(out, r.created_at);
+  out += ",\"exit_code\":";
+  out += r.exit_code ? std::to_string(*r.exit_code) : "null";
+  out += ",\"finished_at\":";
+  AppendTimeOrNull(out, r.finished_at);
+  out += ",\"id\":";
+  out += std::to_string(r.id);
+  out += ",\"inputs\":{";
+  std::map<std::string_view, std::string_view> inputs;  // sorted; the last of a name wins
+  for (const auto& [name, value] : t.inputs) inputs[name] = value;
+  bool first = true;
+  for (const auto& [name, value] : inputs) {
+    if (!first) out += ',';
+    first = false;
+    AppendJsonString(out, name);
+    out += ':';
+    AppendJsonString(out, value);
+  }
+  out += "},\"log_bytes\":";
+  out += std::to_string(r.log_bytes);
+  out += ",\"log_pruned\":";
+  out += r.log_pruned ? "true" : "false";
+  out += ",\"log_url\":\"/api/v1/runs/";
+  out += std::to_string(r.id);
+  out += "/log\",\"project\":";
+  AppendJsonString(out, r.project);
+  out += ",\"reason\":";
+  AppendStringOrNull(out, r.reason);
+  out += ",\"recipe\":";
+  AppendStringOrNull(out, r.recipe);
+  if (r.resources) {
+    out += ",\"resources\":";
+    out += DumpJson(ResourcesToJson(*r.resources));  // (doubles: nlohmann's own way)
+  }
+  out += ",\"rollback_to\":";
+  out += t.rollback_to ? std::to_string(t.rollback_to) : "null";
+  out += ",\"script_sha256\":";
+  AppendStringOrNull(out, r.script_sha256);
+  out += ",\"started_at\":";
+  AppendTimeOrNull(out, r.started_at);
+  out += ",\"status\":";
+  AppendJsonString(out, RunStatusName(r.status));
+  out += ",\"trigger\":{\"actor\":";
+  AppendStringOrNull(out, t.actor);
+  out += ",\"branch\":";
+  AppendStringOrNull(out, t.branch);
+  out += ",\"commit\":";
+  AppendStringOrNull(out, t.commit);
+  out += ",\"delivery\":";
+  AppendStringOrNull(out, t.delivery);
+  out += ",\"kind\":";
+  AppendJsonString(out, TriggerKindName(t.kind));
+  out += ",\"message\":";
+  AppendStringOrNull(out, t.message);
+  out += ",\"provider\":";
+  AppendStringOrNull(out, t.provider);
+  out += ",\"ref\":";
+  AppendStringOrNull(out, t.ref);
+  out += ",\"repository\":";
+  AppendStringOrNull(out, t.repo_url);
+  out += "}}";
+  return out;
 }
 
 Run RunFromJson(const nlohmann::json& j) {

@@ -91,6 +91,10 @@ struct Run {
 };
 
 nlohmann::json RunToJson(const Run& run);
+// DumpJson(RunToJson(RUN)), the same bytes, written straight into text: a
+// listing of runs is mostly this, and building the JSON tree first took
+// most of its time.
+std::string RunJsonText(const Run& run);
 // Inverse of RunToJson, for the CLI. Unknown fields are ignored.
 Run RunFromJson(const nlohmann::json& j);
 

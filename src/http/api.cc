@@ -410,7 +410,7 @@ net::awaitable<void> Api::TriggerRun(Exchange& ex, const std::string& project,
   }
   controls_.Audit(ex, who, "trigger", project, run->id, TriggerKindName(t.kind));
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
-  co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
+  co_await ex.SendJson(http::status::accepted, RunJsonText(*run));
 }
 
 net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, const Principal& who) {
@@ -468,7 +468,7 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
       ex, who, "rollback", project, run->id,
       t.rollback_to ? fmt::format("to run {}", t.rollback_to) : "to the previous release");
   ex.extra_headers().emplace_back("Location", fmt::format("/api/v1/runs/{}", run->id));
-  co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
+  co_await ex.SendJson(http::status::accepted, RunJsonText(*run));
 }
 
 nlohmann::json Api::ListedRunJson(const Run& r) {
@@ -505,9 +505,14 @@ net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
   if (!runs.ok()) {
     co_return co_await SendApiError(ex, ApiError::kInternal, runs.status().message());
   }
-  nlohmann::json out = nlohmann::json::array();
-  for (const Run& r : *runs) out.push_back(ListedRunJson(r));
-  co_await ex.SendJson(http::status::ok, DumpJson(out));
+  std::string out = "[";
+  for (const Run& r : *runs) {
+    if (out.size() > 1) out += ',';
+    const ProjectConfig* p = engine_.config().FindProject(r.project);
+    out += p && !p->fleet ? RunJsonText(r) : DumpJson(ListedRunJson(r));
+  }
+  out += ']';
+  co_await ex.SendJson(http::status::ok, std::move(out));
 }
 
 net::awaitable<void> Api::GetRun(Exchange& ex, int64_t id) {
@@ -529,7 +534,7 @@ net::awaitable<void> Api::CancelRun(Exchange& ex, int64_t id, const Principal& w
     co_return co_await SendApiError(ex, ErrorForStatusCode(s.kind()), s.message());
   }
   controls_.Audit(ex, who, "cancel", run->project, id);
-  co_await ex.SendJson(http::status::accepted, DumpJson(RunToJson(*run)));
+  co_await ex.SendJson(http::status::accepted, RunJsonText(*run));
 }
 
 net::awaitable<void> Api::GetScript(Exchange& ex, int64_t id) {

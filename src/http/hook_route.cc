@@ -59,8 +59,7 @@ net::awaitable<void> Answer(Exchange& ex, const std::string& project, const Inta
     default: break;
   }
   // A run: the new one (202), or the one this delivery started before (200).
-  co_await ex.SendJson(static_cast<http::status>(AnswerStatus(in.outcome)),
-                       DumpJson(RunToJson(*in.run)));
+  co_await ex.SendJson(static_cast<http::status>(AnswerStatus(in.outcome)), RunJsonText(*in.run));
 }
 
 }  // namespace

@@ -125,7 +125,10 @@ LogHub::Feed* LogHub::FeedFor(int64_t run_id, const std::string& host) {
     slot = std::make_unique<Feed>();
     slot->run_id = run_id;
     slot->host = host;
-    slot->path = host.empty() ? engine_.LogPath(run_id) : HostLogOf(engine_.LogPath(run_id), host);
+    // HOST was found in the run (or, before the run reached its hosts, in its
+    // project's) when the socket was accepted (log_routes.cc).
+    slot->path =
+        host.empty() ? engine_.LogPath(run_id) : HostLogOf(engine_.LogPath(run_id), host, {host});
     slot->Refresh(engine_);
   }
   return slot.get();

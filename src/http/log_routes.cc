@@ -200,6 +200,14 @@ struct Refusal {
   std::string message;
 };
 
+// The hosts RUN will deploy to while it has not reached them (HostLogOf):
+// its project's, until it ends.
+std::vector<std::string> PlannedHosts(const Engine& engine, const Run& run) {
+  if (IsFinished(run.status)) return {};
+  const ProjectConfig* p = engine.config().FindProject(run.project);
+  return p && p->fleet ? p->fleet->hosts : std::vector<std::string>{};
+}
+
 // Reads what a log socket follows into O: the format, and run NAME from
 // ?offset= (it must exist and keep its log) or (PROJECT_STREAM) project
 // NAME's runs after ?after=.
@@ -246,7 +254,7 @@ std::optional<Refusal> ReadSocketTarget(Engine& engine, Exchange& ex, bool proje
   }
   int64_t log_bytes = (*run)->log_bytes;
   if (host) {  // a fleet host's own log (docs/fleet.md), as GET .../log?host= has it
-    std::string path = HostLogOf(engine.LogPath(o.run_id), *host);
+    std::string path = HostLogOf(engine.LogPath(o.run_id), *host, PlannedHosts(engine, **run));
     if (path.empty()) {
       return Refusal{ApiError::kNotFound,
                      fmt::format("run {} has no host named '{}'", o.run_id, *host)};
@@ -285,7 +293,7 @@ net::awaitable<void> LogRoutes::GetLog(Exchange& ex, int64_t id) {
   // ?host=NAME: one host's log of a fleet run (docs/fleet.md).
   const std::string* host = ex.Query("host");
   if (host) {
-    path = HostLogOf(path, *host);
+    path = HostLogOf(path, *host, PlannedHosts(engine_, run));
     if (path.empty()) {
       co_return co_await SendApiError(ex, ApiError::kNotFound,
                                       fmt::format("run {} has no host named '{}'", id, *host));

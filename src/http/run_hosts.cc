@@ -38,10 +38,16 @@ nlohmann::json HostsJson(const std::string& log_path) {
   return out;
 }
 
-std::string HostLogOf(const std::string& log_path, const std::string& host) {
+std::string HostLogOf(const std::string& log_path, const std::string& host,
+                      const std::vector<std::string>& planned) {
   std::string dir = RunDirOf(log_path);
-  for (const HostState& h : ReadHostStates(dir)) {
+  std::vector<HostState> states = ReadHostStates(dir);
+  for (const HostState& h : states) {
     if (h.name == host) return HostLogPath(dir, host);
+  }
+  if (!states.empty()) return "";
+  for (const std::string& name : planned) {
+    if (name == host) return HostLogPath(dir, host);
   }
   return "";
 }

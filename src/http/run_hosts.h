@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,7 +21,11 @@ nlohmann::json RunJsonWithHosts(const Run& r, const std::string& log_path);
 nlohmann::json HostsJson(const std::string& log_path);
 
 // The log of HOST in the run whose log is LOG_PATH; "" when the run has no
-// such host (or HOST is not a host name).
-std::string HostLogOf(const std::string& log_path, const std::string& host);
+// such host (or HOST is not a host name). A run that has not reached its
+// hosts yet (queued, or its driver starting) has no host states: PLANNED,
+// the hosts its project deploys to, says which it will have, and the log of
+// one of them is empty until that host starts.
+std::string HostLogOf(const std::string& log_path, const std::string& host,
+                      const std::vector<std::string>& planned = {});
 
 }  // namespace jenky

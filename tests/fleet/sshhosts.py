@@ -9,7 +9,7 @@ machine is in it; the bridge is 10.251.N.1, host i is 10.251.N.(10+i).
 Nothing leaves the machine: the bridge has no route anywhere else.
 
 A host can be made to fail: `kill_sshd()` (every sshd of the host, sessions
-included), `link_down()` / `link_up()`, `delay(ms)` (tc netem),
+included), `link_down()` / `link_up()`, `delay(ms)` and `shape(rate, ms)` (tc netem),
 `change_host_key()` (a new key, sshd restarted) and `refuse_login()`
 (authorized_keys emptied).
 
@@ -176,6 +176,12 @@ Subsystem sftp internal-sftp
 
     def delay(self, ms):
         run("tc", "qdisc", "replace", "dev", self.veth, "root", "netem", "delay", f"{ms}ms")
+
+    def shape(self, rate, delay_ms=0):
+        """What reaches the host goes at RATE (tc's notation: "100mbit"),
+        DELAY_MS later: a link to a real server instead of a veth pair."""
+        run("tc", "qdisc", "replace", "dev", self.veth, "root", "netem", "delay",
+            f"{delay_ms}ms", "rate", rate, "limit", "100000")
 
     def change_host_key(self):
         self._new_host_key()

@@ -213,3 +213,28 @@ def test_the_cli_prints_a_hosts_log_and_ends_a_followed_run_with_the_hosts_table
     # An unknown host: the API's message, and a failing exit.
     p = world.cli("logs", rid, "--host", "nope", server=srv)
     assert p.returncode != 0 and f"run {rid} has no host named 'nope'" in p.stderr, p.stderr
+
+
+def test_a_queued_runs_host_log_is_empty_until_the_host_starts_then_streams(world, fleet1):
+    # Before its driver starts, a run has no host states: its project's
+    # hosts say which it will have (a viewer opening the run page of a
+    # queued fleet run asked for ?host= and got a 404).
+    srv = serve(world, fleet1)
+    first = srv.trigger("app")["id"]
+    until(lambda: host_status(srv, first, "h0") == "switching", 60, "the first run at the gate")
+    second = srv.trigger("app")["id"]
+    assert srv.run(second)["status"] == "queued"
+    http = srv.get(f"/api/v1/runs/{second}/log?host=h0")
+    assert http.status == 200, http.body
+    assert http.body == b""
+    nope = srv.get(f"/api/v1/runs/{second}/log?host=nope")
+    assert nope.status == 404
+    assert nope.json()["error"]["message"] == f"run {second} has no host named 'nope'"
+    sock = ws(srv, f"/ws/v1/runs/{second}/log?host=h0")
+    try:
+        gate(fleet1[0])
+        _, data = read_until(sock, lambda d: "through the gate on h0" in d, "the host's own lines")
+        assert "waiting on h0" in data
+    finally:
+        sock.close()
+    assert srv.wait_run(second, timeout=60)["status"] == "succeeded"
