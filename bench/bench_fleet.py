@@ -27,12 +27,14 @@ command to last exit (pssh); CPU is user+system of every process involved
 included; pssh: its children's rusage). RSS: the fleet driver's peak
 (VmHWM), and its growth per host from a 1-host run.
 
---link 100mbit,1ms puts each host behind such a link (tc netem on its veth,
-for every peer alike): on the bare veth pair the network is nearly free and
-the 2 CPUs the hosts share are what is measured, which a real fleet is not.
+--link 100mbit puts each host behind such a link (tc tbf on its veth, for
+every peer alike); --uplink 1gbit puts this machine behind one shared link
+to all of them (tbf on the bridge). On the bare veth pairs
+the network is nearly free and the 2 CPUs the hosts share are what is
+measured, which a real fleet is not.
 
 usage: sudo bench/bench_fleet.py [--hosts N] [--mib M] [--peers ansible,capistrano]
-                                 [--link RATE[,DELAY]]
+                                 [--link RATE] [--uplink RATE]
 """
 
 import argparse
@@ -342,8 +344,11 @@ def main():
     ap.add_argument("--peers", default="ansible,capistrano",
                     help="peers beside parallel-ssh (comma-separated; '' for none)")
     ap.add_argument("--link", default="",
-                    help="RATE[,DELAY]: what reaches each host goes at RATE (tc's notation, "
-                         "e.g. 100mbit) after DELAY (e.g. 1ms); default: the veth pair as it is")
+                    help="RATE: what reaches each host goes at RATE (tc's notation, e.g. "
+                         "100mbit; tc tbf on its veth); default: the veth pair as it is")
+    ap.add_argument("--uplink", default="",
+                    help="RATE: what this machine sends to all hosts together goes at RATE "
+                         "(one shared uplink: tc tbf on the bridge)")
     ap.add_argument("--jenky", default=os.environ.get("JENKY_BIN", os.path.join(HERE, "..",
                                                                                  "build", "jenky")))
     a = ap.parse_args()
@@ -358,10 +363,10 @@ def main():
     binary = h.prepare_binary(os.path.abspath(a.jenky), root)
     fleet = sshhosts.Fleet(os.path.join(root, "fleet"), a.hosts)
     try:
-        if a.link:
-            rate, _, delay = a.link.partition(",")
-            for host in fleet.hosts:
-                host.shape(rate, int(delay.removesuffix("ms") or 0))
+        for host in fleet.hosts if a.link else []:
+            host.shape(a.link)
+        if a.uplink:
+            fleet.shape_uplink(a.uplink)
         pssh = pssh_runs(fleet, root, mib=a.mib)
         fresh(fleet)
         ansible = ansible_runs(fleet, root, mib=a.mib) if "ansible" in a.peers else None

@@ -9,7 +9,8 @@ machine is in it; the bridge is 10.251.N.1, host i is 10.251.N.(10+i).
 Nothing leaves the machine: the bridge has no route anywhere else.
 
 A host can be made to fail: `kill_sshd()` (every sshd of the host, sessions
-included), `link_down()` / `link_up()`, `delay(ms)` and `shape(rate, ms)` (tc netem),
+included), `link_down()` / `link_up()`, `delay(ms)` (tc netem, where the kernel has
+it), `shape(rate)` (tc tbf),
 `change_host_key()` (a new key, sshd restarted) and `refuse_login()`
 (authorized_keys emptied).
 
@@ -40,6 +41,23 @@ def available():
         if not os.access(tool, os.X_OK):
             return f"{tool} is missing: run scripts/setup.sh test (openssh-server, rsync)"
     return ""
+
+
+def shape_dev(dev, rate):
+    """Token bucket on DEV's egress: RATE, bursts of 10 ms of it (at least
+    64 KiB), 200 ms of queue."""
+    bits = _rate_bits(rate)
+    burst = max(64 << 10, bits // 8 // 100)
+    run("tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst", str(burst),
+        "latency", "200ms")
+
+
+def _rate_bits(rate):
+    units = {"kbit": 10**3, "mbit": 10**6, "gbit": 10**9, "bit": 1}
+    for unit, factor in units.items():
+        if rate.endswith(unit):
+            return int(float(rate[: -len(unit)]) * factor)
+    raise ValueError(f"a rate in tc's notation (100mbit, 1gbit): {rate!r}")
 
 
 def _free_subnet():
@@ -177,11 +195,11 @@ Subsystem sftp internal-sftp
     def delay(self, ms):
         run("tc", "qdisc", "replace", "dev", self.veth, "root", "netem", "delay", f"{ms}ms")
 
-    def shape(self, rate, delay_ms=0):
-        """What reaches the host goes at RATE (tc's notation: "100mbit"),
-        DELAY_MS later: a link to a real server instead of a veth pair."""
-        run("tc", "qdisc", "replace", "dev", self.veth, "root", "netem", "delay",
-            f"{delay_ms}ms", "rate", rate, "limit", "100000")
+    def shape(self, rate):
+        """What reaches the host goes at RATE (tc's notation: "100mbit"): a
+        link to a real server instead of a veth pair. (tbf, not netem: some
+        kernels, this workplace's among them, have no sch_netem.)"""
+        shape_dev(self.veth, rate)
 
     def change_host_key(self):
         self._new_host_key()
@@ -235,6 +253,12 @@ Subsystem sftp internal-sftp
 
 class Fleet:
     """COUNT hosts h0..h(COUNT-1) on one bridge; ROOT is a test directory."""
+
+    def shape_uplink(self, rate):
+        """What this machine sends to all hosts together goes at RATE: one
+        shared uplink (tbf on the bridge), where Host.shape() is each host's
+        own link."""
+        shape_dev(self.bridge, rate)
 
     def __init__(self, root, count):
         self.root = str(root)

@@ -58,8 +58,12 @@ function hostTimes(x: FleetHost): Node | null {
  * The grid's section: built once, filled by update(). SELECTED is the host
  * whose log the page shows (null: the merged log).
  */
+/** More hosts than this on a phone: the grid starts folded to its summary line. */
+const PHONE_OPEN_MAX = 4;
+
 export class HostGrid {
   readonly el: HTMLElement;
+  private readonly details: HTMLDetailsElement;
   private readonly list: HTMLElement;
   private readonly summary: HTMLElement;
   private last = '';
@@ -72,12 +76,11 @@ export class HostGrid {
   ) {
     this.summary = h('span', { class: 'host-summary muted', 'aria-live': 'polite' });
     this.list = h('ul', { class: 'host-grid', 'aria-labelledby': 'hosts-title' });
-    this.el = h(
-      'section',
-      { class: 'hosts-panel', 'aria-labelledby': 'hosts-title', hidden: true },
-      h('div', { class: 'hosts-head' }, h('h2', { id: 'hosts-title' }, 'Hosts'), this.summary),
-      this.list,
-    );
+    // A disclosure: on a phone, a large grid would be a second scroll area
+    // above the log's; folded, it is one line that still counts the hosts
+    // by status.
+    this.details = h('details', { class: 'hosts-details', open: true }, h('summary', { class: 'hosts-head' }, h('h2', { id: 'hosts-title' }, 'Hosts'), this.summary), this.list);
+    this.el = h('section', { class: 'hosts-panel', 'aria-labelledby': 'hosts-title', hidden: true }, this.details);
   }
 
   /**
@@ -86,6 +89,9 @@ export class HostGrid {
    */
   update(run: Run): void {
     const hosts = run.hosts ?? [];
+    if (this.el.hidden && hosts.length > PHONE_OPEN_MAX && window.matchMedia('(max-width: 720px)').matches) {
+      this.details.open = false; // (once: what the user opens stays open)
+    }
     this.el.hidden = hosts.length === 0;
     const key = JSON.stringify(hosts);
     if (key === this.last) return;
