@@ -102,6 +102,16 @@ def peak_rss_watch(stop, out):
         time.sleep(0.01)
 
 
+def machine_busy_seconds():
+    """CPU seconds this machine's CPUs have been busy, all of them, since
+    boot (/proc/stat: everything but idle and iowait): with the hosts on
+    the same CPUs, what a deploy costs the machine as a whole."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def jenky_runs(binary, fleet, root, batch, runs=2, hosts=None, mib=50):
     hosts = hosts or fleet.hosts
     world = h.World(binary, root)
@@ -131,15 +141,16 @@ parallel = 20
             stop, peak = threading.Event(), [0]
             t = threading.Thread(target=peak_rss_watch, args=(stop, peak), daemon=True)
             t.start()
-            start = time.monotonic()
+            start, busy = time.monotonic(), machine_busy_seconds()
             run = srv.trigger("app")
             done = srv.wait_run(run["id"], timeout=600)
             wall = time.monotonic() - start
+            busy = machine_busy_seconds() - busy
             stop.set()
             t.join()
             assert done["status"] == "succeeded", srv.log(run["id"]).decode()[-3000:]
             results.append({"wall": wall, "cpu": done.get("resources", {}).get("cpu_seconds"),
-                            "rss_kib": peak[0]})
+                            "rss_kib": peak[0], "machine_busy": busy})
         return results
     finally:
         world.cleanup()
@@ -397,6 +408,11 @@ def main():
     print(f"| jenky, batch = \"25%\" | {jk25[0]['wall']:.2f} s | - | {jk25[0]['cpu']} s | - | "
           f"{jk25[0]['rss_kib'] / 1024:.1f} MiB |")
     per_host = (jk[0]["rss_kib"] - one[0]["rss_kib"]) / max(1, a.hosts - 1)
+    cpus = os.cpu_count()
+    for label, r in (("first", jk[0]), ("second", jk[1])):
+        print(f"jenky's {label} deploy: the machine's {cpus} CPUs busy {r['machine_busy']:.1f} s of "
+              f"{r['wall'] * cpus:.1f} s ({r['machine_busy'] / (r['wall'] * cpus):.0%}); jenky's run "
+              f"(driver, ssh, rsync) {r['cpu']} s of it, the hosts and the rest the remainder")
     print(f"\nfleet driver RSS: {one[0]['rss_kib']} KiB with 1 host, {jk[0]['rss_kib']} KiB with "
           f"{a.hosts}: {per_host:.0f} KiB per host")
     floor, first, second = pssh[0]["wall"], jk[0]["wall"], jk[1]["wall"]
