@@ -459,8 +459,12 @@ int Fleet::Summary() {
   for (const auto& l : links_) {
     const HostState& s = l->state();
     healthy += s.status == HostStatus::kHealthy;
-    out_->Line("",
-               fmt::format("jenky: {:<20} {:<12} {}", s.name, HostStatusName(s.status), s.reason));
+    std::string row =
+        fmt::format("jenky: {:<20} {:<12} {}", s.name, HostStatusName(s.status), s.reason);
+    // No trailing blanks where there is no reason: a wrapped log view
+    // would give them a row of their own.
+    row.erase(row.find_last_not_of(' ') + 1);
+    out_->Line("", row);
   }
   out_->Line("", fmt::format("jenky: {} of {} host(s) healthy", healthy, links_.size()));
   if (healthy == static_cast<int>(links_.size())) return 0;

@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import subprocess
 
 import jenky_harness as h
@@ -79,6 +80,8 @@ def test_a_deploy_builds_once_uploads_prepares_and_switches_every_host(world, fl
         assert not any(line.startswith("[") for line in host_log.splitlines()), host_log
     assert "switching batch 1 of 2: h0, h1" in log and "switching batch 2 of 2: h2" in log
     assert "jenky: 3 of 3 host(s) healthy" in log
+    # The summary's rows end where their text does (no reason: no padding).
+    assert re.search(r"^jenky: h0 +healthy$", log, re.M), log
     assert "link-dest" not in log, "rsync's warning of the first deploy (no current) is dropped"
     # The secret is in no log on disk, merged or per host.
     for root, _, files in os.walk(os.path.join(world.data_dir, "runs", str(rid))):
