@@ -176,30 +176,11 @@ nlohmann::json RunToJson(const Run& r) {
 
 namespace {
 
-// As nlohmann's dump writes a string of valid UTF-8 (ensure_ascii off).
+// A JSON string as nlohmann's dump writes one of valid UTF-8 (ensure_ascii
+// off): the same escapes as the log's messages.
 void AppendJsonString(std::string& out, std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
   out += '"';
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += ch;
-        }
-    }
-  }
+  AppendJsonEscapedUtf8(s, out);
   out += '"';
 }
 
@@ -228,6 +209,38 @@ bool AllValidUtf8(const Run& r) {
   return true;
 }
 
+// ,"NAME": (no comma for the first key of an object)
+void AppendKey(std::string& out, std::string_view name) {
+  if (out.back() != '{') out += ',';
+  out += '"';
+  out += name;
+  out += "\":";
+}
+
+// The "trigger" object of RunJsonText, its keys in nlohmann's order.
+void AppendTriggerJson(std::string& out, const Trigger& t) {
+  out += '{';
+  AppendKey(out, "actor");
+  AppendStringOrNull(out, t.actor);
+  AppendKey(out, "branch");
+  AppendStringOrNull(out, t.branch);
+  AppendKey(out, "commit");
+  AppendStringOrNull(out, t.commit);
+  AppendKey(out, "delivery");
+  AppendStringOrNull(out, t.delivery);
+  AppendKey(out, "kind");
+  AppendJsonString(out, TriggerKindName(t.kind));
+  AppendKey(out, "message");
+  AppendStringOrNull(out, t.message);
+  AppendKey(out, "provider");
+  AppendStringOrNull(out, t.provider);
+  AppendKey(out, "ref");
+  AppendStringOrNull(out, t.ref);
+  AppendKey(out, "repository");
+  AppendStringOrNull(out, t.repo_url);
+  out += '}';
+}
+
 }  // namespace
 
 std::string RunJsonText(const Run& r) {
@@ -235,71 +248,57 @@ std::string RunJsonText(const Run& r) {
   const Trigger& t = r.trigger;
   std::string out;
   out.reserve(640 + t.message.size());
+  auto key = [&out](std::string_view name) { AppendKey(out, name); };
   // The keys in nlohmann's order (std::map: sorted).
-  out += "{\"action\":";
+  out += '{';
+  key("action");
   AppendJsonString(out, t.action);
-  out += ",\"created_at\":";
+  key("created_at");
   AppendTimeOrNull(out, r.created_at);
-  out += ",\"exit_code\":";
+  key("exit_code");
   out += r.exit_code ? std::to_string(*r.exit_code) : "null";
-  out += ",\"finished_at\":";
+  key("finished_at");
   AppendTimeOrNull(out, r.finished_at);
-  out += ",\"id\":";
+  key("id");
   out += std::to_string(r.id);
-  out += ",\"inputs\":{";
+  key("inputs");
+  out += '{';
   std::map<std::string_view, std::string_view> inputs;  // sorted; the last of a name wins
   for (const auto& [name, value] : t.inputs) inputs[name] = value;
-  bool first = true;
   for (const auto& [name, value] : inputs) {
-    if (!first) out += ',';
-    first = false;
+    if (out.back() != '{') out += ',';
     AppendJsonString(out, name);
     out += ':';
     AppendJsonString(out, value);
   }
-  out += "},\"log_bytes\":";
+  out += '}';
+  key("log_bytes");
   out += std::to_string(r.log_bytes);
-  out += ",\"log_pruned\":";
+  key("log_pruned");
   out += r.log_pruned ? "true" : "false";
-  out += ",\"log_url\":\"/api/v1/runs/";
-  out += std::to_string(r.id);
-  out += "/log\",\"project\":";
+  key("log_url");
+  AppendJsonString(out, "/api/v1/runs/" + std::to_string(r.id) + "/log");
+  key("project");
   AppendJsonString(out, r.project);
-  out += ",\"reason\":";
+  key("reason");
   AppendStringOrNull(out, r.reason);
-  out += ",\"recipe\":";
+  key("recipe");
   AppendStringOrNull(out, r.recipe);
   if (r.resources) {
-    out += ",\"resources\":";
+    key("resources");
     out += DumpJson(ResourcesToJson(*r.resources));  // (doubles: nlohmann's own way)
   }
-  out += ",\"rollback_to\":";
+  key("rollback_to");
   out += t.rollback_to ? std::to_string(t.rollback_to) : "null";
-  out += ",\"script_sha256\":";
+  key("script_sha256");
   AppendStringOrNull(out, r.script_sha256);
-  out += ",\"started_at\":";
+  key("started_at");
   AppendTimeOrNull(out, r.started_at);
-  out += ",\"status\":";
+  key("status");
   AppendJsonString(out, RunStatusName(r.status));
-  out += ",\"trigger\":{\"actor\":";
-  AppendStringOrNull(out, t.actor);
-  out += ",\"branch\":";
-  AppendStringOrNull(out, t.branch);
-  out += ",\"commit\":";
-  AppendStringOrNull(out, t.commit);
-  out += ",\"delivery\":";
-  AppendStringOrNull(out, t.delivery);
-  out += ",\"kind\":";
-  AppendJsonString(out, TriggerKindName(t.kind));
-  out += ",\"message\":";
-  AppendStringOrNull(out, t.message);
-  out += ",\"provider\":";
-  AppendStringOrNull(out, t.provider);
-  out += ",\"ref\":";
-  AppendStringOrNull(out, t.ref);
-  out += ",\"repository\":";
-  AppendStringOrNull(out, t.repo_url);
-  out += "}}";
+  key("trigger");
+  AppendTriggerJson(out, t);
+  out += '}';
   return out;
 }
 

@@ -472,11 +472,7 @@ net::awaitable<void> Api::Rollback(Exchange& ex, const std::string& project, con
 }
 
 nlohmann::json Api::ListedRunJson(const Run& r) {
-  // Only a fleet project's runs have hosts: a listing of fifty runs of other
-  // projects does not look into fifty run directories for them.
-  const ProjectConfig* p = engine_.config().FindProject(r.project);
-  if (p && !p->fleet) return RunToJson(r);
-  return RunJsonWithHosts(r, engine_.LogPath(r.id));
+  return jenky::ListedRunJson(r, engine_.config().FindProject(r.project), engine_.LogPath(r.id));
 }
 
 net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
@@ -508,8 +504,7 @@ net::awaitable<void> Api::ListRuns(Exchange& ex, const std::string& project) {
   std::string out = "[";
   for (const Run& r : *runs) {
     if (out.size() > 1) out += ',';
-    const ProjectConfig* p = engine_.config().FindProject(r.project);
-    out += p && !p->fleet ? RunJsonText(r) : DumpJson(ListedRunJson(r));
+    out += ListedRunText(r, engine_.config().FindProject(r.project), engine_.LogPath(r.id));
   }
   out += ']';
   co_await ex.SendJson(http::status::ok, std::move(out));

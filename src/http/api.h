@@ -94,9 +94,9 @@ class Api {
   net::awaitable<void> GetProject(Exchange& ex, const std::string& name);
   net::awaitable<void> TriggerRun(Exchange& ex, const std::string& project, const Principal& p);
   net::awaitable<void> ListRuns(Exchange& ex, const std::string& project);
-  // R's JSON in a list (runs, a project's last run): with its hosts when its
-  // project deploys to a fleet (or is no longer configured). GET
-  // /api/v1/runs/{id} always looks for them.
+  // R's JSON in a list (runs, a project's last run): ListedRunJson/Text
+  // (run_hosts.h) with R's project. GET /api/v1/runs/{id} always looks for
+  // hosts.
   nlohmann::json ListedRunJson(const Run& r);
   net::awaitable<void> Rollback(Exchange& ex, const std::string& project, const Principal& who);
   net::awaitable<void> GetRun(Exchange& ex, int64_t id);

@@ -128,7 +128,7 @@ LogHub::Feed* LogHub::FeedFor(int64_t run_id, const std::string& host) {
     // HOST was found in the run (or, before the run reached its hosts, in its
     // project's) when the socket was accepted (log_routes.cc).
     slot->path =
-        host.empty() ? engine_.LogPath(run_id) : HostLogOf(engine_.LogPath(run_id), host, {host});
+        host.empty() ? engine_.LogPath(run_id) : HostLogFile(engine_.LogPath(run_id), host);
     slot->Refresh(engine_);
   }
   return slot.get();

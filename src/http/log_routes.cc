@@ -202,10 +202,11 @@ struct Refusal {
 
 // The hosts RUN will deploy to while it has not reached them (HostLogOf):
 // its project's, until it ends.
-std::vector<std::string> PlannedHosts(const Engine& engine, const Run& run) {
-  if (IsFinished(run.status)) return {};
+const std::vector<std::string>& PlannedHosts(const Engine& engine, const Run& run) {
+  static const std::vector<std::string> kNone;
+  if (IsFinished(run.status)) return kNone;
   const ProjectConfig* p = engine.config().FindProject(run.project);
-  return p && p->fleet ? p->fleet->hosts : std::vector<std::string>{};
+  return p && p->fleet ? p->fleet->hosts : kNone;
 }
 
 // Reads what a log socket follows into O: the format, and run NAME from

@@ -2,6 +2,7 @@
 
 #include "exec/fleet_state.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/time.h"
 
 namespace jenky {
@@ -22,6 +23,15 @@ nlohmann::json RunJsonWithHosts(const Run& r, const std::string& log_path) {
   return j;
 }
 
+nlohmann::json ListedRunJson(const Run& r, const ProjectConfig* project,
+                             const std::string& log_path) {
+  return project && !project->fleet ? RunToJson(r) : RunJsonWithHosts(r, log_path);
+}
+
+std::string ListedRunText(const Run& r, const ProjectConfig* project, const std::string& log_path) {
+  return project && !project->fleet ? RunJsonText(r) : DumpJson(RunJsonWithHosts(r, log_path));
+}
+
 nlohmann::json HostsJson(const std::string& log_path) {
   std::vector<HostState> hosts = ReadHostStates(RunDirOf(log_path));
   if (hosts.empty()) return nullptr;
@@ -40,16 +50,19 @@ nlohmann::json HostsJson(const std::string& log_path) {
 
 std::string HostLogOf(const std::string& log_path, const std::string& host,
                       const std::vector<std::string>& planned) {
-  std::string dir = RunDirOf(log_path);
-  std::vector<HostState> states = ReadHostStates(dir);
+  std::vector<HostState> states = ReadHostStates(RunDirOf(log_path));
   for (const HostState& h : states) {
-    if (h.name == host) return HostLogPath(dir, host);
+    if (h.name == host) return HostLogFile(log_path, host);
   }
   if (!states.empty()) return "";
   for (const std::string& name : planned) {
-    if (name == host) return HostLogPath(dir, host);
+    if (name == host) return HostLogFile(log_path, host);
   }
   return "";
+}
+
+std::string HostLogFile(const std::string& log_path, const std::string& host) {
+  return HostLogPath(RunDirOf(log_path), host);
 }
 
 }  // namespace jenky

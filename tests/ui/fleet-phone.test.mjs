@@ -5,15 +5,10 @@
 // skipped otherwise, like fleet.test.mjs.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import readline from 'node:readline';
 import { after, before, test } from 'node:test';
-import { axe, launch, repo, screenshots, startServer, tempDir, until, watchPage } from './harness.mjs';
+import { axe, launch, screenshots, startFleetHosts, startServer, until, watchPage } from './harness.mjs';
 
 let hosts = null;
-let helper = null;
 let srv;
 let ctx;
 
@@ -27,30 +22,16 @@ batch = "50%"
 `;
 
 before(async () => {
-  const root = tempDir('fleet-hosts');
-  helper = spawn('python3', [path.join(repo, 'tests/fleet/hosts_for_node.py'), root, '6'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  hosts = JSON.parse(
-    await new Promise((resolve, reject) => {
-      readline.createInterface({ input: helper.stdout }).once('line', resolve);
-      helper.once('exit', (code) => reject(new Error(`the test hosts' helper exited with ${code}`)));
-    }),
-  );
+  hosts = await startFleetHosts(6);
   if (hosts.skip) return;
-  const dataDir = tempDir('data');
-  fs.mkdirSync(path.join(dataDir, 'ssh'), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(path.join(dataDir, 'ssh', 'known_hosts'), hosts.known_hosts);
-  srv = await startServer({ demo: false, dataDir, config: hosts.hosts_toml + PROJECT });
+  srv = await startServer({ demo: false, dataDir: hosts.dataDir(), config: hosts.hosts_toml + PROJECT });
   ctx = await launch();
 });
 
 after(async () => {
   await ctx?.close();
   await srv?.stop();
-  if (helper) {
-    const gone = new Promise((r) => helper.once('exit', r));
-    helper.stdin.end();
-    await gone;
-  }
+  await hosts?.stop();
 });
 
 test('six hosts on a phone: the grid folds to its counts, opens with a tap; open on a wide screen', { timeout: 120000 }, async (t) => {

@@ -8,15 +8,12 @@
 // skipped otherwise, like tests/fleet.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { after, before, test } from 'node:test';
-import { axe, launch, renderedRows, repo, screenshots, sleep, startServer, tempDir, until, watchPage } from './harness.mjs';
+import { axe, launch, renderedRows, screenshots, sleep, startFleetHosts, startServer, until, watchPage } from './harness.mjs';
 
-let hosts = null; // the helper's answer
-let helper = null;
+let hosts = null; // startFleetHosts's answer
 let srv;
 let ctx;
 
@@ -35,35 +32,17 @@ if [ "$JENKY_HOST" = h2 ]; then echo "h2 breaks on purpose"; exit 3; fi
 '''
 `;
 
-async function startHosts(count) {
-  const root = tempDir('fleet-hosts');
-  helper = spawn('python3', [path.join(repo, 'tests/fleet/hosts_for_node.py'), root, String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise((resolve, reject) => {
-    const rl = readline.createInterface({ input: helper.stdout });
-    rl.once('line', resolve);
-    helper.once('exit', (code) => reject(new Error(`the test hosts' helper exited with ${code}`)));
-  });
-  return JSON.parse(line);
-}
-
 before(async () => {
-  hosts = await startHosts(3);
+  hosts = await startFleetHosts(3);
   if (hosts.skip) return;
-  const dataDir = tempDir('data');
-  fs.mkdirSync(path.join(dataDir, 'ssh'), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(path.join(dataDir, 'ssh', 'known_hosts'), hosts.known_hosts);
-  srv = await startServer({ demo: false, dataDir, config: hosts.hosts_toml + PROJECT });
+  srv = await startServer({ demo: false, dataDir: hosts.dataDir(), config: hosts.hosts_toml + PROJECT });
   ctx = await launch();
 });
 
 after(async () => {
   await ctx?.close();
   await srv?.stop();
-  if (helper) {
-    const gone = new Promise((r) => helper.once('exit', r));
-    helper.stdin.end(); // the helper removes the hosts
-    await gone;
-  }
+  await hosts?.stop();
 });
 
 const gate = (name) => fs.writeFileSync(path.join(hosts.hosts.find((x) => x.name === name).srv, 'gate'), '');

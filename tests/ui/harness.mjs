@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -118,6 +119,34 @@ export function jenkyBin() {
 
 export function tempDir(name) {
   return fs.mkdtempSync(path.join(tmpRoot, `${name}-`));
+}
+
+/**
+ * COUNT real OpenSSH test hosts in network namespaces (tests/fleet/
+ * hosts_for_node.py; root only). Resolves to the helper's answer: `skip`
+ * (why not) or `hosts`, `known_hosts` and `hosts_toml`; plus `dataDir()`, a
+ * jenky data directory that trusts them, and `stop()`, which removes them.
+ */
+export async function startFleetHosts(count) {
+  const helper = spawn('python3', [path.join(repo, 'tests/fleet/hosts_for_node.py'), tempDir('fleet-hosts'), String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve, reject) => {
+    readline.createInterface({ input: helper.stdout }).once('line', resolve);
+    helper.once('exit', (code) => reject(new Error(`the test hosts' helper exited with ${code}`)));
+  });
+  const fleet = JSON.parse(line);
+  fleet.dataDir = () => {
+    const dir = tempDir('data');
+    fs.mkdirSync(path.join(dir, 'ssh'), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(dir, 'ssh', 'known_hosts'), fleet.known_hosts);
+    return dir;
+  };
+  fleet.stop = async () => {
+    if (helper.exitCode !== null) return;
+    const gone = new Promise((r) => helper.once('exit', r));
+    helper.stdin.end(); // the helper removes the hosts
+    await gone;
+  };
+  return fleet;
 }
 
 export async function freePort() {

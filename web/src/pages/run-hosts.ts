@@ -54,13 +54,13 @@ function hostTimes(x: FleetHost): Node | null {
   );
 }
 
+/** More hosts than this on a phone: the grid starts folded to its summary line. */
+const PHONE_OPEN_MAX = 4;
+
 /**
  * The grid's section: built once, filled by update(). SELECTED is the host
  * whose log the page shows (null: the merged log).
  */
-/** More hosts than this on a phone: the grid starts folded to its summary line. */
-const PHONE_OPEN_MAX = 4;
-
 export class HostGrid {
   readonly el: HTMLElement;
   private readonly details: HTMLDetailsElement;
