@@ -507,3 +507,21 @@ def test_github_deployment_created_then_in_progress_and_success_with_log_url(wor
                                                         m["receiver"] == "deployment"))
     assert sorted(m["event"] for m in ms if m["receiver"] == "deployment") == [
         "deployment.create", "deployment.in_progress", "deployment.success"]
+
+
+def test_the_sender_thread_runs_only_on_cpu_time_nothing_else_wants(world, receivers):
+    # Sending is never more urgent than a deploy: the thread that talks to the
+    # receivers is SCHED_IDLE (policy 5 in /proc/PID/task/TID/stat), the
+    # server's other threads are not.
+    hook = receivers()
+    srv = world.serve(project_toml("app", "echo fine\n"), extra=notify_toml("webhook", hook.url),
+                      env=env(world))
+    assert srv.wait_run(srv.trigger("app")["id"])["status"] == "succeeded"
+    hook.wait_count(2)
+    policies = {}
+    for tid in os.listdir(f"/proc/{srv.proc.pid}/task"):
+        with open(f"/proc/{srv.proc.pid}/task/{tid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        policies[int(tid)] = int(fields[38])  # field 41: policy
+    assert list(policies.values()).count(5) == 1, policies
+    assert policies[srv.proc.pid] == 0, policies
