@@ -162,12 +162,19 @@ Result<Run> Engine::Trigger(const std::string& project, const struct Trigger& tr
   Active& active = Track(std::move(run));
   active.recorded = false;
   // Start first (if the lane is free), record after: the script's start is on
-  // the trigger's critical path, the history row is not; the run directory's
-  // meta.json covers the moment in between (Start() recovers from it).
+  // the trigger's critical path, the history row is not. (active_ nodes are
+  // stable: Apply only finalizes other, superseded runs.)
   Apply(*decision);
-  // Written before the answer: a trigger that was answered is on disk. (active_
-  // nodes are stable: Apply only finalizes other, superseded runs.)
-  Persist(active.run);
+  // A trigger that was answered is on disk: a queued run's row is written
+  // before the answer; a started run has its meta.json, and its row (with
+  // the messages its start causes) is written behind its script, once that
+  // printed (Watch) or 50 ms went by (Journal): Start() rebuilds both from
+  // meta.json if jenky dies in between.
+  if (active.run.status == RunStatus::kRunning) {
+    PersistBehind(active.run);
+  } else {
+    Persist(active.run);
+  }
   active.recorded = true;
   LogInfo("{}queued trigger={}{}{}", RunTag(id, project), TriggerKindName(trigger.kind),
           trigger.actor.empty() ? "" : " actor=" + trigger.actor,
@@ -235,8 +242,8 @@ void Engine::StartRun(int64_t id) {
   Watch(a);
   r.status = RunStatus::kRunning;
   r.started_at = Now();
-  if (a.recorded) Persist(r);  // (else Trigger records it, started, in a moment)
-  a.tail->Notify(io_);         // followers of a queued run see it start
+  if (a.recorded) PersistBehind(r);  // (else Trigger records it, started, in a moment)
+  a.tail->Notify(io_);               // followers of a queued run see it start
   if (on_log_) on_log_(r.id);
   LogInfo("{}started {} pid={}", RunTag(r.id, r.project),
           r.recipe.empty() ? "script sha256=" + r.script_sha256.substr(0, 12)
@@ -268,6 +275,9 @@ void Engine::Watch(Active& a) {
       act.run.log_bytes = size;
       act.tail->Notify(io_);
       if (on_log_) on_log_(id);
+      // The script printed: its start's row, behind it, goes now (after
+      // the viewers' handlers the tail queued).
+      if (journal_.behind()) net::post(io_, [this] { journal_.WriteBehind(); });
     }
   });
   a.tail->size = a.run.log_bytes = FileSize(a.dir.log());

@@ -189,6 +189,9 @@ class Engine {
   // Writes RUN's row through the journal (journal.h), with the outbox's
   // messages its new state causes, and counts it (engine_outbox.cc).
   void Persist(const Run& run);
+  // The same for a run's start, written (and its messages made) behind its
+  // script (journal.h).
+  void PersistBehind(const Run& run);
   // How PROJECT's newest finished run before RUN ended, cancelled ones
   // skipped ("recovered" is a success after a failure). From last_outcome_
   // once this process has seen one, else from the history.

@@ -5,8 +5,14 @@
 
 namespace jenky {
 
+void Engine::PersistBehind(const Run& run) {
+  metrics_.Observe(run);
+  journal_.PersistBehind(run, [this, run] { return outbox_.MessagesFor(run, base_url_, {}); });
+}
+
 void Engine::Persist(const Run& run) {
   metrics_.Observe(run);
+  journal_.MakeBehindMessages();  // older than this state's
   journal_.Persist(
       run, outbox_.MessagesFor(run, base_url_, [this, run] { return PreviousOutcome(run); }));
   if (IsFinished(run.status) && run.status != RunStatus::kCancelled) {

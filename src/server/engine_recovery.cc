@@ -34,6 +34,9 @@ Result<std::vector<Run>> Engine::RunsMissingFromStore() {
     Run r = RunFromJson(j);
     r.id = id;
     r.status = RunStatus::kRunning;
+    // meta.json is written just before the launch, with no start time; a run
+    // without a row at all was started by its trigger.
+    if (r.started_at == 0) r.started_at = r.created_at;
     missing.push_back(std::move(r));
   }
   std::sort(missing.begin(), missing.end(), [](const Run& a, const Run& b) { return a.id < b.id; });
@@ -55,7 +58,13 @@ Status Engine::Start() {
   if (!missing->empty()) {
     LogWarning("recovering {} run(s) missing from the database from their run directories",
                missing->size());
-    if (Status s = store_->InsertRuns(*missing); !s.ok()) return s;
+    for (const Run& r : *missing) {
+      // The messages its start caused were to be written with its row: made
+      // again (a start's messages never ask how the run before ended).
+      auto messages = outbox_.MessagesFor(r, base_url_, {});
+      if (Status s = store_->SaveRunAndMessages(r, messages); !s.ok()) return s;
+      outbox_.Saved(messages);
+    }
     next_id_ = missing->back().id + 1;
   }
 

@@ -8,7 +8,7 @@
 namespace jenky {
 
 Journal::Journal(net::io_context& io, Store& store)
-    : io_(io), store_(store), deliveries_(store), deliveries_flush_(io) {}
+    : io_(io), store_(store), behind_(io), deliveries_(store), deliveries_flush_(io) {}
 
 Journal::~Journal() {
   FlushDeliveries();  // what requests answered during the drain recorded
@@ -17,29 +17,77 @@ Journal::~Journal() {
 void Journal::Shutdown() {
   shutting_down_ = true;
   if (save_retry_) save_retry_->cancel();
-  // A last try for rows the database refused; what is still refused is
+  behind_.cancel();
+  // A last try for rows behind or refused; what is still refused is
   // rebuilt from the run directories at the next start.
-  if (!unsaved_.empty()) RetrySaves();
+  if (!unsaved_.empty()) SaveUnsaved();
   deliveries_flush_.cancel();
   FlushDeliveries();
 }
 
 void Journal::Persist(const Run& run, std::vector<OutboxMessage> messages) {
-  // Behind an earlier refused write: keep the order, wait for the retry.
-  if (!unsaved_.empty()) {
-    Unsaved& u = unsaved_[run.id];
-    u.run = run;
-    for (OutboxMessage& m : messages) u.messages.push_back(std::move(m));
-    return;
+  if (unsaved_.empty()) {
+    Status s = store_.SaveRunAndMessages(run, messages);
+    if (s.ok()) {
+      if (!messages.empty() && on_saved_) on_saved_(messages);
+      return;
+    }
+    Keep(run, std::move(messages));
+    return Refused(run, s);
   }
-  if (Status s = store_.SaveRunAndMessages(run, messages); !s.ok()) {
-    LogError("{}{}; keeping it in memory and retrying every second", RunTag(run.id, run.project),
-             s.message());
-    unsaved_[run.id] = Unsaved{run, std::move(messages)};
-    ScheduleRetry();
-    return;
+  // After the rows waiting (the store sees a run's states in order).
+  Keep(run, std::move(messages));
+  if (!refused_) SaveUnsaved();  // else the retry writes it
+}
+
+void Journal::PersistBehind(const Run& run, MakeMessages make) {
+  MakeBehindMessages();  // an earlier state's, if any, are older
+  Keep(run, {});
+  unsaved_[run.id].make = std::move(make);
+  if (refused_) return;  // the retry writes it
+  if (shutting_down_) return SaveUnsaved();
+  ArmBehind();
+}
+
+void Journal::ArmBehind() {
+  if (behind_armed_) return;
+  behind_armed_ = true;
+  behind_.expires_after(kBehindAt);
+  behind_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;  // cancelled: whoever cancelled it wrote the rows
+    behind_armed_ = false;
+    if (!refused_) SaveUnsaved();
+  });
+}
+
+void Journal::MakeBehindMessages() {
+  for (auto& [id, u] : unsaved_) {
+    if (!u.make) continue;
+    for (OutboxMessage& m : u.make()) u.messages.push_back(std::move(m));
+    u.make = nullptr;
   }
-  if (!messages.empty() && on_saved_) on_saved_(messages);
+}
+
+void Journal::WriteBehind() {
+  if (!behind()) return;
+  SaveUnsaved();
+}
+
+void Journal::Keep(const Run& run, std::vector<OutboxMessage> messages) {
+  Unsaved& u = unsaved_[run.id];
+  u.run = run;
+  for (OutboxMessage& m : messages) u.messages.push_back(std::move(m));
+}
+
+void Journal::Refused(const Run& run, const Status& why) {
+  refused_ = true;
+  if (shutting_down_) {
+    return LogError("{}{}; the next start rebuilds it from the run directory",
+                    RunTag(run.id, run.project), why.message());
+  }
+  LogError("{}{}; keeping it in memory and retrying every second", RunTag(run.id, run.project),
+           why.message());
+  ScheduleRetry();
 }
 
 void Journal::ScheduleRetry() {
@@ -47,23 +95,30 @@ void Journal::ScheduleRetry() {
   if (!save_retry_) save_retry_ = std::make_unique<net::steady_timer>(io_);
   save_retry_->expires_after(std::chrono::seconds(1));
   save_retry_->async_wait([this](boost::system::error_code ec) {
-    if (!ec) RetrySaves();
+    if (!ec) SaveUnsaved();
   });
 }
 
-void Journal::RetrySaves() {
+void Journal::SaveUnsaved() {
+  if (behind_armed_) {
+    behind_armed_ = false;
+    behind_.cancel();
+  }
+  MakeBehindMessages();
   size_t saved = 0;
   while (!unsaved_.empty()) {
     auto it = unsaved_.begin();
-    if (!store_.SaveRunAndMessages(it->second.run, it->second.messages).ok()) break;
+    if (Status s = store_.SaveRunAndMessages(it->second.run, it->second.messages); !s.ok()) {
+      if (refused_) return ScheduleRetry();  // logged at the first refusal
+      return Refused(it->second.run, s);
+    }
     std::vector<OutboxMessage> messages = std::move(it->second.messages);
     unsaved_.erase(it);
     if (!messages.empty() && on_saved_) on_saved_(messages);
     ++saved;
   }
-  if (!unsaved_.empty()) {
-    ScheduleRetry();  // still refused: the first failure was logged already
-  } else if (saved > 0) {
+  if (refused_) {
+    refused_ = false;
     LogInfo("the database takes writes again: saved {} run(s) kept in memory", saved);
   }
 }

@@ -14,12 +14,21 @@
 // caused them: saved in the same transaction, kept in memory with it while
 // the store refuses, handed to the saved-listener once written.
 //
+// A run's start is written behind its script: PersistBehind keeps the row
+// in memory (reads see it) and makes and writes it with its messages at
+// WriteBehind() (the engine calls it on the script's first output),
+// kBehindAt later, or the next Persist, whichever comes first. The CPUs go
+// to the script starting, not to rendering messages and SQLite; if jenky
+// dies in between, the run directory's meta.json brings the row and its
+// messages back (engine.h, Start).
+//
 // Shutdown makes a last try for both; what the store still refuses then is
 // rebuilt from the run directories at the next start (engine.h, Start).
 //
 // Loop-thread only, like the engine that owns it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -41,9 +50,22 @@ class Journal {
   Journal(net::io_context& io, Store& store);
   ~Journal();  // flushes the deliveries recorded since the last flush
 
-  // Writes RUN's row (insert or update) and MESSAGES in one transaction; if
-  // the store refuses, keeps both in memory and retries.
+  using MakeMessages = std::function<std::vector<OutboxMessage>()>;
+  // The longest a row written behind waits.
+  static constexpr std::chrono::milliseconds kBehindAt{50};
+
+  // Writes RUN's row (insert or update) and MESSAGES in one transaction,
+  // after the rows behind; if the store refuses, keeps both in memory and
+  // retries. Messages are numbered when made: make the ones behind first
+  // (MakeBehindMessages), so that a receiver gets them in order.
   void Persist(const Run& run, std::vector<OutboxMessage> messages = {});
+  // Keeps RUN's row in memory and writes it behind (above), with the
+  // messages MAKE makes then.
+  void PersistBehind(const Run& run, MakeMessages make);
+  void MakeBehindMessages();
+  // Writes the rows behind now (none waiting, or refused: nothing).
+  void WriteBehind();
+  bool behind() const { return !unsaved_.empty() && !refused_; }
   // Called with messages once they are written.
   void SetSavedListener(std::function<void(const std::vector<OutboxMessage>&)> listener) {
     on_saved_ = std::move(listener);
@@ -67,20 +89,29 @@ class Journal {
 
  private:
   void ScheduleRetry();
-  void RetrySaves();
+  // Writes the unsaved rows in order; on the first refusal, logs it (once)
+  // and retries every second.
+  void SaveUnsaved();
+  void Keep(const Run& run, std::vector<OutboxMessage> messages);
+  void ArmBehind();
+  void Refused(const Run& run, const Status& why);
   void FlushDeliveries();
 
   net::io_context& io_;
   Store& store_;
   bool shutting_down_ = false;
+  bool refused_ = false;  // the store refused the oldest unsaved row
   struct Unsaved {
     Run run;                              // the newest state
     std::vector<OutboxMessage> messages;  // every state's, in order
+    MakeMessages make;                    // behind: the newest state's, not made yet
   };
-  // Rows the store refused to write yet.
+  // Rows not written yet: behind, or refused.
   std::map<int64_t, Unsaved> unsaved_;
   std::function<void(const std::vector<OutboxMessage>&)> on_saved_;
   std::unique_ptr<net::steady_timer> save_retry_;
+  net::steady_timer behind_;
+  bool behind_armed_ = false;
   DeliveryLog deliveries_;
   net::steady_timer deliveries_flush_;
   bool deliveries_flush_armed_ = false;

@@ -6,6 +6,8 @@
 
 #include <sys/eventfd.h>
 
+#include <cstdio>
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "exec/supervisor.h"
 #include "server/launcher.h"
 #include "server/watcher.h"
+#include "util/fs.h"
 
 namespace jenky {
 
@@ -37,6 +40,19 @@ struct FakeWorld {
   std::vector<std::string> interrupted;               // DeclareInterrupted, in order
   Status launch_error = Status::Ok();                 // what Launch returns instead of a supervisor
   int watched_dirs = 0;
+  std::map<std::string, std::function<void(const std::string&)>> dir_watches;  // by directory
+
+  // The script of the run in DIR prints TEXT: appended to its log, and the
+  // engine hears of it as from inotify.
+  void Print(const std::string& dir, const std::string& text) {
+    (void)MakeDirs(dir, 0750);
+    FILE* f = fopen((dir + "/log").c_str(), "a");
+    if (f) {
+      fputs(text.c_str(), f);
+      fclose(f);
+    }
+    if (auto it = dir_watches.find(dir); it != dir_watches.end()) it->second("log");
+  }
 
   // The supervisor of DIR ends with REC (nullopt: without one); the engine
   // hears of it as from a pidfd.
@@ -114,12 +130,16 @@ class FakeLauncher final : public Launcher {
 class FakeWatcher final : public Watcher {
  public:
   explicit FakeWatcher(FakeWorld& w) : w_(w) {}
-  int Watch(const std::string&, std::function<void(const std::string&)>) override {
+  int Watch(const std::string& dir, std::function<void(const std::string&)> cb) override {
     ++w_.watched_dirs;
+    w_.dir_watches[dir] = std::move(cb);
+    dirs_[next_id_] = dir;
     return next_id_++;
   }
   void Remove(int id) override {
-    if (id >= 0) --w_.watched_dirs;
+    if (id < 0) return;
+    --w_.watched_dirs;
+    w_.dir_watches.erase(dirs_[id]);
   }
   bool ok() const override { return true; }
   const std::string& error() const override { return error_; }
@@ -145,6 +165,7 @@ class FakeWatcher final : public Watcher {
   };
   FakeWorld& w_;
   int next_id_ = 1;
+  std::map<int, std::string> dirs_;  // by watch id
   std::string error_;
 };
 

@@ -129,13 +129,15 @@ TEST_F(EngineTest, RunDirectoryMissingFromTheStoreIsPutBack) {
   r.id = 7;
   r.project = "app";
   r.trigger.commit = "abc123";
+  r.created_at = world_.now - 5000;
   WriteMeta(r);
   world_.dirs[RunPath(7)].alive = true;
   Engine& e = Start();
   ASSERT_TRUE(store_->runs.count(7));
   EXPECT_EQ(store_->runs[7].trigger.commit, "abc123");
-  EXPECT_EQ(StatusOf(7), RunStatus::kRunning);  // and adopted: its supervisor lives
-  EXPECT_EQ(TriggerRun(), 8);                   // ids go on after it
+  EXPECT_EQ(store_->runs[7].started_at, r.created_at);  // started by its trigger
+  EXPECT_EQ(StatusOf(7), RunStatus::kRunning);          // and adopted: its supervisor lives
+  EXPECT_EQ(TriggerRun(), 8);                           // ids go on after it
   (void)e;
 }
 
@@ -352,6 +354,15 @@ TEST_F(EngineTest, CancelPreviousPolicyStartsTheNewestOnlyOnceTheOldHasEnded) {
   EXPECT_EQ(world_.launched, (std::vector<std::string>{RunPath(a), RunPath(b)}));
 }
 
+void AddWebhook(Config& c, unsigned on) {
+  NotifyConfig n;
+  n.name = "hook";
+  n.kind = NotifyKind::kWebhook;
+  n.url = "http://127.0.0.1:9/hook";
+  n.on = on;
+  c.notify.push_back(n);
+}
+
 // --- The write-behind journal ---
 
 // A refused write keeps the run's newest state readable, and it reaches the
@@ -375,21 +386,98 @@ TEST_F(EngineTest, RefusedWritesAreServedFromMemoryAndSavedLater) {
   EXPECT_EQ(store_->runs[id].status, RunStatus::kSucceeded);
 }
 
-// --- The outbox (server/outbox.h) through the engine ---
-
-void AddWebhook(Config& c, unsigned on) {
-  NotifyConfig n;
-  n.name = "hook";
-  n.kind = NotifyKind::kWebhook;
-  n.url = "http://127.0.0.1:9/hook";
-  n.on = on;
-  c.notify.push_back(n);
+// A started run's row, with its start's messages, is written once its
+// script printed, not on the trigger's way (the CPUs are the script's);
+// reads see it all along.
+TEST_F(EngineTest, AStartIsWrittenBehindTheScriptsFirstOutput) {
+  AddWebhook(config_, kOnStarted);
+  Start();
+  int64_t id = TriggerRun();
+  EXPECT_FALSE(store_->runs.count(id));
+  EXPECT_TRUE(store_->messages.empty());
+  EXPECT_EQ(StatusOf(id), RunStatus::kRunning);
+  auto listed = engine_->ListRuns("app", 10, 0);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  world_.Print(RunPath(id), "hi\n");
+  Drain();
+  ASSERT_TRUE(store_->runs.count(id));
+  EXPECT_EQ(store_->runs[id].status, RunStatus::kRunning);
+  ASSERT_EQ(store_->messages.size(), 1u);
+  EXPECT_EQ(store_->messages.begin()->second.event, "run.started");
+  EXPECT_EQ(net_.calls.size(), 1u);  // and sent once written
 }
+
+// A run that ends before its start was written: both rows' messages are
+// made and saved in order (a receiver gets them by id).
+TEST_F(EngineTest, AnEndBeforeTheStartWasWrittenComesAfterIt) {
+  AddWebhook(config_, kOnStarted | kOnFailed);
+  Start();
+  int64_t id = TriggerRun();
+  world_.Exit(RunPath(id), Record(RunStatus::kFailed, 1));
+  Drain();
+  ASSERT_EQ(store_->messages.size(), 2u);
+  EXPECT_EQ(store_->messages.begin()->second.event, "run.started");
+  EXPECT_EQ(store_->messages.rbegin()->second.event, "run.failed");
+  EXPECT_EQ(store_->runs[id].status, RunStatus::kFailed);
+}
+
+// A script that prints nothing still has its start written, after Journal::kBehindAt.
+TEST_F(EngineTest, ASilentScriptsStartIsWrittenAfterAWhile) {
+  AddWebhook(config_, kOnStarted);
+  Start();
+  int64_t id = TriggerRun();
+  EXPECT_FALSE(store_->runs.count(id));
+  ASSERT_TRUE(RunUntil([&] { return store_->runs.count(id) > 0; }));
+  EXPECT_EQ(store_->runs[id].status, RunStatus::kRunning);
+  EXPECT_EQ(store_->messages.size(), 1u);
+}
+
+// A queued run's row is written before the trigger is answered (nothing
+// else has it), and with it whatever waited behind, in order.
+TEST_F(EngineTest, AQueuedRunIsWrittenAtOnceWithTheStartBehindIt) {
+  Start();
+  int64_t a = TriggerRun();
+  int64_t b = TriggerRun();
+  ASSERT_TRUE(store_->runs.count(a));
+  EXPECT_EQ(store_->runs[a].status, RunStatus::kRunning);
+  ASSERT_TRUE(store_->runs.count(b));
+  EXPECT_EQ(store_->runs[b].status, RunStatus::kQueued);
+  // The queued run starts when the first ends: behind its script too.
+  world_.Exit(RunPath(a), Record(RunStatus::kSucceeded));
+  Drain();
+  EXPECT_EQ(StatusOf(b), RunStatus::kRunning);
+  EXPECT_EQ(store_->runs[b].status, RunStatus::kQueued);
+  world_.Print(RunPath(b), "x");
+  Drain();
+  EXPECT_EQ(store_->runs[b].status, RunStatus::kRunning);
+}
+
+// jenky died after a start and before its row: the row and the messages
+// the start causes come back from meta.json, once.
+TEST_F(EngineTest, AStartLostWithItsRowIsWrittenAgainWithItsMessages) {
+  AddWebhook(config_, kOnStarted);
+  jenky::Run r;
+  r.id = 4;
+  r.project = "app";
+  WriteMeta(r);
+  world_.dirs[RunPath(4)].alive = true;
+  Start();
+  ASSERT_TRUE(store_->runs.count(4));
+  ASSERT_EQ(store_->messages.size(), 1u);
+  EXPECT_EQ(store_->messages.begin()->second.event, "run.started");
+  EXPECT_EQ(store_->messages.begin()->second.run_id, 4);
+  EXPECT_EQ(net_.calls.size(), 1u);
+}
+
+// --- The outbox (server/outbox.h) through the engine ---
 
 TEST_F(EngineTest, AStateChangesMessagesAreSavedWithItsRowThenSent) {
   AddWebhook(config_, kOnStarted | kOnFailed);
   Start();
   int64_t id = TriggerRun();
+  world_.Print(RunPath(id), "hi\n");  // a start is written behind the script's first output
+  Drain();
   ASSERT_EQ(store_->messages.size(), 1u);
   EXPECT_EQ(store_->messages.begin()->second.event, "run.started");
   EXPECT_EQ(store_->runs[id].status, RunStatus::kRunning);
