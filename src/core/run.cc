@@ -217,27 +217,25 @@ void AppendKey(std::string& out, std::string_view name) {
   out += "\":";
 }
 
+// ,"NAME":VALUE with an empty VALUE as null.
+void AppendStringOrNullField(std::string& out, std::string_view name, const std::string& value) {
+  AppendKey(out, name);
+  AppendStringOrNull(out, value);
+}
+
 // The "trigger" object of RunJsonText, its keys in nlohmann's order.
 void AppendTriggerJson(std::string& out, const Trigger& t) {
   out += '{';
-  AppendKey(out, "actor");
-  AppendStringOrNull(out, t.actor);
-  AppendKey(out, "branch");
-  AppendStringOrNull(out, t.branch);
-  AppendKey(out, "commit");
-  AppendStringOrNull(out, t.commit);
-  AppendKey(out, "delivery");
-  AppendStringOrNull(out, t.delivery);
+  AppendStringOrNullField(out, "actor", t.actor);
+  AppendStringOrNullField(out, "branch", t.branch);
+  AppendStringOrNullField(out, "commit", t.commit);
+  AppendStringOrNullField(out, "delivery", t.delivery);
   AppendKey(out, "kind");
   AppendJsonString(out, TriggerKindName(t.kind));
-  AppendKey(out, "message");
-  AppendStringOrNull(out, t.message);
-  AppendKey(out, "provider");
-  AppendStringOrNull(out, t.provider);
-  AppendKey(out, "ref");
-  AppendStringOrNull(out, t.ref);
-  AppendKey(out, "repository");
-  AppendStringOrNull(out, t.repo_url);
+  AppendStringOrNullField(out, "message", t.message);
+  AppendStringOrNullField(out, "provider", t.provider);
+  AppendStringOrNullField(out, "ref", t.ref);
+  AppendStringOrNullField(out, "repository", t.repo_url);
   out += '}';
 }
 
@@ -280,18 +278,15 @@ std::string RunJsonText(const Run& r) {
   AppendJsonString(out, "/api/v1/runs/" + std::to_string(r.id) + "/log");
   key("project");
   AppendJsonString(out, r.project);
-  key("reason");
-  AppendStringOrNull(out, r.reason);
-  key("recipe");
-  AppendStringOrNull(out, r.recipe);
+  AppendStringOrNullField(out, "reason", r.reason);
+  AppendStringOrNullField(out, "recipe", r.recipe);
   if (r.resources) {
     key("resources");
     out += DumpJson(ResourcesToJson(*r.resources));  // (doubles: nlohmann's own way)
   }
   key("rollback_to");
   out += t.rollback_to ? std::to_string(t.rollback_to) : "null";
-  key("script_sha256");
-  AppendStringOrNull(out, r.script_sha256);
+  AppendStringOrNullField(out, "script_sha256", r.script_sha256);
   key("started_at");
   AppendTimeOrNull(out, r.started_at);
   key("status");

@@ -12,9 +12,9 @@ void Engine::PersistBehind(const Run& run) {
 
 void Engine::Persist(const Run& run) {
   metrics_.Observe(run);
-  journal_.MakeBehindMessages();  // older than this state's
-  journal_.Persist(
-      run, outbox_.MessagesFor(run, base_url_, [this, run] { return PreviousOutcome(run); }));
+  journal_.Persist(run, [this, &run] {
+    return outbox_.MessagesFor(run, base_url_, [this, run] { return PreviousOutcome(run); });
+  });
   if (IsFinished(run.status) && run.status != RunStatus::kCancelled) {
     // Only once the history was read for the project (PreviousOutcome):
     // before, a run that ended in an earlier process could be newer.

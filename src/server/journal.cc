@@ -25,7 +25,10 @@ void Journal::Shutdown() {
   FlushDeliveries();
 }
 
-void Journal::Persist(const Run& run, std::vector<OutboxMessage> messages) {
+void Journal::Persist(const Run& run, const MakeMessages& make) {
+  MakeBehindMessages();  // older than this state's
+  std::vector<OutboxMessage> messages;
+  if (make) messages = make();
   if (unsaved_.empty()) {
     Status s = store_.SaveRunAndMessages(run, messages);
     if (s.ok()) {

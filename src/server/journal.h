@@ -54,15 +54,14 @@ class Journal {
   // The longest a row written behind waits.
   static constexpr std::chrono::milliseconds kBehindAt{50};
 
-  // Writes RUN's row (insert or update) and MESSAGES in one transaction,
-  // after the rows behind; if the store refuses, keeps both in memory and
-  // retries. Messages are numbered when made: make the ones behind first
-  // (MakeBehindMessages), so that a receiver gets them in order.
-  void Persist(const Run& run, std::vector<OutboxMessage> messages = {});
+  // Writes RUN's row (insert or update) and the messages MAKE makes in one
+  // transaction, after the rows behind; if the store refuses, keeps both in
+  // memory and retries. Messages are numbered when made: the rows behind
+  // have theirs made first, so that a receiver gets them in order.
+  void Persist(const Run& run, const MakeMessages& make = {});
   // Keeps RUN's row in memory and writes it behind (above), with the
   // messages MAKE makes then.
   void PersistBehind(const Run& run, MakeMessages make);
-  void MakeBehindMessages();
   // Writes the rows behind now (none waiting, or refused: nothing).
   void WriteBehind();
   bool behind() const { return !unsaved_.empty() && !refused_; }
@@ -92,6 +91,7 @@ class Journal {
   // Writes the unsaved rows in order; on the first refusal, logs it (once)
   // and retries every second.
   void SaveUnsaved();
+  void MakeBehindMessages();
   void Keep(const Run& run, std::vector<OutboxMessage> messages);
   void ArmBehind();
   void Refused(const Run& run, const Status& why);

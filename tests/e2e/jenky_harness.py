@@ -133,11 +133,11 @@ def kill_pids(pids, sig=signal.SIGKILL):
             pass
 
 
-def kill_tagged(tag, rounds=50, spare=frozenset()):
-    """SIGKILLs every process carrying TAG, but those in SPARE, until none is left."""
+def kill_tagged(tag, rounds=50, keep=frozenset()):
+    """SIGKILLs every process carrying TAG, but those in KEEP, until none is left."""
     entry = f"{TAG_VAR}={tag}".encode()
     for _ in range(rounds):
-        pids = [p for p in pids_matching(env_entry=entry) if p not in spare]
+        pids = [p for p in pids_matching(env_entry=entry) if p not in keep]
         if not pids:
             return
         kill_pids(pids)
@@ -713,7 +713,7 @@ class World:
         live = [s.proc.pid for s in self.servers if s.proc and s.proc.returncode is None]
         kill_pids(live, signal.SIGSTOP)
         kill_pids(supervisor_pids(self.data_dir))
-        kill_tagged(self.tag, spare=set(live))
+        kill_tagged(self.tag, keep=set(live))
         for s in self.servers:
             s.stop(sig=signal.SIGKILL, timeout=5)
         kill_tagged(self.tag)

@@ -347,9 +347,9 @@ TEST_F(OutboxTest, TheJournalKeepsARunsMessagesWithItsRowWhileTheStoreRefuses) {
   });
   store_.refuse_writes = true;
   jenky::Run r = MakeRun(1, RunStatus::kRunning);
-  journal.Persist(r, outbox_->MessagesFor(r, "http://x", {}));
+  journal.Persist(r, [&] { return outbox_->MessagesFor(r, "http://x", {}); });
   r = MakeRun(1, RunStatus::kFailed);
-  journal.Persist(r, outbox_->MessagesFor(r, "http://x", {}));
+  journal.Persist(r, [&] { return outbox_->MessagesFor(r, "http://x", {}); });
   EXPECT_TRUE(store_.messages.empty());
   EXPECT_TRUE(handed.empty());
   store_.refuse_writes = false;
